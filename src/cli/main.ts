@@ -1,0 +1,46 @@
+/**
+ * The CLI edge: builds the commander program from one module per command group, runs it, and is
+ * the only place that turns errors into messages and exit codes.
+ */
+import { Command, CommanderError } from 'commander';
+import { isTsbuildError } from '../errors.js';
+import { registerParse } from './parse.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('tsbuild')
+    .description('A daemonless Dockerfile build engine')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerParse(program);
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Turns any thrown value into a message on stderr and an exit code. */
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // commander has already printed its message (or help, for which the code is 0)
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (isTsbuildError(e)) {
+    // A located error is one line `file:line:col: what is wrong`, as editors and CI logs link it.
+    process.stderr.write(e.location ? `${e.format()}\n` : `tsbuild: ${e.message}\n`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  process.stderr.write(`tsbuild: internal error: ${err?.stack ?? String(e)}\n`);
+  return 70;
+}
+
+// Run directly (tests and development: `node --import tsx src/cli/main.ts ...`).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}
