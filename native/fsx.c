@@ -1,0 +1,161 @@
+/*
+ * fsx: the few filesystem calls Node lacks and layers need — mknod (device nodes, overlay
+ * whiteouts) and extended attributes on the link itself (security.capability, overlay opaque
+ * markers). A Node-API addon in C: every function throws a plain Error naming the syscall, path
+ * and errno text, so callers can turn it into a user error.
+ */
+#include <node_api.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+
+#define PATH_BUF 4096
+#define NAME_BUF 256
+
+static napi_value throw_errno(napi_env env, const char *call, const char *path, int err) {
+  char msg[PATH_BUF + 128];
+  snprintf(msg, sizeof msg, "%s %s: %s", call, path, strerror(err));
+  char code[32];
+  snprintf(code, sizeof code, "E%d", err);
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+static int get_string(napi_env env, napi_value v, char *buf, size_t len) {
+  size_t got = 0;
+  if (napi_get_value_string_utf8(env, v, buf, len, &got) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a string");
+    return -1;
+  }
+  if (got >= len - 1) {
+    napi_throw_range_error(env, NULL, "string too long");
+    return -1;
+  }
+  return 0;
+}
+
+/* mknod(path, mode, major, minor) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  uint32_t mode = 0, maj = 0, min = 0;
+  if (argc < 4 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
+  napi_get_value_uint32(env, argv[1], &mode);
+  napi_get_value_uint32(env, argv[2], &maj);
+  napi_get_value_uint32(env, argv[3], &min);
+  if (mknod(path, (mode_t)mode, makedev(maj, min)) != 0) return throw_errno(env, "mknod", path, errno);
+  return NULL;
+}
+
+/* lsetxattr(path, name, buffer) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[NAME_BUF];
+  void *data = NULL;
+  size_t len = 0;
+  if (argc < 3 || get_string(env, argv[0], path, sizeof path) < 0 ||
+      get_string(env, argv[1], name, sizeof name) < 0)
+    return NULL;
+  if (napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "value must be a Buffer");
+    return NULL;
+  }
+  if (lsetxattr(path, name, data, len, 0) != 0) return throw_errno(env, "lsetxattr", path, errno);
+  return NULL;
+}
+
+/* lgetxattr(path, name) -> Buffer | null (null when the attribute is absent) */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[NAME_BUF];
+  if (argc < 2 || get_string(env, argv[0], path, sizeof path) < 0 ||
+      get_string(env, argv[1], name, sizeof name) < 0)
+    return NULL;
+  for (;;) {
+    ssize_t n = lgetxattr(path, name, NULL, 0);
+    if (n < 0) {
+      if (errno == ENODATA || errno == ENOTSUP) {
+        napi_get_null(env, &result);
+        return result;
+      }
+      return throw_errno(env, "lgetxattr", path, errno);
+    }
+    void *buf = NULL;
+    napi_create_buffer(env, (size_t)n, &buf, &result);
+    ssize_t m = lgetxattr(path, name, buf, (size_t)n);
+    if (m >= 0 && m == n) return result;
+    if (m < 0 && errno != ERANGE) return throw_errno(env, "lgetxattr", path, errno);
+    /* the value grew between the two calls: ask again */
+  }
+}
+
+/* llistxattr(path) -> string[] */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], arr;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
+  napi_create_array(env, &arr);
+  ssize_t n = llistxattr(path, NULL, 0);
+  if (n < 0) {
+    if (errno == ENOTSUP) return arr;
+    return throw_errno(env, "llistxattr", path, errno);
+  }
+  if (n == 0) return arr;
+  char *buf = malloc((size_t)n);
+  if (!buf) return throw_errno(env, "llistxattr", path, ENOMEM);
+  ssize_t m = llistxattr(path, buf, (size_t)n);
+  if (m < 0) {
+    int err = errno;
+    free(buf);
+    return throw_errno(env, "llistxattr", path, err);
+  }
+  uint32_t i = 0;
+  for (char *p = buf; p < buf + m; p += strlen(p) + 1) {
+    napi_value s;
+    napi_create_string_utf8(env, p, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, arr, i++, s);
+  }
+  free(buf);
+  return arr;
+}
+
+/* lremovexattr(path, name); absent attributes are not an error */
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF], name[NAME_BUF];
+  if (argc < 2 || get_string(env, argv[0], path, sizeof path) < 0 ||
+      get_string(env, argv[1], name, sizeof name) < 0)
+    return NULL;
+  if (lremovexattr(path, name) != 0 && errno != ENODATA)
+    return throw_errno(env, "lremovexattr", path, errno);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
