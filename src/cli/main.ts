@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
 import { registerParse } from './parse.js';
+import { registerImageCommands } from './images.js';
+import { registerRegistryCommands } from './registry.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -14,6 +16,8 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerParse(program);
+  registerImageCommands(program);
+  registerRegistryCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
