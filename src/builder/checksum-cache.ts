@@ -1,0 +1,162 @@
+/**
+ * A stat-keyed cache of file content digests, so a rebuild with an unchanged context reads no file
+ * bytes at all. An entry is valid while the file's path and its lstat identity (dev, ino, size,
+ * mtime and ctime in ns, mode, uid, gid) are unchanged; anything that can change content or header
+ * also changes ctime. Kept in memory in an LRU and persisted as one JSON file at a path the caller
+ * chooses (written atomically: temp file + rename, so a crash leaves the old or the new file).
+ *
+ * "Racy" entries are never stored: when a file's ctime is within RACY_WINDOW_NS of the moment its
+ * hashing began, a write in the same timestamp tick could go unnoticed (the git index problem).
+ */
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { DIGEST_VERSION } from './file-digest.js';
+
+/** The lstat fields the cache key is made of (a node BigIntStats satisfies this). */
+export interface StatIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  mode: bigint;
+  uid: bigint;
+  gid: bigint;
+}
+
+export interface ChecksumCacheOptions {
+  /** Most entries kept (and persisted). Default 500,000. */
+  max?: number;
+  /** Tag stored with the file (e.g. the context's absolute path); a file with another tag is ignored. */
+  scope?: string;
+}
+
+export interface ChecksumCacheStats {
+  hits: number;
+  misses: number;
+  stores: number;
+  racy: number;
+}
+
+/** File timestamps come from a coarse clock (a few ms); entries this fresh are not trusted. */
+export const RACY_WINDOW_NS = 100_000_000n;
+
+const FORMAT = 1;
+
+export class ChecksumCache {
+  private readonly lru: LRUCache<string, { fp: string; digest: string }>;
+  private dirty = false;
+  readonly stats: ChecksumCacheStats = { hits: 0, misses: 0, stores: 0, racy: 0 };
+
+  private constructor(
+    /** Where the cache is persisted; undefined for a memory-only cache. */
+    readonly file: string | undefined,
+    private readonly scope: string,
+    max: number,
+  ) {
+    // maxSize (counting 1 per entry) rather than max: `max` preallocates arrays of that length,
+    // which costs ~100 ms per cache for a limit that is rarely approached.
+    this.lru = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
+  }
+
+  /** A memory-only cache (nothing persisted). */
+  static inMemory(opts: ChecksumCacheOptions = {}): ChecksumCache {
+    return new ChecksumCache(undefined, opts.scope ?? '', opts.max ?? 500_000);
+  }
+
+  /** Loads the cache persisted at `file` (an absent, corrupt or foreign file gives an empty cache). */
+  static async load(file: string, opts: ChecksumCacheOptions = {}): Promise<ChecksumCache> {
+    const c = new ChecksumCache(file, opts.scope ?? '', opts.max ?? 500_000);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return c;
+    }
+    try {
+      const data = JSON.parse(text) as PersistedCache;
+      if (data.format !== FORMAT || data.digestVersion !== DIGEST_VERSION || data.scope !== c.scope) return c;
+      // Oldest first, so the LRU order after loading matches the order it was saved in.
+      for (const [rel, fp, digest] of data.entries) c.lru.set(rel, { fp, digest });
+    } catch {
+      // A damaged cache file only costs a rehash; it is rewritten on the next save.
+    }
+    return c;
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** The digest recorded for `relPath` if its stat identity is unchanged. */
+  get(relPath: string, st: StatIdentity): string | undefined {
+    const e = this.lru.get(relPath);
+    if (e && e.fp === fingerprint(st)) {
+      this.stats.hits++;
+      return e.digest;
+    }
+    this.stats.misses++;
+    return undefined;
+  }
+
+  /**
+   * Records a digest computed from the file as it was at `st`. `hashStartNs` is the wall-clock time
+   * (ns since the epoch) just before the content was read; racy entries are skipped.
+   */
+  set(relPath: string, st: StatIdentity, digest: string, hashStartNs: bigint): void {
+    if (st.ctimeNs + RACY_WINDOW_NS > hashStartNs || st.mtimeNs + RACY_WINDOW_NS > hashStartNs) {
+      this.stats.racy++;
+      this.lru.delete(relPath);
+      return;
+    }
+    const fp = fingerprint(st);
+    const old = this.lru.get(relPath);
+    if (old && old.fp === fp && old.digest === digest) return;
+    this.lru.set(relPath, { fp, digest });
+    this.stats.stores++;
+    this.dirty = true;
+  }
+
+  /** Writes the cache to its file if anything changed since it was loaded or last saved. */
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty) return;
+    const entries: Array<[string, string, string]> = [];
+    // rkeys(): least recently used first, so reloading rebuilds the same recency order.
+    for (const rel of this.lru.rkeys()) {
+      const v = this.lru.peek(rel);
+      if (v) entries.push([rel, v.fp, v.digest]);
+    }
+    const data: PersistedCache = { format: FORMAT, digestVersion: DIGEST_VERSION, scope: this.scope, entries };
+    await mkdir(dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      await writeFile(tmp, JSON.stringify(data));
+      await rename(tmp, this.file);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    this.dirty = false;
+  }
+}
+
+/** Current wall-clock time in ns since the epoch (same clock as file timestamps). */
+export function nowNs(): bigint {
+  // Date.now() is ms-precise; performance.timeOrigin + now() gives sub-ms on the same epoch.
+  return BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1e6));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface PersistedCache {
+  format: number;
+  digestVersion: string;
+  scope: string;
+  /** [relPath, stat fingerprint, digest], least recently used first. */
+  entries: Array<[string, string, string]>;
+}
+
+function fingerprint(st: StatIdentity): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}:${st.uid}:${st.gid}`;
+}
