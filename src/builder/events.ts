@@ -1,0 +1,36 @@
+/**
+ * The builder's one event stream. Every progress mode (tty, plain, rawjson, quiet) and the library
+ * API consume these; nothing in the builder writes to stdout itself.
+ */
+
+export type BuildEvent =
+  | { type: 'build-start'; time: number }
+  /** A vertex: a filesystem step (RUN/COPY/ADD/WORKDIR...), a base image load, or internal work. */
+  | { type: 'step-start'; id: number; name: string; time: number }
+  | { type: 'step-cached'; id: number; time: number }
+  | { type: 'step-log'; id: number; stream: 'stdout' | 'stderr'; data: string; time: number }
+  | { type: 'step-done'; id: number; time: number }
+  | { type: 'step-error'; id: number; message: string; time: number }
+  | { type: 'warning'; message: string; time: number }
+  | { type: 'build-done'; imageId: string; tags: string[]; time: number };
+
+export type BuildEventListener = (e: BuildEvent) => void;
+
+/** Hands out step ids and stamps times, so emitters stay one-liners. */
+export class EventEmitterHub {
+  private nextId = 1;
+  constructor(private readonly listener: BuildEventListener = () => {}) {}
+
+  emit(e: DistributiveOmit<BuildEvent, 'time'>): void {
+    this.listener({ ...e, time: Date.now() } as BuildEvent);
+  }
+
+  /** Starts a step and returns its id. */
+  start(name: string): number {
+    const id = this.nextId++;
+    this.emit({ type: 'step-start', id, name });
+    return id;
+  }
+}
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;

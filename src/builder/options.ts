@@ -1,0 +1,47 @@
+/** What a build is asked to do: the library API's input, which the CLI fills from its flags. */
+import type { BuildEventListener } from './events.js';
+
+export type NetworkMode = 'default' | 'none' | 'host';
+
+export interface SecretSpec {
+  id: string;
+  /** Read the secret from this file ... */
+  src?: string;
+  /** ... or from this environment variable. */
+  env?: string;
+}
+
+export type OutputSpec =
+  | { type: 'image' }
+  | { type: 'docker' | 'oci' | 'tar' | 'local'; dest: string };
+
+export interface BuildOptions {
+  /** The build context directory. */
+  contextDir: string;
+  /** Path of the Dockerfile (default `<context>/Dockerfile`). Ignored when `dockerfileText` is set. */
+  dockerfile?: string;
+  /** The Dockerfile's text itself (`-f -`). */
+  dockerfileText?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string>;
+  target?: string;
+  noCache?: boolean;
+  pull?: boolean;
+  labels?: Record<string, string>;
+  network?: NetworkMode;
+  secrets?: SecretSpec[];
+  platform?: string;
+  outputs?: OutputSpec[];
+  /** The store's root directory. */
+  root: string;
+  onEvent?: BuildEventListener;
+  signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  /** Image ID as Docker shows it: the config digest (`sha256:...`). */
+  imageId: string;
+  /** Manifest digest in the store. */
+  manifestDigest: string;
+  tags: string[];
+}

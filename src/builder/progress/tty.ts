@@ -1,0 +1,99 @@
+/**
+ * `--progress=tty`: a live view redrawn in place, like BuildKit's: one line per step with its elapsed
+ * time, CACHED/DONE/ERROR, and a short live tail of the output of steps still running.
+ */
+import type { Writable } from 'node:stream';
+import type { BuildEvent } from '../events.js';
+
+const TAIL_LINES = 6;
+const REDRAW_MS = 100;
+
+interface StepView {
+  id: number;
+  name: string;
+  start: number;
+  end?: number;
+  state: 'running' | 'cached' | 'done' | 'error';
+  tail: string[];
+  partial: string;
+}
+
+export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEvent) => void {
+  const steps: StepView[] = [];
+  const byId = new Map<number, StepView>();
+  let drawnLines = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let begin = Date.now();
+  let finished = false;
+  const lines: string[] = [];
+
+  const draw = () => {
+    const width = Math.max(40, out.columns ?? 100);
+    const now = Date.now();
+    const view: string[] = [];
+    const total = (((finished ? now : now) - begin) / 1000).toFixed(1);
+    view.push(`[+] Building ${total}s (${steps.filter((s) => s.state !== 'running').length}/${steps.length})${finished ? ' FINISHED' : ''}`);
+    for (const s of steps) {
+      const t = (((s.end ?? now) - s.start) / 1000).toFixed(1);
+      const mark = s.state === 'cached' ? 'CACHED' : s.state === 'error' ? 'ERROR' : `${t}s`;
+      view.push(clip(` => ${s.state === 'cached' ? 'CACHED ' : ''}${s.name}`, width - mark.length - 1).padEnd(width - mark.length - 1) + ' ' + mark);
+      if (s.state === 'running' || s.state === 'error') for (const l of s.tail) view.push(clip(` => => ${l}`, width));
+    }
+    for (const l of lines) view.push(clip(l, width));
+    let buf = drawnLines > 0 ? `\x1b[${drawnLines}A\x1b[J` : '';
+    buf += view.join('\n') + '\n';
+    drawnLines = view.length;
+    out.write(buf);
+  };
+  const schedule = () => {
+    if (!timer && !finished) timer = setTimeout(() => ((timer = undefined), draw()), REDRAW_MS);
+  };
+
+  return (e) => {
+    switch (e.type) {
+      case 'build-start':
+        begin = e.time;
+        break;
+      case 'step-start': {
+        const s: StepView = { id: e.id, name: e.name, start: e.time, state: 'running', tail: [], partial: '' };
+        steps.push(s);
+        byId.set(e.id, s);
+        break;
+      }
+      case 'step-log': {
+        const s = byId.get(e.id);
+        if (!s) break;
+        const parts = (s.partial + e.data).split('\n');
+        s.partial = parts.pop() ?? '';
+        s.tail.push(...parts);
+        if (s.tail.length > TAIL_LINES) s.tail.splice(0, s.tail.length - TAIL_LINES);
+        break;
+      }
+      case 'step-cached':
+      case 'step-done':
+      case 'step-error': {
+        const s = byId.get(e.id);
+        if (!s) break;
+        s.end = e.time;
+        s.state = e.type === 'step-cached' ? 'cached' : e.type === 'step-done' ? 'done' : 'error';
+        if (e.type === 'step-error') s.tail.push(e.message);
+        break;
+      }
+      case 'warning':
+        lines.push(`WARNING: ${e.message}`);
+        break;
+      case 'build-done':
+        finished = true;
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        lines.push(` => writing image ${e.imageId}`, ...e.tags.map((t) => ` => naming to ${t}`));
+        draw();
+        return;
+    }
+    schedule();
+  };
+}
+
+function clip(s: string, width: number): string {
+  return s.length > width ? s.slice(0, width - 1) + '…' : s;
+}

@@ -1,0 +1,113 @@
+/**
+ * A read-only view of an image's merged root filesystem, computed from its snapshot directories
+ * (overlayfs format: whiteouts are char 0/0 devices, opaque dirs carry trusted.overlay.opaque=y)
+ * without mounting anything. The builder uses it where it must look into the image from the host:
+ * resolving COPY destinations, reading /etc/passwd for --chown, keeping existing parent dir metadata.
+ * Symlinks are always resolved inside the root, never on the host (CVE-2024-9676 class).
+ */
+import { lstatSync, readlinkSync, readFileSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { fsx } from '../native/fsx.js';
+import { TsbuildError } from '../errors.js';
+
+export interface ViewEntry {
+  /** Host path of the topmost copy of this entry. */
+  hostPath: string;
+  stat: Stats;
+}
+
+const MAX_SYMLINKS = 255;
+
+export class RootfsView {
+  /** @param layers snapshot directories, TOPMOST FIRST */
+  constructor(private readonly layers: readonly string[]) {}
+
+  /** The entry at an absolute, already resolved path (no symlink following), or null. */
+  lookup(path: string): ViewEntry | null {
+    const parts = splitPath(path);
+    if (parts.length === 0) {
+      for (const l of this.layers) {
+        const st = lstatOrNull(l);
+        if (st) return { hostPath: l, stat: st };
+      }
+      return null;
+    }
+    for (const layer of this.layers) {
+      let cur = layer;
+      let hiddenBelow = isOpaque(layer); // opaque root hides lower layers entirely
+      for (let i = 0; i < parts.length; i++) {
+        cur = join(cur, parts[i]!);
+        const st = lstatOrNull(cur);
+        if (!st) break;
+        if (isWhiteout(st)) return null;
+        if (i === parts.length - 1) return { hostPath: cur, stat: st };
+        if (!st.isDirectory()) return null; // a file here shadows anything below it
+        if (isOpaque(cur)) hiddenBelow = true;
+      }
+      if (hiddenBelow) return null;
+    }
+    return null;
+  }
+
+  /**
+   * Resolves `path` inside the root: symlinks in every component (and the last one when
+   * `followLast`) are followed with the root as `/`; `..` never climbs above it. Returns the
+   * resolved absolute path (which may not exist).
+   */
+  resolve(path: string, followLast = true): string {
+    let hops = 0;
+    const todo = splitPath(path);
+    const done: string[] = [];
+    while (todo.length > 0) {
+      const c = todo.shift()!;
+      if (c === '..') {
+        done.pop();
+        continue;
+      }
+      const candidate = '/' + [...done, c].join('/');
+      const e = this.lookup(candidate);
+      const isLast = todo.length === 0;
+      if (e && e.stat.isSymbolicLink() && (!isLast || followLast)) {
+        if (++hops > MAX_SYMLINKS) throw new TsbuildError('UNSAFE', `too many levels of symbolic links resolving ${path}`);
+        const target = readlinkSync(e.hostPath, 'utf8');
+        if (target.startsWith('/')) done.length = 0;
+        todo.unshift(...splitPath(target));
+        continue;
+      }
+      done.push(c);
+    }
+    return '/' + done.join('/');
+  }
+
+  /** Reads a file through in-root resolution; null when it does not exist or is not a file. */
+  readFile(path: string): Buffer | null {
+    const e = this.lookup(this.resolve(path));
+    if (!e || !e.stat.isFile()) return null;
+    return readFileSync(e.hostPath);
+  }
+}
+
+/** `/a//b/./c/` → ['a','b','c'] (keeps '..' for the resolver). */
+export function splitPath(p: string): string[] {
+  return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+function isOpaque(dir: string): boolean {
+  try {
+    return fsx().lgetxattr(dir, 'trusted.overlay.opaque')?.toString() === 'y';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Turns `docker build`-style flag values into BuildOptions fields. Pure: each function takes the
+ * raw strings commander collected and throws a USAGE error naming the flag on bad input.
+ */
+import { TsbuildError } from '../errors.js';
+import type { OutputSpec, SecretSpec } from '../builder/options.js';
+
+const usage = (msg: string) => new TsbuildError('USAGE', msg, undefined, 2);
+
+/** `--build-arg K=V` or `K` (value taken from the environment, skipped when unset, as Docker does). */
+export function parseBuildArgs(values: string[], env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq === 0) throw usage(`invalid --build-arg "${v}": missing name`);
+    if (eq > 0) out[v.slice(0, eq)] = v.slice(eq + 1);
+    else if (env[v] !== undefined) out[v] = env[v]!;
+  }
+  return out;
+}
+
+/** `--label K=V` (a bare `K` means an empty value). */
+export function parseLabels(values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq === 0) throw usage(`invalid --label "${v}": missing name`);
+    if (eq > 0) out[v.slice(0, eq)] = v.slice(eq + 1);
+    else out[v] = '';
+  }
+  return out;
+}
+
+/** Splits `a=b,c=d` (the CSV-ish syntax of --secret and --output) into pairs. */
+function keyValues(flag: string, v: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of v.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw usage(`invalid ${flag} "${v}": expected key=value pairs, got "${part}"`);
+    m.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1));
+  }
+  return m;
+}
+
+/** `--secret id=ID,src=PATH` | `id=ID,env=VAR` (also `source=`, `type=file|env`). */
+export function parseSecret(v: string): SecretSpec {
+  const kv = keyValues('--secret', v);
+  const id = kv.get('id');
+  if (!id) throw usage(`invalid --secret "${v}": id= is required`);
+  const src = kv.get('src') ?? kv.get('source');
+  const env = kv.get('env');
+  const type = kv.get('type');
+  for (const k of kv.keys()) {
+    if (!['id', 'src', 'source', 'env', 'type'].includes(k)) throw usage(`invalid --secret "${v}": unknown key "${k}"`);
+  }
+  if (type && type !== 'file' && type !== 'env') throw usage(`invalid --secret "${v}": type must be file or env`);
+  if (type === 'env' || (env && !src)) return { id, env: env ?? src ?? id };
+  if (src) return { id, src };
+  // Like Docker: with neither, the secret comes from the environment variable named like the id.
+  return { id, env: id };
+}
+
+const OUTPUT_TYPES = ['image', 'docker', 'oci', 'tar', 'local'] as const;
+
+/** `--output type=...,dest=...`, or a bare path meaning `type=local,dest=PATH`. */
+export function parseOutput(v: string): OutputSpec {
+  if (!v.includes('=')) return { type: 'local', dest: v };
+  const kv = keyValues('--output', v);
+  const type = kv.get('type') ?? 'local';
+  if (!(OUTPUT_TYPES as readonly string[]).includes(type)) {
+    throw usage(`invalid --output "${v}": type must be one of ${OUTPUT_TYPES.join(', ')}`);
+  }
+  if (type === 'image') return { type: 'image' };
+  const dest = kv.get('dest');
+  if (!dest) throw usage(`invalid --output "${v}": dest= is required for type=${type}`);
+  return { type: type as Exclude<OutputSpec['type'], 'image'>, dest };
+}
+
+/** The host platform as `os/arch`, the only one tsbuild builds for. */
+export function hostPlatform(): string {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
+  return `linux/${arch}`;
+}
+
+export function checkPlatform(v: string | undefined): void {
+  if (v === undefined) return;
+  const host = hostPlatform();
+  for (const p of v.split(',')) {
+    const norm = p.trim().replace(/\/v8$/, '');
+    if (norm !== host && norm !== `linux/${host.split('/')[1]}`) {
+      throw usage(`--platform ${p}: tsbuild builds only for the host platform (${host})`);
+    }
+  }
+}
