@@ -1,0 +1,93 @@
+/**
+ * Chevrotain token set for one logical Dockerfile line (continuations already joined, see
+ * lines.ts). The tokens are escape-directive independent: they describe JSON exec forms exactly
+ * (JSON strings, numbers, literals, punctuation, the four JSON blanks) and, for everything else,
+ * whitespace-separated runs of "word" material in which quoted strings and backslash escapes keep
+ * white space inside a single run (as Docker's flag reader requires). Shell-form text is never
+ * rebuilt from tokens: the grammar only records offsets and the raw text is sliced.
+ */
+import { chevrotain } from './chevrotain.js';
+
+const { createToken, Lexer } = chevrotain;
+
+/** Any token (the grammar's "rest of the line"). */
+export const Any = createToken({ name: 'Any', pattern: Lexer.NA });
+/** Blanks that separate words. */
+export const Ws = createToken({ name: 'Ws', pattern: Lexer.NA, categories: [Any] });
+/** Material of a word (anything but blanks). */
+export const NonWs = createToken({ name: 'NonWs', pattern: Lexer.NA, categories: [Any] });
+
+/** Blanks JSON also accepts (space, tab, CR). */
+export const JsonWs = createToken({ name: 'JsonWs', pattern: /[ \t\r]+/, categories: [Ws] });
+/** Blanks Docker splits words on but JSON rejects. */
+export const OtherWs = createToken({ name: 'OtherWs', pattern: /[\v\f]+/, categories: [Ws] });
+
+export const LBracket = createToken({ name: 'LBracket', pattern: '[', categories: [NonWs] });
+export const RBracket = createToken({ name: 'RBracket', pattern: ']', categories: [NonWs] });
+export const LCurly = createToken({ name: 'LCurly', pattern: '{', categories: [NonWs] });
+export const RCurly = createToken({ name: 'RCurly', pattern: '}', categories: [NonWs] });
+export const Comma = createToken({ name: 'Comma', pattern: ',', categories: [NonWs] });
+export const Colon = createToken({ name: 'Colon', pattern: ':', categories: [NonWs] });
+
+/** A string exactly as JSON defines it (no raw control characters, only JSON escapes). */
+export const JsonString = createToken({
+  name: 'JsonString',
+  pattern: /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/,
+  categories: [NonWs],
+});
+/** Any other quoted string (shell quoting: a backslash escapes the next character). */
+export const QuotedString = createToken({
+  name: 'QuotedString',
+  pattern: /"(?:[^"\\]|\\[^])*"|'(?:[^'\\]|\\[^])*'/,
+  categories: [NonWs],
+});
+/** A quote that is never closed on this line. */
+export const Quote = createToken({ name: 'Quote', pattern: /["']/, categories: [NonWs] });
+
+export const Word = createToken({
+  name: 'Word',
+  pattern: /(?:[^ \t\v\f\r[\]{},:"'\\]|\\[^]?)+/,
+  categories: [NonWs],
+});
+export const JsonNumber = createToken({
+  name: 'JsonNumber',
+  pattern: /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/,
+  longer_alt: Word,
+  categories: [NonWs],
+});
+export const JsonLiteral = createToken({
+  name: 'JsonLiteral',
+  pattern: /true|false|null/,
+  longer_alt: Word,
+  categories: [NonWs],
+});
+
+/** Order = matching priority (first match wins), most frequent first: Chevrotain tries them in turn. */
+export const allTokens = [
+  JsonWs,
+  JsonNumber,
+  JsonLiteral,
+  Word,
+  JsonString,
+  QuotedString,
+  Quote,
+  LBracket,
+  RBracket,
+  Comma,
+  LCurly,
+  RCurly,
+  Colon,
+  OtherWs,
+  Any,
+  Ws,
+  NonWs,
+];
+
+export const lineLexer = new Lexer(allTokens, {
+  positionTracking: 'onlyOffset',
+  ensureOptimizations: false,
+  skipValidations: true,
+  // the first-character optimisation cannot index the negated classes of Word anyway; skipping
+  // its analysis saves ~10 ms of start-up
+  safeMode: true,
+});
