@@ -1,6 +1,270 @@
+/**
+ * The image commands: import, load, save, images, history, inspect, tag, rmi, prune. Output is
+ * shaped like Docker's. Implementation modules are imported inside each action so that other
+ * commands (e.g. `parse`) never load the store.
+ */
 import type { Command } from 'commander';
+
+interface RootOpt {
+  root?: string;
+}
+
+async function openStore(opts: RootOpt) {
+  const [{ ImageStore }, { resolveRoot }] = await Promise.all([import('../image/store.js'), import('../image/root.js')]);
+  return ImageStore.open(resolveRoot(opts.root));
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
 /** Registers the import, load, save, images, history, inspect, tag, rmi, prune commands. */
 export function registerImageCommands(program: Command): void {
-  void program;
+  const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
+
+  program
+    .command('import')
+    .description('Create an image from a root filesystem tarball (plain or gzip)')
+    .argument('<file>', 'rootfs tarball, or - for stdin')
+    .argument('[name]', 'NAME[:TAG] to give the image')
+    .option('-m, --message <text>', 'history comment')
+    .option(...ROOT)
+    .action(async (file: string, name: string | undefined, opts: RootOpt & { message?: string }) => {
+      const { normalizeTag } = await import('../image/store.js');
+      if (name) normalizeTag(name); // a bad name fails before any work
+      const store = await openStore(opts);
+      const { importRootfs } = await import('../image/import.js');
+      const epoch = process.env.SOURCE_DATE_EPOCH;
+      const img = await importRootfs(store, file === '-' ? '/dev/stdin' : file, {
+        tag: name,
+        message: opts.message,
+        created: epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : undefined,
+      });
+      out(img.id);
+    });
+
+  program
+    .command('load')
+    .description('Load images from a docker-archive or OCI archive (gzip too)')
+    .option('-i, --input <file>', 'read from this file instead of stdin')
+    .option('-q, --quiet', 'suppress the load output')
+    .option(...ROOT)
+    .action(async (opts: RootOpt & { input?: string; quiet?: boolean }) => {
+      const store = await openStore(opts);
+      const { loadArchive } = await import('../image/archive-load.js');
+      const { familiarString, parseReference } = await import('../image/reference.js');
+      const r = await loadArchive(store, opts.input ?? '/dev/stdin');
+      if (opts.quiet) return;
+      for (const { image, tags } of r.images) {
+        if (tags.length === 0) out(`Loaded image ID: ${image.id}`);
+        for (const t of tags) out(`Loaded image: ${familiarString(parseReference(t))}`);
+      }
+    });
+
+  program
+    .command('save')
+    .description('Save images to a tar archive (docker-archive or OCI archive)')
+    .argument('<image...>', 'images (names or IDs)')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--format <format>', 'docker (uncompressed layers, docker load) or oci (gzip layers)', 'docker')
+    .option(...ROOT)
+    .action(async (images: string[], opts: RootOpt & { output?: string; format: string }) => {
+      const { TsbuildError } = await import('../errors.js');
+      if (opts.format !== 'docker' && opts.format !== 'oci') throw new TsbuildError('USAGE', `invalid --format "${opts.format}" (docker or oci)`);
+      if (!opts.output && process.stdout.isTTY) {
+        throw new TsbuildError('USAGE', 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
+      }
+      const store = await openStore(opts);
+      const { saveImages } = await import('../image/archive-save.js');
+      if (!opts.output) {
+        await saveImages(store, images, process.stdout, { format: opts.format });
+        return;
+      }
+      // Written next to the target and renamed: a failed save leaves no partial archive.
+      const fs = await import('node:fs');
+      const { dirname, join, basename } = await import('node:path');
+      const tmp = join(dirname(opts.output), `.${basename(opts.output)}.tmp-${process.pid}`);
+      const ws = fs.createWriteStream(tmp, { highWaterMark: 1 << 20 });
+      try {
+        await saveImages(store, images, ws, { format: opts.format });
+        await new Promise<void>((res, rej) => ws.end((e?: Error | null) => (e ? rej(e) : res())));
+        fs.renameSync(tmp, opts.output);
+      } catch (e) {
+        ws.destroy();
+        fs.rmSync(tmp, { force: true });
+        throw e;
+      }
+    });
+
+  program
+    .command('images')
+    .description('List images')
+    .argument('[repository]', 'only this REPOSITORY[:TAG]')
+    .option('-q, --quiet', 'only show image IDs')
+    .option('--no-trunc', 'do not truncate IDs')
+    .option('--format <format>', 'json: one JSON object per line')
+    .option(...ROOT)
+    .action(async (repo: string | undefined, opts: RootOpt & { quiet?: boolean; trunc: boolean; format?: string }) => {
+      const store = await openStore(opts);
+      const { parseReference, familiarRepository, repositoryName } = await import('../image/reference.js');
+      const d = await import('../image/display.js');
+      const filter = repo ? parseReference(repo, { defaultTag: false }) : undefined;
+      const rows: Array<{ repo: string; tag: string; id: string; created?: string; size: number; digest: string }> = [];
+      for (const img of await store.listImages()) {
+        const id = opts.trunc ? short(img.id) : img.id;
+        const named = img.tags.map((t) => parseReference(t));
+        const matching = filter ? named.filter((r) => repositoryName(r) === repositoryName(filter) && (!filter.tag || r.tag === filter.tag)) : named;
+        if (filter && matching.length === 0) continue;
+        if (matching.length === 0) rows.push({ repo: '<none>', tag: '<none>', id, created: img.config.created, size: img.size, digest: '<none>' });
+        for (const r of matching.sort((a, b) => familiarRepository(a).localeCompare(familiarRepository(b)) || (a.tag ?? '').localeCompare(b.tag ?? ''))) {
+          rows.push({ repo: familiarRepository(r), tag: r.tag ?? '<none>', id, created: img.config.created, size: img.size, digest: '<none>' });
+        }
+      }
+      if (opts.quiet) {
+        for (const r of rows) out(r.id);
+        return;
+      }
+      if (opts.format === 'json') {
+        for (const r of rows) {
+          out(JSON.stringify({
+            Containers: 'N/A', CreatedAt: d.goTime(r.created), CreatedSince: d.since(r.created), Digest: r.digest, ID: r.id,
+            Repository: r.repo, SharedSize: 'N/A', Size: d.humanSize(r.size), Tag: r.tag, UniqueSize: 'N/A', VirtualSize: d.humanSize(r.size),
+          }));
+        }
+        return;
+      }
+      if (opts.format) throw new (await import('../errors.js')).TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
+      out(d.table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repo, r.tag, r.id, d.since(r.created), d.humanSize(r.size)])]));
+    });
+
+  program
+    .command('history')
+    .description('Show the history of an image, newest first')
+    .argument('<image>')
+    .option('--no-trunc', 'do not truncate output')
+    .option('-q, --quiet', 'only show image IDs')
+    .option('-H, --human [bool]', 'human-readable sizes and dates', 'true')
+    .option('--format <format>', 'json: one JSON object per line')
+    .option(...ROOT)
+    .action(async (name: string, opts: RootOpt & { trunc: boolean; quiet?: boolean; human: string; format?: string }) => {
+      const store = await openStore(opts);
+      const d = await import('../image/display.js');
+      const { historyWithLayers } = await import('../image/config.js');
+      const img = await store.resolve(name);
+      const human = opts.human !== 'false';
+      const entries = historyWithLayers(img.config).reverse();
+      const rows = entries.map(({ entry, layerIndex }, i) => {
+        const id = i === 0 ? (opts.trunc ? short(img.id) : img.id) : '<missing>';
+        const size = layerIndex === undefined ? 0 : (img.manifest.layers[layerIndex]?.size ?? 0);
+        const createdBy = (entry.created_by ?? '').replace(/\t/g, ' ');
+        return {
+          ID: id,
+          CreatedSince: human ? d.since(entry.created) : (entry.created ?? ''),
+          CreatedAt: entry.created ?? '',
+          CreatedBy: opts.trunc ? d.ellipsis(createdBy, 45) : createdBy,
+          Size: human ? d.humanSize(size) : String(size),
+          Comment: entry.comment ?? '',
+        };
+      });
+      if (opts.quiet) {
+        for (const r of rows) out(r.ID);
+        return;
+      }
+      if (opts.format === 'json') {
+        for (const r of rows) out(JSON.stringify(r));
+        return;
+      }
+      if (opts.format) throw new (await import('../errors.js')).TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
+      out(d.table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment])]));
+    });
+
+  program
+    .command('inspect')
+    .description('Show images as JSON (config, layers, digests)')
+    .argument('<image...>')
+    .option(...ROOT)
+    .action(async (names: string[], opts: RootOpt) => {
+      const store = await openStore(opts);
+      const { familiarString, parseReference } = await import('../image/reference.js');
+      const { chainIds } = await import('../image/digest.js');
+      const res = [];
+      for (const n of names) {
+        const img = await store.resolve(n);
+        const c = img.config;
+        res.push({
+          Id: img.id,
+          RepoTags: img.tags.map((t) => familiarString(parseReference(t))),
+          RepoDigests: [],
+          Parent: '',
+          Comment: c.history?.at(-1)?.comment ?? '',
+          Created: c.created ?? '',
+          Author: c.author ?? '',
+          Config: c.config ?? {},
+          Architecture: c.architecture,
+          Variant: c.variant,
+          Os: c.os,
+          Size: img.size,
+          RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
+          Descriptor: { mediaType: img.manifest.mediaType, digest: img.manifestDigest, size: store.blobs.size(img.manifestDigest) },
+          Manifest: img.manifest,
+          ChainIDs: chainIds(c.rootfs.diff_ids),
+          History: c.history ?? [],
+        });
+      }
+      out(JSON.stringify(res, null, 4));
+    });
+
+  program
+    .command('tag')
+    .description('Give an image another name')
+    .argument('<source>', 'SOURCE_IMAGE[:TAG] or ID')
+    .argument('<target>', 'TARGET_IMAGE[:TAG]')
+    .option(...ROOT)
+    .action(async (src: string, dst: string, opts: RootOpt) => {
+      const { normalizeTag } = await import('../image/store.js');
+      normalizeTag(dst);
+      const store = await openStore(opts);
+      await store.tag(src, dst);
+    });
+
+  program
+    .command('rmi')
+    .description('Remove images (untag; the last name deletes the image)')
+    .argument('<image...>')
+    .option('-f, --force', 'remove an image with several names by ID')
+    .option(...ROOT)
+    .action(async (names: string[], opts: RootOpt & { force?: boolean }) => {
+      const store = await openStore(opts);
+      const { isTsbuildError } = await import('../errors.js');
+      let failed = false;
+      for (const n of names) {
+        try {
+          const r = await store.remove(n, { force: opts.force });
+          for (const u of r.untagged) out(`Untagged: ${u}`);
+          for (const d of r.deleted) out(`Deleted: ${d}`);
+        } catch (e) {
+          if (!isTsbuildError(e)) throw e;
+          process.stderr.write(`tsbuild: ${e.message}\n`);
+          failed = true;
+        }
+      }
+      if (failed) process.exitCode = 1;
+    });
+
+  program
+    .command('prune')
+    .description('Remove dangling images and unreferenced blobs and snapshots')
+    .option('-a, --all', 'also drop the build cache and what only it kept')
+    .option('-f, --force', 'do not prompt (tsbuild never prompts)')
+    .option(...ROOT)
+    .action(async (opts: RootOpt & { all?: boolean }) => {
+      const store = await openStore(opts);
+      const d = await import('../image/display.js');
+      const r = await store.prune({ all: opts.all });
+      if (r.deletedImages.length) {
+        out('Deleted Images:');
+        for (const id of r.deletedImages) out(`deleted: ${id}`);
+        out('');
+      }
+      out(`Total reclaimed space: ${d.humanSize(r.bytesFreed)}`);
+    });
 }

@@ -1,0 +1,174 @@
+/**
+ * The content-addressed blob area of the OCI layout (`blobs/sha256/<hex>`). Every write goes to a
+ * temp file under `tmp/`, is hashed while it streams, fsynced, checked against the expected digest
+ * and size, and only then renamed into place: readers never see a partial blob and a mismatch is
+ * never stored. Temp names carry the writer's PID so `prune` can remove a dead writer's leftovers.
+ * No lock is needed: two writers of the same content rename identical bytes over each other.
+ */
+import { createReadStream, promises as fsp, statSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { TsbuildError } from '../errors.js';
+import { type Digest, hexOf, newHash, digestOfHash, isDigest } from './digest.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export interface PutBlobOptions {
+  /** Refuse (CORRUPT) and store nothing unless the content has this digest. */
+  expectedDigest?: Digest;
+  expectedSize?: number;
+}
+
+export type ByteSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array> | Readable;
+
+export class BlobStore {
+  readonly dir: string;
+  readonly tmpDir: string;
+
+  /** `onStored` runs after a blob's digest is known and before it becomes visible (leases). */
+  constructor(
+    root: string,
+    private readonly onStored: (d: Digest) => void = () => {},
+  ) {
+    this.dir = join(root, 'blobs', 'sha256');
+    this.tmpDir = join(root, 'tmp');
+  }
+
+  path(d: Digest): string {
+    return join(this.dir, hexOf(d));
+  }
+
+  has(d: Digest): boolean {
+    try {
+      return statSync(this.path(d)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  size(d: Digest): number {
+    try {
+      return statSync(this.path(d)).size;
+    } catch {
+      throw new TsbuildError('NOT_FOUND', `blob ${d} not found in the store`);
+    }
+  }
+
+  open(d: Digest, opts: { start?: number; end?: number } = {}): Readable {
+    if (!this.has(d)) throw new TsbuildError('NOT_FOUND', `blob ${d} not found in the store`);
+    return createReadStream(this.path(d), { highWaterMark: 1 << 20, ...opts });
+  }
+
+  async read(d: Digest): Promise<Buffer> {
+    try {
+      return await fsp.readFile(this.path(d));
+    } catch {
+      throw new TsbuildError('NOT_FOUND', `blob ${d} not found in the store`);
+    }
+  }
+
+  async readJson<T>(d: Digest): Promise<T> {
+    const buf = await this.read(d);
+    try {
+      return JSON.parse(buf.toString('utf8')) as T;
+    } catch {
+      throw new TsbuildError('CORRUPT', `blob ${d} is not valid JSON`);
+    }
+  }
+
+  /** Stores a small in-memory blob (configs, manifests). */
+  putBuffer(data: Buffer | string, opts: PutBlobOptions = {}): Promise<BlobInfo> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    return this.put([buf], opts);
+  }
+
+  /** Streams `source` into the store; see the module comment for the guarantees. */
+  async put(source: ByteSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
+    const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const fh = await fsp.open(tmp, 'wx', 0o644);
+    const hash = newHash();
+    let size = 0;
+    let closed = false;
+    // Writes go at explicit offsets with a few in flight, so hashing the next chunk overlaps
+    // writing this one; an early fdatasync every WRITEBACK bytes starts the disk work long before
+    // the final fsync, which then has little left to wait for.
+    const inflight = new Set<Promise<unknown>>();
+    let synced = 0;
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        const at = size;
+        size += chunk.length;
+        const p: Promise<unknown> = writeAll(fh, chunk, at).finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
+        if (size - synced >= WRITEBACK) {
+          synced = size;
+          const q: Promise<unknown> = fh.datasync().finally(() => inflight.delete(q));
+          inflight.add(q);
+        }
+      }
+      await Promise.all(inflight);
+      await fh.sync();
+      await fh.close();
+      closed = true;
+      const digest = digestOfHash(hash);
+      if (opts.expectedDigest && digest !== opts.expectedDigest) {
+        throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
+      }
+      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+        throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
+      }
+      this.onStored(digest);
+      await fsp.rename(tmp, this.path(digest));
+      syncDir(this.dir);
+      return { digest, size };
+    } catch (e) {
+      if (!closed) await fh.close().catch(() => {});
+      await fsp.unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  async delete(d: Digest): Promise<number> {
+    try {
+      const p = this.path(d);
+      const st = await fsp.stat(p);
+      await fsp.unlink(p);
+      return st.size;
+    } catch {
+      return 0;
+    }
+  }
+
+  async list(): Promise<Digest[]> {
+    const names = await fsp.readdir(this.dir).catch(() => [] as string[]);
+    return names.map((n) => `sha256:${n}`).filter(isDigest) as Digest[];
+  }
+}
+
+const MAX_INFLIGHT = 4;
+const WRITEBACK = 64 << 20;
+
+async function writeAll(fh: fsp.FileHandle, buf: Buffer | Uint8Array, position: number): Promise<void> {
+  let off = 0;
+  while (off < buf.length) off += (await fh.write(buf, off, buf.length - off, position + off)).bytesWritten;
+}
+
+/** fsync a directory so a rename in it survives a crash of the machine, not only of the process. */
+export function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* best effort */
+  }
+}

@@ -1,0 +1,68 @@
+/** Small helpers over async byte streams: peeking at the first bytes, gunzip, and hashing on the way. */
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import type { Hash } from 'node:crypto';
+import { TsbuildError } from '../errors.js';
+
+export type Bytes = AsyncIterable<Buffer>;
+
+/** The first chunk (possibly empty) and a stream that still yields everything. */
+export async function peek(src: AsyncIterable<Buffer | Uint8Array>): Promise<{ head: Buffer; all: Bytes }> {
+  const it = src[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  // Gather at least a few bytes: magic numbers are up to 4 bytes, ustar's is at 257.
+  const firsts: Buffer[] = [];
+  let done = false;
+  while (head.length < 512) {
+    const n = await it.next();
+    if (n.done) {
+      done = true;
+      break;
+    }
+    const b = Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+    firsts.push(b);
+    head = Buffer.concat([head, b]);
+  }
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* firsts;
+    if (done) return;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+    }
+  }
+  return { head, all: all() };
+}
+
+export function isGzip(head: Buffer): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+export function isZstd(head: Buffer): boolean {
+  return head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528;
+}
+
+/** Passes bytes through, feeding each chunk to `hash` (e.g. the compressed digest of a layer). */
+export async function* tapHash(src: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const b of src) {
+    hash.update(b);
+    yield b;
+  }
+}
+
+/** Decompresses a gzip stream (multi-member too); CORRUPT on bad data. */
+export async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const z = createGunzip({ chunkSize: 1 << 20 });
+  const input = Readable.from(src);
+  input.on('error', (e) => z.destroy(e));
+  input.pipe(z);
+  try {
+    for await (const b of z) yield b as Buffer;
+  } catch (e) {
+    if (e instanceof TsbuildError) throw e;
+    throw new TsbuildError('CORRUPT', `gzip: ${(e as Error).message}`);
+  } finally {
+    input.destroy();
+  }
+}

@@ -1,0 +1,12 @@
+/** The image store's public API, for the builder, the runtime, the registry client and the CLI. */
+export { ImageStore, parseConfig, normalizeTag } from './store.js';
+export type { StoredImage, PutImageInput, GcResult, RemoveResult } from './store.js';
+export { resolveRoot } from './root.js';
+export type { BlobInfo, PutBlobOptions, ByteSource } from './blobs.js';
+export { type Digest, isDigest, parseDigest, sha256, chainIds, hexOf } from './digest.js';
+export * from './config.js';
+export * from './manifest.js';
+export { writeLayer, layerTar, type LayerWriteOptions } from './layer-writer.js';
+export { extractLayer, type ExtractMode, type ExtractOptions } from './layer-reader.js';
+export { snapshotChain, ensureSnapshot } from './snapshots.js';
+export type { LayerEntry, LayerEntryType } from './layer-entry.js';

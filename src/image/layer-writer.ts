@@ -1,0 +1,151 @@
+/**
+ * Layer entries -> a deterministic tar stream, hashed while it is written into the blob store
+ * (the blob digest of an uncompressed layer is its diff ID).
+ *
+ * Determinism: the writer SORTS (callers may pass entries in any order; only metadata is
+ * buffered, never content): entries in byte order of their paths, which also puts every parent
+ * before its children. Headers carry name, mode, uid, gid, size, mtime (whole seconds, clamped to
+ * SOURCE_DATE_EPOCH when given), link name, device numbers and xattrs (PAX `SCHILY.xattr.*`,
+ * sorted); uname/gname are empty and there is no atime/ctime, so no host detail leaks in.
+ * Hard links: the first path of a link group in sorted order carries the content and the others
+ * link to it, so a link never precedes its target in the tar.
+ */
+import { promises as fsp } from 'node:fs';
+import { TsbuildError } from '../errors.js';
+import type { LayerEntry } from './layer-entry.js';
+import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
+import type { BlobInfo } from './blobs.js';
+
+export interface LayerWriteOptions {
+  /** Clamp mtimes to this many seconds since the epoch (SOURCE_DATE_EPOCH). */
+  sourceDateEpoch?: number;
+}
+
+/** The minimal store surface the writer needs (ImageStore satisfies it). */
+export interface BlobSink {
+  putBlob(source: AsyncIterable<Buffer>): Promise<BlobInfo>;
+}
+
+/** Writes a layer into the store; the returned digest is the layer's diff ID. */
+export async function writeLayer(store: BlobSink, entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}): Promise<BlobInfo> {
+  return store.putBlob(layerTar(entries, opts));
+}
+
+const FLUSH = 1 << 20;
+
+/** The layer as tar bytes, in chunks of about 1 MiB. */
+export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}): AsyncGenerator<Buffer> {
+  const list: LayerEntry[] = [];
+  for await (const e of entries as AsyncIterable<LayerEntry>) {
+    checkPath(e.path);
+    list.push(e);
+  }
+  const ordered = orderEntries(list);
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  const push = (b: Buffer): Buffer | undefined => {
+    pending.push(b);
+    pendingLen += b.length;
+    if (pendingLen < FLUSH) return undefined;
+    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+    pending = [];
+    pendingLen = 0;
+    return out;
+  };
+  for (const e of ordered) {
+    const h = toHeader(e, opts);
+    let out = push(encodeHeader(h));
+    if (out) yield out;
+    if (h.type === 'file' && h.size > 0) {
+      if (!e.sourcePath) throw new TsbuildError('INVALID', `layer entry ${e.path} has content but no source`);
+      for await (const chunk of readExactly(e.sourcePath, h.size, e.path)) {
+        out = push(chunk);
+        if (out) yield out;
+      }
+      const pad = padding(h.size);
+      if (pad) {
+        out = push(Buffer.alloc(pad));
+        if (out) yield out;
+      }
+    }
+  }
+  push(END_OF_ARCHIVE);
+  yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+}
+
+function checkPath(p: string): void {
+  if (!p || p.startsWith('/') || p.split('/').some((c) => c === '..' || c === '' || c === '.')) {
+    throw new TsbuildError('INVALID', `invalid layer entry path "${p}"`);
+  }
+}
+
+function toHeader(e: LayerEntry, opts: LayerWriteOptions): TarHeader {
+  let mtime = Math.floor(e.mtimeMs / 1000);
+  if (opts.sourceDateEpoch !== undefined && mtime > opts.sourceDateEpoch) mtime = opts.sourceDateEpoch;
+  const h: TarHeader = { name: e.path, type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, size: e.type === 'file' ? e.size : 0, mtime };
+  if (e.linkname !== undefined) h.linkname = e.linkname;
+  if (e.type === 'char' || e.type === 'block') {
+    h.devmajor = e.devmajor ?? 0;
+    h.devminor = e.devminor ?? 0;
+  }
+  if (e.xattrs && Object.keys(e.xattrs).length) h.xattrs = e.xattrs;
+  return h;
+}
+
+/** Sorted by path; hard-link groups re-pointed so the content holder comes first. */
+export function orderEntries(list: LayerEntry[]): LayerEntry[] {
+  const sorted = [...list].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i]!.path === sorted[i - 1]!.path) throw new TsbuildError('INVALID', `duplicate layer entry "${sorted[i]!.path}"`);
+  }
+  const byPath = new Map(sorted.map((e) => [e.path, e]));
+  // Group each hard link with the entry holding the content (following link chains).
+  const groupOf = new Map<string, LayerEntry>();
+  const rootOf = (e: LayerEntry): LayerEntry => {
+    const seen = new Set<string>();
+    let cur = e;
+    while (cur.type === 'hardlink') {
+      if (seen.has(cur.path)) throw new TsbuildError('INVALID', `hard link loop at "${e.path}"`);
+      seen.add(cur.path);
+      const t = byPath.get(cur.linkname ?? '');
+      if (!t) return cur; // target outside this layer: keep the link as it is
+      cur = t;
+    }
+    return cur;
+  };
+  const members = new Map<LayerEntry, LayerEntry[]>();
+  for (const e of sorted) {
+    if (e.type !== 'hardlink') continue;
+    const r = rootOf(e);
+    if (r.type === 'hardlink') continue;
+    groupOf.set(e.path, r);
+    if (!members.has(r)) members.set(r, [r]);
+    members.get(r)!.push(e);
+  }
+  const replace = new Map<string, LayerEntry>();
+  for (const [root, group] of members) {
+    const first = group.reduce((a, b) => (b.path < a.path ? b : a));
+    for (const m of group) {
+      if (m === first) replace.set(m.path, { ...root, path: m.path });
+      else replace.set(m.path, { ...root, path: m.path, type: 'hardlink', linkname: first.path, size: 0, sourcePath: undefined });
+    }
+  }
+  return sorted.map((e) => replace.get(e.path) ?? e);
+}
+
+/** Exactly `size` bytes of a file; a file that shrank since it was listed is an error. */
+async function* readExactly(path: string, size: number, name: string): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    let left = size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(left, 1 << 20));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) throw new TsbuildError('CONFLICT', `${name} changed size while being written to a layer`);
+      left -= bytesRead;
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}

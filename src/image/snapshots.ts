@@ -1,0 +1,52 @@
+/**
+ * Unpacked layers for the runtime: each layer is extracted once, in overlayfs format, into
+ * `snapshots/<chain ID hex>/` and reused by every image sharing that chain. A snapshot appears
+ * atomically (extracted into a temp dir, then renamed), so a present snapshot is a whole one;
+ * two processes racing on one snapshot both extract and the loser throws its copy away.
+ */
+import { mkdirSync, existsSync, promises as fsp } from 'node:fs';
+import { type Digest, chainIds } from './digest.js';
+import { extractLayer } from './layer-reader.js';
+import type { ImageStore, StoredImage } from './store.js';
+
+const inflight = new Map<string, Promise<string>>();
+
+/**
+ * The snapshot dirs of an image's layers, bottom layer first (overlayfs wants `lowerdir` top
+ * first: reverse it). The chain IDs are leased for the life of the process.
+ */
+export async function snapshotChain(store: ImageStore, image: StoredImage): Promise<string[]> {
+  const diffIds = image.config.rootfs.diff_ids;
+  const chain = chainIds(diffIds);
+  store.lease(chain);
+  const out: string[] = [];
+  for (let i = 0; i < chain.length; i++) out.push(await ensureSnapshot(store, chain[i]!, image.manifest.layers[i]!.digest));
+  return out;
+}
+
+/** The snapshot for `chainId`, unpacking the uncompressed layer blob `layer` if needed. */
+export function ensureSnapshot(store: ImageStore, chainId: Digest, layer: Digest): Promise<string> {
+  const dir = store.snapshotDir(chainId);
+  if (existsSync(dir)) return Promise.resolve(dir);
+  let p = inflight.get(dir);
+  if (!p) {
+    p = unpack(store, dir, layer).finally(() => inflight.delete(dir));
+    inflight.set(dir, p);
+  }
+  return p;
+}
+
+async function unpack(store: ImageStore, dir: string, layer: Digest): Promise<string> {
+  const tmp = store.tempPath('snap');
+  mkdirSync(tmp, { mode: 0o755 });
+  try {
+    await extractLayer(store.openBlob(layer), tmp, { mode: 'snapshot' });
+    await fsp.rename(tmp, dir);
+  } catch (e) {
+    await fsp.rm(tmp, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(dir)) return dir;
+    throw e;
+  }
+  return dir;
+}

@@ -1,0 +1,344 @@
+/**
+ * The tar format, both ways, with nothing host-specific: a header encoder (ustar + PAX records
+ * for long names, big numbers and xattrs as `SCHILY.xattr.*`, binary-safe) and a streaming
+ * reader (ustar, PAX, GNU long names, base-256 numbers; header checksums verified). Written here
+ * rather than taken from tar-stream because xattr values are binary and tar-stream decodes PAX
+ * values as UTF-8, and because layer digests must not depend on a library's header choices.
+ */
+import { TsbuildError } from '../errors.js';
+
+export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
+
+export interface TarHeader {
+  name: string;
+  type: TarEntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Seconds since the epoch (whole seconds: sub-second times are not written). */
+  mtime: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  xattrs?: Record<string, Buffer>;
+}
+
+/** A header as read, with the raw type flag (for 'other') and every PAX record. */
+export interface ReadHeader extends TarHeader {
+  typeflag: string;
+  pax: Record<string, Buffer>;
+}
+
+export const BLOCK = 512;
+const TYPEFLAG: Record<TarEntryType, string> = { file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6', other: '0' };
+const MAX_OCTAL_8 = 0o7777777;
+const MAX_OCTAL_12 = 0o77777777777;
+
+/** The header block(s) of one entry: a PAX header first when ustar cannot say it all. */
+export function encodeHeader(h: TarHeader): Buffer {
+  const pax: Array<[string, Buffer]> = [];
+  let name = h.type === 'dir' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
+  let prefix = '';
+  const nameBytes = Buffer.byteLength(name);
+  const ascii = /^[\x20-\x7e]*$/;
+  if (!ascii.test(name)) pax.push(['path', Buffer.from(name)]);
+  else if (nameBytes > 100) {
+    const split = splitUstarName(name);
+    if (split) [prefix, name] = split;
+    else pax.push(['path', Buffer.from(name)]);
+  }
+  const link = h.linkname ?? '';
+  if (Buffer.byteLength(link) > 100 || !ascii.test(link)) pax.push(['linkpath', Buffer.from(link)]);
+  if (h.size > MAX_OCTAL_12) pax.push(['size', Buffer.from(String(h.size))]);
+  if (h.uid > MAX_OCTAL_8) pax.push(['uid', Buffer.from(String(h.uid))]);
+  if (h.gid > MAX_OCTAL_8) pax.push(['gid', Buffer.from(String(h.gid))]);
+  for (const k of Object.keys(h.xattrs ?? {}).sort()) pax.push([`SCHILY.xattr.${k}`, h.xattrs![k]!]);
+  const main = ustarBlock({ ...h, name: pax.some(([k]) => k === 'path') ? name.slice(0, 100) : name, linkname: link.slice(0, 100) }, prefix, TYPEFLAG[h.type]);
+  if (pax.length === 0) return main;
+  const body = encodePax(pax);
+  const base = h.name.replace(/\/$/, '').split('/').pop() ?? 'x';
+  const paxHead = ustarBlock(
+    { name: `PaxHeaders/${base}`.slice(0, 100), type: 'file', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: h.mtime },
+    '',
+    'x',
+  );
+  return Buffer.concat([paxHead, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/** Zero bytes that pad `size` content bytes to a whole block. */
+export function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** The end-of-archive marker: two zero blocks. */
+export const END_OF_ARCHIVE = Buffer.alloc(2 * BLOCK);
+
+function splitUstarName(name: string): [string, string] | undefined {
+  for (let i = name.length - 1; i > 0; i--) {
+    if (name[i] !== '/') continue;
+    const p = name.slice(0, i);
+    const n = name.slice(i + 1);
+    if (p.length <= 155 && n.length <= 100 && n.length > 0) return [p, n];
+    if (p.length <= 155) return undefined;
+  }
+  return undefined;
+}
+
+function encodePax(records: Array<[string, Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [k, v] of records) {
+    const rest = Buffer.byteLength(k) + v.length + 3; // ' ' '=' '\n'
+    let len = rest + String(rest).length;
+    if (String(len).length !== String(rest).length) len = rest + String(len).length;
+    parts.push(Buffer.from(`${len} ${k}=`), v, Buffer.from('\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+function ustarBlock(h: TarHeader, prefix: string, typeflag: string): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  b.write(h.name, 0, 100, 'utf8');
+  octal(b, 100, 8, h.mode & 0o7777);
+  octal(b, 108, 8, Math.min(h.uid, MAX_OCTAL_8));
+  octal(b, 116, 8, Math.min(h.gid, MAX_OCTAL_8));
+  octal(b, 124, 12, Math.min(h.size, MAX_OCTAL_12));
+  octal(b, 136, 12, Math.max(0, Math.min(Math.floor(h.mtime), MAX_OCTAL_12)));
+  b.write(typeflag, 156, 1, 'latin1');
+  if (h.linkname) b.write(h.linkname, 157, 100, 'utf8');
+  b.write('ustar\x0000', 257, 8, 'latin1');
+  if (h.type === 'char' || h.type === 'block') {
+    octal(b, 329, 8, h.devmajor ?? 0);
+    octal(b, 337, 8, h.devminor ?? 0);
+  }
+  if (prefix) b.write(prefix, 345, 155, 'utf8');
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+  return b;
+}
+
+function octal(b: Buffer, off: number, len: number, n: number): void {
+  b.write(`${n.toString(8).padStart(len - 1, '0')}\0`, off, len, 'latin1');
+}
+
+// ---------------------------------------------------------------- reading
+
+export interface TarEntry {
+  header: ReadHeader;
+  /** The content; must be consumed (or is skipped) before the next entry is asked for. */
+  body: AsyncIterable<Buffer>;
+}
+
+/** Reads a tar stream entry by entry; CORRUPT on bad checksums or a truncated archive. */
+export type TarSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>;
+
+export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
+  const r = new ByteReader(source);
+  let globalPax: Record<string, Buffer> = {};
+  let pax: Record<string, Buffer> = {};
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  for (;;) {
+    const block = await r.read(BLOCK, true);
+    if (!block) return; // EOF at a block boundary: accepted, as GNU tar does
+    if (isZero(block)) return;
+    verifyChecksum(block);
+    const typeflag = String.fromCharCode(block[156]!) === '\0' ? '0' : String.fromCharCode(block[156]!);
+    const size = readNumber(block, 124, 12);
+    if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
+      if (size > 16 << 20) throw new TsbuildError('CORRUPT', 'tar: extended header too large');
+      const data = (await r.read(size)) as Buffer;
+      await r.skip(padding(size));
+      if (typeflag === 'x') pax = { ...pax, ...parsePax(data) };
+      else if (typeflag === 'g') globalPax = { ...globalPax, ...parsePax(data) };
+      else if (typeflag === 'L') longName = cstr(data);
+      else longLink = cstr(data);
+      continue;
+    }
+    const all = { ...globalPax, ...pax };
+    const magic = block.toString('latin1', 257, 263);
+    let name = cstr(block.subarray(0, 100));
+    if (magic === 'ustar\0') {
+      const prefix = cstr(block.subarray(345, 500));
+      if (prefix) name = `${prefix}/${name}`;
+    }
+    if (longName !== undefined) name = longName;
+    if (all.path) name = all.path.toString('utf8');
+    let linkname = cstr(block.subarray(157, 257));
+    if (longLink !== undefined) linkname = longLink;
+    if (all.linkpath) linkname = all.linkpath.toString('utf8');
+    const xattrs: Record<string, Buffer> = {};
+    for (const [k, v] of Object.entries(all)) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = v;
+    const type = typeOf(typeflag);
+    const header: ReadHeader = {
+      name,
+      type,
+      typeflag,
+      mode: readNumber(block, 100, 8) & 0o7777,
+      uid: all.uid ? Number(all.uid.toString()) : readNumber(block, 108, 8),
+      gid: all.gid ? Number(all.gid.toString()) : readNumber(block, 116, 8),
+      size: all.size ? Number(all.size.toString()) : size,
+      mtime: all.mtime ? Math.floor(Number(all.mtime.toString())) : readNumber(block, 136, 12),
+      linkname,
+      devmajor: readNumber(block, 329, 8),
+      devminor: readNumber(block, 337, 8),
+      xattrs,
+      pax: all,
+    };
+    if (!Number.isSafeInteger(header.size) || header.size < 0) throw new TsbuildError('CORRUPT', `tar: bad size for ${name}`);
+    // Only regular files (and unknown types) carry content; a size on a link or dir is ignored, as tar does.
+    const bodySize = type === 'file' || type === 'other' ? header.size : 0;
+    if (type !== 'file' && type !== 'other') header.size = 0;
+    pax = {};
+    longName = longLink = undefined;
+    const body = r.stream(bodySize);
+    yield { header, body };
+    // Skip whatever the consumer did not read.
+    for await (const _ of body) void _;
+    await r.skip(padding(bodySize));
+  }
+}
+
+function typeOf(flag: string): TarEntryType {
+  switch (flag) {
+    case '0':
+    case '7':
+      return 'file';
+    case '1':
+      return 'hardlink';
+    case '2':
+      return 'symlink';
+    case '3':
+      return 'char';
+    case '4':
+      return 'block';
+    case '5':
+      return 'dir';
+    case '6':
+      return 'fifo';
+    default:
+      return 'other';
+  }
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function verifyChecksum(b: Buffer): void {
+  let stored = -1;
+  try {
+    stored = readNumber(b, 148, 8);
+  } catch {
+    /* reported below as a checksum mismatch */
+  }
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const v = i >= 148 && i < 156 ? 0x20 : b[i]!;
+    unsigned += v;
+    signed += v > 127 ? v - 256 : v;
+  }
+  if (stored !== unsigned && stored !== signed) throw new TsbuildError('CORRUPT', 'tar: header checksum mismatch (not a tar archive, or a damaged one)');
+}
+
+function readNumber(b: Buffer, off: number, len: number): number {
+  if (b[off]! & 0x80) {
+    // base-256 (GNU): big-endian two's complement; only positive values are meaningful here
+    let n = 0;
+    for (let i = 1; i < len; i++) n = n * 256 + b[off + i]!;
+    return n;
+  }
+  const s = b.toString('latin1', off, off + len).replace(/[\0 ].*$/s, '').trim();
+  if (s === '') return 0;
+  if (!/^[0-7]+$/.test(s)) throw new TsbuildError('CORRUPT', 'tar: malformed numeric header field');
+  return Number.parseInt(s, 8);
+}
+
+function cstr(b: Buffer): string {
+  const z = b.indexOf(0);
+  return b.toString('utf8', 0, z < 0 ? b.length : z);
+}
+
+function parsePax(data: Buffer): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  let i = 0;
+  while (i < data.length) {
+    const sp = data.indexOf(0x20, i);
+    if (sp < 0) break;
+    const len = Number.parseInt(data.toString('latin1', i, sp), 10);
+    if (!Number.isFinite(len) || len <= 0 || i + len > data.length) throw new TsbuildError('CORRUPT', 'tar: malformed PAX header');
+    const rec = data.subarray(sp + 1, i + len - 1); // drop trailing '\n'
+    const eq = rec.indexOf(0x3d);
+    if (eq > 0) out[rec.toString('utf8', 0, eq)] = Buffer.from(rec.subarray(eq + 1));
+    i += len;
+  }
+  return out;
+}
+
+/** Exact reads over an async byte source, with a small queue of unconsumed chunks. */
+class ByteReader {
+  private readonly it: AsyncIterator<Buffer | Uint8Array>;
+  private buf: Buffer = Buffer.alloc(0);
+  private done = false;
+
+  constructor(src: TarSource) {
+    if (Symbol.asyncIterator in src) this.it = src[Symbol.asyncIterator]();
+    else {
+      const sync = src[Symbol.iterator]();
+      this.it = { next: async () => sync.next() };
+    }
+  }
+
+  private async fill(): Promise<boolean> {
+    if (this.done) return false;
+    const n = await this.it.next();
+    if (n.done) {
+      this.done = true;
+      return false;
+    }
+    const chunk = Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    return true;
+  }
+
+  /** Exactly n bytes; at a clean EOF (nothing read) returns null when `eofOk`. */
+  async read(n: number, eofOk = false): Promise<Buffer | null> {
+    while (this.buf.length < n) {
+      if (!(await this.fill())) {
+        if (eofOk && this.buf.length === 0) return null;
+        throw new TsbuildError('CORRUPT', 'tar: unexpected end of archive (truncated?)');
+      }
+    }
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  async skip(n: number): Promise<void> {
+    for await (const _ of this.stream(n)) void _;
+  }
+
+  /** Up to n bytes as they arrive, without copying; a re-entrant call resumes where it stopped. */
+  stream(n: number): AsyncIterable<Buffer> {
+    let left = n;
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        while (left > 0) {
+          if (self.buf.length === 0 && !(await self.fill())) {
+            throw new TsbuildError('CORRUPT', 'tar: unexpected end of archive (truncated?)');
+          }
+          const take = Math.min(left, self.buf.length);
+          const out = self.buf.subarray(0, take);
+          self.buf = self.buf.subarray(take);
+          left -= take;
+          yield out;
+        }
+      },
+    };
+  }
+}
