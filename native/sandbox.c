@@ -1,0 +1,884 @@
+/*
+ * tsbuild-sandbox: runs one build step's process in fresh namespaces on an overlayfs root.
+ *
+ * Invocation: tsbuild-sandbox  (spec on fd 3, status reported on fd 4)
+ *
+ * The spec is a sequence of NUL-terminated "key=value" records (values may hold any byte but NUL):
+ *   root=DIR        empty host directory the overlay is mounted on (inside our mount ns only)
+ *   lower=DIR       a lower layer; repeated, TOPMOST FIRST (overlayfs order)
+ *   upper=DIR work=DIR   overlay upper and work directories (same filesystem)
+ *   arg=S  env=K=V  repeated, in order; args[0] is looked up in the spec's PATH
+ *   cwd=/p          working directory, resolved inside the rootfs, created if missing
+ *   uid=N gid=N group=N (repeated: supplementary groups)
+ *   hostname=S  net=none|host  nonewprivs=0|1
+ *   legacy_lowerdir=1   use the pre-6.8 "lowerdir=" list even when lowerdir+ works (tests)
+ *   bind=SRC\tDST\tro|rw   bind-mount a host file or directory at DST (resolved inside the rootfs)
+ *   tmpfs=DST\tSIZE_BYTES   a fresh tmpfs at DST
+ * Targets missing in the rootfs are created as "stubs" and removed again after the run (with the
+ * parent's times restored), so mount points never show up in the layer.
+ *
+ * Status lines written to fd 4: "pid N" (PID 1 of the sandbox, host numbering) first, then one of
+ * "exit N", "signal N" or "error TEXT". SIGUSR1 to this process kills the whole sandbox. Exit codes:
+ * the command's status (128+signal when killed), 125 for failures of the sandbox itself, 127 when
+ * the command cannot be executed.
+ *
+ * Process tree: P (this program, host PID ns) -> C (PID 1 of a new PID ns: mounts, pivot_root,
+ * reaps zombies, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT, cleans stubs) -> G (the command). C dies
+ * with P (PDEATHSIG), and when C exits the kernel kills everything else in the PID ns; the mount ns
+ * dies with its last process, so nothing outlives a run even after SIGKILL.
+ *
+ * Isolation: mount/UTS/IPC/PID (+net for none) namespaces; mounts made private before anything is
+ * mounted; pivot_root and the old root detached; every mount target resolved inside the rootfs
+ * (openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS, by fd; CVE-2021-30465); all sandbox mounts nodev
+ * except six host device nodes bound into /dev (no devices cgroup needed); Docker's masked and
+ * read-only /proc paths; Docker's default capabilities (bounding set too); no_new_privs; only fds
+ * 0-2 survive exec (CVE-2024-21626); P and C run from a sealed memfd and are not dumpable, so the
+ * helper binary can be neither opened through /proc/N/exe nor overwritten (CVE-2019-5736).
+ * Uses fsconfig "lowerdir+" (Linux >= 6.8: no 4 KiB limit on the layer list); on older kernels it
+ * falls back to mount(2) with one "lowerdir=" list of short symlinks to the layers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXIT_SANDBOX 125
+#define EXIT_EXEC 127
+#define STATUS_FD 4
+#define SPEC_FD 3
+#define MAX_STUBS 256
+
+extern char **environ;
+
+/* ---- the spec ---------------------------------------------------------------------------- */
+
+struct list {
+  char **v;
+  size_t n, cap;
+};
+
+struct mount_req {
+  int tmpfs; /* 1: tmpfs, 0: bind */
+  char *src, *dst;
+  int ro;
+  unsigned long long size;
+};
+
+struct spec {
+  char *root, *upper, *work, *cwd, *hostname;
+  struct list lower, args, env;
+  uid_t uid;
+  gid_t gid;
+  gid_t *groups;
+  size_t ngroups;
+  int net_none, no_new_privs, legacy_lowerdir;
+  struct mount_req *mounts;
+  size_t nmounts;
+};
+
+struct stub {
+  char path[4096];
+  int is_dir;
+  int restore_parent; /* parent existed before: put its times back after removing the stub */
+  struct timespec parent_times[2];
+};
+
+static struct stub stubs[MAX_STUBS];
+static size_t nstubs;
+static int status_ok = 0; /* fd 4 is open */
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static void status(const char *fmt, ...) {
+  char buf[8192];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = sizeof buf - 2;
+  for (int i = 0; i < n; i++)
+    if (buf[i] == '\n') buf[i] = ' '; /* one line per status, whatever a name holds */
+  buf[n++] = '\n';
+  if (status_ok) {
+    if (write(STATUS_FD, buf, (size_t)n) < 0) { /* nobody listens: nothing better to do */ }
+  } else if (strncmp(buf, "error ", 6) == 0) {
+    fprintf(stderr, "tsbuild-sandbox: %.*s", n - 6, buf + 6);
+  }
+}
+
+/* Fails the run naming the call, its argument and errno's text. */
+static void __attribute__((noreturn)) die_errno(const char *call, const char *arg) {
+  int err = errno;
+  status("error %s %s: %s", call, arg ? arg : "", strerror(err));
+  _exit(EXIT_SANDBOX);
+}
+
+static void __attribute__((noreturn)) die(const char *fmt, ...) {
+  char buf[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  status("error %s", buf);
+  _exit(EXIT_SANDBOX);
+}
+
+/* ---- spec parsing ------------------------------------------------------------------------ */
+
+static void push(struct list *l, char *s) {
+  if (l->n + 1 >= l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 16;
+    l->v = realloc(l->v, l->cap * sizeof *l->v);
+    if (!l->v) die("out of memory");
+  }
+  l->v[l->n++] = s;
+  l->v[l->n] = NULL;
+}
+
+static unsigned long long parse_num(const char *key, const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *s == 0 || *end != 0) die("spec: %s: not a number: %s", key, s);
+  return v;
+}
+
+/* Splits "a\tb\tc" in place into up to n fields; returns the count. */
+static size_t split_tabs(char *s, char **out, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    out[i++] = s;
+    char *t = strchr(s, '\t');
+    if (!t) break;
+    *t = 0;
+    s = t + 1;
+  }
+  return i;
+}
+
+static void read_spec(struct spec *sp) {
+  size_t cap = 65536, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) die("out of memory");
+  for (;;) {
+    if (len == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+      if (!buf) die("out of memory");
+    }
+    ssize_t r = read(SPEC_FD, buf + len, cap - len);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die_errno("read", "spec (fd 3)");
+    }
+    if (r == 0) break;
+    len += (size_t)r;
+  }
+  close(SPEC_FD);
+  if (len == 0 || buf[len - 1] != 0) die("spec: empty or not NUL-terminated");
+  memset(sp, 0, sizeof *sp);
+  sp->no_new_privs = 1;
+  sp->cwd = "/";
+  for (char *p = buf, *next; p < buf + len; p = next) {
+    next = p + strlen(p) + 1;
+    char *eq = strchr(p, '=');
+    if (!eq) die("spec: record without '=': %s", p);
+    *eq = 0;
+    char *k = p, *v = eq + 1;
+    if (!strcmp(k, "root")) sp->root = v;
+    else if (!strcmp(k, "upper")) sp->upper = v;
+    else if (!strcmp(k, "work")) sp->work = v;
+    else if (!strcmp(k, "cwd")) sp->cwd = v;
+    else if (!strcmp(k, "hostname")) sp->hostname = v;
+    else if (!strcmp(k, "lower")) push(&sp->lower, v);
+    else if (!strcmp(k, "arg")) push(&sp->args, v);
+    else if (!strcmp(k, "env")) push(&sp->env, v);
+    else if (!strcmp(k, "uid")) sp->uid = (uid_t)parse_num(k, v);
+    else if (!strcmp(k, "gid")) sp->gid = (gid_t)parse_num(k, v);
+    else if (!strcmp(k, "group")) {
+      sp->groups = realloc(sp->groups, (sp->ngroups + 1) * sizeof *sp->groups);
+      if (!sp->groups) die("out of memory");
+      sp->groups[sp->ngroups++] = (gid_t)parse_num(k, v);
+    } else if (!strcmp(k, "net")) {
+      if (!strcmp(v, "none")) sp->net_none = 1;
+      else if (!strcmp(v, "host")) sp->net_none = 0;
+      else die("spec: net must be none or host: %s", v);
+    } else if (!strcmp(k, "nonewprivs")) sp->no_new_privs = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "legacy_lowerdir")) sp->legacy_lowerdir = strcmp(v, "0") != 0; /* for tests */
+    else if (!strcmp(k, "bind") || !strcmp(k, "tmpfs")) {
+      sp->mounts = realloc(sp->mounts, (sp->nmounts + 1) * sizeof *sp->mounts);
+      if (!sp->mounts) die("out of memory");
+      struct mount_req *m = &sp->mounts[sp->nmounts++];
+      memset(m, 0, sizeof *m);
+      char *f[3];
+      size_t nf = split_tabs(v, f, 3);
+      if (!strcmp(k, "bind")) {
+        if (nf != 3) die("spec: bind needs SRC, DST and ro|rw");
+        m->src = f[0];
+        m->dst = f[1];
+        m->ro = !strcmp(f[2], "ro");
+      } else {
+        if (nf != 2) die("spec: tmpfs needs DST and SIZE");
+        m->tmpfs = 1;
+        m->dst = f[0];
+        m->size = parse_num("tmpfs size", f[1]);
+      }
+      if (m->dst[0] != '/') die("spec: mount target must be absolute: %s", m->dst);
+    } else die("spec: unknown key %s", k);
+  }
+  if (!sp->root || !sp->upper || !sp->work) die("spec: root, upper and work are required");
+  if (sp->lower.n == 0) die("spec: at least one lower dir is required");
+  if (sp->args.n == 0) die("spec: no command");
+  if (sp->cwd[0] != '/') die("spec: cwd must be absolute: %s", sp->cwd);
+  if (!sp->env.v) push(&sp->env, NULL), sp->env.n = 0;
+}
+
+/* ---- CVE-2019-5736: run from a sealed memfd, never from the file on disk ------------------ */
+
+static void reexec_sealed(char **argv) {
+  char self[64];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = 0;
+    if (strncmp(self, "/memfd:tsbuild-sandbox", 22) == 0) return;
+  }
+  int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (in < 0) die_errno("open", "/proc/self/exe");
+  struct stat st;
+  if (fstat(in, &st) < 0) die_errno("fstat", "/proc/self/exe");
+  int mfd = memfd_create("tsbuild-sandbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) die_errno("memfd_create", "tsbuild-sandbox");
+  off_t off = 0;
+  while (off < st.st_size) {
+    ssize_t w = sendfile(mfd, in, &off, (size_t)(st.st_size - off));
+    if (w <= 0) die_errno("sendfile", "memfd");
+  }
+  close(in);
+  if (fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+    die_errno("fcntl", "F_ADD_SEALS");
+  /* a fixed argv: the sandbox's `ps` shows PID 1 without host paths */
+  (void)argv;
+  char *const args[] = {"tsbuild-sandbox", NULL};
+  fexecve(mfd, args, environ);
+  die_errno("fexecve", "sealed memfd");
+}
+
+/* ---- small syscall wrappers --------------------------------------------------------------- */
+
+static int openat2_in_root(int rootfd, const char *path, int flags) {
+  struct open_how how = {
+      .flags = (unsigned long long)(flags | O_CLOEXEC),
+      .mode = 0,
+      .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+static int fs_new(const char *type, const char *const *opts, unsigned attrs) {
+  int fsfd = fsopen(type, FSOPEN_CLOEXEC);
+  if (fsfd < 0) die_errno("fsopen", type);
+  for (size_t i = 0; opts && opts[i]; i += 2) {
+    int r = opts[i + 1] ? fsconfig(fsfd, FSCONFIG_SET_STRING, opts[i], opts[i + 1], 0)
+                        : fsconfig(fsfd, FSCONFIG_SET_FLAG, opts[i], NULL, 0);
+    if (r < 0) die_errno("fsconfig", opts[i]);
+  }
+  if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) die_errno("fsconfig create", type);
+  int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, attrs);
+  if (mfd < 0) die_errno("fsmount", type);
+  close(fsfd);
+  return mfd;
+}
+
+/* ---- mount targets inside the rootfs ------------------------------------------------------ */
+
+/* Opens PATH inside the root (O_PATH), creating what is missing: directories on the way, and the
+ * last component as a directory or an empty file. Symlinks are followed inside the root (absolute
+ * ones from the root, `..` stops there, even dangling ones lead to where they point inside), magic
+ * links are refused. With RECORD, what gets created is remembered as mount stubs. */
+static int resolve_create(int rootfd, const char *path, int want_dir, int record) {
+  char todo[8192], cur[4096] = "";
+  int hops = 0, created = 0;
+  if (strlen(path) >= sizeof cur) die("path too long: %s", path);
+  snprintf(todo, sizeof todo, "%s", path);
+  while (todo[0]) {
+    /* pop the first component of todo into c */
+    char c[256];
+    char *p = todo;
+    while (*p == '/') p++;
+    size_t n = strcspn(p, "/");
+    if (n >= sizeof c) die("path component too long in %s", path);
+    memcpy(c, p, n);
+    c[n] = 0;
+    memmove(todo, p + n, strlen(p + n) + 1);
+    if (n == 0 || !strcmp(c, ".")) continue;
+    if (!strcmp(c, "..")) {
+      char *slash = strrchr(cur, '/');
+      if (slash) *slash = 0;
+      continue;
+    }
+    int last = strspn(todo, "/") == strlen(todo);
+    char cand[4096];
+    if ((size_t)snprintf(cand, sizeof cand, "%s/%s", cur, c) >= sizeof cand) die("path too long: %s", path);
+    int fd = openat2_in_root(rootfd, cand, O_PATH | O_NOFOLLOW);
+    if (fd >= 0) {
+      struct stat st;
+      if (fstat(fd, &st) < 0) die_errno("fstat", cand);
+      if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t len = readlinkat(fd, "", target, sizeof target - 1);
+        if (len < 0) die_errno("readlink", cand);
+        target[len] = 0;
+        close(fd);
+        if (++hops > 40) {
+          errno = ELOOP;
+          die_errno("resolve", path);
+        }
+        char rest[8192];
+        if ((size_t)snprintf(rest, sizeof rest, "%s/%s", target, todo) >= sizeof rest) die("path too long: %s", path);
+        strcpy(todo, rest);
+        if (target[0] == '/') cur[0] = 0;
+        continue;
+      }
+      close(fd);
+      if (!last && !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        die_errno("resolve", cand);
+      }
+      strcpy(cur, cand);
+      continue;
+    }
+    if (errno != ENOENT) die_errno("openat2", cand);
+    int pfd = openat2_in_root(rootfd, cur[0] ? cur : "/", O_DIRECTORY | O_RDONLY);
+    if (pfd < 0) die_errno("openat2", cur[0] ? cur : "/");
+    struct stat pst;
+    if (fstat(pfd, &pst) < 0) die_errno("fstat", cur[0] ? cur : "/");
+    int as_dir = !last || want_dir;
+    if ((as_dir ? mkdirat(pfd, c, 0755) : mknodat(pfd, c, S_IFREG | 0644, 0)) < 0)
+      die_errno(as_dir ? "mkdir" : "mknod", cand);
+    close(pfd);
+    if (record) {
+      if (nstubs == MAX_STUBS) die("too many mount stubs");
+      struct stub *st = &stubs[nstubs++];
+      snprintf(st->path, sizeof st->path, "%s", cand);
+      st->is_dir = as_dir;
+      st->restore_parent = !created; /* the first one's parent existed before */
+      st->parent_times[0] = pst.st_atim;
+      st->parent_times[1] = pst.st_mtim;
+    }
+    created = 1;
+    strcpy(cur, cand);
+  }
+  int fd = openat2_in_root(rootfd, cur[0] ? cur : "/", O_PATH);
+  if (fd < 0) die_errno("openat2", path);
+  return fd;
+}
+
+static void attach(int mfd, int rootfd, const char *target, int dir) {
+  int tfd = resolve_create(rootfd, target, dir, 1);
+  if (move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    die_errno("move_mount", target);
+  close(tfd);
+  close(mfd);
+}
+
+/* Removes the stubs (deepest first) so mount points never reach the layer. Runs after every
+ * process in the sandbox is gone, with the rootfs as "/". */
+static void remove_stubs(void) {
+  for (size_t i = nstubs; i-- > 0;) {
+    struct stub *s = &stubs[i];
+    while (umount2(s->path, MNT_DETACH) == 0) {
+    }
+    int r = s->is_dir ? rmdir(s->path) : unlink(s->path);
+    if (r == 0 && s->restore_parent) {
+      char parent[4096];
+      snprintf(parent, sizeof parent, "%s", s->path);
+      char *slash = strrchr(parent, '/');
+      if (slash == parent) slash[1] = 0;
+      else *slash = 0;
+      utimensat(AT_FDCWD, parent, s->parent_times, AT_SYMLINK_NOFOLLOW);
+    }
+  }
+}
+
+/* ---- rootfs assembly ---------------------------------------------------------------------- */
+
+/* Appends S to the option buffer, escaping what overlayfs's option parser treats specially. */
+static void opt_add(char **buf, size_t *len, size_t *cap, const char *s, int escape) {
+  size_t need = *len + 2 * strlen(s) + 1;
+  if (need > *cap) {
+    *cap = 2 * need;
+    if (!(*buf = realloc(*buf, *cap))) die("out of memory");
+  }
+  for (const char *c = s; *c; c++) {
+    if (escape && (*c == ':' || *c == ',' || *c == '\\')) (*buf)[(*len)++] = '\\';
+    (*buf)[(*len)++] = *c;
+  }
+  (*buf)[*len] = 0;
+}
+
+/* Kernels before 6.8 take the layers only as one "lowerdir=a:b:c" option, inside one 4 KiB page.
+ * To fit hundreds of layers, the list names short symlinks ("0", "1", ...) to the layers, made in
+ * a detached tmpfs that is our cwd while mount(2) parses the options, and gone right after. */
+static void mount_overlay_legacy(struct spec *sp) {
+  int tmp = fs_new("tmpfs", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+  size_t len = 0, cap = 0;
+  char *opt = NULL;
+  opt_add(&opt, &len, &cap, "lowerdir=", 0);
+  for (size_t i = 0; i < sp->lower.n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "%zu", i);
+    if (symlinkat(sp->lower.v[i], tmp, name) < 0) die_errno("symlink", sp->lower.v[i]);
+    if (i > 0) opt_add(&opt, &len, &cap, ":", 0);
+    opt_add(&opt, &len, &cap, name, 0);
+  }
+  opt_add(&opt, &len, &cap, ",upperdir=", 0);
+  opt_add(&opt, &len, &cap, sp->upper, 1);
+  opt_add(&opt, &len, &cap, ",workdir=", 0);
+  opt_add(&opt, &len, &cap, sp->work, 1);
+  opt_add(&opt, &len, &cap, ",redirect_dir=off,metacopy=off,index=off", 0);
+  if (fchdir(tmp) < 0) die_errno("chdir", "layer links");
+  if (mount("overlay", sp->root, "overlay", MS_NODEV, opt) < 0) die_errno("mount overlay (lowerdir= list)", sp->root);
+  if (chdir("/") < 0) die_errno("chdir", "/");
+  close(tmp);
+  free(opt);
+}
+
+static int mount_overlay(struct spec *sp) {
+  int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
+  if (fsfd < 0) die_errno("fsopen", "overlay");
+  /* lowerdir+ takes one layer per call, so hundreds of layers fit (no 4 KiB option page) */
+  for (size_t i = 0; i < sp->lower.n; i++) {
+    if (!sp->legacy_lowerdir && fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", sp->lower.v[i], 0) == 0) continue;
+    if (i == 0 && (sp->legacy_lowerdir || errno == EINVAL)) { /* before Linux 6.8 */
+      close(fsfd);
+      mount_overlay_legacy(sp);
+      goto mounted;
+    }
+    die_errno("fsconfig lowerdir+", sp->lower.v[i]);
+  }
+  if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", sp->upper, 0) < 0)
+    die_errno("fsconfig upperdir", sp->upper);
+  if (fsconfig(fsfd, FSCONFIG_SET_STRING, "workdir", sp->work, 0) < 0)
+    die_errno("fsconfig workdir", sp->work);
+  /* plain copy-ups only: the diff reads the upper dir as a complete record of the change */
+  const char *off[] = {"redirect_dir", "off", "metacopy", "off", "index", "off", NULL};
+  for (size_t i = 0; off[i]; i += 2)
+    if (fsconfig(fsfd, FSCONFIG_SET_STRING, off[i], off[i + 1], 0) < 0) die_errno("fsconfig", off[i]);
+  if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) die_errno("fsconfig create", "overlay");
+  int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+  if (mfd < 0) die_errno("fsmount", "overlay");
+  close(fsfd);
+  if (move_mount(mfd, "", AT_FDCWD, sp->root, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    die_errno("move_mount", sp->root);
+  close(mfd);
+mounted:;
+  int rootfd = open(sp->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die_errno("open", sp->root);
+  return rootfd;
+}
+
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die_errno("socket", "AF_INET");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die_errno("ioctl SIOCGIFFLAGS", "lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die_errno("ioctl SIOCSIFFLAGS", "lo");
+  close(s);
+}
+
+/* Host device nodes bound into /dev: the sandbox's own mounts are all nodev, so the only devices
+ * that open are these (root may still mknod, e.g. for a layer, but cannot use what it makes). */
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+#define NDEV 6
+
+static void open_dev_nodes(int *fds) {
+  for (size_t i = 0; dev_nodes[i]; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
+    fds[i] = (int)open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (fds[i] < 0 && errno == ENOENT) continue; /* the host lacks it (e.g. no /dev/tty): so do we */
+    if (fds[i] < 0) die_errno("open_tree", path);
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, .propagation = MS_PRIVATE};
+    if (mount_setattr(fds[i], "", AT_EMPTY_PATH, &a, sizeof a) < 0) die_errno("mount_setattr", path);
+  }
+}
+
+static void make_dev(int rootfd, int *node_fds) {
+  const char *devopts[] = {"mode", "755", "size", "65536k", NULL};
+  int dev = fs_new("tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
+  for (size_t i = 0; dev_nodes[i]; i++)
+    if (node_fds[i] >= 0 && mknodat(dev, dev_nodes[i], S_IFREG | 0666, 0) < 0) die_errno("mknod /dev/", dev_nodes[i]);
+  const char *links[][2] = {{"/proc/self/fd", "fd"},   {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+                            {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}};
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    if (symlinkat(links[i][0], dev, links[i][1]) < 0) die_errno("symlink /dev/", links[i][1]);
+  if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || mkdirat(dev, "mqueue", 0755) < 0)
+    die_errno("mkdir", "/dev/pts|shm|mqueue");
+  attach(dev, rootfd, "/dev", 1);
+  for (size_t i = 0; dev_nodes[i]; i++) {
+    if (node_fds[i] < 0) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
+    attach(node_fds[i], rootfd, path, 0);
+  }
+  const char *ptsopts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620", NULL};
+  attach(fs_new("devpts", ptsopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC), rootfd, "/dev/pts", 1);
+  const char *shmopts[] = {"mode", "1777", "size", "65536k", NULL};
+  attach(fs_new("tmpfs", shmopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), rootfd, "/dev/shm", 1);
+  attach(fs_new("mqueue", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), rootfd, "/dev/mqueue", 1);
+}
+
+/* Docker's default masked and read-only paths under /proc and /sys. */
+static void mask_paths(int rootfd) {
+  static const char *masked[] = {"/proc/asound",    "/proc/acpi",        "/proc/interrupts", "/proc/kcore",
+                                 "/proc/keys",      "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                                 "/proc/sched_debug", "/proc/scsi",      "/sys/firmware",    "/sys/devices/virtual/powercap",
+                                 NULL};
+  static const char *readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
+  for (size_t i = 0; masked[i]; i++) {
+    int tfd = openat2_in_root(rootfd, masked[i], O_PATH);
+    if (tfd < 0) continue; /* absent on this kernel */
+    struct stat st;
+    if (fstat(tfd, &st) < 0) die_errno("fstat", masked[i]);
+    int mfd;
+    if (S_ISDIR(st.st_mode)) {
+      const char *o[] = {"size", "0", NULL};
+      mfd = fs_new("tmpfs", o, MOUNT_ATTR_RDONLY);
+    } else {
+      mfd = (int)open_tree(rootfd, "dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (mfd < 0) die_errno("open_tree", "/dev/null");
+    }
+    if (move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      die_errno("move_mount", masked[i]);
+    close(mfd);
+    close(tfd);
+  }
+  for (size_t i = 0; readonly[i]; i++) {
+    int tfd = openat2_in_root(rootfd, readonly[i], O_PATH);
+    if (tfd < 0) continue;
+    int mfd = (int)open_tree(tfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+    if (mfd < 0) die_errno("open_tree", readonly[i]);
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
+    if (mount_setattr(mfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) die_errno("mount_setattr", readonly[i]);
+    if (move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      die_errno("move_mount", readonly[i]);
+    close(mfd);
+    close(tfd);
+  }
+}
+
+/* ---- capabilities ------------------------------------------------------------------------- */
+
+/* Docker's default set */
+static const int default_caps[] = {CAP_CHOWN,      CAP_DAC_OVERRIDE,     CAP_FSETID,     CAP_FOWNER,
+                                   CAP_MKNOD,      CAP_NET_RAW,          CAP_SETGID,     CAP_SETUID,
+                                   CAP_SETFCAP,    CAP_SETPCAP,          CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT,
+                                   CAP_KILL,       CAP_AUDIT_WRITE};
+
+static int is_default_cap(int c) {
+  for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++)
+    if (default_caps[i] == c) return 1;
+  return 0;
+}
+
+static void drop_bounding(void) {
+  for (int c = 0; c <= 63; c++) {
+    if (is_default_cap(c)) continue;
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) die_errno("prctl", "PR_CAPBSET_DROP");
+  }
+}
+
+static void set_caps(uid_t uid) {
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof d);
+  if (uid == 0) {
+    for (size_t i = 0; i < sizeof default_caps / sizeof default_caps[0]; i++) {
+      int c = default_caps[i];
+      d[c / 32].effective |= 1u << (c % 32);
+      d[c / 32].permitted |= 1u << (c % 32);
+      d[c / 32].inheritable |= 1u << (c % 32);
+    }
+  }
+  if (syscall(SYS_capset, &h, d) < 0) die_errno("capset", "default capabilities");
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+/* ---- seccomp ------------------------------------------------------------------------------ */
+
+#if defined(__x86_64__)
+#define SECCOMP_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SECCOMP_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* A deny list in the spirit of Docker's default profile: calls that only matter to a host
+ * administrator or widen the kernel's attack surface (keyrings, bpf, new namespaces — user
+ * namespaces above all —, the mount API, modules). Everything else is allowed. */
+static void install_seccomp(void) {
+#ifdef SECCOMP_ARCH
+  static const int denied[] = {
+      SYS_keyctl,     SYS_add_key,      SYS_request_key,    SYS_bpf,           SYS_userfaultfd, SYS_perf_event_open,
+      SYS_kexec_load, SYS_kexec_file_load, SYS_open_by_handle_at, SYS_init_module, SYS_finit_module, SYS_delete_module,
+      SYS_swapon,     SYS_swapoff,      SYS_reboot,         SYS_mount,         SYS_umount2,     SYS_pivot_root,
+      SYS_unshare,    SYS_setns,        SYS_acct,           SYS_quotactl,      SYS_fsopen,      SYS_fsconfig,
+      SYS_fsmount,    SYS_fspick,       SYS_move_mount,     SYS_open_tree,     SYS_mount_setattr, SYS_syslog,
+      SYS_vhangup,
+#if defined(__x86_64__)
+      SYS_iopl,       SYS_ioperm,
+#endif
+  };
+  enum { NDENY = sizeof denied / sizeof denied[0] };
+  const unsigned ns_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
+                            CLONE_NEWCGROUP | CLONE_NEWTIME;
+  struct sock_filter f[NDENY + 16];
+  size_t n = 0;
+#define EMIT(x) (f[n++] = (struct sock_filter)x)
+  /* foreign ABIs (e.g. i386 on x86_64) have other numbers: refuse them altogether */
+  EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SECCOMP_ARCH, 1, 0));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+  EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+#if defined(__x86_64__)
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1)); /* x32 */
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+#endif
+  /* clone3 takes its flags in memory, out of a filter's reach: ENOSYS makes libc use clone */
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3));
+  EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, ns_flags, 0, NDENY + 1)); /* -> ALLOW */
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
+  for (size_t i = 0; i < NDENY; i++) EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], NDENY - i, 0));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
+#undef EMIT
+  struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) die_errno("seccomp", "SECCOMP_SET_MODE_FILTER");
+#endif
+}
+
+/* ---- the command (G) ---------------------------------------------------------------------- */
+
+static void __attribute__((noreturn)) exec_command(struct spec *sp, int cwdfd, sigset_t *oldmask) {
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  sigprocmask(SIG_SETMASK, oldmask, NULL);
+  setsid();
+  drop_bounding();
+  install_seccomp(); /* still privileged here, so no_new_privs is not a precondition */
+  if (setgroups(sp->ngroups, sp->groups) < 0) die_errno("setgroups", NULL);
+  if (setresgid(sp->gid, sp->gid, sp->gid) < 0) die_errno("setresgid", NULL);
+  if (setresuid(sp->uid, sp->uid, sp->uid) < 0) die_errno("setresuid", NULL);
+  set_caps(sp->uid);
+  if (sp->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_NO_NEW_PRIVS");
+  if (fchdir(cwdfd) < 0) die_errno("chdir", sp->cwd);
+  close(cwdfd);
+  umask(022);
+  /* CVE-2024-21626: no descriptor but 0-2 survives exec (status fd stays for exec errors only) */
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die_errno("close_range", NULL);
+  environ = sp->env.v;
+  execvp(sp->args.v[0], sp->args.v);
+  int err = errno;
+  status("error exec \"%s\": %s", sp->args.v[0], strerror(err));
+  _exit(EXIT_EXEC);
+}
+
+/* ---- PID 1 (C) ---------------------------------------------------------------------------- */
+
+static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldmask, int alive_fd) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
+  /* P may have died before PDEATHSIG was armed: its end of the pipe is then closed */
+  struct pollfd pf = {.fd = alive_fd, .events = POLLIN};
+  if (poll(&pf, 1, 0) > 0) _exit(EXIT_SANDBOX);
+  close(alive_fd);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  prctl(PR_SET_NAME, "tsbuild-init", 0, 0, 0);
+  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (sp->net_none ? CLONE_NEWNET : 0);
+  if (unshare(flags) < 0) die_errno("unshare", "mount/uts/ipc/net");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die_errno("mount", "/ (make rprivate)");
+  if (sp->net_none) loopback_up();
+  if (sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0) die_errno("sethostname", sp->hostname);
+
+  int rootfd = mount_overlay(sp);
+  int node_fds[NDEV];
+  open_dev_nodes(node_fds);
+  /* host sources are opened before pivot_root; their targets are resolved after it */
+  int *binds = calloc(sp->nmounts + 1, sizeof *binds);
+  int *bind_dir = calloc(sp->nmounts + 1, sizeof *bind_dir);
+  if (!binds || !bind_dir) die("out of memory");
+  for (size_t i = 0; i < sp->nmounts; i++) {
+    struct mount_req *m = &sp->mounts[i];
+    if (m->tmpfs) continue;
+    struct stat st;
+    if (stat(m->src, &st) < 0) die_errno("stat", m->src);
+    bind_dir[i] = S_ISDIR(st.st_mode);
+    binds[i] = (int)open_tree(AT_FDCWD, m->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (binds[i] < 0) die_errno("open_tree", m->src);
+    struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (m->ro ? MOUNT_ATTR_RDONLY : 0),
+                           .propagation = MS_PRIVATE};
+    if (mount_setattr(binds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) die_errno("mount_setattr", m->src);
+  }
+
+  /* pivot_root(".", "."): the old root ends up stacked on the new one, then is detached */
+  if (fchdir(rootfd) < 0) die_errno("chdir", sp->root);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die_errno("pivot_root", sp->root);
+  if (umount2(".", MNT_DETACH) < 0) die_errno("umount2", "old root");
+  if (chdir("/") < 0) die_errno("chdir", "/");
+  close(rootfd);
+  rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die_errno("open", "/");
+
+  attach(fs_new("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), rootfd, "/proc", 1);
+  make_dev(rootfd, node_fds);
+  attach(fs_new("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), rootfd,
+         "/sys", 1);
+  mask_paths(rootfd);
+  for (size_t i = 0; i < sp->nmounts; i++) {
+    struct mount_req *m = &sp->mounts[i];
+    if (m->tmpfs) {
+      char size[32];
+      snprintf(size, sizeof size, "%llu", m->size);
+      const char *o[] = {"size", size, "mode", "1777", NULL};
+      attach(fs_new("tmpfs", m->size ? o : o + 2, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV), rootfd, m->dst, 1);
+    } else {
+      attach(binds[i], rootfd, m->dst, bind_dir[i]);
+    }
+  }
+  /* the working directory is created if missing and kept in the layer, as WORKDIR is */
+  int cwdfd = resolve_create(rootfd, sp->cwd, 1, 0);
+  close(rootfd);
+
+  pid_t child = fork();
+  if (child < 0) die_errno("fork", NULL);
+  if (child == 0) exec_command(sp, cwdfd, oldmask);
+  close(cwdfd);
+
+  /* reap everything; forward termination signals to the command */
+  int code = -1, sig = 0;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  for (;;) {
+    int st;
+    pid_t p;
+    int done = 0;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+      if (p == child) {
+        if (WIFEXITED(st)) code = WEXITSTATUS(st);
+        else sig = WTERMSIG(st);
+        done = 1;
+      }
+    }
+    if (done) break;
+    siginfo_t si;
+    int s = sigwaitinfo(&set, &si);
+    if (s > 0 && s != SIGCHLD) kill(child, s);
+  }
+  /* the step is over when its command is: daemons it left behind die with the namespace */
+  kill(-1, SIGKILL);
+  while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {
+  }
+  remove_stubs();
+  if (sig) {
+    status("signal %d", sig);
+    _exit(128 + sig);
+  }
+  status("exit %d", code);
+  _exit(code);
+}
+
+/* ---- P: the outer process ----------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  (void)argc;
+  /* nothing inherited beyond stdio, the spec and the status fd reaches the sandbox */
+  close_range(STATUS_FD + 1, ~0U, 0);
+  status_ok = fcntl(STATUS_FD, F_GETFD) >= 0;
+  reexec_sealed(argv);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
+  if (getppid() != parent) _exit(EXIT_SANDBOX);
+  umask(0);
+
+  struct spec sp;
+  read_spec(&sp);
+
+  sigset_t set, oldmask;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGQUIT);
+  sigaddset(&set, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &set, &oldmask);
+
+  if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
+  pid_t init = fork();
+  if (init < 0) die_errno("fork", NULL);
+  if (init == 0) {
+    close(alive[1]);
+    init_main(&sp, &oldmask, alive[0]);
+  }
+  close(alive[0]);
+  status("pid %d", (int)init);
+
+  for (;;) {
+    siginfo_t si;
+    int s = sigwaitinfo(&set, &si);
+    if (s < 0) continue;
+    if (s == SIGUSR1) {
+      /* "stop the step": killing PID 1 makes the kernel kill and reap the whole PID namespace
+       * before init's exit is reported to us, so when we exit nothing of the run is left */
+      kill(init, SIGKILL);
+      continue;
+    }
+    if (s != SIGCHLD) {
+      kill(init, s);
+      continue;
+    }
+    int st;
+    pid_t p = waitpid(init, &st, WNOHANG);
+    if (p != init) continue;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    status("error sandbox init killed by signal %d", WTERMSIG(st));
+    return EXIT_SANDBOX;
+  }
+}

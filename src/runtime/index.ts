@@ -1,0 +1,72 @@
+/**
+ * The runtime the builder calls for RUN steps: a rootfs from snapshot directories, runs in it, the
+ * change as layer entries, cleanup.
+ *
+ *   const rt = createRuntime();
+ *   const fs = await rt.prepare(snapshotDirs);            // lowest (base) layer first
+ *   const r = await rt.run(fs, { args: ['/bin/sh', '-c', 'make'], env, network: 'none', ... });
+ *   const entries = await rt.diff(fs);                    // LayerEntry[] for the layer writer
+ *   await rt.release(fs);                                 // after the layer was written
+ */
+import type { LayerEntry } from '../image/layer-entry.js';
+import { diffUpperDir } from './diff.js';
+import { createRootfs, etcMounts, releaseRootfs, type Rootfs } from './rootfs.js';
+import { runSandbox, sandboxHelperPath, type SandboxResult, type SandboxSpec } from './sandbox.js';
+
+export type { Rootfs } from './rootfs.js';
+export type { SandboxMount, SandboxResult, SandboxSpec, SandboxUser } from './sandbox.js';
+export type { ResolvedUser } from './users.js';
+export { resolveUser, resolveChown, parsePasswd, parseGroup } from './users.js';
+export { lookupInRoot, readFileInRoot } from './layered-root.js';
+export { diffUpperDir } from './diff.js';
+export { DEFAULT_PATH } from './sandbox.js';
+
+/** What a step asks to run; the rootfs directories come from `prepare`. */
+export type RunSpec = Omit<SandboxSpec, 'lowerDirs' | 'upperDir' | 'workDir' | 'mountPoint'>;
+
+export interface Runtime {
+  /** A fresh rootfs over LOWERDIRS (snapshot directories, lowest first; may be empty). */
+  prepare(lowerDirs: readonly string[]): Promise<Rootfs>;
+  /** Runs one process; /etc/hosts, /etc/resolv.conf and /etc/hostname are provided for the run
+   *  (bind-mounted, never part of the diff). Sequential runs on one rootfs accumulate changes. */
+  run(rootfs: Rootfs, spec: RunSpec): Promise<SandboxResult>;
+  /** The changes made so far, as layer entries (sourcePath points into the rootfs: read the
+   *  content before `release`). */
+  diff(rootfs: Rootfs): Promise<LayerEntry[]>;
+  /** Removes every directory of the rootfs. */
+  release(rootfs: Rootfs): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Parent of the per-rootfs temp dirs (default os.tmpdir()); must support overlay upper dirs. */
+  tmpDir?: string;
+  /** The compiled helper (default native/build/tsbuild-sandbox). */
+  helperPath?: string;
+  /** Hostname when a spec gives none. */
+  defaultHostname?: string;
+}
+
+export function createRuntime(opts: RuntimeOptions = {}): Runtime {
+  const helper = opts.helperPath ?? sandboxHelperPath();
+  return {
+    prepare: (lowerDirs) => createRootfs(lowerDirs, opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+    async run(rootfs, spec) {
+      const hostname = spec.hostname ?? opts.defaultHostname ?? 'tsbuild';
+      const etc = await etcMounts(rootfs, hostname, spec.network);
+      return runSandbox(
+        {
+          ...spec,
+          hostname,
+          lowerDirs: [...rootfs.lowerDirs],
+          upperDir: rootfs.upperDir,
+          workDir: rootfs.workDir,
+          mountPoint: rootfs.mountPoint,
+          mounts: [...etc, ...(spec.mounts ?? [])],
+        },
+        helper,
+      );
+    },
+    diff: (rootfs) => diffUpperDir(rootfs.upperDir, { lowerDirs: rootfs.lowerDirs }),
+    release: releaseRootfs,
+  };
+}

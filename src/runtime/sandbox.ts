@@ -1,0 +1,246 @@
+/**
+ * Runs one process in the namespaced sandbox: a typed spec in, an exit status out. The work is done
+ * by the C helper native/build/tsbuild-sandbox (see native/sandbox.c); this module encodes the spec,
+ * streams output and turns the helper's status lines into a result or a TsbuildError.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import { TsbuildError } from '../errors.js';
+
+export interface SandboxUser {
+  uid: number;
+  gid: number;
+  /** Supplementary group ids. */
+  groups: number[];
+}
+
+export type SandboxMount =
+  /** A host file or directory at `target` (a path inside the rootfs; symlinks resolve inside it).
+   *  Read-only unless `readonly: false` (CVE-2025-4953: a build must not write into its context).
+   *  `source` is a trusted host path: resolve user-given sources safely before passing them. */
+  | { type: 'bind'; source: string; target: string; readonly?: boolean }
+  /** A fresh tmpfs at `target`; `sizeBytes` 0 or absent = the kernel default (half of RAM). */
+  | { type: 'tmpfs'; target: string; sizeBytes?: number };
+
+export interface SandboxSpec {
+  /** Layer directories in overlayfs format, LOWEST (base image) FIRST, as an image lists them. */
+  lowerDirs: string[];
+  /** Overlay upper and work dirs (same filesystem) and an empty directory to mount the root on. */
+  upperDir: string;
+  workDir: string;
+  mountPoint: string;
+  args: string[];
+  /** `KEY=VALUE` strings, in order. PATH defaults to Docker's when absent. */
+  env: string[];
+  /** Absolute path inside the rootfs; created when missing (as WORKDIR is). Default `/`. */
+  cwd?: string;
+  user?: SandboxUser;
+  hostname?: string;
+  /** 'none': a private network namespace with only `lo` up; 'host': the host's network. */
+  network: 'host' | 'none';
+  mounts?: SandboxMount[];
+  /** Set no_new_privs for the command (default true: setuid binaries do not gain privileges). */
+  noNewPrivileges?: boolean;
+  /** Pass the layers as one pre-Linux-6.8 `lowerdir=` list (the helper falls back to it by itself
+   *  on older kernels; this forces it, for tests). */
+  legacyLowerdir?: boolean;
+  /** Output sinks: a callback per chunk or a stream to pipe into. Default: discarded. */
+  stdout?: ((chunk: Buffer) => void) | Writable;
+  stderr?: ((chunk: Buffer) => void) | Writable;
+  /** Aborting kills the whole process tree; the promise then resolves with `aborted: true`. */
+  signal?: AbortSignal;
+  /** Kills the whole process tree after this many milliseconds (`timedOut: true`). */
+  timeoutMs?: number;
+}
+
+export interface SandboxResult {
+  /** The command's exit code; 128+N when killed by signal N; 127 when it could not be executed. */
+  exitCode: number;
+  /** Set when the command was killed by a signal. */
+  signal?: number;
+  /** Why the command could not be executed (exitCode 127), e.g. `exec "foo": No such file or directory`. */
+  execError?: string;
+  timedOut?: boolean;
+  aborted?: boolean;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Path of the compiled helper (built by `npm install` via native/Makefile). */
+export function sandboxHelperPath(): string {
+  // src/runtime/ and dist/runtime/ are both two levels below the project root
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'tsbuild-sandbox');
+}
+
+/** Runs the spec to completion. Throws TsbuildError('RUNTIME') when the sandbox itself fails. */
+export function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()): Promise<SandboxResult> {
+  if (!existsSync(helper)) {
+    return Promise.reject(
+      new TsbuildError('RUNTIME', `sandbox helper ${helper} is missing (run npm install to build it)`),
+    );
+  }
+  const encoded = encodeSpec(spec);
+  return new Promise((resolve, reject) => {
+    // an empty environment: nothing of the host's reaches PID 1 (the command gets spec.env only)
+    const child = spawn(helper, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {} });
+    live.add(child.pid ?? -1);
+    const status: Buffer[] = [];
+    let timedOut = false;
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+
+    // SIGUSR1 asks the helper to kill PID 1 of the sandbox, which takes every process with it;
+    // SIGKILL is the fallback should the helper not answer.
+    const stop = () => {
+      child.kill('SIGUSR1');
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), 2000);
+    };
+    const timer =
+      spec.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            stop();
+          }, spec.timeoutMs)
+        : undefined;
+    const onAbort = () => {
+      aborted = true;
+      stop();
+    };
+    if (spec.signal?.aborted) onAbort();
+    else spec.signal?.addEventListener('abort', onAbort, { once: true });
+
+    pipeOut(child.stdout!, spec.stdout);
+    pipeOut(child.stderr!, spec.stderr);
+    const specPipe = child.stdio[3] as Writable;
+    specPipe.on('error', () => {}); // the helper may exit before reading (reported via status)
+    specPipe.end(encoded);
+    (child.stdio[4] as Readable).on('data', (d: Buffer) => status.push(d));
+
+    child.on('error', (e) => {
+      cleanup();
+      reject(new TsbuildError('RUNTIME', `cannot start sandbox helper: ${e.message}`));
+    });
+    child.on('close', (code, sig) => {
+      cleanup();
+      const lines = Buffer.concat(status).toString('utf8').split('\n');
+      let exitCode: number | undefined;
+      let signal: number | undefined;
+      let error: string | undefined;
+      for (const line of lines) {
+        const sp = line.indexOf(' ');
+        const key = line.slice(0, sp);
+        const val = line.slice(sp + 1);
+        if (key === 'exit') exitCode = Number(val);
+        else if (key === 'signal') signal = Number(val);
+        else if (key === 'error') error ??= val;
+      }
+      if (timedOut || aborted) {
+        resolve({ exitCode: 137, signal: 9, ...(timedOut ? { timedOut } : {}), ...(aborted ? { aborted } : {}) });
+      } else if (signal !== undefined) {
+        resolve({ exitCode: 128 + signal, signal });
+      } else if (exitCode === 127 && error?.startsWith('exec ')) {
+        resolve({ exitCode, execError: error });
+      } else if (exitCode !== undefined && error === undefined) {
+        resolve({ exitCode });
+      } else {
+        const why = error ?? (sig ? `helper killed by ${sig}` : `helper exited with status ${code}`);
+        reject(new TsbuildError('RUNTIME', `sandbox: ${why}`));
+      }
+    });
+
+    function cleanup() {
+      live.delete(child.pid ?? -1);
+      if (timer) clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      spec.signal?.removeEventListener('abort', onAbort);
+    }
+  });
+}
+
+/** Helpers still running, so an exiting Node process can take them down (see killAllSandboxes). */
+const live = new Set<number>();
+
+/** Synchronously asks every running helper to kill its sandbox and waits (up to `waitMs`) until
+ *  they are gone, so files can be removed after it (for exit and signal handlers). */
+export function killAllSandboxes(waitMs = 0): void {
+  for (const pid of live) {
+    try {
+      process.kill(pid, 'SIGUSR1');
+    } catch {
+      // already gone
+    }
+  }
+  const until = Date.now() + waitMs;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  while (Date.now() < until && [...live].some(running)) Atomics.wait(nap, 0, 0, 5);
+}
+
+/** True while the process exists and is not a zombie (Node reaps children only from its loop). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Count of sandboxes still running in this process. */
+export function runningSandboxes(): number {
+  return live.size;
+}
+
+/** The helper's wire format: NUL-terminated `key=value` records (see native/sandbox.c). */
+export function encodeSpec(spec: SandboxSpec): Buffer {
+  const recs: string[] = [];
+  const put = (k: string, v: string) => {
+    if (v.includes('\0')) throw new TsbuildError('INVALID', `NUL byte in sandbox ${k}: ${JSON.stringify(v)}`);
+    recs.push(`${k}=${v}`);
+  };
+  if (spec.args.length === 0) throw new TsbuildError('INVALID', 'empty command');
+  if (spec.lowerDirs.length === 0) throw new TsbuildError('INVALID', 'a rootfs needs at least one lower dir');
+  put('root', resolve(spec.mountPoint));
+  put('upper', resolve(spec.upperDir));
+  put('work', resolve(spec.workDir));
+  // overlayfs lists the topmost layer first
+  for (const d of [...spec.lowerDirs].reverse()) put('lower', resolve(d));
+  for (const a of spec.args) put('arg', a);
+  const env = spec.env.some((e) => e.startsWith('PATH=')) ? spec.env : [`PATH=${DEFAULT_PATH}`, ...spec.env];
+  for (const e of env) put('env', e);
+  const cwd = spec.cwd ?? '/';
+  if (!cwd.startsWith('/')) throw new TsbuildError('INVALID', `working directory must be absolute: ${cwd}`);
+  put('cwd', cwd);
+  const user = spec.user ?? { uid: 0, gid: 0, groups: [] };
+  put('uid', String(checkId(user.uid)));
+  put('gid', String(checkId(user.gid)));
+  for (const g of user.groups) put('group', String(checkId(g)));
+  if (spec.hostname) put('hostname', spec.hostname);
+  put('net', spec.network);
+  put('nonewprivs', spec.noNewPrivileges === false ? '0' : '1');
+  if (spec.legacyLowerdir) put('legacy_lowerdir', '1');
+  for (const m of spec.mounts ?? []) {
+    if (!m.target.startsWith('/')) throw new TsbuildError('INVALID', `mount target must be absolute: ${m.target}`);
+    if (m.target.includes('\t')) throw new TsbuildError('INVALID', `tab in mount target: ${m.target}`);
+    if (m.type === 'bind') {
+      if (m.source.includes('\t')) throw new TsbuildError('INVALID', `tab in mount source: ${m.source}`);
+      put('bind', `${resolve(m.source)}\t${m.target}\t${m.readonly === false ? 'rw' : 'ro'}`);
+    } else {
+      put('tmpfs', `${m.target}\t${Math.max(0, Math.floor(m.sizeBytes ?? 0))}`);
+    }
+  }
+  return Buffer.from(recs.map((r) => r + '\0').join(''), 'utf8');
+}
+
+function checkId(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > 0xfffffffe) throw new TsbuildError('INVALID', `invalid uid/gid ${n}`);
+  return n;
+}
+
+function pipeOut(from: Readable, to: SandboxSpec['stdout']): void {
+  if (!to) from.resume();
+  else if (typeof to === 'function') from.on('data', to);
+  else from.pipe(to, { end: false });
+}

@@ -1,0 +1,126 @@
+/**
+ * Docker's user lookup: `USER name|uid[:group|gid]` and `COPY --chown=...` resolved against the
+ * image's own /etc/passwd and /etc/group, read inside the image's root (see layered-root.ts), never
+ * the host's.
+ */
+import { TsbuildError } from '../errors.js';
+import { readFileInRoot } from './layered-root.js';
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  /** Supplementary groups: the groups listing the user by name, only when no group was given. */
+  groups: number[];
+  /** From /etc/passwd when the user has an entry there. */
+  name?: string;
+  home?: string;
+}
+
+export interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+export interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+/** Resolves a USER value in the image made of LOWERDIRS (lowest first, or one plain rootfs dir). */
+export async function resolveUser(lowerDirs: readonly string[], spec: string): Promise<ResolvedUser> {
+  const { user, group } = splitSpec(spec);
+  const passwd = parsePasswd(await readEtc(lowerDirs, 'passwd'));
+  const uidNum = parseId(user);
+  const pw = uidNum === undefined ? passwd.find((p) => p.name === user) : passwd.find((p) => p.uid === uidNum);
+  if (!pw && uidNum === undefined) {
+    throw new TsbuildError('NOT_FOUND', `unable to find user ${user}: no matching entries in passwd file`);
+  }
+  const out: ResolvedUser = { uid: pw?.uid ?? uidNum!, gid: pw?.gid ?? 0, groups: [] };
+  if (pw) {
+    out.name = pw.name;
+    out.home = pw.home;
+  }
+  const groups = group !== undefined || pw ? parseGroup(await readEtc(lowerDirs, 'group')) : [];
+  if (group !== undefined) {
+    out.gid = findGroup(groups, group);
+  } else if (pw) {
+    // only in the implicit form do group memberships become supplementary groups (as runc does)
+    out.groups = [...new Set(groups.filter((g) => g.members.includes(pw.name)).map((g) => g.gid))];
+  }
+  return out;
+}
+
+/** Resolves `COPY/ADD --chown=user[:group]`: a user without a group gets the same numeric id as
+ *  its gid (Dockerfile reference), names are looked up in the image. */
+export async function resolveChown(lowerDirs: readonly string[], spec: string): Promise<{ uid: number; gid: number }> {
+  const { user, group } = splitSpec(spec);
+  let uid = parseId(user);
+  if (uid === undefined) {
+    const pw = parsePasswd(await readEtc(lowerDirs, 'passwd')).find((p) => p.name === user);
+    if (!pw) throw new TsbuildError('NOT_FOUND', `unable to find user ${user}: no matching entries in passwd file`);
+    uid = pw.uid;
+  }
+  if (group === undefined) return { uid, gid: uid };
+  const gid = parseId(group) ?? findGroup(parseGroup(await readEtc(lowerDirs, 'group')), group);
+  return { uid, gid };
+}
+
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    const uid = parseId(f[2] ?? '');
+    const gid = parseId(f[3] ?? '');
+    if (f.length < 4 || uid === undefined || gid === undefined) continue; // malformed: skipped, as libc does
+    out.push({ name: f[0]!, uid, gid, home: f[5] ?? '', shell: f[6] ?? '' });
+  }
+  return out;
+}
+
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    const gid = parseId(f[2] ?? '');
+    if (f.length < 3 || gid === undefined) continue;
+    out.push({ name: f[0]!, gid, members: (f[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean) });
+  }
+  return out;
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function splitSpec(spec: string): { user: string; group?: string } {
+  const i = spec.indexOf(':');
+  const user = i < 0 ? spec : spec.slice(0, i);
+  const group = i < 0 ? undefined : spec.slice(i + 1);
+  if (user === '' || group === '') throw new TsbuildError('INVALID', `invalid user "${spec}"`);
+  return group === undefined ? { user } : { user, group };
+}
+
+function findGroup(groups: GroupEntry[], group: string): number {
+  const n = parseId(group);
+  if (n !== undefined) return n;
+  const g = groups.find((e) => e.name === group);
+  if (!g) throw new TsbuildError('NOT_FOUND', `unable to find group ${group}: no matching entries in group file`);
+  return g.gid;
+}
+
+/* A decimal id in range, or undefined for a name. */
+function parseId(s: string): number | undefined {
+  if (!/^[0-9]+$/.test(s)) return undefined;
+  const n = Number(s);
+  if (n > 0xfffffffe) throw new TsbuildError('INVALID', `id ${s} is out of range`);
+  return n;
+}
+
+async function readEtc(lowerDirs: readonly string[], name: 'passwd' | 'group'): Promise<string> {
+  const b = await readFileInRoot(lowerDirs, `/etc/${name}`);
+  return b ? b.toString('utf8') : '';
+}

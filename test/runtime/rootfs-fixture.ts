@@ -1,0 +1,65 @@
+/** Lower dirs for runtime tests: the busybox rootfs extracted once per test file, plus helpers. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { busyboxRootfsTar } from '../helpers/fixtures.js';
+
+export interface Scratch {
+  dir: string;
+  /** The extracted busybox rootfs (a lower dir). */
+  busybox: string;
+  /** A fresh empty directory under the scratch dir. */
+  mkdir(name: string): string;
+  cleanup(): void;
+}
+
+export function scratch(): Scratch {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbuild-rt-test-'));
+  const busybox = join(dir, 'busybox');
+  mkdirSync(busybox);
+  execFileSync('tar', ['-xf', busyboxRootfsTar(), '-C', busybox, '--numeric-owner']);
+  return {
+    dir,
+    busybox,
+    mkdir(name) {
+      const p = join(dir, name);
+      mkdirSync(p, { recursive: true });
+      return p;
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Collects a run's output. */
+export function sink(): { out: Buffer[]; text(): string; fn: (b: Buffer) => void } {
+  const out: Buffer[] = [];
+  return { out, text: () => Buffer.concat(out).toString('utf8'), fn: (b) => out.push(b) };
+}
+
+/** Mount points of this (host) mount namespace. */
+export function hostMountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[4]!);
+}
+
+/** PIDs of processes whose command line contains MARKER (zombies excluded). */
+export function processesWith(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of execFileSync('ls', ['/proc']).toString().split('\n')) {
+    if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (cmd.includes(marker)) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

@@ -1,0 +1,93 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { lookupInRoot, readFileInRoot, resolveChown, resolveUser } from '../../src/runtime/index.js';
+import { fsx } from '../../src/native/fsx.js';
+import { isTsbuildError } from '../../src/errors.js';
+import { scratch } from './rootfs-fixture.js';
+
+const s = scratch();
+after(() => s.cleanup());
+const bb = [s.busybox];
+
+/** A layer dir with files given as path -> content (or ['symlink', target] / 'whiteout' / 'opaque'). */
+function layer(name: string, files: Record<string, string | ['symlink', string] | 'whiteout' | 'opaque-dir'>): string {
+  const d = s.mkdir(name);
+  for (const [p, c] of Object.entries(files)) {
+    const host = join(d, p);
+    mkdirSync(join(host, '..'), { recursive: true });
+    if (c === 'whiteout') fsx().mknod(host, constants.S_IFCHR | 0o000, 0, 0);
+    else if (c === 'opaque-dir') {
+      mkdirSync(host, { recursive: true });
+      fsx().lsetxattr(host, 'trusted.overlay.opaque', Buffer.from('y'));
+    } else if (Array.isArray(c)) symlinkSync(c[1], host);
+    else writeFileSync(host, c);
+  }
+  return d;
+}
+
+const notFound = (e: unknown) => isTsbuildError(e) && e.code === 'NOT_FOUND';
+
+test('USER by name, uid, name:group, uid:gid (busybox /etc/passwd and /etc/group)', async () => {
+  assert.deepEqual(await resolveUser(bb, 'user'), { uid: 1000, gid: 1000, groups: [10, 50], name: 'user', home: '/home/user' });
+  assert.deepEqual(await resolveUser(bb, '1000'), { uid: 1000, gid: 1000, groups: [10, 50], name: 'user', home: '/home/user' });
+  // an explicit group: no supplementary groups (as runc)
+  assert.deepEqual(await resolveUser(bb, 'user:staff'), { uid: 1000, gid: 50, groups: [], name: 'user', home: '/home/user' });
+  assert.deepEqual((await resolveUser(bb, 'nobody:7')).gid, 7);
+  assert.deepEqual(await resolveUser(bb, 'root'), { uid: 0, gid: 0, groups: [], name: 'root', home: '/root' });
+  // numeric ids need no entry
+  assert.deepEqual(await resolveUser(bb, '4242'), { uid: 4242, gid: 0, groups: [] });
+  assert.deepEqual(await resolveUser(bb, '4242:4343'), { uid: 4242, gid: 4343, groups: [] });
+});
+
+test('unknown names are NOT_FOUND, malformed specs INVALID', async () => {
+  await assert.rejects(resolveUser(bb, 'nosuch'), (e: unknown) => notFound(e) && /unable to find user nosuch/.test((e as Error).message));
+  await assert.rejects(resolveUser(bb, 'user:nosuch'), notFound);
+  await assert.rejects(resolveUser(bb, 'user:'), (e: unknown) => isTsbuildError(e) && e.code === 'INVALID');
+  await assert.rejects(resolveUser([s.mkdir('empty-root')], 'user'), notFound);
+});
+
+test('COPY --chown: a lone user gives its uid as gid; names resolve in the image', async () => {
+  assert.deepEqual(await resolveChown(bb, 'user'), { uid: 1000, gid: 1000 });
+  assert.deepEqual(await resolveChown(bb, 'daemon'), { uid: 1, gid: 1 });
+  assert.deepEqual(await resolveChown(bb, '10:11'), { uid: 10, gid: 11 });
+  assert.deepEqual(await resolveChown(bb, 'user:wheel'), { uid: 1000, gid: 10 });
+  assert.deepEqual(await resolveChown([s.mkdir('no-etc')], '5'), { uid: 5, gid: 5 });
+  await assert.rejects(resolveChown(bb, 'ghost'), notFound);
+});
+
+test('/etc/passwd as a symlink to a host path resolves inside the rootfs (CVE-2024-9676)', async () => {
+  const host = join(s.dir, 'host-passwd');
+  writeFileSync(host, 'evil:x:7777:7777::/:/bin/sh\n');
+  for (const target of [host, '../../../../../../../../..' + host]) {
+    const top = layer(`evil-${target.length}`, { 'etc/passwd': ['symlink', target] });
+    await assert.rejects(resolveUser([s.busybox, top], 'evil'), notFound);
+    assert.equal(await readFileInRoot([s.busybox, top], '/etc/passwd'), null);
+  }
+  // a symlink that stays inside works, absolute targets meaning the image's root
+  const inside = layer('inside', { 'etc/passwd': ['symlink', '/data/pw'], 'data/pw': 'in:x:12:13::/:/bin/sh\n' });
+  assert.deepEqual((await resolveUser([s.busybox, inside], 'in')).uid, 12);
+});
+
+test('layers: whiteouts delete, opaque dirs hide the layers below', async () => {
+  const wh = layer('wh', { 'etc/passwd': 'whiteout' });
+  await assert.rejects(resolveUser([s.busybox, wh], 'user'), notFound);
+  const opq = layer('opq', { etc: 'opaque-dir', 'etc/passwd': 'only:x:5:6::/:/bin/sh\n' });
+  assert.equal((await resolveUser([s.busybox, opq], 'only')).uid, 5);
+  // the group file of the lower layer is hidden by the opaque /etc
+  assert.deepEqual((await resolveUser([s.busybox, opq], 'only')).groups, []);
+  assert.equal(await readFileInRoot([s.busybox, opq], '/etc/group'), null);
+  // and a later layer brings things back
+  const back = layer('back', { 'etc/group': 'g:x:6:only\n' });
+  assert.deepEqual((await resolveUser([s.busybox, opq, back], 'only')).groups, [6]);
+});
+
+test('lookups through directory symlinks, .. and link loops', async () => {
+  const l = layer('links', { 'a/b/file': 'x', 'c': ['symlink', 'a/b'], 'loop1': ['symlink', '/loop2'], 'loop2': ['symlink', 'loop1'] });
+  assert.equal((await readFileInRoot([s.busybox, l], '/c/file'))!.toString(), 'x');
+  assert.equal((await readFileInRoot([s.busybox, l], '/../../a/./b/../b/file'))!.toString(), 'x');
+  assert.equal((await lookupInRoot([s.busybox, l], '/c'))!.stats.isDirectory(), true);
+  await assert.rejects(readFileInRoot([s.busybox, l], '/loop1'), (e: unknown) => isTsbuildError(e) && e.code === 'UNSAFE');
+});
