@@ -1,0 +1,56 @@
+/** Makes small test images (config + tar layers of random bytes) in an OCI layout store. */
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pack } from 'tar-stream';
+import { digestOf } from '../../src/registry/digest.js';
+import { MediaType, type Descriptor } from '../../src/registry/manifest.js';
+import type { OciLayoutStore } from '../../src/registry/oci-layout.js';
+
+export interface TestImage {
+  manifest: Descriptor;
+  manifestBytes: Buffer;
+  config: Descriptor;
+  layers: Descriptor[];
+}
+
+/** A tar with one file of `size` random bytes. */
+export async function randomLayerTar(size: number, name = 'data.bin'): Promise<Buffer> {
+  const p = pack();
+  p.entry({ name, size, mode: 0o644, mtime: new Date(0) }, randomBytes(size));
+  p.finalize();
+  const parts: Buffer[] = [];
+  for await (const c of p) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+export async function putBytes(store: OciLayoutStore, bytes: Buffer): Promise<string> {
+  const digest = digestOf(bytes);
+  await store.putBlob(Readable.from([bytes]), { digest, size: bytes.length });
+  return digest;
+}
+
+/** Builds an image whose layers hold random files of the given sizes; tags it `tag` in the layout. */
+export async function makeTestImage(store: OciLayoutStore, layerSizes: number[], tag = 'latest'): Promise<TestImage> {
+  const layers: Descriptor[] = [];
+  const diffIds: string[] = [];
+  for (const [i, size] of layerSizes.entries()) {
+    const tar = await randomLayerTar(size, `file${i}.bin`);
+    const digest = await putBytes(store, tar);
+    layers.push({ mediaType: MediaType.OciLayer, digest, size: tar.length });
+    diffIds.push(digest);
+  }
+  const configBytes = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: ['PATH=/usr/bin:/bin'], Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+      history: layers.map(() => ({ created_by: 'test' })),
+    }),
+  );
+  const config: Descriptor = { mediaType: MediaType.OciConfig, digest: await putBytes(store, configBytes), size: configBytes.length };
+  const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers }));
+  const manifest: Descriptor = { mediaType: MediaType.OciManifest, digest: await putBytes(store, manifestBytes), size: manifestBytes.length };
+  await store.setRef(tag, manifest);
+  return { manifest, manifestBytes, config, layers };
+}
