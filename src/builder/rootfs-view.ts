@@ -5,7 +5,7 @@
  * resolving COPY destinations, reading /etc/passwd for --chown, keeping existing parent dir metadata.
  * Symlinks are always resolved inside the root, never on the host (CVE-2024-9676 class).
  */
-import { lstatSync, readlinkSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fsx } from '../native/fsx.js';
 import { TsbuildError } from '../errors.js';
@@ -79,6 +79,29 @@ export class RootfsView {
     return '/' + done.join('/');
   }
 
+  /**
+   * The merged names in the directory at an absolute, already resolved path (no symlink
+   * following), sorted in byte order; null when it is not a directory. Whiteouts hide lower
+   * names, an opaque directory hides everything below it, and a non-directory in an upper layer
+   * shadows directories of the same path below it.
+   */
+  readdir(path: string): string[] | null {
+    const self = this.lookup(path);
+    if (!self || !self.stat.isDirectory()) return null;
+    const parts = splitPath(path);
+    const names = new Set<string>();
+    for (const layer of this.layers) {
+      const state = layerDirState(layer, parts);
+      if (state.dir) {
+        for (const n of safeReaddir(state.dir)) names.add(n);
+      }
+      if (state.stop) break;
+    }
+    // lookup() applies the whiteout and opacity rules to each candidate.
+    const base = parts.length === 0 ? '' : '/' + parts.join('/');
+    return [...names].filter((n) => this.lookup(`${base}/${n}`) !== null).sort(compareBytes);
+  }
+
   /** Reads a file through in-root resolution; null when it does not exist or is not a file. */
   readFile(path: string): Buffer | null {
     const e = this.lookup(this.resolve(path));
@@ -90,6 +113,36 @@ export class RootfsView {
 /** `/a//b/./c/` → ['a','b','c'] (keeps '..' for the resolver). */
 export function splitPath(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');
+}
+
+/**
+ * What one layer contributes to the merged directory at `parts`: its host dir (if it has one
+ * there) and whether lower layers are hidden (opaque dir or ancestor, whiteout, non-directory).
+ */
+function layerDirState(layer: string, parts: readonly string[]): { dir: string | null; stop: boolean } {
+  let cur = layer;
+  let opaque = isOpaque(layer);
+  for (const p of parts) {
+    cur = join(cur, p);
+    const st = lstatOrNull(cur);
+    if (!st) return { dir: null, stop: opaque };
+    if (isWhiteout(st) || !st.isDirectory()) return { dir: null, stop: true };
+    if (isOpaque(cur)) opaque = true;
+  }
+  return { dir: cur, stop: opaque };
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Byte order of UTF-8 names, as tar writers and Go sort. */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function lstatOrNull(p: string): Stats | null {

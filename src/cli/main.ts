@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
 import { registerParse } from './parse.js';
+import { registerBuild } from './build.js';
 import { registerImageCommands } from './images.js';
 import { registerRegistryCommands } from './registry.js';
 
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('A daemonless Dockerfile build engine')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerBuild(program);
   registerParse(program);
   registerImageCommands(program);
   registerRegistryCommands(program);

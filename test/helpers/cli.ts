@@ -1,10 +1,12 @@
 /** Runs the tsbuild CLI from source in a child process, as a user would run it. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { dirname, join } from 'node:path';
 
 export const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const mainTs = join(projectRoot, 'src', 'cli', 'main.ts');
+// by URL, so the loader is found whatever the child's working directory is
+const tsxLoader = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 export interface CliResult {
   code: number;
@@ -21,7 +23,7 @@ export interface CliOptions {
 
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', mainTs, ...args], {
+    const child = spawn(process.execPath, ['--import', tsxLoader, mainTs, ...args], {
       cwd: opts.cwd ?? projectRoot,
       env: { ...process.env, ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],

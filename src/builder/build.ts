@@ -1,0 +1,131 @@
+/**
+ * `build(options)`: Dockerfile in, image in the store (and any exports) out, events along the way.
+ * parse → plan (stages, meta ARGs, target pruning) → stages run concurrently as far as their
+ * dependencies allow → the target's config and layers become an image → tags and outputs.
+ */
+import { readFile } from 'node:fs/promises';
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { TsbuildError } from '../errors.js';
+import { ImageStore } from '../image/store.js';
+import { saveImages } from '../image/archive-save.js';
+import type { ImageConfig } from '../image/config.js';
+import { parseDockerfile } from '../parser/parse.js';
+import { toInstructions } from '../parser/to-instructions.js';
+import { createRuntime } from '../runtime/index.js';
+import { BuildContext } from './context.js';
+import { EventEmitterHub } from './events.js';
+import type { BuildOptions, BuildResult } from './options.js';
+import { planBuild } from './plan.js';
+import type { BuildSession } from './session.js';
+import { runStage } from './stage-runner.js';
+import type { StageState } from './stage-state.js';
+import { exportRootfs } from './export-rootfs.js';
+
+export type { BuildOptions, BuildResult } from './options.js';
+export type { BuildEvent } from './events.js';
+
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const contextDir = resolve(options.contextDir);
+  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
+    throw new TsbuildError('NOT_FOUND', `build context ${options.contextDir} is not a directory`);
+  }
+  const dockerfilePath = options.dockerfile !== undefined ? resolve(options.dockerfile) : join(contextDir, 'Dockerfile');
+  const displayName = options.dockerfileText !== undefined ? 'Dockerfile' : options.dockerfile ?? 'Dockerfile';
+  let text: string;
+  if (options.dockerfileText !== undefined) text = options.dockerfileText;
+  else {
+    try {
+      text = await readFile(dockerfilePath, 'utf8');
+    } catch {
+      throw new TsbuildError('NOT_FOUND', `failed to read Dockerfile: ${displayName}: no such file`);
+    }
+  }
+  const parsed = parseDockerfile(text, { file: displayName });
+  const instructions = toInstructions(parsed);
+  const buildArgs = options.buildArgs ?? {};
+  const plan = planBuild(instructions, { buildArgs, ...(options.target !== undefined ? { target: options.target } : {}), escapeToken: parsed.escapeToken });
+
+  const events = new EventEmitterHub(options.onEvent);
+  const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
+  const sourceDateEpoch = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
+  const created = new Date(sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : Date.now()).toISOString();
+  const store = await ImageStore.open(options.root);
+  let context: Promise<BuildContext> | undefined;
+  const session: BuildSession = {
+    store,
+    runtime: createRuntime({ tmpDir: join(store.root, 'tmp') }),
+    events,
+    options: { ...options, buildArgs },
+    escapeToken: parsed.escapeToken,
+    context: () =>
+      (context ??= BuildContext.open(contextDir, {
+        ...(options.dockerfileText === undefined ? { dockerfile: dockerfilePath } : {}),
+        checksumCacheFile: join(store.root, 'cache', 'context-checksums.json'),
+      })),
+    created,
+    sourceDateEpoch,
+    globalArgs: plan.globalArgs,
+    unusedBuildArgs: new Set(Object.keys(buildArgs).filter((k) => !plan.declaredArgs.has(k) && !isPredefinedArg(k))),
+  };
+  events.emit({ type: 'build-start' });
+  try {
+    const results = new Map<number, Promise<StageState>>();
+    const multi = plan.stages.length > 1 || instructions.stages.length > 1;
+    const abort = new AbortController();
+    const stageResult = (i: number) => {
+      const r = results.get(i);
+      if (!r) throw new Error(`internal: stage ${i} was not planned`);
+      return r;
+    };
+    for (const planned of plan.stages) {
+      const label = multi ? planned.stage.name ?? `stage-${planned.stage.index}` : '';
+      const p = runStage(session, { plan, planned, stageResult, label });
+      p.catch(() => abort.abort());
+      results.set(planned.stage.index, p);
+    }
+    const all = await Promise.allSettled([...results.values()]);
+    const failed = all.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const final = await stageResult(plan.target);
+    if (session.unusedBuildArgs.size > 0) {
+      events.emit({ type: 'warning', message: `One or more build-args [${[...session.unusedBuildArgs].join(' ')}] were not consumed` });
+    }
+
+    const config: ImageConfig = { ...final.config, created };
+    if (options.labels && Object.keys(options.labels).length) {
+      config.config = { ...final.config.config, Labels: { ...(final.config.config.Labels ?? {}), ...options.labels } };
+    }
+    const tags = options.tags ?? [];
+    const image = await store.putImage({ config, layers: final.layers, tags });
+    if (context) await (await context).saveCache();
+    for (const out of options.outputs ?? []) {
+      if (out.type === 'image') continue;
+      if (out.type === 'docker' || out.type === 'oci') {
+        const stream = createWriteStream(out.dest);
+        await saveImages(store, image.tags.length ? image.tags : [image.id], stream, { format: out.type });
+        await new Promise<void>((res, rej) => stream.end((e?: Error | null) => (e ? rej(e) : res())));
+      } else {
+        await exportRootfs(store, final.layers, out as { type: "tar" | "local"; dest: string });
+      }
+    }
+    events.emit({ type: 'build-done', imageId: image.id, tags: image.tags });
+    return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags };
+  } finally {
+    await store.close();
+  }
+}
+
+function parseEpoch(v: string): number {
+  if (!/^[0-9]+$/.test(v)) throw new TsbuildError('INVALID', `invalid SOURCE_DATE_EPOCH ${JSON.stringify(v)}: expected seconds since the epoch`);
+  return Number(v);
+}
+
+const PREDEFINED = new Set([
+  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
+  'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SYNTAX',
+]);
+
+function isPredefinedArg(k: string): boolean {
+  return PREDEFINED.has(k);
+}

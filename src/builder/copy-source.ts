@@ -1,0 +1,298 @@
+/**
+ * Where COPY/ADD read from, behind one small interface: the build context (through BuildContext,
+ * which owns .dockerignore, in-context symlink resolution and checksums) or another stage's/image's
+ * rootfs (through RootfsView, resolved with that rootfs as `/`, so a source that is or goes through
+ * a link to `/` stays inside it: CVE-2024-1753 class). The copier only sees SourceItems.
+ */
+import { readlinkSync, type Stats } from 'node:fs';
+import { LRUCache } from 'lru-cache';
+import { TsbuildError } from '../errors.js';
+import { fsx } from '../native/fsx.js';
+import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
+import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType } from './file-digest.js';
+import { RootfsView, compareBytes } from './rootfs-view.js';
+
+export type SourceEntryType = DigestEntryType;
+
+/** One entry of a source item, with the metadata as the source has it (owners not yet mapped). */
+export interface SourceEntry {
+  /** Path relative to the item's root ('' is the item itself), '/'-separated. */
+  rel: string;
+  type: SourceEntryType;
+  /** Permission bits incl. setuid/setgid/sticky. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  xattrs?: Record<string, Buffer>;
+  /** Absolute host path of the content. */
+  hostPath: string;
+  /** For the second and later paths to one inode within the item: the `rel` walked first. */
+  hardlinkTo?: string;
+  /** Inode identity (dev, ino, size, mtime, ctime) of an image file, for memoizing digests. */
+  identity?: string;
+}
+
+/** One resolved source (a wildcard yields several): a file, link target or directory. */
+export interface SourceItem {
+  /** The path as named after wildcard expansion, cleaned, relative to the source root. */
+  path: string;
+  /** The entry the source names, top-level symlinks already followed. */
+  root: SourceEntry;
+  /** Everything below a directory root (nothing for other roots), parents first, byte order. */
+  entries(): AsyncIterable<SourceEntry>;
+  /** Content digest of the whole item (no mtimes). */
+  digest(): Promise<string>;
+  /** Content digest of one entry of the item (cheap for context files: checksum cache). */
+  entryDigest(e: SourceEntry): Promise<string>;
+}
+
+export interface SourceTree {
+  /** 'context' files lose their owners (root:root); 'image' entries keep them. */
+  readonly kind: 'context' | 'image';
+  /** Resolves one source as written: NOT_FOUND for a missing plain path, [] for an empty wildcard. */
+  resolve(src: string): Promise<SourceItem[]>;
+}
+
+export function contextSourceTree(ctx: BuildContext): SourceTree {
+  return {
+    kind: 'context',
+    async resolve(src) {
+      const found = await ctx.resolveSources(src, { followSymlinks: true });
+      return found.map(({ path, entry }) => contextItem(ctx, path, entry));
+    },
+  };
+}
+
+export function imageSourceTree(view: RootfsView): SourceTree {
+  return {
+    kind: 'image',
+    async resolve(src) {
+      const clean = normalizeSourcePath(src);
+      const paths = hasWildcards(clean) ? expandInView(view, clean) : [clean];
+      const out: SourceItem[] = [];
+      for (const p of paths) {
+        const real = view.resolve('/' + p, true);
+        const e = view.lookup(real);
+        if (!e) {
+          if (hasWildcards(clean)) continue;
+          throw new TsbuildError('NOT_FOUND', `${JSON.stringify(src)}: not found in the source image`);
+        }
+        out.push(imageItem(view, p, real, e.hostPath, e.stat));
+      }
+      return out;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Context items
+
+function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): SourceItem {
+  const prefix = entry.relPath === '' ? '' : entry.relPath + '/';
+  const fromCtx = (e: ContextEntry): SourceEntry => {
+    const rel = e.relPath === entry.relPath ? '' : e.relPath.slice(prefix.length);
+    const s: SourceEntry = {
+      rel,
+      type: e.type,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size: e.size,
+      mtimeMs: e.mtimeMs,
+      hostPath: e.hostPath,
+    };
+    copyOptional(s, e);
+    if (e.hardlinkTo !== undefined && e.hardlinkTo.startsWith(prefix)) s.hardlinkTo = e.hardlinkTo.slice(prefix.length);
+    return s;
+  };
+  // Entries handed out are mapped copies; keep the originals for digests.
+  const originals = new Map<string, ContextEntry>();
+  return {
+    path,
+    root: fromCtx(entry),
+    async *entries() {
+      if (entry.type !== 'dir') return;
+      for await (const e of ctx.walk({ under: entry.relPath })) {
+        const s = fromCtx(e);
+        originals.set(s.rel, e);
+        yield s;
+      }
+    },
+    digest: () => ctx.digestEntry(entry),
+    async entryDigest(e) {
+      const orig = e.rel === '' ? entry : originals.get(e.rel);
+      if (orig) return ctx.digestEntry(orig);
+      return leafOrFileDigest(e);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image items
+
+function imageItem(view: RootfsView, path: string, real: string, hostPath: string, st: Stats): SourceItem {
+  const root = fromStats('', hostPath, st);
+  const walk = async function* (): AsyncGenerator<SourceEntry> {
+    if (root.type !== 'dir') return;
+    const seen = new Map<string, string>();
+    // Depth first, parents before children, names in byte order.
+    const visit = function* (rel: string): Generator<SourceEntry> {
+      const abs = rel === '' ? real : `${real === '/' ? '' : real}/${rel}`;
+      for (const name of view.readdir(abs) ?? []) {
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        const childAbs = `${real === '/' ? '' : real}/${childRel}`;
+        const e = view.lookup(childAbs);
+        if (!e) continue;
+        const s = fromStats(childRel, e.hostPath, e.stat);
+        if (s.type === 'file' && e.stat.nlink > 1) {
+          const key = `${e.stat.dev}:${e.stat.ino}`;
+          const first = seen.get(key);
+          if (first === undefined) seen.set(key, childRel);
+          else s.hardlinkTo = first;
+        }
+        yield s;
+        if (s.type === 'dir') yield* visit(childRel);
+      }
+    };
+    yield* visit('');
+  };
+  const item: SourceItem = {
+    path,
+    root,
+    entries: walk,
+    async digest() {
+      if (root.type !== 'dir') return leafOrFileDigest(root);
+      // Children digests in walk order, each carrying its relative path so structure counts.
+      const parts: string[] = [];
+      for await (const e of walk()) parts.push(`${e.rel}\0${await leafOrFileDigest(e)}`);
+      return digestDirectory(baseName(path), root, parts);
+    },
+    entryDigest: leafOrFileDigest,
+  };
+  return item;
+}
+
+function fromStats(rel: string, hostPath: string, st: Stats): SourceEntry {
+  const type = statType(st);
+  const e: SourceEntry = {
+    rel,
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: type === 'file' ? st.size : 0,
+    mtimeMs: Math.floor(st.mtimeMs),
+    hostPath,
+  };
+  if (type === 'file') e.identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  if (type === 'symlink') e.linkname = readlinkSync(hostPath, 'utf8');
+  if (type === 'char' || type === 'block') {
+    e.devmajor = Math.floor(st.rdev / 256) & 0xfff;
+    e.devminor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+  }
+  const x = readXattrs(hostPath);
+  if (x) e.xattrs = x;
+  return e;
+}
+
+/** Extended attributes worth carrying into a layer (overlay's own bookkeeping is not). */
+function readXattrs(hostPath: string): Record<string, Buffer> | undefined {
+  let names: string[];
+  try {
+    names = fsx().llistxattr(hostPath);
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, Buffer> = {};
+  let any = false;
+  for (const n of names) {
+    if (n.startsWith('trusted.overlay.')) continue;
+    const v = fsx().lgetxattr(hostPath, n);
+    if (v) {
+      out[n] = v;
+      any = true;
+    }
+  }
+  return any ? out : undefined;
+}
+
+/** Expands a cleaned wildcard path segment by segment inside the view (links in the directories
+ *  walked through are resolved in the view). Returns the matching paths in byte order. */
+function expandInView(view: RootfsView, clean: string): string[] {
+  let frontier: string[] = [''];
+  for (const seg of clean.split('/')) {
+    const next: string[] = [];
+    for (const f of frontier) {
+      if (!hasWildcards(seg)) {
+        next.push(f === '' ? unescapeGlob(seg) : `${f}/${unescapeGlob(seg)}`);
+        continue;
+      }
+      const re = compileGlobSegment(seg);
+      const dir = view.resolve('/' + f, true);
+      for (const name of view.readdir(dir) ?? []) {
+        if (re.test(name)) next.push(f === '' ? name : `${f}/${name}`);
+      }
+    }
+    frontier = next;
+  }
+  return frontier.sort(compareBytes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/**
+ * Image files never change under a snapshot dir, so their digests are memoized for the process,
+ * keyed by inode identity and every header field the digest covers (COPY --from a big stage is
+ * then hashed once per process, not once per build).
+ */
+const imageFileDigests = new LRUCache<string, string>({ max: 200_000 });
+
+async function leafOrFileDigest(e: SourceEntry): Promise<string> {
+  const name = baseName(e.rel);
+  if (e.type !== 'file') return digestLeaf(name, e);
+  const key = e.identity === undefined ? undefined : `${e.identity}\0${name}\0${e.mode}:${e.uid}:${e.gid}\0${xattrKey(e.xattrs)}`;
+  const hit = key === undefined ? undefined : imageFileDigests.get(key);
+  if (hit !== undefined) return hit;
+  const d = await digestRegularFile(name, e, e.hostPath);
+  if (key !== undefined) imageFileDigests.set(key, d);
+  return d;
+}
+
+function xattrKey(x: Record<string, Buffer> | undefined): string {
+  if (!x) return '';
+  return Object.keys(x)
+    .sort()
+    .map((k) => `${k}=${x[k]!.toString('hex')}`)
+    .join(',');
+}
+
+function copyOptional(dst: SourceEntry, src: ContextEntry): void {
+  if (src.linkname !== undefined) dst.linkname = src.linkname;
+  if (src.devmajor !== undefined) dst.devmajor = src.devmajor;
+  if (src.devminor !== undefined) dst.devminor = src.devminor;
+  if (src.xattrs !== undefined) dst.xattrs = src.xattrs;
+}
+
+function statType(st: Stats): SourceEntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+function baseName(rel: string): string {
+  return rel.slice(rel.lastIndexOf('/') + 1);
+}
+
+function unescapeGlob(seg: string): string {
+  return seg.replace(/\\(.)/gsu, '$1');
+}

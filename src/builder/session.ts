@@ -1,0 +1,29 @@
+/**
+ * What every stage of one build shares: the store, the runtime, the build context, the event hub,
+ * the options, and the clock. Created once per build by build.ts.
+ */
+import type { ImageStore } from '../image/store.js';
+import type { Runtime } from '../runtime/index.js';
+import type { BuildContext } from './context.js';
+import type { EventEmitterHub } from './events.js';
+import type { BuildOptions } from './options.js';
+import type { ArgScope } from './args.js';
+
+export interface BuildSession {
+  store: ImageStore;
+  runtime: Runtime;
+  events: EventEmitterHub;
+  options: BuildOptions;
+  /** The Dockerfile's escape token (for word expansion). */
+  escapeToken: string;
+  /** Opened on first use: builds that copy nothing from the context never walk it. */
+  context(): Promise<BuildContext>;
+  /** `created` for history entries and the config (SOURCE_DATE_EPOCH when set). */
+  created: string;
+  /** SOURCE_DATE_EPOCH in seconds, when reproducible output was asked for. */
+  sourceDateEpoch: number | undefined;
+  /** Meta ARGs (before the first FROM): what `ARG NAME` inside a stage imports. */
+  globalArgs: ArgScope;
+  /** Build args given but not declared yet (names are removed as ARGs declare them). */
+  unusedBuildArgs: Set<string>;
+}

@@ -1,0 +1,139 @@
+/**
+ * Builds one stage: resolves its base (scratch, an earlier stage, or an image in the store), runs
+ * the base image's ONBUILD triggers, then each instruction in order. Filesystem steps are numbered
+ * in progress output as BuildKit numbers them: `[name 2/5] RUN ...` (FROM is step 1).
+ */
+import { TsbuildError } from '../errors.js';
+import { emptyConfig } from '../image/config.js';
+import { snapshotChain } from '../image/snapshots.js';
+import type { Instruction } from '../parser/instructions.js';
+import { parseDockerfile } from '../parser/parse.js';
+import { toInstruction } from '../parser/to-instructions.js';
+import { DEFAULT_PATH } from '../runtime/sandbox.js';
+import { ArgScope, envMap } from './args.js';
+import { rootKey } from './cache-key.js';
+import { StageExpander } from './expand.js';
+import { at, type BuildPlan, type PlannedStage } from './plan.js';
+import type { BuildSession } from './session.js';
+import { cloneState, stateSnapshots, type StageState } from './stage-state.js';
+import { applyMetadata } from './steps/metadata.js';
+import { runStep } from './steps/run.js';
+import { workdirStep } from './steps/workdir.js';
+import { copyStep } from './steps/copy-instruction.js';
+
+const FS_KINDS = new Set<Instruction['kind']>(['run', 'copy', 'add', 'workdir']);
+
+export interface StageRun {
+  plan: BuildPlan;
+  planned: PlannedStage;
+  /** The result of any stage of this build (awaits it). */
+  stageResult(index: number): Promise<StageState>;
+  /** The prefix in step names: '' for a single-stage build, else the stage name or `stage-N`. */
+  label: string;
+}
+
+export async function runStage(session: BuildSession, run: StageRun): Promise<StageState> {
+  const { planned } = run;
+  const x = new StageExpander(session.escapeToken);
+  const prefix = run.label ? run.label + ' ' : '';
+  let total = 1 + planned.stage.instructions.filter((i) => FS_KINDS.has(i.kind)).length;
+  const state = await baseState(session, run, `[${prefix}1/${total}] FROM`);
+  const triggers = onbuildTriggers(state, planned);
+  const instructions = [...triggers, ...planned.stage.instructions];
+  total += triggers.filter((i) => FS_KINDS.has(i.kind)).length;
+  let n = 1;
+  const stepName = (ins: Instruction) => `[${prefix}${++n}/${total}] ${ins.original}`;
+  const resolveFrom = (from: string) => fromDirs(session, run, from);
+  for (const ins of instructions) {
+    session.options.signal?.throwIfAborted();
+    if (applyMetadata(session, state, ins, x)) continue;
+    switch (ins.kind) {
+      case 'run':
+        await runStep(session, state, ins, x, stepName(ins));
+        break;
+      case 'workdir':
+        await workdirStep(session, state, ins, x, () => stepName(ins));
+        if (state.config.config.WorkingDir === '/') n++; // numbered all the same
+        break;
+      case 'copy':
+      case 'add':
+        await copyStep(session, state, ins, x, stepName(ins), resolveFrom);
+        break;
+      default:
+        throw new TsbuildError('INVALID', `${ins.kind.toUpperCase()} is not allowed here`, at(ins.location));
+    }
+  }
+  return state;
+}
+
+async function baseState(session: BuildSession, run: StageRun, label: string): Promise<StageState> {
+  const { planned } = run;
+  const base = planned.base;
+  let state: StageState;
+  if (base.kind === 'stage') {
+    state = cloneState(await run.stageResult(base.index));
+  } else if (base.kind === 'scratch') {
+    const config = emptyConfig();
+    state = {
+      config: { ...config, config: config.config ?? {}, history: [] },
+      layers: [],
+      fsKey: rootKey('scratch'),
+      args: new ArgScope(),
+      cmdSet: false,
+    };
+  } else {
+    const id = session.events.start(`${label} ${base.ref}`);
+    const image = await session.store.getImage(base.ref);
+    if (!image) {
+      const message = `failed to resolve source metadata for ${base.ref}: not in the store (tsbuild pull, load or import it first)`;
+      session.events.emit({ type: 'step-error', id, message });
+      throw new TsbuildError('NOT_FOUND', message, at(planned.stage.from.location));
+    }
+    session.events.emit({ type: 'step-done', id });
+    const cfg = structuredClone(image.config);
+    state = {
+      config: { ...cfg, config: cfg.config ?? {}, history: cfg.history ?? [] },
+      layers: image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size })),
+      fsKey: rootKey({ configDigest: image.id, diffIds: image.config.rootfs.diff_ids }),
+      args: new ArgScope(),
+      cmdSet: false,
+    };
+    session.store.lease([image.id, image.manifestDigest, ...state.layers.map((l) => l.digest)]);
+  }
+  // BuildKit gives every stage a PATH when its base has none
+  const env = envMap(state.config.config.Env);
+  if (!env.has('PATH')) state.config.config.Env = [`PATH=${DEFAULT_PATH}`, ...(state.config.config.Env ?? [])];
+  // the new image is made now, for this platform
+  delete state.config.created;
+  return state;
+}
+
+/** The base's ONBUILD triggers, parsed as instructions of this stage; they are cleared after. */
+function onbuildTriggers(state: StageState, planned: PlannedStage): Instruction[] {
+  const triggers = state.config.config.OnBuild ?? [];
+  state.config.config.OnBuild = null;
+  if (triggers.length === 0) return [];
+  const file = `${planned.stage.from.location.file} (ONBUILD of ${planned.stage.baseName})`;
+  const parsed = parseDockerfile(triggers.join('\n') + '\n', { file });
+  return parsed.nodes.map((node) => {
+    const ins = toInstruction(node);
+    if (ins.kind === 'from' || ins.kind === 'onbuild' || ins.kind === 'maintainer') {
+      throw new TsbuildError('INVALID', `${ins.kind.toUpperCase()} is not allowed as an ONBUILD trigger`, at(ins.location));
+    }
+    return ins;
+  });
+}
+
+/** The snapshot dirs of `COPY --from` / bind `from=` sources: a stage by name or index, else an image. */
+async function fromDirs(session: BuildSession, run: StageRun, from: string): Promise<string[]> {
+  const stages = run.plan.stages;
+  const byName = stages.find((p) => p.stage.name === from.toLowerCase());
+  const byIndex = /^[0-9]+$/.test(from) ? stages.find((p) => p.stage.index === Number(from)) : undefined;
+  const dep = byName ?? byIndex;
+  if (dep && dep.stage.index < run.planned.stage.index) return stateSnapshots(session, await run.stageResult(dep.stage.index));
+  const image = await session.store.getImage(from);
+  if (!image) {
+    throw new TsbuildError('NOT_FOUND', `COPY --from=${from}: no stage or image by that name (images must be in the store)`, at(run.planned.stage.from.location));
+  }
+  return snapshotChain(session.store, image);
+}

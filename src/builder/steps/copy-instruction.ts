@@ -1,0 +1,93 @@
+/**
+ * COPY and ADD as instructions: expand their words, find where they read from (the build context,
+ * another stage, or an image), resolve --chown in the target image, and hand the file semantics to
+ * copy.ts. The cache key covers the digest of everything read (copy.ts computes it without mtimes).
+ */
+import { posix } from 'node:path';
+import type { AddInstruction, CopyInstruction } from '../../parser/instructions.js';
+import { ShellLex } from '../../parser/word-expansion.js';
+import { writeLayer } from '../../image/layer-writer.js';
+import { resolveChown } from '../../runtime/users.js';
+import { expansionEnv } from '../args.js';
+import type { StageExpander } from '../expand.js';
+import { copyHistory } from '../history-text.js';
+import { RootfsView } from '../rootfs-view.js';
+import type { BuildSession } from '../session.js';
+import { stateSnapshots, type StageState } from '../stage-state.js';
+import { buildCopyLayer, copyInputsDigest, type CopyRequest } from './copy.js';
+import { runFsStep } from './fs-step.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Where `COPY --from=X` reads: the snapshots of stage/image X, bottom first. */
+export type FromResolver = (from: string) => Promise<string[]>;
+
+export async function copyStep(
+  session: BuildSession,
+  state: StageState,
+  ins: CopyInstruction | AddInstruction,
+  x: StageExpander,
+  name: string,
+  resolveFrom: FromResolver,
+): Promise<void> {
+  const isAdd = ins.kind === 'add';
+  const sources = ins.sources.map((s) => x.word(state, s, ins.location));
+  const dest = x.word(state, ins.dest, ins.location);
+  const chownSpec = ins.chown !== undefined ? x.word(state, ins.chown, ins.location) : undefined;
+  const chmod = ins.chmod !== undefined ? x.word(state, ins.chmod, ins.location) : undefined;
+  const excludes = ins.exclude.map((e) => x.word(state, e, ins.location));
+  const heredocLex = new ShellLex(session.escapeToken, { rawQuotes: true });
+  const heredocs = ins.contents.map((h) => ({
+    name: h.name,
+    content: h.expand ? heredocLex.processWord(h.data, expansionEnv(state.args, state.config.config.Env)) : h.data,
+  }));
+  const fromName = ins.kind === 'copy' && ins.from !== undefined ? x.word(state, ins.from, ins.location) : undefined;
+  const workdir = state.config.config.WorkingDir || '/';
+  const fromDirs = fromName !== undefined ? await resolveFrom(fromName) : undefined;
+
+  const lowerDirs = await stateSnapshots(session, state);
+  const chown = chownSpec !== undefined ? await resolveChown(lowerDirs, chownSpec) : undefined;
+  const req: CopyRequest = {
+    isAdd,
+    sources,
+    heredocs,
+    dest,
+    workdir,
+    from: fromDirs ? { kind: 'image', view: new RootfsView([...fromDirs].reverse()) } : { kind: 'context', context: await session.context() },
+    ...(chown ? { chown } : {}),
+    ...(chmod !== undefined ? { chmod } : {}),
+    ...(ins.kind === 'copy' ? { parents: ins.parents } : {}),
+    excludes,
+    link: ins.link,
+    ...(ins.kind === 'add' && ins.checksum !== undefined ? { checksum: x.word(state, ins.checksum, ins.location) } : {}),
+    ...(ins.kind === 'add' && ins.unpack !== undefined ? { unpack: ins.unpack } : {}),
+    ...(ins.kind === 'add' ? { keepGitDir: ins.keepGitDir } : {}),
+    ...(session.sourceDateEpoch !== undefined ? { nowMs: session.sourceDateEpoch * 1000 } : {}),
+  };
+  const inputs = await copyInputsDigest(req);
+  const shownSources = [...sources, ...heredocs.map((h) => `<<${h.name}`)];
+  await runFsStep(session, state, {
+    name,
+    history: copyHistory(isAdd, shownSources, dest),
+    key: {
+      kind: ins.kind,
+      inputs,
+      dest,
+      workdir: posix.normalize(workdir),
+      chown,
+      chmod,
+      excludes,
+      parents: ins.kind === 'copy' ? ins.parents : undefined,
+      unpack: ins.kind === 'add' ? ins.unpack : undefined,
+    },
+    produce: async () => {
+      const scratch = await mkdtemp(join(session.store.root, 'tmp', 'copy-'));
+      try {
+        const entries = await buildCopyLayer(req, new RootfsView([...lowerDirs].reverse()), scratch);
+        return await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    },
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * The common life of a filesystem step (RUN, COPY, ADD, WORKDIR): compute its cache key, look it up,
+ * else produce the layer, remember it, and move the stage forward. Events and history included.
+ * An interrupted step leaves nothing half-made: blobs appear atomically and the cache entry is
+ * written only after its layer is in the store.
+ */
+import type { BlobInfo } from '../../image/blobs.js';
+import type { Digest } from '../../image/digest.js';
+import { stepKey } from '../cache-key.js';
+import type { BuildSession } from '../session.js';
+import { addHistory, type StageState } from '../stage-state.js';
+
+export interface FsStep {
+  /** Progress name, e.g. `[build 2/5] RUN make`. */
+  name: string;
+  /** Everything that determines the step's output (see cache-key.ts). */
+  key: Record<string, unknown>;
+  /** `created_by` for the history entry. */
+  history: string;
+  /** Makes the layer (on a cache miss); `stepId` is for its log events. */
+  produce: (stepId: number) => Promise<BlobInfo>;
+}
+
+interface CacheValue {
+  layer: BlobInfo;
+}
+
+export async function runFsStep(session: BuildSession, state: StageState, step: FsStep): Promise<void> {
+  const key = stepKey(state.fsKey, step.key);
+  const { store, events } = session;
+  const id = events.start(step.name);
+  let layer: BlobInfo | undefined;
+  if (!session.options.noCache) {
+    const hit = store.cacheGet<CacheValue>(key);
+    if (hit && store.hasBlob(hit.layer.digest as Digest)) {
+      layer = hit.layer;
+      store.lease([layer.digest]);
+      events.emit({ type: 'step-cached', id });
+    }
+  }
+  if (!layer) {
+    try {
+      layer = await step.produce(id);
+    } catch (e) {
+      events.emit({ type: 'step-error', id, message: (e as Error).message });
+      throw e;
+    }
+    await store.cachePut(key, { layer } satisfies CacheValue, [layer.digest as Digest]);
+    events.emit({ type: 'step-done', id });
+  }
+  state.layers.push(layer);
+  state.fsKey = key;
+  addHistory(state, session, step.history, false);
+}

@@ -1,0 +1,138 @@
+/**
+ * `RUN --mount` types turned into sandbox mounts and cache-key parts:
+ * - cache: a directory under the store's `cache-mounts/`, named by a digest of its id so no id
+ *   (`../../x`, `/abs`) can point anywhere else (CVE-2024-9675); kept across builds, never in a layer;
+ * - tmpfs: a fresh tmpfs;
+ * - secret: the secret's bytes in a private temp file bound read-only (or an env variable); its
+ *   content never reaches a layer, the history or the cache key — only its id does;
+ * - bind: a context path, read-only by default; a `rw` bind gets a throwaway copy so writes never
+ *   reach the context (CVE-2025-4953).
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { TsbuildError } from '../../errors.js';
+import type { RunMount, RunInstruction } from '../../parser/instructions.js';
+import { parseMount } from '../../parser/run-mount.js';
+import type { SandboxMount } from '../../runtime/sandbox.js';
+import type { StageExpander } from '../expand.js';
+import { at } from '../plan.js';
+import type { BuildSession } from '../session.js';
+import type { StageState } from '../stage-state.js';
+
+export interface PreparedMounts {
+  mounts: SandboxMount[];
+  /** Extra environment for `type=secret,env=NAME`. */
+  env: string[];
+  /** What the mounts contribute to the step's cache key (never secret content). */
+  key: unknown[];
+}
+
+/** Expands and validates the step's mounts; `scratch` is a private temp dir removed after the run. */
+export async function prepareMounts(
+  session: BuildSession,
+  state: StageState,
+  ins: RunInstruction,
+  x: StageExpander,
+  scratch: string,
+): Promise<PreparedMounts> {
+  const out: PreparedMounts = { mounts: [], env: [], key: [] };
+  const workdir = state.config.config.WorkingDir || '/';
+  let n = 0;
+  for (const raw of ins.mounts) {
+    const m: RunMount = raw.needsExpansion ? reparse(raw.raw, (v) => x.word(state, v, ins.location), ins) : raw;
+    const target = m.target !== undefined ? posix.resolve(workdir, m.target) : undefined;
+    switch (m.type) {
+      case 'cache': {
+        if (!target) throw bad(ins, 'mount type=cache needs a target');
+        if (m.from !== undefined) throw bad(ins, 'mount type=cache with from= is not supported yet');
+        const id = m.id ?? target;
+        const dir = join(session.store.root, 'cache-mounts', createHash('sha256').update(id).digest('hex'));
+        if (!existsSync(dir)) {
+          mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
+          chmodSync(dir, m.mode ?? 0o755);
+          chownSync(dir, m.uid ?? 0, m.gid ?? 0);
+        }
+        out.mounts.push({ type: 'bind', source: dir, target, readonly: m.readOnly });
+        out.key.push({ type: 'cache', target, id, sharing: m.sharing ?? 'shared' });
+        break;
+      }
+      case 'tmpfs':
+        if (!target) throw bad(ins, 'mount type=tmpfs needs a target');
+        out.mounts.push({ type: 'tmpfs', target, ...(m.size ? { sizeBytes: m.size } : {}) });
+        out.key.push({ type: 'tmpfs', target, size: m.size });
+        break;
+      case 'secret': {
+        const id = m.id ?? m.source ?? (m.target ? posix.basename(m.target) : undefined);
+        if (!id) throw bad(ins, 'mount type=secret needs an id or a target');
+        const value = readSecret(session, id);
+        if (value === undefined) {
+          if (m.required) throw bad(ins, `secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
+          break;
+        }
+        if (m.env !== undefined && m.target === undefined) {
+          out.env.push(`${m.env}=${value.toString('utf8')}`);
+        } else {
+          const file = join(scratch, `secret-${n++}`);
+          writeFileSync(file, value, { mode: m.mode ?? 0o400 });
+          chmodSync(file, m.mode ?? 0o400);
+          chownSync(file, m.uid ?? 0, m.gid ?? 0);
+          out.mounts.push({ type: 'bind', source: file, target: target ?? `/run/secrets/${id}`, readonly: true });
+          if (m.env !== undefined) out.env.push(`${m.env}=${value.toString('utf8')}`);
+        }
+        out.key.push({ type: 'secret', id, target, env: m.env });
+        break;
+      }
+      case 'bind': {
+        if (!target) throw bad(ins, 'mount type=bind needs a target');
+        if (m.from !== undefined) throw bad(ins, 'mount type=bind with from= is not supported yet');
+        const ctx = await session.context();
+        const rel = posix.normalize('/' + (m.source ?? '.')).slice(1);
+        const entry = rel === '' ? undefined : await ctx.stat(rel);
+        if (rel !== '' && !entry) throw bad(ins, `bind mount source ${JSON.stringify(m.source)} not found in the build context`);
+        const hostPath = rel === '' ? ctx.root : entry!.hostPath;
+        const digest = await ctx.digest(rel);
+        let source = hostPath;
+        const readWrite = !m.readOnly;
+        if (readWrite) {
+          // a throwaway copy: what the step writes never reaches the context
+          source = join(scratch, `bind-${n++}`);
+          cpSync(hostPath, source, { recursive: true, verbatimSymlinks: true });
+        }
+        out.mounts.push({ type: 'bind', source, target, readonly: !readWrite });
+        out.key.push({ type: 'bind', target, source: rel, digest, rw: readWrite });
+        break;
+      }
+      case 'ssh':
+        throw bad(ins, 'mount type=ssh is not supported yet');
+    }
+  }
+  return out;
+}
+
+function readSecret(session: BuildSession, id: string): Buffer | undefined {
+  const s = session.options.secrets?.find((x) => x.id === id);
+  if (!s) return undefined;
+  if (s.src !== undefined) {
+    try {
+      return readFileSync(s.src);
+    } catch (e) {
+      throw new TsbuildError('NOT_FOUND', `secret ${id}: cannot read ${s.src}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+  }
+  const v = process.env[s.env ?? id];
+  return v === undefined ? undefined : Buffer.from(v);
+}
+
+function reparse(raw: string, expand: (v: string) => string, ins: RunInstruction): RunMount {
+  try {
+    return parseMount(raw, expand);
+  } catch (e) {
+    if (e instanceof TsbuildError) throw e;
+    throw bad(ins, (e as Error).message);
+  }
+}
+
+function bad(ins: RunInstruction, msg: string): TsbuildError {
+  return new TsbuildError('INVALID', msg, at(ins.location));
+}

@@ -1,0 +1,112 @@
+/**
+ * RUN: the command runs in the sandbox on an overlay of the stage's layers; what it changed becomes
+ * one layer. Shell form goes through SHELL (default `/bin/sh -c`); heredoc bodies are handed to the
+ * shell with the command (a RUN that is only a heredoc runs its body as the script). The process
+ * sees the image's Env plus the ARGs in scope (ENV wins), the image's USER and WORKDIR.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TsbuildError } from '../../errors.js';
+import type { RunInstruction } from '../../parser/instructions.js';
+import { resolveUser } from '../../runtime/users.js';
+import { writeLayer } from '../../image/layer-writer.js';
+import { PROXY_ARGS, envMap } from '../args.js';
+import type { StageExpander } from '../expand.js';
+import { runHistory } from '../history-text.js';
+import { at } from '../plan.js';
+import type { BuildSession } from '../session.js';
+import { stateSnapshots, type StageState } from '../stage-state.js';
+import { commandArgv } from './metadata.js';
+import { prepareMounts } from './run-mounts.js';
+import { runFsStep } from './fs-step.js';
+
+/** How many of the last output lines a failure message carries. */
+const TAIL_LINES = 10;
+
+export async function runStep(session: BuildSession, state: StageState, ins: RunInstruction, x: StageExpander, name: string): Promise<void> {
+  const cfg = state.config.config;
+  const argv = commandArgv(cfg.Shell, ins.form, scriptOf(ins));
+  const imageEnv = envMap(cfg.Env);
+  // ARGs in scope, unless an ENV of the same name shadows them (they then take part in the key)
+  const argEnv = state.args.defined().filter(([k]) => !imageEnv.has(k));
+  const env = [...(cfg.Env ?? []), ...argEnv.map(([k, v]) => `${k}=${v}`)];
+  // undeclared proxy args reach the process but not the key or the history
+  const proxies = PROXY_ARGS.filter((p) => session.options.buildArgs?.[p] !== undefined && !state.args.has(p) && !imageEnv.has(p)).map(
+    (p) => `${p}=${session.options.buildArgs![p]}`,
+  );
+  const network = ins.network ?? session.options.network ?? 'default';
+  if (ins.security === 'insecure') {
+    throw new TsbuildError('INVALID', 'RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which tsbuild does not grant)', at(ins.location));
+  }
+  const workdir = cfg.WorkingDir || '/';
+  const scratch = await mkdtemp(join(session.store.root, 'tmp', 'run-'));
+  try {
+    const mounts = await prepareMounts(session, state, ins, x, scratch);
+    await runFsStep(session, state, {
+      name,
+      history: runHistory(argv, argEnv),
+      key: { kind: 'run', argv, env, user: cfg.User ?? '', workdir, network, mounts: mounts.key },
+      produce: async (stepId) => {
+        const lowerDirs = await stateSnapshots(session, state);
+        const resolved = cfg.User ? await resolveUser(lowerDirs, cfg.User) : undefined;
+        const user = resolved ?? { uid: 0, gid: 0, groups: [] as number[] };
+        const home = resolved ? resolved.home : '/root';
+        const procEnv = [...env, ...proxies, ...mounts.env];
+        if (!envMap(procEnv).has('HOME')) procEnv.push(`HOME=${home || '/'}`);
+        const tail: string[] = [];
+        let partial = '';
+        const sink = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+          const text = chunk.toString('utf8');
+          session.events.emit({ type: 'step-log', id: stepId, stream, data: text });
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          tail.push(...lines);
+          if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
+        };
+        const rootfs = await session.runtime.prepare(lowerDirs);
+        try {
+          const r = await session.runtime.run(rootfs, {
+            args: argv,
+            env: procEnv,
+            cwd: workdir,
+            user: { uid: user.uid, gid: user.gid, groups: user.groups },
+            network: network === 'none' ? 'none' : 'host',
+            mounts: mounts.mounts,
+            stdout: sink('stdout'),
+            stderr: sink('stderr'),
+            ...(session.options.signal ? { signal: session.options.signal } : {}),
+          });
+          if (r.aborted) throw new TsbuildError('INTERRUPTED', 'build interrupted', at(ins.location), 130);
+          if (r.exitCode !== 0) {
+            if (partial) tail.push(partial);
+            const why = r.execError ?? `exit code: ${r.exitCode}`;
+            const lastLines = tail.length ? ` (last output: ${tail.slice(-3).join(' | ').slice(0, 300)})` : '';
+            throw new TsbuildError(
+              'RUN_FAILED',
+              `process ${JSON.stringify(argv.join(' '))} did not complete successfully: ${why}${lastLines}`,
+              at(ins.location),
+              Math.min(Math.max(r.exitCode, 1), 255),
+            );
+          }
+          const entries = await session.runtime.diff(rootfs);
+          return await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+        } finally {
+          await session.runtime.release(rootfs);
+        }
+      },
+    });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** The command text, with heredoc bodies for the shell to read (or the body alone as the script). */
+function scriptOf(ins: RunInstruction): string[] {
+  if (ins.form === 'exec' || ins.heredocs.length === 0) return ins.command;
+  const cmd = ins.command.join(' ');
+  const only = ins.heredocs.length === 1 && /^\s*[0-9]*<<-?\s*["']?[A-Za-z0-9_]+["']?\s*$/.test(cmd);
+  if (only) return [ins.heredocs[0]!.data];
+  let text = cmd;
+  for (const h of ins.heredocs) text += `\n${h.content}${h.content.endsWith('\n') || h.content === '' ? '' : '\n'}${h.name}`;
+  return [text];
+}

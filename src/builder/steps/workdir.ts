@@ -1,0 +1,50 @@
+/**
+ * WORKDIR: relative to the previous one; the directory is created (with its missing parents, owned
+ * by the stage's USER as BuildKit does) as a layer of its own, empty when it already exists.
+ * `WORKDIR /` changes only the config.
+ */
+import { posix } from 'node:path';
+import type { WorkdirInstruction } from '../../parser/instructions.js';
+import type { LayerEntry } from '../../image/layer-entry.js';
+import { writeLayer } from '../../image/layer-writer.js';
+import { resolveChown } from '../../runtime/users.js';
+import type { StageExpander } from '../expand.js';
+import { RootfsView } from '../rootfs-view.js';
+import type { BuildSession } from '../session.js';
+import { addHistory, stateSnapshots, type StageState } from '../stage-state.js';
+import { runFsStep } from './fs-step.js';
+
+export async function workdirStep(session: BuildSession, state: StageState, ins: WorkdirInstruction, x: StageExpander, name: () => string): Promise<void> {
+  const cfg = state.config.config;
+  const wd = posix.resolve(cfg.WorkingDir || '/', x.word(state, ins.path, ins.location));
+  cfg.WorkingDir = wd;
+  if (wd === '/') {
+    addHistory(state, session, `WORKDIR ${wd}`, true);
+    return;
+  }
+  await runFsStep(session, state, {
+    name: name(),
+    history: `WORKDIR ${wd}`,
+    key: { kind: 'workdir', path: wd, user: cfg.User ?? '' },
+    produce: async () => {
+      const lowerDirs = await stateSnapshots(session, state);
+      const view = new RootfsView([...lowerDirs].reverse());
+      const owner = cfg.User ? await resolveChown(lowerDirs, cfg.User) : { uid: 0, gid: 0 };
+      const entries = missingDirEntries(view, view.resolve(wd), owner, Date.now());
+      return writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+    },
+  });
+}
+
+/** Entries that create `dir` and its missing parents (existing parents are kept as they are). */
+export function missingDirEntries(view: RootfsView, dir: string, owner: { uid: number; gid: number }, mtimeMs: number): LayerEntry[] {
+  const parts = dir.split('/').filter(Boolean);
+  const out: LayerEntry[] = [];
+  for (let i = 1; i <= parts.length; i++) {
+    const p = '/' + parts.slice(0, i).join('/');
+    const e = view.lookup(p);
+    if (e && e.stat.isDirectory()) continue;
+    out.push({ path: p.slice(1), type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeMs });
+  }
+  return out;
+}

@@ -1,0 +1,101 @@
+/**
+ * `tsbuild build [options] CONTEXT` — also the default command (`tsbuild -t app:1 .`). Flags as
+ * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
+ */
+import { Command, Option } from 'commander';
+import { TsbuildError } from '../errors.js';
+import { checkPlatform, parseBuildArgs, parseLabels, parseOutput, parseSecret } from './build-flags.js';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+interface BuildFlags {
+  file?: string;
+  tag: string[];
+  buildArg: string[];
+  target?: string;
+  cache: boolean;
+  pull?: boolean;
+  label: string[];
+  network: string;
+  secret: string[];
+  iidfile?: string;
+  quiet?: boolean;
+  progress: string;
+  platform?: string;
+  output: string[];
+  root?: string;
+}
+
+export function registerBuild(program: Command): void {
+  program
+    .command('build', { isDefault: true })
+    .description('Build an image from a Dockerfile (the default command)')
+    .argument('[context]', 'build context directory', '.')
+    .option('-f, --file <path>', 'Dockerfile path (default CONTEXT/Dockerfile), or - for stdin')
+    .option('-t, --tag <name>', 'name and optionally tag (name:tag); repeatable', collect, [])
+    .option('--build-arg <k=v>', 'set a build-time variable; K alone takes it from the environment', collect, [])
+    .option('--target <stage>', 'build this stage (and what it needs) only')
+    .option('--no-cache', 'do not use the build cache')
+    .option('--pull', 'always look for a newer base image in the registry')
+    .option('--label <k=v>', 'set an image label; repeatable', collect, [])
+    .addOption(new Option('--network <mode>', 'network for RUN steps').choices(['default', 'none', 'host']).default('default'))
+    .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR', collect, [])
+    .option('--iidfile <file>', 'write the image ID to this file')
+    .option('-q, --quiet', 'print only the image ID')
+    .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'tty', 'plain', 'quiet', 'rawjson']).default('auto'))
+    .option('--platform <platform>', 'target platform (only the host platform is supported)')
+    .option('-o, --output <spec>', 'type=image|docker|oci|tar|local,dest=PATH; repeatable', collect, [])
+    .option('--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)')
+    .action(async (context: string, flags: BuildFlags) => {
+      checkPlatform(flags.platform);
+      if (flags.pull) throw new TsbuildError('USAGE', '--pull needs the registry client, which is not wired into build yet', undefined, 2);
+      const [{ build }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
+        import('../builder/build.js'),
+        import('../image/root.js'),
+        import('../builder/progress/plain.js'),
+        import('../builder/progress/tty.js'),
+        import('../builder/progress/rawjson.js'),
+        import('../builder/progress/quiet.js'),
+      ]);
+      const mode = flags.quiet ? 'quiet' : flags.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : flags.progress;
+      const render =
+        mode === 'quiet' ? quietRenderer(process.stdout) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(process.stderr);
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let dockerfileText: string | undefined;
+      if (flags.file === '-') dockerfileText = await readStdin();
+      try {
+        const result = await build({
+          contextDir: context,
+          ...(flags.file !== undefined && flags.file !== '-' ? { dockerfile: flags.file } : {}),
+          ...(dockerfileText !== undefined ? { dockerfileText } : {}),
+          tags: flags.tag,
+          buildArgs: parseBuildArgs(flags.buildArg, process.env),
+          ...(flags.target !== undefined ? { target: flags.target } : {}),
+          noCache: !flags.cache,
+          labels: parseLabels(flags.label),
+          network: flags.network as 'default' | 'none' | 'host',
+          secrets: flags.secret.map(parseSecret),
+          outputs: flags.output.map(parseOutput),
+          root: resolveRoot(flags.root),
+          onEvent: render,
+          signal: abort.signal,
+        });
+        if (flags.iidfile) {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(flags.iidfile, result.imageId);
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
