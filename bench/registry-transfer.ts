@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       layers.push({ mediaType: MediaType.OciLayerGzip, digest, size: MB * 1024 * 1024 });
     }
     peakRss = 0;
+    const baseRss = process.memoryUsage().rss;
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }));
     const configDesc = { mediaType: MediaType.OciConfig, digest: await putBytes(store, config), size: config.length };
     const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers }));
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
     for (const k of Object.keys(results)) {
       console.log(`${k.padEnd(13)} ${best(k).toFixed(3)} s  ${(totalMB / best(k)).toFixed(1)} MiB/s  (runs: ${results[k]!.map((x) => x.toFixed(2)).join(', ')})`);
     }
-    console.log(`peak RSS of this process: ${(peakRss / 1048576).toFixed(0)} MiB with layers of ${MB} MiB`);
+    console.log(`peak RSS ${(peakRss / 1048576).toFixed(0)} MiB (before transfers ${(baseRss / 1048576).toFixed(0)} MiB), layers of ${MB} MiB`);
     console.log(`ratio push tsbuild/skopeo: ${(best('tsbuild push') / best('skopeo push')).toFixed(2)}`);
     console.log(`ratio pull tsbuild/skopeo: ${(best('tsbuild pull') / best('skopeo pull')).toFixed(2)}`);
   } finally {

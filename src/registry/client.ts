@@ -1,7 +1,8 @@
 /**
  * The OCI distribution API for one process: manifests by tag or digest (verified), blobs as
- * verified streams that resume with Range after a broken connection, uploads (monolithic or
- * chunked POST → PATCH… → PUT ?digest=, never holding more than one chunk in memory), cross-repo
+ * verified streams that resume with Range after a broken connection, uploads (monolithic PUT,
+ * streamed POST → PATCH → PUT ?digest=, or chunked PATCHes resumable from the registry's offset;
+ * never holding more than one chunk in memory; a broken session restarts, bounded), cross-repo
  * mounts, and errors that name the registry and repository but never credentials.
  */
 import { PassThrough, Readable } from 'node:stream';
@@ -41,9 +42,12 @@ export interface BlobReadOptions {
 }
 
 export interface BlobWriteOptions {
-  /** Blobs up to this size go in one PUT (default 16 MiB); larger ones are PATCHed in chunks. */
+  /**
+   * Blobs up to this size go in one PUT (default 16 MiB). Larger ones are streamed in one PATCH
+   * (as docker does), or in PATCHes of `chunkSize` bytes when that is set.
+   */
   monolithicMax?: number;
-  /** Chunk size of chunked uploads (default 8 MiB). */
+  /** Chunked upload: PATCH this many bytes at a time (holding one chunk in memory). */
   chunkSize?: number;
   /** Try a cross-repository mount from this repository (same registry) first. */
   mountFrom?: string;
@@ -157,6 +161,21 @@ export class RegistryClient {
     return digest;
   }
 
+  /** All tags of a repository, following `Link` pagination. */
+  async listTags(repo: RepositoryRef, pageSize = 1000): Promise<string[]> {
+    const tags: string[] = [];
+    let url: URL | undefined = this.url(repo.registry, `/v2/${repo.name}/tags/list?n=${pageSize}`);
+    for (let pages = 0; url && pages < 1000; pages++) {
+      const res = await this.request(repo.registry, [pull(repo)], { method: 'GET', url });
+      if (res.status !== 200) throw await this.fail(res, repo, 'tag list');
+      const body = JSON.parse(await res.text(16 * 1024 * 1024)) as { tags?: string[] | null };
+      tags.push(...(body.tags ?? []));
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, 'link') ?? '');
+      url = next ? new URL(next[1]!, res.url) : undefined;
+    }
+    return tags;
+  }
+
   /**
    * The size of a blob if the repository has it. `forPush` asks for a pull,push token up front
    * so a push needs one token, not two.
@@ -194,53 +213,69 @@ export class RegistryClient {
 
   /**
    * Mounts a blob from another repository of the same registry. True if mounted; false if the
-   * registry declined (the upload it opened instead is left to expire).
+   * registry declined (the upload session it opened instead is left to expire).
    */
   async mountBlob(repo: RepositoryRef, digest: string, from: string): Promise<boolean> {
-    const res = await this.request(repo.registry, [pushPull(repo), { repository: from, actions: ['pull'] }], {
-      method: 'POST',
-      url: this.url(repo.registry, `/v2/${repo.name}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`),
-    });
-    await res.drain();
-    if (res.status === 201) return true;
-    if (res.status === 202) return false;
-    throw await this.fail(res, repo, `mounting blob ${digest} from ${from}`, 'blob');
+    return (await this.tryMount(repo, digest, from)) === true;
   }
 
   /** Uploads a blob whose digest and size are known, streaming it from `open()`. */
   async putBlob(repo: RepositoryRef, desc: { digest: string; size: number }, open: BlobSource, opts: BlobWriteOptions = {}): Promise<BlobWriteResult> {
     checkDigest(desc.digest);
-    if (opts.mountFrom && opts.mountFrom !== repo.name && (await this.mountBlob(repo, desc.digest, opts.mountFrom))) return 'mounted';
+    // A declined mount opens an upload session (202 + Location): the first attempt uses it.
+    let session: URL | undefined;
+    if (opts.mountFrom && opts.mountFrom !== repo.name) {
+      const m = await this.tryMount(repo, desc.digest, opts.mountFrom);
+      if (m === true) return 'mounted';
+      session = m;
+    }
     const attempts = opts.attempts ?? 3;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.uploadOnce(repo, desc, open, opts);
+        await this.uploadOnce(repo, desc, open, opts, session);
         return 'uploaded';
       } catch (e) {
         const restartable = e instanceof ConnectionError || e instanceof UploadSessionError || isConnectionError(e);
         if (attempt >= attempts || !restartable) throw wrapConn(e, repo);
+        session = undefined;
       }
     }
   }
 
-  private async uploadOnce(repo: RepositoryRef, desc: { digest: string; size: number }, open: BlobSource, opts: BlobWriteOptions): Promise<void> {
+  /** POST ?mount=&from=: true when mounted, else the upload session the registry opened instead. */
+  private async tryMount(repo: RepositoryRef, digest: string, from: string): Promise<true | URL> {
+    const res = await this.request(repo.registry, [pushPull(repo), { repository: from, actions: ['pull'] }], {
+      method: 'POST',
+      url: this.url(repo.registry, `/v2/${repo.name}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`),
+    });
+    if (res.status !== 201 && res.status !== 202) throw await this.fail(res, repo, `mounting blob ${digest} from ${from}`, 'blob');
+    await res.drain();
+    return res.status === 201 ? true : this.location(repo, res);
+  }
+
+  private async uploadOnce(
+    repo: RepositoryRef,
+    desc: { digest: string; size: number },
+    open: BlobSource,
+    opts: BlobWriteOptions,
+    session?: URL,
+  ): Promise<void> {
     const scopes = [pushPull(repo)];
-    const start = await this.request(repo.registry, scopes, { method: 'POST', url: this.url(repo.registry, `/v2/${repo.name}/blobs/uploads/`) });
-    if (start.status !== 202) throw await this.fail(start, repo, `starting upload of blob ${desc.digest}`, 'blob');
-    await start.drain();
-    let location = this.location(repo, start);
-    const minChunk = Number(header(start, 'oci-chunk-min-length') ?? 0);
+    let location: URL;
+    let minChunk = 0;
+    if (session) {
+      location = session;
+    } else {
+      const start = await this.request(repo.registry, scopes, { method: 'POST', url: this.url(repo.registry, `/v2/${repo.name}/blobs/uploads/`) });
+      if (start.status !== 202) throw await this.fail(start, repo, `starting upload of blob ${desc.digest}`, 'blob');
+      await start.drain();
+      location = this.location(repo, start);
+      minChunk = Number(header(start, 'oci-chunk-min-length') ?? 0);
+    }
     const progress = opts.onProgress ?? (() => {});
-    let sent = 0;
 
     if (desc.size <= (opts.monolithicMax ?? 16 * 1024 * 1024)) {
-      const body = async (): Promise<Readable> => {
-        const src = await open();
-        const counter = new PassThrough();
-        counter.on('data', (c: Buffer) => progress((sent += c.length)));
-        src.on('error', (e) => counter.destroy(e));
-        return src.pipe(counter);
-      };
+      const body = countingBody(open, progress);
       const res = await this.request(repo.registry, scopes, {
         method: 'PUT',
         url: withDigest(location, desc.digest),
@@ -251,7 +286,30 @@ export class RegistryClient {
       return this.finishUpload(res, repo, desc.digest);
     }
 
+    if (!opts.chunkSize && !minChunk) {
+      // Streamed: the whole blob in one PATCH, then an empty PUT ?digest=.
+      const body = countingBody(open, progress);
+      const res = await this.request(repo.registry, scopes, {
+        method: 'PATCH',
+        url: location,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(desc.size),
+          'content-range': `0-${desc.size - 1}`,
+        },
+        body,
+        retryConnection: false,
+        retryStatus: false,
+      });
+      if (res.status !== 202) throw await this.uploadFailure(res, repo, desc.digest);
+      await res.drain();
+      location = this.location(repo, res);
+      const done = await this.request(repo.registry, scopes, { method: 'PUT', url: withDigest(location, desc.digest) });
+      return this.finishUpload(done, repo, desc.digest);
+    }
+
     const chunkSize = Math.max(opts.chunkSize ?? 8 * 1024 * 1024, minChunk);
+    let sent = 0;
     const src = await open();
     let pending: Buffer[] = [];
     let pendingLen = 0;
@@ -314,7 +372,9 @@ export class RegistryClient {
   private async uploadFailure(res: TransportResponse, repo: RepositoryRef, digest: string): Promise<TsbuildError> {
     const err = await this.fail(res, repo, `uploading blob ${digest}`, 'blob');
     // The session went wrong (bytes lost or doubled on a broken connection, session expired).
-    if (/DIGEST_INVALID|BLOB_UPLOAD_INVALID|BLOB_UPLOAD_UNKNOWN|SIZE_INVALID/.test(err.message)) return new UploadSessionError(err.message);
+    if (res.status >= 500 || /DIGEST_INVALID|BLOB_UPLOAD_INVALID|BLOB_UPLOAD_UNKNOWN|SIZE_INVALID/.test(err.message)) {
+      return new UploadSessionError(err.message);
+    }
     return err;
   }
 
@@ -485,6 +545,18 @@ function show(repo: RepositoryRef): string {
 function header(res: TransportResponse, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** A request body factory reporting bytes sent; each (re)open counts from zero. */
+function countingBody(open: BlobSource, progress: (n: number) => void): () => Promise<Readable> {
+  return async () => {
+    const src = await open();
+    const counter = new PassThrough({ highWaterMark: 1024 * 1024 });
+    let sent = 0;
+    counter.on('data', (c: Buffer) => progress((sent += c.length)));
+    src.on('error', (e) => counter.destroy(e));
+    return src.pipe(counter);
+  };
 }
 
 function withDigest(location: URL, digest: string): URL {

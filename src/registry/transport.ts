@@ -76,6 +76,7 @@ export class Transport {
   private readonly httpAgent: http.Agent;
   /** One HTTPS agent per host, carrying that host's certs.d material. */
   private readonly httpsAgents = new Map<string, https.Agent>();
+  private readonly certsDirCache = new Map<string, string | undefined>();
 
   constructor(options: TransportOptions = {}) {
     this.opts = {
@@ -134,12 +135,12 @@ export class Transport {
     this.httpsAgents.clear();
   }
 
+  /** The host's certs.d folder, looked up once per host. */
   private hostCertsDir(host: string): string | undefined {
-    for (const d of this.certsDirs) {
-      const p = join(d, host);
-      if (existsSync(p)) return p;
+    if (!this.certsDirCache.has(host)) {
+      this.certsDirCache.set(host, this.certsDirs.map((d) => join(d, host)).find((p) => existsSync(p)));
     }
-    return undefined;
+    return this.certsDirCache.get(host);
   }
 
   private httpsAgent(host: string): https.Agent {

@@ -195,3 +195,23 @@ test('a stalled download times out and resumes where it stopped', async () => {
   assert.equal(gets.length, 2);
   assert.match(gets[1]!.range ?? '', /^bytes=[1-9]\d*-$/);
 });
+
+test('a streamed upload (one PATCH) restarts its session after a reset or a 500', async () => {
+  const repo = { registry: proxy.host, name: 'f/streamed' };
+  const data = Buffer.alloc(400_000, 1);
+  data.write('streamed-upload');
+  const digest = digestOf(data);
+  proxy.add({ method: 'PATCH', path: /uploads/, action: { kind: 'reset' } });
+  proxy.add({ method: 'PATCH', path: /uploads/, action: { kind: 'status', status: 500 } });
+  let last = 0;
+  await client.putBlob(repo, { digest, size: data.length }, () => Readable.from(chunks(data, 32 * 1024)), { monolithicMax: 0, onProgress: (n) => (last = n) });
+  assert.equal(last, data.length);
+  assert.deepEqual(proxy.hits.filter((h) => h.method !== 'HEAD').map((h) => `${h.method} ${h.fault ?? ''}`), [
+    'POST ', 'PATCH reset', 'POST ', 'PATCH status', 'POST ', 'PATCH ', 'PUT ',
+  ]);
+  assert.ok((await client.getBlobBuffer(repo, digest, data.length)).equals(data));
+});
+
+function* chunks(b: Buffer, size: number): Generator<Buffer> {
+  for (let i = 0; i < b.length; i += size) yield b.subarray(i, i + size);
+}

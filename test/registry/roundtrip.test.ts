@@ -77,6 +77,7 @@ test('pushing again skips blobs the registry has (HEAD) and tags by digest too',
   assert.equal(m.digest, img.manifest.digest);
   const byDigest = await client.getManifest({ registry: reg.host, name: 'tests/skip' }, img.manifest.digest);
   assert.deepEqual(byDigest.bytes, img.manifestBytes);
+  assert.deepEqual((await client.listTags({ registry: reg.host, name: 'tests/skip' }, 1)).sort(), ['one', 'two'], 'two pages of one tag');
 });
 
 test('chunked upload of a blob larger than the chunk size, then a verified download', async () => {
@@ -111,6 +112,10 @@ test('cross-repository mount reuses a blob without uploading it', async () => {
   const how = await client.putBlob(to, { digest: d, size: 15 }, () => Promise.reject(new Error('must not read')), { mountFrom: 'tests/mount-from' });
   assert.equal(how, 'mounted');
   assert.equal(await client.headBlob(to, d), 15);
+  // A blob the source repository lacks cannot be mounted: the session opened instead uploads it.
+  const e = await putBytes(store, Buffer.from('not in the source repo'));
+  assert.equal(await client.putBlob(to, { digest: e, size: 22 }, () => store.openBlob(e), { mountFrom: 'tests/mount-from' }), 'uploaded');
+  assert.equal(await client.headBlob(to, e), 22);
 });
 
 test('unknown manifest, unknown blob and a refused connection are clear errors', async () => {
