@@ -4,7 +4,7 @@
  *      whole step (prepare + run + diff + release).
  *   2. Commit of a run that writes 10,000 small files + one 500 MB file: diff walk, diff + layer
  *      tar (src/image/layer-writer.ts) written to a file, vs `tar -c` of the same upper dir.
- * Usage: node --import tsx bench/runtime-run.ts [--runs N] [--big-mb M]
+ * Usage: node --import tsx bench/runtime-run.ts [--runs N] [--big-mb M] [--net none|host] [--no-commit]
  */
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -32,7 +32,8 @@ try {
   mkdirSync(lower);
   execFileSync('tar', ['-xf', busyboxRootfsTar(), '-C', lower]);
   const rt = createRuntime({ tmpDir: dir });
-  const spec = { args: ['/bin/true'], env: [], network: 'none' as const };
+  const net: 'none' | 'host' = process.argv.includes('host') ? 'host' : 'none';
+  const spec = { args: ['/bin/true'], env: [], network: net };
 
   // 1. RUN true
   const fs = await rt.prepare([lower]);
@@ -54,46 +55,48 @@ try {
     await rt.release(f);
     stepTimes.push(ms(t0));
   }
-  console.log(`RUN true, run() -> exit status: median ${median(runTimes).toFixed(1)} ms, min ${Math.min(...runTimes).toFixed(1)} ms (${RUNS} runs)`);
+  console.log(`RUN true (network ${net}), run() -> exit status: median ${median(runTimes).toFixed(1)} ms, min ${Math.min(...runTimes).toFixed(1)} ms (${RUNS} runs)`);
   console.log(`RUN true, prepare+run+diff+release: median ${median(stepTimes).toFixed(1)} ms`);
 
   // 2. commit of a big change
-  const big = await rt.prepare([lower]);
-  let t0 = process.hrtime.bigint();
-  const r = await rt.run(big, {
-    ...spec,
-    args: [
-      '/bin/sh',
-      '-c',
-      `mkdir -p /data && cd /data && for d in $(seq 0 99); do mkdir $d; for f in $(seq 0 99); do echo "file $d/$f" > $d/$f; done; done; ` +
-        `head -c ${BIG_MB}m /dev/urandom > /big.bin`,
-    ],
-  });
-  if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
-  console.log(`writing 10,000 files + ${BIG_MB} MB inside the sandbox: ${ms(t0).toFixed(0)} ms`);
-  execFileSync('sync');
+  if (!process.argv.includes('--no-commit')) {
+    const big = await rt.prepare([lower]);
+    let t0 = process.hrtime.bigint();
+    const r = await rt.run(big, {
+      ...spec,
+      args: [
+        '/bin/sh',
+        '-c',
+        `mkdir -p /data && cd /data && for d in $(seq 0 99); do mkdir $d; for f in $(seq 0 99); do echo "file $d/$f" > $d/$f; done; done; ` +
+          `head -c ${BIG_MB}m /dev/urandom > /big.bin`,
+      ],
+    });
+    if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
+    console.log(`writing 10,000 files + ${BIG_MB} MB inside the sandbox: ${ms(t0).toFixed(0)} ms`);
+    execFileSync('sync');
 
-  t0 = process.hrtime.bigint();
-  const entries = await rt.diff(big);
-  const walk = ms(t0);
-  console.log(`diff walk: ${walk.toFixed(0)} ms for ${entries.length} entries`);
+    t0 = process.hrtime.bigint();
+    const entries = await rt.diff(big);
+    const walk = ms(t0);
+    console.log(`diff walk: ${walk.toFixed(0)} ms for ${entries.length} entries`);
 
-  const ours = join(dir, 'ours.tar');
-  t0 = process.hrtime.bigint();
-  const again = await rt.diff(big);
-  await pipeline(Readable.from(layerTar(again)), createWriteStream(ours));
-  const oursMs = ms(t0);
-  console.log(`diff + layer tar (layer-writer) to a file: ${oursMs.toFixed(0)} ms, ${(statSync(ours).size / 1e6).toFixed(1)} MB`);
-  rmSync(ours);
+    const ours = join(dir, 'ours.tar');
+    t0 = process.hrtime.bigint();
+    const again = await rt.diff(big);
+    await pipeline(Readable.from(layerTar(again)), createWriteStream(ours));
+    const oursMs = ms(t0);
+    console.log(`diff + layer tar (layer-writer) to a file: ${oursMs.toFixed(0)} ms, ${(statSync(ours).size / 1e6).toFixed(1)} MB`);
+    rmSync(ours);
 
-  const theirs = join(dir, 'gnu.tar');
-  t0 = process.hrtime.bigint();
-  execFileSync('tar', ['-C', big.upperDir, '-cf', theirs, '.']);
-  const tarMs = ms(t0);
-  console.log(`tar -c of the upper dir: ${tarMs.toFixed(0)} ms, ${(statSync(theirs).size / 1e6).toFixed(1)} MB`);
-  rmSync(theirs);
-  console.log(`ratio ours / tar -c: ${(oursMs / tarMs).toFixed(2)}`);
-  await rt.release(big);
+    const theirs = join(dir, 'gnu.tar');
+    t0 = process.hrtime.bigint();
+    execFileSync('tar', ['-C', big.upperDir, '-cf', theirs, '.']);
+    const tarMs = ms(t0);
+    console.log(`tar -c of the upper dir: ${tarMs.toFixed(0)} ms, ${(statSync(theirs).size / 1e6).toFixed(1)} MB`);
+    rmSync(theirs);
+    console.log(`ratio ours / tar -c: ${(oursMs / tarMs).toFixed(2)}`);
+    await rt.release(big);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -679,7 +679,7 @@ static void install_seccomp(void) {
   EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
   EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, ns_flags, 0, NDENY + 1)); /* -> ALLOW */
   EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
-  for (size_t i = 0; i < NDENY; i++) EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], NDENY - i, 0));
+  for (size_t i = 0; i < NDENY; i++) EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], (unsigned char)(NDENY - i), 0));
   EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
   EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
 #undef EMIT

@@ -86,7 +86,8 @@ export function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()): Pro
   return new Promise((resolve, reject) => {
     // an empty environment: nothing of the host's reaches PID 1 (the command gets spec.env only)
     const child = spawn(helper, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {} });
-    live.add(child.pid ?? -1);
+    const pid = child.pid; // undefined when the spawn failed (reported by 'error')
+    if (pid !== undefined) live.add(pid);
     const status: Buffer[] = [];
     let timedOut = false;
     let aborted = false;
@@ -152,7 +153,7 @@ export function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()): Pro
     });
 
     function cleanup() {
-      live.delete(child.pid ?? -1);
+      if (pid !== undefined) live.delete(pid);
       if (timer) clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       spec.signal?.removeEventListener('abort', onAbort);
@@ -167,6 +168,7 @@ const live = new Set<number>();
  *  they are gone, so files can be removed after it (for exit and signal handlers). */
 export function killAllSandboxes(waitMs = 0): void {
   for (const pid of live) {
+    if (pid <= 1) continue; // never a broadcast
     try {
       process.kill(pid, 'SIGUSR1');
     } catch {

@@ -1,6 +1,6 @@
 /** Lower dirs for runtime tests: the busybox rootfs extracted once per test file, plus helpers. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
@@ -50,7 +50,7 @@ export function hostMountPoints(): string[] {
 /** PIDs of processes whose command line contains MARKER (zombies excluded). */
 export function processesWith(marker: string): number[] {
   const out: number[] = [];
-  for (const name of execFileSync('ls', ['/proc']).toString().split('\n')) {
+  for (const name of readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
     try {
       const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');

@@ -70,7 +70,9 @@ export async function runStep(session: BuildSession, state: StageState, ins: Run
             env: procEnv,
             cwd: workdir,
             user: { uid: user.uid, gid: user.gid, groups: user.groups },
-            network: network === 'none' ? 'none' : 'host',
+            network: network === "none" ? "none" : "host",
+            // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
+            noNewPrivileges: false,
             mounts: mounts.mounts,
             stdout: sink('stdout'),
             stderr: sink('stderr'),
