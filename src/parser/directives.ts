@@ -45,3 +45,53 @@ export function escapeTokenFrom(value: string): string {
   }
   return value;
 }
+
+export interface SyntaxDirective {
+  /** The frontend reference (the value up to its first space). */
+  syntax: string;
+  /** The whole directive value. */
+  cmdline: string;
+  /** 1-based line of the directive (0 for the JSON form). */
+  line: number;
+}
+
+/**
+ * Docker's `DetectSyntax`: the `syntax` directive in `# syntax=`, `// syntax=` or whole-file JSON
+ * (`{"syntax": "..."}`) form, after an optional BOM and `#!` shebang line.
+ */
+export function detectSyntax(text: string): SyntaxDirective | undefined {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let offset = 0;
+  const nl = text.indexOf('\n');
+  const firstLine = nl < 0 ? text : text.slice(0, nl);
+  if (firstLine.startsWith('#!')) {
+    text = nl < 0 ? '' : text.slice(nl + 1);
+    offset = 1;
+  }
+  for (const prefix of ['#', '//']) {
+    const re = new RegExp(`^${prefix}[\\t\\n\\f\\r ]*([a-zA-Z][a-zA-Z0-9]*)[\\t\\n\\f\\r ]*=[\\t\\n\\f\\r ]*(.+?)[\\t\\n\\f\\r ]*$`);
+    const seen = new Set<string>();
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const m = re.exec(lines[i]!.replace(/\r$/, ''));
+      if (!m) break;
+      const name = m[1]!.toLowerCase();
+      if (!KNOWN.has(name) || seen.has(name)) break;
+      seen.add(name);
+      if (name === 'syntax') {
+        const value = m[2]!;
+        return { syntax: value.split(' ')[0]!, cmdline: value, line: i + 1 + offset };
+      }
+    }
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const v = (parsed as Record<string, unknown>)['syntax'];
+      if (typeof v === 'string') return { syntax: v, cmdline: v, line: offset };
+    }
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}

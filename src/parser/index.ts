@@ -7,6 +7,7 @@
  */
 export type { Directive, Heredoc, ParseResult, ParseWarning, Position, RawNode, SourceRange } from './ast.js';
 export { parseDockerfile, type ParseOptions } from './parse.js';
+export { detectSyntax, type SyntaxDirective } from './directives.js';
 export { dumpAst, dumpNode } from './dump.js';
 export { toInstructions, toInstruction } from './to-instructions.js';
 export type * from './instructions.js';
@@ -25,3 +26,5 @@ export {
 } from './values.js';
 export { goQuote, goQuoteList } from './go-quote.js';
 export { chompHeredocContent, heredocsInLine, parseHeredocWord, type HeredocMarker } from './heredoc.js';
+// Word expansion (src/parser/word-expansion.ts, a separate piece of work) is part of the same API.
+export { ShellLex, type ShellEnv, type ShellLexOptions } from './word-expansion.js';

@@ -7,7 +7,7 @@
  * (grammar.ts) sees one joined logical line at a time.
  */
 import type { Position } from './ast.js';
-import { isGoSpace, skipGoSpace } from './text.js';
+import { skipGoSpace } from './text.js';
 
 /** Docker reads lines with Go's bufio.Scanner, whose default limit is 64 KiB per line. */
 export const DEFAULT_MAX_LINE_BYTES = 65535;
@@ -120,4 +120,3 @@ export class LineMap {
   }
 }
 
-export { isGoSpace };

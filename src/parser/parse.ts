@@ -164,6 +164,8 @@ class FileParser {
       return emptyNode(line, range, pos(0), comments);
     }
     const lexed = lineLexer.tokenize(trimmed);
+    // every character belongs to some token (Word is the catch-all), so this is a tsbuild bug
+    if (lexed.errors.length > 0) throw new Error(`internal lexer error: ${lexed.errors[0]!.message}`);
     const tokens = lexed.tokens;
     const deep = maxNesting(tokens) > MAX_GRAMMAR_JSON_DEPTH;
     const syntax = lineParser().parseLine(trimmed, tokens, !deep);

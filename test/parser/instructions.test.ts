@@ -217,3 +217,18 @@ test('unclosed quotes in words Docker expands are reported at parse time', () =>
   // shell-form RUN text is the shell's business
   assert.equal(only('RUN echo "unclosed').kind, 'run');
 });
+
+test('every fixture Dockerfile parses and validates', async () => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { projectRoot } = await import('../helpers/cli.js');
+  const dir = join(projectRoot, 'fixtures', 'dockerfiles');
+  const counts: Record<string, number> = {};
+  for (const name of readdirSync(dir)) {
+    const r = toInstructions(parseDockerfile(readFileSync(join(dir, name, 'Dockerfile')), { file: `${name}/Dockerfile` }));
+    counts[name] = r.stages.length;
+  }
+  assert.equal(counts['example'], 2);
+  assert.equal(counts['large'], 15);
+  assert.equal(counts['windows'], 1);
+});

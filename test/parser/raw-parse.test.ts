@@ -246,3 +246,13 @@ test('heredoc extraction matches BuildKit TestParseExtractsHeredoc', () => {
   assert.equal(parseDockerfile("FROM a\nRUN <<'EOF\n").nodes[1]!.heredocs.length, 0);
   assert.equal(parseDockerfile('FROM a\nRUN <<E"O"F\nx\nEOF\n').nodes[1]!.heredocs[0]!.expand, false);
 });
+
+test('#7 detectSyntax: #, // and JSON forms, after BOM and shebang', async () => {
+  const { detectSyntax } = await import('../../src/parser/index.js');
+  assert.deepEqual(detectSyntax('# syntax=docker/dockerfile:1 --x\nFROM a\n'), { syntax: 'docker/dockerfile:1', cmdline: 'docker/dockerfile:1 --x', line: 1 });
+  assert.deepEqual(detectSyntax('\ufeff#!/usr/bin/env buildctl\n# escape=`\n#syntax = x/y\n'), { syntax: 'x/y', cmdline: 'x/y', line: 3 });
+  assert.deepEqual(detectSyntax('// syntax=a/b\n'), { syntax: 'a/b', cmdline: 'a/b', line: 1 });
+  assert.deepEqual(detectSyntax('{"syntax": "c/d"}'), { syntax: 'c/d', cmdline: 'c/d', line: 0 });
+  assert.equal(detectSyntax('# about\n# syntax=x\nFROM a\n'), undefined);
+  assert.equal(detectSyntax('FROM a\n'), undefined);
+});
