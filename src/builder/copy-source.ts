@@ -51,17 +51,37 @@ export interface SourceItem {
   entryDigest(e: SourceEntry): Promise<string>;
 }
 
+export interface ResolveOptions {
+  /** A `**` segment matches any number of path segments, none included (COPY --parents);
+   *  otherwise it is an ordinary `*`, as in Go's filepath.Match. */
+  recursiveGlob?: boolean;
+}
+
 export interface SourceTree {
   /** 'context' files lose their owners (root:root); 'image' entries keep them. */
   readonly kind: 'context' | 'image';
   /** Resolves one source as written: NOT_FOUND for a missing plain path, [] for an empty wildcard. */
-  resolve(src: string): Promise<SourceItem[]>;
+  resolve(src: string, opts?: ResolveOptions): Promise<SourceItem[]>;
 }
 
 export function contextSourceTree(ctx: BuildContext): SourceTree {
   return {
     kind: 'context',
-    async resolve(src) {
+    async resolve(src, opts = {}) {
+      const clean = normalizeSourcePath(src);
+      if (opts.recursiveGlob && hasRecursiveGlob(clean)) {
+        // Walk below the literal prefix, match whole paths, then resolve each match exactly
+        // (escaped, so names with glob characters stay literal) to follow top-level links.
+        const { prefix, segs } = splitAtWildcard(clean);
+        const out: SourceItem[] = [];
+        for await (const e of ctx.walk({ under: prefix })) {
+          if (!matchSegments(segs, e.relPath.split('/'))) continue;
+          for (const { path, entry } of await ctx.resolveSources(escapeGlob(e.relPath), { followSymlinks: true })) {
+            out.push(contextItem(ctx, path, entry));
+          }
+        }
+        return out;
+      }
       const found = await ctx.resolveSources(src, { followSymlinks: true });
       return found.map(({ path, entry }) => contextItem(ctx, path, entry));
     },
@@ -71,9 +91,14 @@ export function contextSourceTree(ctx: BuildContext): SourceTree {
 export function imageSourceTree(view: RootfsView): SourceTree {
   return {
     kind: 'image',
-    async resolve(src) {
+    async resolve(src, opts = {}) {
       const clean = normalizeSourcePath(src);
-      const paths = hasWildcards(clean) ? expandInView(view, clean) : [clean];
+      const paths =
+        opts.recursiveGlob && hasRecursiveGlob(clean)
+          ? matchInView(view, clean)
+          : hasWildcards(clean)
+            ? expandInView(view, clean)
+            : [clean];
       const out: SourceItem[] = [];
       for (const p of paths) {
         const real = view.resolve('/' + p, true);
@@ -161,7 +186,7 @@ function imageItem(view: RootfsView, path: string, real: string, hostPath: strin
     };
     yield* visit('');
   };
-  const item: SourceItem = {
+  return {
     path,
     root,
     entries: walk,
@@ -174,7 +199,6 @@ function imageItem(view: RootfsView, path: string, real: string, hostPath: strin
     },
     entryDigest: leafOrFileDigest,
   };
-  return item;
 }
 
 function fromStats(rel: string, hostPath: string, st: Stats): SourceEntry {
@@ -211,7 +235,7 @@ function readXattrs(hostPath: string): Record<string, Buffer> | undefined {
   const out: Record<string, Buffer> = {};
   let any = false;
   for (const n of names) {
-    if (n.startsWith('trusted.overlay.')) continue;
+    if (n.startsWith('trusted.overlay.') || n.startsWith('user.overlay.')) continue;
     const v = fsx().lgetxattr(hostPath, n);
     if (v) {
       out[n] = v;
@@ -243,8 +267,68 @@ function expandInView(view: RootfsView, clean: string): string[] {
   return frontier.sort(compareBytes);
 }
 
+/** `**` expansion in an image: every path below the literal prefix (links not followed) whose
+ *  segments match the pattern's. */
+function matchInView(view: RootfsView, clean: string): string[] {
+  const { prefix, segs } = splitAtWildcard(clean);
+  const out: string[] = [];
+  const visit = (realDir: string, named: string) => {
+    for (const name of view.readdir(realDir) ?? []) {
+      const path = named === '' ? name : `${named}/${name}`;
+      if (matchSegments(segs, path.split('/'))) out.push(path);
+      const childReal = realDir === '/' ? `/${name}` : `${realDir}/${name}`;
+      if (view.lookup(childReal)?.stat.isDirectory()) visit(childReal, path);
+    }
+  };
+  visit(view.resolve('/' + prefix, true), prefix);
+  return out.sort(compareBytes);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+function hasRecursiveGlob(clean: string): boolean {
+  return clean.split('/').some((s) => s === '**');
+}
+
+/** The literal directory before the first wildcard segment, and all the pattern's segments. */
+function splitAtWildcard(clean: string): { prefix: string; segs: string[] } {
+  const segs = clean.split('/');
+  const i = segs.findIndex((s) => hasWildcards(s));
+  return { prefix: segs.slice(0, i).map(unescapeGlob).join('/'), segs };
+}
+
+/** Whether path segments match pattern segments (`**` = any number of segments). */
+export function matchSegments(pat: readonly string[], path: readonly string[], i = 0, j = 0): boolean {
+  if (i === pat.length) return j === path.length;
+  const p = pat[i]!;
+  if (p === '**') {
+    for (let k = j; k <= path.length; k++) if (matchSegments(pat, path, i + 1, k)) return true;
+    return false;
+  }
+  if (j === path.length) return false;
+  const ok = hasWildcards(p) ? segmentRegex(p).test(path[j]!) : unescapeGlob(p) === path[j];
+  return ok && matchSegments(pat, path, i + 1, j + 1);
+}
+
+const segmentRegexes = new Map<string, RegExp>();
+
+function segmentRegex(seg: string): RegExp {
+  let re = segmentRegexes.get(seg);
+  if (!re) {
+    re = compileGlobSegment(seg);
+    segmentRegexes.set(seg, re);
+  }
+  return re;
+}
+
+/** A literal path as a source that names only itself: without glob characters it is taken
+ *  literally already; with them, each becomes a one-character class (`[*]`, `[?]`, `[[]`) and
+ *  backslashes are escaped. */
+function escapeGlob(path: string): string {
+  if (!/[*?[]/u.test(path)) return path;
+  return path.replace(/[*?[\\]/gu, (c) => (c === '\\' ? '\\\\' : `[${c}]`));
+}
 
 /**
  * Image files never change under a snapshot dir, so their digests are memoized for the process,

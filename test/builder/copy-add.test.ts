@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -67,6 +67,7 @@ async function fixture() {
   writeFileSync(join(ctx, 'a.tgz'), gzipSync(tar));
   writeFileSync(join(ctx, 'b.data'), execFileSync('bzip2', ['-c'], { input: tar }));
   writeFileSync(join(ctx, 'c.data'), execFileSync('xz', ['-c'], { input: tar }));
+  writeFileSync(join(ctx, 'd.data'), execFileSync('zstd', ['-c', '-q'], { input: tar }));
   writeFileSync(join(ctx, 'empty.tar.gz'), '');
   writeFileSync(join(ctx, 'notar.gz'), gzipSync('just some text, not a tar archive'));
   writeFileSync(join(ctx, 'text.tar'), 'not a tar either');
@@ -95,8 +96,8 @@ test('add: archives are recognised by content, not by name', async () => {
   const f = await fixture();
   try {
     const kinds: Record<string, string | null> = {};
-    for (const n of ['plain.bin', 'a.tgz', 'b.data', 'c.data', 'empty.tar.gz', 'notar.gz', 'text.tar']) kinds[n] = await detectArchive(join(f.ctx, n));
-    assert.deepEqual(kinds, { 'plain.bin': 'tar', 'a.tgz': 'gzip', 'b.data': 'bzip2', 'c.data': 'xz', 'empty.tar.gz': null, 'notar.gz': null, 'text.tar': null });
+    for (const n of ['plain.bin', 'a.tgz', 'b.data', 'c.data', 'd.data', 'empty.tar.gz', 'notar.gz', 'text.tar']) kinds[n] = await detectArchive(join(f.ctx, n));
+    assert.deepEqual(kinds, { 'plain.bin': 'tar', 'a.tgz': 'gzip', 'b.data': 'bzip2', 'c.data': 'xz', 'd.data': 'zstd', 'empty.tar.gz': null, 'notar.gz': null, 'text.tar': null });
   } finally {
     rmSync(f.d, { recursive: true, force: true });
   }
@@ -105,7 +106,7 @@ test('add: archives are recognised by content, not by name', async () => {
 test('add: local archives are extracted into the dest dir keeping their owners (--chown only on created dirs)', async () => {
   const f = await fixture();
   try {
-    for (const src of ['plain.bin', 'a.tgz', 'b.data', 'c.data']) {
+    for (const src of ['plain.bin', 'a.tgz', 'b.data', 'c.data', 'd.data']) {
       const out = await buildCopyLayer(req(f, { sources: [src], dest: '/u', chown: { uid: 5, gid: 6 }, chmod: '700' }), f.target, join(f.scratch, src));
       assert.deepEqual(
         summary(out),
@@ -145,6 +146,10 @@ test('add: unsafe archive entries are rejected', async () => {
       writeFileSync(join(f.ctx, `${name}.tar`), await makeTar(items));
       await assert.rejects(buildCopyLayer(req(f, { sources: [`${name}.tar`], dest: '/w/' }), f.target, f.scratch), isErr('UNSAFE', re), name);
     }
+    // A damaged compressed archive is reported as such.
+    const big = gzipSync(await makeTar([{ name: 'f', content: 'x'.repeat(100_000) }, { name: 'g', content: 'y' }]));
+    writeFileSync(join(f.ctx, 'cut.tgz'), big.subarray(0, big.length - 40));
+    await assert.rejects(buildCopyLayer(req(f, { sources: ['cut.tgz'], dest: '/w/' }), f.target, f.scratch), isErr('CORRUPT', /cut\.tgz/));
     // Harmless `..` inside the archive root is fine.
     writeFileSync(join(f.ctx, 'inner.tar'), await makeTar([{ name: 'a/../b.txt', content: 'B' }]));
     const out = await buildCopyLayer(req(f, { sources: ['inner.tar'], dest: '/w/' }), f.target, f.scratch);
@@ -165,6 +170,9 @@ async function withServer(fn: (base: string, hits: string[]) => Promise<void>): 
     if (rq.url === '/files/tool.sh') {
       rs.writeHead(200, { 'Last-Modified': T.toUTCString(), ETag: '"v1"' });
       rs.end(rq.method === 'HEAD' ? undefined : '#!/bin/sh\necho hi\n');
+    } else if (rq.url === '/truncated') {
+      rs.writeHead(200, { 'Content-Length': '100' });
+      rs.write('only ten b', () => rs.destroy());
     } else if (rq.url === '/redirect') {
       rs.writeHead(302, { Location: '/files/tool.sh' });
       rs.end();
@@ -194,11 +202,14 @@ test('add: http downloads — mode 0600, Last-Modified mtime, name from the URL,
       assert.equal(readFileSync(out[1]!.sourcePath!, 'utf8'), '#!/bin/sh\necho hi\n');
       const renamed = await buildCopyLayer(req(f, { sources: [`${base}/redirect`], dest: '/bin/tool', chmod: '755', chown: { uid: 1, gid: 2 } }), f.target, f.scratch);
       assert.deepEqual(summary(renamed), ['bin dir 755 1:2', 'bin/tool file 755 1:2']);
+      const noDate = await buildCopyLayer(req(f, { sources: [`${base}/archive.tar`], dest: '/nodate' }), f.target, f.scratch);
+      assert.equal(noDate[0]!.mtimeMs, 0, 'without Last-Modified the mtime is the epoch (as in Docker)');
       const tarball = await buildCopyLayer(req(f, { sources: [`${base}/archive.tar`], dest: '/t/' }), f.target, f.scratch);
       assert.deepEqual(summary(tarball), ['t dir 755 0:0', 't/archive.tar file 600 0:0'], 'remote archives are not unpacked by default');
       const unpacked = await buildCopyLayer(req(f, { sources: [`${base}/archive.tar`], dest: '/t/', unpack: true }), f.target, f.scratch);
       assert.equal(unpacked.find((e) => e.path === 't/d/f')?.type, 'file');
       await assert.rejects(buildCopyLayer(req(f, { sources: [`${base}/missing`], dest: '/t/' }), f.target, f.scratch), isErr('NOT_FOUND', /404/));
+      await assert.rejects(buildCopyLayer(req(f, { sources: [`${base}/truncated`], dest: '/t/' }), f.target, f.scratch), isErr('CORRUPT', /interrupted/));
     });
   } finally {
     rmSync(f.d, { recursive: true, force: true });
@@ -238,6 +249,22 @@ test('add/copy: git URLs are refused clearly; COPY takes no URLs', async () => {
     await assert.rejects(buildCopyLayer(req(f, { sources: ['https://github.com/moby/buildkit.git#v0.1'], dest: '/s/' }), f.target, f.scratch), isErr('INVALID', /git repository is not supported yet/));
     await assert.rejects(copyInputsDigest(req(f, { sources: ['git@github.com:moby/buildkit.git'], dest: '/s/' })), isErr('INVALID', /not supported yet/));
     await assert.rejects(buildCopyLayer(req(f, { isAdd: false, sources: ['http://127.0.0.1:1/x'], dest: '/s/' }), f.target, f.scratch), isErr('INVALID', /URL for COPY/));
+  } finally {
+    rmSync(f.d, { recursive: true, force: true });
+  }
+});
+
+test('add: archive members follow the image symlinks on their way, unless the archive makes the dir itself', async () => {
+  const f = await fixture();
+  try {
+    const img = join(f.d, 'merged-usr');
+    mkdirSync(join(img, 'usr', 'lib'), { recursive: true });
+    symlinkSync('usr/lib', join(img, 'lib'));
+    symlinkSync('usr/lib', join(img, 'lib2'));
+    const target = new RootfsView([img]);
+    writeFileSync(join(f.ctx, 'root.tar'), await makeTar([{ name: 'lib/a.so', content: 'A' }, { name: 'lib2/', type: 'directory' }, { name: 'lib2/b.so', content: 'B' }]));
+    const out = await buildCopyLayer(req(f, { sources: ['root.tar'], dest: '/' }), target, f.scratch);
+    assert.deepEqual(summary(out), ['lib2 dir 755 0:0', 'lib2/b.so file 644 0:0', 'usr dir 755 0:0', 'usr/lib dir 755 0:0', 'usr/lib/a.so file 644 0:0']);
   } finally {
     rmSync(f.d, { recursive: true, force: true });
   }

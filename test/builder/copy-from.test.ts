@@ -27,6 +27,8 @@ function fixture() {
   chmodSync(join(base, 'home', 'bob', 'tool'), 0o4711);
   utimesSync(join(base, 'home', 'bob', 'tool'), OLD / 1000, OLD / 1000);
   linkSync(join(base, 'home', 'bob', 'f'), join(base, 'home', 'bob', 'f2'));
+  fsx().lsetxattr(join(base, 'home', 'bob', 'tool'), 'user.note', Buffer.from([1, 0, 0, 2]));
+  fsx().lsetxattr(join(base, 'home', 'bob', 'tool'), 'trusted.overlay.origin', Buffer.from('overlay bookkeeping'));
   mkdirSync(join(base, 'etc'));
   writeFileSync(join(base, 'etc', 'passwd'), 'root:x:0:0:stage passwd:/root:/bin/sh\n');
   symlinkSync('/', join(base, 'rootlink'));
@@ -68,6 +70,7 @@ test('copy --from: owners, modes (setuid), mtimes and hard links are kept; white
     ]);
     const tool = out.find((e) => e.path === 'bobhome/tool')!;
     assert.equal(tool.mtimeMs, OLD);
+    assert.deepEqual(tool.xattrs, { 'user.note': Buffer.from([1, 0, 0, 2]) }, 'xattrs kept, overlay bookkeeping dropped');
     assert.equal(readFileSync(tool.sourcePath!, 'utf8'), 'suid');
     const chowned = await buildCopyLayer(req(f, { sources: ['home/bob/f'], dest: '/x', chown: { uid: 9, gid: 9 } }), f.target, f.scratch);
     assert.deepEqual(summary(chowned), ['x file 644 9:9']);

@@ -42,12 +42,15 @@ async function fixture() {
   mkdirSync(join(img, 'opt', 'x'), { recursive: true });
   mkdirSync(join(img, 'usr'), { recursive: true });
   symlinkSync('/opt', join(img, 'usr', 'local2'));
+  symlinkSync('../../../../../../tmp/escaped', join(img, 'escape'));
   mkdirSync(join(img, 'existing'));
   chmodSync(join(img, 'existing'), 0o700);
   chownSync(join(img, 'existing'), 5, 5);
   utimesSync(join(img, 'existing'), OLD / 1000, OLD / 1000);
+  mkdirSync(join(img, 'clash', 'a.txt'), { recursive: true });
   mkdirSync(join(img, 'bin'));
   writeFileSync(join(img, 'bin', 'sh'), 'busybox');
+  for (const dir of ['opt', 'opt/x', 'bin']) utimesSync(join(img, dir), OLD / 1000, OLD / 1000);
   const context = new BuildContext(ctx, { matcher: new PatternMatcher(['**/*.key']) });
   return { d, ctx, context, target: new RootfsView([img]), scratch: join(d, 'scratch'), img };
 }
@@ -177,6 +180,12 @@ test('copy: missing sources, empty wildcards, several sources onto a file dest',
   try {
     await assert.rejects(buildCopyLayer(req(f, { sources: ['nope.txt'], dest: '/x/' }), f.target, f.scratch), isErr('NOT_FOUND', /nope\.txt/));
     await assert.rejects(buildCopyLayer(req(f, { sources: ['dir/sub/secret.key'], dest: '/x/' }), f.target, f.scratch), isErr('NOT_FOUND'));
+    // `../x` and `/x` are cleaned into the context: never the file beside it.
+    for (const src of ['../a.txt', '/a.txt', '../../dir/../a.txt']) {
+      const [e] = await buildCopyLayer(req(f, { sources: [src], dest: '/cleaned' }), f.target, f.scratch);
+      assert.equal(e!.sourcePath, join(f.ctx, 'a.txt'), src);
+    }
+    await assert.rejects(buildCopyLayer(req(f, { sources: ['../outside'], dest: '/x' }), f.target, f.scratch), isErr('NOT_FOUND', /outside/));
     assert.deepEqual(await buildCopyLayer(req(f, { sources: ['nomatch*'], dest: '/x/' }), f.target, f.scratch), []);
     const one = await buildCopyLayer(req(f, { sources: ['a.txt', 'nomatch*'], dest: '/x/' }), f.target, f.scratch);
     assert.deepEqual(summary(one), ['x dir 755 0:0', 'x/a.txt file 4755 0:0']);
@@ -193,17 +202,31 @@ test('copy: destinations resolve inside the image — existing dirs keep metadat
   try {
     const intoExisting = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/existing' }), f.target, f.scratch);
     assert.deepEqual(summary(intoExisting), ['existing dir 700 5:5', 'existing/a.txt file 4755 0:0']);
-    assert.equal(byPath(intoExisting, 'existing').mtimeMs, OLD, 'existing dir keeps its mtime');
+    assert.equal(byPath(intoExisting, 'existing').mtimeMs, NOW, 'writing into an existing dir modifies it (as in Docker)');
     const viaLink = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/usr/local2/x/', chown: { uid: 7, gid: 7 } }), f.target, f.scratch);
     // /opt and /opt/x exist in the image: kept as they are (not chowned).
     assert.deepEqual(summary(viaLink), ['opt dir 755 0:0', 'opt/x dir 755 0:0', 'opt/x/a.txt file 4755 7:7']);
+    assert.equal(byPath(viaLink, 'opt').mtimeMs, OLD, 'an existing ancestor not written into keeps its mtime');
+    assert.equal(byPath(viaLink, 'opt/x').mtimeMs, NOW);
+    const replaced = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/bin/sh' }), f.target, f.scratch);
+    assert.deepEqual(summary(replaced), ['bin dir 755 0:0', 'bin/sh file 4755 0:0']);
+    assert.equal(byPath(replaced, 'bin').mtimeMs, NOW, 'replacing a file modifies its dir too (as in Docker)');
+    // A link in the image that climbs out of the root is clamped at the image's root.
+    const escaped = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/escape/' }), f.target, f.scratch);
+    assert.deepEqual(summary(escaped), ['tmp dir 755 0:0', 'tmp/escaped dir 755 0:0', 'tmp/escaped/a.txt file 4755 0:0']);
     const renamed = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: 'renamed', workdir: '/opt' }), f.target, f.scratch);
     assert.deepEqual(summary(renamed).slice(-1), ['opt/renamed file 4755 0:0']);
     await assert.rejects(buildCopyLayer(req(f, { sources: ['dir'], dest: '/bin/sh' }), f.target, f.scratch), isErr('INVALID', /non-directory: \/bin\/sh/));
+    // A file onto a directory of its name is an error; onto the named dir itself, it goes inside.
+    await assert.rejects(buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/clash/' }), f.target, f.scratch), isErr('INVALID', /cannot replace directory \/clash\/a\.txt with a file/));
+    const inside = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/clash/a.txt' }), f.target, f.scratch);
+    assert.deepEqual(summary(inside), ['clash dir 755 0:0', 'clash/a.txt dir 755 0:0', 'clash/a.txt/a.txt file 4755 0:0']);
     await assert.rejects(buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/bin/sh/' }), f.target, f.scratch), isErr('INVALID', /non-directory/));
     // --link: the image is not looked at, so /existing is a plain new file path.
     const linked = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/existing', link: true }), f.target, f.scratch);
     assert.deepEqual(summary(linked), ['existing file 4755 0:0']);
+    const linkedViaSymlink = await buildCopyLayer(req(f, { sources: ['a.txt'], dest: '/usr/local2/x/', link: true }), f.target, f.scratch);
+    assert.deepEqual(summary(linkedViaSymlink), ['usr dir 755 0:0', 'usr/local2 dir 755 0:0', 'usr/local2/x dir 755 0:0', 'usr/local2/x/a.txt file 4755 0:0']);
   } finally {
     rmSync(f.d, { recursive: true, force: true });
   }
@@ -262,6 +285,76 @@ test('copy: the inputs digest ignores mtimes and excluded files, follows content
     const h1 = await copyInputsDigest(req(f, { heredocs: [{ name: 'EOF', content: 'a' }], dest: '/x' }));
     const h2 = await copyInputsDigest(req(f, { heredocs: [{ name: 'EOF', content: 'b' }], dest: '/x' }));
     assert.notEqual(h1, h2);
+  } finally {
+    rmSync(f.d, { recursive: true, force: true });
+  }
+});
+
+test('copy: `COPY . .` copies the whole visible context into WORKDIR', async () => {
+  const f = await fixture();
+  try {
+    const out = await buildCopyLayer(req(f, { sources: ['.'], dest: '.', workdir: '/app' }), f.target, f.scratch);
+    const paths = out.map((e) => e.path);
+    assert.deepEqual(paths, [
+      'app',
+      'app/a.txt',
+      'app/abslink',
+      'app/alink',
+      'app/dir',
+      'app/dir/b.txt',
+      'app/dir/hard.txt',
+      'app/dir/link',
+      'app/dir/sub',
+      'app/dir/sub/c.txt',
+      'app/dir/sub/outlink',
+      'app/dirlink',
+    ]);
+    assert.deepEqual(summary(out.filter((e) => e.type === 'symlink')), [
+      'app/abslink symlink 777 0:0 -> /etc/passwd', // inner links are never followed, wherever they point
+      'app/alink symlink 777 0:0 -> a.txt',
+      'app/dir/link symlink 777 0:0 -> b.txt',
+      'app/dir/sub/outlink symlink 777 0:0 -> ../../../outside',
+      'app/dirlink symlink 777 0:0 -> dir',
+    ]);
+  } finally {
+    rmSync(f.d, { recursive: true, force: true });
+  }
+});
+
+test('copy --parents: `**` matches any number of segments (only with --parents), in the context and in images', async () => {
+  const f = await fixture();
+  try {
+    for (const p of ['src/x/y']) mkdirSync(join(f.ctx, p), { recursive: true });
+    for (const p of ['src/a.txt', 'src/we[ird].txt', 'src/x/b.txt', 'src/x/y/c.txt', 'src/x/y/d.md']) writeFileSync(join(f.ctx, p), p);
+    const txt = (out: LayerEntry[]) => out.filter((e) => e.type === 'file').map((e) => e.path);
+    const kept = await buildCopyLayer(req(f, { sources: ['./src/**/*.txt'], dest: '/parents/', parents: true }), f.target, f.scratch);
+    assert.deepEqual(txt(kept), ['parents/src/a.txt', 'parents/src/we[ird].txt', 'parents/src/x/b.txt', 'parents/src/x/y/c.txt']);
+    assert.equal(readFileSync(kept.find((e) => e.path === 'parents/src/we[ird].txt')!.sourcePath!, 'utf8'), 'src/we[ird].txt');
+    const pivot = await buildCopyLayer(req(f, { sources: ['src/./**/c.txt'], dest: '/p/', parents: true }), f.target, f.scratch);
+    assert.deepEqual(summary(pivot), ['p dir 755 0:0', 'p/x dir 755 0:0', 'p/x/y dir 755 0:0', 'p/x/y/c.txt file 644 0:0']);
+    // Without --parents, `**` is filepath.Match's `*`: one segment.
+    const flat = await buildCopyLayer(req(f, { sources: ['src/**/*.txt'], dest: '/flat/' }), f.target, f.scratch);
+    assert.deepEqual(txt(flat), ['flat/b.txt']);
+    // The same from an image (the context dir used as a one-layer snapshot).
+    const fromImage = await buildCopyLayer(
+      req(f, { from: { kind: 'image', view: new RootfsView([f.ctx]) }, sources: ['/src/**/*.txt'], dest: '/i/', parents: true }),
+      f.target,
+      f.scratch,
+    );
+    assert.deepEqual(txt(fromImage), ['i/src/a.txt', 'i/src/we[ird].txt', 'i/src/x/b.txt', 'i/src/x/y/c.txt']);
+  } finally {
+    rmSync(f.d, { recursive: true, force: true });
+  }
+});
+
+test('copy: the inputs digest sees the destination as it resolves, not how it was spelled', async () => {
+  const f = await fixture();
+  try {
+    const d = (dest: string, workdir: string) => copyInputsDigest(req(f, { sources: ['a.txt'], dest, workdir }));
+    assert.equal(await d('/app/', '/'), await d('/app/', '/elsewhere'));
+    assert.equal(await d('/app/', '/'), await d('app/', '/'));
+    assert.equal(await d('/app/', '/'), await d('../app/', '/srv'));
+    assert.notEqual(await d('/app/', '/'), await d('/app', '/'), 'a trailing slash changes the meaning');
   } finally {
     rmSync(f.d, { recursive: true, force: true });
   }

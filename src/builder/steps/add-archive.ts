@@ -1,11 +1,14 @@
 /**
- * ADD's local archives: recognised by CONTENT (plain tar, gzip, bzip2, xz — never by extension),
+ * ADD's local archives: recognised by CONTENT (plain tar, gzip, bzip2, xz, zstd — never by
+ * extension),
  * then read entry by entry into layer entries under a destination directory. Nothing is
  * extracted onto the host filesystem except file bytes, into the caller's scratch dir, so an
  * archive cannot write anywhere else; names are still checked the way an extractor must:
  * no absolute names, no `..` escaping, no entry below a symlink the archive itself created,
- * hardlinks only to entries the archive already holds (all TsbuildError 'UNSAFE').
- * bzip2/xz are decoded by the system's `bzip2 -dc` / `xz -dc` (Node has only zlib).
+ * hardlinks only to entries the archive already holds (all TsbuildError 'UNSAFE'; Docker 20.10
+ * instead strips a leading `/` or `../` and extracts such names inside the destination).
+ * bzip2/xz/zstd are decoded by the system's `bzip2 -dc` / `xz -dc` / `zstd -dc` (Node 20's zlib
+ * has gzip only).
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -18,7 +21,7 @@ import { TsbuildError } from '../../errors.js';
 import type { LayerEntry } from '../../image/layer-entry.js';
 import { readTar } from '../../image/tar-format.js';
 
-export type ArchiveKind = 'tar' | 'gzip' | 'bzip2' | 'xz';
+export type ArchiveKind = 'tar' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
 
 /** The archive kind of a file, or null when it is not a (possibly compressed) tar archive. */
 export async function detectArchive(hostPath: string): Promise<ArchiveKind | null> {
@@ -36,21 +39,21 @@ export async function detectArchive(hostPath: string): Promise<ArchiveKind | nul
 }
 
 /**
- * The layer entries of an archive, in archive order (later entries for one path win; the caller
- * sorts), with the archive's owners and modes. `place` maps a cleaned archive-relative path to its layer path (the caller resolves the
- * destination inside the target image). File bytes are written under `scratchDir`.
+ * The layer entries of an archive with the archive's owners and modes, one at a time in archive
+ * order (later entries for one path win; the caller sorts). `place` maps a cleaned
+ * archive-relative path to its layer path (the caller resolves it inside the target image, and
+ * sees its own handling of earlier entries). File bytes are written under `scratchDir`.
  */
-export async function archiveEntries(
+export async function* archiveEntries(
   hostPath: string,
   kind: ArchiveKind,
   place: (rel: string) => string,
   scratchDir: string,
-): Promise<LayerEntry[]> {
-  const out: LayerEntry[] = [];
+): AsyncGenerator<LayerEntry> {
   const types = new Map<string, string>(); // archive-relative path -> entry type
   let n = 0;
   const source = kind === 'tar' ? createReadStream(hostPath) : decompressed(hostPath, kind);
-  for await (const { header: h, body } of readTar(source)) {
+  for await (const { header: h, body } of readTarOrCorrupt(source, hostPath)) {
     if (h.type === 'other') {
       for await (const _ of body) void _; // unknown kinds (e.g. sparse) are skipped, as Docker does
       continue;
@@ -99,17 +102,27 @@ export async function archiveEntries(
       for await (const _ of body) void _;
     }
     types.set(rel, h.type === 'hardlink' ? 'file' : h.type);
-    out.push(e);
+    yield e;
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** readTar, with decompression failures (zlib errors, a failing decoder) reported as CORRUPT. */
+async function* readTarOrCorrupt(source: AsyncIterable<Buffer>, hostPath: string): ReturnType<typeof readTar> {
+  try {
+    yield* readTar(source);
+  } catch (e) {
+    if (e instanceof TsbuildError) throw e;
+    throw new TsbuildError('CORRUPT', `cannot read archive ${hostPath}: ${(e as Error).message}`);
+  }
+}
 
 function compressionOf(head: Buffer): Exclude<ArchiveKind, 'tar'> | null {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
   if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.length >= 4 && head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
   return null;
 }
 
@@ -125,7 +138,7 @@ export function isTarHeader(b: Buffer): boolean {
 
 function decompressed(hostPath: string, kind: Exclude<ArchiveKind, 'tar'>): AsyncIterable<Buffer> {
   if (kind === 'gzip') return createReadStream(hostPath).pipe(createGunzip());
-  return spawnDecoder(kind === 'bzip2' ? 'bzip2' : 'xz', hostPath);
+  return spawnDecoder(kind, hostPath);
 }
 
 /** Streams `<tool> -dc < file`; a non-zero exit (corrupt input) fails the stream as CORRUPT. */

@@ -22,6 +22,7 @@ export interface Download {
 }
 
 const MAX_REDIRECTS = 10;
+const IDLE_TIMEOUT_MS = 60_000;
 
 /** http:// or https:// (what ADD downloads). */
 export function isHttpUrl(src: string): boolean {
@@ -73,6 +74,8 @@ export async function download(url: string, file: string, checksum?: string): Pr
       size += (chunk as Buffer).length;
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
+  } catch (e) {
+    throw new TsbuildError('CORRUPT', `${url}: download interrupted after ${size} bytes: ${(e as Error).message}`);
   } finally {
     await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
   }
@@ -135,6 +138,8 @@ function requestOnce(url: string, method: 'GET' | 'HEAD'): Promise<IncomingMessa
         ? (https ? httpsGet : httpGet)(url, resolve)
         : (https ? httpsRequest : httpRequest)(url, { method: 'HEAD' }, resolve);
     req.on('error', onError);
+    // A server that stops answering must not hang the build.
+    req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000}s`)));
     if (method === 'HEAD') req.end();
   });
 }

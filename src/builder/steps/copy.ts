@@ -10,7 +10,8 @@
  * - context files become root:root, modes and mtimes kept; COPY --from keeps owners too;
  * - a directory source copies its contents; the destination dir (like every missing parent) is
  *   created 0755, owned by --chown (else root), mtime = now, and --chmod does not apply to it;
- * - existing parent dirs of the destination keep their metadata in the layer;
+ * - existing parent dirs of the destination keep their metadata in the layer, except that those
+ *   written into directly get mtime = now (the copy modified them);
  * - a file source onto an existing directory goes inside it;
  * - hardlinks within one source item stay hardlinks; inner symlinks stay links;
  * - ADD unpacks local tar archives recognised by content (an empty `x.tar.gz` is just a file),
@@ -50,9 +51,10 @@ export interface CopyRequest {
   checksum?: string;
   /** ADD --unpack: undefined = unpack local archives only; true also unpacks downloads; false never. */
   unpack?: boolean;
+  /** Accepted for git sources, which are not supported yet (they fail with a clear error). */
   keepGitDir?: boolean;
-  /** mtime (ms) for what the step creates itself: missing dirs, heredoc files, downloads without
-   *  Last-Modified. Default: now, as Docker does. */
+  /** mtime (ms) for what the step creates itself: missing dirs and heredoc files. Default: now,
+   *  as Docker does. */
   nowMs?: number;
 }
 
@@ -70,8 +72,8 @@ export async function copyInputsDigest(req: CopyRequest): Promise<string> {
       v: 'tsbuild.copy.v1',
       op: req.isAdd ? 'ADD' : 'COPY',
       from: req.from.kind,
-      dest: req.dest,
-      workdir: req.workdir,
+      // The destination as it resolves (WORKDIR matters only for a relative one).
+      dest: destination(req),
       chown: req.chown ?? null,
       chmod: req.chmod ?? null,
       parents: !!req.parents,
@@ -133,7 +135,8 @@ export async function buildCopyLayer(req: CopyRequest, target: RootfsView, scrat
           continue;
         }
       }
-      const e: SourceEntry = { rel: '', type: 'file', mode: 0o600, uid: 0, gid: 0, size: dl.size, mtimeMs: dl.mtimeMs ?? nowMs, hostPath: dl.file };
+      // Docker: mode 0600, mtime from Last-Modified, else the epoch.
+      const e: SourceEntry = { rel: '', type: 'file', mode: 0o600, uid: 0, gid: 0, size: dl.size, mtimeMs: dl.mtimeMs ?? 0, hostPath: dl.file };
       layer.add(layer.placeFile(dest, urlFileName(s.url)), toLayerEntry(e, { ...meta, keepOwners: false }));
       continue;
     }
@@ -187,7 +190,7 @@ async function planSources(req: CopyRequest): Promise<Plan> {
       sources.push({ kind: 'url', url: src });
       continue;
     }
-    sources.push({ kind: 'local', src, items: await tree.resolve(src) });
+    sources.push({ kind: 'local', src, items: await tree.resolve(src, { recursiveGlob: !!req.parents }) });
   }
   if (req.checksum !== undefined) {
     parseChecksum(req.checksum);
@@ -257,6 +260,8 @@ interface EntryOptions {
 /** The layer being built: entries by absolute path, parents ensured as entries are added. */
 class LayerBuilder {
   private readonly entries = new Map<string, LayerEntry>();
+  /** Directories entered with the image's metadata (not created by this layer). */
+  private readonly fromImage = new Set<string>();
 
   constructor(
     private readonly view: RootfsView,
@@ -267,6 +272,7 @@ class LayerBuilder {
   /** Adds (or replaces) the entry at absolute path `abs`, ensuring its parent directories. */
   add(abs: string, e: Omit<LayerEntry, 'path'>): void {
     this.ensureDir(parentOf(abs));
+    this.touchParent(abs);
     this.entries.set(abs, { ...e, path: abs.slice(1) });
   }
 
@@ -281,25 +287,37 @@ class LayerBuilder {
   /** Where a single file named `name` goes: inside the destination when it is written as a
    *  directory or is an existing directory, else at the destination path itself. */
   placeFile(dest: Destination, name: string): string {
-    if (dest.isDir) return joinAbs(this.dirAt(dest.abs), name);
-    const real = this.view.resolve(dest.abs, true);
-    if (this.isDir(real)) return joinAbs(this.dirAt(real), name);
-    return real;
+    let at: string;
+    if (dest.isDir) at = joinAbs(this.dirAt(dest.abs), name);
+    else {
+      const real = this.view.resolve(dest.abs, true);
+      if (!this.isDir(real)) return real;
+      at = joinAbs(this.dirAt(real), name);
+    }
+    // Docker: "cannot replace to directory … with file".
+    if (this.isDir(at)) throw new TsbuildError('INVALID', `cannot replace directory ${at} with a file`);
+    return at;
   }
 
-  /** The path for an entry `rel` below an already resolved directory: its parent resolved inside
-   *  the image (so image symlinks on the way are followed within the rootfs). */
+  /** The path for an entry `rel` below an already resolved directory. Parent components this
+   *  layer already holds are taken as they are (a directory the copy put where the image had a
+   *  link replaces that link, as Docker's extraction does); others are resolved in the image, so
+   *  its symlinks on the way are followed within the rootfs. The last component is never followed. */
   placeBelow(baseReal: string, rel: string): string {
-    const i = rel.lastIndexOf('/');
-    if (i < 0) return joinAbs(baseReal, rel);
-    const parent = this.view.resolve(joinAbs(baseReal, rel.slice(0, i)), true);
-    return joinAbs(parent, rel.slice(i + 1));
+    const segs = rel.split('/');
+    let cur = baseReal;
+    for (let i = 0; i < segs.length - 1; i++) {
+      const next = joinAbs(cur, segs[i]!);
+      cur = this.entries.has(next) ? next : this.view.resolve(next, true);
+    }
+    return joinAbs(cur, segs[segs.length - 1]!);
   }
 
   sorted(): LayerEntry[] {
     return [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
   }
 
+  /** Whether the layer or, failing that, the image has a directory at the resolved path. */
   private isDir(real: string): boolean {
     const mine = this.entries.get(real);
     if (mine) return mine.type === 'dir';
@@ -324,10 +342,20 @@ class LayerBuilder {
         if (!existing.stat.isDirectory()) throw notDir(cur);
         const st = existing.stat;
         this.entries.set(cur, { path: cur.slice(1), type: 'dir', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtimeMs: Math.floor(st.mtimeMs) });
+        this.fromImage.add(cur);
       } else {
+        this.touchParent(cur);
         this.entries.set(cur, { path: cur.slice(1), type: 'dir', mode: 0o755, uid: this.chown?.uid ?? 0, gid: this.chown?.gid ?? 0, size: 0, mtimeMs: this.nowMs });
       }
     }
+  }
+
+  /** Writing a name (new or replaced) into a directory of the image modifies that directory:
+   *  Docker's layer then carries it with mtime = now (its other metadata unchanged). */
+  private touchParent(abs: string): void {
+    const parent = parentOf(abs);
+    const e = this.fromImage.has(parent) ? this.entries.get(parent) : undefined;
+    if (e) e.mtimeMs = this.nowMs;
   }
 }
 
@@ -370,8 +398,9 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
 /** Docker keeps an archive's owners and modes: --chown/--chmod reach only the created dest dirs. */
 async function addArchive(layer: LayerBuilder, file: string, kind: ArchiveKind, destAbs: string, scratchDir: string): Promise<void> {
   const base = layer.dirAt(destAbs);
-  const entries = await archiveEntries(file, kind, (rel) => layer.placeBelow(base, rel).slice(1), scratchDir);
-  for (const e of entries) layer.add('/' + e.path, e);
+  for await (const e of archiveEntries(file, kind, (rel) => layer.placeBelow(base, rel).slice(1), scratchDir)) {
+    layer.add('/' + e.path, e);
+  }
 }
 
 function toLayerEntry(e: SourceEntry, o: EntryOptions): Omit<LayerEntry, 'path'> & { path?: string } {
