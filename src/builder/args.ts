@@ -55,6 +55,11 @@ export class ArgScope {
     return this.values.get(key);
   }
 
+  /** Every declared ARG in declaration order, with its value or undefined. */
+  all(): Array<[string, string | undefined]> {
+    return [...this.values];
+  }
+
   /** Declared ARGs that have a value, in declaration order. */
   defined(): Array<[string, string]> {
     const out: Array<[string, string]> = [];

@@ -19,7 +19,7 @@ import type { BuildOptions, BuildResult } from './options.js';
 import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
 import { runStage } from './stage-runner.js';
-import type { StageState } from './stage-state.js';
+import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 import { exportRootfs } from './export-rootfs.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
@@ -49,7 +49,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const events = new EventEmitterHub(options.onEvent);
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
   const sourceDateEpoch = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
-  const created = new Date(sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : Date.now()).toISOString();
+  const created = rfc3339(sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : Date.now());
   const store = await ImageStore.open(options.root);
   let context: Promise<BuildContext> | undefined;
   const session: BuildSession = {
@@ -92,7 +92,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       events.emit({ type: 'warning', message: `One or more build-args [${[...session.unusedBuildArgs].join(' ')}] were not consumed` });
     }
 
-    const config: ImageConfig = { ...final.config, created };
+    const config: ImageConfig = { ...final.config, created: fillHistoryTimes(final.config.history) ?? created };
     if (options.labels && Object.keys(options.labels).length) {
       config.config = { ...final.config.config, Labels: { ...(final.config.config.Labels ?? {}), ...options.labels } };
     }

@@ -46,24 +46,37 @@ export async function runStage(session: BuildSession, run: StageRun): Promise<St
   const resolveFrom = (from: string) => fromDirs(session, run, from);
   for (const ins of instructions) {
     session.options.signal?.throwIfAborted();
-    if (applyMetadata(session, state, ins, x)) continue;
-    switch (ins.kind) {
-      case 'run':
-        await runStep(session, state, ins, x, stepName(ins));
-        break;
-      case 'workdir':
-        await workdirStep(session, state, ins, x, () => stepName(ins));
-        if (state.config.config.WorkingDir === '/') n++; // numbered all the same
-        break;
-      case 'copy':
-      case 'add':
-        await copyStep(session, state, ins, x, stepName(ins), resolveFrom);
-        break;
-      default:
-        throw new TsbuildError('INVALID', `${ins.kind.toUpperCase()} is not allowed here`, at(ins.location));
+    try {
+      await runInstruction(session, state, ins, x, stepName, resolveFrom);
+    } catch (e) {
+      // a user error from below (a missing COPY source, a bad --chown user...) points at its line
+      if (e instanceof TsbuildError && !e.location) throw new TsbuildError(e.code, e.message, at(ins.location), e.exitCode);
+      throw e;
     }
   }
   return state;
+}
+
+async function runInstruction(
+  session: BuildSession,
+  state: StageState,
+  ins: Instruction,
+  x: StageExpander,
+  stepName: (ins: Instruction) => string,
+  resolveFrom: (from: string) => Promise<string[]>,
+): Promise<void> {
+  if (applyMetadata(session, state, ins, x)) return;
+  switch (ins.kind) {
+    case 'run':
+      return runStep(session, state, ins, x, stepName(ins));
+    case 'workdir':
+      return workdirStep(session, state, ins, x, stepName(ins));
+    case 'copy':
+    case 'add':
+      return copyStep(session, state, ins, x, stepName(ins), resolveFrom);
+    default:
+      throw new TsbuildError('INVALID', `${ins.kind.toUpperCase()} is not allowed here`, at(ins.location));
+  }
 }
 
 async function baseState(session: BuildSession, run: StageRun, label: string): Promise<StageState> {

@@ -40,8 +40,46 @@ export function cloneState(s: StageState): StageState {
   };
 }
 
-export function addHistory(state: StageState, session: BuildSession, createdBy: string, emptyLayer: boolean): void {
-  const h: HistoryEntry = { created: session.created, created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
+/**
+ * Appends a history entry. A layer's entry carries the time its layer was made (kept in the cache,
+ * so a cached rebuild reproduces it); metadata entries get their time when the build ends
+ * (fillHistoryTimes), as BuildKit's exporter does. With SOURCE_DATE_EPOCH every time is the epoch.
+ */
+export function addHistory(state: StageState, session: BuildSession, createdBy: string, emptyLayer: boolean, layerCreated?: string): void {
+  const h: HistoryEntry = { created_by: createdBy, comment: 'buildkit.dockerfile.v0' };
+  if (session.sourceDateEpoch !== undefined) h.created = session.created;
+  else if (!emptyLayer) h.created = layerCreated ?? session.created;
   if (emptyLayer) h.empty_layer = true;
   state.config.history.push(h);
+}
+
+/**
+ * Gives undated entries a time (BuildKit's rule): those before the first new layer take that
+ * layer's time, later ones the time of the layer before them; with no new layer at all, the last
+ * dated entry's time. Returns the last entry's time (the image's `created`), or undefined.
+ */
+export function fillHistoryTimes(history: HistoryEntry[]): string | undefined {
+  let created: string | undefined;
+  let gap = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      created = h.created;
+      if (gap) break;
+    } else gap = true;
+  }
+  gap = false;
+  for (const h of history) {
+    if (h.created !== undefined) {
+      if (gap) created = h.created;
+    } else {
+      gap = true;
+      if (created !== undefined) h.created = created;
+    }
+  }
+  return history.length ? history[history.length - 1]!.created : undefined;
+}
+
+/** RFC 3339 with only the fractional digits needed, as Go's time.RFC3339Nano writes it. */
+export function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.?0+Z$/, 'Z').replace(/\.Z$/, 'Z');
 }

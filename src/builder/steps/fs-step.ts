@@ -23,6 +23,8 @@ export interface FsStep {
 
 interface CacheValue {
   layer: BlobInfo;
+  /** When the layer was made (its history entry keeps this time on later cache hits). */
+  created?: string;
 }
 
 export async function runFsStep(session: BuildSession, state: StageState, step: FsStep): Promise<void> {
@@ -30,10 +32,12 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
   const { store, events } = session;
   const id = events.start(step.name);
   let layer: BlobInfo | undefined;
+  let created = session.created;
   if (!session.options.noCache) {
     const hit = store.cacheGet<CacheValue>(key);
     if (hit && store.hasBlob(hit.layer.digest as Digest)) {
       layer = hit.layer;
+      created = hit.created ?? created;
       store.lease([layer.digest]);
       events.emit({ type: 'step-cached', id });
     }
@@ -45,10 +49,10 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
       events.emit({ type: 'step-error', id, message: (e as Error).message });
       throw e;
     }
-    await store.cachePut(key, { layer } satisfies CacheValue, [layer.digest as Digest]);
+    await store.cachePut(key, { layer, created } satisfies CacheValue, [layer.digest as Digest]);
     events.emit({ type: 'step-done', id });
   }
   state.layers.push(layer);
   state.fsKey = key;
-  addHistory(state, session, step.history, false);
+  addHistory(state, session, step.history, false, created);
 }

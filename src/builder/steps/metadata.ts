@@ -26,8 +26,7 @@ export function applyMetadata(session: BuildSession, state: StageState, ins: Ins
       const env = envMap(cfg.Env);
       for (const [k, v] of pairs) {
         if (k === '') throw new TsbuildError('INVALID', 'ENV names can not be blank', at(ins.location));
-        env.delete(k); // a re-set variable moves to the end, as Docker orders Env
-        env.set(k, v);
+        env.set(k, v); // a re-set variable keeps its place, as Docker replaces it in place
       }
       cfg.Env = [...env].map(([k, v]) => `${k}=${v}`);
       hist(`ENV ${pairs.map(([k, v]) => `${k}=${v}`).join(' ')}`);

@@ -44,7 +44,8 @@ export async function runStep(session: BuildSession, state: StageState, ins: Run
     const mounts = await prepareMounts(session, state, ins, x, scratch);
     await runFsStep(session, state, {
       name,
-      history: runHistory(argv, argEnv),
+      // BuildKit lists every ARG of the stage: shadowed ones with the ENV value, unset ones empty
+      history: runHistory(argv, state.args.all().map(([k, v]) => [k, imageEnv.get(k) ?? v ?? ''])),
       key: { kind: 'run', argv, env, user: cfg.User ?? '', workdir, network, mounts: mounts.key },
       produce: async (stepId) => {
         const lowerDirs = await stateSnapshots(session, state);

@@ -14,7 +14,7 @@ import type { BuildSession } from '../session.js';
 import { addHistory, stateSnapshots, type StageState } from '../stage-state.js';
 import { runFsStep } from './fs-step.js';
 
-export async function workdirStep(session: BuildSession, state: StageState, ins: WorkdirInstruction, x: StageExpander, name: () => string): Promise<void> {
+export async function workdirStep(session: BuildSession, state: StageState, ins: WorkdirInstruction, x: StageExpander, name: string): Promise<void> {
   const cfg = state.config.config;
   const wd = posix.resolve(cfg.WorkingDir || '/', x.word(state, ins.path, ins.location));
   cfg.WorkingDir = wd;
@@ -23,7 +23,7 @@ export async function workdirStep(session: BuildSession, state: StageState, ins:
     return;
   }
   await runFsStep(session, state, {
-    name: name(),
+    name,
     history: `WORKDIR ${wd}`,
     key: { kind: 'workdir', path: wd, user: cfg.User ?? '' },
     produce: async () => {

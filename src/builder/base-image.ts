@@ -1,0 +1,81 @@
+/**
+ * A stage's base image (`FROM name`): the store's image when it has one; otherwise pulled from its
+ * registry (Docker Hub names go to registry-1.docker.io). With `pull` (`--pull`), the registry is
+ * asked for the tag's current digest (a HEAD, no download) and the image is pulled only if that
+ * digest differs from what the local name was pulled as. Digest references are immutable: a
+ * local copy is always used as is. Image IDs (`sha256:...`) are never pulled.
+ */
+import { TsbuildError } from '../errors.js';
+import type { ImageStore, StoredImage } from '../image/store.js';
+import { formatReference, parseReference, type ImageReference } from '../image/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import { repositoryOf } from '../registry/client.js';
+import { parsePlatform, type Platform } from '../registry/manifest.js';
+import { pullImage, pullRecord, type LayerProgressCallback } from '../registry/store-adapter.js';
+
+export interface ResolveBaseImageOptions {
+  /** Check the registry for a newer image even when the store has one (`--pull`). */
+  pull: boolean;
+  /** `os/arch[/variant]` to pick from a multi-platform image (default: the host's). */
+  platform?: string | Platform;
+  /** Per-layer pull progress. */
+  onProgress?: LayerProgressCallback;
+  /** Called once when the registry is contacted (e.g. to start a progress step). */
+  onPull?: (ref: string) => void;
+  /** A client to use (default: docker config credentials, $TSBUILD_INSECURE_REGISTRIES). */
+  client?: RegistryClient;
+  insecureHosts?: string[];
+}
+
+export async function resolveBaseImage(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
+  let parsed: ImageReference;
+  try {
+    if (/^sha256:[0-9a-f]{1,64}$/.test(ref)) throw new Error('an ID');
+    parsed = parseReference(ref);
+  } catch (e) {
+    // An image ID (or something that is only a local name): the store alone can answer.
+    const local = await store.getImage(ref);
+    if (local) return local;
+    if (e instanceof TsbuildError) throw e;
+    throw new TsbuildError('NOT_FOUND', `No such image: ${ref}`);
+  }
+  const local = await findLocal(store, parsed);
+  if (local && (!opts.pull || parsed.digest)) return local;
+
+  const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
+  let client = opts.client;
+  const own = !client;
+  if (!client) {
+    const { defaultRegistryClient } = await import('../registry/defaults.js');
+    client = defaultRegistryClient({ insecureHosts: opts.insecureHosts ?? [] });
+  }
+  try {
+    if (local) {
+      const head = await client.headManifest(repositoryOf(parsed), parsed.tag ?? 'latest');
+      if (!head) throw new TsbuildError('NOT_FOUND', `${ref}: not found in its registry (it exists only locally; build without --pull)`);
+      const rec = pullRecord(store, { ref: parsed });
+      if (head.digest && rec && rec.root === head.digest && rec.image === local.manifestDigest) return local;
+    }
+    opts.onPull?.(formatReference(parsed));
+    const r = await pullImage(client, parsed, store, {
+      ...(platform ? { platform } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    });
+    return r.image;
+  } finally {
+    if (own) client.close();
+  }
+}
+
+/** The local image a reference names: by name, or for a digest by what was pulled as it. */
+async function findLocal(store: ImageStore, ref: ImageReference): Promise<StoredImage | undefined> {
+  if (ref.digest) {
+    const rec = pullRecord(store, { digest: ref.digest });
+    if (rec) {
+      const img = await store.getImage(rec.image);
+      if (img) return img;
+    }
+    return store.getImage(formatReference({ domain: ref.domain, path: ref.path, digest: ref.digest }));
+  }
+  return store.getImage(formatReference(ref));
+}

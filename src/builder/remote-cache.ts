@@ -1,0 +1,319 @@
+/**
+ * The builder's side of `--cache-from` / `--cache-to`:
+ *
+ *   type=registry,ref=REF[,mode=min|max][,ignore-error=true]   a cache image on a registry
+ *   type=local,src=DIR | type=local,dest=DIR[,mode=...][,tag=T] an OCI image layout directory
+ *   REF                                                         (cache-from) = type=registry,ref=REF
+ *
+ * Records map a step's cache key to the step's layer: `layers` holds the layer as a gzip blob
+ * (the registry's form), `state.layer` the uncompressed blob the store keeps (digest = diff ID).
+ * Import reads only the cache manifest and config; `lookup(key)` downloads the one layer a hit
+ * needs, verified twice (compressed digest, then uncompressed digest) before the store keeps it.
+ * `record` collects what the build used; `flush` exports it at the end (mode=min: the steps of
+ * the final image's stage; mode=max: every step). The format of both kinds is the one of
+ * src/registry/cache-export.ts, so a local cache dir can be copied to a registry with skopeo.
+ *
+ * Trust: whoever can write the cache can make a key point at any layer (as with BuildKit).
+ */
+import { Readable } from 'node:stream';
+import { TsbuildError } from '../errors.js';
+import type { ImageStore } from '../image/store.js';
+import type { BlobInfo } from '../image/blobs.js';
+import { isDigest, type Digest } from '../image/digest.js';
+import { parseReference, familiarString, type ImageReference } from '../image/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import { repositoryOf } from '../registry/client.js';
+import { exportCache, importCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, type CacheRecord, type RemoteCache } from '../registry/cache-export.js';
+import { digestOf } from '../registry/digest.js';
+import { MediaType, parseManifest, type Descriptor } from '../registry/manifest.js';
+import { OciLayoutStore } from '../registry/oci-layout.js';
+import { ImageStoreContent, LayerCompressor } from '../registry/store-adapter.js';
+
+export type CacheSpec =
+  | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
+  | { type: 'local'; dir: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean };
+
+/** Parses one `--cache-from` / `--cache-to` value. */
+export function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheSpec {
+  const flag = `--cache-${direction}`;
+  const bad = (why: string): never => {
+    throw new TsbuildError('USAGE', `invalid ${flag} "${spec}": ${why}`, undefined, 2);
+  };
+  const attrs = new Map<string, string>();
+  if (!spec.includes('=')) {
+    if (direction === 'to') bad('expected type=registry,ref=REF or type=local,dest=DIR');
+    attrs.set('type', 'registry').set('ref', spec);
+  } else {
+    for (const part of spec.split(',')) {
+      const eq = part.indexOf('=');
+      if (eq <= 0) bad(`"${part}" is not key=value`);
+      attrs.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+    }
+  }
+  const type = attrs.get('type') ?? (attrs.has('ref') ? 'registry' : undefined);
+  const modeAttr = attrs.get('mode') ?? 'min';
+  if (modeAttr !== 'min' && modeAttr !== 'max') bad('mode must be min or max');
+  const mode = modeAttr as 'min' | 'max';
+  if (attrs.has('mode') && direction === 'from') bad('mode applies to --cache-to only');
+  const ignoreError = ['true', '1'].includes((attrs.get('ignore-error') ?? 'false').toLowerCase());
+  // BuildKit attributes that do not change what tsbuild writes.
+  const known = new Set(['type', 'ref', 'mode', 'ignore-error', 'src', 'dest', 'tag', 'oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression']);
+  for (const k of attrs.keys()) if (!known.has(k)) bad(`unknown attribute "${k}"`);
+  if (type === 'registry') {
+    const ref = attrs.get('ref');
+    if (!ref) bad('type=registry needs ref=REF');
+    const r = parseReference(ref!);
+    if (direction === 'to' && r.digest) bad('a cache cannot be exported to a digest reference');
+    return { type: 'registry', ref: ref!, mode, ignoreError };
+  }
+  if (type === 'local') {
+    const dir = attrs.get(direction === 'from' ? 'src' : 'dest');
+    if (!dir) bad(`type=local needs ${direction === 'from' ? 'src' : 'dest'}=DIR`);
+    return { type: 'local', dir: dir!, tag: attrs.get('tag') || 'latest', mode, ignoreError };
+  }
+  return bad(`unsupported cache type "${type ?? ''}" (registry or local)`);
+}
+
+export interface RemoteCacheOptions {
+  cacheFrom?: CacheSpec[];
+  cacheTo?: CacheSpec[];
+  /** Registry client (default: docker config credentials, $TSBUILD_INSECURE_REGISTRIES). */
+  client?: RegistryClient;
+  insecureHosts?: string[];
+  /** Problems that do not fail the build (an unreadable cache source, an ignore-error export). */
+  onWarning?: (message: string) => void;
+}
+
+interface Source {
+  name: string;
+  records: Map<string, CacheRecord>;
+  /** Stores the record's layer blob via the adapter. */
+  fetch(rec: CacheRecord, adapter: ImageStoreContent): Promise<void>;
+}
+
+interface CacheState {
+  layer: { digest: string; size: number };
+}
+
+export class BuildRemoteCache {
+  /** Counters, for progress output and tests. */
+  readonly stats = { hits: 0, misses: 0, downloaded: 0 };
+  private readonly recorded = new Map<string, { layer: BlobInfo; final: boolean }>();
+  private readonly adapter: ImageStoreContent;
+
+  private constructor(
+    private readonly store: ImageStore,
+    private readonly sources: Source[],
+    private readonly opts: RemoteCacheOptions,
+    private readonly clientRef: { client?: RegistryClient; own: boolean },
+  ) {
+    this.adapter = new ImageStoreContent(store);
+  }
+
+  /** Reads the `cacheFrom` sources' records (manifest and config only). */
+  static async open(store: ImageStore, opts: RemoteCacheOptions = {}): Promise<BuildRemoteCache> {
+    const clientRef: { client?: RegistryClient; own: boolean } = { own: false };
+    if (opts.client) clientRef.client = opts.client;
+    const cache = new BuildRemoteCache(store, [], opts, clientRef);
+    for (const spec of opts.cacheFrom ?? []) {
+      try {
+        cache.sources.push(await cache.openSource(spec));
+      } catch (e) {
+        if (!(e instanceof TsbuildError)) throw e;
+        opts.onWarning?.(`cache import from ${describe(spec)} failed: ${e.message}`);
+      }
+    }
+    return cache;
+  }
+
+  /** Whether there is anything to look up or export. */
+  get active(): boolean {
+    return this.sources.length > 0 || (this.opts.cacheTo?.length ?? 0) > 0;
+  }
+
+  /**
+   * The uncompressed layer recorded for `key` by a cache source, in the store (downloaded if
+   * needed, verified); undefined on a miss. A source that fails to deliver counts as a miss.
+   */
+  async lookup(key: string): Promise<BlobInfo | undefined> {
+    for (const src of this.sources) {
+      const rec = src.records.get(key);
+      const layer = (rec?.state as CacheState | undefined)?.layer;
+      if (!rec || !layer || !isDigest(layer.digest) || rec.layers.length === 0) continue;
+      const diff = layer.digest as Digest;
+      if (this.store.hasBlob(diff)) {
+        this.store.lease([diff]);
+        this.stats.hits++;
+        return { digest: diff, size: this.store.blobs.size(diff) };
+      }
+      const blob = rec.layers[rec.layers.length - 1]!;
+      this.adapter.expectLayer(blob, diff);
+      try {
+        await src.fetch({ ...rec, layers: [blob] }, this.adapter);
+      } catch (e) {
+        if (!(e instanceof TsbuildError)) throw e;
+        this.opts.onWarning?.(`cache layer ${blob.digest} from ${src.name} unusable: ${e.message}`);
+        continue;
+      }
+      if (!this.store.hasBlob(diff)) continue;
+      this.stats.hits++;
+      this.stats.downloaded++;
+      return { digest: diff, size: this.store.blobs.size(diff) };
+    }
+    this.stats.misses++;
+    return undefined;
+  }
+
+  /** Notes a step's result for export; `final: false` for steps outside the final image's stage (mode=max only). */
+  record(key: string, layer: BlobInfo, opts: { final?: boolean } = {}): void {
+    this.recorded.set(key, { layer: { digest: layer.digest, size: layer.size }, final: opts.final !== false });
+  }
+
+  /** Exports the recorded steps to every `cacheTo` target. */
+  async flush(): Promise<void> {
+    for (const spec of this.opts.cacheTo ?? []) {
+      try {
+        if (spec.type === 'registry') await this.exportRegistry(spec);
+        else await this.exportLocal(spec);
+      } catch (e) {
+        if (!spec.ignoreError) throw e;
+        this.opts.onWarning?.(`cache export to ${describe(spec)} failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  close(): void {
+    if (this.clientRef.own) this.clientRef.client?.close();
+    this.clientRef.client = undefined;
+  }
+
+  private async client(): Promise<RegistryClient> {
+    if (!this.clientRef.client) {
+      const { defaultRegistryClient } = await import('../registry/defaults.js');
+      this.clientRef.client = defaultRegistryClient({ insecureHosts: this.opts.insecureHosts ?? [] });
+      this.clientRef.own = true;
+    }
+    return this.clientRef.client;
+  }
+
+  private async openSource(spec: CacheSpec): Promise<Source> {
+    if (spec.type === 'registry') {
+      const client = await this.client();
+      const rc: RemoteCache = await importCache(client, parseReference(spec.ref));
+      return {
+        name: spec.ref,
+        records: new Map(rc.records().map((r) => [r.key, r])),
+        fetch: (rec, adapter) => rc.fetchLayers(rec, adapter),
+      };
+    }
+    const layout = new OciLayoutStore(spec.dir);
+    let records: CacheRecord[] = [];
+    try {
+      records = await readLocalCache(layout, spec.tag);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    return {
+      name: spec.dir,
+      records: new Map(records.map((r) => [r.key, r])),
+      fetch: async (rec, adapter) => {
+        for (const d of rec.layers) {
+          if (await adapter.hasBlob(d.digest)) continue;
+          await adapter.putLayerOrBlob(await layout.openBlob(d.digest), { digest: d.digest, size: d.size });
+        }
+      },
+    };
+  }
+
+  private selected(spec: CacheSpec): Array<[string, BlobInfo]> {
+    return [...this.recorded].filter(([, v]) => spec.mode === 'max' || v.final).map(([k, v]) => [k, v.layer]);
+  }
+
+  private async records(spec: CacheSpec, compressor: LayerCompressor): Promise<CacheRecord[]> {
+    const created = new Date().toISOString();
+    const out: CacheRecord[] = [];
+    for (const [key, layer] of this.selected(spec)) {
+      if (!this.store.hasBlob(layer.digest)) continue;
+      const blob = await compressor.descriptor(layer);
+      out.push({ key, layers: [blob], state: { layer: { digest: layer.digest, size: layer.size } } satisfies CacheState, created });
+    }
+    return out;
+  }
+
+  private async exportRegistry(spec: Extract<CacheSpec, { type: 'registry' }>): Promise<void> {
+    const client = await this.client();
+    const ref: ImageReference = parseReference(spec.ref);
+    const repo = repositoryOf(ref);
+    const compressor = new LayerCompressor(this.adapter, async (d) => (await client.headBlob(repo, d, { forPush: true })) !== undefined);
+    try {
+      const records = await this.records(spec, compressor);
+      await exportCache(client, ref, this.adapter, records);
+    } finally {
+      await compressor.cleanup();
+    }
+  }
+
+  private async exportLocal(spec: Extract<CacheSpec, { type: 'local' }>): Promise<void> {
+    const layout = await new OciLayoutStore(spec.dir).init();
+    const compressor = new LayerCompressor(this.adapter, (d) => layout.hasBlob(d));
+    try {
+      const records = await this.records(spec, compressor);
+      const layers = new Map<string, Descriptor>();
+      for (const r of records) for (const d of r.layers) layers.set(d.digest, d);
+      for (const d of layers.values()) {
+        if (!(await layout.hasBlob(d.digest))) await layout.putBlob(await this.adapter.openBlob(d.digest), { digest: d.digest, size: d.size });
+      }
+      const cfg = Buffer.from(
+        JSON.stringify({
+          version: 1,
+          records: records.map((r) => ({ key: r.key, layers: r.layers.map((d) => d.digest), state: r.state, created: r.created })),
+        }),
+      );
+      const cfgDesc: Descriptor = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfg), size: cfg.length };
+      await layout.putBlob(Readable.from([cfg]), { digest: cfgDesc.digest, size: cfg.length });
+      const manifest = Buffer.from(
+        JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: CACHE_ARTIFACT_TYPE, config: cfgDesc, layers: [...layers.values()] }),
+      );
+      const mDesc: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf(manifest), size: manifest.length };
+      await layout.putBlob(Readable.from([manifest]), { digest: mDesc.digest, size: manifest.length });
+      await layout.setRef(spec.tag, mDesc);
+    } finally {
+      await compressor.cleanup();
+    }
+  }
+}
+
+/** The records of a local cache dir (the format of cache-export.ts). */
+async function readLocalCache(layout: OciLayoutStore, tag: string): Promise<CacheRecord[]> {
+  const desc = await layout.resolve(tag);
+  if (!desc) return [];
+  const read = async (d: string): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const c of await layout.openBlob(d)) parts.push(c as Buffer);
+    const buf = Buffer.concat(parts);
+    if (digestOf(buf) !== d) throw new TsbuildError('CORRUPT', `cache blob ${d} in ${layout.dir} does not match its digest`);
+    return buf;
+  };
+  const p = parseManifest(await read(desc.digest), desc.mediaType);
+  if (p.kind !== 'manifest' || p.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new TsbuildError('INVALID', `${layout.dir} is not a tsbuild build cache`);
+  let cfg: { version?: number; records?: Array<{ key: string; layers: string[]; state?: unknown; created?: string }> };
+  try {
+    cfg = JSON.parse((await read(p.manifest.config.digest)).toString('utf8'));
+  } catch (e) {
+    if (e instanceof TsbuildError) throw e;
+    throw new TsbuildError('CORRUPT', `build cache config in ${layout.dir} is not valid JSON`);
+  }
+  if (cfg.version !== 1 || !Array.isArray(cfg.records)) throw new TsbuildError('INVALID', `build cache in ${layout.dir} has an unsupported version`);
+  const blobs = new Map(p.manifest.layers.map((d) => [d.digest, d]));
+  const out: CacheRecord[] = [];
+  for (const r of cfg.records) {
+    const layers = r.layers.map((d) => blobs.get(d));
+    if (layers.some((d) => d === undefined)) continue;
+    out.push({ key: r.key, layers: layers as Descriptor[], ...(r.state !== undefined ? { state: r.state } : {}), ...(r.created ? { created: r.created } : {}) });
+  }
+  return out;
+}
+
+function describe(spec: CacheSpec): string {
+  return spec.type === 'registry' ? familiarString(parseReference(spec.ref)) : spec.dir;
+}

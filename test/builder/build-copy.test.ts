@@ -1,0 +1,192 @@
+/**
+ * COPY/ADD through the builder (the copy semantics themselves are tested in copy*.test.ts), and the
+ * hostile inputs: context symlinks pointing out of the context, `/etc/passwd` symlinked to a host
+ * path (CVE-2024-9676), `COPY --from` through a symlink to `/` (CVE-2024-1753).
+ * Expected values are what Docker (BuildKit) produced for the same builds.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, writeContext, type TempStore } from '../helpers/build.js';
+
+let s: TempStore;
+before(async () => {
+  s = await makeBaseStore();
+});
+after(() => s?.cleanup());
+
+test('COPY: a file, a dir\'s contents, relative dest from WORKDIR, --chown by name, --chmod; ADD of a local file', async () => {
+  const b = await buildFiles(
+    s.root,
+    `FROM busybox
+WORKDIR /app
+COPY a.txt .
+COPY dir sub/
+COPY --chown=user:staff a.txt /owned
+COPY --chown=nobody:nogroup --chmod=600 a.txt rel/
+COPY --chmod=755 a.txt /x.sh
+ADD a.txt added
+`,
+    { 'a.txt': 'hello\n', 'dir/x': 'x', 'dir/deep/y': 'y' },
+  );
+  assert.equal(imageFile(b, 'app/a.txt'), 'hello\n');
+  assert.equal(imageFile(b, 'app/sub/x'), 'x');
+  assert.equal(imageFile(b, 'app/sub/deep/y'), 'y');
+  assert.equal(imageEntry(b, 'app/sub/dir'), undefined, 'the dir itself is not copied, only its contents');
+  const owned = imageEntry(b, 'owned')!;
+  assert.deepEqual([owned.uid, owned.gid, owned.mode], [1000, 50, 0o644]);
+  const rel = imageEntry(b, 'app/rel/a.txt')!;
+  assert.deepEqual([rel.uid, rel.gid, rel.mode], [65534, 65534, 0o600]);
+  assert.equal(imageEntry(b, 'x.sh')!.mode, 0o755);
+  assert.equal(imageFile(b, 'app/added'), 'hello\n');
+  assert.deepEqual(
+    b.history.slice(2).map((h) => h.created_by),
+    [
+      'COPY a.txt . # buildkit',
+      'COPY dir sub/ # buildkit',
+      'COPY a.txt /owned # buildkit',
+      'COPY a.txt rel/ # buildkit',
+      'COPY a.txt /x.sh # buildkit',
+      'ADD a.txt added # buildkit',
+    ],
+  );
+});
+
+test('COPY: .dockerignore\'d files never reach a layer or the cache key', async () => {
+  const ctx = makeContext({ '.dockerignore': 'ignored.txt\n*.log\n!keep.log\n', 'ignored.txt': 'secret1', 'a.log': 'log', 'keep.log': 'keep', 'f': 'f' });
+  try {
+    const df = 'FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx > /listing\n';
+    const one = await buildIn(s.root, ctx, df);
+    const paths = allPaths(one.newLayers);
+    assert.ok(paths.includes('ctx/f') && paths.includes('ctx/keep.log'), paths.join(' '));
+    assert.ok(!paths.includes('ctx/ignored.txt') && !paths.includes('ctx/a.log'), paths.join(' '));
+    assert.ok(!one.newLayers.flat().some((e) => e.content === 'secret1'));
+    assert.doesNotMatch(imageFile(one, 'listing')!, /ignored\.txt|a\.log/);
+    writeContext(ctx, { 'ignored.txt': 'secret2', 'a.log': 'log2' });
+    const two = await buildIn(s.root, ctx, df);
+    assert.deepEqual(ranSteps(two), []);
+    writeContext(ctx, { 'keep.log': 'keep2' });
+    const three = await buildIn(s.root, ctx, df);
+    assert.deepEqual(ranSteps(three), ['[2/3] COPY . /ctx/', '[3/3] RUN ls -a /ctx > /listing']);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
+test('COPY: a context symlink pointing out of the context copies the link, never the host file', async () => {
+  const hostFile = `/tmp/tsb-host-secret-${process.pid}`;
+  writeFileSync(hostFile, 'HOST-SECRET');
+  try {
+    const b = await buildFiles(s.root, `FROM busybox\nCOPY . /ctx/\nCOPY dir /d2/\nCOPY out /o\n`, {
+      'etc/passwd': 'ctxpasswd\n',
+      out: { symlink: '/etc/passwd' },
+      'dir/inner': { symlink: hostFile },
+      'dir/up': { symlink: '../../../../../../..' + hostFile },
+      'dir/x': 'x',
+    });
+    assert.ok(!b.newLayers.flat().some((e) => e.content?.includes('HOST-SECRET')), 'a host file reached a layer');
+    assert.deepEqual([imageEntry(b, 'ctx/out')!.type, imageEntry(b, 'ctx/out')!.linkname], ['symlink', '/etc/passwd']);
+    assert.deepEqual([imageEntry(b, 'd2/inner')!.type, imageEntry(b, 'd2/inner')!.linkname], ['symlink', hostFile]);
+    assert.equal(imageEntry(b, 'd2/up')!.type, 'symlink');
+    // a top-level source symlink is followed, inside the context (Docker: /o = the context's etc/passwd)
+    assert.equal(imageFile(b, 'o'), 'ctxpasswd\n');
+  } finally {
+    rmSync(hostFile, { force: true });
+  }
+});
+
+test('hostile: USER and --chown names resolve in the image even when /etc/passwd is a symlink to a host path (CVE-2024-9676)', async () => {
+  const hostPw = `/tmp/tsb-hostpw-${process.pid}`;
+  const hostGr = `/tmp/tsb-hostgr-${process.pid}`;
+  writeFileSync(hostPw, 'evil:x:4242:4242::/:/bin/sh\n');
+  writeFileSync(hostGr, 'evil:x:4243:\n');
+  try {
+    const b = await buildFiles(
+      s.root,
+      `FROM busybox
+RUN echo 'evil:x:1111:1111::/:/bin/sh' > ${hostPw} && echo 'evil:x:1112:' > ${hostGr} && rm /etc/passwd /etc/group && ln -s ${hostPw} /etc/passwd && ln -s ../${hostGr.slice(1)} /etc/group
+USER evil
+RUN id -u > /tmp/uid; id -g >> /tmp/uid
+USER 0
+COPY --chown=evil:evil a /a
+WORKDIR /w
+`,
+      { a: 'a' },
+    );
+    assert.equal(imageFile(b, 'tmp/uid'), '1111\n1111\n');
+    const a = imageEntry(b, 'a')!;
+    assert.deepEqual([a.uid, a.gid], [1111, 1112]);
+    // a name only the host file knows is not found
+    writeFileSync(hostPw, 'evil:x:4242:4242::/:/bin/sh\nhostonly:x:4444:4444::/:/bin/sh\n');
+    const f = await buildFails(s.root, `FROM busybox\nRUN rm /etc/passwd && ln -s ${hostPw} /etc/passwd\nCOPY --chown=hostonly a /a\n`, { a: 'a' });
+    assert.match(f.error.message, /hostonly/);
+  } finally {
+    rmSync(hostPw, { force: true });
+    rmSync(hostGr, { force: true });
+  }
+});
+
+test('hostile: COPY --from a stage path that is a symlink to / stays inside that stage (CVE-2024-1753)', async () => {
+  const hostFile = `/tmp/tsb-host-only-${process.pid}`;
+  writeFileSync(hostFile, 'HOST-ONLY');
+  try {
+    const df = `FROM busybox AS a\nRUN ln -s / /rootlink && ln -s ../../../../.. /uplink && echo stage > /stagefile\nFROM busybox\nCOPY --from=a /rootlink/stagefile /s1\nCOPY --from=a /uplink/stagefile /s2\n`;
+    const b = await buildFiles(s.root, df);
+    assert.equal(imageFile(b, 's1'), 'stage\n');
+    assert.equal(imageFile(b, 's2'), 'stage\n');
+    const f = await buildFails(s.root, `FROM busybox AS a\nRUN ln -s / /rootlink\nFROM busybox\nCOPY --from=a /rootlink${hostFile} /h\n`);
+    assert.doesNotMatch(f.error.message, /HOST-ONLY/);
+    const g = await buildFails(s.root, `FROM busybox AS a\nRUN ln -s / /rootlink\nFROM busybox\nCOPY --from=a /rootlink/../../..${hostFile} /h\n`);
+    assert.ok(g.error);
+  } finally {
+    rmSync(hostFile, { force: true });
+  }
+});
+
+test('COPY ignores USER; --chown with a uid only or a user only uses it as the group too; ONBUILD COPY reads the child\'s context', async () => {
+  const base = await buildFiles(
+    s.root,
+    `FROM busybox
+USER user
+COPY a /plain
+COPY --chown=1234 a /n1
+COPY --chown=daemon a /n2
+COPY --chown=1234:staff a /n3
+ONBUILD COPY a /onb
+ONBUILD RUN cat /onb > /tmp/onb2
+`,
+    { a: 'base-a\n' },
+    { tags: ['onbcopy:1'] },
+  );
+  const own = (p: string) => {
+    const e = base.layers.flat().find((x) => x.path === p)!;
+    return `${e.uid}:${e.gid}`;
+  };
+  assert.deepEqual([own('plain'), own('n1'), own('n2'), own('n3')], ['0:0', '1234:1234', '1:1', '1234:50']);
+  const child = await buildFiles(s.root, 'FROM onbcopy:1\nRUN cat /onb\n', { a: 'child-a\n' });
+  assert.equal(imageFile(child, 'onb'), 'child-a\n');
+  assert.equal(imageFile(child, 'tmp/onb2'), 'child-a\n');
+  assert.equal(imageEntry(child, 'tmp/onb2')!.uid, 1000, 'the trigger RUN runs as the inherited USER');
+  assert.deepEqual(
+    child.history.slice(-3).map((h) => h.created_by),
+    ['COPY a /onb # buildkit', 'RUN /bin/sh -c cat /onb > /tmp/onb2 # buildkit', 'RUN /bin/sh -c cat /onb # buildkit'],
+  );
+});
+
+test('COPY: <Dockerfile>.dockerignore beside the Dockerfile wins over .dockerignore', async () => {
+  const ctx = makeContext({
+    '.dockerignore': 'a.txt\n',
+    'build.Dockerfile': 'FROM busybox\nCOPY . /ctx/\n',
+    'build.Dockerfile.dockerignore': 'b.txt\n',
+    'a.txt': 'a',
+    'b.txt': 'b',
+  });
+  try {
+    const b = await buildIn(s.root, ctx, undefined, { dockerfile: join(ctx, 'build.Dockerfile') });
+    assert.equal(imageFile(b, 'ctx/a.txt'), 'a');
+    assert.equal(imageFile(b, 'ctx/b.txt'), undefined);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});

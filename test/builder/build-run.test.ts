@@ -1,0 +1,229 @@
+/**
+ * RUN through the builder with real sandbox runs: SHELL and exec form, USER and WORKDIR applied,
+ * failures, --network=none, and every --mount type (cache, secret, tmpfs, bind ro/rw), including
+ * the advisories CVE-2025-4953 (rw bind writes reaching the context) and CVE-2024-9675 (cache id
+ * escaping the cache root). Expected values come from Docker (BuildKit) runs of the same steps.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { TsbuildError } from '../../src/errors.js';
+import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, type TempStore } from '../helpers/build.js';
+
+let s: TempStore;
+before(async () => {
+  s = await makeBaseStore();
+});
+after(() => s?.cleanup());
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    out.push(p);
+    if (e.isDirectory()) out.push(...walk(p));
+  }
+  return out;
+}
+
+test('RUN: USER by name (uid, gid, groups, HOME from the image), WORKDIR created and used, SHELL, exec form', async () => {
+  const b = await buildFiles(
+    s.root,
+    `FROM busybox
+USER user
+RUN id -u > /tmp/uid; id -g >> /tmp/uid; id -G >> /tmp/uid; echo $HOME >> /tmp/uid
+USER root
+WORKDIR /w/x
+RUN pwd > /pwd
+SHELL ["/bin/sh", "-xc"]
+RUN echo traced > /traced
+RUN ["/bin/echo", "exec $HOME"]
+`,
+  );
+  assert.equal(imageFile(b, 'tmp/uid'), '1000\n1000\n1000 10 50\n/home/user\n');
+  assert.equal(imageEntry(b, 'tmp/uid')!.uid, 1000);
+  assert.equal(imageFile(b, 'pwd'), '/w/x\n');
+  assert.equal(imageEntry(b, 'w/x')!.type, 'dir');
+  // SHELL -x: the shell traces the command on stderr
+  assert.match(b.output, /\+ echo traced/);
+  // exec form: no shell, no expansion
+  assert.match(b.output, /^exec \$HOME$/m);
+  const created = b.history.slice(-3).map((h) => h.created_by);
+  assert.deepEqual(created, ['SHELL [/bin/sh -xc]', 'RUN /bin/sh -xc echo traced > /traced # buildkit', 'RUN /bin/echo exec $HOME # buildkit']);
+});
+
+test('RUN: a failing command is an error with its exit code and the instruction location', async () => {
+  const f = await buildFails(s.root, 'FROM busybox\nRUN echo fine\nRUN echo boom; exit 7\nRUN echo never\n');
+  assert.ok(f.error instanceof TsbuildError, String(f.error));
+  const e = f.error as TsbuildError;
+  assert.equal(e.exitCode, 7);
+  assert.match(e.message, /exit code: 7/);
+  assert.equal(e.location?.line, 3);
+  assert.match(e.format(), /^Dockerfile:3:\d+: /);
+  assert.ok(f.steps.some((st) => st.name.includes('exit 7') && st.error !== undefined));
+  assert.ok(!f.steps.some((st) => st.name.includes('echo never')));
+});
+
+test('RUN --network=none sees only the loopback interface', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN --network=none cat /proc/net/dev > /netdev\n');
+  const ifaces = imageFile(b, 'netdev')!
+    .split('\n')
+    .slice(2)
+    .filter((l) => l.trim())
+    .map((l) => l.split(':')[0]!.trim());
+  assert.deepEqual(ifaces, ['lo']);
+});
+
+test('RUN --mount=type=cache persists across builds and never reaches a layer', async () => {
+  const df = `FROM busybox\nARG N\nRUN --mount=type=cache,target=/c echo "$N" >> /c/log && wc -l < /c/log > /count\n`;
+  const one = await buildFiles(s.root, df, {}, { buildArgs: { N: 'one' } });
+  const two = await buildFiles(s.root, df, {}, { buildArgs: { N: 'two' } });
+  assert.equal(imageFile(one, 'count')!.trim(), '1');
+  assert.equal(imageFile(two, 'count')!.trim(), '2');
+  assert.ok(!allPaths(two.newLayers).some((p) => p.startsWith('c/')), allPaths(two.newLayers).join(' '));
+});
+
+test('RUN --mount=type=cache,id=../../x stays under the store (CVE-2024-9675)', async () => {
+  const id = '../../../../../../tsb-cache-escape-' + process.pid;
+  await buildFiles(s.root, `FROM busybox\nRUN --mount=type=cache,id=${id},target=/c echo pwned > /c/marker-${process.pid}\n`);
+  assert.equal(existsSync(`/tsb-cache-escape-${process.pid}`), false);
+  const storeParent = dirname(s.root);
+  const hits = walk(storeParent).filter((p) => p.endsWith(`marker-${process.pid}`));
+  assert.equal(hits.length, 1, hits.join(' '));
+  assert.ok(hits[0]!.startsWith(s.root + '/'), `cache mount outside the store: ${hits[0]}`);
+});
+
+test('RUN --mount=type=secret: readable in the step, absent from layers, history and cache key', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsb-secret-'));
+  try {
+    const file = join(dir, 'tok');
+    writeFileSync(file, 's3cret-one');
+    const df = `FROM busybox\nRUN --mount=type=secret,id=tok sed s/s3cret-/got-/ /run/secrets/tok > /result\n`;
+    const b = await buildFiles(s.root, df, {}, { secrets: [{ id: 'tok', src: file }] });
+    assert.equal(imageFile(b, 'result'), 'got-one');
+    const contents = b.newLayers.flat().map((e) => e.content ?? '');
+    assert.ok(!contents.some((c) => c.includes('s3cret-one')), 'secret content in a layer');
+    assert.ok(!JSON.stringify(b.config).includes('s3cret-one'), 'secret in config/history');
+    const secretFile = imageEntry(b, 'run/secrets/tok');
+    assert.ok(secretFile === undefined || secretFile.type !== 'file' || secretFile.size === 0, 'secret file left in the image');
+    // BuildKit: the secret's content is not part of the cache key, so a changed secret is CACHED
+    writeFileSync(file, 's3cret-two');
+    const again = await buildFiles(s.root, df, {}, { secrets: [{ id: 'tok', src: file }] });
+    assert.deepEqual(ranSteps(again), []);
+    assert.deepEqual(again.image.config.rootfs.diff_ids, b.image.config.rootfs.diff_ids);
+    assert.equal(imageFile(again, 'result'), 'got-one');
+    // an env-sourced secret via env=
+    process.env.TSB_TEST_SECRET = 'from-env';
+    try {
+      const e = await buildFiles(s.root, `FROM busybox\nRUN --mount=type=secret,id=tok2,env=TOKEN echo "got-\${TOKEN#from-}" > /r2\n`, {}, {
+        secrets: [{ id: 'tok2', env: 'TSB_TEST_SECRET' }],
+      });
+      assert.equal(imageFile(e, 'r2'), 'got-env\n');
+      assert.ok(!JSON.stringify(e.config).includes('from-env'));
+    } finally {
+      delete process.env.TSB_TEST_SECRET;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('RUN --mount=type=tmpfs is a tmpfs whose content is not in the layer', async () => {
+  const b = await buildFiles(s.root, `FROM busybox\nRUN --mount=type=tmpfs,target=/t sh -c 'echo x > /t/f && grep " /t " /proc/mounts | cut -d" " -f3 > /tmpfstype'\n`);
+  assert.equal(imageFile(b, 'tmpfstype'), 'tmpfs\n');
+  assert.ok(!allPaths(b.newLayers).includes('t/f'));
+});
+
+test('RUN --mount=type=bind: read-only by default; rw writes never reach the context (CVE-2025-4953)', async () => {
+  const ctx = makeContext({ 'in.txt': 'input\n', 'sub/keep': 'k' });
+  try {
+    const b = await buildIn(
+      s.root,
+      ctx,
+      `FROM busybox
+RUN --mount=type=bind,target=/ctx sh -c 'cat /ctx/in.txt > /bindread; (echo w > /ctx/new && echo WROTE || echo RO) > /bindwrite'
+RUN --mount=type=bind,target=/ctx,rw sh -c 'echo w > /ctx/new2 && echo changed > /ctx/in.txt && rm /ctx/sub/keep && cat /ctx/new2 > /rwwrite'
+`,
+    );
+    assert.equal(imageFile(b, 'bindread'), 'input\n');
+    assert.equal(imageFile(b, 'bindwrite'), 'RO\n');
+    assert.equal(imageFile(b, 'rwwrite'), 'w\n');
+    assert.deepEqual(readdirSync(ctx).sort(), ['in.txt', 'sub']);
+    assert.equal(readFileSync(join(ctx, 'in.txt'), 'utf8'), 'input\n');
+    assert.equal(readFileSync(join(ctx, 'sub', 'keep'), 'utf8'), 'k');
+    assert.ok(!allPaths(b.newLayers).some((p) => p.startsWith('ctx/')), allPaths(b.newLayers).join(' '));
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
+test('RUN --mount=type=bind,source=<dir> mounts that context dir and its content is part of the cache key', async () => {
+  const ctx = makeContext({ 'd/a': '1' });
+  try {
+    const df = 'FROM busybox\nRUN --mount=type=bind,source=d,target=/m cat /m/a > /copied\n';
+    const one = await buildIn(s.root, ctx, df);
+    assert.equal(imageFile(one, 'copied'), '1');
+    mkdirSync(join(ctx, 'd'), { recursive: true });
+    writeFileSync(join(ctx, 'd', 'a'), '2');
+    const two = await buildIn(s.root, ctx, df);
+    assert.equal(ranSteps(two).length, 1);
+    assert.equal(imageFile(two, 'copied'), '2');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
+test('build option network: none applies to every RUN', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN cat /proc/net/dev > /netdev\n', {}, { network: 'none' });
+  const ifaces = imageFile(b, 'netdev')!
+    .split('\n')
+    .slice(2)
+    .filter((l) => l.trim())
+    .map((l) => l.split(':')[0]!.trim());
+  assert.deepEqual(ifaces, ['lo']);
+});
+
+test('RUN --mount options: cache uid/gid/mode, tmpfs is 1777; WORKDIR of an existing dir is still a layer', async () => {
+  const b = await buildFiles(
+    s.root,
+    `FROM busybox
+RUN --mount=type=cache,target=/c2,uid=1000,gid=50,mode=0700 stat -c '%u:%g:%a' /c2 > /cstat
+RUN --mount=type=tmpfs,target=/tmp/t stat -c '%u:%g:%a' /tmp/t > /tstat
+WORKDIR /tmp
+`,
+  );
+  assert.equal(imageFile(b, 'cstat'), '1000:50:700\n');
+  assert.equal(imageFile(b, 'tstat'), '0:0:1777\n');
+  assert.equal(b.layers.length, 4);
+  assert.equal(b.history.at(-1)!.created_by, 'WORKDIR /tmp');
+  assert.equal(b.history.at(-1)!.empty_layer, undefined);
+});
+
+test('RUN --mount=type=secret,required=true without the secret fails; without required the step runs without it', async () => {
+  const f = await buildFails(s.root, 'FROM busybox\nRUN --mount=type=secret,id=missing,required=true true\n');
+  assert.match(f.error.message, /missing/);
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN --mount=type=secret,id=missing2 test ! -s /run/secrets/missing2 && echo absent > /r\n');
+  assert.equal(imageFile(b, 'r'), 'absent\n');
+});
+
+test('hostile: a mount target under a symlink to a host path stays in the rootfs (CVE-2024-23652); WORKDIR /proc/self/fd/N does not reach the host (CVE-2024-21626)', async () => {
+  const hostDir = mkdtempSync(join(tmpdir(), 'tsb-hostdir-'));
+  writeFileSync(join(hostDir, 'canary'), 'alive');
+  try {
+    await buildFiles(s.root, `FROM busybox\nRUN ln -s ${hostDir} /a\nRUN --mount=type=tmpfs,target=/a/b touch /a/b/x\nRUN --mount=type=cache,target=/a/c touch /a/c/y\n`).catch(() => undefined);
+    assert.deepEqual(readdirSync(hostDir), ['canary']);
+    assert.equal(readFileSync(join(hostDir, 'canary'), 'utf8'), 'alive');
+
+    const marker = `tsb-leak-${process.pid}`;
+    writeFileSync(join(hostDir, marker), 'host');
+    for (const fd of [3, 4, 5, 6, 7, 8]) {
+      const r = await buildFiles(s.root, `FROM busybox\nWORKDIR /proc/self/fd/${fd}\nRUN ls -a ../../../../../../${hostDir.slice(1)} > /tmp/out 2>&1 || true\n`).catch((e: Error) => e);
+      if (r instanceof Error) continue;
+      assert.doesNotMatch(imageFile(r, 'tmp/out') ?? '', new RegExp(marker), `fd ${fd} reached the host`);
+    }
+  } finally {
+    rmSync(hostDir, { recursive: true, force: true });
+  }
+});
