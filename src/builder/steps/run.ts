@@ -4,7 +4,9 @@
  * shell with the command (a RUN that is only a heredoc runs its body as the script). The process
  * sees the image's Env plus the ARGs in scope (ENV wins), the image's USER and WORKDIR.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chainIds, type Digest } from '../../image/digest.js';
 import { join } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunInstruction } from '../../parser/instructions.js';
@@ -92,7 +94,9 @@ export async function runStep(session: BuildSession, state: StageState, ins: Run
             );
           }
           const entries = await session.runtime.diff(rootfs);
-          return await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+          const layer = await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+          await adoptUpperAsSnapshot(session, state, layer.digest as Digest, rootfs.upperDir);
+          return layer;
         } finally {
           await session.runtime.release(rootfs);
         }
@@ -101,6 +105,19 @@ export async function runStep(session: BuildSession, state: StageState, ins: Run
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque xattrs):
+ * moving it into the store saves unpacking the layer again for the next step.
+ */
+async function adoptUpperAsSnapshot(session: BuildSession, state: StageState, layer: Digest, upperDir: string): Promise<void> {
+  const chain = chainIds([...state.layers.map((l) => l.digest as Digest), layer]);
+  const chainId = chain[chain.length - 1]!;
+  const dir = session.store.snapshotDir(chainId);
+  session.store.lease([chainId]);
+  if (existsSync(dir)) return;
+  await rename(upperDir, dir).catch(() => {}); // a concurrent build won the race: its copy is as good
 }
 
 /** The command text, with heredoc bodies for the shell to read (or the body alone as the script). */
