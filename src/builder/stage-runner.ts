@@ -68,7 +68,7 @@ async function runInstruction(
   if (applyMetadata(session, state, ins, x)) return;
   switch (ins.kind) {
     case 'run':
-      return runStep(session, state, ins, x, stepName(ins));
+      return runStep(session, state, ins, x, stepName(ins), resolveFrom);
     case 'workdir':
       return workdirStep(session, state, ins, x, stepName(ins));
     case 'copy':
@@ -146,7 +146,7 @@ async function fromDirs(session: BuildSession, run: StageRun, from: string): Pro
   if (dep && dep.stage.index < run.planned.stage.index) return stateSnapshots(session, await run.stageResult(dep.stage.index));
   const image = await session.store.getImage(from);
   if (!image) {
-    throw new TsbuildError('NOT_FOUND', `COPY --from=${from}: no stage or image by that name (images must be in the store)`, at(run.planned.stage.from.location));
+    throw new TsbuildError('NOT_FOUND', `--from=${from}: no stage or image by that name (images must be in the store)`);
   }
   return snapshotChain(session.store, image);
 }

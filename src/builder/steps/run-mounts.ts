@@ -19,6 +19,11 @@ import type { StageExpander } from '../expand.js';
 import { at } from '../plan.js';
 import type { BuildSession } from '../session.js';
 import type { StageState } from '../stage-state.js';
+import { RootfsView } from '../rootfs-view.js';
+import { buildCopyLayer } from './copy.js';
+import type { FromResolver } from './copy-instruction.js';
+import { layerTar } from '../../image/layer-writer.js';
+import { extractLayer } from '../../image/layer-reader.js';
 
 export interface PreparedMounts {
   mounts: SandboxMount[];
@@ -35,6 +40,7 @@ export async function prepareMounts(
   ins: RunInstruction,
   x: StageExpander,
   scratch: string,
+  resolveFrom: FromResolver,
 ): Promise<PreparedMounts> {
   const out: PreparedMounts = { mounts: [], env: [], key: [] };
   const workdir = state.config.config.WorkingDir || '/';
@@ -85,7 +91,25 @@ export async function prepareMounts(
       }
       case 'bind': {
         if (!target) throw bad(ins, 'mount type=bind needs a target');
-        if (m.from !== undefined) throw bad(ins, 'mount type=bind with from= is not supported yet');
+        if (m.from !== undefined) {
+          // a stage's or image's files: materialized through COPY's own in-root semantics, so a
+          // source that is (or goes through) a symlink to / stays in that stage (CVE-2024-1753)
+          const dirs = await resolveFrom(x.word(state, m.from, ins.location));
+          const dest = join(scratch, `bind-${n++}`);
+          mkdirSync(dest);
+          const source = m.source ?? '/';
+          const entries = await buildCopyLayer(
+            { isAdd: false, sources: [source], dest: '/', workdir: '/', from: { kind: 'image', view: new RootfsView([...dirs].reverse()) }, nowMs: 0 },
+            new RootfsView([]),
+            join(scratch, `bind-tmp-${n}`),
+          );
+          await extractLayer(layerTar(entries), dest, { mode: 'apply' });
+          const view = new RootfsView([...dirs].reverse());
+          const isFile = view.lookup(view.resolve(source))?.stat.isFile() ?? false;
+          out.mounts.push({ type: 'bind', source: isFile ? join(dest, posix.basename(source)) : dest, target, readonly: m.readOnly });
+          out.key.push({ type: 'bind', target, from: dirs.map((d) => posix.basename(d)), source, rw: !m.readOnly });
+          break;
+        }
         const ctx = await session.context();
         const rel = posix.normalize('/' + (m.source ?? '.')).slice(1);
         const entry = rel === '' ? undefined : await ctx.stat(rel);

@@ -21,11 +21,19 @@ import { stateSnapshots, type StageState } from '../stage-state.js';
 import { commandArgv } from './metadata.js';
 import { prepareMounts } from './run-mounts.js';
 import { runFsStep } from './fs-step.js';
+import type { FromResolver } from './copy-instruction.js';
 
 /** How many of the last output lines a failure message carries. */
 const TAIL_LINES = 10;
 
-export async function runStep(session: BuildSession, state: StageState, ins: RunInstruction, x: StageExpander, name: string): Promise<void> {
+export async function runStep(
+  session: BuildSession,
+  state: StageState,
+  ins: RunInstruction,
+  x: StageExpander,
+  name: string,
+  resolveFrom: FromResolver,
+): Promise<void> {
   const cfg = state.config.config;
   const argv = commandArgv(cfg.Shell, ins.form, scriptOf(ins));
   const imageEnv = envMap(cfg.Env);
@@ -43,7 +51,7 @@ export async function runStep(session: BuildSession, state: StageState, ins: Run
   const workdir = cfg.WorkingDir || '/';
   const scratch = await mkdtemp(join(session.store.root, 'tmp', 'run-'));
   try {
-    const mounts = await prepareMounts(session, state, ins, x, scratch);
+    const mounts = await prepareMounts(session, state, ins, x, scratch, resolveFrom);
     await runFsStep(session, state, {
       name,
       // BuildKit lists every ARG of the stage: shadowed ones with the ENV value, unset ones empty
