@@ -39,13 +39,15 @@ test('cli: build -t, then history and images show the image; -q prints only the 
 
   const iid = join(ctx, '..', `iid-${process.pid}`);
   try {
-    const q = await runCli(['build', '-q', '--iidfile', iid, '-t', 'cli-q:1', ctx, '--root', s.root]);
+    const q = await runCli(['build', '-q', '--iidfile', iid, '--label', 'org.x=y', '--no-cache', '-t', 'cli-q:1', ctx, '--root', s.root]);
     assert.equal(q.code, 0, q.stderr);
     assert.match(q.stdout, /^sha256:[0-9a-f]{64}\n$/);
     const id = q.stdout.trim();
     assert.equal(readFileSync(iid, 'utf8').trim(), id);
     const built = await inspectBuilt(s.root, 'cli-q:1');
     assert.equal(built.imageId, id);
+    assert.deepEqual(built.config.config!.Labels, { 'org.x': 'y' });
+    assert.ok(!built.history.some((h) => h.created_by?.includes('org.x')), '--label adds no history entry');
   } finally {
     rmSync(iid, { force: true });
   }

@@ -227,3 +227,13 @@ test('hostile: a mount target under a symlink to a host path stays in the rootfs
     rmSync(hostDir, { recursive: true, force: true });
   }
 });
+
+test('RUN sandbox as Docker\'s: a no-op RUN gives an empty layer; env is HOME PATH PWD SHLVL; /dev as in Docker; hostname in /etc/hosts', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN true\nRUN hostname > /h; cat /etc/hosts > /hosts; ls /dev > /devs; env | sort > /env\n');
+  assert.deepEqual(b.newLayers.map((l) => l.map((e) => e.path)), [[], ['devs', 'env', 'h', 'hosts']]);
+  assert.equal(imageFile(b, 'env'), 'HOME=/root\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nPWD=/\nSHLVL=1\n');
+  assert.equal(imageFile(b, 'devs'), 'fd\nfull\nmqueue\nnull\nptmx\npts\nrandom\nshm\nstderr\nstdin\nstdout\ntty\nurandom\nzero\n');
+  const host = imageFile(b, 'h')!.trim();
+  assert.ok(host.length > 0);
+  assert.match(imageFile(b, 'hosts')!, new RegExp(`^127\\.0\\.0\\.1\\s+localhost ${host}$`, 'm'));
+});

@@ -197,3 +197,14 @@ test('errors: a missing COPY source is reported at the COPY line', async () => {
   assert.ok(c.error instanceof TsbuildError);
   assert.equal((c.error as TsbuildError).location?.line, 2);
 });
+
+test('ARG: ENV can capture an ARG (and a --build-arg override) into the image; a variable used before its ARG is empty', async () => {
+  const df = 'FROM busybox\nRUN echo "before=$A" > /before\nARG A=1\nENV B=$A\nRUN echo "after=$A" > /after\n';
+  const one = await buildFiles(s.root, df);
+  assert.equal(envOf(one.config).B, '1');
+  assert.equal(imageFile(one, 'before'), 'before=\n');
+  assert.equal(imageFile(one, 'after'), 'after=1\n');
+  const two = await buildFiles(s.root, df, {}, { buildArgs: { A: '2' } });
+  assert.equal(envOf(two.config).B, '2');
+  assert.deepEqual(ranSteps(two), ['[3/3] RUN echo "after=$A" > /after']);
+});
