@@ -36,15 +36,26 @@ export async function workdirStep(session: BuildSession, state: StageState, ins:
   });
 }
 
-/** Entries that create `dir` and its missing parents (existing parents are kept as they are). */
+/**
+ * Entries that create `dir` and its missing parents. When anything is created, the existing
+ * parents come along with their own metadata, as overlay copy-up records them in Docker's layers:
+ * a layer that lacked them would make whoever unpacks it invent them (root-owned), hiding the
+ * image's own (`/home/user` owned by its user).
+ */
 export function missingDirEntries(view: RootfsView, dir: string, owner: { uid: number; gid: number }, mtimeMs: number): LayerEntry[] {
   const parts = dir.split('/').filter(Boolean);
   const out: LayerEntry[] = [];
+  let creating = false;
   for (let i = 1; i <= parts.length; i++) {
     const p = '/' + parts.slice(0, i).join('/');
     const e = view.lookup(p);
-    if (e && e.stat.isDirectory()) continue;
+    if (e && e.stat.isDirectory()) {
+      const st = e.stat;
+      out.push({ path: p.slice(1), type: 'dir', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtimeMs: Math.floor(st.mtimeMs) });
+      continue;
+    }
+    creating = true;
     out.push({ path: p.slice(1), type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, size: 0, mtimeMs });
   }
-  return out;
+  return creating ? out : [];
 }
