@@ -33,11 +33,14 @@ export function platformArgs(): Map<string, string> {
 /** An ordered set of ARGs in scope with their values (undefined = declared but unset). */
 export class ArgScope {
   private readonly values = new Map<string, string | undefined>();
+  /** Names declared in this scope itself (not inherited from a parent stage). */
+  private readonly own = new Set<string>();
 
   constructor(entries?: Iterable<[string, string | undefined]>) {
     if (entries) for (const [k, v] of entries) this.values.set(k, v);
   }
 
+  /** A child stage's scope: the same values, none of them declared there yet. */
   clone(): ArgScope {
     return new ArgScope(this.values);
   }
@@ -45,6 +48,12 @@ export class ArgScope {
   declare(key: string, value: string | undefined): void {
     // re-declaring moves nothing: keep first position (matters for the history's `|N k=v` order)
     this.values.set(key, value);
+    this.own.add(key);
+  }
+
+  /** ARGs declared in this stage, in order, with their values (what RUN's history lists). */
+  declaredHere(): Array<[string, string | undefined]> {
+    return [...this.values].filter(([k]) => this.own.has(k));
   }
 
   has(key: string): boolean {
@@ -53,11 +62,6 @@ export class ArgScope {
 
   get(key: string): string | undefined {
     return this.values.get(key);
-  }
-
-  /** Every declared ARG in declaration order, with its value or undefined. */
-  all(): Array<[string, string | undefined]> {
-    return [...this.values];
   }
 
   /** Declared ARGs that have a value, in declaration order. */

@@ -10,7 +10,7 @@ import type { ImageStore, StoredImage } from '../image/store.js';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { repositoryOf } from '../registry/client.js';
-import { parsePlatform, type Platform } from '../registry/manifest.js';
+import { formatPlatform, parsePlatform, type Platform } from '../registry/manifest.js';
 import { pullImage, pullRecord, type LayerProgressCallback } from '../registry/store-adapter.js';
 
 export interface ResolveBaseImageOptions {
@@ -27,7 +27,21 @@ export interface ResolveBaseImageOptions {
   insecureHosts?: string[];
 }
 
-export async function resolveBaseImage(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
+/** Resolutions in flight, so stages of one build sharing a base pull it once. */
+const inflight = new Map<string, Promise<StoredImage>>();
+
+export function resolveBaseImage(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
+  const platform = typeof opts.platform === 'string' ? opts.platform : opts.platform ? [opts.platform.os, opts.platform.architecture, opts.platform.variant].join('/') : '';
+  const key = [store.root, ref, opts.pull, platform].join('\0');
+  let p = inflight.get(key);
+  if (!p) {
+    p = resolve(store, ref, opts).finally(() => inflight.delete(key));
+    inflight.set(key, p);
+  }
+  return p;
+}
+
+async function resolve(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
   let parsed: ImageReference;
   try {
     if (/^sha256:[0-9a-f]{1,64}$/.test(ref)) throw new Error('an ID');
@@ -39,7 +53,7 @@ export async function resolveBaseImage(store: ImageStore, ref: string, opts: Res
     if (e instanceof TsbuildError) throw e;
     throw new TsbuildError('NOT_FOUND', `No such image: ${ref}`);
   }
-  const local = await findLocal(store, parsed);
+  const local = await findLocal(store, ref, parsed);
   if (local && (!opts.pull || parsed.digest)) return local;
 
   const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
@@ -54,7 +68,8 @@ export async function resolveBaseImage(store: ImageStore, ref: string, opts: Res
       const head = await client.headManifest(repositoryOf(parsed), parsed.tag ?? 'latest');
       if (!head) throw new TsbuildError('NOT_FOUND', `${ref}: not found in its registry (it exists only locally; build without --pull)`);
       const rec = pullRecord(store, { ref: parsed });
-      if (head.digest && rec && rec.root === head.digest && rec.image === local.manifestDigest) return local;
+      const samePlatform = !platform || !rec?.platform || rec.platform === formatPlatform(platform);
+      if (head.digest && rec && rec.root === head.digest && rec.image === local.manifestDigest && samePlatform) return local;
     }
     opts.onPull?.(formatReference(parsed));
     const r = await pullImage(client, parsed, store, {
@@ -68,7 +83,7 @@ export async function resolveBaseImage(store: ImageStore, ref: string, opts: Res
 }
 
 /** The local image a reference names: by name, or for a digest by what was pulled as it. */
-async function findLocal(store: ImageStore, ref: ImageReference): Promise<StoredImage | undefined> {
+async function findLocal(store: ImageStore, input: string, ref: ImageReference): Promise<StoredImage | undefined> {
   if (ref.digest) {
     const rec = pullRecord(store, { digest: ref.digest });
     if (rec) {
@@ -77,5 +92,6 @@ async function findLocal(store: ImageStore, ref: ImageReference): Promise<Stored
     }
     return store.getImage(formatReference({ domain: ref.domain, path: ref.path, digest: ref.digest }));
   }
-  return store.getImage(formatReference(ref));
+  // by the user's text: the store also reads a bare hex string as a short image ID
+  return store.getImage(input);
 }

@@ -169,12 +169,17 @@ export class BuildRemoteCache {
     this.recorded.set(key, { layer: { digest: layer.digest, size: layer.size }, final: opts.final !== false });
   }
 
-  /** Exports the recorded steps to every `cacheTo` target. */
-  async flush(): Promise<void> {
+  /**
+   * Exports the recorded steps to every `cacheTo` target. `finalLayers` (the result image's
+   * layer digests) decides what mode=min keeps: the steps whose layer is in the image; without
+   * it, the steps not recorded with `final: false`.
+   */
+  async flush(opts: { finalLayers?: Iterable<string> } = {}): Promise<void> {
+    const finalSet = opts.finalLayers ? new Set(opts.finalLayers) : undefined;
     for (const spec of this.opts.cacheTo ?? []) {
       try {
-        if (spec.type === 'registry') await this.exportRegistry(spec);
-        else await this.exportLocal(spec);
+        if (spec.type === 'registry') await this.exportRegistry(spec, finalSet);
+        else await this.exportLocal(spec, finalSet);
       } catch (e) {
         if (!spec.ignoreError) throw e;
         this.opts.onWarning?.(`cache export to ${describe(spec)} failed: ${(e as Error).message}`);
@@ -225,14 +230,15 @@ export class BuildRemoteCache {
     };
   }
 
-  private selected(spec: CacheSpec): Array<[string, BlobInfo]> {
-    return [...this.recorded].filter(([, v]) => spec.mode === 'max' || v.final).map(([k, v]) => [k, v.layer]);
+  private selected(spec: CacheSpec, finalSet: Set<string> | undefined): Array<[string, BlobInfo]> {
+    const keep = (v: { layer: BlobInfo; final: boolean }) => spec.mode === 'max' || (finalSet ? finalSet.has(v.layer.digest) : v.final);
+    return [...this.recorded].filter(([, v]) => keep(v)).map(([k, v]) => [k, v.layer]);
   }
 
-  private async records(spec: CacheSpec, compressor: LayerCompressor): Promise<CacheRecord[]> {
+  private async records(spec: CacheSpec, compressor: LayerCompressor, finalSet: Set<string> | undefined): Promise<CacheRecord[]> {
     const created = new Date().toISOString();
     const out: CacheRecord[] = [];
-    for (const [key, layer] of this.selected(spec)) {
+    for (const [key, layer] of this.selected(spec, finalSet)) {
       if (!this.store.hasBlob(layer.digest)) continue;
       const blob = await compressor.descriptor(layer);
       out.push({ key, layers: [blob], state: { layer: { digest: layer.digest, size: layer.size } } satisfies CacheState, created });
@@ -240,24 +246,24 @@ export class BuildRemoteCache {
     return out;
   }
 
-  private async exportRegistry(spec: Extract<CacheSpec, { type: 'registry' }>): Promise<void> {
+  private async exportRegistry(spec: Extract<CacheSpec, { type: 'registry' }>, finalSet: Set<string> | undefined): Promise<void> {
     const client = await this.client();
     const ref: ImageReference = parseReference(spec.ref);
     const repo = repositoryOf(ref);
     const compressor = new LayerCompressor(this.adapter, async (d) => (await client.headBlob(repo, d, { forPush: true })) !== undefined);
     try {
-      const records = await this.records(spec, compressor);
+      const records = await this.records(spec, compressor, finalSet);
       await exportCache(client, ref, this.adapter, records);
     } finally {
       await compressor.cleanup();
     }
   }
 
-  private async exportLocal(spec: Extract<CacheSpec, { type: 'local' }>): Promise<void> {
+  private async exportLocal(spec: Extract<CacheSpec, { type: 'local' }>, finalSet: Set<string> | undefined): Promise<void> {
     const layout = await new OciLayoutStore(spec.dir).init();
     const compressor = new LayerCompressor(this.adapter, (d) => layout.hasBlob(d));
     try {
-      const records = await this.records(spec, compressor);
+      const records = await this.records(spec, compressor, finalSet);
       const layers = new Map<string, Descriptor>();
       for (const r of records) for (const d of r.layers) layers.set(d.digest, d);
       for (const d of layers.values()) {

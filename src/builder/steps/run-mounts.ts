@@ -9,7 +9,7 @@
  *   reach the context (CVE-2025-4953).
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunMount, RunInstruction } from '../../parser/instructions.js';
@@ -27,6 +27,8 @@ import { extractLayer } from '../../image/layer-reader.js';
 
 export interface PreparedMounts {
   mounts: SandboxMount[];
+  /** Directory mount points (bind/cache/tmpfs targets) that stay in the layer, as in BuildKit. */
+  dirTargets: string[];
   /** Extra environment for `type=secret,env=NAME`. */
   env: string[];
   /** What the mounts contribute to the step's cache key (never secret content). */
@@ -42,7 +44,7 @@ export async function prepareMounts(
   scratch: string,
   resolveFrom: FromResolver,
 ): Promise<PreparedMounts> {
-  const out: PreparedMounts = { mounts: [], env: [], key: [] };
+  const out: PreparedMounts = { mounts: [], dirTargets: [], env: [], key: [] };
   const workdir = state.config.config.WorkingDir || '/';
   let n = 0;
   for (const raw of ins.mounts) {
@@ -60,12 +62,14 @@ export async function prepareMounts(
           chownSync(dir, m.uid ?? 0, m.gid ?? 0);
         }
         out.mounts.push({ type: 'bind', source: dir, target, readonly: m.readOnly });
+        out.dirTargets.push(target);
         out.key.push({ type: 'cache', target, id, sharing: m.sharing ?? 'shared' });
         break;
       }
       case 'tmpfs':
         if (!target) throw bad(ins, 'mount type=tmpfs needs a target');
         out.mounts.push({ type: 'tmpfs', target, ...(m.size ? { sizeBytes: m.size } : {}) });
+        out.dirTargets.push(target);
         out.key.push({ type: 'tmpfs', target, size: m.size });
         break;
       case 'secret': {
@@ -107,6 +111,7 @@ export async function prepareMounts(
           const view = new RootfsView([...dirs].reverse());
           const isFile = view.lookup(view.resolve(source))?.stat.isFile() ?? false;
           out.mounts.push({ type: 'bind', source: isFile ? join(dest, posix.basename(source)) : dest, target, readonly: m.readOnly });
+          if (!isFile) out.dirTargets.push(target);
           out.key.push({ type: 'bind', target, from: dirs.map((d) => posix.basename(d)), source, rw: !m.readOnly });
           break;
         }
@@ -124,6 +129,7 @@ export async function prepareMounts(
           cpSync(hostPath, source, { recursive: true, verbatimSymlinks: true });
         }
         out.mounts.push({ type: 'bind', source, target, readonly: !readWrite });
+        if (entry === undefined || entry.type === 'dir') out.dirTargets.push(target);
         out.key.push({ type: 'bind', target, source: rel, digest, rw: readWrite });
         break;
       }
@@ -132,6 +138,44 @@ export async function prepareMounts(
     }
   }
   return out;
+}
+
+/**
+ * BuildKit leaves a directory mount point that the image lacked as an empty directory in the
+ * layer; the sandbox removed its stubs, so they are made again in the upper dir. Parents that
+ * exist below are copied up with their own metadata (as overlay does), new ones are root 0755.
+ */
+export function keepMountPoints(upperDir: string, view: RootfsView, targets: readonly string[], mtimeMs: number): void {
+  for (const target of targets) {
+    const resolved = view.resolve(target);
+    if (view.lookup(resolved)) continue;
+    const parts = resolved.split('/').filter(Boolean);
+    let host = upperDir;
+    for (let i = 0; i < parts.length; i++) {
+      host = join(host, parts[i]!);
+      const inUpper = lstatOrNull(host);
+      if (inUpper) {
+        if (!inUpper.isDirectory()) break; // replaced by a file in this run: nothing to keep
+        continue;
+      }
+      const below = view.lookup('/' + parts.slice(0, i + 1).join('/'));
+      if (below && !below.stat.isDirectory()) break;
+      mkdirSync(host);
+      const st = below?.stat;
+      chmodSync(host, st ? st.mode & 0o7777 : 0o755);
+      lchownSync(host, st?.uid ?? 0, st?.gid ?? 0);
+      const t = (st?.mtimeMs ?? mtimeMs) / 1000;
+      utimesSync(host, t, t);
+    }
+  }
+}
+
+function lstatOrNull(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
 }
 
 function readSecret(session: BuildSession, id: string): Buffer | undefined {

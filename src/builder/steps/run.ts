@@ -19,7 +19,8 @@ import { at } from '../plan.js';
 import type { BuildSession } from '../session.js';
 import { stateSnapshots, type StageState } from '../stage-state.js';
 import { commandArgv } from './metadata.js';
-import { prepareMounts } from './run-mounts.js';
+import { keepMountPoints, prepareMounts } from './run-mounts.js';
+import { RootfsView } from '../rootfs-view.js';
 import { runFsStep } from './fs-step.js';
 import type { FromResolver } from './copy-instruction.js';
 
@@ -54,8 +55,9 @@ export async function runStep(
     const mounts = await prepareMounts(session, state, ins, x, scratch, resolveFrom);
     await runFsStep(session, state, {
       name,
-      // BuildKit lists every ARG of the stage: shadowed ones with the ENV value, unset ones empty
-      history: runHistory(argv, state.args.all().map(([k, v]) => [k, imageEnv.get(k) ?? v ?? ''])),
+      // BuildKit lists the ARGs declared in this stage (not those a parent stage passed down, which
+      // the process still sees): shadowed ones with the ENV value, unset ones empty
+      history: runHistory(argv, state.args.declaredHere().map(([k, v]) => [k, imageEnv.get(k) ?? v ?? ''])),
       key: { kind: 'run', argv, env, user: cfg.User ?? '', workdir, network, mounts: mounts.key },
       produce: async (stepId) => {
         const lowerDirs = await stateSnapshots(session, state);
@@ -101,6 +103,7 @@ export async function runStep(
               Math.min(Math.max(r.exitCode, 1), 255),
             );
           }
+          keepMountPoints(rootfs.upperDir, new RootfsView([...lowerDirs].reverse()), mounts.dirTargets, session.sourceDateEpoch !== undefined ? session.sourceDateEpoch * 1000 : Date.now());
           const entries = await session.runtime.diff(rootfs);
           const layer = await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
           await adoptUpperAsSnapshot(session, state, layer.digest as Digest, rootfs.upperDir);
