@@ -34,7 +34,7 @@ export function registerImageCommands(program: Command): void {
       const store = await openStore(opts);
       const { importRootfs } = await import('../image/import.js');
       const epoch = process.env.SOURCE_DATE_EPOCH;
-      const img = await importRootfs(store, file === '-' ? '/dev/stdin' : file, {
+      const img = await importRootfs(store, file === '-' ? process.stdin : file, {
         tag: name,
         message: opts.message,
         created: epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : undefined,
@@ -52,7 +52,7 @@ export function registerImageCommands(program: Command): void {
       const store = await openStore(opts);
       const { loadArchive } = await import('../image/archive-load.js');
       const { familiarString, parseReference } = await import('../image/reference.js');
-      const r = await loadArchive(store, opts.input ?? '/dev/stdin');
+      const r = await loadArchive(store, opts.input ?? process.stdin);
       if (opts.quiet) return;
       for (const { image, tags } of r.images) {
         if (tags.length === 0) out(`Loaded image ID: ${image.id}`);

@@ -7,7 +7,8 @@
  * member is decompressed straight into the blob store (its compressed digest hashed on the way),
  * a large one is stored as is, a small one (≤ 1 MiB: JSON, tiny layers) is kept in memory until
  * the manifests, which may come last, say what everything is. Every digest the archive claims is
- * checked; layers must match the config's diff IDs. On any error, blobs this load stored and
+ * checked; layers must match the config's diff IDs and pass the layer check (layer-check.ts:
+ * nothing that could escape its root when unpacked). On any error, blobs this load stored and
  * nothing references are removed again, so a bad archive leaves the store as it was.
  */
 import { createReadStream } from 'node:fs';
@@ -16,6 +17,7 @@ import { TsbuildError } from '../errors.js';
 import { type Digest, isDigest, newHash, digestOfHash, sha256, hexOf } from './digest.js';
 import { readTar } from './tar-format.js';
 import { peek, isGzip, isZstd, gunzip, tapHash } from './byte-streams.js';
+import { LayerCheck, checkedLayer } from './layer-check.js';
 import type { ImageStore, StoredImage } from './store.js';
 import { parseConfig } from './store.js';
 import { type Index, type Manifest, type Descriptor, isIndexType, REF_NAME, CONTAINERD_NAME, layerCompression } from './manifest.js';
@@ -35,14 +37,22 @@ interface Member {
   data?: Buffer;
   stored?: BlobInfo;
   gzip: boolean;
+  /** For streamed members: the layer check made on the way (used if the member is a layer). */
+  check?: LayerCheck;
 }
 
 const SMALL = 1 << 20;
 
-export async function loadArchive(store: ImageStore, file: string): Promise<LoadResult> {
+/** Loads from a file path, or from a byte stream (stdin) named `name` in messages. */
+export async function loadArchive(store: ImageStore, input: string | AsyncIterable<Buffer>, name = 'stdin'): Promise<LoadResult> {
   const written: Digest[] = [];
+  const file = typeof input === 'string' ? input : name;
   try {
-    return await load(store, file, written);
+    const res = await load(store, input, file, written);
+    // Members stored on the way that no image uses (e.g. large files the manifests never name).
+    const used = new Set<string>(res.images.flatMap(({ image }) => image.manifest.layers.map((l) => l.digest)));
+    await store.discard(written.filter((d) => !used.has(d)));
+    return res;
   } catch (e) {
     await store.discard(written);
     if (e instanceof TsbuildError) throw e;
@@ -50,10 +60,10 @@ export async function loadArchive(store: ImageStore, file: string): Promise<Load
   }
 }
 
-async function load(store: ImageStore, file: string, written: Digest[]): Promise<LoadResult> {
+async function load(store: ImageStore, input: string | AsyncIterable<Buffer>, file: string, written: Digest[]): Promise<LoadResult> {
   let src: AsyncIterable<Buffer>;
   try {
-    src = createReadStream(file, { highWaterMark: 1 << 20 });
+    src = typeof input === 'string' ? createReadStream(input, { highWaterMark: 1 << 20 }) : input;
     const p = await peek(src);
     src = isGzip(p.head) ? gunzip(p.all) : p.all;
   } catch (e) {
@@ -73,18 +83,20 @@ async function load(store: ImageStore, file: string, written: Digest[]): Promise
     const rawHash = newHash();
     if (isZstd(p.head)) throw new TsbuildError('CORRUPT', `${name}: zstd-compressed layers are not supported`);
     if (isGzip(p.head)) {
-      const stored = await store.putBlob(gunzip(tapHash(p.all, rawHash)));
+      const check = new LayerCheck();
+      const stored = await store.putBlob(checkedLayer(gunzip(tapHash(p.all, rawHash)), check, false));
       written.push(stored.digest);
-      members.set(name, { raw: digestOfHash(rawHash), stored, gzip: true });
+      members.set(name, { raw: digestOfHash(rawHash), stored, gzip: true, check });
     } else if (header.size <= SMALL) {
       const parts: Buffer[] = [];
       for await (const b of p.all) parts.push(Buffer.from(b));
       const data = Buffer.concat(parts);
       members.set(name, { raw: sha256(data), data, gzip: false });
     } else {
-      const stored = await store.putBlob(p.all);
+      const check = new LayerCheck();
+      const stored = await store.putBlob(checkedLayer(p.all, check, false));
       written.push(stored.digest);
-      members.set(name, { raw: stored.digest, stored, gzip: false });
+      members.set(name, { raw: stored.digest, stored, gzip: false, check });
     }
   }
   for (const [a, t] of aliases) {
@@ -120,9 +132,15 @@ class Ctx {
     }
   }
 
-  /** The member as an uncompressed layer blob in the store. */
+  /** The member as an uncompressed layer blob in the store, once it passed the layer check. */
   async layer(name: string): Promise<BlobInfo> {
     const m = this.member(name);
+    if (!m.check) {
+      m.check = new LayerCheck();
+      m.check.push(m.data!);
+    }
+    const v = m.check.verdict();
+    if (!v.ok) throw new TsbuildError(v.error.code, `${name}: ${v.error.message}`);
     if (m.stored) return m.stored;
     const info = await this.store.blobs.putBuffer(m.data!);
     this.written.push(info.digest);
@@ -165,7 +183,7 @@ class Ctx {
         if (comp === 'zstd') throw new TsbuildError('CORRUPT', 'zstd-compressed layers are not supported');
         this.blob(l);
         const info = await this.layer(`blobs/sha256/${hexOf(l.digest)}`);
-        if (comp === 'gzip') this.store.setCompressed(info.digest, 'gzip', { digest: l.digest, size: l.size });
+        if (comp === 'gzip') this.store.setCompressed(info.digest, 'origin', { digest: l.digest, size: l.size });
         layers.push(info);
       }
       checkDiffIds(cfgMember.data, layers);

@@ -80,16 +80,15 @@ export async function saveImages(store: ImageStore, names: string[], out: NodeJS
         pool ??= new GzipPool();
         const p = pool;
         const level = opts.gzipLevel ?? DEFAULT_GZIP_LEVEL;
-        // Layers are compressed concurrently; the pool's workers are the real limit.
-        const gz = await Promise.all(
-          img.manifest.layers.map(async (l) => {
-            const tmp = store.tempPath('gz');
-            tempFiles.push(tmp);
-            const r = await gzipFile(p, store.blobPath(l.digest), tmp, { level });
-            if (level === DEFAULT_GZIP_LEVEL) store.setCompressed(l.digest, 'gzip', r);
-            return { ...r, path: tmp };
-          }),
-        );
+        // Two layers at a time keep every worker busy across layer boundaries (small layers
+        // included) while bounding the chunks in memory; the pool's workers are the real limit.
+        const gz = await mapLimit(img.manifest.layers, 2, async (l) => {
+          const tmp = store.tempPath('gz');
+          tempFiles.push(tmp);
+          const r = await gzipFile(p, store.blobPath(l.digest), tmp, { level });
+          if (level === DEFAULT_GZIP_LEVEL) store.setCompressed(l.digest, 'gzip', r);
+          return { ...r, path: tmp };
+        });
         for (const g of gz) addBlob(g.digest, { size: g.size, path: g.path });
         manifest = {
           schemaVersion: 2,
@@ -144,4 +143,18 @@ async function writeArchive(members: Member[], out: NodeJS.WritableStream): Prom
     if (pad) await write(Buffer.alloc(pad));
   }
   await write(END_OF_ARCHIVE);
+}
+
+/** `Promise.all(items.map(fn))` with at most `limit` running at once, results in order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  return out;
 }

@@ -21,6 +21,8 @@ export interface PutBlobOptions {
   /** Refuse (CORRUPT) and store nothing unless the content has this digest. */
   expectedDigest?: Digest;
   expectedSize?: number;
+  /** Last check before the blob becomes visible (e.g. the compressed digest of what was gunzipped); throwing aborts. */
+  beforeCommit?: (info: BlobInfo) => void | Promise<void>;
 }
 
 export type ByteSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array> | Readable;
@@ -97,22 +99,33 @@ export class BlobStore {
     // writing this one; an early fdatasync every WRITEBACK bytes starts the disk work long before
     // the final fsync, which then has little left to wait for.
     const inflight = new Set<Promise<unknown>>();
+    let failure: unknown;
+    const track = (work: Promise<unknown>) => {
+      const p: Promise<unknown> = work.then(
+        () => inflight.delete(p),
+        (e) => {
+          failure ??= e;
+          inflight.delete(p);
+        },
+      );
+      inflight.add(p);
+    };
     let synced = 0;
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         hash.update(chunk);
         const at = size;
         size += chunk.length;
-        const p: Promise<unknown> = writeAll(fh, chunk, at).finally(() => inflight.delete(p));
-        inflight.add(p);
+        track(writeAll(fh, chunk, at));
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
+        if (failure) throw failure;
         if (size - synced >= WRITEBACK) {
           synced = size;
-          const q: Promise<unknown> = fh.datasync().finally(() => inflight.delete(q));
-          inflight.add(q);
+          track(fh.datasync());
         }
       }
       await Promise.all(inflight);
+      if (failure) throw failure;
       await fh.sync();
       await fh.close();
       closed = true;
@@ -123,11 +136,13 @@ export class BlobStore {
       if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
         throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
       }
+      await opts.beforeCommit?.({ digest, size });
       this.onStored(digest);
       await fsp.rename(tmp, this.path(digest));
       syncDir(this.dir);
       return { digest, size };
     } catch (e) {
+      await Promise.all(inflight);
       if (!closed) await fh.close().catch(() => {});
       await fsp.unlink(tmp).catch(() => {});
       throw e;

@@ -84,16 +84,16 @@ export class GzipPool {
   }
 }
 
-/** Gzips the file `src` into `dst`, returning the compressed digest and size. */
-export async function gzipFile(pool: GzipPool, src: string, dst: string, opts: GzipOptions = {}): Promise<{ digest: Digest; size: number }> {
+/**
+ * The gzip of the file `src` as a stream of members, in order (e.g. straight into a registry
+ * upload); the same bytes gzipFile writes.
+ */
+export async function* gzipChunks(pool: GzipPool, src: string, opts: GzipOptions = {}): AsyncGenerator<Buffer> {
   const level = opts.level ?? DEFAULT_GZIP_LEVEL;
   const chunk = opts.chunkSize ?? DEFAULT_CHUNK;
   const inp = await fsp.open(src, 'r');
-  const out = await fsp.open(dst, 'w');
-  const hash = newHash();
-  let size = 0;
+  const inflight: Array<Promise<Buffer>> = [];
   try {
-    const inflight: Array<Promise<Buffer>> = [];
     const depth = pool.size * 3;
     let eof = false;
     let first = true;
@@ -111,7 +111,22 @@ export async function gzipFile(pool: GzipPool, src: string, dst: string, opts: G
         if (got > 0 || first) inflight.push(pool.gzip(buf.subarray(0, got), level));
         first = false;
       }
-      const z = await inflight.shift()!;
+      yield await inflight.shift()!;
+    }
+  } finally {
+    // A consumer that stops early must not leave rejections unobserved.
+    for (const p of inflight) p.catch(() => {});
+    await inp.close();
+  }
+}
+
+/** Gzips the file `src` into `dst`, returning the compressed digest and size. */
+export async function gzipFile(pool: GzipPool, src: string, dst: string, opts: GzipOptions = {}): Promise<{ digest: Digest; size: number }> {
+  const out = await fsp.open(dst, 'w');
+  const hash = newHash();
+  let size = 0;
+  try {
+    for await (const z of gzipChunks(pool, src, opts)) {
       hash.update(z);
       size += z.length;
       let off = 0;
@@ -119,7 +134,6 @@ export async function gzipFile(pool: GzipPool, src: string, dst: string, opts: G
     }
     await out.sync();
   } finally {
-    await inp.close();
     await out.close();
   }
   return { digest: digestOfHash(hash), size };

@@ -136,38 +136,53 @@ export type TarSource = AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | U
 
 export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
   const r = new ByteReader(source);
-  let globalPax: Record<string, Buffer> = {};
-  let pax: Record<string, Buffer> = {};
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  const st = new HeaderState();
   for (;;) {
     const block = await r.read(BLOCK, true);
     if (!block) return; // EOF at a block boundary: accepted, as GNU tar does
     if (isZero(block)) return;
+    const step = st.block(block);
+    if (step.ext) {
+      st.extension(step.typeflag, (await r.read(step.size)) as Buffer);
+      await r.skip(padding(step.size));
+      continue;
+    }
+    const body = r.stream(step.bodySize);
+    yield { header: step.header, body };
+    // Skip whatever the consumer did not read.
+    for await (const _ of body) void _;
+    await r.skip(padding(step.bodySize));
+  }
+}
+
+type Step = { ext: true; typeflag: string; size: number } | { ext: false; header: ReadHeader; bodySize: number };
+
+/** Header decoding shared by the pull reader and the push scanner: PAX and GNU state between blocks. */
+class HeaderState {
+  private globalPax: Record<string, Buffer> = {};
+  private pax: Record<string, Buffer> = {};
+  private longName: string | undefined;
+  private longLink: string | undefined;
+
+  block(block: Buffer): Step {
     verifyChecksum(block);
     const typeflag = String.fromCharCode(block[156]!) === '\0' ? '0' : String.fromCharCode(block[156]!);
     const size = readNumber(block, 124, 12);
     if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
       if (size > 16 << 20) throw new TsbuildError('CORRUPT', 'tar: extended header too large');
-      const data = (await r.read(size)) as Buffer;
-      await r.skip(padding(size));
-      if (typeflag === 'x') pax = { ...pax, ...parsePax(data) };
-      else if (typeflag === 'g') globalPax = { ...globalPax, ...parsePax(data) };
-      else if (typeflag === 'L') longName = cstr(data);
-      else longLink = cstr(data);
-      continue;
+      return { ext: true, typeflag, size };
     }
-    const all = { ...globalPax, ...pax };
+    const all = { ...this.globalPax, ...this.pax };
     const magic = block.toString('latin1', 257, 263);
     let name = cstr(block.subarray(0, 100));
     if (magic === 'ustar\0') {
       const prefix = cstr(block.subarray(345, 500));
       if (prefix) name = `${prefix}/${name}`;
     }
-    if (longName !== undefined) name = longName;
+    if (this.longName !== undefined) name = this.longName;
     if (all.path) name = all.path.toString('utf8');
     let linkname = cstr(block.subarray(157, 257));
-    if (longLink !== undefined) linkname = longLink;
+    if (this.longLink !== undefined) linkname = this.longLink;
     if (all.linkpath) linkname = all.linkpath.toString('utf8');
     const xattrs: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(all)) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = v;
@@ -191,13 +206,95 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     // Only regular files (and unknown types) carry content; a size on a link or dir is ignored, as tar does.
     const bodySize = type === 'file' || type === 'other' ? header.size : 0;
     if (type !== 'file' && type !== 'other') header.size = 0;
-    pax = {};
-    longName = longLink = undefined;
-    const body = r.stream(bodySize);
-    yield { header, body };
-    // Skip whatever the consumer did not read.
-    for await (const _ of body) void _;
-    await r.skip(padding(bodySize));
+    this.pax = {};
+    this.longName = this.longLink = undefined;
+    return { ext: false, header, bodySize };
+  }
+
+  extension(typeflag: string, data: Buffer): void {
+    if (typeflag === 'x') this.pax = { ...this.pax, ...parsePax(data) };
+    else if (typeflag === 'g') this.globalPax = { ...this.globalPax, ...parsePax(data) };
+    else if (typeflag === 'L') this.longName = cstr(data);
+    else this.longLink = cstr(data);
+  }
+}
+
+/**
+ * A push-mode tar parser that only looks at headers: fed the bytes of a stream as they pass by
+ * (into the blob store), it checks the archive without a second read or a second stream.
+ * `push` and `end` throw CORRUPT for a damaged or truncated archive.
+ */
+export class TarScanner {
+  private readonly st = new HeaderState();
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  /** Bytes still to collect for the current header or extension, or to skip of a body. */
+  private need = BLOCK;
+  private mode: 'header' | 'ext' | 'skip' = 'header';
+  private ext: { typeflag: string; size: number } | undefined;
+  /** The end-of-archive marker was seen. */
+  finished = false;
+  entries = 0;
+
+  constructor(private readonly onHeader: (h: ReadHeader) => void) {}
+
+  push(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length && !this.finished) {
+      if (this.mode === 'skip') {
+        const n = Math.min(this.need, chunk.length - off);
+        this.need -= n;
+        off += n;
+        if (this.need === 0) this.toHeader();
+        continue;
+      }
+      const n = Math.min(this.need - this.pendingLen, chunk.length - off);
+      this.pending.push(chunk.subarray(off, off + n));
+      this.pendingLen += n;
+      off += n;
+      if (this.pendingLen < this.need) continue;
+      const data = Buffer.concat(this.pending, this.pendingLen);
+      this.pending = [];
+      this.pendingLen = 0;
+      if (this.mode === 'header') this.header(data);
+      else {
+        this.st.extension(this.ext!.typeflag, data.subarray(0, this.ext!.size));
+        this.toHeader();
+      }
+    }
+  }
+
+  /** The stream ended: fine at a header boundary (or after the end marker), else truncated. */
+  end(): void {
+    if (this.finished || (this.mode === 'header' && this.pendingLen === 0)) return;
+    throw new TsbuildError('CORRUPT', 'tar: unexpected end of archive (truncated?)');
+  }
+
+  private toHeader(): void {
+    this.mode = 'header';
+    this.need = BLOCK;
+  }
+
+  private header(block: Buffer): void {
+    if (isZero(block)) {
+      this.finished = true;
+      return;
+    }
+    const step = this.st.block(block);
+    if (step.ext) {
+      this.mode = 'ext';
+      this.ext = { typeflag: step.typeflag, size: step.size };
+      this.need = step.size + padding(step.size);
+      if (this.need === 0) this.toHeader();
+      return;
+    }
+    this.entries++;
+    this.onHeader(step.header);
+    const skip = step.bodySize + padding(step.bodySize);
+    if (skip > 0) {
+      this.mode = 'skip';
+      this.need = skip;
+    } else this.toHeader();
   }
 }
 

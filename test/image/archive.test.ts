@@ -77,6 +77,10 @@ test('save -> skopeo, umoci and load: docker-archive and OCI archive round trips
     assert.match(await ok(b, 'load', '-i', join(w, 'o.tar.gz')), /Loaded image: busybox:1/);
     assert.equal(JSON.parse(await ok(b, 'inspect', 'busybox:1'))[0].Id, id);
     await ok(b, 'save', '-o', join(w, 'd2.tar'), 'busybox:1');
+    // load reads stdin without -i, as docker load does
+    const c = join(w, 'c');
+    const fromStdin = await runCli(['load', '--root', c], { input: readFileSync(join(w, 'd.tar')) });
+    assert.equal(fromStdin.stdout, 'Loaded image: busybox:1\n', fromStdin.stderr);
     assert.ok(readFileSync(join(w, 'd.tar')).equals(readFileSync(join(w, 'd2.tar'))), 'save(load(save(x))) == save(x)');
   } finally {
     rmSync(w, { recursive: true, force: true });
@@ -101,7 +105,16 @@ test('bad input: one-line error, non-zero exit, store unchanged', async () => {
     writeFileSync(join(w, 'garbage.tar'), Buffer.from('this is not a tar archive at all'.repeat(40)));
     const evil = join(w, 'evil.tar');
     execFileSync('tar', ['-cf', evil, '-P', '--transform', 's,^.*passwd$,../../escape,', '/etc/passwd']);
+    // a docker-archive whose layer would write outside the root when unpacked
+    const ev = join(w, 'ev');
+    mkdirSync(ev);
+    const evilLayer = readFileSync(evil);
+    writeFileSync(join(ev, 'layer.tar'), evilLayer);
+    writeFileSync(join(ev, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${sha(evilLayer)}`] } }));
+    writeFileSync(join(ev, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['evil:1'], Layers: ['layer.tar'] }]));
+    execFileSync('tar', ['-cf', join(w, 'evil-archive.tar'), '-C', ev, 'config.json', 'layer.tar', 'manifest.json']);
     const cases: Array<[string[], RegExp]> = [
+      [['load', '-i', join(w, 'evil-archive.tar')], /layer\.tar: .*"\.\."/],
       [['load', '-i', join(w, 'trunc.tar')], /truncated|unexpected end/],
       [['load', '-i', join(w, 'corrupt.tar')], /does not match|mismatch/],
       [['load', '-i', join(w, 'garbage.tar')], /not a tar|checksum/],
@@ -122,6 +135,35 @@ test('bad input: one-line error, non-zero exit, store unchanged', async () => {
       assert.deepEqual(storeState(s), before, `store unchanged after ${args.join(' ')}`);
     }
     assert.equal(existsSync(join(w, 'x.tar')), false, 'a failed save leaves no file');
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+test('umoci applies the whiteouts of a layer tsbuild wrote, from an OCI archive tsbuild saved', async () => {
+  const { ImageStore, writeLayer, emptyConfig } = await import('../../src/image/index.js');
+  const { createReadStream } = await import('node:fs');
+  const w = mkdtempSync(join(tmpdir(), 'tsb-umoci-'));
+  try {
+    const root = join(w, 's');
+    const s = await ImageStore.open(root);
+    const base = await s.putBlob(createReadStream(busyboxRootfsTar()));
+    writeFileSync(join(w, 'hi'), 'hi\n');
+    const top = await writeLayer(s, [
+      { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeMs: 0 },
+      { path: 'etc/.wh.group', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtimeMs: 0 },
+      { path: 'hi', type: 'file', mode: 0o600, uid: 1000, gid: 1000, size: 3, mtimeMs: 0, sourcePath: join(w, 'hi') },
+    ]);
+    await s.putImage({ config: emptyConfig('2024-01-01T00:00:00Z'), layers: [base, top], tags: ['two:layers'] });
+    await s.close();
+    await ok(root, 'save', '--format', 'oci', '-o', join(w, 'o.tar'), 'two:layers');
+    mkdirSync(join(w, 'lay'));
+    execFileSync('tar', ['-xf', join(w, 'o.tar'), '-C', join(w, 'lay')]);
+    execFileSync('umoci', ['unpack', '--image', `${join(w, 'lay')}:layers`, join(w, 'b')], { stdio: 'pipe' });
+    assert.equal(existsSync(join(w, 'b/rootfs/etc/group')), false);
+    assert.ok(existsSync(join(w, 'b/rootfs/etc/passwd')));
+    assert.equal(readFileSync(join(w, 'b/rootfs/hi'), 'utf8'), 'hi\n');
+    if (process.getuid?.() === 0) assert.equal(statSync(join(w, 'b/rootfs/hi')).uid, 1000);
   } finally {
     rmSync(w, { recursive: true, force: true });
   }

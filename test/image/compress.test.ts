@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { GzipPool, gzipFile } from '../../src/image/compress.js';
+import { GzipPool, gzipFile, gzipChunks } from '../../src/image/compress.js';
 
 test('parallel gzip: valid (gzip -t, zlib), deterministic, right digest, empty input too', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-gz-'));
@@ -24,6 +24,9 @@ test('parallel gzip: valid (gzip -t, zlib), deterministic, right digest, empty i
     assert.ok(gunzipSync(gz).equals(data));
     execFileSync('gzip', ['-t', join(w, 'a.gz')]);
     assert.ok(execFileSync('sh', ['-c', `gzip -dc '${join(w, 'a.gz')}'`], { maxBuffer: 1 << 24 }).equals(data), 'GNU gzip reads every member');
+    const streamed: Buffer[] = [];
+    for await (const z of gzipChunks(pool, join(w, 'in'), { chunkSize: 64 * 1024 })) streamed.push(z);
+    assert.ok(Buffer.concat(streamed).equals(gz), 'the stream is the same bytes');
     const e = await gzipFile(pool, join(w, 'empty'), join(w, 'e.gz'));
     assert.equal(gunzipSync(readFileSync(join(w, 'e.gz'))).length, 0);
     assert.ok(e.size > 0);

@@ -73,3 +73,39 @@ test('two processes tagging and adding images on one store at once lose nothing'
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('prune running while another process writes images never deletes what the writer is using', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tsb-gcrace-'));
+  let c: ReturnType<typeof spawnChild> | undefined;
+  try {
+    const s = await ImageStore.open(root);
+    c = spawnChild([root, 'write-loop']);
+    await once(c.stdout!, 'data');
+    const until = Date.now() + 2500;
+    let prunes = 0;
+    while (Date.now() < until) {
+      await s.prune();
+      prunes++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const exitedEarly = c.exitCode !== null;
+    if (!exitedEarly) {
+      const closed = once(c, 'close');
+      c.kill('SIGKILL');
+      await closed;
+    }
+    assert.ok(prunes > 5);
+    // the writer never failed (it would have exited), and every image it recorded is whole
+    assert.equal(exitedEarly, false, 'the writer was still running: nothing it used was pruned');
+    const imgs = await s.listImages();
+    assert.ok(imgs.length > 0, 'the writer made images while prune ran');
+    await assertConsistent(root);
+  } finally {
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const closed = once(c, 'close');
+      c.kill('SIGKILL');
+      await closed;
+    }
+    rmSync(root, { recursive: true, force: true });
+  }
+});

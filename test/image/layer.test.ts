@@ -203,3 +203,38 @@ test('tar reader: truncated and corrupt archives are CORRUPT errors', async () =
   await drain(good);
   void constants;
 });
+
+test('layer check (push scanner): same verdicts as the extractor, however the bytes are split', async () => {
+  const { LayerCheck } = await import('../../src/image/layer-check.js');
+  const src = tmp();
+  const root = tmp();
+  try {
+    const store = await ImageStore.open(root);
+    const good = await store.blobs.read((await writeLayer(store, sampleEntries(src))).digest);
+    const verdict = (b: Buffer, step: number) => {
+      const c = new LayerCheck();
+      for (let i = 0; i < b.length; i += step) c.push(b.subarray(i, i + step));
+      return c.verdict();
+    };
+    for (const step of [1, 7, 512, 100_000, good.length]) {
+      const v = verdict(good, step);
+      assert.ok(v.ok && v.entries === 10, `step ${step}: ${JSON.stringify(v)}`);
+    }
+    const unsafe = [
+      craftTar([{ name: '../outside/evil', body: 'x' }]),
+      craftTar([{ name: '/abs', body: 'x' }]),
+      craftTar([{ name: 'l', type: 'symlink', linkname: '/' }, { name: 'l/etc/evil', body: 'x' }]),
+      craftTar([{ name: 'h', type: 'hardlink', linkname: '../x' }]),
+    ];
+    for (const b of unsafe) {
+      const v = verdict(b, 3);
+      assert.ok(!v.ok && v.error.code === 'UNSAFE', JSON.stringify(v));
+    }
+    const trunc = verdict(good.subarray(0, 5000), 1000);
+    assert.ok(!trunc.ok && trunc.error.code === 'CORRUPT');
+    assert.ok(verdict(END_OF_ARCHIVE, 512).ok, 'an empty layer is a layer');
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
+  }
+});

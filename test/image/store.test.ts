@@ -136,3 +136,23 @@ test('lock: a lock left by a dead process is broken; a live holder is waited for
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('store: a gzip layer is stored uncompressed only when its compressed digest checks out', async () => {
+  const root = tmp();
+  try {
+    const { gzipSync } = await import('node:zlib');
+    const s = await ImageStore.open(root);
+    const plain = Buffer.alloc(100_000, 'layer ');
+    const gz = gzipSync(plain);
+    const info = await s.putGzipLayer([gz.subarray(0, 1000), gz.subarray(1000)], { compressedDigest: sha(gz), compressedSize: gz.length });
+    assert.equal(info.digest, sha(plain));
+    assert.deepEqual(s.getCompressed(info.digest, 'origin'), { digest: sha(gz), size: gz.length });
+    const other = gzipSync(Buffer.from('other'));
+    await assert.rejects(s.putGzipLayer([other], { compressedDigest: sha(gz) }), /digest mismatch/);
+    assert.equal(s.hasBlob(sha(Buffer.from('other'))), false);
+    await assert.rejects(s.putGzipLayer([gz.subarray(0, 50)], { compressedDigest: sha(gz) }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
+    assert.deepEqual(readdirSync(join(root, 'tmp')).filter((f) => !f.includes('-w-')), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
