@@ -21,6 +21,7 @@ import type { BuildSession } from './session.js';
 import { runStage } from './stage-runner.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 import { exportRootfs } from './export-rootfs.js';
+import { BuildRemoteCache, parseCacheSpec } from './remote-cache.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
 export type { BuildEvent } from './events.js';
@@ -70,6 +71,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   };
   events.emit({ type: 'build-start' });
   try {
+    if (options.cacheFrom?.length || options.cacheTo?.length) {
+      session.remoteCache = await BuildRemoteCache.open(store, {
+        cacheFrom: (options.cacheFrom ?? []).map((s) => parseCacheSpec(s, 'from')),
+        cacheTo: (options.cacheTo ?? []).map((s) => parseCacheSpec(s, 'to')),
+        onWarning: (message) => events.emit({ type: 'warning', message }),
+      });
+    }
     const results = new Map<number, Promise<StageState>>();
     const multi = plan.stages.length > 1 || instructions.stages.length > 1;
     const abort = new AbortController();
@@ -98,6 +106,25 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
     const tags = options.tags ?? [];
     const image = await store.putImage({ config, layers: final.layers, tags });
+    await session.remoteCache?.flush({ finalLayers: final.layers.map((l) => l.digest) });
+    if (options.push) {
+      if (tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to', undefined, 2);
+      const [{ defaultRegistryClient }, { pushImage }, { parseReference }] = await Promise.all([
+        import('../registry/defaults.js'),
+        import('../registry/store-adapter.js'),
+        import('../image/reference.js'),
+      ]);
+      const client = defaultRegistryClient();
+      try {
+        for (const t of tags) {
+          const id = events.start(`pushing ${t}`);
+          await pushImage(client, parseReference(t), store);
+          events.emit({ type: 'step-done', id });
+        }
+      } finally {
+        client.close();
+      }
+    }
     if (context) await (await context).saveCache();
     for (const out of options.outputs ?? []) {
       if (out.type === 'image') continue;
@@ -112,6 +139,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     events.emit({ type: 'build-done', imageId: image.id, tags: image.tags });
     return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags };
   } finally {
+    session.remoteCache?.close();
     await store.close();
   }
 }

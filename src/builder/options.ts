@@ -32,6 +32,12 @@ export interface BuildOptions {
   secrets?: SecretSpec[];
   platform?: string;
   outputs?: OutputSpec[];
+  /** `--cache-from` specs (`type=registry,ref=...`, `type=local,src=DIR`, or a bare reference). */
+  cacheFrom?: string[];
+  /** `--cache-to` specs (`type=registry,ref=...[,mode=max]`, `type=local,dest=DIR`). */
+  cacheTo?: string[];
+  /** Push every tag after the build (`--push`). */
+  push?: boolean;
   /** The store's root directory. */
   root: string;
   onEvent?: BuildEventListener;

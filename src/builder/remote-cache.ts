@@ -93,12 +93,20 @@ interface Source {
 
 interface CacheState {
   layer: { digest: string; size: number };
+  /** When the layer was first made: its history entry keeps this time, so the image ID matches. */
+  layerCreated?: string;
+}
+
+/** A remote cache hit: the layer (in the store now) and when it was made. */
+export interface RemoteHit {
+  layer: BlobInfo;
+  created?: string;
 }
 
 export class BuildRemoteCache {
   /** Counters, for progress output and tests. */
   readonly stats = { hits: 0, misses: 0, downloaded: 0 };
-  private readonly recorded = new Map<string, { layer: BlobInfo; final: boolean }>();
+  private readonly recorded = new Map<string, { layer: BlobInfo; final: boolean; created?: string }>();
   private readonly adapter: ImageStoreContent;
 
   private constructor(
@@ -135,16 +143,18 @@ export class BuildRemoteCache {
    * The uncompressed layer recorded for `key` by a cache source, in the store (downloaded if
    * needed, verified); undefined on a miss. A source that fails to deliver counts as a miss.
    */
-  async lookup(key: string): Promise<BlobInfo | undefined> {
+  async lookup(key: string): Promise<RemoteHit | undefined> {
     for (const src of this.sources) {
       const rec = src.records.get(key);
-      const layer = (rec?.state as CacheState | undefined)?.layer;
+      const state = rec?.state as CacheState | undefined;
+      const layer = state?.layer;
+      const created = typeof state?.layerCreated === 'string' ? { created: state.layerCreated } : {};
       if (!rec || !layer || !isDigest(layer.digest) || rec.layers.length === 0) continue;
       const diff = layer.digest as Digest;
       if (this.store.hasBlob(diff)) {
         this.store.lease([diff]);
         this.stats.hits++;
-        return { digest: diff, size: this.store.blobs.size(diff) };
+        return { layer: { digest: diff, size: this.store.blobs.size(diff) }, ...created };
       }
       const blob = rec.layers[rec.layers.length - 1]!;
       this.adapter.expectLayer(blob, diff);
@@ -158,15 +168,19 @@ export class BuildRemoteCache {
       if (!this.store.hasBlob(diff)) continue;
       this.stats.hits++;
       this.stats.downloaded++;
-      return { digest: diff, size: this.store.blobs.size(diff) };
+      return { layer: { digest: diff, size: this.store.blobs.size(diff) }, ...created };
     }
     this.stats.misses++;
     return undefined;
   }
 
   /** Notes a step's result for export; `final: false` for steps outside the final image's stage (mode=max only). */
-  record(key: string, layer: BlobInfo, opts: { final?: boolean } = {}): void {
-    this.recorded.set(key, { layer: { digest: layer.digest, size: layer.size }, final: opts.final !== false });
+  record(key: string, layer: BlobInfo, opts: { final?: boolean; created?: string } = {}): void {
+    this.recorded.set(key, {
+      layer: { digest: layer.digest, size: layer.size },
+      final: opts.final !== false,
+      ...(opts.created !== undefined ? { created: opts.created } : {}),
+    });
   }
 
   /**
@@ -230,18 +244,19 @@ export class BuildRemoteCache {
     };
   }
 
-  private selected(spec: CacheSpec, finalSet: Set<string> | undefined): Array<[string, BlobInfo]> {
+  private selected(spec: CacheSpec, finalSet: Set<string> | undefined): Array<[string, BlobInfo, string | undefined]> {
     const keep = (v: { layer: BlobInfo; final: boolean }) => spec.mode === 'max' || (finalSet ? finalSet.has(v.layer.digest) : v.final);
-    return [...this.recorded].filter(([, v]) => keep(v)).map(([k, v]) => [k, v.layer]);
+    return [...this.recorded].filter(([, v]) => keep(v)).map(([k, v]) => [k, v.layer, v.created]);
   }
 
   private async records(spec: CacheSpec, compressor: LayerCompressor, finalSet: Set<string> | undefined): Promise<CacheRecord[]> {
     const created = new Date().toISOString();
     const out: CacheRecord[] = [];
-    for (const [key, layer] of this.selected(spec, finalSet)) {
+    for (const [key, layer, layerCreated] of this.selected(spec, finalSet)) {
       if (!this.store.hasBlob(layer.digest)) continue;
       const blob = await compressor.descriptor(layer);
-      out.push({ key, layers: [blob], state: { layer: { digest: layer.digest, size: layer.size } } satisfies CacheState, created });
+      const state: CacheState = { layer: { digest: layer.digest, size: layer.size }, ...(layerCreated !== undefined ? { layerCreated } : {}) };
+      out.push({ key, layers: [blob], state, created });
     }
     return out;
   }

@@ -8,6 +8,7 @@ import type { BuildContext } from './context.js';
 import type { EventEmitterHub } from './events.js';
 import type { BuildOptions } from './options.js';
 import type { ArgScope } from './args.js';
+import type { BuildRemoteCache } from './remote-cache.js';
 
 export interface BuildSession {
   store: ImageStore;
@@ -24,6 +25,8 @@ export interface BuildSession {
   sourceDateEpoch: number | undefined;
   /** Meta ARGs (before the first FROM): what `ARG NAME` inside a stage imports. */
   globalArgs: ArgScope;
+  /** `--cache-from` / `--cache-to`, when given. */
+  remoteCache?: BuildRemoteCache;
   /** Build args given but not declared yet (names are removed as ARGs declare them). */
   unusedBuildArgs: Set<string>;
 }

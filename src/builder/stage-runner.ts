@@ -20,6 +20,15 @@ import { applyMetadata } from './steps/metadata.js';
 import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
+import { resolveBaseImage } from './base-image.js';
+import type { LayerProgress } from '../registry/store-adapter.js';
+
+/** A pull's milestones as log lines of the FROM step (byte progress stays out of build logs). */
+function progressLine(e: LayerProgress): string {
+  if (e.type === 'resolved') return `resolve ${e.ref}\n`;
+  if (e.status === 'complete' || e.status === 'exists') return `${e.layer.replace(/^sha256:/, '').slice(0, 12)}: ${e.status === 'exists' ? 'Already exists' : 'Pull complete'}\n`;
+  return '';
+}
 
 const FS_KINDS = new Set<Instruction['kind']>(['run', 'copy', 'add', 'workdir']);
 
@@ -96,11 +105,21 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
     };
   } else {
     const id = session.events.start(`${label} ${base.ref}`);
-    const image = await session.store.getImage(base.ref);
-    if (!image) {
-      const message = `failed to resolve source metadata for ${base.ref}: not in the store (tsbuild pull, load or import it first)`;
+    let image;
+    try {
+      image = await resolveBaseImage(session.store, base.ref, {
+        pull: !!session.options.pull,
+        ...(session.options.platform ? { platform: session.options.platform } : {}),
+        onProgress: (e) => {
+          const data = progressLine(e);
+          if (data) session.events.emit({ type: 'step-log', id, stream: 'stderr', data });
+        },
+      });
+    } catch (e) {
+      const message = `failed to resolve source metadata for ${base.ref}: ${(e as Error).message}`;
       session.events.emit({ type: 'step-error', id, message });
-      throw new TsbuildError('NOT_FOUND', message, at(planned.stage.from.location));
+      if (e instanceof TsbuildError) throw new TsbuildError(e.code, message, at(planned.stage.from.location));
+      throw e;
     }
     session.events.emit({ type: 'step-done', id });
     const cfg = structuredClone(image.config);
@@ -144,9 +163,12 @@ async function fromDirs(session: BuildSession, run: StageRun, from: string): Pro
   const byIndex = /^[0-9]+$/.test(from) ? stages.find((p) => p.stage.index === Number(from)) : undefined;
   const dep = byName ?? byIndex;
   if (dep && dep.stage.index < run.planned.stage.index) return stateSnapshots(session, await run.stageResult(dep.stage.index));
-  const image = await session.store.getImage(from);
-  if (!image) {
-    throw new TsbuildError('NOT_FOUND', `--from=${from}: no stage or image by that name (images must be in the store)`);
+  let image;
+  try {
+    image = await resolveBaseImage(session.store, from, { pull: false });
+  } catch (e) {
+    if (e instanceof TsbuildError) throw new TsbuildError(e.code, `--from=${from}: not a stage of this Dockerfile, and as an image: ${e.message}`);
+    throw e;
   }
   return snapshotChain(session.store, image);
 }

@@ -3,7 +3,6 @@
  * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
  */
 import { Command, Option } from 'commander';
-import { TsbuildError } from '../errors.js';
 import { checkPlatform, parseBuildArgs, parseLabels, parseOutput, parseSecret } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -23,6 +22,9 @@ interface BuildFlags {
   progress: string;
   platform?: string;
   output: string[];
+  cacheFrom: string[];
+  cacheTo: string[];
+  push?: boolean;
   root?: string;
 }
 
@@ -45,10 +47,15 @@ export function registerBuild(program: Command): void {
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'tty', 'plain', 'quiet', 'rawjson']).default('auto'))
     .option('--platform <platform>', 'target platform (only the host platform is supported)')
     .option('-o, --output <spec>', 'type=image|docker|oci|tar|local,dest=PATH; repeatable', collect, [])
+    .option('--cache-from <spec>', 'import build cache: type=registry,ref=NAME | type=local,src=DIR; repeatable', collect, [])
+    .option('--cache-to <spec>', 'export build cache: type=registry,ref=NAME[,mode=max] | type=local,dest=DIR; repeatable', collect, [])
+    .option('--push', 'push every -t name to its registry after the build')
     .option('--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)')
     .action(async (context: string, flags: BuildFlags) => {
       checkPlatform(flags.platform);
-      if (flags.pull) throw new TsbuildError('USAGE', '--pull needs the registry client, which is not wired into build yet', undefined, 2);
+      const { parseCacheSpec } = await import('../builder/remote-cache.js');
+      for (const spec of flags.cacheFrom) parseCacheSpec(spec, 'from'); // bad specs fail before any work
+      for (const spec of flags.cacheTo) parseCacheSpec(spec, 'to');
       const [{ build }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
         import('../builder/build.js'),
         import('../image/root.js'),
@@ -75,6 +82,11 @@ export function registerBuild(program: Command): void {
           buildArgs: parseBuildArgs(flags.buildArg, process.env),
           ...(flags.target !== undefined ? { target: flags.target } : {}),
           noCache: !flags.cache,
+          pull: !!flags.pull,
+          push: !!flags.push,
+          cacheFrom: flags.cacheFrom,
+          cacheTo: flags.cacheTo,
+          ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
           secrets: flags.secret.map(parseSecret),

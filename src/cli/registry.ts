@@ -1,6 +1,169 @@
+/**
+ * The registry commands: pull, push, login, logout. Output is shaped like docker's; progress
+ * lines are redrawn in a terminal and printed one per event otherwise. Implementation modules
+ * are imported inside each action so other commands never load them. Secrets are never printed.
+ */
 import type { Command } from 'commander';
+
+interface RootOpt {
+  root?: string;
+}
+
+interface NetOpt {
+  insecureRegistry?: string[];
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+async function openStore(opts: RootOpt) {
+  const [{ ImageStore }, { resolveRoot }] = await Promise.all([import('../image/store.js'), import('../image/root.js')]);
+  return ImageStore.open(resolveRoot(opts.root));
+}
+
+async function client(opts: NetOpt) {
+  const { defaultRegistryClient } = await import('../registry/defaults.js');
+  return defaultRegistryClient({ insecureHosts: opts.insecureRegistry ?? [] });
+}
+
+async function printer(mode: 'pull' | 'push', quiet: boolean | undefined) {
+  if (quiet) return undefined;
+  const { ProgressPrinter } = await import('../registry/progress.js');
+  return new ProgressPrinter({ mode, tty: !!process.stdout.isTTY, columns: process.stdout.columns || 80, write: (s) => process.stdout.write(s) });
+}
+
+/** `https://host:5000/v2/` → `host:5000`; Docker Hub's names → `docker.io`. */
+export function serverName(input: string | undefined): string {
+  if (!input) return 'docker.io';
+  const host = input.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
+  return ['index.docker.io', 'registry-1.docker.io', 'docker.io', ''].includes(host) ? 'docker.io' : host;
+}
 
 /** Registers the pull, push, login, logout commands. */
 export function registerRegistryCommands(program: Command): void {
-  void program;
+  const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
+  const INSECURE = ['--insecure-registry <host>', 'talk plain HTTP to this registry (repeatable; also $TSBUILD_INSECURE_REGISTRIES)', collect] as const;
+
+  program
+    .command('pull')
+    .description('Download an image from a registry')
+    .argument('<name>', 'NAME[:TAG|@DIGEST]')
+    .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image')
+    .option('-q, --quiet', 'suppress the progress output')
+    .option(...INSECURE)
+    .option(...ROOT)
+    .action(async (name: string, opts: RootOpt & NetOpt & { platform?: string; quiet?: boolean }) => {
+      const { parseReference, familiarString, formatReference } = await import('../image/reference.js');
+      const { parsePlatform } = await import('../registry/manifest.js');
+      const ref = parseReference(name);
+      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+      const store = await openStore(opts);
+      const p = await printer('pull', opts.quiet);
+      const c = await client(opts);
+      try {
+        const { pullImage } = await import('../registry/store-adapter.js');
+        if (p) {
+          if (!ref.digest && !parseReference(name, { defaultTag: false }).tag) out('Using default tag: latest');
+          out(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
+        }
+        const r = await pullImage(c, ref, store, { ...(platform ? { platform } : {}), ...(p ? { onProgress: p.onEvent } : {}) });
+        if (p) {
+          p.line(`Digest: ${r.digest}`);
+          out(`Status: ${r.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(ref)}`);
+          out(formatReference(ref));
+        }
+      } finally {
+        c.close();
+        await store.close();
+      }
+    });
+
+  program
+    .command('push')
+    .description('Upload an image to a registry')
+    .argument('<name>', 'NAME[:TAG]')
+    .option('-q, --quiet', 'suppress the progress output')
+    .option(...INSECURE)
+    .option(...ROOT)
+    .action(async (name: string, opts: RootOpt & NetOpt & { quiet?: boolean }) => {
+      const { parseReference, familiarRepository } = await import('../image/reference.js');
+      const { TsbuildError } = await import('../errors.js');
+      const ref = parseReference(name);
+      if (ref.digest) throw new TsbuildError('USAGE', `cannot push a digest reference "${name}": push NAME[:TAG]`);
+      const store = await openStore(opts);
+      await store.resolve(name); // a missing image fails before any network traffic
+      const p = await printer('push', opts.quiet);
+      const c = await client(opts);
+      try {
+        const { pushImage } = await import('../registry/store-adapter.js');
+        if (p) out(`The push refers to repository [${ref.domain === 'docker.io' ? `docker.io/${ref.path}` : familiarRepository(ref)}]`);
+        const r = await pushImage(c, ref, store, p ? { onProgress: p.onEvent } : {});
+        if (p) p.line(`${ref.tag ?? 'latest'}: digest: ${r.digest} size: ${r.size}`);
+      } finally {
+        c.close();
+        await store.close();
+      }
+    });
+
+  program
+    .command('login')
+    .description('Log in to a registry (credentials are stored in docker\'s config.json)')
+    .argument('[server]', 'registry host (default: Docker Hub)')
+    .option('-u, --username <user>', 'username')
+    .option('-p, --password <password>', 'password (insecure: visible in the process list; prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option(...INSECURE)
+    .action(async (server: string | undefined, opts: NetOpt & { username?: string; password?: string; passwordStdin?: boolean }) => {
+      const { TsbuildError } = await import('../errors.js');
+      const host = serverName(server);
+      let { username, password } = opts;
+      if (password !== undefined && opts.passwordStdin) throw new TsbuildError('USAGE', '--password and --password-stdin are mutually exclusive', undefined, 2);
+      if (password !== undefined) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
+      if (opts.passwordStdin) {
+        if (!username) throw new TsbuildError('USAGE', 'must provide --username with --password-stdin', undefined, 2);
+        const parts: Buffer[] = [];
+        for await (const ch of process.stdin) parts.push(ch as Buffer);
+        password = Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+      }
+      if (username === undefined || password === undefined) {
+        if (!process.stdin.isTTY) throw new TsbuildError('USAGE', 'cannot perform an interactive login from a non TTY device (use -u and --password-stdin)');
+        if (username === undefined) username = await prompt('Username: ', false);
+        if (password === undefined) password = await prompt('Password: ', true);
+      }
+      if (!username) throw new TsbuildError('USAGE', 'a username is required');
+      if (!password) throw new TsbuildError('USAGE', 'a password is required');
+      const { login } = await import('../registry/login.js');
+      const { insecureHostsFromEnv } = await import('../registry/defaults.js');
+      await login(host, { username, password }, { insecureHosts: [...(opts.insecureRegistry ?? []), ...insecureHostsFromEnv()] });
+      out('Login Succeeded');
+    });
+
+  program
+    .command('logout')
+    .description('Forget the stored credentials of a registry')
+    .argument('[server]', 'registry host (default: Docker Hub)')
+    .action(async (server: string | undefined) => {
+      const host = serverName(server);
+      const { logout } = await import('../registry/login.js');
+      if (await logout(host)) out(`Removing login credentials for ${host}`);
+      else out(`Not logged in to ${host}`);
+    });
+}
+
+/** Reads one line from the terminal; `hidden` does not echo it. */
+async function prompt(question: string, hidden: boolean): Promise<string> {
+  const readline = await import('node:readline');
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  if (hidden) {
+    const r = rl as unknown as { _writeToOutput: (s: string) => void };
+    r._writeToOutput = (s: string) => {
+      if (s.includes(question)) process.stderr.write(question);
+    };
+  }
+  try {
+    return await new Promise<string>((resolve) => rl.question(question, resolve));
+  } finally {
+    if (hidden) process.stderr.write('\n');
+    rl.close();
+  }
 }

@@ -42,6 +42,16 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
       events.emit({ type: 'step-cached', id });
     }
   }
+  if (!layer && !session.options.noCache && session.remoteCache) {
+    // another machine built this step: its layer comes from the registry instead of a run
+    const remote = await session.remoteCache.lookup(key);
+    if (remote) {
+      layer = remote.layer;
+      created = remote.created ?? created;
+      await store.cachePut(key, { layer, created } satisfies CacheValue, [layer.digest as Digest]);
+      events.emit({ type: 'step-cached', id });
+    }
+  }
   if (!layer) {
     try {
       layer = await step.produce(id);
@@ -52,6 +62,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
     await store.cachePut(key, { layer, created } satisfies CacheValue, [layer.digest as Digest]);
     events.emit({ type: 'step-done', id });
   }
+  session.remoteCache?.record(key, layer, { created });
   state.layers.push(layer);
   state.fsKey = key;
   addHistory(state, session, step.history, false, created);

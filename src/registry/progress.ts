@@ -1,0 +1,117 @@
+/**
+ * `docker pull` / `docker push` style per-layer progress lines, fed by LayerProgress events.
+ * In a terminal each layer keeps one line that is redrawn in place (cursor up, clear line);
+ * otherwise every status change is one line and byte counts are not repeated. The printer only
+ * formats: the CLI hands it the function that writes.
+ */
+import type { LayerProgress } from './store-adapter.js';
+import { shortId } from './store-adapter.js';
+
+export interface ProgressPrinterOptions {
+  write: (s: string) => void;
+  tty: boolean;
+  /** Terminal width (bars are dropped when too narrow). */
+  columns?: number;
+  mode: 'pull' | 'push';
+}
+
+const LABEL: Record<string, Record<string, string>> = {
+  pull: {
+    waiting: 'Waiting',
+    exists: 'Already exists',
+    downloading: 'Downloading',
+    complete: 'Pull complete',
+  },
+  push: {
+    preparing: 'Preparing',
+    exists: 'Layer already exists',
+    pushing: 'Pushing',
+    pushed: 'Pushed',
+    mounted: 'Mounted from another repository',
+  },
+};
+
+export class ProgressPrinter {
+  /** Layer IDs in line order (TTY) and their last printed text. */
+  private readonly order: string[] = [];
+  private readonly text = new Map<string, string>();
+  private readonly lastStatus = new Map<string, string>();
+  private readonly lastDraw = new Map<string, number>();
+
+  constructor(private readonly opts: ProgressPrinterOptions) {}
+
+  /** A free-standing line (e.g. `Digest: ...`), printed below the layer lines. */
+  line(s: string): void {
+    this.opts.write(`${s}\n`);
+    // Lines above can no longer be redrawn reliably: forget them.
+    this.order.length = 0;
+    this.text.clear();
+  }
+
+  readonly onEvent = (e: LayerProgress): void => {
+    if (e.type === 'resolved') {
+      if (this.opts.mode === 'pull') for (const l of e.layers) this.set(l, 'Pulling fs layer');
+      return;
+    }
+    const id = shortId(e.layer);
+    const label = LABEL[this.opts.mode]![e.status] ?? e.status;
+    const transferring = e.status === 'downloading' || e.status === 'pushing';
+    const changed = this.lastStatus.get(id) !== label;
+    if (!transferring || !this.opts.tty) {
+      // Plain output: one line per status change, no byte counts.
+      if (changed) this.set(e.layer, label);
+      return;
+    }
+    // Redraw at most every 100 ms per layer (and always at a status change and the last byte).
+    const now = Date.now();
+    const done = e.current !== undefined && e.total !== undefined && e.current >= e.total;
+    if (!changed && !done && now - (this.lastDraw.get(id) ?? 0) < 100) return;
+    this.lastDraw.set(id, now);
+    this.set(e.layer, label, bar(e.current ?? 0, e.total ?? 0, this.opts.columns || 80));
+  };
+
+  private set(layer: string, label: string, detail?: string): void {
+    const id = shortId(layer);
+    this.lastStatus.set(id, label);
+    const s = detail ? `${id}: ${label} ${detail}` : `${id}: ${label}`;
+    if (!this.opts.tty) {
+      this.opts.write(`${s}\n`);
+      return;
+    }
+    const at = this.order.indexOf(id);
+    if (at < 0) {
+      this.order.push(id);
+      this.text.set(id, s);
+      this.opts.write(`${s}\n`);
+      return;
+    }
+    if (this.text.get(id) === s) return;
+    this.text.set(id, s);
+    const up = this.order.length - at;
+    this.opts.write(`\x1b[${up}A\r\x1b[2K${s}\x1b[${up}B\r`);
+  }
+}
+
+/** `[=====>      ]  1.2MB/3.4MB` as docker draws it (bar dropped on narrow terminals). */
+export function bar(current: number, total: number, columns = 80): string {
+  const sizes = total > 0 ? `${humanSize(current)}/${humanSize(total)}` : humanSize(current);
+  if (total <= 0 || columns < 110) return total > 0 && columns >= 60 ? `[${meter(current, total, 20)}]  ${sizes}` : sizes;
+  return `[${meter(current, total, 50)}]  ${sizes}`;
+}
+
+function meter(current: number, total: number, width: number): string {
+  const n = Math.min(width, Math.floor((current / total) * width));
+  return n >= width ? '='.repeat(width) : `${'='.repeat(n)}>${' '.repeat(width - n - 1)}`;
+}
+
+/** Docker's HumanSize: decimal units, 4 significant digits (`1.234MB`, `512B`). */
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
