@@ -10,7 +10,7 @@ import { TsbuildError } from '../errors.js';
 import { fsx } from '../native/fsx.js';
 import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
 import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType } from './file-digest.js';
-import { RootfsView, compareBytes } from './rootfs-view.js';
+import { RootfsView, compareBytes } from '../image/rootfs-view.js';
 
 export type SourceEntryType = DigestEntryType;
 

@@ -17,7 +17,6 @@ export type { Rootfs } from './rootfs.js';
 export type { SandboxMount, SandboxResult, SandboxSpec, SandboxUser } from './sandbox.js';
 export type { ResolvedUser } from './users.js';
 export { resolveUser, resolveChown, parsePasswd, parseGroup } from './users.js';
-export { lookupInRoot, readFileInRoot } from './layered-root.js';
 export { diffUpperDir } from './diff.js';
 export { DEFAULT_PATH } from './sandbox.js';
 

@@ -1,10 +1,10 @@
 /**
  * Docker's user lookup: `USER name|uid[:group|gid]` and `COPY --chown=...` resolved against the
- * image's own /etc/passwd and /etc/group, read inside the image's root (see layered-root.ts), never
+ * image's own /etc/passwd and /etc/group, read inside the image's root (see image/rootfs-view.ts), never
  * the host's.
  */
 import { TsbuildError } from '../errors.js';
-import { readFileInRoot } from './layered-root.js';
+import { RootfsView } from '../image/rootfs-view.js';
 
 export interface ResolvedUser {
   uid: number;
@@ -121,6 +121,7 @@ function parseId(s: string): number | undefined {
 }
 
 async function readEtc(lowerDirs: readonly string[], name: 'passwd' | 'group'): Promise<string> {
-  const b = await readFileInRoot(lowerDirs, `/etc/${name}`);
+  // lowest layer first here, topmost first in the view
+  const b = new RootfsView([...lowerDirs].reverse()).readFile(`/etc/${name}`);
   return b ? b.toString('utf8') : '';
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { BuildContext } from '../../src/builder/context.js';
-import { RootfsView } from '../../src/builder/rootfs-view.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
 import { detectArchive } from '../../src/builder/steps/add-archive.js';
 import { buildCopyLayer, copyInputsDigest, type CopyRequest } from '../../src/builder/steps/copy.js';
 import { TsbuildError } from '../../src/errors.js';

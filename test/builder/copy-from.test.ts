@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, constants, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RootfsView } from '../../src/builder/rootfs-view.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
 import { buildCopyLayer, copyInputsDigest, type CopyRequest } from '../../src/builder/steps/copy.js';
 import { TsbuildError } from '../../src/errors.js';
 import type { LayerEntry } from '../../src/image/layer-entry.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { constants, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RootfsView } from '../../src/builder/rootfs-view.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
 import { fsx } from '../../src/native/fsx.js';
 
 /** Three layers: base, mid (whiteouts, opaque dir, a file over a dir), top (recreates things). */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildContext } from '../../src/builder/context.js';
 import { PatternMatcher } from '../../src/builder/dockerignore.js';
-import { RootfsView } from '../../src/builder/rootfs-view.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
 import { buildCopyLayer, copyInputsDigest, type CopyRequest } from '../../src/builder/steps/copy.js';
 import { TsbuildError } from '../../src/errors.js';
 import type { LayerEntry } from '../../src/image/layer-entry.js';

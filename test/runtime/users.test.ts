@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { lookupInRoot, readFileInRoot, resolveChown, resolveUser } from '../../src/runtime/index.js';
+import { resolveChown, resolveUser } from '../../src/runtime/index.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
+
+// The runtime lists layers lowest first; the view wants them topmost first.
+const view = (lowerDirs: string[]) => new RootfsView([...lowerDirs].reverse());
+const readFileInRoot = async (lowerDirs: string[], path: string) => view(lowerDirs).readFile(path);
+const lookupInRoot = async (lowerDirs: string[], path: string) => {
+  const v = view(lowerDirs);
+  const e = v.lookup(v.resolve(path));
+  return e && { hostPath: e.hostPath, stats: e.stat };
+};
 import { fsx } from '../../src/native/fsx.js';
 import { isTsbuildError } from '../../src/errors.js';
 import { scratch } from './rootfs-fixture.js';

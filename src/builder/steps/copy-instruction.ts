@@ -11,7 +11,7 @@ import { resolveChown } from '../../runtime/users.js';
 import { expansionEnv } from '../args.js';
 import type { StageExpander } from '../expand.js';
 import { copyHistory } from '../history-text.js';
-import { RootfsView } from '../rootfs-view.js';
+import { RootfsView } from '../../image/rootfs-view.js';
 import type { BuildSession } from '../session.js';
 import { stateSnapshots, type StageState } from '../stage-state.js';
 import { buildCopyLayer, copyInputsDigest, type CopyRequest } from './copy.js';

@@ -26,7 +26,7 @@ import type { BuildContext } from '../context.js';
 import { contextSourceTree, imageSourceTree, type SourceEntry, type SourceItem, type SourceTree } from '../copy-source.js';
 import { PatternMatcher, cleanPath } from '../dockerignore.js';
 import { digestLeaf } from '../file-digest.js';
-import { RootfsView, compareBytes } from '../rootfs-view.js';
+import { RootfsView, compareBytes } from '../../image/rootfs-view.js';
 import { archiveEntries, detectArchive, type ArchiveKind } from './add-archive.js';
 import { download, isGitUrl, isHttpUrl, parseChecksum, urlFileName, urlIdentity } from './add-url.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';

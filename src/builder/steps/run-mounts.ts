@@ -19,7 +19,7 @@ import type { StageExpander } from '../expand.js';
 import { at } from '../plan.js';
 import type { BuildSession } from '../session.js';
 import type { StageState } from '../stage-state.js';
-import { RootfsView } from '../rootfs-view.js';
+import { RootfsView } from '../../image/rootfs-view.js';
 import { buildCopyLayer } from './copy.js';
 import type { FromResolver } from './copy-instruction.js';
 import { layerTar } from '../../image/layer-writer.js';

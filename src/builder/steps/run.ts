@@ -20,7 +20,7 @@ import type { BuildSession } from '../session.js';
 import { stateSnapshots, type StageState } from '../stage-state.js';
 import { commandArgv } from './metadata.js';
 import { keepMountPoints, prepareMounts } from './run-mounts.js';
-import { RootfsView } from '../rootfs-view.js';
+import { RootfsView } from '../../image/rootfs-view.js';
 import { runFsStep } from './fs-step.js';
 import type { FromResolver } from './copy-instruction.js';
 

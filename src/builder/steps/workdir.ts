@@ -9,7 +9,7 @@ import type { LayerEntry } from '../../image/layer-entry.js';
 import { writeLayer } from '../../image/layer-writer.js';
 import { resolveChown } from '../../runtime/users.js';
 import type { StageExpander } from '../expand.js';
-import { RootfsView } from '../rootfs-view.js';
+import { RootfsView } from '../../image/rootfs-view.js';
 import type { BuildSession } from '../session.js';
 import { addHistory, stateSnapshots, type StageState } from '../stage-state.js';
 import { runFsStep } from './fs-step.js';

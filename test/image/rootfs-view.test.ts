@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RootfsView } from '../../src/builder/rootfs-view.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
 import { fsx } from '../../src/native/fsx.js';
 
 function layers() {

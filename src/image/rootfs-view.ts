@@ -1,11 +1,11 @@
 /**
  * A read-only view of an image's merged root filesystem, computed from its snapshot directories
  * (overlayfs format: whiteouts are char 0/0 devices, opaque dirs carry trusted.overlay.opaque=y)
- * without mounting anything. The builder uses it where it must look into the image from the host:
- * resolving COPY destinations, reading /etc/passwd for --chown, keeping existing parent dir metadata.
+ * without mounting anything. The builder and the runtime use it wherever they must look into an image
+ * from the host: COPY sources and destinations, /etc/passwd for USER and --chown, parent dir metadata.
  * Symlinks are always resolved inside the root, never on the host (CVE-2024-9676 class).
  */
-import { lstatSync, readdirSync, readlinkSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, readFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fsx } from '../native/fsx.js';
 import { TsbuildError } from '../errors.js';
@@ -16,7 +16,7 @@ export interface ViewEntry {
   stat: Stats;
 }
 
-const MAX_SYMLINKS = 255;
+const MAX_SYMLINKS = 40; // the kernel's ELOOP limit
 
 export class RootfsView {
   /** @param layers snapshot directories, TOPMOST FIRST */
@@ -103,10 +103,17 @@ export class RootfsView {
   }
 
   /** Reads a file through in-root resolution; null when it does not exist or is not a file. */
-  readFile(path: string): Buffer | null {
+  readFile(path: string, maxBytes = 16 << 20): Buffer | null {
     const e = this.lookup(this.resolve(path));
     if (!e || !e.stat.isFile()) return null;
-    return readFileSync(e.hostPath);
+    if (e.stat.size > maxBytes) throw new TsbuildError('INVALID', `${path} is too large (${e.stat.size} bytes)`);
+    // O_NOFOLLOW: the entry was checked to be a regular file; nothing on the host is ever followed
+    const fd = openSync(e.hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return readFileSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
