@@ -11,6 +11,7 @@ import { fsx } from '../native/fsx.js';
 import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
 import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType } from './file-digest.js';
 import { RootfsView, compareBytes } from '../image/rootfs-view.js';
+import { entryTypeOf } from '../image/layer-entry.js';
 
 export type SourceEntryType = DigestEntryType;
 
@@ -365,15 +366,7 @@ function copyOptional(dst: SourceEntry, src: ContextEntry): void {
   if (src.xattrs !== undefined) dst.xattrs = src.xattrs;
 }
 
-function statType(st: Stats): SourceEntryType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
-}
+const statType = (st: Stats): SourceEntryType => entryTypeOf(st);
 
 function baseName(rel: string): string {
   return rel.slice(rel.lastIndexOf('/') + 1);

@@ -4,6 +4,8 @@
  * neither knows how the other works.
  */
 
+import type { Stats } from 'node:fs';
+
 export type LayerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
 export interface LayerEntry {
@@ -28,4 +30,15 @@ export interface LayerEntry {
   xattrs?: Record<string, Buffer>;
   /** Where to read a regular file's content from (absolute host path). */
   sourcePath?: string;
+}
+
+/** The entry type of an lstat result; 'socket' for sockets, which no layer can hold. */
+export function entryTypeOf(st: Stats): Exclude<LayerEntryType, 'hardlink'> | 'socket' {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
 }

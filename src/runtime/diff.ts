@@ -13,7 +13,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import type { LayerEntry } from '../image/layer-entry.js';
+import { entryTypeOf, type LayerEntry } from '../image/layer-entry.js';
 import { fsx } from '../native/fsx.js';
 
 export interface DiffOptions {
@@ -110,13 +110,9 @@ function marker(path: string, st: Stats): LayerEntry {
 }
 
 function typeOf(st: Stats, path: string): LayerEntry['type'] {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  throw new TsbuildError('INVALID', `/${path}: unsupported file type`);
+  const t = entryTypeOf(st);
+  if (t === 'socket') throw new TsbuildError('INVALID', `/${path}: unsupported file type`);
+  return t;
 }
 
 // ---- xattrs ---------------------------------------------------------------------------------
