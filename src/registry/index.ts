@@ -19,8 +19,8 @@ export type { Descriptor, ImageManifest, ImageIndex, Platform, ParsedManifest } 
 export { digestOf, checkDigest, DigestHasher } from './digest.js';
 export type { ContentStore, ExpectedBlob, TransferProgress, ProgressCallback } from './content.js';
 export { OciLayoutStore } from './oci-layout.js';
-export { pull } from './pull.js';
-export type { PullOptions, PullResult } from './pull.js';
+export { pull, resolveManifests } from './pull.js';
+export type { PullOptions, PullResult, ResolvedManifests } from './pull.js';
 export { push } from './push.js';
 export type { PushOptions, PushResult } from './push.js';
 export { exportCache, importCache, RemoteCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE } from './cache-export.js';

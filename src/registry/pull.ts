@@ -6,7 +6,7 @@
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { familiarString, type ImageReference } from '../image/reference.js';
-import { repositoryOf, type RegistryClient } from './client.js';
+import { repositoryOf, type FetchedManifest, type RegistryClient } from './client.js';
 import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
 import { formatPlatform, hostPlatform, selectPlatform, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
 
@@ -28,23 +28,42 @@ export interface PullResult {
   layers: Descriptor[];
 }
 
+/** What a reference names on a registry: the manifest (or index) it points at and, for an index,
+ *  the image manifest chosen for the platform. Both verified against their digests. */
+export interface ResolvedManifests {
+  root: FetchedManifest;
+  image: FetchedManifest;
+  /** The index entry's platform, when `root` was an index. */
+  platform?: Platform;
+}
+
+/** Fetches `ref`'s manifest and, if it is an index, the entry for `platform` (default: the host's). */
+export async function resolveManifests(client: RegistryClient, ref: ImageReference, platform?: Platform): Promise<ResolvedManifests> {
+  const repo = repositoryOf(ref);
+  const root = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest');
+  if (root.parsed.kind !== 'index') {
+    if (root.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)} is not an image`);
+    return { root, image: root };
+  }
+  const want = platform ?? hostPlatform();
+  const entry = selectPlatform(root.parsed.index, want);
+  if (!entry) {
+    const have = root.parsed.index.manifests.filter((d) => d.platform).map((d) => formatPlatform(d.platform!));
+    throw new TsbuildError('NOT_FOUND', `${familiarString(ref)} has no image for platform ${formatPlatform(want)} (available: ${have.join(', ') || 'none'})`);
+  }
+  const image = await client.getManifest(repo, entry.digest);
+  if (image.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)}: nested index for ${formatPlatform(want)} is not supported`);
+  return { root, image, platform: entry.platform! };
+}
+
 export async function pull(client: RegistryClient, ref: ImageReference, store: ContentStore, opts: PullOptions = {}): Promise<PullResult> {
   const repo = repositoryOf(ref);
-  const first = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest');
+  const { root: first, image: fetched, platform } = await resolveManifests(client, ref, opts.platform);
   const root: Descriptor = { mediaType: first.mediaType, digest: first.digest, size: first.bytes.length };
   await storeBytes(store, root.digest, first.bytes);
-  let fetched = first;
   let manifestDesc = root;
-  if (first.parsed.kind === 'index') {
-    const want = opts.platform ?? hostPlatform();
-    const entry = selectPlatform(first.parsed.index, want);
-    if (!entry) {
-      const have = first.parsed.index.manifests.filter((d) => d.platform).map((d) => formatPlatform(d.platform!));
-      throw new TsbuildError('NOT_FOUND', `${familiarString(ref)} has no image for platform ${formatPlatform(want)} (available: ${have.join(', ') || 'none'})`);
-    }
-    fetched = await client.getManifest(repo, entry.digest);
-    if (fetched.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)}: nested index for ${formatPlatform(want)} is not supported`);
-    manifestDesc = { mediaType: fetched.mediaType, digest: fetched.digest, size: fetched.bytes.length, platform: entry.platform! };
+  if (fetched !== first) {
+    manifestDesc = { mediaType: fetched.mediaType, digest: fetched.digest, size: fetched.bytes.length, platform: platform! };
     await storeBytes(store, fetched.digest, fetched.bytes);
   }
   if (fetched.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)} is not an image`);

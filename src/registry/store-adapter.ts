@@ -34,7 +34,8 @@ import { formatReference, familiarString, type ImageReference } from '../image/r
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
 import { digestOf } from './digest.js';
 import { mapLimit, type ContentStore, type ExpectedBlob, type ProgressCallback } from './content.js';
-import { formatPlatform, hostPlatform, parseManifest, selectPlatform, MediaType, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
+import { formatPlatform, hostPlatform, parseManifest, MediaType, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
+import { resolveManifests } from './pull.js';
 import { push, type PushResult } from './push.js';
 import { unzstd } from './zstd.js';
 
@@ -259,22 +260,10 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sto
   const tagName = ref.digest ? undefined : formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' });
   const before = tagName ? (await store.getImage(tagName))?.manifestDigest : undefined;
   try {
-    const first = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest');
+    const { root: first, image: fetched } = await resolveManifests(client, ref, opts.platform);
+    const picked = fetched !== first ? formatPlatform(opts.platform ?? hostPlatform()) : undefined;
     await storeManifest(adapter, first.digest, first.bytes);
-    let fetched = first;
-    let picked: string | undefined;
-    if (first.parsed.kind === 'index') {
-      const want = opts.platform ?? hostPlatform();
-      picked = formatPlatform(want);
-      const entry = selectPlatform(first.parsed.index, want);
-      if (!entry) {
-        const have = first.parsed.index.manifests.filter((d) => d.platform).map((d) => formatPlatform(d.platform!));
-        throw new TsbuildError('NOT_FOUND', `${familiarString(ref)} has no image for platform ${formatPlatform(want)} (available: ${have.join(', ') || 'none'})`);
-      }
-      fetched = await client.getManifest(repo, entry.digest);
-      if (fetched.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)}: nested index for ${formatPlatform(want)} is not supported`);
-      await storeManifest(adapter, fetched.digest, fetched.bytes);
-    }
+    if (fetched !== first) await storeManifest(adapter, fetched.digest, fetched.bytes);
     if (fetched.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)} is not an image`);
     const manifest = fetched.parsed.manifest;
     const cfgType = manifest.config.mediaType;
