@@ -1,0 +1,76 @@
+/** --output types and the progress renderers, on real builds. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { buildFiles, makeBaseStore, type TempStore } from '../helpers/build.js';
+import { plainRenderer } from '../../src/builder/progress/plain.js';
+import { ttyRenderer } from '../../src/builder/progress/tty.js';
+import { rawjsonRenderer } from '../../src/builder/progress/rawjson.js';
+import { quietRenderer } from '../../src/builder/progress/quiet.js';
+import type { BuildEvent } from '../../src/builder/events.js';
+
+let s: TempStore;
+let out: string;
+before(async () => {
+  s = await makeBaseStore();
+  out = mkdtempSync(join(tmpdir(), 'tsb-out-'));
+});
+after(() => {
+  s.cleanup();
+  rmSync(out, { recursive: true, force: true });
+});
+
+const DOCKERFILE = 'FROM busybox\nRUN mkdir -p /app && echo built > /app/result && rm /bin/arch\nCMD ["cat", "/app/result"]\n';
+
+test('--output docker|oci|tar|local write what skopeo and tar read, with the image applied', async () => {
+  const outputs = [
+    { type: 'docker' as const, dest: join(out, 'img.docker.tar') },
+    { type: 'oci' as const, dest: join(out, 'img.oci.tar') },
+    { type: 'tar' as const, dest: join(out, 'rootfs.tar') },
+    { type: 'local' as const, dest: join(out, 'rootfs') },
+  ];
+  const b = await buildFiles(s.root, DOCKERFILE, {}, { tags: ['outs:1'], outputs });
+  const inspect = (t: string) => JSON.parse(execFileSync('skopeo', ['inspect', '--config', t], { encoding: 'utf8' }));
+  assert.deepEqual(inspect(`docker-archive:${outputs[0]!.dest}`).config.Cmd, ['cat', '/app/result']);
+  assert.deepEqual(inspect(`oci-archive:${outputs[1]!.dest}`).config.Cmd, ['cat', '/app/result']);
+  const listing = execFileSync('tar', ['-tf', outputs[2]!.dest], { encoding: 'utf8' }).split('\n');
+  assert.ok(listing.includes('./app/result'));
+  assert.ok(listing.includes('./bin/busybox'));
+  assert.ok(!listing.includes('./bin/arch'), 'the whiteout of the RUN layer is applied');
+  assert.equal(readFileSync(join(outputs[3]!.dest, 'app', 'result'), 'utf8'), 'built\n');
+  assert.equal(existsSync(join(outputs[3]!.dest, 'bin', 'arch')), false);
+  assert.match(b.imageId, /^sha256:/);
+});
+
+/** Renders a real build's events with `make` and returns what it wrote. */
+async function render(make: (w: Writable & { columns?: number }) => (e: BuildEvent) => void, events: BuildEvent[]): Promise<string> {
+  let text = '';
+  const w = Object.assign(new Writable({ write: (c, _e, cb) => ((text += c.toString()), cb()) }), { columns: 100 });
+  const r = make(w);
+  for (const e of events) r(e);
+  await new Promise((res) => setTimeout(res, 150));
+  return text;
+}
+
+test('progress: plain, tty, rawjson and quiet render one build event stream', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN echo line-one && echo line-two\n', {}, { noCache: true });
+  const plain = await render(plainRenderer, b.events);
+  assert.match(plain, /^#\d+ \[2\/2\] RUN echo line-one && echo line-two$/m);
+  assert.match(plain, /^#\d+ \d+\.\d line-one$/m);
+  assert.match(plain, /^#\d+ DONE \d+\.\ds$/m);
+  assert.match(plain, /^writing image sha256:[0-9a-f]{64} done$/m);
+
+  const tty = await render(ttyRenderer, b.events);
+  assert.match(tty, /\[\+\] Building [\d.]+s \(2\/2\) FINISHED/);
+  assert.match(tty, / => \[2\/2\] RUN echo line-one/);
+
+  const raw = (await render(rawjsonRenderer, b.events)).trim().split('\n').map((l) => JSON.parse(l) as BuildEvent);
+  assert.deepEqual(raw.map((e) => e.type), b.events.map((e) => e.type));
+
+  const quiet = await render(quietRenderer, b.events);
+  assert.equal(quiet, `${b.imageId}\n`);
+});
