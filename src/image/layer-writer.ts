@@ -10,7 +10,7 @@
  * Hard links: the first path of a link group in sorted order carries the content and the others
  * link to it, so a link never precedes its target in the tar.
  */
-import { promises as fsp } from 'node:fs';
+import { closeSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
@@ -133,8 +133,28 @@ export function orderEntries(list: LayerEntry[]): LayerEntry[] {
   return sorted.map((e) => replace.get(e.path) ?? e);
 }
 
+/** Files up to this size are read with blocking calls: the thread-pool round trips of an async
+ *  open/read/close cost far more than the read itself (layers of many small files). */
+const SMALL_FILE = 64 * 1024;
+
 /** Exactly `size` bytes of a file; a file that shrank since it was listed is an error. */
 async function* readExactly(path: string, size: number, name: string): AsyncGenerator<Buffer> {
+  if (size <= SMALL_FILE) {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(size);
+      let off = 0;
+      while (off < size) {
+        const n = readSync(fd, buf, off, size - off, null);
+        if (n === 0) throw new TsbuildError('CONFLICT', `${name} changed size while being written to a layer`);
+        off += n;
+      }
+      yield buf;
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
   const fh = await fsp.open(path, 'r');
   try {
     let left = size;
