@@ -67,10 +67,16 @@ export function registerBuild(program: Command): void {
       const mode = flags.quiet ? 'quiet' : flags.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : flags.progress;
       const render =
         mode === 'quiet' ? quietRenderer(process.stdout) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(process.stderr);
+      // The first SIGINT/SIGTERM stops the build cleanly (exit 130, nothing half-made kept); a
+      // second one leaves at once. Listening for the whole build also tells the runtime's own
+      // cleanup handler not to re-raise the signal.
       const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const onSignal = () => {
+        if (abort.signal.aborted) process.exit(130);
+        abort.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       let dockerfileText: string | undefined;
       if (flags.file === '-') dockerfileText = await readStdin();
       try {
