@@ -24,6 +24,7 @@ import { buildCopyLayer } from './copy.js';
 import type { FromResolver } from './copy-instruction.js';
 import { layerTar } from '../../image/layer-writer.js';
 import { extractLayer } from '../../image/layer-reader.js';
+import { acquire } from '../../image/lock.js';
 
 export interface PreparedMounts {
   mounts: SandboxMount[];
@@ -33,6 +34,16 @@ export interface PreparedMounts {
   env: string[];
   /** What the mounts contribute to the step's cache key (never secret content). */
   key: unknown[];
+  /** Takes the cache mounts' sharing locks for the run (call when the step really runs); returns
+   *  the release. `locked`: one run at a time per cache, across processes; `private`: a cache
+   *  already in use is replaced by a fresh throwaway dir for this run. */
+  acquire(): Promise<() => void>;
+}
+
+interface CacheClaim {
+  mount: { source: string };
+  dir: string;
+  sharing: 'locked' | 'private';
 }
 
 /** Expands and validates the step's mounts; `scratch` is a private temp dir removed after the run. */
@@ -44,7 +55,8 @@ export async function prepareMounts(
   scratch: string,
   resolveFrom: FromResolver,
 ): Promise<PreparedMounts> {
-  const out: PreparedMounts = { mounts: [], dirTargets: [], env: [], key: [] };
+  const claims: CacheClaim[] = [];
+  const out: PreparedMounts = { mounts: [], dirTargets: [], env: [], key: [], acquire: () => acquireCaches(claims, scratch) };
   const workdir = state.config.config.WorkingDir || '/';
   let n = 0;
   for (const raw of ins.mounts) {
@@ -61,7 +73,9 @@ export async function prepareMounts(
           chmodSync(dir, m.mode ?? 0o755);
           chownSync(dir, m.uid ?? 0, m.gid ?? 0);
         }
-        out.mounts.push({ type: 'bind', source: dir, target, readonly: m.readOnly });
+        const mount = { type: 'bind' as const, source: dir, target, readonly: m.readOnly };
+        out.mounts.push(mount);
+        if (m.sharing === 'locked' || m.sharing === 'private') claims.push({ mount, dir, sharing: m.sharing });
         out.dirTargets.push(target);
         out.key.push({ type: 'cache', target, id, sharing: m.sharing ?? 'shared' });
         break;
@@ -138,6 +152,33 @@ export async function prepareMounts(
     }
   }
   return out;
+}
+
+async function acquireCaches(claims: CacheClaim[], scratch: string): Promise<() => void> {
+  const releases: Array<() => void> = [];
+  const releaseAll = () => releases.splice(0).reverse().forEach((r) => r());
+  try {
+    for (const [i, c] of claims.entries()) {
+      const lock = `${c.dir}.lock`;
+      if (c.sharing === 'locked') {
+        releases.push(await acquire(lock, { timeoutMs: 3_600_000 }));
+        continue;
+      }
+      try {
+        releases.push(await acquire(lock, { timeoutMs: 0 }));
+      } catch (e) {
+        if (!(e instanceof TsbuildError) || e.code !== 'CONFLICT') throw e;
+        // in use elsewhere: this run gets an empty cache of its own, thrown away after
+        const own = join(scratch, `private-cache-${i}`);
+        mkdirSync(own);
+        c.mount.source = own;
+      }
+    }
+  } catch (e) {
+    releaseAll();
+    throw e;
+  }
+  return releaseAll;
 }
 
 /**

@@ -76,7 +76,14 @@ export async function runStep(
           tail.push(...lines);
           if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
         };
-        const rootfs = await session.runtime.prepare(lowerDirs);
+        const release = await mounts.acquire();
+        let rootfs;
+        try {
+          rootfs = await session.runtime.prepare(lowerDirs);
+        } catch (e) {
+          release();
+          throw e;
+        }
         try {
           const r = await session.runtime.run(rootfs, {
             args: argv,
@@ -109,6 +116,7 @@ export async function runStep(
           await adoptUpperAsSnapshot(session, state, layer.digest as Digest, rootfs.upperDir);
           return layer;
         } finally {
+          release();
           await session.runtime.release(rootfs);
         }
       },
