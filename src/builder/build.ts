@@ -8,7 +8,6 @@ import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { ImageStore } from '../image/store.js';
-import { saveImages } from '../image/archive-save.js';
 import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
@@ -20,8 +19,6 @@ import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
 import { runStage } from './stage-runner.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
-import { exportRootfs } from './export-rootfs.js';
-import { BuildRemoteCache, parseCacheSpec } from './remote-cache.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
 export type { BuildEvent } from './events.js';
@@ -72,6 +69,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   events.emit({ type: 'build-start' });
   try {
     if (options.cacheFrom?.length || options.cacheTo?.length) {
+      // loaded only when asked for: the registry client is a tenth of a second of start-up
+      const { BuildRemoteCache, parseCacheSpec } = await import('./remote-cache.js');
       session.remoteCache = await BuildRemoteCache.open(store, {
         cacheFrom: (options.cacheFrom ?? []).map((s) => parseCacheSpec(s, 'from')),
         cacheTo: (options.cacheTo ?? []).map((s) => parseCacheSpec(s, 'to')),
@@ -129,10 +128,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     for (const out of options.outputs ?? []) {
       if (out.type === 'image') continue;
       if (out.type === 'docker' || out.type === 'oci') {
+        const { saveImages } = await import('../image/archive-save.js');
         const stream = createWriteStream(out.dest);
         await saveImages(store, image.tags.length ? image.tags : [image.id], stream, { format: out.type });
         await new Promise<void>((res, rej) => stream.end((e?: Error | null) => (e ? rej(e) : res())));
       } else {
+        const { exportRootfs } = await import('./export-rootfs.js');
         await exportRootfs(store, final.layers, out as { type: "tar" | "local"; dest: string });
       }
     }

@@ -20,8 +20,22 @@ import { applyMetadata } from './steps/metadata.js';
 import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
-import { resolveBaseImage } from './base-image.js';
+import type { ResolveBaseImageOptions } from './base-image.js';
 import type { LayerProgress } from '../registry/store-adapter.js';
+import type { StoredImage } from '../image/store.js';
+
+/**
+ * A base or `--from` image: the store's copy when there is one and no `--pull`, without loading the
+ * registry client at all (most builds never need it); otherwise base-image.ts decides and pulls.
+ */
+async function resolveImage(session: BuildSession, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
+  if (!opts.pull && !ref.includes('@')) {
+    const local = await session.store.getImage(ref).catch(() => undefined);
+    if (local) return local;
+  }
+  const { resolveBaseImage } = await import('./base-image.js');
+  return resolveBaseImage(session.store, ref, opts);
+}
 
 /** A pull's milestones as log lines of the FROM step (byte progress stays out of build logs). */
 function progressLine(e: LayerProgress): string {
@@ -107,7 +121,7 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
     const id = session.events.start(`${label} ${base.ref}`);
     let image;
     try {
-      image = await resolveBaseImage(session.store, base.ref, {
+      image = await resolveImage(session, base.ref, {
         pull: !!session.options.pull,
         ...(session.options.platform ? { platform: session.options.platform } : {}),
         onProgress: (e) => {
@@ -165,7 +179,7 @@ async function fromDirs(session: BuildSession, run: StageRun, from: string): Pro
   if (dep && dep.stage.index < run.planned.stage.index) return stateSnapshots(session, await run.stageResult(dep.stage.index));
   let image;
   try {
-    image = await resolveBaseImage(session.store, from, { pull: false });
+    image = await resolveImage(session, from, { pull: false });
   } catch (e) {
     if (e instanceof TsbuildError) throw new TsbuildError(e.code, `--from=${from}: not a stage of this Dockerfile, and as an image: ${e.message}`);
     throw e;

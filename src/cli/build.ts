@@ -53,9 +53,11 @@ export function registerBuild(program: Command): void {
     .option('--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)')
     .action(async (context: string, flags: BuildFlags) => {
       checkPlatform(flags.platform);
-      const { parseCacheSpec } = await import('../builder/remote-cache.js');
-      for (const spec of flags.cacheFrom) parseCacheSpec(spec, 'from'); // bad specs fail before any work
-      for (const spec of flags.cacheTo) parseCacheSpec(spec, 'to');
+      if (flags.cacheFrom.length || flags.cacheTo.length) {
+        const { parseCacheSpec } = await import('../builder/remote-cache.js');
+        for (const spec of flags.cacheFrom) parseCacheSpec(spec, 'from'); // bad specs fail before any work
+        for (const spec of flags.cacheTo) parseCacheSpec(spec, 'to');
+      }
       const [{ build }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
         import('../builder/build.js'),
         import('../image/root.js'),

@@ -85,6 +85,13 @@ export class BlobStore {
   /** Stores a small in-memory blob (configs, manifests). */
   putBuffer(data: Buffer | string, opts: PutBlobOptions = {}): Promise<BlobInfo> {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    // Already stored (a rebuild's unchanged config or manifest): a present blob is always whole,
+    // so the temp file, fsync and rename are skipped. It is leased as a fresh write would be.
+    const digest = digestOfHash(newHash().update(buf));
+    if ((!opts.expectedDigest || opts.expectedDigest === digest) && !opts.beforeCommit && this.has(digest)) {
+      this.onStored(digest);
+      return Promise.resolve({ digest, size: buf.length });
+    }
     return this.put([buf], opts);
   }
 

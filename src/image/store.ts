@@ -165,13 +165,15 @@ export class ImageStore {
         throw new TsbuildError('CONFLICT', 'image blobs vanished (a concurrent prune?); retry');
       }
       const idx = this.readIndex();
+      const before = JSON.stringify(idx);
       const desc: Descriptor = { mediaType: MT.ociManifest, digest: man.digest, size: man.size };
       if (tags.length === 0) {
         if (!idx.manifests.some((m) => m.digest === man.digest)) idx.manifests.push(desc);
       } else {
         for (const t of tags) setTag(idx, t, desc);
       }
-      this.writeIndex(idx);
+      // a rebuild that names the same image again changes nothing: no write, no fsync
+      if (JSON.stringify(idx) !== before) this.writeIndex(idx);
     });
     return this.imageFromManifest(man.digest, this.readIndex());
   }
