@@ -111,12 +111,14 @@ export function registerImageCommands(program: Command): void {
       const rows: Array<{ repo: string; tag: string; id: string; created?: string; size: number; digest: string }> = [];
       for (const img of await store.listImages()) {
         const id = opts.trunc ? short(img.id) : img.id;
+        // Docker's SIZE: the content of the image's layers, not their tar lengths
+        const size = (await Promise.all(img.manifest.layers.map((l) => store.layerContentSize(l.digest)))).reduce((a, b) => a + b, 0);
         const named = img.tags.map((t) => parseReference(t));
         const matching = filter ? named.filter((r) => repositoryName(r) === repositoryName(filter) && (!filter.tag || r.tag === filter.tag)) : named;
         if (filter && matching.length === 0) continue;
-        if (matching.length === 0) rows.push({ repo: '<none>', tag: '<none>', id, created: img.config.created, size: img.size, digest: '<none>' });
+        if (matching.length === 0) rows.push({ repo: '<none>', tag: '<none>', id, created: img.config.created, size, digest: '<none>' });
         for (const r of matching.sort((a, b) => familiarRepository(a).localeCompare(familiarRepository(b)) || (a.tag ?? '').localeCompare(b.tag ?? ''))) {
-          rows.push({ repo: familiarRepository(r), tag: r.tag ?? '<none>', id, created: img.config.created, size: img.size, digest: '<none>' });
+          rows.push({ repo: familiarRepository(r), tag: r.tag ?? '<none>', id, created: img.config.created, size, digest: '<none>' });
         }
       }
       if (opts.quiet) {
@@ -152,9 +154,16 @@ export function registerImageCommands(program: Command): void {
       const img = await store.resolve(name);
       const human = opts.human !== 'false';
       const entries = historyWithLayers(img.config).reverse();
-      const rows = entries.map(({ entry, layerIndex }, i) => {
+      // Docker's SIZE is a layer's content (its files' bytes), not the tar's length
+      const sizes = await Promise.all(
+        entries.map(({ layerIndex }) => {
+          const l = layerIndex === undefined ? undefined : img.manifest.layers[layerIndex];
+          return l ? store.layerContentSize(l.digest) : 0;
+        }),
+      );
+      const rows = entries.map(({ entry }, i) => {
         const id = i === 0 ? (opts.trunc ? short(img.id) : img.id) : '<missing>';
-        const size = layerIndex === undefined ? 0 : (img.manifest.layers[layerIndex]?.size ?? 0);
+        const size = sizes[i]!;
         const createdBy = (entry.created_by ?? '').replace(/\t/g, ' ');
         return {
           ID: id,

@@ -18,11 +18,12 @@
  * index, the cache entries and live processes' leases reference.
  */
 import { mkdirSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 import { type Digest, hexOf, sha256, chainIds, isDigest, newHash, digestOfHash } from './digest.js';
 import { gunzip, tapHash } from './byte-streams.js';
+import { readTar } from './tar-format.js';
 import { BlobStore, syncDir, type BlobInfo, type ByteSource, type PutBlobOptions } from './blobs.js';
 import { withLock, pidAlive } from './lock.js';
 import { type ImageConfig, serializeConfig } from './config.js';
@@ -79,7 +80,7 @@ export class ImageStore {
   /** Opens (creating if needed) the store at `root`. */
   static async open(root: string): Promise<ImageStore> {
     try {
-      for (const d of ['blobs/sha256', 'tmp', 'leases', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin']) {
+      for (const d of ['blobs/sha256', 'tmp', 'leases', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin', 'meta/content-size']) {
         mkdirSync(join(root, d), { recursive: true });
       }
     } catch (e) {
@@ -337,6 +338,29 @@ export class ImageStore {
   /** A fresh temp path inside the store (same filesystem as blobs and snapshots, for renames). */
   tempPath(tag = 'x'): string {
     return join(this.root, 'tmp', `${process.pid}-${tag}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /**
+   * A layer's size as `docker history` shows it: the bytes of its files and symlink targets (not
+   * the tar's length). Scanned once and remembered next to the blob.
+   */
+  async layerContentSize(layer: Digest): Promise<number> {
+    const meta = join(this.root, 'meta', 'content-size', `${hexOf(layer)}.json`);
+    try {
+      return (JSON.parse(readFileSync(meta, 'utf8')) as { size: number }).size;
+    } catch {
+      // not computed yet
+    }
+    let size = 0;
+    for await (const { header, body } of readTar(this.openBlob(layer))) {
+      // as Docker's graph drivers count it: file bytes plus each symlink's target length
+      if (header.type === 'file') size += header.size;
+      else if (header.type === 'symlink') size += Buffer.byteLength(header.linkname ?? '');
+      for await (const _ of body); // skipped
+    }
+    mkdirSync(dirname(meta), { recursive: true });
+    this.writeAtomic(meta, JSON.stringify({ size }));
+    return size;
   }
 
   /**
