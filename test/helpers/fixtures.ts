@@ -15,3 +15,12 @@ export function busyboxRootfsTar(): string {
   }
   return out;
 }
+
+/** Path of a minimal Debian bookworm rootfs tarball (made once with debootstrap, ~30 s). */
+export function debianRootfsTar(): string {
+  const out = join(fixturesDir, '.cache', 'debian-bookworm-rootfs.tar');
+  if (!existsSync(out)) {
+    execFileSync(join(fixturesDir, 'make-debian-rootfs.sh'), [out], { stdio: 'inherit' });
+  }
+  return out;
+}
