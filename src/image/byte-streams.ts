@@ -1,6 +1,6 @@
 /** Small helpers over async byte streams: peeking at the first bytes, gunzip, and hashing on the way. */
 import { createGunzip } from 'node:zlib';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import type { Hash } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 
@@ -52,8 +52,12 @@ export async function* tapHash(src: AsyncIterable<Buffer>, hash: Hash): AsyncGen
 }
 
 /** Decompresses a gzip stream (multi-member too); CORRUPT on bad data. */
-export async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const z = createGunzip({ chunkSize: 1 << 20 });
+export function gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  return throughTransform(src, createGunzip({ chunkSize: 1 << 20 }), 'gzip');
+}
+
+/** Pipes `src` through a zlib-style transform; its failures become CORRUPT errors naming `what`. */
+export async function* throughTransform(src: AsyncIterable<Buffer>, z: Transform, what: string): AsyncGenerator<Buffer> {
   const input = Readable.from(src);
   input.on('error', (e) => z.destroy(e));
   input.pipe(z);
@@ -61,7 +65,7 @@ export async function* gunzip(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer
     for await (const b of z) yield b as Buffer;
   } catch (e) {
     if (e instanceof TsbuildError) throw e;
-    throw new TsbuildError('CORRUPT', `gzip: ${(e as Error).message}`);
+    throw new TsbuildError('CORRUPT', `${what}: ${(e as Error).message}`);
   } finally {
     input.destroy();
   }

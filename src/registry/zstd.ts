@@ -7,22 +7,12 @@ import { spawn } from 'node:child_process';
 import * as zlib from 'node:zlib';
 import { Readable, type Transform } from 'node:stream';
 import { TsbuildError } from '../errors.js';
+import { throughTransform } from '../image/byte-streams.js';
 
 export async function* unzstd(src: AsyncIterable<Buffer>, zstdBin = process.env.TSBUILD_ZSTD ?? 'zstd'): AsyncGenerator<Buffer> {
   const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
   if (typeof native === 'function') {
-    const z = native();
-    const input = Readable.from(src);
-    input.on('error', (e) => z.destroy(e));
-    input.pipe(z);
-    try {
-      for await (const b of z) yield b as Buffer;
-    } catch (e) {
-      if (e instanceof TsbuildError) throw e;
-      throw new TsbuildError('CORRUPT', `zstd: ${(e as Error).message}`);
-    } finally {
-      input.destroy();
-    }
+    yield* throughTransform(src, native(), 'zstd');
     return;
   }
   const child = spawn(zstdBin, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
