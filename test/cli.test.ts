@@ -21,3 +21,22 @@ test('build is the default command: a missing context is a one-line error', asyn
   assert.equal(r.stderr.trim().split('\n').length, 1);
   assert.match(r.stderr, /build context \/nonexistent\/context is not a directory/);
 });
+
+test('--root works before or after the command name', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { busyboxRootfsTar } = await import('./helpers/fixtures.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tsb-root-'));
+  try {
+    const imp = await runCli(['--root', dir, 'import', busyboxRootfsTar(), 'rooted:1'], { env: { TSBUILD_ROOT: '' } });
+    assert.equal(imp.code, 0, imp.stderr);
+    for (const args of [['--root', dir, 'images'], ['images', '--root', dir]]) {
+      const r = await runCli(args, { env: { TSBUILD_ROOT: '' } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^rooted +1 /m);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

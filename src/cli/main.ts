@@ -2,6 +2,7 @@
  * The CLI edge: builds the commander program from one module per command group, runs it, and is
  * the only place that turns errors into messages and exit codes.
  */
+import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
 import { registerParse } from './parse.js';
@@ -14,8 +15,14 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('tsbuild')
     .description('A daemonless Dockerfile build engine')
+    .option('--root <dir>', 'image store location for any command (default: $TSBUILD_ROOT, else a per-user default)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // `--root` is accepted before or after the command name; commands resolve it through TSBUILD_ROOT
+  program.hook('preAction', () => {
+    const root = program.opts<{ root?: string }>().root;
+    if (root) process.env.TSBUILD_ROOT = resolve(root);
+  });
   registerBuild(program);
   registerParse(program);
   registerImageCommands(program);
