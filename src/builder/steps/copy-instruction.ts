@@ -15,9 +15,54 @@ import { RootfsView } from '../../image/rootfs-view.js';
 import type { BuildSession } from '../session.js';
 import { stateSnapshots, type StageState } from '../stage-state.js';
 import { buildCopyLayer, copyInputsDigest, type CopyRequest } from './copy.js';
+import { checkoutCommit, parseGitSource, resolveCommit } from './add-git.js';
+import { isGitUrl } from './add-url.js';
+import { BuildContext } from '../context.js';
+import { PatternMatcher } from '../dockerignore.js';
+import { TsbuildError } from '../../errors.js';
 import { runFsStep } from './fs-step.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
+/** ADD of a git repository: keyed by the commit its ref names, copied like a context. */
+async function addGitStep(
+  session: BuildSession,
+  state: StageState,
+  ins: AddInstruction | CopyInstruction,
+  name: string,
+  req: CopyRequest,
+  src: string,
+  lowerDirs: string[],
+): Promise<void> {
+  const g = parseGitSource(src);
+  const keepGitDir = ins.kind === 'add' && ins.keepGitDir;
+  const scratch = await mkdtemp(join(session.store.root, 'tmp', 'git-'));
+  try {
+    const commit = await resolveCommit(g, scratch);
+    if (req.checksum !== undefined && !commit.startsWith(req.checksum)) {
+      throw new TsbuildError('CORRUPT', `ADD ${src}: the ref is at commit ${commit}, which does not match --checksum=${req.checksum}`);
+    }
+    await runFsStep(session, state, {
+      name,
+      history: copyHistory(true, [src], req.dest),
+      key: { kind: 'add-git', url: g.url, commit, subdir: g.subdir, keepGitDir, dest: req.dest, workdir: req.workdir, chown: req.chown, chmod: req.chmod, excludes: req.excludes },
+      produce: async () => {
+        const repo = join(scratch, 'repo');
+        await checkoutCommit(g, commit, repo);
+        const context = new BuildContext(repo, { matcher: new PatternMatcher(keepGitDir ? [] : ['.git']) });
+        const { checksum: _checksum, keepGitDir: _keep, unpack: _unpack, ...rest } = req;
+        const entries = await buildCopyLayer(
+          { ...rest, isAdd: false, sources: [g.subdir === '' ? '.' : g.subdir], heredocs: [], from: { kind: 'context', context } },
+          new RootfsView([...lowerDirs].reverse()),
+          join(scratch, 'layer'),
+        );
+        return writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+      },
+    });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
 
 /** Where `COPY --from=X` reads: the snapshots of stage/image X, bottom first. */
 export type FromResolver = (from: string) => Promise<string[]>;
@@ -64,6 +109,9 @@ export async function copyStep(
     ...(ins.kind === 'add' ? { keepGitDir: ins.keepGitDir } : {}),
     ...(session.sourceDateEpoch !== undefined ? { nowMs: session.sourceDateEpoch * 1000 } : {}),
   };
+  if (isAdd && sources.length === 1 && isGitUrl(sources[0]!)) {
+    return addGitStep(session, state, ins, name, req, sources[0]!, lowerDirs);
+  }
   const inputs = await copyInputsDigest(req);
   const shownSources = [...sources, ...heredocs.map((h) => `<<${h.name}`)];
   await runFsStep(session, state, {

@@ -181,7 +181,8 @@ async function planSources(req: CopyRequest): Promise<Plan> {
   let anyUrl = false;
   for (const src of req.sources) {
     if (isGitUrl(src)) {
-      throw new TsbuildError('INVALID', `${op} from a git repository is not supported yet: ${src}`);
+      // ADD of one git URL is handled by copy-instruction.ts (add-git.ts); anything else is not
+      throw new TsbuildError('INVALID', req.isAdd ? `ADD of a git repository takes exactly one source: ${src}` : `source can't be a git URL for COPY: ${src} (use ADD)`);
     }
     if (isHttpUrl(src)) {
       if (!req.isAdd) throw new TsbuildError('INVALID', `source can't be a URL for COPY: ${src} (use ADD)`);

@@ -1,0 +1,100 @@
+/**
+ * `ADD <git URL>[#ref[:subdir]] <dest>`: the repository at a ref, checked out into a scratch dir and
+ * then copied like a build context (its files owned by root, modes kept, `.git` left out unless
+ * --keep-git-dir). The cache key is the commit the ref names (asked with `git ls-remote`, so an
+ * unchanged branch is never fetched again), never the URL's moving ref.
+ * git runs with no system or user config, no prompts, no file:// or ext:: transports, and the URL
+ * after `--`; the subdir is resolved inside the checkout (CVE-2026-33748 class).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, lstat, lutimes } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { TsbuildError } from '../../errors.js';
+
+export interface GitSource {
+  /** The URL without its fragment. */
+  url: string;
+  /** Branch, tag or commit; undefined = the remote's HEAD. */
+  ref?: string;
+  /** Path inside the repository ('' = its root), cleaned to stay inside. */
+  subdir: string;
+}
+
+/** Splits `URL#ref:subdir`; a URL that could be read as a git option is refused. */
+export function parseGitSource(src: string): GitSource {
+  const hash = src.indexOf('#');
+  const url = hash < 0 ? src : src.slice(0, hash);
+  const frag = hash < 0 ? '' : src.slice(hash + 1);
+  if (url.startsWith('-')) throw new TsbuildError('INVALID', `invalid git URL ${JSON.stringify(src)}`);
+  const colon = frag.indexOf(':');
+  const ref = (colon < 0 ? frag : frag.slice(0, colon)) || undefined;
+  const rawSub = colon < 0 ? '' : frag.slice(colon + 1);
+  if (ref !== undefined && (ref.startsWith('-') || /[\s~^:?*[\\]/.test(ref))) {
+    throw new TsbuildError('INVALID', `invalid git ref ${JSON.stringify(ref)} in ${src}`);
+  }
+  const subdir = posix.normalize('/' + rawSub).slice(1).replace(/\/$/, '');
+  return { url, ...(ref !== undefined ? { ref } : {}), subdir };
+}
+
+/** The commit `ref` names on the remote (a full commit id is taken as it is). */
+export async function resolveCommit(g: GitSource, scratch: string): Promise<string> {
+  if (g.ref && /^[0-9a-f]{40}$/.test(g.ref)) return g.ref;
+  const want = g.ref ?? 'HEAD';
+  const out = await git(['ls-remote', '--', g.url, want, `refs/heads/${want}`, `refs/tags/${want}`, `refs/tags/${want}^{}`], scratch);
+  const lines = out.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]);
+  // a peeled annotated tag names the commit; otherwise the first match
+  const pick = lines.find(([, n]) => n.endsWith('^{}')) ?? lines[0];
+  if (!pick) throw new TsbuildError('NOT_FOUND', `git ref ${JSON.stringify(want)} not found in ${g.url}`);
+  return pick[0];
+}
+
+/** Fetches `commit` into `dir` and checks it out; file times are set to the commit's time. */
+export async function checkoutCommit(g: GitSource, commit: string, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await git(['init', '-q', '.'], dir);
+  const want = g.ref && !/^[0-9a-f]{40}$/.test(g.ref) ? g.ref : commit;
+  try {
+    await git(['fetch', '-q', '--depth', '1', '--no-tags', '--', g.url, want], dir);
+  } catch {
+    // servers that refuse shallow fetches of a ref name or a bare commit: fetch everything
+    await git(['fetch', '-q', '--no-tags', '--', g.url, '+refs/heads/*:refs/remotes/origin/*', '+refs/tags/*:refs/tags/*'], dir);
+  }
+  await git(['-c', 'advice.detachedHead=false', 'checkout', '-q', commit], dir);
+  const time = Number((await git(['log', '-1', '--format=%ct', commit], dir)).trim());
+  if (Number.isFinite(time)) await touchTree(dir, time);
+}
+
+async function touchTree(dir: string, seconds: number): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    const st = await lstat(p);
+    if (st.isDirectory()) await touchTree(p, seconds);
+    await lutimes(p, seconds, seconds);
+  }
+  await lutimes(dir, seconds, seconds);
+}
+
+function git(args: string[], cwd: string): Promise<string> {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: cwd,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '/bin/false',
+    GIT_PROTOCOL_FROM_USER: '0',
+  };
+  const safety = ['-c', 'protocol.file.allow=never', '-c', 'protocol.ext.allow=never', '-c', 'core.hooksPath=/dev/null'];
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', [...safety, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new TsbuildError('RUNTIME', `git is needed for ADD of a git repository: ${e.message}`)));
+    child.on('close', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new TsbuildError('NOT_FOUND', `git ${args[0]} failed: ${err.trim().split('\n').pop() ?? `exit ${code}`}`));
+    });
+  });
+}

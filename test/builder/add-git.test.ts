@@ -1,0 +1,104 @@
+/** ADD of a git repository, served by a real `git daemon` on 127.0.0.1. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createConnection } from 'node:net';
+import { buildFiles, buildFails, makeBaseStore, type TempStore } from '../helpers/build.js';
+import { freePort } from '../helpers/registry-server.js';
+import { parseGitSource } from '../../src/builder/steps/add-git.js';
+
+let s: TempStore;
+let dir: string;
+let daemon: ChildProcess;
+let url: string;
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', HOME: cwd } }).toString().trim();
+
+before(async () => {
+  s = await makeBaseStore();
+  dir = mkdtempSync(join(tmpdir(), 'tsb-git-'));
+  const work = join(dir, 'work');
+  mkdirSync(join(work, 'sub', 'deeper'), { recursive: true });
+  writeFileSync(join(work, 'README'), 'top\n');
+  writeFileSync(join(work, 'sub', 'a.txt'), 'a\n');
+  writeFileSync(join(work, 'sub', 'run.sh'), '#!/bin/sh\necho hi\n');
+  chmodSync(join(work, 'sub', 'run.sh'), 0o755);
+  writeFileSync(join(work, 'sub', 'deeper', 'b.txt'), 'b\n');
+  symlinkSync('/etc', join(work, 'escape'));
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'add', '.');
+  git(work, 'commit', '-q', '-m', 'one');
+  git(work, 'tag', 'v1');
+  mkdirSync(join(dir, 'srv'));
+  git(dir, 'clone', '-q', '--bare', work, join(dir, 'srv', 'repo.git'));
+  const port = await freePort();
+  daemon = spawn('git', ['daemon', '--reuseaddr', '--export-all', `--base-path=${join(dir, 'srv')}`, '--listen=127.0.0.1', `--port=${port}`], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((res) => createConnection(port, '127.0.0.1').on('connect', function (this: import('node:net').Socket) { this.destroy(); res(true); }).on('error', () => res(false)));
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  url = `git://127.0.0.1:${port}/repo.git`;
+});
+after(() => {
+  daemon?.kill();
+  s.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('git sources parse: ref and subdir, which stays inside the repository', () => {
+  assert.deepEqual(parseGitSource('https://h/r.git#main:sub/dir'), { url: 'https://h/r.git', ref: 'main', subdir: 'sub/dir' });
+  assert.deepEqual(parseGitSource('https://h/r.git'), { url: 'https://h/r.git', subdir: '' });
+  assert.deepEqual(parseGitSource('https://h/r.git#:../../etc'), { url: 'https://h/r.git', subdir: 'etc' });
+  assert.throws(() => parseGitSource('--upload-pack=x'), /invalid git URL/);
+  assert.throws(() => parseGitSource('https://h/r.git#--force'), /invalid git ref/);
+});
+
+test('ADD git://...#ref:subdir copies that directory, without .git, files owned by root with modes kept', async () => {
+  const b = await buildFiles(s.root, `FROM busybox\nADD ${url}#main:sub /app\n`);
+  const files = b.newLayers.flat();
+  const f = (p: string) => files.find((e) => e.path === p);
+  assert.equal(f('app/a.txt')?.content, 'a\n');
+  assert.equal(f('app/deeper/b.txt')?.content, 'b\n');
+  assert.equal((f('app/run.sh')!.mode & 0o111) !== 0, true);
+  assert.equal(f('app/a.txt')?.uid, 0);
+  assert.ok(!files.some((e) => e.path.startsWith('app/.git')));
+  assert.ok(!files.some((e) => e.path === 'app/README'));
+  assert.equal(b.history.at(-1)?.created_by, `ADD ${url}#main:sub /app # buildkit`);
+});
+
+test('ADD --keep-git-dir keeps .git; a rebuild is CACHED without fetching; a new commit misses', async () => {
+  const df = `FROM busybox\nADD --keep-git-dir=true ${url}#v1 /src\n`;
+  const b1 = await buildFiles(s.root, df);
+  assert.ok(b1.newLayers.flat().some((e) => e.path === 'src/.git/HEAD'));
+  assert.ok(b1.newLayers.flat().some((e) => e.path === 'src/README'));
+  const b2 = await buildFiles(s.root, df);
+  const adds2 = b2.steps.filter((x) => x.name.includes('ADD'));
+  assert.equal(adds2.length, 1);
+  assert.ok(adds2[0]!.cached);
+  const moving = `FROM busybox\nADD ${url}#main /src\n`;
+  await buildFiles(s.root, moving);
+  const work = join(dir, 'work');
+  writeFileSync(join(work, 'README'), 'changed\n');
+  git(work, 'commit', '-q', '-am', 'two');
+  git(work, 'push', '-q', join(dir, 'srv', 'repo.git'), 'main');
+  const b3 = await buildFiles(s.root, moving);
+  assert.equal(b3.newLayers.flat().find((e) => e.path === 'src/README')?.content, 'changed\n');
+  const adds3 = b3.steps.filter((x) => x.name.includes('ADD'));
+  assert.equal(adds3.length, 1);
+  assert.ok(!adds3[0]!.cached);
+});
+
+test('ADD git: a symlink in the repository pointing at / stays inside the checkout; bad refs and checksums are clear errors', async () => {
+  const f1 = await buildFails(s.root, `FROM busybox\nADD ${url}#main:escape/passwd /x\n`);
+  assert.match(f1.error.message, /not found/);
+  const f2 = await buildFails(s.root, `FROM busybox\nADD ${url}#nosuchbranch /x\n`);
+  assert.match(f2.error.message, /nosuchbranch/);
+  const f3 = await buildFails(s.root, `FROM busybox\nADD --checksum=deadbeef ${url}#main /x\n`);
+  assert.match(f3.error.message, /does not match --checksum=deadbeef/);
+  assert.equal((f3.error as { location?: { line: number } }).location?.line, 2);
+});
