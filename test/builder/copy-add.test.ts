@@ -243,11 +243,11 @@ test('add: --checksum is verified; the URL and its checksum/ETag make the cache 
   }
 });
 
-test('add/copy: git URLs are refused clearly; COPY takes no URLs', async () => {
+test('add/copy: git URLs only as the one source of an ADD (add-git.ts); COPY takes no URLs', async () => {
   const f = await fixture();
   try {
-    await assert.rejects(buildCopyLayer(req(f, { sources: ['https://github.com/moby/buildkit.git#v0.1'], dest: '/s/' }), f.target, f.scratch), isErr('INVALID', /git repository is not supported yet/));
-    await assert.rejects(copyInputsDigest(req(f, { sources: ['git@github.com:moby/buildkit.git'], dest: '/s/' })), isErr('INVALID', /not supported yet/));
+    await assert.rejects(buildCopyLayer(req(f, { sources: ['https://github.com/moby/buildkit.git#v0.1', 'a.txt'], dest: '/s/' }), f.target, f.scratch), isErr('INVALID', /git repository takes exactly one source/));
+    await assert.rejects(copyInputsDigest(req(f, { isAdd: false, sources: ['git@github.com:moby/buildkit.git'], dest: '/s/' })), isErr('INVALID', /git URL for COPY/));
     await assert.rejects(buildCopyLayer(req(f, { isAdd: false, sources: ['http://127.0.0.1:1/x'], dest: '/s/' }), f.target, f.scratch), isErr('INVALID', /URL for COPY/));
   } finally {
     rmSync(f.d, { recursive: true, force: true });
