@@ -9,33 +9,34 @@ before(async () => {
 });
 after(() => s.cleanup());
 
-// Two independent stages run in parallel; each holds the cache for ~0.6 s and records whether it
-// saw the other one inside at the same time (a marker file in the shared cache).
-const stage = (name: string, sharing: string) =>
+// Two independent stages run in parallel on one cache. Each leaves a marker in it and waits up to
+// `waitTenths` tenths of a second for the other's marker: seeing it means both held the cache at once.
+const stage = (name: string, other: string, sharing: string, waitTenths: number) =>
   `FROM busybox AS ${name}\nRUN --mount=type=cache,id=shared-c,target=/c,sharing=${sharing} ` +
-  `if [ -e /c/busy ]; then echo overlap > /${name}; else echo alone > /${name}; fi; ` +
-  `touch /c/busy; sleep 0.6; rm -f /c/busy; echo ${name} >> /c/log`;
+  `touch /c/${name}; i=0; while [ $i -lt ${waitTenths} ] && [ ! -e /c/${other} ]; do sleep 0.1; i=$((i+1)); done; ` +
+  `if [ -e /c/${other} ]; then echo overlap; else echo alone; fi > /${name}; sleep 0.2; rm -f /c/${name}`;
 
-const dockerfile = (sharing: string) =>
-  `${stage('a', sharing)}\n${stage('b', sharing)}\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n`;
+const dockerfile = (sharing: string, waitTenths: number) =>
+  `${stage('a', 'b', sharing, waitTenths)}\n${stage('b', 'a', sharing, waitTenths)}\nFROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n`;
 
 function seen(b: Awaited<ReturnType<typeof buildFiles>>, f: string): string | undefined {
   return b.newLayers.flat().find((e) => e.path === f)?.content;
 }
 
 test('sharing=locked: two steps never hold one cache at once', async () => {
-  const b = await buildFiles(s.root, dockerfile('locked'), {}, { noCache: true });
+  const b = await buildFiles(s.root, dockerfile('locked', 15), {}, { noCache: true });
   assert.equal(seen(b, 'a'), 'alone\n');
   assert.equal(seen(b, 'b'), 'alone\n');
 });
 
 test('sharing=shared: two steps use one cache at once', async () => {
-  const b = await buildFiles(s.root, dockerfile('shared'), {}, { noCache: true });
-  assert.ok([seen(b, 'a'), seen(b, 'b')].includes('overlap\n'), `${seen(b, 'a')} ${seen(b, 'b')}`);
+  const b = await buildFiles(s.root, dockerfile('shared', 300), {}, { noCache: true });
+  assert.equal(seen(b, 'a'), 'overlap\n');
+  assert.equal(seen(b, 'b'), 'overlap\n');
 });
 
 test('sharing=private: a cache in use gives the other step a fresh one of its own', async () => {
-  const b = await buildFiles(s.root, dockerfile('private'), {}, { noCache: true });
+  const b = await buildFiles(s.root, dockerfile('private', 15), {}, { noCache: true });
   assert.equal(seen(b, 'a'), 'alone\n');
   assert.equal(seen(b, 'b'), 'alone\n');
 });
