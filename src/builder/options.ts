@@ -11,6 +11,13 @@ export interface SecretSpec {
   env?: string;
 }
 
+/** `--ssh id=SOCKET`: an SSH agent socket that `RUN --mount=type=ssh,id=ID` may use. */
+export interface SshSpec {
+  id: string;
+  /** Path of the agent's Unix socket on the host. */
+  socket: string;
+}
+
 export type OutputSpec =
   | { type: 'image' }
   | { type: 'docker' | 'oci' | 'tar' | 'local'; dest: string };
@@ -30,6 +37,7 @@ export interface BuildOptions {
   labels?: Record<string, string>;
   network?: NetworkMode;
   secrets?: SecretSpec[];
+  ssh?: SshSpec[];
   platform?: string;
   outputs?: OutputSpec[];
   /** `--cache-from` specs (`type=registry,ref=...`, `type=local,src=DIR`, or a bare reference). */

@@ -3,7 +3,7 @@
  * raw strings commander collected and throws a USAGE error naming the flag on bad input.
  */
 import { TsbuildError } from '../errors.js';
-import type { OutputSpec, SecretSpec } from '../builder/options.js';
+import type { OutputSpec, SecretSpec, SshSpec } from '../builder/options.js';
 
 const usage = (msg: string) => new TsbuildError('USAGE', msg, undefined, 2);
 
@@ -58,6 +58,17 @@ export function parseSecret(v: string): SecretSpec {
   if (src) return { id, src };
   // Like Docker: with neither, the secret comes from the environment variable named like the id.
   return { id, env: id };
+}
+
+/** `--ssh default` (the agent at $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`. */
+export function parseSsh(v: string, env: NodeJS.ProcessEnv): SshSpec {
+  const eq = v.indexOf('=');
+  const id = eq < 0 ? v : v.slice(0, eq);
+  if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw usage(`invalid --ssh "${v}": expected ID or ID=SOCKET`);
+  const socket = eq < 0 ? env.SSH_AUTH_SOCK : v.slice(eq + 1);
+  if (!socket) throw usage(`invalid --ssh "${v}": no socket given and SSH_AUTH_SOCK is not set`);
+  if (socket.includes(',')) throw usage(`invalid --ssh "${v}": key files are not supported, give an agent socket`);
+  return { id, socket };
 }
 
 const OUTPUT_TYPES = ['image', 'docker', 'oci', 'tar', 'local'] as const;

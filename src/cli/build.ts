@@ -3,7 +3,7 @@
  * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
  */
 import { Command, Option } from 'commander';
-import { checkPlatform, parseBuildArgs, parseLabels, parseOutput, parseSecret } from './build-flags.js';
+import { checkPlatform, parseBuildArgs, parseLabels, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -17,6 +17,7 @@ interface BuildFlags {
   label: string[];
   network: string;
   secret: string[];
+  ssh: string[];
   iidfile?: string;
   quiet?: boolean;
   progress: string;
@@ -42,6 +43,7 @@ export function registerBuild(program: Command): void {
     .option('--label <k=v>', 'set an image label; repeatable', collect, [])
     .addOption(new Option('--network <mode>', 'network for RUN steps').choices(['default', 'none', 'host']).default('default'))
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR', collect, [])
+    .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default (uses $SSH_AUTH_SOCK) or ID=SOCKET; repeatable', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
     .option('-q, --quiet', 'print only the image ID')
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'tty', 'plain', 'quiet', 'rawjson']).default('auto'))
@@ -98,6 +100,7 @@ export function registerBuild(program: Command): void {
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
           secrets: flags.secret.map(parseSecret),
+          ssh: flags.ssh.map((v) => parseSsh(v, process.env)),
           outputs: flags.output.map(parseOutput),
           root: resolveRoot(flags.root),
           onEvent: render,

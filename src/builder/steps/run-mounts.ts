@@ -147,8 +147,20 @@ export async function prepareMounts(
         out.key.push({ type: 'bind', target, source: rel, digest, rw: readWrite });
         break;
       }
-      case 'ssh':
-        throw bad(ins, 'mount type=ssh is not supported yet');
+      case 'ssh': {
+        // the host agent's socket itself, bound in: the key material never enters the build
+        const id = m.id ?? 'default';
+        const agent = session.options.ssh?.find((a) => a.id === id);
+        if (!agent) {
+          if (m.required) throw bad(ins, `ssh agent ${JSON.stringify(id)} is required but was not given (--ssh ${id}=SOCKET)`);
+          break;
+        }
+        const sshTarget = target ?? `/run/buildkit/ssh_agent.${n++}`;
+        out.mounts.push({ type: 'bind', source: agent.socket, target: sshTarget, readonly: false });
+        out.env.push(`SSH_AUTH_SOCK=${sshTarget}`);
+        out.key.push({ type: 'ssh', id, target: sshTarget });
+        break;
+      }
     }
   }
   return out;
