@@ -9,27 +9,18 @@ import { LRUCache } from 'lru-cache';
 import { TsbuildError } from '../errors.js';
 import { fsx } from '../native/fsx.js';
 import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
-import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType } from './file-digest.js';
+import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType, type DigestableEntry } from './file-digest.js';
 import { RootfsView, compareBytes } from '../image/rootfs-view.js';
 import { entryTypeOf } from '../image/layer-entry.js';
 
 export type SourceEntryType = DigestEntryType;
 
 /** One entry of a source item, with the metadata as the source has it (owners not yet mapped). */
-export interface SourceEntry {
+export interface SourceEntry extends DigestableEntry {
   /** Path relative to the item's root ('' is the item itself), '/'-separated. */
   rel: string;
   type: SourceEntryType;
-  /** Permission bits incl. setuid/setgid/sticky. */
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
   mtimeMs: number;
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-  xattrs?: Record<string, Buffer>;
   /** Absolute host path of the content. */
   hostPath: string;
   /** For the second and later paths to one inode within the item: the `rel` walked first. */
