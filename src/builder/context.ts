@@ -396,6 +396,15 @@ export class BuildContext {
     return e;
   }
 
+  /** A digest that needs no I/O: a leaf, or a file the checksum cache knows as it is now. */
+  private quickDigest(e: ContextEntry): DirResult | undefined {
+    if (e.type === 'dir') return undefined;
+    if (e.type !== 'file') return { digest: digestLeaf(baseName(e.relPath), e), hasContent: true };
+    if (this.memo.has(e.relPath)) return undefined;
+    const cached = this.cache.get(e.relPath, e.stat);
+    return cached ? { digest: cached, hasContent: true } : undefined;
+  }
+
   private digestMemo(e: ContextEntry): Promise<DirResult> {
     const m = this.memo.get(e.relPath);
     if (m && sameStat(m.st, e.stat)) return m.digest;
@@ -422,7 +431,12 @@ export class BuildContext {
     }
     if (e.type !== 'dir') return { digest: digestLeaf(name, e), hasContent: true };
     const children = await this.listChildren(e.relPath);
-    const results = await mapLimit(children, this.concurrency, (c) => this.digestMemo(c.entry));
+    // Cached files and leaves are answered on the spot; only what needs reading (or a directory)
+    // goes through promises: a no-op rebuild then allocates next to nothing per file.
+    const results: Array<DirResult | undefined> = children.map((c) => this.quickDigest(c.entry));
+    const slow = children.flatMap((c, i) => (results[i] === undefined ? [i] : []));
+    const slowResults = await mapLimit(slow, this.concurrency, (i) => this.digestMemo(children[i]!.entry));
+    slow.forEach((i, k) => (results[i] = slowResults[k]));
     const digests: string[] = [];
     let hasContent = false;
     children.forEach((c, i) => {
