@@ -9,7 +9,7 @@
  *   reach the context (CVE-2025-4953).
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunMount, RunInstruction } from '../../parser/instructions.js';
@@ -20,6 +20,7 @@ import { at } from '../plan.js';
 import type { BuildSession } from '../session.js';
 import type { StageState } from '../stage-state.js';
 import { RootfsView } from '../../image/rootfs-view.js';
+import type { BuildContext } from '../context.js';
 import { buildCopyLayer } from './copy.js';
 import type { FromResolver } from './copy-instruction.js';
 import { layerTar } from '../../image/layer-writer.js';
@@ -130,20 +131,31 @@ export async function prepareMounts(
           break;
         }
         const ctx = await session.context();
-        const rel = posix.normalize('/' + (m.source ?? '.')).slice(1);
-        const entry = rel === '' ? undefined : await ctx.stat(rel);
-        if (rel !== '' && !entry) throw bad(ins, `bind mount source ${JSON.stringify(m.source)} not found in the build context`);
-        const hostPath = rel === '' ? ctx.root : entry!.hostPath;
+        // resolved like a COPY source, with the context as `/`: a symlink in the context (even the
+        // source itself) never leads the bind to a host path outside it
+        const hits = await ctx.resolveSources(m.source ?? '.', { followSymlinks: true }).catch((e: unknown) => {
+          if (e instanceof TsbuildError && e.code === 'NOT_FOUND') throw bad(ins, `bind mount source ${JSON.stringify(m.source)} not found in the build context`);
+          throw e;
+        });
+        if (hits.length !== 1) throw bad(ins, `bind mount source ${JSON.stringify(m.source)} must name exactly one path in the build context`);
+        const entry = hits[0]!.entry;
+        const rel = entry.relPath;
+        const hostPath = entry.hostPath;
         const digest = await ctx.digest(rel);
         let source = hostPath;
         const readWrite = !m.readOnly;
-        if (readWrite) {
+        if (entry.type === 'dir' && !ctx.matcher.empty) {
+          // .dockerignore'd files are not part of the context, for binds neither: the step sees a
+          // tree of the visible files only (hard links when read-only, copies when rw)
+          source = join(scratch, `bind-${n++}`);
+          await materializeVisible(ctx, rel, source, readWrite);
+        } else if (readWrite) {
           // a throwaway copy: what the step writes never reaches the context
           source = join(scratch, `bind-${n++}`);
           cpSync(hostPath, source, { recursive: true, verbatimSymlinks: true });
         }
         out.mounts.push({ type: 'bind', source, target, readonly: !readWrite });
-        if (entry === undefined || entry.type === 'dir') out.dirTargets.push(target);
+        if (entry.type === 'dir') out.dirTargets.push(target);
         out.key.push({ type: 'bind', target, source: rel, digest, rw: readWrite });
         break;
       }
@@ -164,6 +176,18 @@ export async function prepareMounts(
     }
   }
   return out;
+}
+
+/** Recreates the visible (not ignored) part of context dir `rel` at `dest`. */
+async function materializeVisible(ctx: BuildContext, rel: string, dest: string, copy: boolean): Promise<void> {
+  mkdirSync(dest, { mode: 0o755 });
+  const strip = rel === '' ? 0 : rel.length + 1;
+  for await (const e of ctx.walk({ under: rel })) {
+    const to = join(dest, e.relPath.slice(strip));
+    if (e.type === 'dir') mkdirSync(to, { mode: e.mode });
+    else if (e.type === 'symlink') symlinkSync(e.linkname ?? '', to);
+    else if (e.type === 'file') (copy ? copyFileSync : linkSync)(e.hostPath, to);
+  }
 }
 
 async function acquireCaches(claims: CacheClaim[], scratch: string): Promise<() => void> {

@@ -1,0 +1,29 @@
+/** RUN --mount=type=bind from the build context: symlinks stay in the context, ignored files stay out. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildFiles, buildFails, makeBaseStore, type TempStore } from '../helpers/build.js';
+
+let s: TempStore;
+before(async () => {
+  s = await makeBaseStore();
+});
+after(() => s.cleanup());
+
+test('a bind source that is a symlink to a host path never mounts the host path', async () => {
+  const f = await buildFails(s.root, 'FROM busybox\nRUN --mount=type=bind,source=link,target=/m ls /m > /listing\n', { link: { symlink: '/etc' } });
+  assert.match(f.error.message, /bind mount source "link" not found in the build context/);
+  // a link that stays inside the context is followed there
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN --mount=type=bind,source=inner,target=/m cat /m/f > /got\n', {
+    'real/f': 'inside\n',
+    inner: { symlink: 'real' },
+  });
+  assert.equal(b.newLayers.flat().find((e) => e.path === 'got')?.content, 'inside\n');
+});
+
+test('.dockerignore applies to bind mounts of the context, read-only and rw alike', async () => {
+  const files = { '.dockerignore': 'sub/.env\n', 'sub/keep': 'kept\n', 'sub/.env': 'SECRET=1\n' };
+  const ro = await buildFiles(s.root, 'FROM busybox\nRUN --mount=type=bind,source=sub,target=/m ls -A /m > /ro; (touch /m/x 2>/dev/null && echo rw || echo ro) >> /ro\n', files);
+  assert.equal(ro.newLayers.flat().find((e) => e.path === 'ro')?.content, 'keep\nro\n');
+  const rw = await buildFiles(s.root, 'FROM busybox\nRUN --mount=type=bind,source=.,target=/m,rw ls -A /m/sub > /rw; echo changed > /m/sub/keep\n', files);
+  assert.equal(rw.newLayers.flat().find((e) => e.path === 'rw')?.content, 'keep\n');
+});
