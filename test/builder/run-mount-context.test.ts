@@ -27,3 +27,14 @@ test('.dockerignore applies to bind mounts of the context, read-only and rw alik
   const rw = await buildFiles(s.root, 'FROM busybox\nRUN --mount=type=bind,source=.,target=/m,rw ls -A /m/sub > /rw; echo changed > /m/sub/keep\n', files);
   assert.equal(rw.newLayers.flat().find((e) => e.path === 'rw')?.content, 'keep\n');
 });
+
+test('cache mount source= is a subdir of the cache; a symlink planted there by an earlier run is never followed', async () => {
+  const plant = 'FROM busybox\nRUN --mount=type=cache,id=plant,target=/c mkdir -p /c/real && echo in-cache > /c/real/f && ln -sfn / /c/evil\n';
+  await buildFiles(s.root, plant, {}, { noCache: true });
+  const ok = await buildFiles(s.root, 'FROM busybox\nRUN --mount=type=cache,id=plant,source=real,target=/x cat /x/f > /got\n', {}, { noCache: true });
+  assert.equal(ok.newLayers.flat().find((e) => e.path === 'got')?.content, 'in-cache\n');
+  const f = await buildFails(s.root, 'FROM busybox\nRUN --mount=type=cache,id=plant,source=evil,target=/x ls /x > /listing\n', {}, { noCache: true });
+  assert.match(f.error.message, /cache mount source "evil" is not a directory in the cache/);
+  const g = await buildFails(s.root, 'FROM busybox\nRUN --mount=type=cache,id=plant,source=evil/etc,target=/x ls /x\n', {}, { noCache: true });
+  assert.match(g.error.message, /not a directory in the cache/);
+});

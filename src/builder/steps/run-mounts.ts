@@ -74,11 +74,11 @@ export async function prepareMounts(
           chmodSync(dir, m.mode ?? 0o755);
           chownSync(dir, m.uid ?? 0, m.gid ?? 0);
         }
-        const mount = { type: 'bind' as const, source: dir, target, readonly: m.readOnly };
+        const mount = { type: 'bind' as const, source: cacheSubdir(dir, m.source, ins), target, readonly: m.readOnly };
         out.mounts.push(mount);
         if (m.sharing === 'locked' || m.sharing === 'private') claims.push({ mount, dir, sharing: m.sharing });
         out.dirTargets.push(target);
-        out.key.push({ type: 'cache', target, id, sharing: m.sharing ?? 'shared' });
+        out.key.push({ type: 'cache', target, id, source: m.source, sharing: m.sharing ?? 'shared' });
         break;
       }
       case 'tmpfs':
@@ -176,6 +176,23 @@ export async function prepareMounts(
     }
   }
   return out;
+}
+
+/**
+ * `source=` of a cache mount: a subdirectory of the cache, created when missing. Earlier runs could
+ * write anything into the cache (a symlink to / included), so no component may be a symlink or a
+ * non-directory: the bind must never follow a link on the host (CVE-2024-9675, CVE-2024-23651).
+ */
+function cacheSubdir(dir: string, source: string | undefined, ins: RunInstruction): string {
+  const parts = posix.normalize('/' + (source ?? '')).split('/').filter(Boolean);
+  let cur = dir;
+  for (const p of parts) {
+    cur = join(cur, p);
+    const st = lstatOrNull(cur);
+    if (!st) mkdirSync(cur, { mode: 0o755 });
+    else if (!st.isDirectory()) throw bad(ins, `cache mount source ${JSON.stringify(source)} is not a directory in the cache (a symlink or a file there is never followed)`);
+  }
+  return cur;
 }
 
 /** Recreates the visible (not ignored) part of context dir `rel` at `dest`. */
