@@ -17,7 +17,7 @@
  * index.json is replaced atomically, so reads never lock. Garbage collection keeps what the
  * index, the cache entries and live processes' leases reference.
  */
-import { mkdirSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, promises as fsp } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
@@ -80,9 +80,12 @@ export class ImageStore {
   /** Opens (creating if needed) the store at `root`. */
   static async open(root: string): Promise<ImageStore> {
     try {
-      for (const d of ['blobs/sha256', 'tmp', 'leases', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin', 'meta/content-size']) {
+      for (const d of ['blobs/sha256', 'tmp', 'leases', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin', 'meta/content-size', 'cache-mounts']) {
         mkdirSync(join(root, d), { recursive: true });
       }
+      // Unpacked layers, run dirs and cache mounts hold what builds made: setuid-root binaries,
+      // device nodes, secrets in flight. Only the store's owner may reach them (as /var/lib/docker).
+      for (const d of ['snapshots', 'tmp', 'cache-mounts']) chmodSync(join(root, d), 0o700);
     } catch (e) {
       throw new TsbuildError('INVALID', `cannot use ${root} as the image store: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -152,6 +152,17 @@ test('store: a gzip layer is stored uncompressed only when its compressed digest
     assert.equal(s.hasBlob(sha(Buffer.from('other'))), false);
     await assert.rejects(s.putGzipLayer([gz.subarray(0, 50)], { compressedDigest: sha(gz) }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
     assert.deepEqual(readdirSync(join(root, 'tmp')).filter((f) => !f.includes('-w-')), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('store dirs holding build output (snapshots, run dirs, cache mounts) are private to the owner', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tsb-perm-'));
+  try {
+    const s = await ImageStore.open(root);
+    for (const d of ['snapshots', 'tmp', 'cache-mounts']) assert.equal(statSync(join(root, d)).mode & 0o777, 0o700, d);
+    await s.close();
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
