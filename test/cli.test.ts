@@ -9,6 +9,12 @@ test('tsbuild --help lists the commands and exits 0', async () => {
   assert.match(r.stdout, /parse/);
 });
 
+test('tsbuild --version prints the package version', async () => {
+  const r = await runCli(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
 test('an unknown option is a usage error with exit code 2', async () => {
   const r = await runCli(['--frobnicate']);
   assert.equal(r.code, 2);

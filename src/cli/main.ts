@@ -2,7 +2,9 @@
  * The CLI edge: builds the commander program from one module per command group, runs it, and is
  * the only place that turns errors into messages and exit codes.
  */
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
 import { registerParse } from './parse.js';
@@ -15,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('tsbuild')
     .description('A daemonless Dockerfile build engine')
+    .version(packageVersion(), '-v, --version', 'print the tsbuild version')
     .option('--root <dir>', 'image store location for any command (default: $TSBUILD_ROOT, else a per-user default)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -32,6 +35,16 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     return reportError(e);
+  }
+}
+
+/** The version in package.json (src/cli/ and dist/cli/ are both two levels below the root). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 
