@@ -148,7 +148,9 @@ export function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()): Pro
         resolve({ exitCode });
       } else {
         const why = error ?? (sig ? `helper killed by ${sig}` : `helper exited with status ${code}`);
-        reject(new TsbuildError('RUNTIME', `sandbox: ${why}`));
+        // namespaces and mounts need root: say so instead of leaving a bare EPERM
+        const hint = /Operation not permitted/.test(why) && process.getuid?.() !== 0 ? ' (RUN steps need root; rootless builds are not supported yet)' : '';
+        reject(new TsbuildError('RUNTIME', `sandbox: ${why}${hint}`));
       }
     });
 
