@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 import { type Digest, hexOf, sha256, chainIds, isDigest, newHash, digestOfHash } from './digest.js';
 import { gunzip, tapHash } from './byte-streams.js';
-import { readTar } from './tar-format.js';
+import { scanTarFileHeaders } from './tar-format.js';
 import { BlobStore, syncDir, type BlobInfo, type ByteSource, type PutBlobOptions } from './blobs.js';
 import { withLock, pidAlive } from './lock.js';
 import { type ImageConfig, serializeConfig } from './config.js';
@@ -355,11 +355,10 @@ export class ImageStore {
       // not computed yet
     }
     let size = 0;
-    for await (const { header, body } of readTar(this.openBlob(layer))) {
+    for (const header of scanTarFileHeaders(this.blobPath(layer))) {
       // as Docker's graph drivers count it: file bytes plus each symlink's target length
       if (header.type === 'file') size += header.size;
       else if (header.type === 'symlink') size += Buffer.byteLength(header.linkname ?? '');
-      for await (const _ of body); // skipped
     }
     mkdirSync(dirname(meta), { recursive: true });
     this.writeAtomic(meta, JSON.stringify({ size }));

@@ -5,6 +5,7 @@
  * rather than taken from tar-stream because xattr values are binary and tar-stream decodes PAX
  * values as UTF-8, and because layer digests must not depend on a library's header choices.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 
 export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'other';
@@ -152,6 +153,49 @@ export async function* readTar(source: TarSource): AsyncGenerator<TarEntry> {
     // Skip whatever the consumer did not read.
     for await (const _ of body) void _;
     await r.skip(padding(step.bodySize));
+  }
+}
+
+/**
+ * The headers of a tar FILE, read by seeking past every body: O(entries) reads instead of reading
+ * every byte (a layer's content size, its listing). CORRUPT for a damaged or truncated archive.
+ */
+export function* scanTarFileHeaders(path: string): Generator<ReadHeader> {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const st = new HeaderState();
+    const block = Buffer.alloc(BLOCK);
+    let off = 0;
+    const readAt = (buf: Buffer, at: number) => {
+      if (at + buf.length > size) throw new TsbuildError('CORRUPT', 'tar: truncated archive');
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, at + got);
+        if (n === 0) throw new TsbuildError('CORRUPT', 'tar: truncated archive');
+        got += n;
+      }
+    };
+    for (;;) {
+      if (off === size) return; // EOF at a block boundary: accepted, as GNU tar does
+      if (off + BLOCK > size) throw new TsbuildError('CORRUPT', 'tar: truncated archive');
+      readAt(block, off);
+      off += BLOCK;
+      if (isZero(block)) return;
+      const step = st.block(block);
+      if (step.ext) {
+        const data = Buffer.alloc(step.size);
+        readAt(data, off);
+        st.extension(step.typeflag, data);
+        off += step.size + padding(step.size);
+        continue;
+      }
+      yield step.header;
+      off += step.bodySize + padding(step.bodySize);
+      if (off > size) throw new TsbuildError('CORRUPT', 'tar: truncated archive');
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -238,3 +238,27 @@ test('layer check (push scanner): same verdicts as the extractor, however the by
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('scanTarFileHeaders lists a tar by seeking past bodies: same headers as the streaming reader, CORRUPT when truncated', async () => {
+  const { scanTarFileHeaders, readTar } = await import('../../src/image/tar-format.js');
+  const { mkdtempSync, writeFileSync, truncateSync, rmSync, readFileSync: readAll } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFileSync } = await import('node:child_process');
+  const d = mkdtempSync(join(tmpdir(), 'tsb-scan-'));
+  try {
+    writeFileSync(join(d, 'a'), 'x'.repeat(1500));
+    writeFileSync(join(d, 'n'.repeat(150)), 'long name');
+    execFileSync('ln', ['-s', 't'.repeat(120), join(d, 'link')]);
+    execFileSync('tar', ['--format=posix', '-C', d, '-cf', join(d, 'x.tar'), 'a', 'n'.repeat(150), 'link']);
+    const scanned = [...scanTarFileHeaders(join(d, 'x.tar'))].map((h) => [h.name, h.type, h.size, h.linkname]);
+    const streamed: unknown[] = [];
+    for await (const { header } of readTar([readAll(join(d, 'x.tar'))])) streamed.push([header.name, header.type, header.size, header.linkname]);
+    assert.deepEqual(scanned, streamed);
+    assert.deepEqual(scanned.map((x) => x[0]), ['a', 'n'.repeat(150), 'link']);
+    truncateSync(join(d, 'x.tar'), 2000); // inside the first file's body
+    assert.throws(() => [...scanTarFileHeaders(join(d, 'x.tar'))], /truncated/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
