@@ -26,11 +26,14 @@ async function client(opts: NetOpt) {
   return defaultRegistryClient({ insecureHosts: opts.insecureRegistry ?? [] });
 }
 
-async function printer(mode: 'pull' | 'push', quiet: boolean | undefined) {
-  if (quiet) return undefined;
+async function printer(mode: 'pull' | 'push', quiet: boolean | undefined, progress = 'auto') {
+  if (quiet || progress === 'quiet') return undefined;
   const { ProgressPrinter } = await import('../registry/progress.js');
-  return new ProgressPrinter({ mode, tty: !!process.stdout.isTTY, columns: process.stdout.columns || 80, write: (s) => process.stdout.write(s) });
+  const tty = progress === 'tty' || (progress === 'auto' && !!process.stdout.isTTY);
+  return new ProgressPrinter({ mode, tty, json: progress === 'rawjson', columns: process.stdout.columns || 80, write: (s) => process.stdout.write(s) });
 }
+
+const PROGRESS = ['--progress <mode>', 'auto, tty (bars, redrawn), plain (a line per status), rawjson (JSON events), quiet', 'auto'] as const;
 
 /** `https://host:5000/v2/` → `host:5000`; Docker Hub's names → `docker.io`. */
 export function serverName(input: string | undefined): string {
@@ -50,27 +53,28 @@ export function registerRegistryCommands(program: Command): void {
     .argument('<name>', 'NAME[:TAG|@DIGEST]')
     .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image')
     .option('-q, --quiet', 'suppress the progress output')
+    .option(...PROGRESS)
     .option(...INSECURE)
     .option(...ROOT)
-    .action(async (name: string, opts: RootOpt & NetOpt & { platform?: string; quiet?: boolean }) => {
+    .action(async (name: string, opts: RootOpt & NetOpt & { platform?: string; quiet?: boolean; progress?: string }) => {
       const { parseReference, familiarString, formatReference } = await import('../image/reference.js');
       const { parsePlatform } = await import('../registry/manifest.js');
       const ref = parseReference(name);
       const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
       const store = await openStore(opts);
-      const p = await printer('pull', opts.quiet);
+      const p = await printer('pull', opts.quiet, opts.progress);
       const c = await client(opts);
       try {
         const { pullImage } = await import('../registry/store-adapter.js');
         if (p) {
-          if (!ref.digest && !parseReference(name, { defaultTag: false }).tag) out('Using default tag: latest');
-          out(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
+          if (!ref.digest && !parseReference(name, { defaultTag: false }).tag) p.message('Using default tag: latest');
+          p.message(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
         }
         const r = await pullImage(c, ref, store, { ...(platform ? { platform } : {}), ...(p ? { onProgress: p.onEvent } : {}) });
         if (p) {
           p.line(`Digest: ${r.digest}`);
-          out(`Status: ${r.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(ref)}`);
-          out(formatReference(ref));
+          p.message(`Status: ${r.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(ref)}`);
+          p.message(formatReference(ref));
         }
       } finally {
         c.close();
@@ -83,20 +87,21 @@ export function registerRegistryCommands(program: Command): void {
     .description('Upload an image to a registry')
     .argument('<name>', 'NAME[:TAG]')
     .option('-q, --quiet', 'suppress the progress output')
+    .option(...PROGRESS)
     .option(...INSECURE)
     .option(...ROOT)
-    .action(async (name: string, opts: RootOpt & NetOpt & { quiet?: boolean }) => {
+    .action(async (name: string, opts: RootOpt & NetOpt & { quiet?: boolean; progress?: string }) => {
       const { parseReference, familiarRepository } = await import('../image/reference.js');
       const { TsbuildError } = await import('../errors.js');
       const ref = parseReference(name);
       if (ref.digest) throw new TsbuildError('USAGE', `cannot push a digest reference "${name}": push NAME[:TAG]`);
       const store = await openStore(opts);
       await store.resolve(name); // a missing image fails before any network traffic
-      const p = await printer('push', opts.quiet);
+      const p = await printer('push', opts.quiet, opts.progress);
       const c = await client(opts);
       try {
         const { pushImage } = await import('../registry/store-adapter.js');
-        if (p) out(`The push refers to repository [${ref.domain === 'docker.io' ? `docker.io/${ref.path}` : familiarRepository(ref)}]`);
+        if (p) p.message(`The push refers to repository [${ref.domain === 'docker.io' ? `docker.io/${ref.path}` : familiarRepository(ref)}]`);
         const r = await pushImage(c, ref, store, p ? { onProgress: p.onEvent } : {});
         if (p) p.line(`${ref.tag ?? 'latest'}: digest: ${r.digest} size: ${r.size}`);
       } finally {

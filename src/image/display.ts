@@ -1,7 +1,8 @@
 /** Pure helpers that shape store data as Docker's CLI prints it (sizes, ages, tables). */
 
-/** go-units HumanSize: decimal units, 3 significant digits (`4.26MB`, `0B`, `123kB`). */
-export function humanSize(bytes: number): string {
+/** go-units HumanSizeWithPrecision: decimal units (`4.26MB`, `0B`, `123kB` with 3 significant
+ *  digits, as `docker images` prints; progress bars use 4). */
+export function humanSize(bytes: number, precision = 3): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
   let v = bytes;
   let i = 0;
@@ -9,7 +10,7 @@ export function humanSize(bytes: number): string {
     v /= 1000;
     i++;
   }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
+  return `${Number(v.toPrecision(precision))}${units[i]}`;
 }
 
 /** go-units HumanDuration, as `docker images` prints ages (`2 months`). */

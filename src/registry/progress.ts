@@ -6,6 +6,7 @@
  */
 import type { LayerProgress } from './store-adapter.js';
 import { shortId } from './store-adapter.js';
+import { humanSize } from '../image/display.js';
 
 export interface ProgressPrinterOptions {
   write: (s: string) => void;
@@ -13,6 +14,8 @@ export interface ProgressPrinterOptions {
   /** Terminal width (bars are dropped when too narrow). */
   columns?: number;
   mode: 'pull' | 'push';
+  /** `--progress=rawjson`: every event and message as one JSON object per line. */
+  json?: boolean;
 }
 
 const LABEL: Record<string, Record<string, string>> = {
@@ -37,11 +40,19 @@ export class ProgressPrinter {
   private readonly text = new Map<string, string>();
   private readonly lastStatus = new Map<string, string>();
   private readonly lastDraw = new Map<string, number>();
+  /** When each layer started moving bytes (for its rate). */
+  private readonly started = new Map<string, number>();
 
   constructor(private readonly opts: ProgressPrinterOptions) {}
 
+  /** A status message (`Status: ...`, `latest: Pulling from ...`). */
+  message(s: string): void {
+    this.opts.write(this.opts.json ? `${JSON.stringify({ type: 'message', message: s })}\n` : `${s}\n`);
+  }
+
   /** A free-standing line (e.g. `Digest: ...`), printed below the layer lines. */
   line(s: string): void {
+    if (this.opts.json) return this.message(s);
     this.opts.write(`${s}\n`);
     // Lines above can no longer be redrawn reliably: forget them.
     this.order.length = 0;
@@ -49,6 +60,10 @@ export class ProgressPrinter {
   }
 
   readonly onEvent = (e: LayerProgress): void => {
+    if (this.opts.json) {
+      this.opts.write(`${JSON.stringify({ ...e, time: Date.now() })}\n`);
+      return;
+    }
     if (e.type === 'resolved') {
       if (this.opts.mode === 'pull') for (const l of e.layers) this.set(l, 'Pulling fs layer');
       return;
@@ -67,7 +82,10 @@ export class ProgressPrinter {
     const done = e.current !== undefined && e.total !== undefined && e.current >= e.total;
     if (!changed && !done && now - (this.lastDraw.get(id) ?? 0) < 100) return;
     this.lastDraw.set(id, now);
-    this.set(e.layer, label, bar(e.current ?? 0, e.total ?? 0, this.opts.columns || 80));
+    if (!this.started.has(id)) this.started.set(id, now);
+    const secs = (now - this.started.get(id)!) / 1000;
+    const rate = secs > 0.2 ? `  ${size4((e.current ?? 0) / secs)}/s` : '';
+    this.set(e.layer, label, bar(e.current ?? 0, e.total ?? 0, this.opts.columns || 80) + rate);
   };
 
   private set(layer: string, label: string, detail?: string): void {
@@ -94,7 +112,7 @@ export class ProgressPrinter {
 
 /** `[=====>      ]  1.2MB/3.4MB` as docker draws it (bar dropped on narrow terminals). */
 export function bar(current: number, total: number, columns = 80): string {
-  const sizes = total > 0 ? `${humanSize(current)}/${humanSize(total)}` : humanSize(current);
+  const sizes = total > 0 ? `${size4(current)}/${size4(total)}` : size4(current);
   if (total <= 0 || columns < 110) return total > 0 && columns >= 60 ? `[${meter(current, total, 20)}]  ${sizes}` : sizes;
   return `[${meter(current, total, 50)}]  ${sizes}`;
 }
@@ -104,14 +122,5 @@ function meter(current: number, total: number, width: number): string {
   return n >= width ? '='.repeat(width) : `${'='.repeat(n)}>${' '.repeat(width - n - 1)}`;
 }
 
-/** Docker's HumanSize: decimal units, 4 significant digits (`1.234MB`, `512B`). */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
+/** Docker's progress sizes: decimal units, 4 significant digits (`1.234MB`, `512B`). */
+const size4 = (n: number) => humanSize(n, 4);

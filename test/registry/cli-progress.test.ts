@@ -1,7 +1,8 @@
 /** The docker-style progress printer: one line per status change, or redrawn lines in a TTY. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProgressPrinter, bar, humanSize } from '../../src/registry/progress.js';
+import { ProgressPrinter, bar } from '../../src/registry/progress.js';
+import { humanSize } from '../../src/image/display.js';
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
@@ -29,9 +30,9 @@ test('TTY output: layer lines are redrawn in place with a bar', () => {
 });
 
 test('sizes as docker shows them', () => {
-  assert.equal(humanSize(512), '512B');
-  assert.equal(humanSize(12_345), '12.35kB');
-  assert.equal(humanSize(3_398_000), '3.398MB');
+  assert.equal(humanSize(512, 4), '512B');
+  assert.equal(humanSize(12_345, 4), '12.35kB');
+  assert.equal(humanSize(3_398_000, 4), '3.398MB');
   assert.equal(bar(5, 10, 40), '5B/10B');
 });
 
@@ -50,4 +51,14 @@ test('insecure registries from the environment and login server names', async ()
   assert.equal(serverName(undefined), 'docker.io');
   assert.equal(serverName('https://index.docker.io/v1/'), 'docker.io');
   assert.equal(serverName('http://127.0.0.1:5000/v2/'), '127.0.0.1:5000');
+});
+
+test('tty progress shows each layer transfer rate once bytes have been moving a while', async () => {
+  let out = '';
+  const p = new ProgressPrinter({ mode: 'pull', tty: true, columns: 120, write: (s) => (out += s) });
+  const layer = 'sha256:' + 'c'.repeat(64);
+  p.onEvent({ type: 'layer', layer, status: 'downloading', current: 0, total: 4_000_000 });
+  await new Promise((r) => setTimeout(r, 300));
+  p.onEvent({ type: 'layer', layer, status: 'downloading', current: 1_000_000, total: 4_000_000 });
+  assert.match(out, /Downloading \[=+>\s+\]\s+1MB\/4MB\s+\d+(\.\d+)?[kM]B\/s/);
 });

@@ -124,3 +124,15 @@ test('login with basic auth, then push works; a wrong password fails clearly and
   const again = await ok(['logout', authReg.host], { env: e });
   assert.match(again.stdout, /Not logged in/);
 });
+
+test('pull --progress=rawjson prints one JSON object per event and message', async () => {
+  const root = join(tmp, 'rawjson');
+  const name = `${reg.host}/tests/rawjson:1`;
+  const src = join(tmp, 'rawjson-src');
+  await ok(['import', busyboxRootfsTar(), name, '--root', src]);
+  await ok(['push', '-q', name, '--root', src], { env: env('rawjson') });
+  const r = await ok(['pull', '--progress=rawjson', '--root', root, name], { env: env('rawjson') });
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status?: string; message?: string });
+  assert.ok(lines.some((l) => l.type === 'layer' && l.status === 'complete'));
+  assert.ok(lines.some((l) => l.type === 'message' && /^Status: /.test(l.message ?? '')));
+});
