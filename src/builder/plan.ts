@@ -68,6 +68,14 @@ export function planBuild(ins: Instructions, opts: PlanOptions): BuildPlan {
 
   const planned: PlannedStage[] = ins.stages.map((stage) => {
     const baseName = expand(lex, stage.baseName, globalArgs, stage.from.location);
+    if (stage.platform !== undefined) {
+      // FROM --platform: tsbuild builds for the host only; anything else is said, never ignored
+      const want = expand(lex, stage.platform, globalArgs, stage.from.location);
+      const host = globalArgs.get('BUILDPLATFORM');
+      if (want !== host && want.replace(/\/v8$/, '') !== host) {
+        throw new TsbuildError('INVALID', `FROM --platform=${want}: tsbuild builds only for the host platform (${host})`, at(stage.from.location));
+      }
+    }
     if (baseName === '') {
       throw new TsbuildError('INVALID', `base name (${stage.baseName}) should not be blank`, at(stage.from.location));
     }
