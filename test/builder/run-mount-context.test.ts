@@ -38,3 +38,11 @@ test('cache mount source= is a subdir of the cache; a symlink planted there by a
   const g = await buildFails(s.root, 'FROM busybox\nRUN --mount=type=cache,id=plant,source=evil/etc,target=/x ls /x\n', {}, { noCache: true });
   assert.match(g.error.message, /not a directory in the cache/);
 });
+
+test('cache mount from=STAGE,source=PATH: a new cache starts as a copy of that stage path, then keeps its own content', async () => {
+  const df = (cmd: string) => `FROM busybox AS seed\nRUN mkdir -p /seed && echo seeded > /seed/f\nFROM busybox\nRUN --mount=type=cache,id=seeded-c,from=seed,source=/seed,target=/c ${cmd}\n`;
+  const b1 = await buildFiles(s.root, df('cat /c/f > /got1 && echo more > /c/g'), {}, { noCache: true });
+  assert.equal(b1.newLayers.flat().find((e) => e.path === 'got1')?.content, 'seeded\n');
+  const b2 = await buildFiles(s.root, df('cat /c/g > /got2'), {}, { noCache: true });
+  assert.equal(b2.newLayers.flat().find((e) => e.path === 'got2')?.content, 'more\n');
+});

@@ -9,7 +9,7 @@
  *   reach the context (CVE-2025-4953).
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { renameSync as renameFs, chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunMount, RunInstruction } from '../../parser/instructions.js';
@@ -66,15 +66,21 @@ export async function prepareMounts(
     switch (m.type) {
       case 'cache': {
         if (!target) throw bad(ins, 'mount type=cache needs a target');
-        if (m.from !== undefined) throw bad(ins, 'mount type=cache with from= is not supported yet');
         const id = m.id ?? target;
         const dir = join(session.store.root, 'cache-mounts', createHash('sha256').update(id).digest('hex'));
+        // with from=, a new cache starts as a copy of that stage's `source` (BuildKit: the base of
+        // the cache); without, source= is a subdir of the cache
+        const fromDirs = m.from !== undefined ? await resolveFrom(x.word(state, m.from, ins.location)) : undefined;
         if (!existsSync(dir)) {
-          mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
-          chmodSync(dir, m.mode ?? 0o755);
-          chownSync(dir, m.uid ?? 0, m.gid ?? 0);
+          const fresh = join(scratch, `cache-new-${n++}`);
+          mkdirSync(fresh, { mode: m.mode ?? 0o755 });
+          if (fromDirs) await materializeFrom(fromDirs, m.source ?? '/', fresh, join(scratch, `cache-tmp-${n}`));
+          chmodSync(fresh, m.mode ?? 0o755);
+          chownSync(fresh, m.uid ?? 0, m.gid ?? 0);
+          // appears whole or not at all; a concurrent build that made it first wins
+          renameSync(fresh, dir, true);
         }
-        const mount = { type: 'bind' as const, source: cacheSubdir(dir, m.source, ins), target, readonly: m.readOnly };
+        const mount = { type: 'bind' as const, source: fromDirs ? dir : cacheSubdir(dir, m.source, ins), target, readonly: m.readOnly };
         out.mounts.push(mount);
         if (m.sharing === 'locked' || m.sharing === 'private') claims.push({ mount, dir, sharing: m.sharing });
         out.dirTargets.push(target);
@@ -117,12 +123,7 @@ export async function prepareMounts(
           const dest = join(scratch, `bind-${n++}`);
           mkdirSync(dest);
           const source = m.source ?? '/';
-          const entries = await buildCopyLayer(
-            { isAdd: false, sources: [source], dest: '/', workdir: '/', from: { kind: 'image', view: new RootfsView([...dirs].reverse()) }, nowMs: 0 },
-            new RootfsView([]),
-            join(scratch, `bind-tmp-${n}`),
-          );
-          await extractLayer(layerTar(entries), dest, { mode: 'apply' });
+          await materializeFrom(dirs, source, dest, join(scratch, `bind-tmp-${n}`));
           const view = new RootfsView([...dirs].reverse());
           const isFile = view.lookup(view.resolve(source))?.stat.isFile() ?? false;
           out.mounts.push({ type: 'bind', source: isFile ? join(dest, posix.basename(source)) : dest, target, readonly: m.readOnly });
@@ -193,6 +194,26 @@ function cacheSubdir(dir: string, source: string | undefined, ins: RunInstructio
     else if (!st.isDirectory()) throw bad(ins, `cache mount source ${JSON.stringify(source)} is not a directory in the cache (a symlink or a file there is never followed)`);
   }
   return cur;
+}
+
+/** Copies `source` of a stage's or image's rootfs into `dest` with COPY's in-root semantics. */
+async function materializeFrom(dirs: string[], source: string, dest: string, tmp: string): Promise<void> {
+  const entries = await buildCopyLayer(
+    { isAdd: false, sources: [source], dest: '/', workdir: '/', from: { kind: 'image', view: new RootfsView([...dirs].reverse()) }, nowMs: 0 },
+    new RootfsView([]),
+    tmp,
+  );
+  await extractLayer(layerTar(entries), dest, { mode: 'apply' });
+}
+
+/** rename(2) that leaves an existing destination alone (someone else made it meanwhile). */
+function renameSync(from: string, to: string, dropIfExists: boolean): void {
+  try {
+    renameFs(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!dropIfExists || (code !== 'EEXIST' && code !== 'ENOTEMPTY')) throw e;
+  }
 }
 
 /** Recreates the visible (not ignored) part of context dir `rel` at `dest`. */
