@@ -85,6 +85,7 @@ struct list {
 struct mount_req {
   int tmpfs; /* 1: tmpfs, 0: bind */
   char *src, *dst;
+  char *beneath; /* bind only: a path below the trusted src, resolved without symlinks (or NULL) */
   int ro;
   unsigned long long size;
 };
@@ -236,13 +237,14 @@ static void read_spec(struct spec *sp) {
       if (!sp->mounts) die("out of memory");
       struct mount_req *m = &sp->mounts[sp->nmounts++];
       memset(m, 0, sizeof *m);
-      char *f[3];
-      size_t nf = split_tabs(v, f, 3);
+      char *f[4];
+      size_t nf = split_tabs(v, f, 4);
       if (!strcmp(k, "bind")) {
-        if (nf != 3) die("spec: bind needs SRC, DST and ro|rw");
+        if (nf != 3 && nf != 4) die("spec: bind needs SRC, DST, ro|rw and optionally BENEATH");
         m->src = f[0];
         m->dst = f[1];
         m->ro = !strcmp(f[2], "ro");
+        m->beneath = nf == 4 ? f[3] : NULL;
       } else {
         if (nf != 2) die("spec: tmpfs needs DST and SIZE");
         m->tmpfs = 1;
@@ -740,10 +742,28 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
     struct mount_req *m = &sp->mounts[i];
     if (m->tmpfs) continue;
     struct stat st;
-    if (stat(m->src, &st) < 0) die_errno("stat", m->src);
-    bind_dir[i] = S_ISDIR(st.st_mode);
-    binds[i] = (int)open_tree(AT_FDCWD, m->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-    if (binds[i] < 0) die_errno("open_tree", m->src);
+    if (m->beneath) {
+      /* an untrusted sub-path of a trusted dir (a cache mount's source=): resolved here, in this
+       * mount namespace, by fd, never following a symlink, never leaving the dir; then cloned by fd,
+       * so nothing can re-point it between the check and the mount (CVE-2024-23651 class) */
+      int base = open(m->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (base < 0) die_errno("open", m->src);
+      struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                             .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+      int fd = (int)syscall(SYS_openat2, base, m->beneath, &how, sizeof how);
+      if (fd < 0) die_errno("openat2 (beneath, no symlinks)", m->beneath);
+      close(base);
+      if (fstat(fd, &st) < 0) die_errno("fstat", m->beneath);
+      bind_dir[i] = S_ISDIR(st.st_mode);
+      binds[i] = (int)open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      if (binds[i] < 0) die_errno("open_tree", m->beneath);
+      close(fd);
+    } else {
+      if (stat(m->src, &st) < 0) die_errno("stat", m->src);
+      bind_dir[i] = S_ISDIR(st.st_mode);
+      binds[i] = (int)open_tree(AT_FDCWD, m->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+      if (binds[i] < 0) die_errno("open_tree", m->src);
+    }
     struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (m->ro ? MOUNT_ATTR_RDONLY : 0),
                            .propagation = MS_PRIVATE};
     if (mount_setattr(binds[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) die_errno("mount_setattr", m->src);

@@ -21,7 +21,15 @@ export type SandboxMount =
   /** A host file or directory at `target` (a path inside the rootfs; symlinks resolve inside it).
    *  Read-only unless `readonly: false` (CVE-2025-4953: a build must not write into its context).
    *  `source` is a trusted host path: resolve user-given sources safely before passing them. */
-  | { type: 'bind'; source: string; target: string; readonly?: boolean }
+  | {
+      type: 'bind';
+      source: string;
+      target: string;
+      readonly?: boolean;
+      /** A relative path below `source` (trusted) that is not: the helper resolves it by fd, with
+       *  no symlinks and without leaving `source`, right before mounting it (cache `source=`). */
+      beneath?: string;
+    }
   /** A fresh tmpfs at `target`; `sizeBytes` 0 or absent = the kernel default (half of RAM). */
   | { type: 'tmpfs'; target: string; sizeBytes?: number };
 
@@ -201,7 +209,8 @@ export function runningSandboxes(): number {
 export function encodeSpec(spec: SandboxSpec): Buffer {
   const recs: string[] = [];
   const put = (k: string, v: string) => {
-    if (v.includes('\0')) throw new TsbuildError('INVALID', `NUL byte in sandbox ${k}: ${JSON.stringify(v)}`);
+    // never the value itself: env entries carry secrets (RUN --mount=type=secret,env=...)
+    if (v.includes('\0')) throw new TsbuildError('INVALID', `NUL byte in sandbox ${k}${k === 'env' ? ` ${JSON.stringify(v.slice(0, Math.max(0, v.indexOf('='))))}` : ''}`);
     recs.push(`${k}=${v}`);
   };
   if (spec.args.length === 0) throw new TsbuildError('INVALID', 'empty command');
@@ -230,7 +239,8 @@ export function encodeSpec(spec: SandboxSpec): Buffer {
     if (m.target.includes('\t')) throw new TsbuildError('INVALID', `tab in mount target: ${m.target}`);
     if (m.type === 'bind') {
       if (m.source.includes('\t')) throw new TsbuildError('INVALID', `tab in mount source: ${m.source}`);
-      put('bind', `${resolve(m.source)}\t${m.target}\t${m.readonly === false ? 'rw' : 'ro'}`);
+      if (m.beneath !== undefined && (m.beneath.includes('\t') || m.beneath.startsWith('/'))) throw new TsbuildError('INVALID', `bad bind sub-path: ${m.beneath}`);
+      put('bind', `${resolve(m.source)}\t${m.target}\t${m.readonly === false ? 'rw' : 'ro'}${m.beneath !== undefined ? `\t${m.beneath}` : ''}`);
     } else {
       put('tmpfs', `${m.target}\t${Math.max(0, Math.floor(m.sizeBytes ?? 0))}`);
     }

@@ -46,3 +46,18 @@ test('cache mount from=STAGE,source=PATH: a new cache starts as a copy of that s
   const b2 = await buildFiles(s.root, df('cat /c/g > /got2'), {}, { noCache: true });
   assert.equal(b2.newLayers.flat().find((e) => e.path === 'got2')?.content, 'more\n');
 });
+
+test('a secret that cannot be an env variable (NUL byte) is refused by id, its value never printed', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const d = mkdtempSync(join(tmpdir(), 'tsb-nul-'));
+  try {
+    writeFileSync(join(d, 's'), 'TOPSECRET-abc\0def');
+    const f = await buildFails(s.root, 'FROM busybox\nRUN --mount=type=secret,id=s,env=S true\n', {}, { secrets: [{ id: 's', src: join(d, 's') }] });
+    assert.match(f.error.message, /secret s holds a NUL byte/);
+    assert.doesNotMatch(f.error.message, /TOPSECRET/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});

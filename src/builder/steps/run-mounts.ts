@@ -9,7 +9,7 @@
  *   reach the context (CVE-2025-4953).
  */
 import { createHash } from 'node:crypto';
-import { renameSync as renameFs, chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { renameSync as renameFs, chmodSync, chownSync, closeSync, constants, copyFileSync, openSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunMount, RunInstruction } from '../../parser/instructions.js';
@@ -42,7 +42,7 @@ export interface PreparedMounts {
 }
 
 interface CacheClaim {
-  mount: { source: string };
+  mount: { source: string; beneath?: string };
   dir: string;
   sharing: 'locked' | 'private';
 }
@@ -58,6 +58,10 @@ export async function prepareMounts(
 ): Promise<PreparedMounts> {
   const claims: CacheClaim[] = [];
   const out: PreparedMounts = { mounts: [], dirTargets: [], env: [], key: [], acquire: () => acquireCaches(claims, scratch) };
+  await addMounts();
+  return out;
+
+  async function addMounts(): Promise<void> {
   const workdir = state.config.config.WorkingDir || '/';
   let n = 0;
   for (const raw of ins.mounts) {
@@ -80,7 +84,8 @@ export async function prepareMounts(
           // appears whole or not at all; a concurrent build that made it first wins
           renameSync(fresh, dir, true);
         }
-        const mount = { type: 'bind' as const, source: fromDirs ? dir : cacheSubdir(dir, m.source, ins), target, readonly: m.readOnly };
+        const beneath = fromDirs ? '' : cacheSubdir(dir, m.source, ins);
+        const mount: SandboxMount & { type: 'bind' } = { type: 'bind', source: dir, target, readonly: m.readOnly, ...(beneath ? { beneath } : {}) };
         out.mounts.push(mount);
         if (m.sharing === 'locked' || m.sharing === 'private') claims.push({ mount, dir, sharing: m.sharing });
         out.dirTargets.push(target);
@@ -101,6 +106,7 @@ export async function prepareMounts(
           if (m.required) throw bad(ins, `secret ${id} is required but was not given (--secret id=${id},src=FILE)`);
           break;
         }
+        if (m.env !== undefined && value.includes(0)) throw bad(ins, `secret ${id} holds a NUL byte, which an environment variable cannot (mount it as a file instead)`);
         if (m.env !== undefined && m.target === undefined) {
           out.env.push(`${m.env}=${value.toString('utf8')}`);
         } else {
@@ -176,24 +182,47 @@ export async function prepareMounts(
       }
     }
   }
-  return out;
+  }
 }
 
 /**
- * `source=` of a cache mount: a subdirectory of the cache, created when missing. Earlier runs could
- * write anything into the cache (a symlink to / included), so no component may be a symlink or a
- * non-directory: the bind must never follow a link on the host (CVE-2024-9675, CVE-2024-23651).
+ * `source=` of a cache mount: a subdirectory of the cache, created when missing. Other steps (even
+ * running right now, in a parallel stage) can write anything into the cache, a symlink to / too,
+ * and swap it in at any moment. So the missing dirs are made one directory fd at a time (through
+ * /proc/self/fd, never following a symlink), and the mount does not take this path on trust: the
+ * sandbox helper resolves it again below the cache dir by fd with no symlinks allowed, right before
+ * it clones the mount (CVE-2024-9675, CVE-2024-23651). Returns the relative sub-path ('' = the root).
  */
 function cacheSubdir(dir: string, source: string | undefined, ins: RunInstruction): string {
   const parts = posix.normalize('/' + (source ?? '')).split('/').filter(Boolean);
-  let cur = dir;
-  for (const p of parts) {
-    cur = join(cur, p);
-    const st = lstatOrNull(cur);
-    if (!st) mkdirSync(cur, { mode: 0o755 });
-    else if (!st.isDirectory()) throw bad(ins, `cache mount source ${JSON.stringify(source)} is not a directory in the cache (a symlink or a file there is never followed)`);
+  if (parts.length === 0) return '';
+  const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+  let fd = openSync(dir, flags);
+  try {
+    for (const p of parts) {
+      const next = `/proc/self/fd/${fd}/${p}`;
+      try {
+        mkdirSync(next, { mode: 0o755 }); // never follows: an existing symlink is EEXIST
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      let nfd: number;
+      try {
+        nfd = openSync(next, flags);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP' || code === 'ENOTDIR') {
+          throw bad(ins, `cache mount source ${JSON.stringify(source)} is not a directory in the cache (a symlink or a file there is never followed)`);
+        }
+        throw e;
+      }
+      closeSync(fd);
+      fd = nfd;
+    }
+  } finally {
+    closeSync(fd);
   }
-  return cur;
+  return parts.join('/');
 }
 
 /** Copies `source` of a stage's or image's rootfs into `dest` with COPY's in-root semantics. */
@@ -224,7 +253,18 @@ async function materializeVisible(ctx: BuildContext, rel: string, dest: string, 
     const to = join(dest, e.relPath.slice(strip));
     if (e.type === 'dir') mkdirSync(to, { mode: e.mode });
     else if (e.type === 'symlink') symlinkSync(e.linkname ?? '', to);
-    else if (e.type === 'file') (copy ? copyFileSync : linkSync)(e.hostPath, to);
+    else if (e.type === 'file') {
+      if (copy) copyFileSync(e.hostPath, to);
+      else {
+        try {
+          linkSync(e.hostPath, to);
+        } catch (err) {
+          // the store and the context on different filesystems: a copy then
+          if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+          copyFileSync(e.hostPath, to);
+        }
+      }
+    }
   }
 }
 
@@ -246,6 +286,7 @@ async function acquireCaches(claims: CacheClaim[], scratch: string): Promise<() 
         const own = join(scratch, `private-cache-${i}`);
         mkdirSync(own);
         c.mount.source = own;
+        delete c.mount.beneath;
       }
     }
   } catch (e) {

@@ -52,19 +52,19 @@ export async function runStep(
   const workdir = cfg.WorkingDir || '/';
   const scratch = await mkdtemp(join(session.store.root, 'tmp', 'run-'));
   try {
-    const mounts = await prepareMounts(session, state, ins, x, scratch, resolveFrom);
+    const m = await prepareMounts(session, state, ins, x, scratch, resolveFrom);
     await runFsStep(session, state, {
       name,
       // BuildKit lists the ARGs declared in this stage (not those a parent stage passed down, which
       // the process still sees): shadowed ones with the ENV value, unset ones empty
       history: runHistory(argv, state.args.declaredHere().map(([k, v]) => [k, imageEnv.get(k) ?? v ?? ''])),
-      key: { kind: 'run', argv, env, user: cfg.User ?? '', workdir, network, mounts: mounts.key },
+      key: { kind: 'run', argv, env, user: cfg.User ?? '', workdir, network, mounts: m.key },
       produce: async (stepId) => {
         const lowerDirs = await stateSnapshots(session, state);
         const resolved = cfg.User ? await resolveUser(lowerDirs, cfg.User) : undefined;
         const user = resolved ?? { uid: 0, gid: 0, groups: [] as number[] };
         const home = resolved ? resolved.home : '/root';
-        const procEnv = [...env, ...proxies, ...mounts.env];
+        const procEnv = [...env, ...proxies, ...m.env];
         if (!envMap(procEnv).has('HOME')) procEnv.push(`HOME=${home || '/'}`);
         const tail: string[] = [];
         let partial = '';
@@ -76,7 +76,7 @@ export async function runStep(
           tail.push(...lines);
           if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
         };
-        const release = await mounts.acquire();
+        const release = await m.acquire();
         let rootfs;
         try {
           rootfs = await session.runtime.prepare(lowerDirs);
@@ -93,7 +93,7 @@ export async function runStep(
             network: network === "none" ? "none" : "host",
             // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
             noNewPrivileges: false,
-            mounts: mounts.mounts,
+            mounts: m.mounts,
             stdout: sink('stdout'),
             stderr: sink('stderr'),
             ...(session.options.signal ? { signal: session.options.signal } : {}),
@@ -110,7 +110,7 @@ export async function runStep(
               Math.min(Math.max(r.exitCode, 1), 255),
             );
           }
-          keepMountPoints(rootfs.upperDir, new RootfsView([...lowerDirs].reverse()), mounts.dirTargets, session.sourceDateEpoch !== undefined ? session.sourceDateEpoch * 1000 : Date.now());
+          keepMountPoints(rootfs.upperDir, new RootfsView([...lowerDirs].reverse()), m.dirTargets, session.sourceDateEpoch !== undefined ? session.sourceDateEpoch * 1000 : Date.now());
           const entries = await session.runtime.diff(rootfs);
           const layer = await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
           await adoptUpperAsSnapshot(session, state, layer.digest as Digest, rootfs.upperDir);
