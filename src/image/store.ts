@@ -80,6 +80,8 @@ export class ImageStore {
   /** Opens (creating if needed) the store at `root`. */
   static async open(root: string): Promise<ImageStore> {
     try {
+      // a store tsbuild creates is its owner's alone (images may be private; as /var/lib/docker)
+      if (!existsSync(root)) mkdirSync(root, { recursive: true, mode: 0o700 });
       for (const d of ['blobs/sha256', 'tmp', 'leases', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin', 'meta/content-size', 'cache-mounts']) {
         mkdirSync(join(root, d), { recursive: true });
       }

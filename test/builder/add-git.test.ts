@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { buildFiles, buildFails, makeBaseStore, type TempStore } from '../helpers/build.js';
 import { freePort } from '../helpers/registry-server.js';
-import { parseGitSource } from '../../src/builder/steps/add-git.js';
+import { parseGitSource, redactUrl } from '../../src/builder/steps/add-git.js';
 
 let s: TempStore;
 let dir: string;
@@ -55,6 +55,8 @@ test('git sources parse: ref and subdir, which stays inside the repository', () 
   assert.deepEqual(parseGitSource('https://h/r.git'), { url: 'https://h/r.git', subdir: '' });
   assert.deepEqual(parseGitSource('https://h/r.git#:../../etc'), { url: 'https://h/r.git', subdir: 'etc' });
   assert.throws(() => parseGitSource('--upload-pack=x'), /invalid git URL/);
+  assert.equal(redactUrl('https://user:tok3n@host/r.git#main'), 'https://host/r.git#main');
+  assert.equal(redactUrl('git@host:r.git'), 'git@host:r.git');
   assert.throws(() => parseGitSource('https://h/r.git#--force'), /invalid git ref/);
 });
 
@@ -101,4 +103,12 @@ test('ADD git: a symlink in the repository pointing at / stays inside the checko
   const f3 = await buildFails(s.root, `FROM busybox\nADD --checksum=deadbeef ${url}#main /x\n`);
   assert.match(f3.error.message, /does not match --checksum=deadbeef/);
   assert.equal((f3.error as { location?: { line: number } }).location?.line, 2);
+});
+
+test('ADD git: credentials in the URL never reach an error message', async () => {
+  // git:// takes no credentials, so git itself fails, quoting the host part: it must be redacted
+  const withCreds = url.replace('git://', 'git://user:s3cr3t-token@');
+  const f = await buildFails(s.root, `FROM busybox\nADD ${withCreds}#main /c\n`);
+  assert.match(f.error.message, /git ls-remote failed/);
+  assert.doesNotMatch(f.error.message, /s3cr3t-token/);
 });

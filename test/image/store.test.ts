@@ -162,6 +162,10 @@ test('store dirs holding build output (snapshots, run dirs, cache mounts) are pr
   try {
     const s = await ImageStore.open(root);
     for (const d of ['snapshots', 'tmp', 'cache-mounts']) assert.equal(statSync(join(root, d)).mode & 0o777, 0o700, d);
+    const fresh = join(root, 'new-store');
+    const s2 = await ImageStore.open(fresh);
+    assert.equal(statSync(fresh).mode & 0o777, 0o700, 'a store tsbuild creates is private');
+    await s2.close();
     await s.close();
   } finally {
     rmSync(root, { recursive: true, force: true });

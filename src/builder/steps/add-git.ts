@@ -20,6 +20,11 @@ export interface GitSource {
   subdir: string;
 }
 
+/** The URL as it may be shown (history, errors, cache keys): any `user:password@` removed. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
+}
+
 /** Splits `URL#ref:subdir`; a URL that could be read as a git option is refused. */
 export function parseGitSource(src: string): GitSource {
   const hash = src.indexOf('#');
@@ -44,7 +49,7 @@ export async function resolveCommit(g: GitSource, scratch: string): Promise<stri
   const lines = out.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]);
   // a peeled annotated tag names the commit; otherwise the first match
   const pick = lines.find(([, n]) => n.endsWith('^{}')) ?? lines[0];
-  if (!pick) throw new TsbuildError('NOT_FOUND', `git ref ${JSON.stringify(want)} not found in ${g.url}`);
+  if (!pick) throw new TsbuildError('NOT_FOUND', `git ref ${JSON.stringify(want)} not found in ${redactUrl(g.url)}`);
   return pick[0];
 }
 
@@ -74,6 +79,11 @@ async function touchTree(dir: string, seconds: number): Promise<void> {
   await lutimes(dir, seconds, seconds);
 }
 
+/** Credentials in any URL inside a message (git quotes the URL in its errors). */
+function redactAll(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1').replace(/[^\s/@:'"]+:[^\s/@'"]+@/g, '');
+}
+
 function git(args: string[], cwd: string): Promise<string> {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -94,7 +104,7 @@ function git(args: string[], cwd: string): Promise<string> {
     child.on('error', (e) => reject(new TsbuildError('RUNTIME', `git is needed for ADD of a git repository: ${e.message}`)));
     child.on('close', (code) => {
       if (code === 0) resolve(out);
-      else reject(new TsbuildError('NOT_FOUND', `git ${args[0]} failed: ${err.trim().split('\n').pop() ?? `exit ${code}`}`));
+      else reject(new TsbuildError('NOT_FOUND', `git ${args[0]} failed: ${redactAll(err.trim().split('\n').pop() ?? `exit ${code}`)}`));
     });
   });
 }

@@ -15,7 +15,7 @@ import { RootfsView } from '../../image/rootfs-view.js';
 import type { BuildSession } from '../session.js';
 import { stateSnapshots, type StageState } from '../stage-state.js';
 import { buildCopyLayer, copyInputsDigest, type CopyRequest } from './copy.js';
-import { checkoutCommit, parseGitSource, resolveCommit } from './add-git.js';
+import { checkoutCommit, parseGitSource, redactUrl, resolveCommit } from './add-git.js';
 import { isGitUrl } from './add-url.js';
 import { BuildContext } from '../context.js';
 import { PatternMatcher } from '../dockerignore.js';
@@ -40,12 +40,13 @@ async function addGitStep(
   try {
     const commit = await resolveCommit(g, scratch);
     if (req.checksum !== undefined && !commit.startsWith(req.checksum)) {
-      throw new TsbuildError('CORRUPT', `ADD ${src}: the ref is at commit ${commit}, which does not match --checksum=${req.checksum}`);
+      throw new TsbuildError('CORRUPT', `ADD ${redactUrl(src)}: the ref is at commit ${commit}, which does not match --checksum=${req.checksum}`);
     }
     await runFsStep(session, state, {
       name,
-      history: copyHistory(true, [src], req.dest),
-      key: { kind: 'add-git', url: g.url, commit, subdir: g.subdir, keepGitDir, dest: req.dest, workdir: req.workdir, chown: req.chown, chmod: req.chmod, excludes: req.excludes },
+      // credentials in the URL reach neither the history nor the cache key
+      history: copyHistory(true, [redactUrl(src)], req.dest),
+      key: { kind: 'add-git', url: redactUrl(g.url), commit, subdir: g.subdir, keepGitDir, dest: req.dest, workdir: req.workdir, chown: req.chown, chmod: req.chmod, excludes: req.excludes },
       produce: async () => {
         const repo = join(scratch, 'repo');
         await checkoutCommit(g, commit, repo);
