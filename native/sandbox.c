@@ -171,6 +171,17 @@ static unsigned long long parse_num(const char *key, const char *s) {
 }
 
 /* Splits "a\tb\tc" in place into up to n fields; returns the count. */
+/* The signals P and C wait for with sigwaitinfo: child exits, and the termination signals they
+ * forward to the command. */
+static void waited_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGCHLD);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGHUP);
+  sigaddset(set, SIGQUIT);
+}
+
 static size_t split_tabs(char *s, char **out, size_t n) {
   size_t i = 0;
   while (i < n) {
@@ -806,12 +817,7 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   /* reap everything; forward termination signals to the command */
   int code = -1, sig = 0;
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGQUIT);
+  waited_signals(&set);
   for (;;) {
     int st;
     pid_t p;
@@ -859,13 +865,8 @@ int main(int argc, char **argv) {
   read_spec(&sp);
 
   sigset_t set, oldmask;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGQUIT);
-  sigaddset(&set, SIGUSR1);
+  waited_signals(&set);
+  sigaddset(&set, SIGUSR1); /* P only: "kill the sandbox" */
   sigprocmask(SIG_BLOCK, &set, &oldmask);
 
   if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");

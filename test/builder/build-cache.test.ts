@@ -4,7 +4,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, rmSync, utimesSync } from 'node:fs';
+import { chmodSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFiles, buildIn, cachedSteps, makeBaseStore, makeContext, ranSteps, writeContext, imageFile, type TempStore } from '../helpers/build.js';
 
@@ -157,5 +157,27 @@ test('cache: the base image is keyed by content, not by name (a re-pointed tag m
     assert.equal(imageFile(s2, 'a'), 'two');
   } finally {
     other.cleanup();
+  }
+});
+
+test('a fully cached COPY rebuild unpacks no layer, unless a --chown name must be looked up', async () => {
+  const snapshots = (root: string) => readdirSync(join(root, 'snapshots'));
+  const st = await makeBaseStore();
+  try {
+    for (const [df, unpacked] of [
+      ['FROM busybox\nCOPY a.txt /a.txt\nCOPY a.txt /b.txt\n', 0],
+      // the --chown step reads /etc/passwd of its image: the base and the first COPY's layer
+      ['FROM busybox\nCOPY a.txt /a.txt\nCOPY --chown=user a.txt /b.txt\n', 2],
+    ] as const) {
+      await buildFiles(st.root, df, { 'a.txt': 'a\n' });
+      for (const d of snapshots(st.root)) rmSync(join(st.root, 'snapshots', d), { recursive: true, force: true });
+      const b = await buildFiles(st.root, df, { 'a.txt': 'a\n' });
+      const copies = b.steps.filter((x) => x.name.includes('COPY'));
+      assert.equal(copies.length, 2);
+      assert.ok(copies.every((x) => x.cached));
+      assert.equal(snapshots(st.root).length, unpacked, df);
+    }
+  } finally {
+    st.cleanup();
   }
 });

@@ -66,14 +66,18 @@ test('RUN: a failing command is an error with its exit code and the instruction 
   assert.ok(!f.steps.some((st) => st.name.includes('echo never')));
 });
 
-test('RUN --network=none sees only the loopback interface', async () => {
-  const b = await buildFiles(s.root, 'FROM busybox\nRUN --network=none cat /proc/net/dev > /netdev\n');
-  const ifaces = imageFile(b, 'netdev')!
+/** Interface names in a /proc/net/dev dump. */
+function interfaces(netdev: string): string[] {
+  return netdev
     .split('\n')
     .slice(2)
     .filter((l) => l.trim())
     .map((l) => l.split(':')[0]!.trim());
-  assert.deepEqual(ifaces, ['lo']);
+}
+
+test('RUN --network=none sees only the loopback interface', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN --network=none cat /proc/net/dev > /netdev\n');
+  assert.deepEqual(interfaces(imageFile(b, 'netdev')!), ['lo']);
 });
 
 test('RUN --mount=type=cache persists across builds and never reaches a layer', async () => {
@@ -177,12 +181,7 @@ test('RUN --mount=type=bind,source=<dir> mounts that context dir and its content
 
 test('build option network: none applies to every RUN', async () => {
   const b = await buildFiles(s.root, 'FROM busybox\nRUN cat /proc/net/dev > /netdev\n', {}, { network: 'none' });
-  const ifaces = imageFile(b, 'netdev')!
-    .split('\n')
-    .slice(2)
-    .filter((l) => l.trim())
-    .map((l) => l.split(':')[0]!.trim());
-  assert.deepEqual(ifaces, ['lo']);
+  assert.deepEqual(interfaces(imageFile(b, 'netdev')!), ['lo']);
 });
 
 test('RUN --mount options: cache uid/gid/mode, tmpfs is 1777; WORKDIR of an existing dir is still a layer', async () => {

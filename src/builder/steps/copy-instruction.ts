@@ -32,7 +32,7 @@ async function addGitStep(
   name: string,
   req: CopyRequest,
   src: string,
-  lowerDirs: string[],
+  lowerDirs: () => Promise<string[]>,
 ): Promise<void> {
   const g = parseGitSource(src);
   const keepGitDir = ins.kind === 'add' && ins.keepGitDir;
@@ -54,7 +54,7 @@ async function addGitStep(
         const { checksum: _checksum, keepGitDir: _keep, unpack: _unpack, ...rest } = req;
         const entries = await buildCopyLayer(
           { ...rest, isAdd: false, sources: [g.subdir === '' ? '.' : g.subdir], heredocs: [], from: { kind: 'context', context } },
-          new RootfsView([...lowerDirs].reverse()),
+          new RootfsView([...(await lowerDirs())].reverse()),
           join(scratch, 'layer'),
         );
         return writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
@@ -91,8 +91,11 @@ export async function copyStep(
   const workdir = state.config.config.WorkingDir || '/';
   const fromDirs = fromName !== undefined ? await resolveFrom(fromName) : undefined;
 
-  const lowerDirs = await stateSnapshots(session, state);
-  const chown = chownSpec !== undefined ? await resolveChown(lowerDirs, chownSpec) : undefined;
+  // the image's unpacked layers are needed for a --chown name and for making the layer, not for a
+  // cache hit: fetched on first use (a hit after a prune then unpacks nothing)
+  let lower: Promise<string[]> | undefined;
+  const lowerDirs = () => (lower ??= stateSnapshots(session, state));
+  const chown = chownSpec !== undefined ? await resolveChown(await lowerDirs(), chownSpec) : undefined;
   const req: CopyRequest = {
     isAdd,
     sources,
@@ -132,7 +135,7 @@ export async function copyStep(
     produce: async () => {
       const scratch = await mkdtemp(join(session.store.root, 'tmp', 'copy-'));
       try {
-        const entries = await buildCopyLayer(req, new RootfsView([...lowerDirs].reverse()), scratch);
+        const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
         return await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
       } finally {
         await rm(scratch, { recursive: true, force: true });
