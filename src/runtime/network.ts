@@ -1,0 +1,360 @@
+/**
+ * tsbuild's own network: a Linux bridge (`tsbuild0`) with a private IPv4 subnet, NAT out of the
+ * host, and one veth per network namespace — what Docker's default `bridge` network is to a
+ * container, and what BuildKit gives a RUN step by default. Steps reach the outside world through
+ * the host's routes; they do not see the host's loopback services, abstract unix sockets or other
+ * processes' traffic, because those live in the host's namespace.
+ *
+ * Host state, made on first use and shared by every tsbuild process (a lock file serializes set-up):
+ * - the bridge, its gateway address (the subnet's first host address), `route_localnet` off on it
+ *   (so a step cannot reach the host's 127.0.0.1 by sending to the bridge: CVE-2020-8558 class);
+ * - `net.ipv4.ip_forward=1`, as Docker sets it;
+ * - nftables `table ip tsbuild`: masquerade of the subnet out of any other interface, forwarding
+ *   from the bridge only with a source address of the subnet (no spoofing), to it only for replies;
+ *   `table ip6 tsbuild`: nothing is forwarded to or from the bridge over IPv6;
+ * - `/run/tsbuild/<bridge>.json` (the subnet chosen) and `/run/tsbuild/ipam/<bridge>/` (addresses).
+ * The subnet is the first candidate that overlaps none of the host's routes or nameservers.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsbuildError } from '../errors.js';
+import { withLock } from '../image/lock.js';
+import { formatCidr, formatIPv4, Ipam, overlaps, parseCidr, parseIPv4, type Subnet } from './network-ipam.js';
+
+export interface BridgeNetworkOptions {
+  /** The bridge interface (default `tsbuild0`). */
+  bridge?: string;
+  /** The nftables table name, in the `ip` and `ip6` families (default `tsbuild`). */
+  table?: string;
+  /** Where the state files live (default `/run/tsbuild`: gone at reboot, like the bridge). */
+  stateDir?: string;
+  /** Subnets to choose from, in order (default 10.89.0.0/16 ... 10.99.0.0/16, 172.29-31.0.0/16). */
+  candidates?: string[];
+}
+
+export interface BridgeInfo {
+  bridge: string;
+  subnet: string;
+  prefixLength: number;
+  gateway: string;
+  mtu: number;
+}
+
+/** One namespace on the bridge. */
+export interface Attachment {
+  address: string;
+  prefixLength: number;
+  gateway: string;
+  mtu: number;
+  /** The host end of the veth pair (it goes away with the namespace). */
+  hostInterface: string;
+  /** Gives the address back; call after the namespace is gone. */
+  release(): void;
+}
+
+export interface AttachOptions {
+  /** Bridge port isolation: the namespace can talk to the host and out, not to other isolated
+   *  namespaces on the bridge (default true: one build step must not reach another's). */
+  isolated?: boolean;
+}
+
+export const DEFAULT_BRIDGE = 'tsbuild0';
+
+const DEFAULT_CANDIDATES = [
+  ...Array.from({ length: 11 }, (_, i) => `10.${89 + i}.0.0/16`),
+  '172.29.0.0/16',
+  '172.30.0.0/16',
+  '172.31.0.0/16',
+];
+
+interface State {
+  subnet: string;
+  mtu: number;
+}
+
+export class BridgeNetwork {
+  readonly bridge: string;
+  private readonly table: string;
+  private readonly stateDir: string;
+  private readonly candidates: string[];
+  private ready: Promise<BridgeInfo> | undefined;
+  private ipam: Ipam | undefined;
+
+  constructor(opts: BridgeNetworkOptions = {}) {
+    this.bridge = opts.bridge ?? DEFAULT_BRIDGE;
+    if (!/^[A-Za-z0-9_-]{1,15}$/.test(this.bridge)) throw new TsbuildError('INVALID', `bad bridge name ${JSON.stringify(this.bridge)}`);
+    this.table = opts.table ?? 'tsbuild';
+    if (!/^[A-Za-z0-9_]{1,32}$/.test(this.table)) throw new TsbuildError('INVALID', `bad nftables table name ${JSON.stringify(this.table)}`);
+    this.stateDir = opts.stateDir ?? '/run/tsbuild';
+    this.candidates = opts.candidates ?? DEFAULT_CANDIDATES;
+  }
+
+  /** Makes sure the bridge, its address, forwarding and the NAT rules are in place (once per
+   *  process; again after `attach` finds the bridge gone). */
+  ensure(): Promise<BridgeInfo> {
+    const p = (this.ready ??= this.setUp());
+    p.catch(() => {
+      if (this.ready === p) this.ready = undefined;
+    });
+    return p;
+  }
+
+  /**
+   * Puts the network namespace of PID on the bridge: a veth pair whose inner end is `eth0` in that
+   * namespace (down, unconfigured: the caller sets the address and route) and whose host end is a
+   * bridge port. The MAC address is derived from the IP address, as Docker does, so the host's
+   * neighbour cache stays right when an address is reused.
+   */
+  async attach(pid: number, opts: AttachOptions = {}): Promise<Attachment> {
+    if (!Number.isInteger(pid) || pid <= 0) throw new TsbuildError('INVALID', `bad pid ${pid}`);
+    for (let attempt = 0; ; attempt++) {
+      const info = await this.ensure();
+      const lease = this.ipam!.allocate();
+      const name = `tsb${randomBytes(5).toString('hex')}`;
+      const a = parseIPv4(lease.address)!;
+      const mac = `02:74:${[a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+      const cmds = [
+        `link add name ${name} mtu ${info.mtu} type veth peer name eth0 address ${mac} mtu ${info.mtu} netns ${pid}`,
+        `link set dev ${name} master ${this.bridge}`,
+        ...(opts.isolated === false ? [] : [`link set dev ${name} type bridge_slave isolated on`]),
+        `link set dev ${name} up`,
+      ];
+      const r = await tool('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+      if (r.code === 0) {
+        return { address: lease.address, prefixLength: info.prefixLength, gateway: info.gateway, mtu: info.mtu, hostInterface: name, release: lease.release };
+      }
+      lease.release();
+      // the pair may exist without its port settings: it must not outlive this call
+      await tool('ip', ['link', 'del', 'dev', name], '');
+      const gone = !existsSync(`/sys/class/net/${this.bridge}`);
+      if (gone && attempt === 0) {
+        this.ready = undefined; // removed behind our back: set up again, once
+        continue;
+      }
+      throw new TsbuildError('RUNTIME', `cannot attach the network namespace of process ${pid} to ${this.bridge}: ${r.stderr.trim() || `ip exited with ${r.code}`}`);
+    }
+  }
+
+  /** Addresses currently recorded as in use (stale entries included). */
+  addressesInUse(): string[] {
+    return this.ipam?.entries() ?? new Ipam(this.ipamDir(), { base: 0, prefixLength: 30 }).entries();
+  }
+
+  /** Removes the bridge, the nftables tables and the state files (for tests and uninstalling;
+   *  the namespaces still attached lose their network). Forwarding stays on. */
+  async remove(): Promise<void> {
+    await withLock(this.lockPath(), async () => {
+      if (existsSync(`/sys/class/net/${this.bridge}`)) await tool('ip', ['link', 'del', 'dev', this.bridge], '');
+      await tool('nft', ['-f', '-'], `table ip ${this.table} {}\ndelete table ip ${this.table}\ntable ip6 ${this.table} {}\ndelete table ip6 ${this.table}\n`);
+      rmSync(this.statePath(), { force: true });
+      rmSync(this.ipamDir(), { recursive: true, force: true });
+    });
+    this.ready = undefined;
+    this.ipam = undefined;
+  }
+
+  // ---- set-up ---------------------------------------------------------------------------------
+
+  private lockPath(): string {
+    return join(this.stateDir, `${this.bridge}.lock`);
+  }
+
+  private statePath(): string {
+    return join(this.stateDir, `${this.bridge}.json`);
+  }
+
+  private ipamDir(): string {
+    return join(this.stateDir, 'ipam', this.bridge);
+  }
+
+  private async setUp(): Promise<BridgeInfo> {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    return withLock(this.lockPath(), async () => {
+      const routes = await hostRoutes(this.bridge);
+      let subnet = existsSync(`/sys/class/net/${this.bridge}`) ? await bridgeSubnet(this.bridge) : undefined;
+      const saved = readState(this.statePath());
+      let mtu = saved?.mtu ?? egressMtu(routes);
+      if (!subnet) {
+        const taken = [...routes.dsts, ...hostNameservers()];
+        const fits = (s: Subnet) => !taken.some((t) => overlaps(s, t));
+        const savedSubnet = saved ? parseCidr(saved.subnet) : undefined;
+        subnet = savedSubnet && fits(savedSubnet) ? savedSubnet : this.candidates.map((c) => parseCidr(c)).find((c): c is Subnet => !!c && fits(c));
+        if (!subnet) {
+          throw new TsbuildError('RUNTIME', `no free subnet for ${this.bridge}: each of ${this.candidates.join(', ')} overlaps a route of the host (use --network=none or --network=host)`);
+        }
+        mtu = egressMtu(routes);
+        // a bridge of ours without its address is half-made (killed during set-up): start over
+        if (existsSync(`/sys/class/net/${this.bridge}`)) await tool('ip', ['link', 'del', 'dev', this.bridge], '');
+        await this.createBridge(subnet, mtu);
+      }
+      writeState(this.statePath(), { subnet: formatCidr(subnet), mtu });
+      // never route_localnet on the bridge: it would let a step reach the host's 127.0.0.1
+      writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '0');
+      writeSysctl('net/ipv4/ip_forward', '1');
+      await this.applyRules(subnet);
+      this.ipam = new Ipam(this.ipamDir(), subnet);
+      this.ipam.reclaimStale();
+      return { bridge: this.bridge, subnet: formatCidr(subnet), prefixLength: subnet.prefixLength, gateway: formatIPv4(subnet.base + 1), mtu };
+    });
+  }
+
+  private async createBridge(subnet: Subnet, mtu: number): Promise<void> {
+    const gw = `${formatIPv4(subnet.base + 1)}/${subnet.prefixLength}`;
+    const r = await tool(
+      'ip',
+      ['-batch', '-'],
+      [`link add name ${this.bridge} mtu ${mtu} type bridge`, `addr add ${gw} dev ${this.bridge}`, `link set dev ${this.bridge} up`].join('\n') + '\n',
+    );
+    if (r.code !== 0) {
+      await tool('ip', ['link', 'del', 'dev', this.bridge], '');
+      throw new TsbuildError('RUNTIME', `cannot create the network bridge ${this.bridge}: ${r.stderr.trim()}`);
+    }
+  }
+
+  /** Replaces tsbuild's nftables tables atomically (one `nft -f` transaction). */
+  private async applyRules(subnet: Subnet): Promise<void> {
+    const t = this.table;
+    const b = this.bridge;
+    const net = formatCidr(subnet);
+    const script = `table ip ${t} {}
+delete table ip ${t}
+table ip ${t} {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr ${net} oifname != "${b}" masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${b}" ip saddr ${net} accept
+    iifname "${b}" drop
+    oifname "${b}" ct state established,related accept
+    oifname "${b}" ct status dnat accept
+    oifname "${b}" drop
+  }
+}
+table ip6 ${t} {}
+delete table ip6 ${t}
+table ip6 ${t} {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${b}" drop
+    oifname "${b}" drop
+  }
+}
+`;
+    const r = await tool('nft', ['-f', '-'], script);
+    if (r.code === 0) return;
+    if (r.code === -1) {
+      throw new TsbuildError('RUNTIME', `the default network needs nftables' nft command (${r.stderr.trim()}): install it (apt-get install nftables) or build with --network=none`);
+    }
+    if (/not supported|Protocol not supported|No such file or directory|Could not process rule/i.test(r.stderr)) {
+      throw new TsbuildError('RUNTIME', `cannot set up NAT for ${b}: this kernel seems to lack nf_tables/nf_nat (${firstLine(r.stderr)}); build with --network=none or --network=host`);
+    }
+    throw new TsbuildError('RUNTIME', `cannot set up NAT for ${b}: ${firstLine(r.stderr)}`);
+  }
+}
+
+// ---- host facts ---------------------------------------------------------------------------------
+
+interface HostRoutes {
+  /** Destinations of the host's IPv4 routes, all tables, except default routes and our bridge's. */
+  dsts: Subnet[];
+  /** The interface of the (first) default route. */
+  defaultDev?: string;
+}
+
+async function hostRoutes(bridge: string): Promise<HostRoutes> {
+  const r = await tool('ip', ['-j', '-4', 'route', 'show', 'table', 'all'], '');
+  if (r.code !== 0) {
+    throw new TsbuildError('RUNTIME', `cannot read the host's routes: ${r.code === -1 ? 'the ip command (iproute2) is missing' : firstLine(r.stderr)}`);
+  }
+  const out: HostRoutes = { dsts: [] };
+  for (const e of JSON.parse(r.stdout || '[]') as { dst?: string; dev?: string; type?: string }[]) {
+    if (!e.dst || e.dev === bridge) continue;
+    if (e.dst === 'default') {
+      out.defaultDev ??= e.dev;
+      continue;
+    }
+    const dst = parseCidr(e.dst);
+    if (dst) out.dsts.push(dst);
+  }
+  return out;
+}
+
+/** The MTU of the interface carrying the default route (1500 when there is none). */
+function egressMtu(routes: HostRoutes): number {
+  const dev = routes.defaultDev;
+  if (!dev || !/^[^/]+$/.test(dev)) return 1500;
+  const n = Number.parseInt(readText(`/sys/class/net/${dev}/mtu`) ?? '', 10);
+  return n >= 1280 && n <= 65535 ? n : 1500;
+}
+
+function hostNameservers(): Subnet[] {
+  const text = readText('/etc/resolv.conf') ?? '';
+  return [...text.matchAll(/^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].flatMap((m) => parseCidr(`${m[1]}/32`) ?? []);
+}
+
+async function bridgeSubnet(bridge: string): Promise<Subnet | undefined> {
+  const r = await tool('ip', ['-j', '-4', 'addr', 'show', 'dev', bridge], '');
+  if (r.code !== 0) return undefined;
+  const links = JSON.parse(r.stdout || '[]') as { addr_info?: { local?: string; prefixlen?: number }[] }[];
+  const a = links[0]?.addr_info?.[0];
+  if (!a?.local || a.prefixlen === undefined) return undefined;
+  const s = parseCidr(`${a.local}/${a.prefixlen}`);
+  // the gateway is the first host address; a bridge set up otherwise is not ours to reuse
+  return s && parseIPv4(a.local) === s.base + 1 ? s : undefined;
+}
+
+function readState(path: string): State | undefined {
+  try {
+    const s = JSON.parse(readFileSync(path, 'utf8')) as Partial<State>;
+    return typeof s.subnet === 'string' && typeof s.mtu === 'number' ? { subnet: s.subnet, mtu: s.mtu } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeState(path: string, s: State): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+function writeSysctl(key: string, value: string): void {
+  const path = `/proc/sys/${key}`;
+  if (readText(path)?.trim() === value) return;
+  try {
+    writeFileSync(path, value);
+  } catch (e) {
+    throw new TsbuildError('RUNTIME', `cannot set ${key.replace(/\//g, '.')}=${value}: ${(e as Error).message}`);
+  }
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function firstLine(s: string): string {
+  return s.trim().split('\n').find((l) => l.trim() !== '') ?? '';
+}
+
+/** Runs an iproute2/nftables command; code -1 when it could not be started. */
+function tool(cmd: string, args: string[], input: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => {});
+    child.stdin.end(input);
+    child.on('error', (e) => resolve({ code: -1, stdout: '', stderr: `${cmd}: ${e.message}` }));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}
