@@ -7,12 +7,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
+import { adoptLauncherCaFile } from '../registry/trusted-cas.js';
 import { registerParse } from './parse.js';
 import { registerBuild } from './build.js';
 import { registerImageCommands } from './images.js';
 import { registerRegistryCommands } from './registry.js';
 
 export async function main(argv: string[]): Promise<number> {
+  // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
+  adoptLauncherCaFile();
   const program = new Command();
   program
     .name('tsbuild')
@@ -64,7 +67,9 @@ export function reportError(e: unknown): number {
   return 70;
 }
 
-// Run directly (tests and development: `node --import tsx src/cli/main.ts ...`).
+// Run directly (tests and development: `node --import tsx src/cli/main.ts ...`). Inside the bundle
+// import.meta.url is the bundle's own file, which bin/tsbuild.js runs without naming it in argv,
+// so main() runs once: called by the launcher.
 if (import.meta.url === `file://${process.argv[1]}`) {
   main(process.argv).then((code) => {
     process.exitCode = code;

@@ -5,14 +5,21 @@
  * connection errors. Knows nothing of auth or of the distribution API.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import http from 'node:http';
+import type * as Http from 'node:http';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import tls from 'node:tls';
-import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { TsbuildError } from '../errors.js';
+import { tlsCa } from './trusted-cas.js';
+
+// http/https (and tls behind them) load on the first request: a build that never reaches a
+// registry (every base image local) does not pay for them at start.
+const require = createRequire(import.meta.url);
+const http = (): typeof Http => require('node:http') as typeof Http;
+const https = (): typeof Https => require('node:https') as typeof Https;
 
 export interface TransportOptions {
   /** Hosts (`host` or `host:port`) spoken to over plain HTTP besides loopback ones. */
@@ -73,9 +80,9 @@ export class Transport {
   private readonly insecure: Set<string>;
   private readonly tlsHosts: Set<string>;
   private readonly certsDirs: string[];
-  private readonly httpAgent: http.Agent;
+  private httpAgentMade: Http.Agent | undefined;
   /** One HTTPS agent per host, carrying that host's certs.d material. */
-  private readonly httpsAgents = new Map<string, https.Agent>();
+  private readonly httpsAgents = new Map<string, Https.Agent>();
   private readonly certsDirCache = new Map<string, string | undefined>();
 
   constructor(options: TransportOptions = {}) {
@@ -90,7 +97,6 @@ export class Transport {
     this.insecure = new Set(options.insecureHosts ?? []);
     this.tlsHosts = new Set(options.tlsHosts ?? []);
     this.certsDirs = options.certsDirs ?? ['/etc/docker/certs.d', '/etc/containers/certs.d'];
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.opts.maxSockets });
   }
 
   /** `https://host` or, for loopback and insecure hosts, `http://host`. */
@@ -130,7 +136,8 @@ export class Transport {
   }
 
   close(): void {
-    this.httpAgent.destroy();
+    this.httpAgentMade?.destroy();
+    this.httpAgentMade = undefined;
     for (const a of this.httpsAgents.values()) a.destroy();
     this.httpsAgents.clear();
   }
@@ -143,15 +150,19 @@ export class Transport {
     return this.certsDirCache.get(host);
   }
 
-  private httpsAgent(host: string): https.Agent {
+  private httpAgent(): Http.Agent {
+    return (this.httpAgentMade ??= new (http().Agent)({ keepAlive: true, maxSockets: this.opts.maxSockets }));
+  }
+
+  private httpsAgent(host: string): Https.Agent {
     let agent = this.httpsAgents.get(host);
     if (agent) return agent;
-    const opts: https.AgentOptions = { keepAlive: true, maxSockets: this.opts.maxSockets };
+    const opts: Https.AgentOptions = { keepAlive: true, maxSockets: this.opts.maxSockets };
     const dir = this.hostCertsDir(host);
+    const files = dir ? readdirSync(dir) : [];
+    const ca = tlsCa(files.filter((f) => f.endsWith('.crt')).map((f) => readFileSync(join(dir!, f), 'utf8')));
+    if (ca) opts.ca = ca;
     if (dir) {
-      const files = readdirSync(dir);
-      const cas = files.filter((f) => f.endsWith('.crt')).map((f) => readFileSync(join(dir, f)));
-      if (cas.length) opts.ca = [...tls.rootCertificates, ...cas.map((b) => b.toString())];
       const cert = files.find((f) => f.endsWith('.cert'));
       if (cert) {
         const key = cert.replace(/\.cert$/, '.key');
@@ -160,7 +171,7 @@ export class Transport {
         opts.key = readFileSync(join(dir, key));
       }
     }
-    agent = new https.Agent(opts);
+    agent = new (https().Agent)(opts);
     this.httpsAgents.set(host, agent);
     return agent;
   }
@@ -194,8 +205,8 @@ export class Transport {
     const h: Record<string, string> = { 'user-agent': this.opts.userAgent, ...headers };
     if (Buffer.isBuffer(body)) h['content-length'] = String(body.length);
     else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) h['content-length'] = '0';
-    const mod = url.protocol === 'https:' ? https : http;
-    const agent = url.protocol === 'https:' ? this.httpsAgent(url.host) : this.httpAgent;
+    const mod = url.protocol === 'https:' ? https() : http();
+    const agent = url.protocol === 'https:' ? this.httpsAgent(url.host) : this.httpAgent();
     return new Promise<TransportResponse>((resolve, reject) => {
       const r = mod.request(url, { method, headers: h, agent }, (res) => resolve(wrap(res, url)));
       r.setTimeout(this.opts.timeoutMs, () => r.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));

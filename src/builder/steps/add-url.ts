@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { get as httpGet, request as httpRequest, type IncomingMessage } from 'node:http';
-import { get as httpsGet, request as httpsRequest } from 'node:https';
+import type { IncomingMessage, RequestOptions } from 'node:http';
 import { TsbuildError } from '../../errors.js';
+import { tlsCa } from '../../registry/trusted-cas.js';
 
 export interface Download {
   /** Host file holding the body. */
@@ -129,18 +129,20 @@ async function follow(url: string, method: 'GET' | 'HEAD'): Promise<{ msg: Incom
   throw new TsbuildError('INVALID', `${url}: too many redirects`);
 }
 
-function requestOnce(url: string, method: 'GET' | 'HEAD'): Promise<IncomingMessage> {
+async function requestOnce(url: string, method: 'GET' | 'HEAD'): Promise<IncomingMessage> {
+  const https = url.toLowerCase().startsWith('https:');
+  // loaded on the first download, not with every build that has an ADD step
+  const { request } = https ? await import('node:https') : await import('node:http');
+  const opts: RequestOptions & { ca?: string[] } = { method };
+  const ca = https ? tlsCa() : undefined;
+  if (ca) opts.ca = ca;
   return new Promise((resolve, reject) => {
-    const https = url.toLowerCase().startsWith('https:');
     const onError = (e: Error) => reject(new TsbuildError('NOT_FOUND', `${url}: download failed: ${e.message}`));
-    const req =
-      method === 'GET'
-        ? (https ? httpsGet : httpGet)(url, resolve)
-        : (https ? httpsRequest : httpRequest)(url, { method: 'HEAD' }, resolve);
+    const req = request(url, opts, resolve);
     req.on('error', onError);
     // A server that stops answering must not hang the build.
     req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000}s`)));
-    if (method === 'HEAD') req.end();
+    req.end();
   });
 }
 

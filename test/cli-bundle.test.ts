@@ -1,0 +1,151 @@
+/**
+ * The installed command as npm links it: bin/tsbuild (shell) → bin/tsbuild.js → the one-file
+ * bundle made by scripts/bundle.mjs, compiled through a V8 code cache. Pins that main() runs once,
+ * that Node never parses NODE_EXTRA_CA_CERTS at start while `ADD https://` still trusts it, that a
+ * corrupt, truncated or foreign code cache is ignored and replaced, and that --cpu-prof still
+ * names the bundle's functions.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import vm from 'node:vm';
+import { projectRoot } from './helpers/cli.js';
+import { busyboxRootfsTar } from './helpers/fixtures.js';
+
+let tmp: string;
+let pkg: string;
+let cacheHome: string;
+let server: Server;
+let caFile: string;
+let base: string;
+const version = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'tsb-bundle-'));
+  // an installed package's layout: bin/, dist/bundle/, native/build/, package.json
+  pkg = join(tmp, 'pkg');
+  mkdirSync(join(pkg, 'bin'), { recursive: true });
+  for (const f of ['tsbuild', 'tsbuild.js']) copyFileSync(join(projectRoot, 'bin', f), join(pkg, 'bin', f));
+  execFileSync('chmod', ['+x', join(pkg, 'bin', 'tsbuild')]);
+  copyFileSync(join(projectRoot, 'package.json'), join(pkg, 'package.json'));
+  symlinkSync(join(projectRoot, 'native'), join(pkg, 'native'));
+  execFileSync(process.execPath, [join(projectRoot, 'scripts', 'bundle.mjs'), '--outfile', join(pkg, 'dist', 'bundle', 'tsbuild.cjs')], { stdio: 'ignore' });
+  cacheHome = join(tmp, 'cache');
+
+  caFile = join(tmp, 'ca.pem');
+  const keyFile = join(tmp, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', caFile, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  server = createServer({ key: readFileSync(keyFile), cert: readFileSync(caFile) }, (rq, rs) => {
+    rs.writeHead(rq.url === '/hello.txt' ? 200 : 404, { ETag: '"h1"' });
+    rs.end(rq.method === 'HEAD' ? undefined : 'hello over tls\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  await new Promise((r) => server?.close(r));
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd args` with the test's cache home; `env` values of undefined are removed. */
+function run(cmd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  const e: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete e[k];
+    else e[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+const cacheFiles = () => readdirSync(join(cacheHome, 'tsbuild')).filter((f) => f.endsWith('.bin'));
+
+test('bundle: runs main() once, writes its code cache, and Node never parses NODE_EXTRA_CA_CERTS', async () => {
+  // npm links the command from another directory
+  const link = join(tmp, 'links', 'tsbuild');
+  mkdirSync(join(tmp, 'links'));
+  symlinkSync(join(pkg, 'bin', 'tsbuild'), link);
+  const bad = { NODE_EXTRA_CA_CERTS: join(tmp, 'no-such-ca.pem') };
+  const r = await run(link, ['--version'], bad);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${version}\n`);
+  assert.equal(r.stderr, '', 'Node did not try to load the extra CA file');
+  assert.equal(cacheFiles().length, 1);
+  // the control: started without the launcher, Node does parse it (and warns that it cannot)
+  const direct = await run(process.execPath, [join(pkg, 'bin', 'tsbuild.js'), '--version'], bad);
+  assert.match(direct.stderr, /Ignoring extra certs/);
+  assert.equal(direct.stdout, `${version}\n`);
+});
+
+test('bundle: a corrupt, truncated or foreign code cache is ignored and replaced', async () => {
+  const cli = join(pkg, 'bin', 'tsbuild');
+  await run(cli, ['--version']);
+  const file = join(cacheHome, 'tsbuild', cacheFiles()[0]!);
+  const good = readFileSync(file);
+  const head = good.length - good.readUInt32LE(17); // header: magic(16) kind(1) len(4) crc(4) id(64)
+  const flipped = Buffer.from(good);
+  for (let i = head + 64; i < flipped.length; i += 97) flipped[i]! ^= 0x5a;
+  // a well-formed file whose payload V8 made for another script: V8 itself must reject it
+  const other = new vm.Script('globalThis.x = 1;').createCachedData();
+  const foreign = Buffer.concat([good.subarray(0, head), other]);
+  foreign.writeUInt32LE(other.length, 17);
+  const { crc32 } = (await import('node:zlib')) as unknown as { crc32?: (b: Buffer) => number };
+  if (crc32) foreign.writeUInt32LE(crc32(other) >>> 0, 21);
+  for (const [what, bytes] of [['corrupt', flipped], ['truncated', good.subarray(0, good.length >> 1)], ['foreign', foreign], ['empty', Buffer.alloc(0)]] as const) {
+    writeFileSync(file, bytes);
+    const r = await run(cli, ['--version']);
+    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+    assert.equal(r.stdout, `${version}\n`, what);
+    assert.equal(r.stderr, '', what);
+    const now = readFileSync(file);
+    assert.ok(!now.equals(bytes) && now.subarray(0, 16).toString() === good.subarray(0, 16).toString(), `${what}: cache replaced`);
+  }
+});
+
+test('bundle: builds (then from cache), and ADD https:// trusts NODE_EXTRA_CA_CERTS passed on by the launcher', async () => {
+  const cli = join(pkg, 'bin', 'tsbuild');
+  const root = join(tmp, 'store');
+  const imp = await run(cli, ['import', '--root', root, busyboxRootfsTar(), 'busybox:latest']);
+  assert.equal(imp.code, 0, imp.stderr);
+  const ctx = join(tmp, 'ctx');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'Dockerfile'), `FROM busybox\nADD ${base}/hello.txt /hello.txt\nRUN cat /hello.txt > /seen\n`);
+  const out = join(tmp, 'out');
+  const args = ['build', '--root', root, '-q', '--network', 'none', '-o', `type=local,dest=${out}`, ctx];
+  const untrusted = await run(cli, args, { NODE_EXTRA_CA_CERTS: undefined });
+  assert.equal(untrusted.code, 1);
+  assert.match(untrusted.stderr, /hello\.txt: download failed: .*(self[- ]signed|certificate)/i);
+  const first = await run(cli, args, { NODE_EXTRA_CA_CERTS: caFile });
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(readFileSync(join(out, 'seen'), 'utf8'), 'hello over tls\n');
+  const again = await run(cli, ['build', '--root', root, '-q', '--network', 'none', ctx], { NODE_EXTRA_CA_CERTS: caFile });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /^sha256:[0-9a-f]{64}\n$/);
+});
+
+test('bundle: --cpu-prof profiles name the bundle and its functions', async () => {
+  const dir = join(tmp, 'prof');
+  const r = await run(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, join(pkg, 'bin', 'tsbuild.js'), '--version']);
+  assert.equal(r.code, 0, r.stderr);
+  const [name] = readdirSync(dir);
+  const prof = JSON.parse(readFileSync(join(dir, name!), 'utf8')) as { nodes: Array<{ callFrame: { url: string; functionName: string } }> };
+  assert.ok(prof.nodes.some((n) => n.callFrame.url.endsWith('/dist/bundle/tsbuild.cjs') && n.callFrame.functionName === 'main'));
+});
