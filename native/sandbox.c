@@ -37,6 +37,7 @@
  * Uses fsconfig "lowerdir+" (Linux >= 6.8: no 4 KiB limit on the layer list); on older kernels it
  * falls back to mount(2) with one "lowerdir=" list of short symlinks to the layers.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -47,6 +48,8 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -59,6 +62,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -71,6 +75,7 @@
 #define EXIT_EXEC 127
 #define STATUS_FD 4
 #define SPEC_FD 3
+#define NETCFG_FD 5 /* network=private: the interface configuration arrives here */
 #define MAX_STUBS 256
 
 extern char **environ;
@@ -97,10 +102,15 @@ struct spec {
   gid_t gid;
   gid_t *groups;
   size_t ngroups;
-  int net_none, no_new_privs, legacy_lowerdir;
+  int net; /* NET_HOST, NET_NONE or NET_PRIVATE */
+  int no_new_privs, legacy_lowerdir;
   struct mount_req *mounts;
   size_t nmounts;
+  struct list cgroups;   /* cgroup.procs files P joins before anything of the run exists */
+  char oom_adj[16];      /* the caller's oom_score_adj, given back to the command */
 };
+
+enum { NET_HOST, NET_NONE, NET_PRIVATE };
 
 struct stub {
   char path[4096];
@@ -238,9 +248,13 @@ static void read_spec(struct spec *sp) {
       if (!sp->groups) die("out of memory");
       sp->groups[sp->ngroups++] = (gid_t)parse_num(k, v);
     } else if (!strcmp(k, "net")) {
-      if (!strcmp(v, "none")) sp->net_none = 1;
-      else if (!strcmp(v, "host")) sp->net_none = 0;
-      else die("spec: net must be none or host: %s", v);
+      if (!strcmp(v, "none")) sp->net = NET_NONE;
+      else if (!strcmp(v, "host")) sp->net = NET_HOST;
+      else if (!strcmp(v, "private")) sp->net = NET_PRIVATE;
+      else die("spec: net must be none, host or private: %s", v);
+    } else if (!strcmp(k, "cgroup")) {
+      if (v[0] != '/') die("spec: cgroup must be an absolute path: %s", v);
+      push(&sp->cgroups, v);
     } else if (!strcmp(k, "nonewprivs")) sp->no_new_privs = strcmp(v, "0") != 0;
     else if (!strcmp(k, "legacy_lowerdir")) sp->legacy_lowerdir = strcmp(v, "0") != 0; /* for tests */
     else if (!strcmp(k, "bind") || !strcmp(k, "tmpfs")) {
@@ -528,28 +542,92 @@ static void loopback_up(void) {
   close(s);
 }
 
-/* Host device nodes bound into /dev: the sandbox's own mounts are all nodev, so the only devices
- * that open are these (root may still mknod, e.g. for a layer, but cannot use what it makes). */
-static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
-#define NDEV 6
-
-static void open_dev_nodes(int *fds) {
-  for (size_t i = 0; dev_nodes[i]; i++) {
-    char path[64];
-    snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
-    fds[i] = (int)open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-    if (fds[i] < 0 && errno == ENOENT) continue; /* the host lacks it (e.g. no /dev/tty): so do we */
-    if (fds[i] < 0) die_errno("open_tree", path);
-    struct mount_attr a = {.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, .propagation = MS_PRIVATE};
-    if (mount_setattr(fds[i], "", AT_EMPTY_PATH, &a, sizeof a) < 0) die_errno("mount_setattr", path);
+/* network=private: the caller (host side) moves one end of a veth pair into our namespace, named
+ * eth0, and sends "eth0 ADDR PREFIX GATEWAY MTU" ("-" for no gateway, 0 for the default MTU) or
+ * "fail REASON" on NETCFG_FD. The command starts only once eth0 is up with its address and route. */
+static void configure_eth0(void) {
+  char line[512];
+  size_t len = 0;
+  while (!memchr(line, '\n', len)) {
+    if (len == sizeof line - 1) die("network: configuration line too long");
+    ssize_t r = read(NETCFG_FD, line + len, sizeof line - 1 - len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) die_errno("read", "network configuration");
+    if (r == 0) die("network: no configuration (the caller went away)");
+    len += (size_t)r;
   }
+  close(NETCFG_FD);
+  line[len] = 0;
+  *strchr(line, '\n') = 0;
+  if (!strncmp(line, "fail", 4)) die("network: %s", line[4] ? line + 5 : "setup failed");
+  char addr[64], gw[64];
+  unsigned prefix = 0, mtu = 0;
+  struct in_addr a, g;
+  if (sscanf(line, "eth0 %63s %u %63s %u", addr, &prefix, gw, &mtu) < 3 || prefix > 32 || inet_pton(AF_INET, addr, &a) != 1 ||
+      (strcmp(gw, "-") && inet_pton(AF_INET, gw, &g) != 1))
+    die("network: bad configuration: %s", line);
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die_errno("socket", "AF_INET");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "eth0");
+  struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+  sin->sin_family = AF_INET;
+  sin->sin_addr = a;
+  if (ioctl(s, SIOCSIFADDR, &ifr) < 0) die_errno("ioctl SIOCSIFADDR", "eth0");
+  sin->sin_addr.s_addr = prefix ? htonl(~0u << (32 - prefix)) : 0;
+  if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0) die_errno("ioctl SIOCSIFNETMASK", "eth0");
+  if (mtu) {
+    memset(&ifr.ifr_ifru, 0, sizeof ifr.ifr_ifru);
+    ifr.ifr_mtu = (int)mtu;
+    if (ioctl(s, SIOCSIFMTU, &ifr) < 0) die_errno("ioctl SIOCSIFMTU", "eth0");
+  }
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die_errno("ioctl SIOCGIFFLAGS", "eth0");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die_errno("ioctl SIOCSIFFLAGS", "eth0");
+  if (strcmp(gw, "-")) {
+    struct rtentry rt;
+    memset(&rt, 0, sizeof rt);
+    ((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&rt.rt_gateway)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&rt.rt_gateway)->sin_addr = g;
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    rt.rt_dev = ifr.ifr_name;
+    if (ioctl(s, SIOCADDRT, &rt) < 0) die_errno("ioctl SIOCADDRT", gw);
+  }
+  close(s);
 }
 
-static void make_dev(int rootfd, int *node_fds) {
+/* The sandbox's own device nodes (runc's default set). They live on a small tmpfs of their own that
+ * is not nodev and is never attached anywhere: each node file is bind-mounted onto a stub in the
+ * nodev /dev tmpfs. So the step can chmod/chown its /dev/null without touching the host's, and a
+ * node it makes with mknod (in /dev or anywhere else) lands on a nodev mount and cannot be opened. */
+static const struct {
+  const char *name;
+  unsigned maj, min;
+} dev_nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+#define NDEV (sizeof dev_nodes / sizeof dev_nodes[0])
+#define MASK_NODE "mask" /* a second null device, for the /proc masks (bound read-only) */
+
+/* Makes the node tmpfs (detached) with the nodes and the mask node; returns its fd. */
+static int make_nodes(void) {
+  const char *o[] = {"mode", "755", "size", "4k", "nr_inodes", "16", NULL};
+  int nodes = fs_new("tmpfs", o, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+  for (size_t i = 0; i <= NDEV; i++) {
+    const char *name = i < NDEV ? dev_nodes[i].name : MASK_NODE;
+    dev_t dev = i < NDEV ? makedev(dev_nodes[i].maj, dev_nodes[i].min) : makedev(1, 3);
+    if (mknodat(nodes, name, S_IFCHR | 0666, dev) < 0) die_errno("mknod", name);
+    if (fchmodat(nodes, name, 0666, 0) < 0) die_errno("chmod", name); /* whatever the umask */
+  }
+  return nodes;
+}
+
+static void make_dev(int rootfd, int nodes) {
   const char *devopts[] = {"mode", "755", "size", "65536k", NULL};
   int dev = fs_new("tmpfs", devopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
-  for (size_t i = 0; dev_nodes[i]; i++)
-    if (node_fds[i] >= 0 && mknodat(dev, dev_nodes[i], S_IFREG | 0666, 0) < 0) die_errno("mknod /dev/", dev_nodes[i]);
+  for (size_t i = 0; i < NDEV; i++)
+    if (mknodat(dev, dev_nodes[i].name, S_IFREG | 0666, 0) < 0) die_errno("mknod /dev/", dev_nodes[i].name);
   const char *links[][2] = {{"/proc/self/fd", "fd"},   {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                             {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}};
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
@@ -557,11 +635,12 @@ static void make_dev(int rootfd, int *node_fds) {
   if (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || mkdirat(dev, "mqueue", 0755) < 0)
     die_errno("mkdir", "/dev/pts|shm|mqueue");
   attach(dev, rootfd, "/dev", 1);
-  for (size_t i = 0; dev_nodes[i]; i++) {
-    if (node_fds[i] < 0) continue;
+  for (size_t i = 0; i < NDEV; i++) {
+    int mfd = (int)open_tree(nodes, dev_nodes[i].name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (mfd < 0) die_errno("open_tree", dev_nodes[i].name);
     char path[64];
-    snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
-    attach(node_fds[i], rootfd, path, 0);
+    snprintf(path, sizeof path, "/dev/%s", dev_nodes[i].name);
+    attach(mfd, rootfd, path, 0);
   }
   const char *ptsopts[] = {"newinstance", NULL, "ptmxmode", "0666", "mode", "0620", NULL};
   attach(fs_new("devpts", ptsopts, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC), rootfd, "/dev/pts", 1);
@@ -571,7 +650,7 @@ static void make_dev(int rootfd, int *node_fds) {
 }
 
 /* Docker's default masked and read-only paths under /proc and /sys. */
-static void mask_paths(int rootfd) {
+static void mask_paths(int rootfd, int nodes) {
   static const char *masked[] = {"/proc/asound",    "/proc/acpi",        "/proc/interrupts", "/proc/kcore",
                                  "/proc/keys",      "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
                                  "/proc/sched_debug", "/proc/scsi",      "/sys/firmware",    "/sys/devices/virtual/powercap",
@@ -587,8 +666,11 @@ static void mask_paths(int rootfd) {
       const char *o[] = {"size", "0", NULL};
       mfd = fs_new("tmpfs", o, MOUNT_ATTR_RDONLY);
     } else {
-      mfd = (int)open_tree(rootfd, "dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-      if (mfd < 0) die_errno("open_tree", "/dev/null");
+      /* the sandbox's own null device, read-only: the step can neither write, chmod nor chown it */
+      mfd = (int)open_tree(nodes, MASK_NODE, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (mfd < 0) die_errno("open_tree", "null device");
+      struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC};
+      if (mount_setattr(mfd, "", AT_EMPTY_PATH, &a, sizeof a) < 0) die_errno("mount_setattr", masked[i]);
     }
     if (move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       die_errno("move_mount", masked[i]);
@@ -656,7 +738,15 @@ static void set_caps(uid_t uid) {
 
 /* A deny list in the spirit of Docker's default profile: calls that only matter to a host
  * administrator or widen the kernel's attack surface (keyrings, bpf, new namespaces — user
- * namespaces above all —, the mount API, modules). Everything else is allowed. */
+ * namespaces above all —, the mount API, modules). Everything else is allowed.
+ * Reviewed against Docker's current default profile (moby profiles/seccomp/default.json):
+ * - io_uring_setup/enter/register are refused (EPERM), as Docker does since 25.0 (moby#46762): the
+ *   rings run operations seccomp never sees, and they are a rich source of kernel exploits.
+ * - socket() is refused (EPERM) for AF_ALG (38, CVE-2026-31431 "Copy Fail") and AF_VSOCK (40, the
+ *   host's/hypervisor's vsock services), as Docker does; every other family stays allowed.
+ *   AF_PACKET stays allowed as in Docker: it needs CAP_NET_RAW (in Docker's default set, kept for
+ *   ping and friends) and, in a private network namespace, sees only the step's own interfaces.
+ *   (Docker's caveat about the i386 socketcall() path does not apply: foreign ABIs are refused.) */
 static void install_seccomp(void) {
 #ifdef SECCOMP_ARCH
   static const int denied[] = {
@@ -665,7 +755,7 @@ static void install_seccomp(void) {
       SYS_swapon,     SYS_swapoff,      SYS_reboot,         SYS_mount,         SYS_umount2,     SYS_pivot_root,
       SYS_unshare,    SYS_setns,        SYS_acct,           SYS_quotactl,      SYS_fsopen,      SYS_fsconfig,
       SYS_fsmount,    SYS_fspick,       SYS_move_mount,     SYS_open_tree,     SYS_mount_setattr, SYS_syslog,
-      SYS_vhangup,
+      SYS_vhangup,    SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register,
 #if defined(__x86_64__)
       SYS_iopl,       SYS_ioperm,
 #endif
@@ -673,7 +763,7 @@ static void install_seccomp(void) {
   enum { NDENY = sizeof denied / sizeof denied[0] };
   const unsigned ns_flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
                             CLONE_NEWCGROUP | CLONE_NEWTIME;
-  struct sock_filter f[NDENY + 16];
+  struct sock_filter f[NDENY + 32];
   size_t n = 0;
 #define EMIT(x) (f[n++] = (struct sock_filter)x)
   /* foreign ABIs (e.g. i386 on x86_64) have other numbers: refuse them altogether */
@@ -688,6 +778,13 @@ static void install_seccomp(void) {
   /* clone3 takes its flags in memory, out of a filter's reach: ENOSYS makes libc use clone */
   EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1));
   EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
+  /* socket(AF_ALG | AF_VSOCK, ...): EPERM; any other socket: allowed (the domain is an int: low word) */
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 5));
+  EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 38 /* AF_ALG */, 2, 0));
+  EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 40 /* AF_VSOCK */, 1, 0));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  EMIT(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
   EMIT(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3));
   EMIT(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
   EMIT(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, ns_flags, 0, NDENY + 1)); /* -> ALLOW */
@@ -707,6 +804,13 @@ static void __attribute__((noreturn)) exec_command(struct spec *sp, int cwdfd, s
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, oldmask, NULL);
   setsid();
+  /* P and PID 1 are exempt from the OOM killer (a memory-limited run loses its command, not its
+   * bookkeeping); the command gets the caller's score back */
+  if (sp->oom_adj[0]) {
+    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom < 0 || write(oom, sp->oom_adj, strlen(sp->oom_adj)) < 0) die_errno("write", "/proc/self/oom_score_adj");
+    close(oom);
+  }
   drop_bounding();
   install_seccomp(); /* still privileged here, so no_new_privs is not a precondition */
   if (setgroups(sp->ngroups, sp->groups) < 0) die_errno("setgroups", NULL);
@@ -736,15 +840,23 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   close(alive_fd);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_NAME, "tsbuild-init", 0, 0, 0);
-  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (sp->net_none ? CLONE_NEWNET : 0);
-  if (unshare(flags) < 0) die_errno("unshare", "mount/uts/ipc/net");
+  /* a cgroup namespace rooted at the run's cgroup (P joined it before forking us) */
+  int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP | (sp->net != NET_HOST ? CLONE_NEWNET : 0);
+  if (unshare(flags) < 0) die_errno("unshare", "mount/uts/ipc/cgroup/net");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die_errno("mount", "/ (make rprivate)");
-  if (sp->net_none) loopback_up();
+  if (sp->net != NET_HOST) loopback_up();
+  if (sp->net == NET_PRIVATE) {
+    /* our host PID names the namespace (/proc/PID/ns/net) for the caller, who adds eth0 to it while
+     * we assemble the rootfs; /proc is still the host's here, so /proc/self is the host PID */
+    char self[32];
+    ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+    if (n <= 0) die_errno("readlink", "/proc/self");
+    self[n] = 0;
+    status("netns %s", self);
+  }
   if (sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0) die_errno("sethostname", sp->hostname);
 
   int rootfd = mount_overlay(sp);
-  int node_fds[NDEV];
-  open_dev_nodes(node_fds);
   /* host sources are opened before pivot_root; their targets are resolved after it */
   int *binds = calloc(sp->nmounts + 1, sizeof *binds);
   int *bind_dir = calloc(sp->nmounts + 1, sizeof *bind_dir);
@@ -790,10 +902,17 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   if (rootfd < 0) die_errno("open", "/");
 
   attach(fs_new("proc", NULL, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), rootfd, "/proc", 1);
-  make_dev(rootfd, node_fds);
+  int nodes = make_nodes();
+  make_dev(rootfd, nodes);
   attach(fs_new("sysfs", NULL, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC), rootfd,
          "/sys", 1);
-  mask_paths(rootfd);
+  mask_paths(rootfd, nodes);
+  /* stdin: the sandbox's own null device (the caller's is the host's /dev/null, which a root step
+   * could otherwise fchmod through /proc/self/fd/0) */
+  int in = openat(nodes, "null", O_RDONLY | O_CLOEXEC);
+  if (in < 0 || dup2(in, 0) < 0) die_errno("open", "null device as stdin");
+  close(in);
+  close(nodes);
   for (size_t i = 0; i < sp->nmounts; i++) {
     struct mount_req *m = &sp->mounts[i];
     if (m->tmpfs) {
@@ -808,6 +927,7 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   /* the working directory is created if missing and kept in the layer, as WORKDIR is */
   int cwdfd = resolve_create(rootfd, sp->cwd, 1, 0);
   close(rootfd);
+  if (sp->net == NET_PRIVATE) configure_eth0();
 
   pid_t child = fork();
   if (child < 0) die_errno("fork", NULL);
@@ -849,10 +969,53 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
 
 /* ---- P: the outer process ----------------------------------------------------------------- */
 
+/* Puts P (and so everything it forks) into the run's cgroups, before anything of the run exists. */
+static void join_cgroups(struct spec *sp) {
+  for (size_t i = 0; i < sp->cgroups.n; i++) {
+    int fd = open(sp->cgroups.v[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0) die_errno("open", sp->cgroups.v[i]);
+    if (write(fd, "0", 1) != 1) die_errno("join cgroup", sp->cgroups.v[i]);
+    close(fd);
+  }
+}
+
+/* Makes P (and PID 1) unkillable by the OOM killer, keeping the caller's score in sp->oom_adj for the
+ * command (empty when nothing changed). Needs CAP_SYS_RESOURCE; without it P stays as killable as
+ * its caller (an OOM kill of P or PID 1 then ends the run as a sandbox error). */
+static void oom_exempt(struct spec *sp) {
+  sp->oom_adj[0] = 0;
+  int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return;
+  char cur[sizeof sp->oom_adj];
+  ssize_t n = read(fd, cur, sizeof cur - 1);
+  if (n > 0) {
+    cur[n] = 0;
+    cur[strcspn(cur, "\n")] = 0;
+    if (pwrite(fd, "-1000", 5, 0) == 5) memcpy(sp->oom_adj, cur, sizeof cur);
+  }
+  close(fd);
+}
+
+/* Copies what is readable on FROM to TO; returns 0 at end of file. Output nobody reads any more
+ * (the caller closed its end) is dropped, so the command never blocks on it. */
+static int relay(int from, int to) {
+  char buf[65536];
+  ssize_t n = read(from, buf, sizeof buf);
+  if (n < 0) return errno == EINTR || errno == EAGAIN;
+  if (n == 0) return 0;
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(to, buf + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += w;
+  }
+  return 1;
+}
+
 int main(int argc, char **argv) {
   (void)argc;
-  /* nothing inherited beyond stdio, the spec and the status fd reaches the sandbox */
-  close_range(STATUS_FD + 1, ~0U, 0);
+  /* nothing inherited beyond stdio, the spec, the status fd and the network fd reaches the sandbox */
+  close_range(NETCFG_FD + 1, ~0U, 0);
   status_ok = fcntl(STATUS_FD, F_GETFD) >= 0;
   reexec_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -860,14 +1023,25 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
   if (getppid() != parent) _exit(EXIT_SANDBOX);
   umask(0);
+  signal(SIGPIPE, SIG_IGN); /* a closed output pipe is an error to ignore, not a reason to die */
 
   struct spec sp;
   read_spec(&sp);
+  if (sp.net != NET_PRIVATE) close(NETCFG_FD);
+  join_cgroups(&sp);
+  oom_exempt(&sp);
 
   sigset_t set, oldmask;
   waited_signals(&set);
   sigaddset(&set, SIGUSR1); /* P only: "kill the sandbox" */
   sigprocmask(SIG_BLOCK, &set, &oldmask);
+  int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) die_errno("signalfd", NULL);
+
+  /* the command's stdout and stderr are pipes of ours, relayed to our own: whatever the caller gave
+   * us (a socket, for Node), `>/dev/stdout` and `>/dev/stderr` then open (a socket would be ENXIO) */
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die_errno("pipe2", "stdout/stderr");
 
   if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
   int alive[2];
@@ -876,30 +1050,52 @@ int main(int argc, char **argv) {
   if (init < 0) die_errno("fork", NULL);
   if (init == 0) {
     close(alive[1]);
+    close(sigfd);
+    if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) die_errno("dup2", "stdout/stderr");
+    close(out[0]), close(out[1]), close(err[0]), close(err[1]);
     init_main(&sp, &oldmask, alive[0]);
   }
   close(alive[0]);
+  close(out[1]);
+  close(err[1]);
+  if (sp.net == NET_PRIVATE) close(NETCFG_FD);
   status("pid %d", (int)init);
 
-  for (;;) {
-    siginfo_t si;
-    int s = sigwaitinfo(&set, &si);
-    if (s < 0) continue;
-    if (s == SIGUSR1) {
-      /* "stop the step": killing PID 1 makes the kernel kill and reap the whole PID namespace
-       * before init's exit is reported to us, so when we exit nothing of the run is left */
-      kill(init, SIGKILL);
-      continue;
+  /* relay output until both pipes are at end of file and PID 1 is gone (when it is, so is every
+   * process of the run, so the ends of file follow) */
+  int code = -1;
+  struct pollfd pf[3] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN}};
+  while (code < 0 || pf[1].fd >= 0 || pf[2].fd >= 0) {
+    if (poll(pf, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      die_errno("poll", NULL);
     }
-    if (s != SIGCHLD) {
-      kill(init, s);
-      continue;
+    for (int i = 1; i <= 2; i++) {
+      if (pf[i].fd >= 0 && pf[i].revents && !relay(pf[i].fd, i)) {
+        close(pf[i].fd);
+        pf[i].fd = -1; /* poll skips negative fds */
+      }
+    }
+    if (!(pf[0].revents & POLLIN)) continue;
+    struct signalfd_siginfo si;
+    while (read(sigfd, &si, sizeof si) == sizeof si) {
+      int s = (int)si.ssi_signo;
+      if (s == SIGUSR1) {
+        /* "stop the step": killing PID 1 makes the kernel kill and reap the whole PID namespace
+         * before init's exit is reported to us, so when we exit nothing of the run is left */
+        kill(init, SIGKILL);
+      } else if (s != SIGCHLD) {
+        kill(init, s);
+      }
     }
     int st;
-    pid_t p = waitpid(init, &st, WNOHANG);
-    if (p != init) continue;
-    if (WIFEXITED(st)) return WEXITSTATUS(st);
-    status("error sandbox init killed by signal %d", WTERMSIG(st));
-    return EXIT_SANDBOX;
+    if (code < 0 && waitpid(init, &st, WNOHANG) == init) {
+      if (WIFEXITED(st)) code = WEXITSTATUS(st);
+      else {
+        status("error sandbox init killed by signal %d", WTERMSIG(st));
+        code = EXIT_SANDBOX;
+      }
+    }
   }
+  return code;
 }

@@ -8,6 +8,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAllSandboxes } from './sandbox.js';
+import { privateResolvConf } from './network-resolv.js';
 
 export interface Rootfs {
   /** The temp directory holding everything below. */
@@ -51,13 +52,16 @@ export async function createRootfs(lowerDirs: readonly string[], opts: RootfsOpt
 export async function etcMounts(
   r: Rootfs,
   hostname: string,
-  network: 'host' | 'none',
+  network: 'host' | 'none' | 'private',
 ): Promise<{ type: 'bind'; source: string; target: string; readonly: boolean }[]> {
   const hosts =
     `127.0.0.1\tlocalhost ${hostname}\n` + `::1\tlocalhost ip6-localhost ip6-loopback\n`;
   let resolv = '';
   if (network === 'host') {
     resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  } else if (network === 'private') {
+    // the host's nameservers, minus those only the host's own loopback can reach
+    resolv = await privateResolvConf();
   }
   const files: [string, string][] = [
     ['hosts', hosts],

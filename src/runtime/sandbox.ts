@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
+import { createCgroup, defaultMemoryBytes, type Cgroup, type CgroupLimits } from './cgroup.js';
 
 export interface SandboxUser {
   uid: number;
@@ -30,8 +31,20 @@ export type SandboxMount =
        *  no symlinks and without leaving `source`, right before mounting it (cache `source=`). */
       beneath?: string;
     }
-  /** A fresh tmpfs at `target`; `sizeBytes` 0 or absent = the kernel default (half of RAM). */
+  /** A fresh tmpfs at `target`; `sizeBytes` 0 or absent = the run's memory limit (or, without one,
+   *  defaultMemoryBytes()): never the kernel's default of half the RAM per mount. */
   | { type: 'tmpfs'; target: string; sizeBytes?: number };
+
+/** What `netAttach` reports: eth0's IPv4 address, prefix length, default gateway and MTU. */
+export interface NetAttachment {
+  address: string;
+  prefixLength: number;
+  /** The default route's next hop; absent = no default route. */
+  gateway?: string;
+  mtu?: number;
+  /** Called once the run is over (whatever its outcome), e.g. to give the address back. */
+  release?: () => void | Promise<void>;
+}
 
 export interface SandboxSpec {
   /** Layer directories in overlayfs format, LOWEST (base image) FIRST, as an image lists them. */
@@ -47,8 +60,15 @@ export interface SandboxSpec {
   cwd?: string;
   user?: SandboxUser;
   hostname?: string;
-  /** 'none': a private network namespace with only `lo` up; 'host': the host's network. */
-  network: 'host' | 'none';
+  /** 'none': a network namespace of its own with only `lo` up; 'private': the same plus an `eth0`
+   *  that `netAttach` provides; 'host': the host's network. */
+  network: 'host' | 'none' | 'private';
+  /** network 'private' only: called with the host PID whose /proc/PID/ns/net is the run's network
+   *  namespace, before the command starts; it must move a veth end named `eth0` into it and say how
+   *  to configure it. A rejection fails the run (RUNTIME) before the command starts. */
+  netAttach?: (pid: number) => Promise<NetAttachment>;
+  /** Limits for a cgroup made for the run (none when absent: callers set the defaults). */
+  limits?: CgroupLimits;
   mounts?: SandboxMount[];
   /** Set no_new_privs for the command (default true: setuid binaries do not gain privileges). */
   noNewPrivileges?: boolean;
@@ -73,6 +93,8 @@ export interface SandboxResult {
   execError?: string;
   timedOut?: boolean;
   aborted?: boolean;
+  /** The kernel's OOM killer killed a process of the run (its memory limit was reached). */
+  oomKilled?: boolean;
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -84,91 +106,141 @@ export function sandboxHelperPath(): string {
 }
 
 /** Runs the spec to completion. Throws TsbuildError('RUNTIME') when the sandbox itself fails. */
-export function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()): Promise<SandboxResult> {
+export async function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()): Promise<SandboxResult> {
   if (!existsSync(helper)) {
-    return Promise.reject(
-      new TsbuildError('RUNTIME', `sandbox helper ${helper} is missing (run npm install to build it)`),
-    );
+    throw new TsbuildError('RUNTIME', `sandbox helper ${helper} is missing (run npm install to build it)`);
   }
-  const encoded = encodeSpec(spec);
-  return new Promise((resolve, reject) => {
-    // an empty environment: nothing of the host's reaches PID 1 (the command gets spec.env only)
-    const child = spawn(helper, [], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {} });
-    const pid = child.pid; // undefined when the spawn failed (reported by 'error')
-    if (pid !== undefined) live.add(pid);
-    const status: Buffer[] = [];
-    let timedOut = false;
-    let aborted = false;
-    let killTimer: NodeJS.Timeout | undefined;
-
-    // SIGUSR1 asks the helper to kill PID 1 of the sandbox, which takes every process with it;
-    // SIGKILL is the fallback should the helper not answer.
-    const stop = () => {
-      child.kill('SIGUSR1');
-      killTimer ??= setTimeout(() => child.kill('SIGKILL'), 2000);
-    };
-    const timer =
-      spec.timeoutMs !== undefined
-        ? setTimeout(() => {
-            timedOut = true;
-            stop();
-          }, spec.timeoutMs)
-        : undefined;
-    const onAbort = () => {
-      aborted = true;
-      stop();
-    };
-    if (spec.signal?.aborted) onAbort();
-    else spec.signal?.addEventListener('abort', onAbort, { once: true });
-
-    pipeOut(child.stdout!, spec.stdout);
-    pipeOut(child.stderr!, spec.stderr);
-    const specPipe = child.stdio[3] as Writable;
-    specPipe.on('error', () => {}); // the helper may exit before reading (reported via status)
-    specPipe.end(encoded);
-    (child.stdio[4] as Readable).on('data', (d: Buffer) => status.push(d));
-
-    child.on('error', (e) => {
-      cleanup();
-      reject(new TsbuildError('RUNTIME', `cannot start sandbox helper: ${e.message}`));
+  if (spec.network === 'private' && !spec.netAttach) throw new TsbuildError('INVALID', "network 'private' needs netAttach");
+  const wantsCgroup = spec.limits !== undefined && Object.values(spec.limits).some((v) => v !== undefined);
+  // encoded before the cgroup exists, so a bad spec leaves nothing to clean up
+  const probe = encodeSpec(spec);
+  const cgroup = wantsCgroup ? createCgroup('run', spec.limits!) : undefined;
+  const encoded = cgroup ? encodeSpec(spec, { cgroupProcs: cgroup.procsFiles }) : probe;
+  let attached: Promise<NetAttachment | undefined> = Promise.resolve(undefined);
+  let outcome: { result: SandboxResult } | { error: TsbuildError };
+  try {
+    outcome = await new Promise((resolve) => {
+      spawnHelper(spec, helper, encoded, cgroup, (p) => (attached = p), resolve);
     });
-    child.on('close', (code, sig) => {
-      cleanup();
-      const lines = Buffer.concat(status).toString('utf8').split('\n');
-      let exitCode: number | undefined;
-      let signal: number | undefined;
-      let error: string | undefined;
-      for (const line of lines) {
-        const sp = line.indexOf(' ');
-        const key = line.slice(0, sp);
-        const val = line.slice(sp + 1);
-        if (key === 'exit') exitCode = Number(val);
-        else if (key === 'signal') signal = Number(val);
-        else if (key === 'error') error ??= val;
-      }
-      if (timedOut || aborted) {
-        resolve({ exitCode: 137, signal: 9, ...(timedOut ? { timedOut } : {}), ...(aborted ? { aborted } : {}) });
-      } else if (signal !== undefined) {
-        resolve({ exitCode: 128 + signal, signal });
-      } else if (exitCode === 127 && error?.startsWith('exec ')) {
-        resolve({ exitCode, execError: error });
-      } else if (exitCode !== undefined && error === undefined) {
-        resolve({ exitCode });
-      } else {
-        const why = error ?? (sig ? `helper killed by ${sig}` : `helper exited with status ${code}`);
-        // namespaces and mounts need root: say so instead of leaving a bare EPERM
-        const hint = /Operation not permitted/.test(why) && process.getuid?.() !== 0 ? ' (RUN steps need root; rootless builds are not supported yet)' : '';
-        reject(new TsbuildError('RUNTIME', `sandbox: ${why}${hint}`));
-      }
-    });
+  } finally {
+    // the attachment's host side is released even when the helper was gone before it finished
+    const a = await attached.catch(() => undefined);
+    await a?.release?.();
+    await cgroup?.remove();
+  }
+  if ('error' in outcome) throw outcome.error;
+  return outcome.result;
+}
 
-    function cleanup() {
-      if (pid !== undefined) live.delete(pid);
-      if (timer) clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      spec.signal?.removeEventListener('abort', onAbort);
+function spawnHelper(
+  spec: SandboxSpec,
+  helper: string,
+  encoded: Buffer,
+  cgroup: Cgroup | undefined,
+  onAttach: (p: Promise<NetAttachment | undefined>) => void,
+  done: (o: { result: SandboxResult } | { error: TsbuildError }) => void,
+): void {
+  // an empty environment: nothing of the host's reaches PID 1 (the command gets spec.env only);
+  // fd 5 carries eth0's configuration for network 'private'
+  const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'];
+  if (spec.network === 'private') stdio.push('pipe');
+  const child = spawn(helper, [], { stdio, env: {} });
+  const pid = child.pid; // undefined when the spawn failed (reported by 'error')
+  if (pid !== undefined) live.add(pid);
+  const status: Buffer[] = [];
+  let timedOut = false;
+  let aborted = false;
+  let killTimer: NodeJS.Timeout | undefined;
+
+  // SIGUSR1 asks the helper to kill PID 1 of the sandbox, which takes every process with it;
+  // SIGKILL is the fallback should the helper not answer.
+  const stop = () => {
+    child.kill('SIGUSR1');
+    killTimer ??= setTimeout(() => child.kill('SIGKILL'), 2000);
+  };
+  const timer =
+    spec.timeoutMs !== undefined
+      ? setTimeout(() => {
+          timedOut = true;
+          stop();
+        }, spec.timeoutMs)
+      : undefined;
+  const onAbort = () => {
+    aborted = true;
+    stop();
+  };
+  if (spec.signal?.aborted) onAbort();
+  else spec.signal?.addEventListener('abort', onAbort, { once: true });
+
+  pipeOut(child.stdout!, spec.stdout);
+  pipeOut(child.stderr!, spec.stderr);
+  const specPipe = child.stdio[3] as Writable;
+  specPipe.on('error', () => {}); // the helper may exit before reading (reported via status)
+  specPipe.end(encoded);
+  const netPipe = (child.stdio as unknown[])[5] as Writable | undefined;
+  netPipe?.on('error', () => {});
+  let scanned = 0;
+  (child.stdio[4] as Readable).on('data', (d: Buffer) => {
+    status.push(d);
+    if (!netPipe || scanned < 0) return;
+    // "netns PID": the run's network namespace exists; answer with eth0's configuration
+    const text = Buffer.concat(status).toString('utf8');
+    const m = /^netns (\d+)$/m.exec(text.slice(0, text.lastIndexOf('\n') + 1));
+    if (!m) return;
+    scanned = -1;
+    const attach = spec.netAttach!(Number(m[1]));
+    onAttach(attach);
+    attach.then(
+      (a) => netPipe.end(`eth0 ${a.address} ${a.prefixLength} ${a.gateway ?? '-'} ${a.mtu ?? 0}\n`),
+      (e: unknown) => netPipe.end(`fail ${String((e as Error)?.message ?? e).replace(/\n/g, ' ')}\n`),
+    );
+  });
+
+  child.on('error', (e) => {
+    cleanup();
+    done({ error: new TsbuildError('RUNTIME', `cannot start sandbox helper: ${e.message}`) });
+  });
+  child.on('close', (code, sig) => {
+    cleanup();
+    const lines = Buffer.concat(status).toString('utf8').split('\n');
+    let exitCode: number | undefined;
+    let signal: number | undefined;
+    let error: string | undefined;
+    for (const line of lines) {
+      const sp = line.indexOf(' ');
+      const key = line.slice(0, sp);
+      const val = line.slice(sp + 1);
+      if (key === 'exit') exitCode = Number(val);
+      else if (key === 'signal') signal = Number(val);
+      else if (key === 'error') error ??= val;
+    }
+    const oom = cgroup?.oomKilled() ? { oomKilled: true } : {};
+    if (timedOut || aborted) {
+      done({ result: { exitCode: 137, signal: 9, ...(timedOut ? { timedOut } : {}), ...(aborted ? { aborted } : {}), ...oom } });
+    } else if (signal !== undefined) {
+      done({ result: { exitCode: 128 + signal, signal, ...oom } });
+    } else if (exitCode === 127 && error?.startsWith('exec ')) {
+      done({ result: { exitCode, execError: error } });
+    } else if (exitCode !== undefined && error === undefined) {
+      done({ result: { exitCode, ...oom } });
+    } else if ('oomKilled' in oom) {
+      // the OOM killer took the helper or PID 1 rather than the command: still the run's doing
+      done({ result: { exitCode: 137, signal: 9, oomKilled: true } });
+    } else {
+      const why = error ?? (sig ? `helper killed by ${sig}` : `helper exited with status ${code}`);
+      // namespaces and mounts need root: say so instead of leaving a bare EPERM
+      const hint = /Operation not permitted/.test(why) && process.getuid?.() !== 0 ? ' (RUN steps need root; rootless builds are not supported yet)' : '';
+      done({ error: new TsbuildError('RUNTIME', `sandbox: ${why}${hint}`) });
     }
   });
+
+  function cleanup() {
+    if (pid !== undefined) live.delete(pid);
+    if (timer) clearTimeout(timer);
+    if (killTimer) clearTimeout(killTimer);
+    spec.signal?.removeEventListener('abort', onAbort);
+    if (netPipe && !netPipe.writableEnded && scanned >= 0) netPipe.end();
+  }
 }
 
 /** Helpers still running, so an exiting Node process can take them down (see killAllSandboxes). */
@@ -206,7 +278,7 @@ export function runningSandboxes(): number {
 }
 
 /** The helper's wire format: NUL-terminated `key=value` records (see native/sandbox.c). */
-export function encodeSpec(spec: SandboxSpec): Buffer {
+export function encodeSpec(spec: SandboxSpec, extra: { cgroupProcs?: readonly string[] } = {}): Buffer {
   const recs: string[] = [];
   const put = (k: string, v: string) => {
     // never the value itself: env entries carry secrets (RUN --mount=type=secret,env=...)
@@ -232,6 +304,7 @@ export function encodeSpec(spec: SandboxSpec): Buffer {
   for (const g of user.groups) put('group', String(checkId(g)));
   if (spec.hostname) put('hostname', spec.hostname);
   put('net', spec.network);
+  for (const f of extra.cgroupProcs ?? []) put('cgroup', f);
   put('nonewprivs', spec.noNewPrivileges === false ? '0' : '1');
   if (spec.legacyLowerdir) put('legacy_lowerdir', '1');
   for (const m of spec.mounts ?? []) {
@@ -242,7 +315,9 @@ export function encodeSpec(spec: SandboxSpec): Buffer {
       if (m.beneath !== undefined && (m.beneath.includes('\t') || m.beneath.startsWith('/'))) throw new TsbuildError('INVALID', `bad bind sub-path: ${m.beneath}`);
       put('bind', `${resolve(m.source)}\t${m.target}\t${m.readonly === false ? 'rw' : 'ro'}${m.beneath !== undefined ? `\t${m.beneath}` : ''}`);
     } else {
-      put('tmpfs', `${m.target}\t${Math.max(0, Math.floor(m.sizeBytes ?? 0))}`);
+      // never the kernel's default (half the RAM per mount: a few mounts could fill the host)
+      const size = Math.floor(m.sizeBytes || spec.limits?.memoryBytes || defaultMemoryBytes());
+      put('tmpfs', `${m.target}\t${size}`);
     }
   }
   return Buffer.from(recs.map((r) => r + '\0').join(''), 'utf8');

@@ -352,3 +352,17 @@ test('output can go to a stream', async () => {
   assert.equal(r.exitCode, 0);
   assert.equal(Buffer.concat(chunks).toString(), 'to-stream\n');
 });
+
+test('stdout and stderr are pipes: /dev/stdout and /dev/stderr open; output is complete and ordered', async () => {
+  const r = await sh(
+    'echo foo > /dev/stdout; echo bar > /dev/stderr; echo baz >> /proc/self/fd/1; ' +
+      'i=0; while [ $i -lt 3000 ]; do echo line$i; i=$((i+1)); done; head -c 1000000 /dev/zero | tr "\\0" a; echo; ' +
+      'readlink /proc/self/fd/2 >&2',
+  );
+  assert.equal(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.deepEqual(lines.slice(0, 3), ['foo', 'baz', 'line0']);
+  assert.deepEqual(lines.slice(2, 3002), Array.from({ length: 3000 }, (_, i) => `line${i}`));
+  assert.equal(lines[3002], 'a'.repeat(1_000_000));
+  assert.match(r.stderr, /^bar\npipe:\[\d+\]\n$/);
+});

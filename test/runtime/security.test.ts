@@ -5,7 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime, type RunSpec } from '../../src/runtime/index.js';
 import { sandboxHelperPath } from '../../src/runtime/sandbox.js';
@@ -173,4 +174,102 @@ test('mount stubs are made and removed inside the rootfs, even through a symlink
   assert.equal(r.exitCode, 0, r.stderr);
   assert.equal(readFileSync(join(hostDir, 'b'), 'utf8'), 'canary');
   assert.deepEqual(r.diff, []);
+});
+
+/** A runtime whose helper runs in a private mount namespace of the test's own where /dev/null (the
+ *  host's, as the helper sees it, and the run's stdin) is a decoy node: what reaches the "host's"
+ *  /dev/null changes only the decoy. */
+function decoyRuntime() {
+  const d = s.mkdir(`decoy-${layers++}`);
+  const decoy = join(d, 'null');
+  execFileSync('mknod', ['-m', '666', decoy, 'c', '1', '3']);
+  const helper = join(d, 'helper.sh');
+  writeFileSync(
+    helper,
+    '#!/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n' +
+      `exec unshare --mount --propagation private sh -c 'mount --bind "$0" /dev/null && exec "$1" </dev/null' '${decoy}' '${sandboxHelperPath()}'\n`,
+  );
+  chmodSync(helper, 0o755);
+  return { decoy, rt: createRuntime({ tmpDir: s.mkdir(`decoy-runs-${layers++}`), helperPath: helper }) };
+}
+
+async function shWith(r: ReturnType<typeof createRuntime>, script: string, extra: Partial<RunSpec> = {}) {
+  const fs = await r.prepare([s.busybox]);
+  const out = sink();
+  const err = sink();
+  try {
+    const res = await r.run(fs, { args: ['/bin/sh', '-c', script], env: [], network: 'none', stdout: out.fn, stderr: err.fn, ...extra });
+    return { ...res, stdout: out.text(), stderr: err.text() };
+  } finally {
+    await r.release(fs);
+  }
+}
+
+test("/dev is the sandbox's own: chmod/chown of its nodes, stdin and the /proc masks never reach the host's /dev/null", async () => {
+  const { decoy, rt: drt } = decoyRuntime();
+  const before = statSync(decoy);
+  const masked = ['/proc/kcore', '/proc/keys', '/proc/timer_list'].filter((p) => existsSync(p));
+  assert.ok(masked.length > 0);
+  const r = await shWith(
+    drt,
+    'chmod 000 /dev/null /dev/zero; chown 1:1 /dev/null; chmod 000 /proc/self/fd/0; chown 1:1 /dev/stdin; ' +
+      masked.map((p) => `chmod 777 ${p} && echo changed ${p}; chown 1:1 ${p} && echo owned ${p}; `).join('') +
+      'stat -c "%F %t:%T" /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty',
+  );
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /changed|owned/); // the masks are read-only binds
+  assert.equal(r.stdout.trim(), ['1:3', '1:5', '1:7', '1:8', '1:9', '5:0'].map((n) => `character special file ${n}`).join('\n'));
+  const after = statSync(decoy);
+  assert.deepEqual([after.mode, after.uid, after.gid], [before.mode, before.uid, before.gid]);
+  // the next run has fresh nodes that work for anyone
+  const next = await shWith(drt, 'echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | wc -c', {
+    user: { uid: 1000, gid: 1000, groups: [] },
+  });
+  assert.equal(next.exitCode, 0, next.stderr);
+  assert.equal(next.stdout, '3\n3\n');
+});
+
+test('a block device made in /dev cannot be opened', async () => {
+  const r = await sh('mknod /dev/sda b 8 0 && echo made; head -c1 /dev/sda > /dev/null; echo open=$?');
+  assert.match(r.stdout, /^made\nopen=[1-9]/);
+});
+
+test("seccomp follows Docker's default profile: no io_uring, no AF_VSOCK or AF_ALG sockets; AF_PACKET and AF_INET stay", async (t) => {
+  const dir = s.mkdir('probe-layer');
+  const src = join(s.dir, 'probe.c');
+  writeFileSync(
+    src,
+    `#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void show(const char *what, long r) { printf("%s=%s\\n", what, r >= 0 ? "ok" : strerror(errno)); }
+int main(void) {
+  char params[512] = {0};
+  show("io_uring_setup", syscall(SYS_io_uring_setup, 4, params));
+  show("io_uring_enter", syscall(SYS_io_uring_enter, 0, 0, 0, 0, NULL, 0));
+  show("io_uring_register", syscall(SYS_io_uring_register, 0, 0, NULL, 0));
+  show("vsock", socket(40, SOCK_STREAM, 0));
+  show("alg", socket(38, SOCK_SEQPACKET, 0));
+  show("packet", socket(17, SOCK_DGRAM, 0));
+  show("inet", socket(2, SOCK_STREAM, 0));
+  return 0;
+}
+`,
+  );
+  try {
+    execFileSync('gcc', ['-static', '-O', '-o', join(dir, 'probe'), src]);
+  } catch {
+    t.skip('no gcc with static libc');
+    return;
+  }
+  const r = await sh('/probe', {}, [s.busybox, dir]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(
+    r.stdout,
+    'io_uring_setup=Operation not permitted\nio_uring_enter=Operation not permitted\nio_uring_register=Operation not permitted\n' +
+      'vsock=Operation not permitted\nalg=Operation not permitted\npacket=ok\ninet=ok\n',
+  );
 });

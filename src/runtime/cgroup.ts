@@ -1,0 +1,278 @@
+/**
+ * A cgroup per run (and, later, per container): Docker's `--pids-limit`, `--memory` (with its
+ * default `--memory-swap` of twice the memory: as much swap as memory) and `--cpu-shares`, on
+ * cgroup v1 (one directory per controller hierarchy) and v2 (one directory in the unified tree).
+ *
+ *   const cg = createCgroup('run-1', { pidsMax: 4096, memoryBytes: 2 ** 30 });
+ *   // the sandbox helper writes its pid into each of cg.procsFiles before forking the run
+ *   const oom = cg.oomKilled();
+ *   await cg.remove();
+ *
+ * Groups live in a `tsbuild/` parent: on v1 below tsbuild's own cgroup of each hierarchy (so limits
+ * someone put on tsbuild itself still hold for its runs); on v2 next to tsbuild's own cgroup (a v2
+ * group with processes cannot enable controllers for children), or at the root when tsbuild is there.
+ * A group's directory name starts with the pid of the process that made it; `sweepCgroups()` removes
+ * empty groups whose maker is gone (a tsbuild killed with SIGKILL cannot remove its own).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { TsbuildError } from '../errors.js';
+
+export interface CgroupLimits {
+  /** Most processes (and threads) at once: a fork bomb stops there. */
+  pidsMax?: number;
+  /** Memory (page cache and tmpfs included); the OOM killer acts inside the group beyond it. */
+  memoryBytes?: number;
+  /** Relative CPU weight, Docker's `--cpu-shares` (1024 = the default share). */
+  cpuShares?: number;
+}
+
+export interface Cgroup {
+  /** The group's directories (one per v1 hierarchy, one on v2). */
+  readonly paths: readonly string[];
+  /** The `cgroup.procs` files a process writes its pid (or "0") into to join the group. */
+  readonly procsFiles: readonly string[];
+  /** Whether the kernel's OOM killer killed a process of the group (read before `remove`). */
+  oomKilled(): boolean;
+  /** Removes the directories; retries briefly while the last processes are leaving. Never throws:
+   *  what cannot be removed is left to `sweepCgroups`. */
+  remove(): Promise<void>;
+}
+
+/** Docker has no default pids limit; a build step gets this many unless the caller says otherwise. */
+export const DEFAULT_PIDS_MAX = 4096;
+
+/** A memory limit that protects the host: half of its physical memory. */
+export function defaultMemoryBytes(): number {
+  return Math.floor(totalmem() / 2);
+}
+
+type Controller = 'pids' | 'memory' | 'cpu';
+const CONTROLLERS: readonly Controller[] = ['pids', 'memory', 'cpu'];
+
+/** Where groups are made: `base/tsbuild/<group>`, with the controllers this hierarchy offers. */
+export interface CgroupHierarchy {
+  version: 1 | 2;
+  base: string;
+  controllers: Controller[];
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+const PARENT = 'tsbuild';
+
+let detected: CgroupHierarchy[] | undefined;
+
+/** The hierarchies on this machine (empty when cgroups are not mounted). */
+export function cgroupHierarchies(): CgroupHierarchy[] {
+  detected ??= detect();
+  return detected;
+}
+
+/** The hierarchy of a v2 (unified) mount at MOUNT (for tests on hybrid machines). */
+export function v2Hierarchy(mount: string, ownPath = ownCgroups().get('') ?? '/'): CgroupHierarchy {
+  const base = join(mount, ownPath === '/' ? '/' : dirname(ownPath));
+  const offered = readText(join(base, 'cgroup.controllers')).split(/\s+/);
+  return { version: 2, base, controllers: CONTROLLERS.filter((c) => offered.includes(c)) };
+}
+
+function detect(): CgroupHierarchy[] {
+  try {
+    if (statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC) return [v2Hierarchy('/sys/fs/cgroup')];
+  } catch {
+    return [];
+  }
+  // v1: every controller may have its own mount (or share one, as "cpu,cpuacct" often does)
+  const own = ownCgroups();
+  const out: CgroupHierarchy[] = [];
+  const seen = new Set<Controller>();
+  for (const line of readText('/proc/self/mountinfo').split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (dash < 0 || f[dash + 1] !== 'cgroup' || f[3] !== '/') continue;
+    const opts = (f[dash + 3] ?? '').split(',');
+    const ours = CONTROLLERS.filter((c) => opts.includes(c) && !seen.has(c));
+    if (ours.length === 0) continue;
+    ours.forEach((c) => seen.add(c));
+    const mount = unescapeMountinfo(f[4]!);
+    const ownPath = own.get(ours[0]!) ?? '/';
+    const base = existsSync(join(mount, ownPath)) ? join(mount, ownPath) : mount;
+    out.push({ version: 1, base, controllers: ours });
+  }
+  return out;
+}
+
+/** This process's cgroup per controller ('' = the v2 tree), from /proc/self/cgroup. */
+function ownCgroups(): Map<string, string> {
+  const own = new Map<string, string>();
+  for (const line of readText('/proc/self/cgroup').split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    for (const c of m[1]!.split(',')) own.set(c, m[2]!);
+  }
+  return own;
+}
+
+let groups = 0;
+const prepared = new Set<string>();
+
+/**
+ * Makes a group named NAME with LIMITS in every hierarchy. Throws TsbuildError('RUNTIME') when
+ * cgroups are missing or a requested pids/memory limit has no controller (a limit meant to protect
+ * the host is never dropped silently); a missing cpu controller only drops the weight.
+ */
+export function createCgroup(name: string, limits: CgroupLimits, opts: { hierarchies?: CgroupHierarchy[]; owner?: number } = {}): Cgroup {
+  checkLimits(limits);
+  const hierarchies = opts.hierarchies ?? cgroupHierarchies();
+  if (hierarchies.length === 0) throw new TsbuildError('RUNTIME', 'cgroups are not available (no cgroup filesystem under /sys/fs/cgroup)');
+  for (const c of ['pids', 'memory'] as const) {
+    const wanted = c === 'pids' ? limits.pidsMax : limits.memoryBytes;
+    if (wanted !== undefined && !hierarchies.some((h) => h.controllers.includes(c))) {
+      throw new TsbuildError('RUNTIME', `cannot apply the ${c} limit: the ${c} cgroup controller is not available`);
+    }
+  }
+  const dirName = `${opts.owner ?? process.pid}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${++groups}`;
+  const made: { dir: string; h: CgroupHierarchy }[] = [];
+  try {
+    for (const h of hierarchies) {
+      const parent = join(h.base, PARENT);
+      if (!prepared.has(parent)) {
+        prepareParent(h, parent);
+        prepared.add(parent);
+        sweepParent(parent);
+      }
+      const dir = join(parent, dirName);
+      mkdirSync(dir);
+      made.push({ dir, h });
+      applyLimits(dir, h, limits);
+    }
+  } catch (e) {
+    removeDirsSync(made.map((m) => m.dir));
+    if (e instanceof TsbuildError) throw e;
+    throw new TsbuildError('RUNTIME', `cannot create cgroup ${dirName}: ${(e as Error).message}`);
+  }
+  const paths = made.map((m) => m.dir);
+  return {
+    paths,
+    procsFiles: paths.map((d) => join(d, 'cgroup.procs')),
+    oomKilled: () => made.some(({ dir, h }) => oomKills(dir, h) > 0),
+    remove: () => removeDirs(paths),
+  };
+}
+
+/** Removes empty groups whose maker is gone, in every hierarchy (or the given ones). */
+export function sweepCgroups(hierarchies = cgroupHierarchies()): void {
+  for (const h of hierarchies) sweepParent(join(h.base, PARENT));
+}
+
+function sweepParent(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^(\d+)-/.exec(n);
+    if (!m || alive(Number(m[1]))) continue;
+    try {
+      rmdirSync(join(parent, n)); // fails (EBUSY) while processes are still inside
+    } catch {
+      // busy or gone: the next sweep tries again
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function prepareParent(h: CgroupHierarchy, parent: string): void {
+  if (h.version === 2) enableControllers(h.base, h.controllers);
+  mkdirSync(parent, { recursive: true });
+  if (h.version === 2) enableControllers(parent, h.controllers);
+}
+
+/** v2: children of DIR get the controllers only once DIR's cgroup.subtree_control names them. */
+function enableControllers(dir: string, controllers: Controller[]): void {
+  const on = readText(join(dir, 'cgroup.subtree_control')).split(/\s+/);
+  const missing = controllers.filter((c) => !on.includes(c));
+  if (missing.length) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '), { flag: 'r+' });
+}
+
+function applyLimits(dir: string, h: CgroupHierarchy, l: CgroupLimits): void {
+  const set = (file: string, value: string | number) => writeFileSync(join(dir, file), String(value), { flag: 'r+' });
+  if (l.pidsMax !== undefined && h.controllers.includes('pids')) set('pids.max', l.pidsMax);
+  if (l.memoryBytes !== undefined && h.controllers.includes('memory')) {
+    if (h.version === 1) {
+      set('memory.limit_in_bytes', l.memoryBytes);
+      // memsw counts memory + swap; absent when the kernel does not account swap
+      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) set('memory.memsw.limit_in_bytes', 2 * l.memoryBytes);
+    } else {
+      set('memory.max', l.memoryBytes);
+      if (existsSync(join(dir, 'memory.swap.max'))) set('memory.swap.max', l.memoryBytes);
+    }
+  }
+  if (l.cpuShares !== undefined && h.controllers.includes('cpu')) {
+    if (h.version === 1) set('cpu.shares', l.cpuShares);
+    // runc's mapping of shares [2, 262144] onto weights [1, 10000]
+    else set('cpu.weight', 1 + Math.floor(((Math.min(Math.max(l.cpuShares, 2), 262144) - 2) * 9999) / 262142));
+  }
+}
+
+function checkLimits(l: CgroupLimits): void {
+  for (const [k, v] of Object.entries(l)) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) throw new TsbuildError('INVALID', `invalid ${k} limit: ${v}`);
+  }
+}
+
+function oomKills(dir: string, h: CgroupHierarchy): number {
+  if (!h.controllers.includes('memory')) return 0;
+  const text = readText(join(dir, h.version === 1 ? 'memory.oom_control' : 'memory.events'));
+  const m = /^oom_kill (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function removeDirs(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    // the helper's exit is reported before the kernel has always let go of its last tasks
+    for (let i = 0; i < 50; i++) {
+      try {
+        rmdirSync(dir);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code !== 'EBUSY') break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+}
+
+function removeDirsSync(dirs: string[]): void {
+  for (const dir of dirs) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      // left to the sweep
+    }
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
