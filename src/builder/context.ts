@@ -136,9 +136,9 @@ export class BuildContext {
     return this.cache.save();
   }
 
-  /** Whether `.dockerignore` hides this path (or a parent of it). */
+  /** Whether `.dockerignore` hides this path, as BuildKit's context walker applies it. */
   isExcluded(relPath: string): boolean {
-    return relPath !== '' && !this.matcher.empty && this.matcher.matchesOrParentMatches(relPath);
+    return this.matcher.hides(relPath);
   }
 
   /**

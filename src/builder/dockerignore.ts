@@ -5,6 +5,18 @@
  * everything under it. The `ignore` npm package implements .gitignore rules (unanchored names,
  * trailing-slash directory-only patterns, different `!` rules), so this is a separate matcher:
  * each pattern is compiled to one RegExp up front.
+ *
+ * Two answers exist, as in Docker:
+ * - matchesOrParentMatches: patternmatcher's per-path rule (COPY --exclude, the conformance data).
+ * - hides / excludesDirEntirely: what BuildKit's context walker (tonistiigi/fsutil's filter) lets
+ *   through, which is what a build sees (checked against fsutil's own walker). It differs from the
+ *   per-path rule: a directory's match results are carried to its children, and an exception is
+ *   tried on a path only once an earlier pattern excluded that very path, so `*.log` patterns for
+ *   every directory followed by `!keep` do not bring back keep/debug.log; and when every exception
+ *   is a literal path (a trailing `/*` or `/**` aside), an excluded directory is skipped whole
+ *   unless an exception starts with its path, so `ab/b` + `!ab` leaves ab/b out. With a wildcard in
+ *   some exception the walker looks inside every excluded directory (`subdir` + `!sub?ir/sub1*`
+ *   keeps subdir/sub1.txt). Docker 20.10's walker skipped by the literal rule in every case.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -43,6 +55,11 @@ export class PatternMatcher {
   readonly patterns: readonly IgnorePattern[];
   /** Whether any `!` pattern exists (without one, an excluded directory can always be pruned). */
   readonly hasExclusions: boolean;
+  /** Every `!` pattern is a literal path once a trailing `/*` or `/**` is cut: BuildKit's walker
+   *  then skips an excluded directory unless one of these starts with its path. */
+  private readonly literalExceptions: readonly string[] | undefined;
+  /** The walker's state per directory, memoized (one entry per directory asked about). */
+  private readonly dirStates = new Map<string, DirState>();
 
   constructor(patterns: readonly string[]) {
     const compiled: IgnorePattern[] = [];
@@ -62,6 +79,8 @@ export class PatternMatcher {
     }
     this.patterns = compiled;
     this.hasExclusions = compiled.some((p) => p.exclusion);
+    const prefixes = compiled.filter((p) => p.exclusion).map((p) => p.source.replace(/\/\*\*$/, '').replace(/\/\*$/, ''));
+    this.literalExceptions = prefixes.some((p) => /[*[\]?^\\]/.test(p)) ? undefined : prefixes;
   }
 
   /** True when the pattern list is empty (nothing is ever excluded). */
@@ -94,16 +113,80 @@ export class PatternMatcher {
   }
 
   /**
-   * True when `relDir` is excluded and no `!` pattern could re-include anything below it, so a
-   * walker may skip the whole subtree. Conservative: when unsure (a `**` in an exception), false.
+   * Whether BuildKit's context walker leaves the context-relative path out: excluded by the
+   * patterns as the walker matches them (each directory's results carried down), or below a
+   * directory it skips whole. An excluded directory may still show up as the parent of entries
+   * re-included below it (see excludesDirEntirely).
+   */
+  hides(relPath: string): boolean {
+    if (relPath === '' || this.patterns.length === 0) return false;
+    const parent = this.dirState(goParent(relPath));
+    return parent.skipped || this.matchUsingParent(relPath, parent.matched).excluded;
+  }
+
+  /**
+   * True when the walker never looks inside `relDir`: it (or an ancestor) is excluded and no `!`
+   * pattern can bring back anything below it. With wildcard exceptions BuildKit walks every
+   * excluded directory; skipping one here is then only a shortcut, taken when no exception could
+   * match below it (a `**` in one means "could").
    */
   excludesDirEntirely(relDir: string): boolean {
-    if (!this.matchesOrParentMatches(relDir)) return false;
+    return relDir !== '' && this.patterns.length > 0 && this.dirState(relDir).skipped;
+  }
+
+  private dirState(relDir: string): DirState {
+    if (relDir === '') return ROOT_STATE;
+    const known = this.dirStates.get(relDir);
+    if (known) return known;
+    const parent = this.dirState(goParent(relDir));
+    let state: DirState;
+    if (parent.skipped) state = SKIPPED_STATE;
+    else {
+      const { excluded, matched } = this.matchUsingParent(relDir, parent.matched);
+      state = { matched, skipped: excluded && this.skipsExcludedDir(relDir) };
+    }
+    this.dirStates.set(relDir, state);
+    return state;
+  }
+
+  /**
+   * patternmatcher's MatchesUsingParentResults, as the walker calls it: a pattern that matched the
+   * parent directory matches here too; otherwise it is tried on this path only when it could flip
+   * the answer so far (and then records whether it matched, for the children).
+   */
+  private matchUsingParent(relPath: string, parentMatched: readonly boolean[]): { excluded: boolean; matched: boolean[] } {
+    let excluded = false;
+    const matched = new Array<boolean>(this.patterns.length).fill(false);
+    this.patterns.forEach((pat, i) => {
+      let hit = parentMatched[i] === true;
+      if (!hit) {
+        if (pat.exclusion !== excluded) return;
+        // (the walker's first call, for a top-level entry, has no parent results; a top-level
+        // path has no parent directory to try either)
+        hit = pat.regex.test(relPath);
+      }
+      matched[i] = hit;
+      if (hit) excluded = !pat.exclusion;
+    });
+    return { excluded, matched };
+  }
+
+  private skipsExcludedDir(relDir: string): boolean {
     if (!this.hasExclusions) return true;
+    if (this.literalExceptions) return !this.literalExceptions.some((p) => (p + '/').startsWith(relDir + '/'));
     const dirSegs = relDir.split('/');
     return !this.patterns.some((p) => p.exclusion && exceptionMayApplyBelow(p.source, dirSegs));
   }
 }
+
+/** The walker's state at a directory: which patterns matched it, and whether it is skipped. */
+interface DirState {
+  readonly matched: readonly boolean[];
+  readonly skipped: boolean;
+}
+
+const ROOT_STATE: DirState = { matched: [], skipped: false };
+const SKIPPED_STATE: DirState = { matched: [], skipped: true };
 
 /**
  * Picks the ignore file for a build: `<Dockerfile>.dockerignore` next to the Dockerfile wins over
@@ -283,6 +366,12 @@ export function cleanPath(p: string): string {
   const body = out.join('/');
   if (rooted) return '/' + body;
   return body === '' ? '.' : body;
+}
+
+/** The parent of a clean context-relative path ('' for a top-level one). */
+function goParent(relPath: string): string {
+  const i = relPath.lastIndexOf('/');
+  return i < 0 ? '' : relPath.slice(0, i);
 }
 
 /** Go's filepath.Dir: everything but the last element, cleaned. */

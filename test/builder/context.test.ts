@@ -115,6 +115,38 @@ test('walk honours .dockerignore, prunes excluded dirs, shows parents of re-incl
   });
 });
 
+test('.dockerignore exceptions inside excluded directories: what BuildKit\'s walker sends', async () => {
+  // Each expectation is what fsutil's walker (BuildKit's context transfer) gives for the same tree.
+  const tree = ['ab/b/f', 'ab/b.txt', 'c/x/f', 'c/y', 'keep/debug.log', 'keep/k.txt', 'subdir/other.txt', 'subdir/sub1.txt', 'volume/x/oneline.txt', 'volume/y.txt'];
+  const cases: Array<[string, string[]]> = [
+    ['ab/b\n!ab\n', ['ab', 'ab/b.txt']],
+    ['*/x\n!c\n', ['c', 'c/y']],
+    ['**/*.log\n!keep\n', ['keep', 'keep/k.txt']],
+    ['subdir\n!*/sub1*\n', ['subdir', 'subdir/sub1.txt']],
+    ['volume/\n!**/oneline.txt\n', ['volume', 'volume/x', 'volume/x/oneline.txt']],
+  ];
+  for (const [ignore, wantKept] of cases) {
+    await withTmp(async (ctx) => {
+      for (const f of tree) write(ctx, f);
+      write(ctx, '.dockerignore', ignore);
+      const c = await BuildContext.open(ctx);
+      const got = (await collect(c)).map((e) => e.relPath).filter((p) => p !== '.dockerignore');
+      const top = new Set(wantKept.map((p) => p.split('/')[0]));
+      assert.deepEqual(got.filter((p) => top.has(p.split('/')[0]!)), wantKept, ignore);
+      // a COPY source (or a bind mount) sees the same: what the walk leaves out is not found
+      for (const f of tree.filter((p) => top.has(p.split('/')[0]!) && !wantKept.includes(p))) {
+        assert.equal(await c.stat(f), undefined, `${JSON.stringify(ignore)}: ${f}`);
+        await assert.rejects(c.digest(f), notFound);
+      }
+    });
+  }
+  await withTmp(async (ctx) => {
+    write(ctx, 'ab/b/f');
+    write(ctx, '.dockerignore', 'ab/b\n!ab\n');
+    await assert.rejects((await BuildContext.open(ctx)).resolveSources('ab/b'), notFound);
+  });
+});
+
 test('BuildContext.open picks <Dockerfile>.dockerignore over .dockerignore', async () => {
   await withTmp(async (ctx) => {
     write(ctx, 'a');

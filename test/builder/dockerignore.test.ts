@@ -107,12 +107,43 @@ test('excludesDirEntirely: prunes only when no exception can re-include below', 
   const n = new PatternMatcher(['a', '!b/keep']);
   assert.equal(n.excludesDirEntirely('a'), true);
   assert.equal(n.excludesDirEntirely('a/b'), true);
+  // only literal exceptions: BuildKit skips a dir no exception starts with, even one an exception names an ancestor of
+  const lit = new PatternMatcher(['*/x', '!c', 'ab/b', '!ab', 'docs', '!docs/keep/**']);
+  assert.equal(lit.excludesDirEntirely('c/x'), true);
+  assert.equal(lit.excludesDirEntirely('ab/b'), true);
+  assert.equal(lit.excludesDirEntirely('docs'), false);
+  assert.equal(lit.excludesDirEntirely('docs/keep'), false, 'a trailing /** is cut before the prefix test');
+  assert.equal(lit.excludesDirEntirely('docs/other'), true);
   // Whatever excludesDirEntirely says, it must agree with per-path answers for what lies below.
   const p = new PatternMatcher(['**', '!src/**/*.ts', '!README.md']);
   assert.equal(p.excludesDirEntirely('src'), false);
   assert.equal(p.matchesOrParentMatches('src/a/b.ts'), false);
   assert.equal(p.excludesDirEntirely('dist'), true);
   assert.equal(p.matchesOrParentMatches('README.md'), false);
+});
+
+/** What BuildKit's context walker (fsutil's filter, run on these inputs) keeps of each path. */
+const walkerCases: Array<{ ignore: string; hidden: string[]; kept: string[]; why: string }> = [
+  // a wildcard in an exception: the walker looks inside excluded directories (Docker 20.10 did not)
+  { ignore: 'subdir\n!*/sub1*\n', hidden: ['subdir/other.txt'], kept: ['subdir/sub1.txt', 'subdir/sub1dir/f'], why: 'wildcard exception' },
+  { ignore: 'volume/\n!**/oneline.txt\n', hidden: ['volume/y.txt'], kept: ['volume/oneline.txt', 'volume/x/oneline.txt'], why: '** exception' },
+  { ignore: '**/subdir-e\n!**/subdir-f\n', hidden: ['subdir-e/g', 'a/subdir-e/g'], kept: ['subdir-e/subdir-f/f', 'a/subdir-e/subdir-f/f'], why: '** on both sides' },
+  // match results carried down: an exception is only tried on a path an earlier pattern excluded
+  { ignore: '**/*.log\n!keep\n', hidden: ['keep/debug.log', 'x.log'], kept: ['keep/k.txt'], why: '!keep does not reach keep/debug.log' },
+  // literal exceptions: an excluded dir is skipped unless an exception starts with its path
+  { ignore: '*/x\n!c\n', hidden: ['c/x', 'c/x/f', 'volume/x/f'], kept: ['c/y'], why: '!c does not open c/x' },
+  { ignore: 'ab/b\n!ab\n', hidden: ['ab/b', 'ab/b/f'], kept: ['ab/b.txt'], why: '!ab does not open ab/b' },
+  { ignore: 'docs\n!docs/keep/*\n', hidden: ['docs/x.md', 'docs/other/keep.md'], kept: ['docs/keep/a.md', 'docs/keep/sub/b.md'], why: 'trailing /* is cut' },
+];
+
+test('hides: what BuildKit\'s context walker leaves out (checked against fsutil\'s walker)', () => {
+  for (const c of walkerCases) {
+    const m = new PatternMatcher(parseDockerignore(c.ignore));
+    for (const p of c.hidden) assert.equal(m.hides(p), true, `${c.why}: ${JSON.stringify(c.ignore)} hides ${p}`);
+    for (const p of c.kept) assert.equal(m.hides(p), false, `${c.why}: ${JSON.stringify(c.ignore)} keeps ${p}`);
+  }
+  // the per-path rule (COPY --exclude, patternmatcher's own tests) still re-includes below `!keep`
+  assert.equal(new PatternMatcher(['**/*.log', '!keep']).matchesOrParentMatches('keep/debug.log'), false);
 });
 
 test('cleanPath follows Go filepath.Clean', () => {

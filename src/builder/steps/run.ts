@@ -22,10 +22,19 @@ import { commandArgv } from './metadata.js';
 import { keepMountPoints, prepareMounts } from './run-mounts.js';
 import { RootfsView } from '../../image/rootfs-view.js';
 import { runFsStep } from './fs-step.js';
+import { LineSplitter, type Redactor } from '../log-lines.js';
+import { secretRedactor } from '../secret-redaction.js';
 import type { FromResolver } from './copy-instruction.js';
 
 /** How many of the last output lines a failure message carries. */
 const TAIL_LINES = 10;
+
+/** The build's secrets, read once per build, masked in RUN output and failure messages. */
+const redactors = new WeakMap<BuildSession, Redactor | undefined>();
+function redactorOf(session: BuildSession): Redactor | undefined {
+  if (!redactors.has(session)) redactors.set(session, secretRedactor(session.options.secrets));
+  return redactors.get(session);
+}
 
 export async function runStep(
   session: BuildSession,
@@ -66,16 +75,17 @@ export async function runStep(
         const home = resolved ? resolved.home : '/root';
         const procEnv = [...env, ...proxies, ...m.env];
         if (!envMap(procEnv).has('HOME')) procEnv.push(`HOME=${home || '/'}`);
+        // output in lines of at most 16 KiB, secrets masked, only the last few kept here
         const tail: string[] = [];
-        let partial = '';
-        const sink = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-          const text = chunk.toString('utf8');
-          session.events.emit({ type: 'step-log', id: stepId, stream, data: text });
-          const lines = (partial + text).split('\n');
-          partial = lines.pop() ?? '';
-          tail.push(...lines);
-          if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
-        };
+        const redactor = redactorOf(session);
+        const splitter = (stream: 'stdout' | 'stderr') =>
+          new LineSplitter((lines) => {
+            session.events.emit({ type: 'step-log', id: stepId, stream, data: lines.join('\n') + '\n' });
+            tail.push(...lines.slice(-TAIL_LINES));
+            if (tail.length > TAIL_LINES) tail.splice(0, tail.length - TAIL_LINES);
+          }, redactor);
+        const outLines = splitter('stdout');
+        const errLines = splitter('stderr');
         const release = await m.acquire();
         let rootfs;
         try {
@@ -94,13 +104,14 @@ export async function runStep(
             // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
             noNewPrivileges: false,
             mounts: m.mounts,
-            stdout: sink('stdout'),
-            stderr: sink('stderr'),
+            stdout: (c) => outLines.write(c),
+            stderr: (c) => errLines.write(c),
             ...(session.options.signal ? { signal: session.options.signal } : {}),
           });
+          outLines.end();
+          errLines.end();
           if (r.aborted) throw new TsbuildError('INTERRUPTED', 'build interrupted', at(ins.location), 130);
           if (r.exitCode !== 0) {
-            if (partial) tail.push(partial);
             const why = r.execError ?? `exit code: ${r.exitCode}`;
             const lastLines = tail.length ? ` (last output: ${tail.slice(-3).join(' | ').slice(0, 300)})` : '';
             throw new TsbuildError(
