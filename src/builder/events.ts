@@ -8,6 +8,8 @@ export type BuildEvent =
   /** A vertex: a filesystem step (RUN/COPY/ADD/WORKDIR...), a base image load, or internal work. */
   | { type: 'step-start'; id: number; name: string; time: number }
   | { type: 'step-cached'; id: number; time: number }
+  /** Output of a step: whole lines, each ending in `\n` and at most 16 KiB (a longer line comes in
+   *  16 KiB pieces, as Docker's log copier hands them on); a last line without newline gets one. */
   | { type: 'step-log'; id: number; stream: 'stdout' | 'stderr'; data: string; time: number }
   | { type: 'step-done'; id: number; time: number }
   | { type: 'step-error'; id: number; message: string; time: number }
@@ -15,6 +17,13 @@ export type BuildEvent =
   | { type: 'build-done'; imageId: string; tags: string[]; time: number };
 
 export type BuildEventListener = (e: BuildEvent) => void;
+
+/** The lines of a `step-log` event's data, without their newlines. */
+export function logLines(data: string): string[] {
+  const lines = data.split('\n');
+  if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
 
 /** Hands out step ids and stamps times, so emitters stay one-liners. */
 export class EventEmitterHub {

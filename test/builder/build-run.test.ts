@@ -66,6 +66,32 @@ test('RUN: a failing command is an error with its exit code and the instruction 
   assert.ok(!f.steps.some((st) => st.name.includes('echo never')));
 });
 
+test('RUN: a failing step that printed a secret: the error message and the output show **** instead', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsb-secret-'));
+  process.env.TSB_TEST_SECRET_ENV = 'env-secret-9876';
+  try {
+    const file = join(dir, 'tok');
+    writeFileSync(file, 'file-secret-1234\n');
+    const f = await buildFails(
+      s.root,
+      'FROM busybox\nRUN --mount=type=secret,id=tok --mount=type=secret,id=e,env=E sh -c \'echo "token: $(cat /run/secrets/tok)"; printf "and $E"; exit 4\'\n',
+      {},
+      { secrets: [{ id: 'tok', src: file }, { id: 'e', env: 'TSB_TEST_SECRET_ENV' }] },
+    );
+    const e = f.error as TsbuildError;
+    assert.equal(e.exitCode, 4);
+    assert.match(e.message, /last output: token: \*\*\*\* \| and \*\*\*\*\)/);
+    const shown = JSON.stringify(f.events);
+    for (const secret of ['file-secret-1234', 'env-secret-9876']) {
+      assert.ok(!e.message.includes(secret), `${secret} in the error message`);
+      assert.ok(!shown.includes(secret), `${secret} in the progress events`);
+    }
+  } finally {
+    delete process.env.TSB_TEST_SECRET_ENV;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Interface names in a /proc/net/dev dump. */
 function interfaces(netdev: string): string[] {
   return netdev

@@ -1,12 +1,14 @@
 /** --output types and the progress renderers, on real builds. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { buildFiles, makeBaseStore, type TempStore } from '../helpers/build.js';
+import { buildFiles, makeBaseStore, makeContext, type TempStore } from '../helpers/build.js';
+import { runCli } from '../helpers/cli.js';
+import { LOG_LINE_MAX } from '../../src/builder/log-lines.js';
 import { plainRenderer } from '../../src/builder/progress/plain.js';
 import { ttyRenderer } from '../../src/builder/progress/tty.js';
 import { rawjsonRenderer } from '../../src/builder/progress/rawjson.js';
@@ -73,4 +75,30 @@ test('progress: plain, tty, rawjson and quiet render one build event stream', as
 
   const quiet = await render(quietRenderer, b.events);
   assert.equal(quiet, `${b.imageId}\n`);
+});
+
+test('32 MiB of output without a newline: plain progress shows it all in 16 KiB lines, in bounded memory', async () => {
+  // the CLI's peak RSS, written by the process itself as it exits
+  const hook = join(out, 'rss-hook.mjs');
+  const rssFile = join(out, 'rss');
+  writeFileSync(hook, `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));\n`);
+  const ctx = makeContext({ Dockerfile: 'FROM busybox\nRUN head -c 33554432 /dev/zero\n' });
+  try {
+    const r = await runCli(['--root', s.root, 'build', '--no-cache', '--progress=plain', ctx], { env: { NODE_OPTIONS: `--import ${hook}` } });
+    assert.equal(r.code, 0, r.stderr.slice(-2000));
+    const lines = r.stderr.split('\n').filter((l) => l.includes('\0'));
+    let zeros = 0;
+    for (const l of lines) {
+      const m = /^#(\d+) \d+\.\d (\0+)$/.exec(l);
+      assert.ok(m, `not a log line: ${JSON.stringify(l.slice(0, 40))}`);
+      assert.ok(m[2]!.length <= LOG_LINE_MAX, `a line of ${m[2]!.length} bytes`);
+      zeros += m[2]!.length;
+    }
+    assert.equal(zeros, 33554432, 'every byte is shown');
+    // today's machine: ~100 MB; re-joining the growing line on every chunk took ~0.8 GB
+    const rssMb = Number(readFileSync(rssFile, 'utf8')) / 1024;
+    assert.ok(rssMb < 300, `peak RSS ${rssMb.toFixed(0)} MB`);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
 });

@@ -3,7 +3,7 @@
  * time, CACHED/DONE/ERROR, and a short live tail of the output of steps still running.
  */
 import type { Writable } from 'node:stream';
-import type { BuildEvent } from '../events.js';
+import { logLines, type BuildEvent } from '../events.js';
 
 const TAIL_LINES = 6;
 const REDRAW_MS = 100;
@@ -15,7 +15,6 @@ interface StepView {
   end?: number;
   state: 'running' | 'cached' | 'done' | 'error';
   tail: string[];
-  partial: string;
 }
 
 export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEvent) => void {
@@ -55,7 +54,7 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
         begin = e.time;
         break;
       case 'step-start': {
-        const s: StepView = { id: e.id, name: e.name, start: e.time, state: 'running', tail: [], partial: '' };
+        const s: StepView = { id: e.id, name: e.name, start: e.time, state: 'running', tail: [] };
         steps.push(s);
         byId.set(e.id, s);
         break;
@@ -63,9 +62,7 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
       case 'step-log': {
         const s = byId.get(e.id);
         if (!s) break;
-        const parts = (s.partial + e.data).split('\n');
-        s.partial = parts.pop() ?? '';
-        s.tail.push(...parts);
+        s.tail.push(...logLines(e.data).slice(-TAIL_LINES));
         if (s.tail.length > TAIL_LINES) s.tail.splice(0, s.tail.length - TAIL_LINES);
         break;
       }
