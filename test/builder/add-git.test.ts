@@ -1,14 +1,15 @@
 /** ADD of a git repository, served by a real `git daemon` on 127.0.0.1. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { buildFiles, buildFails, makeBaseStore, type TempStore } from '../helpers/build.js';
 import { freePort } from '../helpers/registry-server.js';
 import { parseGitSource, redactUrl } from '../../src/builder/steps/add-git.js';
+import { projectRoot } from '../helpers/cli.js';
 
 let s: TempStore;
 let dir: string;
@@ -111,4 +112,43 @@ test('ADD git: credentials in the URL never reach an error message', async () =>
   const f = await buildFails(s.root, `FROM busybox\nADD ${withCreds}#main /c\n`);
   assert.match(f.error.message, /git ls-remote failed/);
   assert.doesNotMatch(f.error.message, /s3cr3t-token/);
+});
+
+test('ADD git over ssh: only an agent forwarded with --ssh; never the host\'s ssh config or keys', async () => {
+  // decoys in a private mount namespace: root's ~/.ssh and /etc/ssh/ssh_config with a ProxyCommand
+  // that leaves a canary file (today's ssh would run it as root, outside any sandbox)
+  const d = mkdtempSync(join(tmpdir(), 'tsb-gitssh-'));
+  const agent = createServer(() => {}).listen(join(d, 'agent.sock'));
+  try {
+    const home = join(d, 'home');
+    mkdirSync(join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    const canary = join(d, 'canary');
+    writeFileSync(join(home, '.ssh', 'config'), `Host *\n  ProxyCommand /bin/sh -c 'echo user-config >> ${canary}; exit 1'\n`);
+    writeFileSync(join(home, '.ssh', 'id_ed25519'), 'not a key\n', { mode: 0o600 });
+    writeFileSync(join(d, 'ssh_config'), `Host *\n  ProxyCommand /bin/sh -c 'echo system-config >> ${canary}; exit 1'\n`);
+    writeFileSync(join(d, 'Dockerfile'), `FROM busybox\nADD ssh://git@127.0.0.1:${await freePort()}/repo.git /src\n`);
+    const tsbuild = (...flags: string[]) => {
+      const r = spawnSync(
+        'unshare',
+        [
+          '--mount', '--propagation', 'private', '--', '/bin/sh', '-c',
+          'mount --bind "$1" /root && mount --bind "$2" /etc/ssh/ssh_config && shift 2 && exec "$@"', 'sh', home, join(d, 'ssh_config'),
+          process.execPath, '--import', 'tsx', join(projectRoot, 'src', 'cli', 'main.ts'), '--root', s.root, 'build', '--progress=plain', ...flags, d,
+        ],
+        { cwd: projectRoot, env: { ...process.env, HOME: '/root', SSH_AUTH_SOCK: '' }, encoding: 'utf8', timeout: 60_000 },
+      );
+      return { code: r.status, stderr: r.stderr };
+    };
+    const without = tsbuild();
+    assert.equal(without.code, 1, without.stderr);
+    assert.match(without.stderr, /git over ssh uses only an SSH agent forwarded with --ssh default/);
+    assert.equal(existsSync(canary), false, 'ssh ran with the host\'s config');
+    const withAgent = tsbuild('--ssh', `default=${join(d, 'agent.sock')}`);
+    assert.equal(withAgent.code, 1, withAgent.stderr);
+    assert.match(withAgent.stderr, /git ls-remote failed: .*(Connection refused|Could not read)/);
+    assert.equal(existsSync(canary), false, 'ssh ran with the host\'s config');
+  } finally {
+    agent.close();
+    rmSync(d, { recursive: true, force: true });
+  }
 });

@@ -38,7 +38,10 @@ async function addGitStep(
   const keepGitDir = ins.kind === 'add' && ins.keepGitDir;
   const scratch = await mkdtemp(join(session.store.root, 'tmp', 'git-'));
   try {
-    const commit = await resolveCommit(g, scratch);
+    // git over ssh: only the agent forwarded with --ssh default (BuildKit's git source)
+    const agent = session.options.ssh?.find((a) => a.id === 'default')?.socket;
+    const access = agent !== undefined ? { sshAgent: agent } : {};
+    const commit = await resolveCommit(g, scratch, access);
     if (req.checksum !== undefined && !commit.startsWith(req.checksum)) {
       throw new TsbuildError('CORRUPT', `ADD ${redactUrl(src)}: the ref is at commit ${commit}, which does not match --checksum=${req.checksum}`);
     }
@@ -49,7 +52,7 @@ async function addGitStep(
       key: { kind: 'add-git', url: redactUrl(g.url), commit, subdir: g.subdir, keepGitDir, dest: req.dest, workdir: req.workdir, chown: req.chown, chmod: req.chmod, excludes: req.excludes },
       produce: async () => {
         const repo = join(scratch, 'repo');
-        await checkoutCommit(g, commit, repo);
+        await checkoutCommit(g, commit, repo, access);
         const context = new BuildContext(repo, { matcher: new PatternMatcher(keepGitDir ? [] : ['.git']) });
         const { checksum: _checksum, keepGitDir: _keep, unpack: _unpack, ...rest } = req;
         const entries = await buildCopyLayer(
