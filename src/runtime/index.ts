@@ -10,6 +10,7 @@
  */
 import type { LayerEntry } from '../image/layer-entry.js';
 import { diffUpperDir } from './diff.js';
+import { BridgeNetwork, type BridgeNetworkOptions } from './network.js';
 import { createRootfs, etcMounts, releaseRootfs, type Rootfs } from './rootfs.js';
 import { runSandbox, sandboxHelperPath, type SandboxResult, type SandboxSpec } from './sandbox.js';
 
@@ -19,6 +20,7 @@ export type { ResolvedUser } from './users.js';
 export { resolveUser, resolveChown, parsePasswd, parseGroup } from './users.js';
 export { diffUpperDir } from './diff.js';
 export { DEFAULT_PATH } from './sandbox.js';
+export { BridgeNetwork, DEFAULT_BRIDGE, type BridgeNetworkOptions, type BridgeInfo, type Attachment } from './network.js';
 
 /** What a step asks to run; the rootfs directories come from `prepare`. */
 export type RunSpec = Omit<SandboxSpec, 'lowerDirs' | 'upperDir' | 'workDir' | 'mountPoint'>;
@@ -43,10 +45,18 @@ export interface RuntimeOptions {
   helperPath?: string;
   /** Hostname when a spec gives none. */
   defaultHostname?: string;
+  /** The bridge that network 'private' runs are attached to (default: tsbuild0, shared by every
+   *  runtime of the process). */
+  network?: BridgeNetwork | BridgeNetworkOptions;
 }
+
+let sharedNetwork: BridgeNetwork | undefined;
 
 export function createRuntime(opts: RuntimeOptions = {}): Runtime {
   const helper = opts.helperPath ?? sandboxHelperPath();
+  let net: BridgeNetwork | undefined;
+  const network = () =>
+    (net ??= opts.network instanceof BridgeNetwork ? opts.network : opts.network ? new BridgeNetwork(opts.network) : (sharedNetwork ??= new BridgeNetwork()));
   return {
     prepare: (lowerDirs) => createRootfs(lowerDirs, opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
     async run(rootfs, spec) {
@@ -61,6 +71,9 @@ export function createRuntime(opts: RuntimeOptions = {}): Runtime {
           workDir: rootfs.workDir,
           mountPoint: rootfs.mountPoint,
           mounts: [...etc, ...(spec.mounts ?? [])],
+          // each step on its own port of the bridge, isolated from the other steps' ports; the
+          // sandbox releases the address once the namespace is gone
+          ...(spec.network === 'private' && !spec.netAttach ? { netAttach: (pid: number) => network().attach(pid, { isolated: true }) } : {}),
         },
         helper,
       );
