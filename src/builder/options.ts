@@ -20,7 +20,10 @@ export interface SshSpec {
 
 export type OutputSpec =
   | { type: 'image' }
-  | { type: 'docker' | 'oci' | 'tar' | 'local'; dest: string };
+  | { type: 'docker' | 'oci' | 'tar'; dest: string }
+  /** `preserveOwner`: the image's owners, setuid bits and device nodes as they are (else the
+   *  invoking user owns everything and nothing special is written: see export-rootfs.ts). */
+  | { type: 'local'; dest: string; preserveOwner?: boolean };
 
 export interface BuildOptions {
   /** The build context directory. */

@@ -84,6 +84,12 @@ export function parseOutput(v: string): OutputSpec {
   if (type === 'image') return { type: 'image' };
   const dest = kv.get('dest');
   if (!dest) throw usage(`invalid --output "${v}": dest= is required for type=${type}`);
+  const preserve = kv.get('preserve-owner');
+  if (preserve !== undefined) {
+    if (type !== 'local') throw usage(`invalid --output "${v}": preserve-owner= applies to type=local only`);
+    if (preserve !== 'true' && preserve !== 'false') throw usage(`invalid --output "${v}": preserve-owner must be true or false`);
+    return { type: 'local', dest, preserveOwner: preserve === 'true' };
+  }
   return { type: type as Exclude<OutputSpec['type'], 'image'>, dest };
 }
 

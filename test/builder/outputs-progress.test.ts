@@ -1,7 +1,7 @@
 /** --output types and the progress renderers, on real builds. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,9 @@ import { Writable } from 'node:stream';
 import { buildFiles, makeBaseStore, makeContext, type TempStore } from '../helpers/build.js';
 import { runCli } from '../helpers/cli.js';
 import { LOG_LINE_MAX } from '../../src/builder/log-lines.js';
+import { ImageStore } from '../../src/image/store.js';
+import { importRootfs } from '../../src/image/import.js';
+import { parseOutput } from '../../src/cli/build-flags.js';
 import { plainRenderer } from '../../src/builder/progress/plain.js';
 import { ttyRenderer } from '../../src/builder/progress/tty.js';
 import { rawjsonRenderer } from '../../src/builder/progress/rawjson.js';
@@ -101,4 +104,53 @@ test('32 MiB of output without a newline: plain progress shows it all in 16 KiB 
   } finally {
     rmSync(ctx, { recursive: true, force: true });
   }
+});
+
+test('-o type=local: no setuid/setgid bits, device nodes or fifos on the host; files owned by the invoking user', async () => {
+  // an image holding a setuid-root copy of busybox, a setgid file, a world-writable node of the
+  // first disk and a fifo (a hostile base image can hold any of these)
+  const rootfs = join(out, 'hostile-rootfs');
+  mkdirSync(join(rootfs, 'bin'), { recursive: true });
+  writeFileSync(join(rootfs, 'bin', 'rootcat'), '#!/bin/sh\n');
+  chmodSync(join(rootfs, 'bin', 'rootcat'), 0o4755);
+  writeFileSync(join(rootfs, 'bin', 'groupy'), 'x');
+  chmodSync(join(rootfs, 'bin', 'groupy'), 0o2755);
+  chownSync(join(rootfs, 'bin', 'groupy'), 0, 42);
+  execFileSync('mknod', ['-m', '666', join(rootfs, 'disk'), 'b', '8', '0']);
+  execFileSync('mkfifo', [join(rootfs, 'fifo')]);
+  const tarFile = join(out, 'hostile.tar');
+  execFileSync('tar', ['--numeric-owner', '-C', rootfs, '-cf', tarFile, '.']);
+  const store = await ImageStore.open(s.root);
+  try {
+    await importRootfs(store, tarFile, { tag: 'hostile:1' });
+  } finally {
+    await store.close();
+  }
+  const dest = join(out, 'local-safe');
+  process.env.SUDO_UID = '4321';
+  process.env.SUDO_GID = '8765';
+  try {
+    await buildFiles(s.root, 'FROM hostile:1\n', {}, { outputs: [{ type: 'local', dest }] });
+  } finally {
+    delete process.env.SUDO_UID;
+    delete process.env.SUDO_GID;
+  }
+  const rootcat = lstatSync(join(dest, 'bin', 'rootcat'));
+  assert.equal(rootcat.mode & 0o7777, 0o755, 'setuid bit dropped, the rest kept');
+  assert.equal(lstatSync(join(dest, 'bin', 'groupy')).mode & 0o7777, 0o755, 'setgid bit dropped');
+  assert.equal(existsSync(join(dest, 'disk')), false, 'device node written');
+  assert.equal(existsSync(join(dest, 'fifo')), false, 'fifo written');
+  for (const p of ['', 'bin', 'bin/rootcat', 'bin/groupy']) {
+    const st = lstatSync(join(dest, p));
+    assert.deepEqual([st.uid, st.gid], [4321, 8765], `${p || '.'} is not the invoking user's`);
+  }
+  assert.deepEqual(readdirSync(out).filter((n) => n.includes('tsbuild-')), [], 'a work dir was left');
+
+  // asked for explicitly, the tree comes as it is
+  assert.deepEqual(parseOutput('type=local,dest=x,preserve-owner=true'), { type: 'local', dest: 'x', preserveOwner: true });
+  const exact = join(out, 'local-exact');
+  await buildFiles(s.root, 'FROM hostile:1\n', {}, { outputs: [{ type: 'local', dest: exact, preserveOwner: true }] });
+  assert.equal(lstatSync(join(exact, 'bin', 'rootcat')).mode & 0o7777, 0o4755);
+  assert.equal(lstatSync(join(exact, 'bin', 'groupy')).gid, 42);
+  assert.ok(lstatSync(join(exact, 'disk')).isBlockDevice());
 });
