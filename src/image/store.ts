@@ -17,7 +17,7 @@
  * index.json is replaced atomically, so reads never lock. Garbage collection keeps what the
  * index, the cache entries and live processes' leases reference.
  */
-import { chmodSync, mkdirSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, promises as fsp } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
@@ -66,6 +66,25 @@ export interface RemoveResult {
   deleted: Digest[];
 }
 
+/** Store dirs whose content is the images themselves (layers, cache entries, the index's refs). */
+const CONTENT_DIRS = ['blobs', 'cache', 'meta', 'leases', 'locks'];
+
+/**
+ * Tightens a store that already existed with looser modes (made by hand, or by an older tsbuild):
+ * on every open, one stat of the root; when others can reach it, the root becomes 0700. A root
+ * that is not a directory of our own (a shared sticky dir such as /tmp given as --root) is left
+ * as it is and the content dirs inside are made 0700 instead.
+ */
+function makePrivate(root: string): void {
+  const st = statSync(root);
+  if ((st.mode & 0o077) === 0) return;
+  if ((st.mode & 0o1000) === 0 && st.uid === process.getuid?.()) {
+    chmodSync(root, st.mode & 0o700);
+    return;
+  }
+  for (const d of CONTENT_DIRS) chmodSync(join(root, d), 0o700);
+}
+
 export class ImageStore {
   readonly root: string;
   readonly blobs: BlobStore;
@@ -88,6 +107,7 @@ export class ImageStore {
       // Unpacked layers, run dirs and cache mounts hold what builds made: setuid-root binaries,
       // device nodes, secrets in flight. Only the store's owner may reach them (as /var/lib/docker).
       for (const d of ['snapshots', 'tmp', 'cache-mounts']) chmodSync(join(root, d), 0o700);
+      makePrivate(root);
     } catch (e) {
       throw new TsbuildError('INVALID', `cannot use ${root} as the image store: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, readdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -154,6 +154,29 @@ test('store: a gzip layer is stored uncompressed only when its compressed digest
     assert.deepEqual(readdirSync(join(root, 'tmp')).filter((f) => !f.includes('-w-')), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a store that already exists with 0755 is made private on open; a shared sticky root keeps its mode, its content dirs do not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsb-perm-'));
+  try {
+    const root = join(dir, 'store');
+    mkdirSync(root, { mode: 0o755 });
+    chmodSync(root, 0o755);
+    await (await ImageStore.open(root)).close();
+    assert.equal(statSync(root).mode & 0o7777, 0o700, 'blobs/, cache/ and index.json stay reachable by every user');
+    // opened again after someone loosened it: tightened again
+    chmodSync(root, 0o751);
+    await (await ImageStore.open(root)).close();
+    assert.equal(statSync(root).mode & 0o7777, 0o700);
+    const shared = join(dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    await (await ImageStore.open(shared)).close();
+    assert.equal(statSync(shared).mode & 0o7777, 0o1777, 'a sticky shared dir is not ours to close');
+    for (const d of ['blobs', 'cache', 'meta', 'snapshots', 'tmp', 'cache-mounts']) assert.equal(statSync(join(shared, d)).mode & 0o777, 0o700, d);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
