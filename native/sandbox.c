@@ -1,7 +1,8 @@
 /*
  * tsbuild-sandbox: runs one build step's process in fresh namespaces on an overlayfs root.
  *
- * Invocation: tsbuild-sandbox  (spec on fd 3, status reported on fd 4)
+ * Invocation: tsbuild-sandbox  (spec on fd 3, status reported on fd 4; for net=private the network
+ * configuration arrives on fd 5)
  *
  * The spec is a sequence of NUL-terminated "key=value" records (values may hold any byte but NUL):
  *   root=DIR        empty host directory the overlay is mounted on (inside our mount ns only)
@@ -10,30 +11,49 @@
  *   arg=S  env=K=V  repeated, in order; args[0] is looked up in the spec's PATH
  *   cwd=/p          working directory, resolved inside the rootfs, created if missing
  *   uid=N gid=N group=N (repeated: supplementary groups)
- *   hostname=S  net=none|host  nonewprivs=0|1
+ *   hostname=S  net=none|host|private  nonewprivs=0|1
+ *   cgroup=FILE     a cgroup.procs file P joins before anything of the run exists (repeated: one per
+ *                   v1 hierarchy); the caller makes the cgroup, sets its limits and removes it
  *   legacy_lowerdir=1   use the pre-6.8 "lowerdir=" list even when lowerdir+ works (tests)
  *   bind=SRC\tDST\tro|rw   bind-mount a host file or directory at DST (resolved inside the rootfs)
- *   tmpfs=DST\tSIZE_BYTES   a fresh tmpfs at DST
+ *   tmpfs=DST\tSIZE_BYTES   a fresh tmpfs at DST (0: the kernel's default size)
  * Targets missing in the rootfs are created as "stubs" and removed again after the run (with the
  * parent's times restored), so mount points never show up in the layer.
  *
- * Status lines written to fd 4: "pid N" (PID 1 of the sandbox, host numbering) first, then one of
- * "exit N", "signal N" or "error TEXT". SIGUSR1 to this process kills the whole sandbox. Exit codes:
- * the command's status (128+signal when killed), 125 for failures of the sandbox itself, 127 when
- * the command cannot be executed.
+ * Status lines written to fd 4: "pid N" (PID 1 of the sandbox, host numbering) first; for
+ * net=private "netns N" (N: the host PID whose /proc/N/ns/net is the run's network namespace);
+ * then one of "exit N", "signal N" or "error TEXT". SIGUSR1 to this process kills the whole
+ * sandbox. Exit codes: the command's status (128+signal when killed), 125 for failures of the
+ * sandbox itself, 127 when the command cannot be executed.
+ *
+ * net=private: after "netns N" the caller moves one end of a veth pair into that namespace, named
+ * eth0, and writes "eth0 ADDR PREFIXLEN GATEWAY|- MTU|0\n" (or "fail REASON\n") to fd 5. PID 1
+ * sets the address, netmask, MTU and up flag by ioctl and adds the default route, while the rootfs
+ * is being assembled; the command starts only after that. Should the caller or the helper die, the
+ * namespace dies with PID 1 and the veth pair with it.
  *
  * Process tree: P (this program, host PID ns) -> C (PID 1 of a new PID ns: mounts, pivot_root,
  * reaps zombies, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT, cleans stubs) -> G (the command). C dies
  * with P (PDEATHSIG), and when C exits the kernel kills everything else in the PID ns; the mount ns
- * dies with its last process, so nothing outlives a run even after SIGKILL.
+ * dies with its last process, so nothing outlives a run even after SIGKILL. The command's stdout
+ * and stderr are pipes P relays to its own fds 1 and 2 until both reach end of file (so
+ * `>/dev/stdout` opens, whatever P was given: Node's stdio are sockets, which would be ENXIO); P
+ * reports and exits only then. P joins the cgroups before forking C, so every process of the run is
+ * inside them; P and C make themselves exempt from the OOM killer when allowed (CAP_SYS_RESOURCE)
+ * and the command gets the caller's oom_score_adj back.
  *
- * Isolation: mount/UTS/IPC/PID (+net for none) namespaces; mounts made private before anything is
- * mounted; pivot_root and the old root detached; every mount target resolved inside the rootfs
- * (openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS, by fd; CVE-2021-30465); all sandbox mounts nodev
- * except six host device nodes bound into /dev (no devices cgroup needed); Docker's masked and
- * read-only /proc paths; Docker's default capabilities (bounding set too); no_new_privs; only fds
- * 0-2 survive exec (CVE-2024-21626); P and C run from a sealed memfd and are not dumpable, so the
- * helper binary can be neither opened through /proc/N/exe nor overwritten (CVE-2019-5736).
+ * Isolation: mount/UTS/IPC/PID/cgroup (+net unless host) namespaces; mounts made private before
+ * anything is mounted; pivot_root and the old root detached; every mount target resolved inside the
+ * rootfs (openat2 RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS, by fd; CVE-2021-30465); /dev is a nodev
+ * tmpfs with the sandbox's OWN device nodes (null zero full random urandom tty, made on a small
+ * detached tmpfs that is not nodev and bound file by file onto /dev), so chmod/chown by the step
+ * never reach the host's nodes and nodes the step makes cannot be opened; stdin is that null device
+ * too (the caller's is the host's /dev/null); Docker's masked /proc paths are read-only binds of a
+ * separate null node of ours and its read-only paths read-only binds; Docker's default
+ * capabilities (bounding set too); seccomp (see install_seccomp: Docker's current default profile
+ * for io_uring and socket families); no_new_privs; only fds 0-2 survive exec (CVE-2024-21626); P
+ * and C run from a sealed memfd and are not dumpable, so the helper binary can be neither opened
+ * through /proc/N/exe nor overwritten (CVE-2019-5736).
  * Uses fsconfig "lowerdir+" (Linux >= 6.8: no 4 KiB limit on the layer list); on older kernels it
  * falls back to mount(2) with one "lowerdir=" list of short symlinks to the layers.
  */
