@@ -15,6 +15,7 @@ import { createRuntime } from '../runtime/index.js';
 import { BuildContext } from './context.js';
 import { EventEmitterHub } from './events.js';
 import type { BuildOptions, BuildResult } from './options.js';
+import { checkNetworkEntitlements } from './network-policy.js';
 import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
 import { runStage } from './stage-runner.js';
@@ -43,6 +44,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const instructions = toInstructions(parsed);
   const buildArgs = options.buildArgs ?? {};
   const plan = planBuild(instructions, { buildArgs, ...(options.target !== undefined ? { target: options.target } : {}), escapeToken: parsed.escapeToken });
+  // BuildKit refuses host networking without the entitlement before anything runs
+  checkNetworkEntitlements(options.network ?? 'default', options.allow, plan.stages.flatMap((p) => p.stage.instructions));
 
   const events = new EventEmitterHub(options.onEvent);
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;

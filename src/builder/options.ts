@@ -1,7 +1,13 @@
 /** What a build is asked to do: the library API's input, which the CLI fills from its flags. */
 import type { BuildEventListener } from './events.js';
 
+/** RUN's network: `default` = a namespace of its own behind tsbuild's bridge and NAT; `none` =
+ *  only `lo`; `host` = the host's network (needs the `network.host` entitlement). */
 export type NetworkMode = 'default' | 'none' | 'host';
+
+/** Privileges a build must be granted explicitly (BuildKit's `--allow`). */
+export type Entitlement = 'network.host';
+export const ENTITLEMENTS: readonly Entitlement[] = ['network.host'];
 
 export interface SecretSpec {
   id: string;
@@ -39,6 +45,9 @@ export interface BuildOptions {
   pull?: boolean;
   labels?: Record<string, string>;
   network?: NetworkMode;
+  /** Entitlements granted (`--allow network.host`): without it, `network: 'host'` and
+   *  `RUN --network=host` fail before any step runs. */
+  allow?: Entitlement[];
   secrets?: SecretSpec[];
   ssh?: SshSpec[];
   platform?: string;

@@ -3,7 +3,7 @@
  * raw strings commander collected and throws a USAGE error naming the flag on bad input.
  */
 import { TsbuildError } from '../errors.js';
-import type { OutputSpec, SecretSpec, SshSpec } from '../builder/options.js';
+import { ENTITLEMENTS, type Entitlement, type OutputSpec, type SecretSpec, type SshSpec } from '../builder/options.js';
 
 const usage = (msg: string) => new TsbuildError('USAGE', msg, undefined, 2);
 
@@ -58,6 +58,19 @@ export function parseSecret(v: string): SecretSpec {
   if (src) return { id, src };
   // Like Docker: with neither, the secret comes from the environment variable named like the id.
   return { id, env: id };
+}
+
+/** `--allow ENTITLEMENT` (repeatable; a comma-separated list works too, as with buildx). */
+export function parseAllow(values: string[]): Entitlement[] {
+  const out: Entitlement[] = [];
+  for (const v of values.flatMap((x) => x.split(','))) {
+    const e = v.trim();
+    if (!(ENTITLEMENTS as readonly string[]).includes(e)) {
+      throw usage(`invalid --allow "${v}": ${e === 'security.insecure' ? 'security.insecure is not supported' : `unknown entitlement, expected ${ENTITLEMENTS.join(' or ')}`}`);
+    }
+    if (!out.includes(e as Entitlement)) out.push(e as Entitlement);
+  }
+  return out;
 }
 
 /** `--ssh default` (the agent at $SSH_AUTH_SOCK) or `--ssh ID=SOCKET`. */

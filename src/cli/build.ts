@@ -3,7 +3,7 @@
  * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
  */
 import { Command, Option } from 'commander';
-import { checkPlatform, parseBuildArgs, parseLabels, parseOutput, parseSecret, parseSsh } from './build-flags.js';
+import { checkPlatform, parseAllow, parseBuildArgs, parseLabels, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -16,6 +16,7 @@ interface BuildFlags {
   pull?: boolean;
   label: string[];
   network: string;
+  allow: string[];
   secret: string[];
   ssh: string[];
   iidfile?: string;
@@ -41,7 +42,8 @@ export function registerBuild(program: Command): void {
     .option('--no-cache', 'do not use the build cache')
     .option('--pull', 'always look for a newer base image in the registry')
     .option('--label <k=v>', 'set an image label; repeatable', collect, [])
-    .addOption(new Option('--network <mode>', 'network for RUN steps').choices(['default', 'none', 'host']).default('default'))
+    .addOption(new Option('--network <mode>', 'network for RUN steps (host needs --allow network.host)').choices(['default', 'none', 'host']).default('default'))
+    .option('--allow <entitlement>', 'grant an entitlement: network.host (RUN on the host network); repeatable', collect, [])
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR', collect, [])
     .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default (uses $SSH_AUTH_SOCK) or ID=SOCKET; repeatable', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
@@ -55,6 +57,7 @@ export function registerBuild(program: Command): void {
     .option('--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)')
     .action(async (context: string, flags: BuildFlags) => {
       checkPlatform(flags.platform);
+      const allow = parseAllow(flags.allow);
       if (flags.cacheFrom.length || flags.cacheTo.length) {
         const { parseCacheSpec } = await import('../builder/remote-cache.js');
         for (const spec of flags.cacheFrom) parseCacheSpec(spec, 'from'); // bad specs fail before any work
@@ -99,6 +102,7 @@ export function registerBuild(program: Command): void {
           ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
+          allow,
           secrets: flags.secret.map(parseSecret),
           ssh: flags.ssh.map((v) => parseSsh(v, process.env)),
           outputs: flags.output.map(parseOutput),

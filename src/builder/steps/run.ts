@@ -22,6 +22,7 @@ import { commandArgv } from './metadata.js';
 import { keepMountPoints, prepareMounts } from './run-mounts.js';
 import { RootfsView } from '../../image/rootfs-view.js';
 import { runFsStep } from './fs-step.js';
+import { checkRun, runtimeNetwork, stepNetwork } from '../network-policy.js';
 import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
 import type { FromResolver } from './copy-instruction.js';
@@ -54,7 +55,9 @@ export async function runStep(
   const proxies = PROXY_ARGS.filter((p) => session.options.buildArgs?.[p] !== undefined && !state.args.has(p) && !imageEnv.has(p)).map(
     (p) => `${p}=${session.options.buildArgs![p]}`,
   );
-  const network = ins.network ?? session.options.network ?? 'default';
+  // the step's own network unless the build's is none; host needs the entitlement (ONBUILD too)
+  checkRun(ins, session.options.allow);
+  const network = stepNetwork(session.options.network ?? 'default', ins.network);
   if (ins.security === 'insecure') {
     throw new TsbuildError('INVALID', 'RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which tsbuild does not grant)', at(ins.location));
   }
@@ -100,7 +103,7 @@ export async function runStep(
             env: procEnv,
             cwd: workdir,
             user: { uid: user.uid, gid: user.gid, groups: user.groups },
-            network: network === "none" ? "none" : "host",
+            network: runtimeNetwork(network),
             // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
             noNewPrivileges: false,
             mounts: m.mounts,
