@@ -62,7 +62,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     context: () =>
       (context ??= BuildContext.open(contextDir, {
         ...(options.dockerfileText === undefined ? { dockerfile: dockerfilePath } : {}),
-        checksumCacheFile: join(store.root, 'cache', 'context-checksums.json'),
+        checksumCacheDir: join(store.root, 'meta', 'context-checksums'),
       })),
     created,
     sourceDateEpoch,

@@ -4,12 +4,16 @@
  * mtime and ctime in ns, mode, uid, gid) are unchanged; anything that can change content or header
  * also changes ctime. Kept in memory in an LRU and persisted as one JSON file at a path the caller
  * chooses (written atomically: temp file + rename, so a crash leaves the old or the new file).
+ * A directory of such files keeps one per context (`loadScoped`): building another context in the
+ * same store does not throw away the first one's checksums. Only the most recently used few are
+ * kept there (an LRU by file mtime).
  *
  * "Racy" entries are never stored: when a file's ctime is within RACY_WINDOW_NS of the moment its
  * hashing began, a write in the same timestamp tick could go unnoticed (the git index problem).
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { DIGEST_VERSION } from './file-digest.js';
 
@@ -32,6 +36,13 @@ export interface ChecksumCacheOptions {
   scope?: string;
 }
 
+export interface ScopedCacheOptions {
+  /** Most entries kept per scope. Default 500,000. */
+  max?: number;
+  /** Most scopes (contexts) whose files are kept in the directory. Default 16. */
+  keepScopes?: number;
+}
+
 export interface ChecksumCacheStats {
   hits: number;
   misses: number;
@@ -43,10 +54,15 @@ export interface ChecksumCacheStats {
 export const RACY_WINDOW_NS = 100_000_000n;
 
 const FORMAT = 1;
+const DEFAULT_KEEP_SCOPES = 16;
+/** A used cache file's mtime is refreshed at most this often (it orders the LRU of scopes). */
+const TOUCH_AFTER_MS = 3_600_000;
 
 export class ChecksumCache {
   private readonly lru: LRUCache<string, { fp: string; digest: string }>;
   private dirty = false;
+  /** For a scoped cache: its directory and how many scopes' files that directory keeps. */
+  private siblings: { dir: string; keep: number } | undefined;
   readonly stats: ChecksumCacheStats = { hits: 0, misses: 0, stores: 0, racy: 0 };
 
   private constructor(
@@ -81,6 +97,24 @@ export class ChecksumCache {
       for (const [rel, fp, digest] of data.entries) c.lru.set(rel, { fp, digest });
     } catch {
       // A damaged cache file only costs a rehash; it is rewritten on the next save.
+    }
+    return c;
+  }
+
+  /**
+   * The cache of `scope` (e.g. a context's absolute path) among the per-scope files in `dir`.
+   * Using a scope's file refreshes its place in the directory's LRU; saving drops the files of
+   * the least recently used scopes beyond `keepScopes`.
+   */
+  static async loadScoped(dir: string, scope: string, opts: ScopedCacheOptions = {}): Promise<ChecksumCache> {
+    const file = join(dir, `${createHash('sha256').update(scope).digest('hex').slice(0, 32)}.json`);
+    const c = await ChecksumCache.load(file, { scope, max: opts.max ?? 500_000 });
+    c.siblings = { dir, keep: Math.max(1, opts.keepScopes ?? DEFAULT_KEEP_SCOPES) };
+    if (c.size > 0) {
+      // a no-op rebuild saves nothing; mark the scope as used anyway (not on every build: a syscall)
+      const now = Date.now();
+      const st = await stat(file).catch(() => undefined);
+      if (st && now - st.mtimeMs > TOUCH_AFTER_MS) await utimes(file, now / 1000, now / 1000).catch(() => {});
     }
     return c;
   }
@@ -138,6 +172,7 @@ export class ChecksumCache {
       throw e;
     }
     this.dirty = false;
+    if (this.siblings) await pruneScopes(this.siblings.dir, this.siblings.keep, this.file);
   }
 }
 
@@ -155,6 +190,20 @@ interface PersistedCache {
   scope: string;
   /** [relPath, stat fingerprint, digest], least recently used first. */
   entries: Array<[string, string, string]>;
+}
+
+/** Removes the files of all but the `keep` most recently used scopes (`self` always stays). */
+async function pruneScopes(dir: string, keep: number, self: string): Promise<void> {
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{32}\.json$/.test(n));
+  if (names.length <= keep) return;
+  const dated = await Promise.all(names.map(async (n) => ({ p: join(dir, n), t: (await stat(join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  dated.sort((a, b) => b.t - a.t);
+  let kept = 1;
+  for (const { p } of dated) {
+    if (p === self) continue;
+    if (kept < keep) kept++;
+    else await unlink(p).catch(() => {});
+  }
 }
 
 function fingerprint(st: StatIdentity): string {

@@ -88,6 +88,8 @@ export interface OpenContextOptions extends Omit<BuildContextOptions, 'matcher' 
   dockerfile?: string;
   /** Persist checksums here between builds (e.g. under the store's state dir). */
   checksumCacheFile?: string;
+  /** Persist checksums in this directory, one file per context (wins over checksumCacheFile). */
+  checksumCacheDir?: string;
 }
 
 export class BuildContext {
@@ -125,9 +127,11 @@ export class BuildContext {
     }
     if (!st.isDirectory()) throw new TsbuildError('INVALID', `build context ${contextDir} is not a directory`);
     const { matcher } = await loadDockerignore(root, opts.dockerfile);
-    const cache = opts.checksumCacheFile
-      ? await ChecksumCache.load(opts.checksumCacheFile, { scope: root })
-      : ChecksumCache.inMemory({ scope: root });
+    const cache = opts.checksumCacheDir
+      ? await ChecksumCache.loadScoped(opts.checksumCacheDir, root)
+      : opts.checksumCacheFile
+        ? await ChecksumCache.load(opts.checksumCacheFile, { scope: root })
+        : ChecksumCache.inMemory({ scope: root });
     return new BuildContext(root, { ...opts, matcher, cache });
   }
 

@@ -62,9 +62,10 @@ export async function runStep(
     throw new TsbuildError('INVALID', 'RUN --security=insecure is not allowed (it needs the security.insecure entitlement, which tsbuild does not grant)', at(ins.location));
   }
   const workdir = cfg.WorkingDir || '/';
-  const scratch = await mkdtemp(join(session.store.root, 'tmp', 'run-'));
+  // only mounts use a scratch dir: a step without any (so every cached one) makes and removes none
+  const scratch = ins.mounts.length ? await mkdtemp(join(session.store.root, 'tmp', 'run-')) : undefined;
   try {
-    const m = await prepareMounts(session, state, ins, x, scratch, resolveFrom);
+    const m = await prepareMounts(session, state, ins, x, scratch ?? '', resolveFrom);
     await runFsStep(session, state, {
       name,
       // BuildKit lists the ARGs declared in this stage (not those a parent stage passed down, which
@@ -136,7 +137,7 @@ export async function runStep(
       },
     });
   } finally {
-    await rm(scratch, { recursive: true, force: true });
+    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   }
 }
 
