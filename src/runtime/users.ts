@@ -54,19 +54,37 @@ export async function resolveUser(lowerDirs: readonly string[], spec: string): P
   return out;
 }
 
-/** Resolves `COPY/ADD --chown=user[:group]`: a user without a group gets the same numeric id as
- *  its gid (Dockerfile reference), names are looked up in the image. */
+/**
+ * Resolves `COPY/ADD --chown=user[:group]`, and the owner WORKDIR gives the directories it creates
+ * under a USER, as BuildKit's file operations do (they never fail on an unknown name):
+ * - an id (or `root`) is used as is, for the gid too when no group is given;
+ * - a user name found in the image's /etc/passwd gives its uid and its primary group from there;
+ *   a name found nowhere (or no passwd file) leaves root, 0:0;
+ * - a group id (or `root`) is the gid; a group name found in /etc/group gives its gid, an unknown
+ *   one leaves the gid of the user part.
+ */
 export async function resolveChown(lowerDirs: readonly string[], spec: string): Promise<{ uid: number; gid: number }> {
   const { user, group } = splitSpec(spec);
-  let uid = parseId(user);
-  if (uid === undefined) {
+  const out = { uid: 0, gid: 0 };
+  const uid = chownId(user);
+  if (uid !== undefined) out.uid = out.gid = uid;
+  else {
     const pw = parsePasswd(await readEtc(lowerDirs, 'passwd')).find((p) => p.name === user);
-    if (!pw) throw new TsbuildError('NOT_FOUND', `unable to find user ${user}: no matching entries in passwd file`);
-    uid = pw.uid;
+    if (pw) {
+      out.uid = pw.uid;
+      out.gid = pw.gid;
+    }
   }
-  if (group === undefined) return { uid, gid: uid };
-  const gid = parseId(group) ?? findGroup(parseGroup(await readEtc(lowerDirs, 'group')), group);
-  return { uid, gid };
+  if (group !== undefined) {
+    const gid = chownId(group) ?? parseGroup(await readEtc(lowerDirs, 'group')).find((g) => g.name === group)?.gid;
+    if (gid !== undefined) out.gid = gid;
+  }
+  return out;
+}
+
+/** An id in a --chown spec: digits, or `root` (BuildKit takes that name as 0 without a lookup). */
+function chownId(s: string): number | undefined {
+  return s === 'root' ? 0 : parseId(s);
 }
 
 export function parsePasswd(text: string): PasswdEntry[] {

@@ -59,13 +59,28 @@ test('unknown names are NOT_FOUND, malformed specs INVALID', async () => {
   await assert.rejects(resolveUser([s.mkdir('empty-root')], 'user'), notFound);
 });
 
-test('COPY --chown: a lone user gives its uid as gid; names resolve in the image', async () => {
+test('COPY --chown: a lone id is also the gid; a lone name gets its primary group; names resolve in the image', async () => {
   assert.deepEqual(await resolveChown(bb, 'user'), { uid: 1000, gid: 1000 });
   assert.deepEqual(await resolveChown(bb, 'daemon'), { uid: 1, gid: 1 });
   assert.deepEqual(await resolveChown(bb, '10:11'), { uid: 10, gid: 11 });
   assert.deepEqual(await resolveChown(bb, 'user:wheel'), { uid: 1000, gid: 10 });
   assert.deepEqual(await resolveChown([s.mkdir('no-etc')], '5'), { uid: 5, gid: 5 });
-  await assert.rejects(resolveChown(bb, 'ghost'), notFound);
+  // a user whose primary group is not its uid (Alpine's lp is 4:7)
+  const lp = [s.busybox, layer('lp', { 'etc/passwd': 'root:x:0:0::/root:/bin/sh\nlp:x:4:7:lp:/var/spool/lpd:/bin/sh\n', 'etc/group': 'root:x:0:\nlp:x:7:\nstaff:x:50:\n' })];
+  assert.deepEqual(await resolveChown(lp, 'lp'), { uid: 4, gid: 7 }, 'the primary group from /etc/passwd, not gid = uid');
+  assert.deepEqual(await resolveChown(lp, '4'), { uid: 4, gid: 4 }, 'a lone id is both');
+  assert.deepEqual(await resolveChown(lp, 'lp:staff'), { uid: 4, gid: 50 });
+  assert.deepEqual(await resolveChown(lp, 'root:lp'), { uid: 0, gid: 7 });
+});
+
+test('COPY --chown / WORKDIR owner: unknown names leave root, as BuildKit (checked with Docker)', async () => {
+  assert.deepEqual(await resolveChown(bb, 'ghost'), { uid: 0, gid: 0 });
+  assert.deepEqual(await resolveChown(bb, 'user:ghostgroup'), { uid: 1000, gid: 1000 }, 'an unknown group keeps the user\'s gid');
+  assert.deepEqual(await resolveChown(bb, '42:ghostgroup'), { uid: 42, gid: 42 });
+  assert.deepEqual(await resolveChown([s.mkdir('no-etc-2')], 'ghost:ghostgroup'), { uid: 0, gid: 0 }, 'no passwd/group file at all');
+  // `root` is 0 without a lookup (an image whose passwd lacks it still gets 0)
+  assert.deepEqual(await resolveChown([s.mkdir('no-etc-3')], 'root:root'), { uid: 0, gid: 0 });
+  await assert.rejects(resolveChown(bb, 'user:'), (e: unknown) => isTsbuildError(e) && e.code === 'INVALID');
 });
 
 test('/etc/passwd as a symlink to a host path resolves inside the rootfs (CVE-2024-9676)', async () => {
