@@ -11,8 +11,10 @@
  * Groups live in a `tsbuild/` parent: on v1 below tsbuild's own cgroup of each hierarchy (so limits
  * someone put on tsbuild itself still hold for its runs); on v2 next to tsbuild's own cgroup (a v2
  * group with processes cannot enable controllers for children), or at the root when tsbuild is there.
+ * The parent is made on demand and removed with its last group, so nothing stays on the host.
  * A group's directory name starts with the pid of the process that made it; `sweepCgroups()` removes
- * empty groups whose maker is gone (a tsbuild killed with SIGKILL cannot remove its own).
+ * empty groups whose maker is gone (a tsbuild killed with SIGKILL cannot remove its own); the first
+ * group a process makes sweeps its parent.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
@@ -114,7 +116,7 @@ function ownCgroups(): Map<string, string> {
 }
 
 let groups = 0;
-const prepared = new Set<string>();
+const swept = new Set<string>();
 
 /**
  * Makes a group named NAME with LIMITS in every hierarchy. Throws TsbuildError('RUNTIME') when
@@ -136,13 +138,12 @@ export function createCgroup(name: string, limits: CgroupLimits, opts: { hierarc
   try {
     for (const h of hierarchies) {
       const parent = join(h.base, PARENT);
-      if (!prepared.has(parent)) {
-        prepareParent(h, parent);
-        prepared.add(parent);
+      if (!swept.has(parent)) {
+        swept.add(parent);
         sweepParent(parent);
       }
       const dir = join(parent, dirName);
-      mkdirSync(dir);
+      makeGroupDir(h, parent, dir);
       made.push({ dir, h });
       applyLimits(dir, h, limits);
     }
@@ -180,6 +181,30 @@ function sweepParent(parent: string): void {
     } catch {
       // busy or gone: the next sweep tries again
     }
+  }
+  removeIfEmpty(parent);
+}
+
+/** Makes DIR in PARENT, making PARENT first when missing (another process may have just removed
+ *  it along with its last group). */
+function makeGroupDir(h: CgroupHierarchy, parent: string, dir: string): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      mkdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 5) throw e;
+      prepareParent(h, parent);
+    }
+  }
+}
+
+/** rmdir refuses a cgroup with children (EBUSY), so this never removes a parent still in use. */
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // in use (or gone)
   }
 }
 
@@ -244,6 +269,7 @@ async function removeDirs(dirs: string[]): Promise<void> {
     for (let i = 0; i < 50; i++) {
       try {
         rmdirSync(dir);
+        removeIfEmpty(dirname(dir));
         break;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -258,6 +284,7 @@ function removeDirsSync(dirs: string[]): void {
   for (const dir of dirs) {
     try {
       rmdirSync(dir);
+      removeIfEmpty(dirname(dir));
     } catch {
       // left to the sweep
     }
