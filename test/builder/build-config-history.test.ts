@@ -168,6 +168,20 @@ test('WORKDIR: relative to the previous one, created with missing parents owned 
   assert.equal(imageFile(b, 'tmp/pwd'), '/w/sub\n');
 });
 
+test('WORKDIR: an absolute path stays as written in the config and history (trailing slash too), as Docker writes it', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nWORKDIR /app/\nRUN pwd > /pwd1\nWORKDIR src/\nWORKDIR //x//y/\nRUN pwd > /pwd2\nWORKDIR /tmp/\n');
+  assert.equal(b.config.config!.WorkingDir, '/tmp/');
+  assert.deepEqual(
+    b.history.slice(1).map((h) => h.created_by).filter((c) => c!.startsWith('WORKDIR')),
+    ['WORKDIR /app/', 'WORKDIR /app/src', 'WORKDIR //x//y/', 'WORKDIR /tmp/'],
+  );
+  // the directories themselves, and RUN's cwd, are the cleaned paths
+  assert.equal(imageFile(b, 'pwd1'), '/app\n');
+  assert.equal(imageFile(b, 'pwd2'), '/x/y\n');
+  assert.ok(b.layers.flat().some((e) => e.path === 'app/src'));
+  assert.ok(b.layers.flat().some((e) => e.path === 'x/y'));
+});
+
 const EXPANDED = `ARG A=lat
 ARG B=\${A}est
 FROM busybox:$B AS Build

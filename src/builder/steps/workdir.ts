@@ -1,7 +1,8 @@
 /**
  * WORKDIR: relative to the previous one; the directory is created (with its missing parents, owned
  * by the stage's USER as BuildKit does) as a layer of its own, empty when it already exists.
- * `WORKDIR /` changes only the config.
+ * `WORKDIR /` changes only the config. An absolute path is kept as written in the config and the
+ * history (a trailing slash too), as BuildKit does.
  */
 import { posix } from 'node:path';
 import type { WorkdirInstruction } from '../../parser/instructions.js';
@@ -16,8 +17,10 @@ import { runFsStep } from './fs-step.js';
 
 export async function workdirStep(session: BuildSession, state: StageState, ins: WorkdirInstruction, x: StageExpander, name: string): Promise<void> {
   const cfg = state.config.config;
-  const wd = posix.resolve(cfg.WorkingDir || '/', x.word(state, ins.path, ins.location));
+  const wd = nextWorkdir(cfg.WorkingDir, x.word(state, ins.path, ins.location));
   cfg.WorkingDir = wd;
+  // the directory to make: the path cleaned (RUN's cwd, COPY's relative destinations clean it too)
+  const dir = posix.resolve('/', wd);
   if (wd === '/') {
     addHistory(state, session, `WORKDIR ${wd}`, true);
     return;
@@ -30,10 +33,19 @@ export async function workdirStep(session: BuildSession, state: StageState, ins:
       const lowerDirs = await stateSnapshots(session, state);
       const view = new RootfsView([...lowerDirs].reverse());
       const owner = cfg.User ? await resolveChown(lowerDirs, cfg.User) : { uid: 0, gid: 0 };
-      const entries = missingDirEntries(view, view.resolve(wd), owner, Date.now());
+      const entries = missingDirEntries(view, view.resolve(dir), owner, Date.now());
       return writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
     },
   });
+}
+
+/**
+ * The config's WorkingDir after `WORKDIR path`, as BuildKit writes it: an absolute path exactly as
+ * given (`/tmp/` stays `/tmp/`), a relative one joined to the previous and cleaned.
+ */
+export function nextWorkdir(current: string | undefined, path: string): string {
+  if (path.startsWith('/')) return path;
+  return posix.resolve(current || '/', path);
 }
 
 /**
