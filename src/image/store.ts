@@ -21,6 +21,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeFileSync, rea
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
+import { removeTree } from './remove-tree.js';
 import { type Digest, hexOf, sha256, chainIds, isDigest, newHash, digestOfHash } from './digest.js';
 import { gunzip, tapHash } from './byte-streams.js';
 import { scanTarFileHeaders } from './tar-format.js';
@@ -590,20 +591,21 @@ export class ImageStore {
         continue;
       }
       res.bytesFreed += await duBytes(trash);
-      await fsp.rm(trash, { recursive: true, force: true });
+      await removeTree(trash);
       res.deletedSnapshots.push(d);
     }
     if (!opts.candidates) await this.removeDeadTemps();
     return res;
   }
 
-  /** Temp files and dirs whose writer is no longer alive (killed mid-write). */
+  /** Temp files and dirs whose writer is no longer alive (killed mid-write), run dirs of any
+   *  depth included; every writer names its entries `<pid>-...`, so a live build keeps its own. */
   private async removeDeadTemps(): Promise<void> {
     const tmp = join(this.root, 'tmp');
     for (const f of await fsp.readdir(tmp).catch(() => [] as string[])) {
       const pid = Number.parseInt(f, 10);
       if (Number.isFinite(pid) && pidAlive(pid)) continue;
-      await fsp.rm(join(tmp, f), { recursive: true, force: true }).catch(() => {});
+      await removeTree(join(tmp, f)).catch(() => {});
     }
   }
 }

@@ -8,6 +8,11 @@
  *     as hardlinks, device nodes and fifos.
  * A directory that was merely copied up (its metadata equals the lower one and nothing below it
  * changed, e.g. a mount stub's parent) is left out, so `RUN true` yields an empty layer.
+ *
+ * Paths longer than MAX_PATH_BYTES are refused with a clear error naming the path. BuildKit stores
+ * them (PAX names in the tar), but every later host-side use of such a layer (this walk, the layer
+ * writer, unpacking into a snapshot, COPY --from, export) would name it by a host path beyond
+ * PATH_MAX; a tree that deep is refused where it is made, and the run dir is removed after it.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { readlinkSync, type Stats } from 'node:fs';
@@ -21,6 +26,11 @@ export interface DiffOptions {
    *  Without them every directory present in the upper dir is reported. */
   lowerDirs?: readonly string[];
 }
+
+/** The longest path (in bytes, with its leading `/`) a layer made here may hold: PATH_MAX (4096)
+ *  less room for the store's own directories in front of it on the host. */
+export const MAX_PATH_BYTES = 3840;
+const HOST_PATH_MAX = 4095;
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
@@ -51,6 +61,7 @@ async function walkDir(
     const st = stats[i]!;
     const path = rel ? `${rel}/${name}` : name;
     const host = join(abs, name);
+    checkLength(path, host);
     if (name.startsWith(WHITEOUT_PREFIX)) {
       throw new TsbuildError('INVALID', `/${path}: file names starting with ${WHITEOUT_PREFIX} cannot be stored in a layer`);
     }
@@ -82,6 +93,17 @@ async function walkDir(
     }
     out.push(e);
   }
+}
+
+/* Refuses a path no later step could name on the host (checked before anything touches it). */
+function checkLength(path: string, host: string): void {
+  const bytes = Buffer.byteLength(path) + 1;
+  if (bytes <= MAX_PATH_BYTES && Buffer.byteLength(host) <= HOST_PATH_MAX) return;
+  const shown = path.length > 120 ? `${path.slice(0, 60)}...${path.slice(-40)}` : path;
+  throw new TsbuildError(
+    'INVALID',
+    `the step made a path of ${bytes} bytes (/${shown}); tsbuild stores paths of up to ${MAX_PATH_BYTES} bytes (PATH_MAX on the host, less the store's own directories)`,
+  );
 }
 
 function entryFor(path: string, host: string, st: Stats): LayerEntry {

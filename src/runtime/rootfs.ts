@@ -3,11 +3,11 @@
  * per-run /etc/hosts, /etc/resolv.conf and /etc/hostname, all in one temp directory that is removed
  * on release — also when the Node process exits or is interrupted while runs are in progress.
  */
-import { mkdtemp, mkdir, rm, writeFile, readFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAllSandboxes } from './sandbox.js';
+import { removeTree, removeTreeSync } from '../image/remove-tree.js';
 import { privateResolvConf } from './network-resolv.js';
 
 export interface Rootfs {
@@ -28,7 +28,8 @@ export interface RootfsOptions {
 }
 
 export async function createRootfs(lowerDirs: readonly string[], opts: RootfsOptions = {}): Promise<Rootfs> {
-  const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'tsbuild-run-'));
+  // named by its owner's PID: `tsbuild prune` removes those of dead processes only
+  const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), `${process.pid}-tsbuild-run-`));
   track(dir);
   const r: Rootfs = {
     dir,
@@ -73,7 +74,7 @@ export async function etcMounts(
 }
 
 export async function releaseRootfs(r: Rootfs): Promise<void> {
-  await rm(r.dir, { recursive: true, force: true, maxRetries: 3 });
+  await removeTree(r.dir); // whatever the depth of the tree the step made
   untrack(r.dir);
 }
 
@@ -109,7 +110,7 @@ function onExit(): void {
   killAllSandboxes(2000);
   for (const d of dirs) {
     try {
-      rmSync(d, { recursive: true, force: true });
+      removeTreeSync(d);
     } catch {
       // best effort: the process is leaving
     }

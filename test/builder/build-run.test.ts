@@ -92,6 +92,17 @@ test('RUN: a failing step that printed a secret: the error message and the outpu
   }
 });
 
+test('RUN making a tree deeper than PATH_MAX: a clear error at its line, no run dir left in the store', async () => {
+  const name = 'n'.repeat(30);
+  const f = await buildFails(s.root, `FROM busybox\nRUN mkdir /deep && cd /deep && n=0; while [ $n -lt 200 ]; do mkdir ${name} && cd ${name}; n=$((n+1)); done\n`);
+  const e = f.error as TsbuildError;
+  assert.ok(e instanceof TsbuildError, String(e));
+  assert.equal(e.code, 'INVALID');
+  assert.equal(e.location?.line, 2);
+  assert.match(e.message, /made a path of \d+ bytes \(\/deep\/n+\/.*up to 3840 bytes/);
+  assert.deepEqual(readdirSync(join(s.root, 'tmp')).filter((n) => !n.includes('-w-')), []);
+});
+
 /** Interface names in a /proc/net/dev dump. */
 function interfaces(netdev: string): string[] {
   return netdev

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, readdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, mkdirSync, mkdtempSync, rmSync, readdirSync, writeFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { ImageStore, resolveRoot, emptyConfig, type Digest } from '../../src/image/index.js';
 import { acquire } from '../../src/image/lock.js';
 import { TsbuildError } from '../../src/errors.js';
@@ -177,6 +178,37 @@ test('a store that already exists with 0755 is made private on open; a shared st
     for (const d of ['blobs', 'cache', 'meta', 'snapshots', 'tmp', 'cache-mounts']) assert.equal(statSync(join(shared, d)).mode & 0o777, 0o700, d);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('prune removes the run dirs of dead processes, however deep their tree, and keeps those of live ones', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tsb-prune-tmp-'));
+  try {
+    const s = await ImageStore.open(root);
+    // a PID that was alive a moment ago and is not any more
+    const dead = spawnSync('true').pid!;
+    const stale = join(root, 'tmp', `${dead}-tsbuild-run-abc`);
+    const live = join(root, 'tmp', `${process.pid}-tsbuild-run-def`);
+    for (const d of [stale, live]) {
+      mkdirSync(d);
+      // 200 levels of 30-char names: beyond PATH_MAX from the store's root (made level by level
+      // through directory fds, as a process inside a RUN does with cd)
+      let fd = openSync(d, 'r');
+      for (let i = 0; i < 200; i++) {
+        mkdirSync(`/proc/self/fd/${fd}/${'x'.repeat(30)}`);
+        const next = openSync(`/proc/self/fd/${fd}/${'x'.repeat(30)}`, 'r');
+        closeSync(fd);
+        fd = next;
+      }
+      writeFileSync(`/proc/self/fd/${fd}/f`, 'x');
+      closeSync(fd);
+    }
+    await s.prune();
+    assert.equal(existsSync(stale), false, 'a dead build\'s deep run dir survived prune');
+    assert.equal(existsSync(live), true, 'a live build\'s run dir was removed');
+    await s.close();
+  } finally {
+    execFileSync('rm', ['-rf', root]); // Node's rm cannot remove trees this deep
   }
 });
 

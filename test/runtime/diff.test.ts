@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime, diffUpperDir } from '../../src/runtime/index.js';
 import type { LayerEntry } from '../../src/image/layer-entry.js';
@@ -179,4 +179,20 @@ test('round trip: lowers + the diff as a layer show exactly what the run left be
   } finally {
     await rt.release(fs);
   }
+});
+
+test('a tree deeper than PATH_MAX is refused with a clear error, and release removes it', async () => {
+  const runs = s.mkdir('deep-runs');
+  const deepRt = createRuntime({ tmpDir: runs });
+  const fs = await deepRt.prepare([s.busybox]);
+  try {
+    const name = 'd'.repeat(30);
+    const r = await deepRt.run(fs, { args: ['/bin/sh', '-c', `mkdir /deep && cd /deep && n=0; while [ $n -lt 200 ]; do mkdir ${name} && cd ${name}; n=$((n+1)); done; echo x > f`], env: [], network: 'none' });
+    assert.equal(r.exitCode, 0);
+    await assert.rejects(deepRt.diff(fs), (e: unknown) => isTsbuildError(e) && e.code === 'INVALID' && /path of \d+ bytes \(\/deep\/d+\/.*up to 3840 bytes/.test(e.message));
+  } finally {
+    await deepRt.release(fs);
+  }
+  assert.deepEqual(readdirSync(runs), [], 'the run dir was left behind');
+  assert.equal(existsSync(fs.dir), false);
 });

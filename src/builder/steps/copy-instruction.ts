@@ -36,7 +36,7 @@ async function addGitStep(
 ): Promise<void> {
   const g = parseGitSource(src);
   const keepGitDir = ins.kind === 'add' && ins.keepGitDir;
-  const scratch = await mkdtemp(join(session.store.root, 'tmp', 'git-'));
+  const scratch = await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-git-`));
   try {
     // git over ssh: only the agent forwarded with --ssh default (BuildKit's git source)
     const agent = session.options.ssh?.find((a) => a.id === 'default')?.socket;

@@ -4,7 +4,7 @@
  * shell with the command (a RUN that is only a heredoc runs its body as the script). The process
  * sees the image's Env plus the ARGs in scope (ENV wins), the image's USER and WORKDIR.
  */
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, rename } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { chainIds, type Digest } from '../../image/digest.js';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { commandArgv } from './metadata.js';
 import { keepMountPoints, prepareMounts } from './run-mounts.js';
 import { RootfsView } from '../../image/rootfs-view.js';
 import { runFsStep } from './fs-step.js';
+import { removeTree } from '../../image/remove-tree.js';
 import { checkRun, runtimeNetwork, stepNetwork } from '../network-policy.js';
 import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
@@ -63,7 +64,7 @@ export async function runStep(
   }
   const workdir = cfg.WorkingDir || '/';
   // only mounts use a scratch dir: a step without any (so every cached one) makes and removes none
-  const scratch = ins.mounts.length ? await mkdtemp(join(session.store.root, 'tmp', 'run-')) : undefined;
+  const scratch = ins.mounts.length ? await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-run-`)) : undefined;
   try {
     const m = await prepareMounts(session, state, ins, x, scratch ?? '', resolveFrom);
     await runFsStep(session, state, {
@@ -137,7 +138,7 @@ export async function runStep(
       },
     });
   } finally {
-    if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+    if (scratch !== undefined) await removeTree(scratch); // a private cache in it may hold any depth
   }
 }
 
