@@ -136,7 +136,7 @@ export async function copyStep(
       unpack: ins.kind === 'add' ? ins.unpack : undefined,
     },
     produce: async () => {
-      const scratch = await mkdtemp(join(session.store.root, 'tmp', 'copy-'));
+      const scratch = await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-copy-`));
       try {
         const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
         return await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
