@@ -193,28 +193,39 @@ export async function prepareMounts(
  * sandbox helper resolves it again below the cache dir by fd with no symlinks allowed, right before
  * it clones the mount (CVE-2024-9675, CVE-2024-23651). Returns the relative sub-path ('' = the root).
  */
-function cacheSubdir(dir: string, source: string | undefined, ins: RunInstruction): string {
+export function cacheSubdir(dir: string, source: string | undefined, ins: RunInstruction): string {
   const parts = posix.normalize('/' + (source ?? '')).split('/').filter(Boolean);
   if (parts.length === 0) return '';
   const flags = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-  let fd = openSync(dir, flags);
+  // another step removing or swapping a directory between our mkdir and open shows as ENOENT:
+  // made again a few times, then a clear error (never a raw errno)
+  const changing = (e: unknown) =>
+    bad(ins, `cache mount source ${JSON.stringify(source)} kept changing while the mount was prepared (${(e as NodeJS.ErrnoException).code}): another step is modifying that cache right now`);
+  let fd: number;
+  try {
+    fd = openSync(dir, flags);
+  } catch (e) {
+    throw changing(e);
+  }
   try {
     for (const p of parts) {
       const next = `/proc/self/fd/${fd}/${p}`;
-      try {
-        mkdirSync(next, { mode: 0o755 }); // never follows: an existing symlink is EEXIST
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      let nfd: number;
-      try {
-        nfd = openSync(next, flags);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ELOOP' || code === 'ENOTDIR') {
-          throw bad(ins, `cache mount source ${JSON.stringify(source)} is not a directory in the cache (a symlink or a file there is never followed)`);
+      let nfd: number | undefined;
+      for (let attempt = 0; nfd === undefined; attempt++) {
+        try {
+          mkdirSync(next, { mode: 0o755 }); // never follows: an existing symlink is EEXIST
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw changing(e); // our dir itself is gone
         }
-        throw e;
+        try {
+          nfd = openSync(next, flags);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ELOOP' || code === 'ENOTDIR') {
+            throw bad(ins, `cache mount source ${JSON.stringify(source)} is not a directory in the cache (a symlink or a file there is never followed)`);
+          }
+          if (code !== 'ENOENT' || attempt >= 3) throw changing(e);
+        }
       }
       closeSync(fd);
       fd = nfd;
