@@ -40,3 +40,27 @@ test('sharing=private: a cache in use gives the other step a fresh one of its ow
   assert.equal(seen(b, 'a'), 'alone\n');
   assert.equal(seen(b, 'b'), 'alone\n');
 });
+
+test('one id, different uid/gid/mode: separate caches (BuildKit bases each on its own directory); the same triple shares', async () => {
+  const id = `perm-${process.pid}`;
+  const c = (opts: string) => `RUN --mount=type=cache,id=${id},target=/c${opts}`;
+  const b = await buildFiles(
+    s.root,
+    `FROM busybox
+${c('')} echo plain > /c/plain
+${c(',uid=1000')} stat -c '%u:%g:%a' /c > /s1; ls /c > /l1; echo u1000 > /c/u1000
+${c(',uid=1000,mode=0700')} stat -c '%u:%g:%a' /c > /s2; ls /c > /l2
+${c(',gid=0')} ls /c > /l3; echo g0 > /c/g0
+${c(',uid=0,mode=0755')} ls /c > /l4
+${c('')} ls /c > /l5
+${c(',uid=1000')} ls /c > /l6
+`,
+    {},
+    { noCache: true },
+  );
+  // what Docker gives for the same Dockerfile
+  assert.deepEqual(
+    ['s1', 'l1', 's2', 'l2', 'l3', 'l4', 'l5', 'l6'].map((f) => seen(b, f)),
+    ['1000:0:755\n', '', '1000:0:700\n', '', '', 'g0\n', 'plain\n', 'u1000\n'],
+  );
+});

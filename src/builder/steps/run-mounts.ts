@@ -71,7 +71,13 @@ export async function prepareMounts(
       case 'cache': {
         if (!target) throw bad(ins, 'mount type=cache needs a target');
         const id = m.id ?? target;
-        const dir = join(session.store.root, 'cache-mounts', createHash('sha256').update(id).digest('hex'));
+        // BuildKit keys a cache on its id and its base: uid=/gid=/mode= (honoured only without a
+        // source=) make the base a directory with that owner and mode, so each combination given
+        // is a cache of its own (`uid=0` too: a base, unlike none)
+        const perms = posix.join('/', m.source ?? '') === '/' && (m.uid !== undefined || m.gid !== undefined || m.mode !== undefined)
+          ? `${m.uid ?? 0}:${m.gid ?? 0}:${(m.mode ?? 0o755).toString(8)}`
+          : undefined;
+        const dir = join(session.store.root, 'cache-mounts', createHash('sha256').update(perms ? `${id}\0${perms}` : id).digest('hex'));
         // with from=, a new cache starts as a copy of that stage's `source` (BuildKit: the base of
         // the cache); without, source= is a subdir of the cache
         const fromDirs = m.from !== undefined ? await resolveFrom(x.word(state, m.from, ins.location)) : undefined;
@@ -89,7 +95,7 @@ export async function prepareMounts(
         out.mounts.push(mount);
         if (m.sharing === 'locked' || m.sharing === 'private') claims.push({ mount, dir, sharing: m.sharing });
         out.dirTargets.push(target);
-        out.key.push({ type: 'cache', target, id, source: m.source, sharing: m.sharing ?? 'shared' });
+        out.key.push({ type: 'cache', target, id, source: m.source, sharing: m.sharing ?? 'shared', ...(perms ? { perms } : {}) });
         break;
       }
       case 'tmpfs':
