@@ -5,6 +5,13 @@ import type { BuildEventListener } from './events.js';
  *  only `lo`; `host` = the host's network (needs the `network.host` entitlement). */
 export type NetworkMode = 'default' | 'none' | 'host';
 
+/** Per-step resource limits; `pidsMax: 0` means no pids limit (Docker's `--pids-limit -1`). */
+export interface RunLimits {
+  memoryBytes?: number;
+  pidsMax?: number;
+  cpuShares?: number;
+}
+
 /** Privileges a build must be granted explicitly (BuildKit's `--allow`). */
 export type Entitlement = 'network.host';
 export const ENTITLEMENTS: readonly Entitlement[] = ['network.host'];
@@ -48,6 +55,10 @@ export interface BuildOptions {
   /** Entitlements granted (`--allow network.host`): without it, `network: 'host'` and
    *  `RUN --network=host` fail before any step runs. */
   allow?: Entitlement[];
+  /** Limits for each RUN step's cgroup (`--memory`, `--pids-limit`, `--cpu-shares`). Absent ones take
+   *  defaults that protect the host: 4096 processes, half of the host's memory. Not part of cache keys
+   *  (as in Docker, a limit does not change what a step writes). */
+  limits?: RunLimits;
   secrets?: SecretSpec[];
   ssh?: SshSpec[];
   platform?: string;

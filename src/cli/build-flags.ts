@@ -3,7 +3,8 @@
  * raw strings commander collected and throws a USAGE error naming the flag on bad input.
  */
 import { TsbuildError } from '../errors.js';
-import { ENTITLEMENTS, type Entitlement, type OutputSpec, type SecretSpec, type SshSpec } from '../builder/options.js';
+import { ENTITLEMENTS, type Entitlement, type OutputSpec, type RunLimits, type SecretSpec, type SshSpec } from '../builder/options.js';
+import { parseByteSize } from '../parser/values.js';
 
 const usage = (msg: string) => new TsbuildError('USAGE', msg, undefined, 2);
 
@@ -69,6 +70,31 @@ export function parseAllow(values: string[]): Entitlement[] {
       throw usage(`invalid --allow "${v}": ${e === 'security.insecure' ? 'security.insecure is not supported' : `unknown entitlement, expected ${ENTITLEMENTS.join(' or ')}`}`);
     }
     if (!out.includes(e as Entitlement)) out.push(e as Entitlement);
+  }
+  return out;
+}
+
+/** `-m/--memory SIZE`, `--pids-limit N` (-1 or 0: none), `--cpu-shares N`: the RUN steps' cgroup. */
+export function parseLimits(flags: { memory?: string; pidsLimit?: string; cpuShares?: string }): RunLimits {
+  const out: RunLimits = {};
+  if (flags.memory !== undefined) {
+    let bytes: number;
+    try {
+      bytes = parseByteSize(flags.memory);
+    } catch (e) {
+      throw usage(`invalid argument "${flags.memory}" for "-m, --memory" flag: ${(e as Error).message}`);
+    }
+    // Docker's floor: below it a step cannot even start its shell
+    if (bytes < 6 * 2 ** 20) throw usage('Minimum memory limit allowed is 6MB');
+    out.memoryBytes = bytes;
+  }
+  if (flags.pidsLimit !== undefined) {
+    if (!/^-?[0-9]+$/.test(flags.pidsLimit) || Number(flags.pidsLimit) < -1) throw usage(`invalid argument "${flags.pidsLimit}" for "--pids-limit" flag: expected -1, 0 or a positive count`);
+    out.pidsMax = Math.max(0, Number(flags.pidsLimit));
+  }
+  if (flags.cpuShares !== undefined) {
+    if (!/^[0-9]+$/.test(flags.cpuShares) || Number(flags.cpuShares) < 2) throw usage(`invalid argument "${flags.cpuShares}" for "--cpu-shares" flag: expected an integer of at least 2`);
+    out.cpuShares = Number(flags.cpuShares);
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
  */
 import { Command, Option } from 'commander';
-import { checkPlatform, parseAllow, parseBuildArgs, parseLabels, parseOutput, parseSecret, parseSsh } from './build-flags.js';
+import { checkPlatform, parseAllow, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -17,6 +17,9 @@ interface BuildFlags {
   label: string[];
   network: string;
   allow: string[];
+  memory?: string;
+  pidsLimit?: string;
+  cpuShares?: string;
   secret: string[];
   ssh: string[];
   iidfile?: string;
@@ -44,6 +47,9 @@ export function registerBuild(program: Command): void {
     .option('--label <k=v>', 'set an image label; repeatable', collect, [])
     .addOption(new Option('--network <mode>', 'network for RUN steps (host needs --allow network.host)').choices(['default', 'none', 'host']).default('default'))
     .option('--allow <entitlement>', 'grant an entitlement: network.host (RUN on the host network); repeatable', collect, [])
+    .option('-m, --memory <bytes>', 'memory limit of each RUN step (e.g. 512m, 2g; default: half of the host\'s memory)')
+    .option('--pids-limit <n>', 'most processes of each RUN step (default 4096; -1 for no limit)')
+    .option('--cpu-shares <n>', 'relative CPU weight of RUN steps (1024 = normal)')
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR', collect, [])
     .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default (uses $SSH_AUTH_SOCK) or ID=SOCKET; repeatable', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
@@ -58,6 +64,7 @@ export function registerBuild(program: Command): void {
     .action(async (context: string, flags: BuildFlags) => {
       checkPlatform(flags.platform);
       const allow = parseAllow(flags.allow);
+      const limits = parseLimits(flags);
       if (flags.cacheFrom.length || flags.cacheTo.length) {
         const { parseCacheSpec } = await import('../builder/remote-cache.js');
         for (const spec of flags.cacheFrom) parseCacheSpec(spec, 'from'); // bad specs fail before any work
@@ -103,6 +110,7 @@ export function registerBuild(program: Command): void {
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
           allow,
+          limits,
           secrets: flags.secret.map(parseSecret),
           ssh: flags.ssh.map((v) => parseSsh(v, process.env)),
           outputs: flags.output.map(parseOutput),

@@ -27,6 +27,7 @@ import { checkRun, runtimeNetwork, stepNetwork } from '../network-policy.js';
 import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
 import type { FromResolver } from './copy-instruction.js';
+import { DEFAULT_PIDS_MAX, defaultMemoryBytes, type CgroupLimits } from '../../runtime/cgroup.js';
 
 /** How many of the last output lines a failure message carries. */
 const TAIL_LINES = 10;
@@ -106,6 +107,7 @@ export async function runStep(
             cwd: workdir,
             user: { uid: user.uid, gid: user.gid, groups: user.groups },
             network: runtimeNetwork(network),
+            limits: stepLimits(session),
             // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
             noNewPrivileges: false,
             mounts: m.mounts,
@@ -117,7 +119,10 @@ export async function runStep(
           errLines.end();
           if (r.aborted) throw new TsbuildError('INTERRUPTED', 'build interrupted', at(ins.location), 130);
           if (r.exitCode !== 0) {
-            const why = r.execError ?? `exit code: ${r.exitCode}`;
+            const memory = stepLimits(session).memoryBytes;
+            const why = r.oomKilled
+              ? `killed: out of memory (the step's limit is ${memory ? `${Math.round(memory / 2 ** 20)} MiB` : 'unset'}; raise it with --memory)`
+              : (r.execError ?? `exit code: ${r.exitCode}`);
             const lastLines = tail.length ? ` (last output: ${tail.slice(-3).join(' | ').slice(0, 300)})` : '';
             throw new TsbuildError(
               'RUN_FAILED',
@@ -140,6 +145,17 @@ export async function runStep(
   } finally {
     if (scratch !== undefined) await removeTree(scratch); // a private cache in it may hold any depth
   }
+}
+
+/** The cgroup limits of every RUN of this build: the caller's, else defaults that protect the host. */
+function stepLimits(session: BuildSession): CgroupLimits {
+  const l = session.options.limits ?? {};
+  const pidsMax = l.pidsMax ?? DEFAULT_PIDS_MAX;
+  return {
+    memoryBytes: l.memoryBytes ?? defaultMemoryBytes(),
+    ...(pidsMax > 0 ? { pidsMax } : {}),
+    ...(l.cpuShares !== undefined ? { cpuShares: l.cpuShares } : {}),
+  };
 }
 
 /**
