@@ -314,12 +314,22 @@ async function acquireCaches(claims: CacheClaim[], scratch: string): Promise<() 
 }
 
 /**
+ * Where runc mounts proc, the /dev tmpfs and sysfs for BuildKit. It makes these mount points when
+ * the root lacks them, and BuildKit's stub cleaner (which takes away the /etc/hosts and
+ * /etc/resolv.conf stubs, and since 0.11 an /etc left empty by that) never touches them: a RUN on
+ * a root without them (`FROM scratch` + a copied busybox) has them in its layer, root 0755.
+ */
+const RUNTIME_MOUNT_POINTS = ['/dev', '/proc', '/sys'];
+
+/**
  * BuildKit leaves a directory mount point that the image lacked as an empty directory in the
- * layer; the sandbox removed its stubs, so they are made again in the upper dir. Parents that
- * exist below are copied up with their own metadata (as overlay does), new ones are root 0755.
+ * layer (the runtime's own; the step's bind/cache/tmpfs targets as Docker 20.10 does, while
+ * BuildKit 0.11+ removes those when empty: see the README); the sandbox removed its stubs, so they
+ * are made again in the upper dir. Parents that exist below are copied up with their own metadata
+ * (as overlay does), new ones are root 0755.
  */
 export function keepMountPoints(upperDir: string, view: RootfsView, targets: readonly string[], mtimeMs: number): void {
-  for (const target of targets) {
+  for (const target of [...RUNTIME_MOUNT_POINTS, ...targets]) {
     const resolved = view.resolve(target);
     if (view.lookup(resolved)) continue;
     const parts = resolved.split('/').filter(Boolean);
