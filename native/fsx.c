@@ -3,9 +3,16 @@
  * whiteouts) and extended attributes on the link itself (security.capability, overlay opaque
  * markers). A Node-API addon in C: every function throws a plain Error naming the syscall, path
  * and errno text, so callers can turn it into a user error.
+ * Also lstatDir: a directory's names and the lstat of each in one call (readdir + fstatat on the
+ * directory's fd), which the build context's walk needs for every directory of a context; one
+ * call per directory costs a fraction of a Node lstat per entry (no path resolution from /, no
+ * Stats objects with Dates).
  */
 #include <node_api.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +153,90 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Fields per entry in lstatDir's `stats`, in this order (all int64). */
+enum { ST_DEV, ST_INO, ST_SIZE, ST_MTIME_NS, ST_CTIME_NS, ST_MODE, ST_UID, ST_GID, ST_NLINK, ST_RDEV, ST_FIELDS };
+
+/*
+ * lstatDir(path) -> { names: string[], stats: BigInt64Array } with ST_FIELDS values per name, in
+ * readdir order ("." and ".." left out). An entry removed between readdir and its lstat is left
+ * out too. dev and rdev are encoded as Node encodes them (makedev of major and minor).
+ */
+static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "opendir", path, errno);
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "opendir", path, err);
+  }
+  napi_value names;
+  napi_create_array(env, &names);
+  size_t cap = 64, n = 0;
+  int64_t *st = malloc(cap * ST_FIELDS * sizeof *st);
+  int err = st ? 0 : ENOMEM;
+  while (!err) {
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (!e) {
+      err = errno;
+      break;
+    }
+    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    struct stat sb;
+    if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      err = errno;
+      break;
+    }
+    if (n == cap) {
+      int64_t *more = realloc(st, cap * 2 * ST_FIELDS * sizeof *st);
+      if (!more) {
+        err = ENOMEM;
+        break;
+      }
+      st = more;
+      cap *= 2;
+    }
+    int64_t *f = st + n * ST_FIELDS;
+    f[ST_DEV] = (int64_t)makedev(major(sb.st_dev), minor(sb.st_dev));
+    f[ST_INO] = (int64_t)sb.st_ino;
+    f[ST_SIZE] = (int64_t)sb.st_size;
+    f[ST_MTIME_NS] = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    f[ST_CTIME_NS] = (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
+    f[ST_MODE] = sb.st_mode;
+    f[ST_UID] = sb.st_uid;
+    f[ST_GID] = sb.st_gid;
+    f[ST_NLINK] = (int64_t)sb.st_nlink;
+    f[ST_RDEV] = (int64_t)makedev(major(sb.st_rdev), minor(sb.st_rdev));
+    napi_value name;
+    napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &name);
+    napi_set_element(env, names, (uint32_t)n, name);
+    n++;
+  }
+  closedir(d);
+  if (err) {
+    free(st);
+    return throw_errno(env, "lstatdir", path, err);
+  }
+  void *data;
+  napi_value ab, arr, out;
+  size_t bytes = n * ST_FIELDS * sizeof *st;
+  napi_create_arraybuffer(env, bytes, &data, &ab);
+  if (bytes) memcpy(data, st, bytes);
+  free(st);
+  napi_create_typedarray(env, napi_bigint64_array, n * ST_FIELDS, ab, 0, &arr);
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "names", names);
+  napi_set_named_property(env, out, "stats", arr);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -153,6 +244,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lstatDir", NULL, js_lstatdir, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

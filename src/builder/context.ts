@@ -17,7 +17,8 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { constants as C, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { fsx } from '../native/fsx.js';
+import { constants as osConstants } from 'node:os';
+import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
 import { ChecksumCache, nowNs, type StatIdentity } from './checksum-cache.js';
 import { PatternMatcher, cleanPath, compileGlobSegment, loadDockerignore } from './dockerignore.js';
 
@@ -273,16 +274,15 @@ export class BuildContext {
     // microseconds, while a round trip through libuv's thread pool costs several times that
     // (measured: the async walk was ~4x slower). One directory at a time keeps the event loop free
     // between directories.
-    let names: string[];
+    let entries: Array<ContextEntry | undefined>;
     try {
       this.counters.dirsRead++;
-      names = readdirSync(join(this.root, relDir));
+      entries = this.readDirSync(relDir);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === GONE_NATIVE || code === NOT_DIR_NATIVE) return [];
       throw e;
     }
-    const entries = sortNames(names).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
     const out: Array<{ entry: ContextEntry; excluded: boolean }> = [];
     for (const entry of entries) {
       if (!entry) continue;
@@ -359,6 +359,36 @@ export class BuildContext {
     return out;
   }
 
+  /**
+   * A directory's entries in name order. With the native addon, one call lists the names and
+   * lstats each (5,000 entries: a few ms, where an lstat per entry through Node costs ~10x);
+   * without it, readdir and an lstat per name.
+   */
+  private readDirSync(relDir: string): Array<ContextEntry | undefined> {
+    const lstatDir = nativeLstatDir();
+    if (!lstatDir) return sortNames(readdirSync(join(this.root, relDir))).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
+    const { names, stats } = lstatDir(relDir === '' ? this.root : join(this.root, relDir));
+    const order = names.map((_, i) => i).sort((a, b) => compareNames(names[a]!, names[b]!));
+    return order.map((i) => {
+      const o = i * LSTAT_FIELDS;
+      const relPath = joinRel(relDir, names[i]!);
+      this.counters.entriesStatted++;
+      const st: EntryStat = {
+        dev: stats[o + F.dev]!,
+        ino: stats[o + F.ino]!,
+        size: stats[o + F.size]!,
+        mtimeNs: stats[o + F.mtimeNs]!,
+        ctimeNs: stats[o + F.ctimeNs]!,
+        mode: stats[o + F.mode]!,
+        uid: stats[o + F.uid]!,
+        gid: stats[o + F.gid]!,
+        nlink: stats[o + F.nlink]!,
+        rdev: stats[o + F.rdev]!,
+      };
+      return this.entryOf(relPath, join(this.root, relPath), st);
+    });
+  }
+
   private async lstatEntry(relPath: string): Promise<ContextEntry | undefined> {
     return this.lstatEntrySync(relPath);
   }
@@ -374,6 +404,11 @@ export class BuildContext {
       throw e;
     }
     if (!st) return undefined;
+    return this.entryOf(relPath, hostPath, st);
+  }
+
+  /** The entry for a path from its lstat fields (the symlink target and xattrs read here). */
+  private entryOf(relPath: string, hostPath: string, st: EntryStat): ContextEntry | undefined {
     const type = typeOf(st.mode);
     const e: ContextEntry = {
       relPath,
@@ -539,6 +574,27 @@ function baseName(rel: string): string {
 /** Byte order of the UTF-8 names (= code point order), as Go and tar writers sort. */
 function compareNames(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** The lstat fields an entry is made of (a BigIntStats has them, and so does lstatDir's row). */
+type EntryStat = StatIdentity & { nlink: bigint; rdev: bigint };
+
+/** Error codes of the native lstatDir for a directory that is gone or is not one. */
+const GONE_NATIVE = `E${osConstants.errno.ENOENT}`;
+const NOT_DIR_NATIVE = `E${osConstants.errno.ENOTDIR}`;
+
+let lstatDirFn: ((path: string) => { names: string[]; stats: BigInt64Array }) | null | undefined;
+/** The addon's lstatDir, or null when the addon is missing or older than that call. */
+function nativeLstatDir(): ((path: string) => { names: string[]; stats: BigInt64Array }) | null {
+  if (lstatDirFn === undefined) {
+    try {
+      const x = fsx();
+      lstatDirFn = typeof x.lstatDir === 'function' ? (p) => x.lstatDir(p) : null;
+    } catch {
+      lstatDirFn = null;
+    }
+  }
+  return lstatDirFn;
 }
 
 function sortNames(names: string[]): string[] {

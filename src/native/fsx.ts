@@ -16,7 +16,16 @@ export interface Fsx {
   llistxattr(path: string): string[];
   /** Removes an attribute; an absent one is not an error. */
   lremovexattr(path: string, name: string): void;
+  /**
+   * A directory's names (readdir order, no `.`/`..`) and the lstat of each: LSTAT_FIELDS values per
+   * name in `stats`, indexed by the LstatField constants. Errors carry code `E<errno>`.
+   */
+  lstatDir(path: string): { names: string[]; stats: BigInt64Array };
 }
+
+/** Offsets of one entry's fields in lstatDir's `stats` (as native/fsx.c writes them). */
+export const LstatField = { dev: 0, ino: 1, size: 2, mtimeNs: 3, ctimeNs: 4, mode: 5, uid: 6, gid: 7, nlink: 8, rdev: 9 } as const;
+export const LSTAT_FIELDS = 10;
 
 let loaded: Fsx | undefined;
 
