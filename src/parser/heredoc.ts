@@ -1,11 +1,12 @@
 /**
- * Heredoc markers (`<<EOF`, `<<-EOF`, `3<<"EOF"`) in RUN/COPY/ADD lines, as BuildKit finds them:
- * the logical line is split into shell words keeping quotes and escapes, each word is matched
- * against `^(\d*)<<(-?)([^<]*)$`, and the delimiter is unquoted; quoting any part of it turns
- * variable expansion of the body off. Pure string functions; reading the bodies is the line
- * reader's job (see lines.ts).
+ * Heredoc markers (`<<EOF`, `<<-EOF`, `3<<"EOF"`, `<< EOF`) in RUN/COPY/ADD lines, as BuildKit
+ * finds them: the logical line is split into shell words by the shell lexer (quotes and escapes
+ * kept, unset variables left as written, `<<` and the blanks after it kept in the following word;
+ * a lexing error means no heredocs at all), each word is matched against
+ * `^(\d*)<<(-?)\s*([^<]*)$`, and the delimiter is unquoted; quoting any part of it turns variable
+ * expansion of the body off. Pure string functions; reading the bodies is the line reader's job.
  */
-import { isGoSpace } from './text.js';
+import { ShellLex } from './word-expansion.js';
 
 export interface HeredocMarker {
   /** The delimiter with quotes removed. */
@@ -18,34 +19,58 @@ export interface HeredocMarker {
   chomp: boolean;
 }
 
-const HEREDOC_WORD = /^(\d*)<<(-?)([^<]*)$/;
+// Go's \s is [\t\n\f\r ]
+const HEREDOC_WORD = /^(\d*)<<(-?)[\t\n\f\r ]*([^<]*)$/;
+const NO_ENV: ReadonlyMap<string, string> = new Map();
+const LINE_LEX = new ShellLex('\\', { rawQuotes: true, rawEscapes: true, skipUnsetEnv: true });
+const WORD_LEX = new ShellLex('\\', { skipUnsetEnv: true });
+const RAW_WORD_LEX = new ShellLex('\\', { rawQuotes: true, skipUnsetEnv: true });
+/** Go's math.MaxUint64, what strconv.ParseUint gives for a descriptor too large. */
+const MAX_FD = 2 ** 64 - 1;
 
-/** The heredoc a single word announces, or undefined when the word is not a heredoc marker. */
+/**
+ * The heredoc a single word announces, or undefined when the word is not a heredoc marker.
+ * Throws (a TsbuildError from the lexer) where BuildKit's parser fails on the delimiter.
+ */
 export function parseHeredocWord(word: string): HeredocMarker | undefined {
   const m = HEREDOC_WORD.exec(word);
   if (!m) return undefined;
   const rest = m[3]!;
   if (rest === '') return undefined;
-  const plain = shellWords(rest, false, false);
-  if (!plain || plain.length !== 1) return undefined;
-  const quoted = shellWords(rest, true, false);
-  if (!quoted || quoted.length !== 1) return undefined;
+  const plain = WORD_LEX.processWords(rest, NO_ENV);
+  if (plain.length !== 1) return undefined;
+  const quoted = RAW_WORD_LEX.processWords(rest, NO_ENV);
+  if (quoted.length !== plain.length) {
+    throw new Error(`internal lexing of heredoc produced inconsistent results: ${rest}`);
+  }
   const name = plain[0]!;
-  const raw = quoted[0]!;
-  const fd = m[1] === '' ? 0 : Number.parseInt(m[1]!, 10);
+  const fd = m[1] === '' ? 0 : Number(m[1]);
   return {
     name,
-    fileDescriptor: Number.isSafeInteger(fd) ? fd : 0,
-    expand: countQuotes(name) === countQuotes(raw),
+    fileDescriptor: fd > MAX_FD ? MAX_FD : fd,
+    expand: countQuotes(name) === countQuotes(quoted[0]!),
     chomp: m[2] === '-',
   };
 }
 
+/** BuildKit's MustParseHeredoc (used by its instruction layer): a failing delimiter is no heredoc. */
+export function heredocOf(word: string): HeredocMarker | undefined {
+  try {
+    return parseHeredocWord(word);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Every heredoc marker of a logical line, in order. */
 export function heredocsInLine(line: string): HeredocMarker[] {
-  const words = shellWords(line, true, true);
+  let words: string[];
+  try {
+    words = LINE_LEX.processWords(line, NO_ENV);
+  } catch {
+    return []; // BuildKit ignores the lexing error and finds no heredoc
+  }
   const out: HeredocMarker[] = [];
-  if (!words) return out;
   for (const w of words) {
     const h = parseHeredocWord(w);
     if (h) out.push(h);
@@ -65,68 +90,4 @@ function countQuotes(s: string): number {
     if (c === 0x22 || c === 0x27) n++;
   }
   return n;
-}
-
-/**
- * Shell-style word splitting with backslash escapes, enough to find heredoc words: no variable
- * expansion ($ is kept as written, as BuildKit does with unset variables). Returns undefined for
- * an unterminated quote (BuildKit's lexer fails and no heredoc is recognised).
- */
-function shellWords(s: string, keepQuotes: boolean, keepEscapes: boolean): string[] | undefined {
-  const words: string[] = [];
-  let word = '';
-  let started = false;
-  const n = s.length;
-  for (let i = 0; i < n; i++) {
-    const ch = s[i]!;
-    if (isGoSpace(ch.charCodeAt(0))) {
-      if (started) words.push(word);
-      word = '';
-      started = false;
-      continue;
-    }
-    started = true;
-    if (ch === "'") {
-      const end = s.indexOf("'", i + 1);
-      if (end < 0) return undefined;
-      word += keepQuotes ? s.slice(i, end + 1) : s.slice(i + 1, end);
-      i = end;
-      continue;
-    }
-    if (ch === '"') {
-      if (keepQuotes) word += '"';
-      let closed = false;
-      for (i++; i < n; i++) {
-        const c = s[i]!;
-        if (c === '"') {
-          closed = true;
-          break;
-        }
-        if (c === '\\' && i + 1 < n) {
-          const next = s[i + 1]!;
-          if (keepEscapes || (next !== '"' && next !== '\\' && next !== '$')) word += c;
-          word += next;
-          i++;
-          continue;
-        }
-        word += c;
-      }
-      if (!closed) return undefined;
-      if (keepQuotes) word += '"';
-      continue;
-    }
-    if (ch === '\\') {
-      if (i + 1 < n) {
-        if (keepEscapes) word += ch;
-        word += s[i + 1]!;
-        i++;
-      } else if (keepEscapes) {
-        word += ch;
-      }
-      continue;
-    }
-    word += ch;
-  }
-  if (started) words.push(word);
-  return words;
 }

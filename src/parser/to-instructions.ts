@@ -7,7 +7,7 @@
 import { TsbuildError } from '../errors.js';
 import type { ParseResult, Position, RawNode, SourceRange } from './ast.js';
 import { FLAG_SCHEMAS, FlagError, parseFlags, type ParsedFlags } from './flags.js';
-import { chompHeredocContent, parseHeredocWord } from './heredoc.js';
+import { chompHeredocContent, heredocOf } from './heredoc.js';
 import {
   INSTRUCTION_KEYWORDS,
   type ArgInstruction,
@@ -245,9 +245,9 @@ function copyLike(node: RawNode, kw: 'copy' | 'add', base: { location: SourceRan
   const heredocs = new Map(node.heredocs.map((h) => [h.name, h]));
   const sources: string[] = [];
   const contents: HeredocFile[] = [];
-  if (!node.json && parseHeredocWord(dest)) throw invalid(node, `${name} cannot accept a heredoc as a destination`);
+  if (!node.json && heredocOf(dest)) throw invalid(node, `${name} cannot accept a heredoc as a destination`);
   for (const src of args.slice(0, -1)) {
-    const marker = node.json ? undefined : parseHeredocWord(src);
+    const marker = node.json ? undefined : heredocOf(src);
     if (marker) {
       const h = heredocs.get(marker.name);
       const content = h?.content ?? '';

@@ -93,18 +93,28 @@ function lookupIn(env: ShellEnv): Lookup {
   return (n) => (Object.prototype.hasOwnProperty.call(rec, n) ? rec[n] : undefined);
 }
 
+/** The current word's characters. One buffer for a whole expansion, as in BuildKit: a nested
+ *  `${name:-word}` starts by clearing it, so it also clears the enclosing word's characters so far
+ *  (BuildKit's behaviour, kept for identical word splitting). */
+interface WordBuffer {
+  text: string;
+}
+
 /** Accumulates the word list for processWords: whitespace from unquoted text splits, quoted text
  *  and escaped characters never do. An empty quoted string alone does not make a word (as Docker). */
 class WordList {
-  private word = '';
   private inWord = false;
   readonly words: string[] = [];
 
+  constructor(private readonly buf: WordBuffer) {
+    buf.text = '';
+  }
+
   addChar(ch: string): void {
     if (isSpace(ch)) {
-      if (this.inWord && this.word.length > 0) {
-        this.words.push(this.word);
-        this.word = '';
+      if (this.inWord && this.buf.text.length > 0) {
+        this.words.push(this.buf.text);
+        this.buf.text = '';
         this.inWord = false;
       }
     } else {
@@ -112,20 +122,20 @@ class WordList {
     }
   }
   addRawChar(ch: string): void {
-    this.word += ch;
+    this.buf.text += ch;
     this.inWord = true;
   }
   addString(s: string): void {
     for (const ch of s) this.addChar(ch);
   }
   addRawString(s: string): void {
-    this.word += s;
+    this.buf.text += s;
     this.inWord = true;
   }
   finish(): string[] {
-    if (this.word.length > 0) {
-      this.words.push(this.word);
-      this.word = '';
+    if (this.buf.text.length > 0) {
+      this.words.push(this.buf.text);
+      this.buf.text = '';
       this.inWord = false;
     }
     return this.words;
@@ -137,6 +147,7 @@ class WordScanner {
   private readonly chars: string[];
   private pos = 0;
   private rawEscapes: boolean;
+  private readonly wordBuffer: WordBuffer = { text: '' };
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
 
@@ -146,7 +157,9 @@ class WordScanner {
     private readonly escapeToken: string,
     private readonly opts: Readonly<ShellLexOptions>,
   ) {
-    this.chars = Array.from(source);
+    // Go's text/scanner: a leading BOM is skipped, an invalid byte (utf8.ts) reads as U+FFFD
+    this.chars = Array.from(source, (c) => (c.length === 1 && c >= '\ud800' && c <= '\udfff' ? '\ufffd' : c));
+    if (this.chars[0] === '\ufeff') this.chars.shift();
     this.rawEscapes = !!opts.rawEscapes;
   }
 
@@ -170,7 +183,7 @@ class WordScanner {
 
   private stopOn(stop: string): { result: string; words: string[] } {
     let result = '';
-    const words = new WordList();
+    const words = new WordList(this.wordBuffer);
     const quotes = !this.opts.skipProcessQuotes;
     while (this.peek() !== EOF) {
       const ch = this.peek();
@@ -182,6 +195,10 @@ class WordScanner {
         const v = this.processDollar();
         result += v;
         words.addString(v); // unquoted expansion: its whitespace splits words
+      } else if (ch === '<') {
+        const v = this.processPossibleHeredoc();
+        result += v;
+        words.addRawString(v);
       } else if (quotes && ch === "'") {
         const v = this.processSingleQuote();
         result += v;
@@ -210,6 +227,16 @@ class WordScanner {
       throw new ExpansionError(`unexpected end of statement while looking for matching ${stop}`);
     }
     return { result, words: words.finish() };
+  }
+
+  /** `<<` and the blanks after it stay in one word with the heredoc name that follows. */
+  private processPossibleHeredoc(): string {
+    this.next();
+    if (this.peek() !== '<') return '<';
+    this.next();
+    let space = '';
+    for (let c = this.peek(); c === ' ' || c === '\t' || c === '\r'; c = this.peek()) space += this.next();
+    return '<<' + space;
   }
 
   /** Everything up to the next `'` is literal; a single quote cannot be escaped inside. */
