@@ -4,10 +4,12 @@
  * case-insensitive, values are case-sensitive. Same rules as BuildKit's DirectiveParser.
  */
 import type { Directive } from './ast.js';
+import { goTrimLeft } from './text.js';
 
 const KNOWN = new Set(['syntax', 'escape', 'check']);
-// Go's \s is [\t\n\f\r ] (no \v); kept explicit so JS's wider \s does not leak in.
-const DIRECTIVE = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*$/;
+// After `#` and any Go white space. Go's \s is [\t\n\f\r ] (no \v) and its `.` matches a CR
+// (JavaScript's does not): both kept explicit.
+const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
 
 export class DirectiveScanner {
   readonly found: Directive[] = [];
@@ -19,7 +21,7 @@ export class DirectiveScanner {
    */
   scan(line: string, lineNo: number): Directive | undefined {
     if (this.done) return undefined;
-    const m = DIRECTIVE.exec(line);
+    const m = line.charCodeAt(0) === 0x23 ? DIRECTIVE.exec(goTrimLeft(line.slice(1))) : null;
     if (!m) {
       this.done = true;
       return undefined;
@@ -69,7 +71,7 @@ export function detectSyntax(text: string): SyntaxDirective | undefined {
     offset = 1;
   }
   for (const prefix of ['#', '//']) {
-    const re = new RegExp(`^${prefix}[\\t\\n\\f\\r ]*([a-zA-Z][a-zA-Z0-9]*)[\\t\\n\\f\\r ]*=[\\t\\n\\f\\r ]*(.+?)[\\t\\n\\f\\r ]*$`);
+    const re = new RegExp(`^${prefix}[\\t\\n\\f\\r ]*([a-zA-Z][a-zA-Z0-9]*)[\\t\\n\\f\\r ]*=[\\t\\n\\f\\r ]*([^\\n]+?)[\\t\\n\\f\\r ]*$`);
     const seen = new Set<string>();
     const lines = text.split('\n');
     for (let i = 0; i < lines.length; i++) {

@@ -4,6 +4,7 @@
  */
 import type { ParseResult, RawNode } from './ast.js';
 import { goQuote, goQuoteList } from './go-quote.js';
+import { goTrimSpace } from './text.js';
 
 export function dumpNode(node: RawNode): string {
   // iterative: ONBUILD chains can be thousands deep
@@ -14,7 +15,7 @@ export function dumpNode(node: RawNode): string {
     if (n.flags.length > 0) part += ' ' + goQuoteList(n.flags);
     for (const a of n.args) part += ' ' + goQuote(a);
     if (depth > 0) s += ' (';
-    s += part.trim();
+    s += goTrimSpace(part);
     depth++;
   }
   return s + ')'.repeat(depth - 1);

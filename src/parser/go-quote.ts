@@ -2,9 +2,11 @@
  * Go's `strconv.Quote`, which Docker's parse-tree dump uses for every string: double quotes,
  * backslash escapes for `"` `\` and \a \b \f \n \r \t \v, other control characters as \xhh,
  * non-printable characters as \uhhhh or \Uhhhhhhhh, printable Unicode kept as is.
- * (Go quotes invalid UTF-8 bytes as \xhh; text reaches us already decoded, with such bytes
- * replaced by U+FFFD, so they print as that character.)
+ * Invalid UTF-8 bytes, which text keeps as U+DC80..U+DCFF (see utf8.ts), print as \xhh as Go
+ * prints them.
  */
+
+import { escapedByte } from './utf8.js';
 
 const SIMPLE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 // Go's unicode.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space.
@@ -38,7 +40,10 @@ function quoteRune(ch: string): string {
   if (r === 0x22) return '\\"';
   if (r === 0x5c) return '\\\\';
   if (r >= 0x20 && r < 0x7f) return ch;
-  if (r >= 0xd800 && r <= 0xdfff) return '\ufffd'; // a lone surrogate: Go would hold U+FFFD
+  if (r >= 0xd800 && r <= 0xdfff) {
+    const b = escapedByte(r);
+    return b >= 0 ? `\\x${hex(b, 2)}` : '\ufffd'; // any other lone surrogate: Go would hold U+FFFD
+  }
   if (r > 0x7f && PRINTABLE.test(ch)) return ch;
   const named = NAMED[r];
   if (named) return named;

@@ -1,26 +1,20 @@
 /**
- * The instruction grammar (Chevrotain, embedded actions) for one logical line:
+ * The one real grammar in a Dockerfile line: the JSON exec form (`CMD ["a", "b"]`), as BuildKit
+ * decides it with Go's encoding/json. Chevrotain, embedded actions:
  *
- *   line       := Ws* head (Ws* head)*¹ Ws* healthType? jsonOrRest
- *   head       := word (Ws+ flagWord)*²          keyword and its --flags
- *   healthType := word Ws*                       only after HEALTHCHECK (CMD/NONE/...)
- *   jsonOrRest := jsonArray?³ Any*               exec form, or shell/word text
- *   jsonArray  := '[' (value (',' value)*)? ']'  full JSON values (objects, numbers, ...)
+ *   execForm  := jsonArray JsonWs* EOF             the whole argument text, nothing after it
+ *   jsonArray := '[' (value (',' value)*)? ']'     full JSON values (objects, numbers, ...)
  *
- *   ¹ only while the previous keyword is ONBUILD (its argument is another instruction; iterated
- *     rather than recursed so `ONBUILD ONBUILD ...` cannot exhaust the stack)
- *   ² a word is a flag when it starts with `--`; a bare `--` ends the flags
- *   ³ only for instructions with an exec form, and only when the array is valid JSON: Docker
- *     silently falls back to the shell form otherwise (decided by backtracking)
- *
- * The result is offsets into the line plus decoded exec-form strings; turning that into nodes
- * (word lists, name=value pairs) is done by parse.ts.
+ * Everything else about a line (keyword, --flags, word lists) is not context-free and follows
+ * BuildKit's character scanners (split-command.ts, line-parsers.ts). Outcomes, as Docker sees them:
+ * a valid array of strings is the exec form; valid JSON with a non-string element is an error;
+ * anything else (invalid JSON, text after the array, a number beyond float64, nesting deeper than
+ * Go's limit of 10000) silently falls back to the shell form.
  */
 import type { ILookaheadStrategy, IOrAlt, IToken, TokenType } from 'chevrotain';
 import { chevrotain } from './chevrotain.js';
 import {
   allTokens,
-  Any,
   Colon,
   Comma,
   JsonLiteral,
@@ -29,14 +23,12 @@ import {
   JsonWs,
   LBracket,
   LCurly,
-  NonWs,
-  Quote,
+  lineLexer,
   RBracket,
   RCurly,
-  Ws,
 } from './lexer.js';
 
-const { EmbeddedActionsParser, LLkLookaheadStrategy, tokenMatcher } = chevrotain;
+const { EmbeddedActionsParser, LLkLookaheadStrategy } = chevrotain;
 
 type AltOptions = Parameters<ILookaheadStrategy['buildLookaheadForAlternation']>[0];
 type OptOptions = Parameters<ILookaheadStrategy['buildLookaheadForOptional']>[0];
@@ -76,71 +68,29 @@ class LazyLookahead implements ILookaheadStrategy {
   }
 }
 
-/** One keyword with its flags; an ONBUILD line has two or more. */
-export interface HeadSyntax {
-  /** The keyword as written. */
-  keyword: string;
-  keywordOffset: number;
-  /** Flag words as written (quotes and escapes still in), with their offsets. */
-  flags: { raw: string; offset: number }[];
-  /** A never-closed quote in a flag swallowed the rest of the line into that flag. */
-  swallowed: boolean;
-  /** Offset where this head's arguments start (line length when there are none). */
-  argsOffset: number;
-}
+export type ExecForm =
+  | { kind: 'exec'; values: string[] }
+  /** Valid JSON, but some top-level element is not a string: an error in Docker. */
+  | { kind: 'nonString' }
+  /** Not a JSON array: the shell form (or plain words) applies. */
+  | { kind: 'none' };
 
-export interface ExecFormSyntax {
-  /** Decoded top-level strings. */
-  values: string[];
-  /** Some top-level element was not a string (an error in Docker). */
-  nonString: boolean;
-}
-
-export interface LineSyntax {
-  heads: HeadSyntax[];
-  /** HEALTHCHECK's first word (CMD, NONE, ...) and its offset. */
-  healthType?: { text: string; offset: number };
-  /** Offset of the final argument text (after the heads and the health type). */
-  restOffset: number;
-  /** Set when the arguments were a valid JSON array. */
-  exec?: ExecFormSyntax;
-}
-
-/** Keywords whose arguments may be a JSON exec form. */
-const EXEC_FORM_KEYWORDS = new Set(['run', 'cmd', 'entrypoint', 'shell', 'add', 'copy', 'volume', 'healthcheck']);
-/** Deeper JSON nesting is checked without the (recursive) grammar; see parse.ts. */
-export const MAX_GRAMMAR_JSON_DEPTH = 64;
+/** Arrays nested deeper than this are checked without the (recursive) grammar. */
+const MAX_GRAMMAR_JSON_DEPTH = 64;
+/** Go's encoding/json refuses deeper nesting. */
+const GO_JSON_MAX_DEPTH = 10000;
 
 /*
- * Every DSL closure is created once, as a field, instead of per call: the grammar runs for every
- * line of every Dockerfile and per-call closures dominated its cost (allocation, and the
- * name-keeping wrappers some TypeScript runners add). Rule-local state therefore lives on the
- * instance and is reset by each rule.
+ * Every DSL closure is created once, as a field, instead of per call: per-call closures dominated
+ * the cost (allocation, and the name-keeping wrappers some TypeScript runners add). Rule-local
+ * state therefore lives on the instance and is reset by each parse.
  */
-class LineParser extends EmbeddedActionsParser {
-  /** The line being parsed (offsets index into it). */
-  text = '';
-  /** Exec-form parsing is switched off for lines nested deeper than MAX_GRAMMAR_JSON_DEPTH. */
-  jsonAllowed = true;
+class ExecFormParser extends EmbeddedActionsParser {
   private depth = 0;
-  private backtracking = 0;
-
-  // line state
-  private heads: HeadSyntax[] = [];
-  private keyword = '';
-  private healthType: LineSyntax['healthType'];
-  private restOffset = 0;
-  private exec: ExecFormSyntax | undefined;
-  // head state
-  private kw: IToken[] = [];
-  private flags: HeadSyntax['flags'] = [];
-  private run: IToken[] = [];
-  private ended = false;
-  private swallowed = false;
-  // health type words
-  private words: IToken[] = [];
-  // JSON state
-  private top: ExecFormSyntax = { values: [], nonString: false };
+  private values: string[] = [];
+  private nonString = false;
+  /** A number Go cannot hold in a float64 (its decoder then fails as a whole). */
+  private overflow = false;
   private lastString: IToken | undefined;
 
   constructor() {
@@ -153,162 +103,8 @@ class LineParser extends EmbeddedActionsParser {
     this.performSelfAnalysis();
   }
 
-  private isWs(t: IToken): boolean {
-    return tokenMatcher(t, Ws);
-  }
-
-  /** Index of the first lookahead token after blanks. */
-  private afterBlanks(): number {
-    let i = 1;
-    while (this.isWs(this.LA(i))) i++;
-    return i;
-  }
-
-  private wordText(first: IToken, last: IToken): string {
-    return this.text.slice(first.startOffset, last.startOffset + last.image.length);
-  }
-
-  // ---- closures shared by the rules -------------------------------------------------------
-  private readonly ws1 = (): void => void this.CONSUME(Ws);
-  private readonly ws2 = (): void => void this.CONSUME2(Ws);
-  private readonly ws3 = (): void => void this.CONSUME3(Ws);
-  private readonly ws4 = (): void => void this.CONSUME4(Ws);
-  private readonly anyToken = (): void => void this.CONSUME(Any);
-  private readonly resetLine = (): void => {
-    this.heads = [];
-    this.healthType = undefined;
-    this.exec = undefined;
-  };
-  private readonly onbuildHeads = {
-    GATE: (): boolean => {
-      const last = this.heads[this.heads.length - 1]!;
-      return last.keyword.toLowerCase() === 'onbuild' && !last.swallowed && tokenMatcher(this.LA(this.afterBlanks()), NonWs);
-    },
-    DEF: (): void => {
-      this.MANY3(this.ws2);
-      this.SUBRULE2(this.head);
-    },
-  };
-  private readonly setKeyword = (): void => {
-    this.keyword = this.heads[this.heads.length - 1]!.keyword.toLowerCase();
-  };
-  private readonly healthWord = (): void => void this.words.push(this.CONSUME(NonWs));
-  private readonly healthOpt = {
-    GATE: (): boolean => this.keyword === 'healthcheck' && tokenMatcher(this.LA(1), NonWs),
-    DEF: (): void => {
-      this.ACTION(this.resetWords);
-      this.AT_LEAST_ONE(this.healthWord);
-      this.ACTION(this.setHealthType);
-      this.MANY5(this.ws4);
-    },
-  };
-  private readonly resetWords = (): void => {
-    this.words = [];
-  };
-  private readonly setHealthType = (): void => {
-    const w = this.words;
-    this.healthType = { text: this.wordText(w[0]!, w[w.length - 1]!), offset: w[0]!.startOffset };
-  };
-  private readonly markRest = (): void => {
-    const t = this.LA(1);
-    this.restOffset = tokenMatcher(t, Any) ? t.startOffset : this.text.length;
-  };
-  private readonly execOpt = {
-    GATE: (): boolean => {
-      const kw = this.keyword;
-      if (!this.jsonAllowed || !EXEC_FORM_KEYWORDS.has(kw) || !tokenMatcher(this.LA(1), LBracket)) return false;
-      if (kw === 'healthcheck' && !this.healthType) return false;
-      this.backtracking++;
-      try {
-        return this.BACKTRACK(this.jsonArray).call(this);
-      } finally {
-        this.backtracking--;
-        this.depth = 0;
-      }
-    },
-    DEF: (): void => {
-      this.exec = this.SUBRULE(this.jsonArray);
-    },
-  };
-  private readonly lineResult = (): LineSyntax => ({
-    heads: this.heads,
-    healthType: this.healthType,
-    restOffset: this.restOffset,
-    exec: this.exec,
-  });
-
-  private readonly resetHead = (): void => {
-    this.kw = [];
-    this.flags = [];
-    this.ended = false;
-    this.swallowed = false;
-  };
-  private readonly kwToken = (): void => void this.kw.push(this.CONSUME(NonWs));
-  private readonly runToken = (): void => void this.run.push(this.CONSUME2(NonWs));
-  private readonly resetRun = (): void => {
-    this.run = [];
-  };
-  private readonly classifyFlag = (): void => {
-    const run = this.run;
-    const first = run[0]!;
-    const raw = this.wordText(first, run[run.length - 1]!);
-    if (raw === '--') {
-      this.ended = true;
-    } else if (run.some((t) => tokenMatcher(t, Quote))) {
-      // Docker's flag reader stays inside an unclosed quote to the end of the line
-      this.flags.push({ raw: this.text.slice(first.startOffset), offset: first.startOffset });
-      this.ended = this.swallowed = true;
-    } else {
-      this.flags.push({ raw, offset: first.startOffset });
-    }
-  };
-  private readonly headAny = (): void => void this.CONSUME3(Any);
-  private readonly swallowOpt = {
-    GATE: (): boolean => this.swallowed,
-    DEF: (): void => this.MANY3(this.headAny),
-  };
-  private readonly headWs = (): void => void this.CONSUME(Ws);
-  private readonly flagLoop = {
-    GATE: (): boolean => {
-      if (this.ended) return false;
-      const i = this.afterBlanks();
-      if (i === 1) return false;
-      const t = this.LA(i);
-      return tokenMatcher(t, NonWs) && t.image.startsWith('--');
-    },
-    DEF: (): void => {
-      this.MANY2(this.headWs);
-      this.ACTION(this.resetRun);
-      this.AT_LEAST_ONE2(this.runToken);
-      this.ACTION(this.classifyFlag);
-      this.OPTION(this.swallowOpt);
-    },
-  };
-  private readonly finishHead = (): void => {
-    const kw = this.kw;
-    let argsOffset = this.text.length;
-    if (!this.swallowed) {
-      const t = this.LA(this.afterBlanks());
-      if (tokenMatcher(t, NonWs)) argsOffset = t.startOffset;
-    }
-    this.heads.push({
-      keyword: this.wordText(kw[0]!, kw[kw.length - 1]!),
-      keywordOffset: kw[0]!.startOffset,
-      flags: this.flags,
-      swallowed: this.swallowed,
-      argsOffset,
-    });
-  };
-
-  private readonly enterArray = (): void => {
-    if (++this.depth === 1) this.top = { values: [], nonString: false };
-  };
-  private readonly leaveArray = (): ExecFormSyntax => {
-    this.depth--;
-    return this.top;
-  };
-  private readonly enterObject = (): void => void this.depth++;
-  private readonly leaveObject = (): void => void this.depth--;
+  private readonly enterArray = (): void => void this.depth++;
+  private readonly leaveArray = (): void => void this.depth--;
   private readonly jws1 = (): void => void this.CONSUME(JsonWs);
   private readonly jws2 = (): void => void this.CONSUME2(JsonWs);
   private readonly jws3 = (): void => void this.CONSUME3(JsonWs);
@@ -322,10 +118,15 @@ class LineParser extends EmbeddedActionsParser {
     this.SUBRULE2(this.element);
   };
   private readonly pushString = (): void => {
-    if (this.depth === 1 && this.backtracking === 0) this.top.values.push(decodeJsonString(this.lastString!.image));
+    if (this.depth === 1) this.values.push(decodeJsonString(this.lastString!.image));
   };
   private readonly markNonString = (): void => {
-    if (this.depth === 1) this.top.nonString = true;
+    if (this.depth === 1) this.nonString = true;
+  };
+  private lastNumber: IToken | undefined;
+  private readonly checkNumber = (): void => {
+    if (!Number.isFinite(Number(this.lastNumber!.image))) this.overflow = true;
+    this.markNonString();
   };
   private readonly valueAlts = [
     {
@@ -336,8 +137,8 @@ class LineParser extends EmbeddedActionsParser {
     },
     {
       ALT: (): void => {
-        this.CONSUME(JsonNumber);
-        this.ACTION(this.markNonString);
+        this.lastNumber = this.CONSUME(JsonNumber);
+        this.ACTION(this.checkNumber);
       },
     },
     {
@@ -370,34 +171,18 @@ class LineParser extends EmbeddedActionsParser {
   };
 
   // ---- rules ----------------------------------------------------------------------------
-  public line = this.RULE('line', (): LineSyntax => {
-    this.ACTION(this.resetLine);
-    this.MANY(this.ws1);
-    this.SUBRULE(this.head);
-    this.MANY2(this.onbuildHeads);
-    this.MANY4(this.ws3);
-    this.ACTION(this.setKeyword);
-    this.OPTION(this.healthOpt);
-    this.ACTION(this.markRest);
-    this.OPTION2(this.execOpt);
-    this.MANY6(this.anyToken);
-    return this.ACTION(this.lineResult);
+  public execForm = this.RULE('execForm', (): void => {
+    this.SUBRULE(this.jsonArray);
+    this.MANY(this.jws1);
   });
 
-  private head = this.RULE('head', (): void => {
-    this.ACTION(this.resetHead);
-    this.AT_LEAST_ONE(this.kwToken);
-    this.MANY(this.flagLoop);
-    this.ACTION(this.finishHead);
-  });
-
-  private jsonArray = this.RULE('jsonArray', (): ExecFormSyntax => {
+  private jsonArray = this.RULE('jsonArray', (): void => {
     this.CONSUME(LBracket);
     this.ACTION(this.enterArray);
     this.OPTION(this.jws1);
     this.OPTION2(this.elements);
     this.CONSUME(RBracket);
-    return this.ACTION(this.leaveArray);
+    this.ACTION(this.leaveArray);
   });
 
   private element = this.RULE('element', (): void => {
@@ -407,11 +192,11 @@ class LineParser extends EmbeddedActionsParser {
 
   private jsonObject = this.RULE('jsonObject', (): void => {
     this.CONSUME(LCurly);
-    this.ACTION(this.enterObject);
+    this.ACTION(this.enterArray);
     this.OPTION(this.jws1);
     this.OPTION2(this.members);
     this.CONSUME(RCurly);
-    this.ACTION(this.leaveObject);
+    this.ACTION(this.leaveArray);
   });
 
   private member = this.RULE('member', (): void => {
@@ -422,16 +207,70 @@ class LineParser extends EmbeddedActionsParser {
     this.SUBRULE(this.element);
   });
 
-  /** Parses one tokenized line. Grammar failures cannot happen for non-empty input. */
-  parseLine(text: string, tokens: IToken[], jsonAllowed: boolean): LineSyntax {
-    this.text = text;
-    this.jsonAllowed = jsonAllowed;
+  /** Parses tokenized argument text that starts with `[`. */
+  parse(tokens: IToken[]): ExecForm {
     this.depth = 0;
+    this.values = [];
+    this.nonString = false;
+    this.overflow = false;
     this.input = tokens;
-    const out = this.line();
-    if (this.errors.length > 0) throw new Error(`internal grammar error: ${this.errors[0]!.message}`);
-    return out;
+    this.execForm();
+    // a leftover token (text after the array) or a syntax error: not JSON
+    if (this.errors.length > 0 || this.overflow) return { kind: 'none' };
+    return this.nonString ? { kind: 'nonString' } : { kind: 'exec', values: this.values };
   }
+}
+
+let instance: ExecFormParser | undefined;
+
+/**
+ * Docker's `parseJSON` on an instruction's argument text (already trimmed of white space): the
+ * exec form, a non-string error, or not JSON at all.
+ */
+export function parseExecForm(text: string): ExecForm {
+  if (text.charCodeAt(0) !== 0x5b) return { kind: 'none' };
+  const lexed = lineLexer.tokenize(text);
+  // every character belongs to some token (Word is the catch-all), so this is a tsbuild bug
+  if (lexed.errors.length > 0) throw new Error(`internal lexer error: ${lexed.errors[0]!.message}`);
+  const tokens = lexed.tokens;
+  if (maxNesting(tokens) > MAX_GRAMMAR_JSON_DEPTH) return deepExecForm(text);
+  return (instance ??= new ExecFormParser()).parse(tokens);
+}
+
+function maxNesting(tokens: IToken[]): number {
+  let depth = 0;
+  let max = 0;
+  for (const t of tokens) {
+    const tt = t.tokenType;
+    if (tt === LBracket || tt === LCurly) {
+      if (++depth > max) max = depth;
+    } else if ((tt === RBracket || tt === RCurly) && depth > 0) depth--;
+  }
+  return max;
+}
+
+/**
+ * Arrays nested deeper than the grammar recurses: the platform's JSON parser (iterative) with
+ * Go's depth limit and float64 range. Strings cannot hide brackets from the token count above, so
+ * the depth measured there is exact for valid JSON.
+ */
+function deepExecForm(text: string): ExecForm {
+  const tokens = lineLexer.tokenize(text).tokens;
+  if (maxNesting(tokens) > GO_JSON_MAX_DEPTH) return { kind: 'none' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'none' };
+  }
+  if (!Array.isArray(value)) return { kind: 'none' };
+  if (tokens.some((t) => t.tokenType === JsonNumber && !Number.isFinite(Number(t.image)))) return { kind: 'none' };
+  const values: string[] = [];
+  for (const v of value) {
+    if (typeof v !== 'string') return { kind: 'nonString' };
+    values.push(LONE_SURROGATE.test(v) ? v.replace(LONE_SURROGATE_G, '\ufffd') : v);
+  }
+  return { kind: 'exec', values };
 }
 
 /** Decodes a JSON string token; lone surrogates become U+FFFD as Go's decoder does. */
@@ -443,11 +282,3 @@ function decodeJsonString(image: string): string {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const LONE_SURROGATE_G = new RegExp(LONE_SURROGATE.source, 'g');
 
-let instance: LineParser | undefined;
-
-/** The shared parser (built on first use: performSelfAnalysis runs once per process). */
-export function lineParser(): LineParser {
-  return (instance ??= new LineParser());
-}
-
-export type { TokenType };

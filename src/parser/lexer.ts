@@ -1,10 +1,8 @@
 /**
- * Chevrotain token set for one logical Dockerfile line (continuations already joined, see
- * lines.ts). The tokens are escape-directive independent: they describe JSON exec forms exactly
- * (JSON strings, numbers, literals, punctuation, the four JSON blanks) and, for everything else,
- * whitespace-separated runs of "word" material in which quoted strings and backslash escapes keep
- * white space inside a single run (as Docker's flag reader requires). Shell-form text is never
- * rebuilt from tokens: the grammar only records offsets and the raw text is sliced.
+ * Chevrotain token set for an instruction's argument text when it may be a JSON exec form (see
+ * grammar.ts). The tokens describe JSON exactly (strings, numbers, literals, punctuation, the
+ * blanks JSON allows); everything else falls into catch-all tokens (words, shell-quoted strings,
+ * other blanks) so that any text tokenizes and a non-JSON token simply fails the grammar.
  */
 import { chevrotain } from './chevrotain.js';
 

@@ -1,9 +1,7 @@
 /**
- * Character-level helpers that reproduce Go's notion of white space and the handful of
- * quote-aware word splitters Docker's parser applies to instruction arguments. Kept apart from the
- * Chevrotain grammar because these rules depend on the file's escape directive and treat quotes
- * differently per instruction (ENV keeps them, flags strip them, heredoc words keep escapes), which
- * a single context-free token set cannot express.
+ * Character-level helpers that reproduce Go's notion of white space, trimming and lower-casing,
+ * and the quote-aware word splitter Docker's parser applies to ENV/LABEL/ARG arguments (it
+ * depends on the file's escape directive, which no context-free token set can express).
  */
 
 /** Go's `unicode.IsSpace`: ASCII blanks plus NEL, NBSP and the Unicode Z-category spaces. */
@@ -52,12 +50,8 @@ export function splitWhitespace(s: string): string[] {
   return s.split(WHITESPACE_RUN);
 }
 
-/** `reWhitespace.Split(s, 2)`: the first word and the untouched rest. */
-export function splitWhitespaceOnce(s: string): string[] {
-  const m = WHITESPACE_RUN.exec(s);
-  if (!m) return [s];
-  return [s.slice(0, m.index), s.slice(m.index + m[0].length)];
-}
+const ESCAPED_BYTE = /(?<![\ud800-\udbff])[\udc80-\udcff]/;
+const ESCAPED_BYTE_G = new RegExp(ESCAPED_BYTE.source, 'g');
 
 function charAt(s: string, i: number): string {
   const c = s.charCodeAt(i);
@@ -129,34 +123,31 @@ export function splitQuotedWords(rest: string, escape: string): string[] {
     pos += ch.length;
   }
   if ((inWord || quote) && (blankOK || word.length > 0)) words.push(word);
+  // Go reads these words rune by rune: an invalid byte (see utf8.ts) comes out as U+FFFD
+  for (let i = 0; i < words.length; i++) {
+    if (ESCAPED_BYTE.test(words[i]!)) words[i] = words[i]!.replace(ESCAPED_BYTE_G, '\ufffd');
+  }
   return words;
 }
 
 /**
- * The value of one `--flag` word as Docker's `extractBuilderFlags` reads it: quotes are removed
- * and a backslash (always a backslash, whatever the escape directive) takes the next character
- * literally, inside or outside quotes.
+ * Go's `strings.ToLower`: simple (one-to-one) case mapping, unlike JavaScript's full mapping
+ * (`İ` → `i`, a final `Σ` → `σ`), and invalid bytes (see utf8.ts) become U+FFFD.
  */
-export function unquoteFlagWord(raw: string): string {
+export function goToLower(s: string): string {
+  if (ASCII_ONLY.test(s)) return s.toLowerCase();
   let out = '';
-  let quote = '';
-  const n = raw.length;
-  for (let i = 0; i < n; i++) {
-    let ch = raw[i]!;
-    if (quote && ch === quote) {
-      quote = '';
-      continue;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c === 0x130) out += 'i';
+    else if (c === 0x3a3) out += '\u03c3';
+    else if (c >= 0xd800 && c <= 0xdfff) out += '\ufffd';
+    else {
+      const l = ch.toLowerCase();
+      out += l.length === ch.length ? l : ch;
     }
-    if (!quote && (ch === "'" || ch === '"')) {
-      quote = ch;
-      continue;
-    }
-    if (ch === '\\') {
-      if (i + 1 === n) continue;
-      i++;
-      ch = raw[i]!;
-    }
-    out += ch;
   }
   return out;
 }
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/;

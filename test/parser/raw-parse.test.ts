@@ -116,7 +116,8 @@ test('#9-#11 heredocs: fd prefix, <<- strips tabs only, quoted delimiter disable
 test('#13 exec form: JSON string arrays; non-JSON falls back to shell form; non-string elements fail', () => {
   assert.equal(dump("FROM a\nRUN ['a']\n"), `(from "a")\n(run "['a']")\n`);
   assert.equal(dump('FROM a\nRUN ["c:\\windows"]\n'), '(from "a")\n(run "[\\"c:\\\\windows\\"]")\n');
-  assert.equal(dump('FROM a\nCMD ["a"] trailing\n'), '(from "a")\n(cmd "a")\n');
+  // the whole text must be JSON: anything after the array makes it the shell form
+  assert.equal(dump('FROM a\nCMD ["a"] trailing\n'), '(from "a")\n(cmd "[\\"a\\"] trailing")\n');
   assert.equal(dump('FROM a\nCMD ["a",]\n'), '(from "a")\n(cmd "[\\"a\\",]")\n');
   assert.equal(dump('FROM a\nCMD [\v"a"]\n'), '(from "a")\n(cmd "[\\v\\"a\\"]")\n');
   assert.equal(dump('FROM a\nCMD ["\\ud83d\\ude00", "\\u00e9"]\n'), '(from "a")\n(cmd "😀" "é")\n');
@@ -134,7 +135,10 @@ test('#13 deep JSON nesting is decided without recursion (Go: >10000 levels is n
   assert.throws(() => parseDockerfile(`FROM a\nCMD ${'['.repeat(200)}${']'.repeat(200)}\n`), /strings only/);
   const deep = parseDockerfile(`FROM a\nCMD ${'['.repeat(20000)}${']'.repeat(20000)}\n`);
   assert.equal(deep.nodes[1]!.json, false);
-  assert.equal(parseDockerfile(`FROM a\nCMD ["x"] ${'['.repeat(300)}\n`).nodes[1]!.args[0], 'x');
+  assert.equal(parseDockerfile(`FROM a\nCMD ["x"] ${'['.repeat(300)}\n`).nodes[1]!.json, false);
+  assert.throws(() => parseDockerfile(`FROM a\nCMD ["x", ${'['.repeat(300)}${']'.repeat(300)}]\n`), /strings only/);
+  // a number Go cannot hold makes its whole decode fail: the shell form, even deep down
+  assert.equal(parseDockerfile(`FROM a\nCMD ["x", ${'['.repeat(300)}1e999${']'.repeat(300)}]\n`).nodes[1]!.json, false);
 });
 
 test('#14/#15 ENV and LABEL: legacy form keeps the rest verbatim; new form needs = everywhere', () => {
