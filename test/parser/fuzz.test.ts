@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../helpers/cli.js';
 import { dumpAst, parseDockerfile, toInstructions } from '../../src/parser/index.js';
 import { TsbuildError } from '../../src/errors.js';
+import { mutateDockerfile, prng as mutationPrng } from './mutations.js';
 
 /** mulberry32: small, fast, deterministic. */
 function prng(seed: number): () => number {
@@ -83,6 +84,37 @@ test('fuzz: mutated and truncated real Dockerfiles', () => {
   for (let i = 0; i < 2500; i++) {
     const src = files[i % files.length]!;
     check(mutate(src, rand), `mutation ${i}`);
+  }
+});
+
+test('fuzz: structure-aware mutations (the differential fuzzer\'s inputs) keep the parser\'s invariants', () => {
+  const rand = mutationPrng(0x51ed);
+  const seeds = corpus().map((b) => b.toString('utf8'));
+  for (let i = 0; i < 1500; i++) {
+    const text = mutateDockerfile(seeds[i % seeds.length]!, rand, seeds);
+    check(text, `structured ${i}`);
+    let fromText: string | undefined;
+    try {
+      const r = parseDockerfile(text);
+      fromText = dumpAst(r);
+      // instructions come in file order, each within the file, one logical line or more
+      let last = 0;
+      const lineCount = text.split('\n').length;
+      for (const n of r.nodes) {
+        assert.ok(n.range.line > last && n.range.line <= n.range.endLine && n.range.endLine <= lineCount, `structured ${i}: range`);
+        last = n.range.endLine;
+      }
+    } catch (e) {
+      if (!(e instanceof TsbuildError)) throw e;
+    }
+    // bytes and text give the same tree
+    let fromBytes: string | undefined;
+    try {
+      fromBytes = dumpAst(parseDockerfile(Buffer.from(text)));
+    } catch (e) {
+      if (!(e instanceof TsbuildError)) throw e;
+    }
+    assert.equal(fromBytes, fromText, `structured ${i}: bytes vs text`);
   }
 });
 
