@@ -94,6 +94,7 @@ export function planBuild(ins: Instructions, opts: PlanOptions): BuildPlan {
       const froms: string[] = [];
       if (i.kind === 'copy' && i.from !== undefined) froms.push(i.from);
       if (i.kind === 'run') for (const m of i.mounts) if (m.from !== undefined) froms.push(m.from);
+      if (i.kind === 'copy' && i.from !== undefined) checkCopyFrom(lex, i.from, i.location);
       for (const f of froms) {
         const name = expand(lex, f, globalArgs, i.location);
         const d = stageRef(name, stage.index);
@@ -122,6 +123,17 @@ export function planBuild(ins: Instructions, opts: PlanOptions): BuildPlan {
   };
   visit(target);
   return { stages: planned.filter((p) => needed.has(p.stage.index)), target, globalArgs, declaredArgs };
+}
+
+/**
+ * `COPY --from` takes no variables (nor quotes): BuildKit wires the stage graph before any ARG has
+ * a value and refuses a word that expansion would change, wherever its ARG is declared (Docker
+ * 20.10 failed on it too, as an invalid image name).
+ */
+export function checkCopyFrom(lex: ShellLex, from: string, loc: SourceRange): void {
+  if (expand(lex, from, new ArgScope(), loc) !== from) {
+    throw new TsbuildError('INVALID', 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround', at(loc));
+  }
 }
 
 function expand(lex: ShellLex, word: string, scope: ArgScope, loc: SourceRange): string {

@@ -192,6 +192,21 @@ test('errors: unknown --target, missing COPY source, RUN in scratch, COPY --from
   assert.equal((p.error as TsbuildError).location?.line, 4);
 });
 
+test('COPY --from=$VAR: refused up front, whatever declares VAR (as Docker: 20.10 and current BuildKit both fail); an alias stage is the way', async () => {
+  const message = /variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround/;
+  const stageArg = 'FROM busybox AS bb\nRUN echo hi > /x\nFROM busybox\nARG SRC=bb\nCOPY --from=$SRC /x /x\n';
+  const globalArg = 'ARG SRC=bb\nFROM busybox AS bb\nRUN echo hi > /x\nFROM busybox\nCOPY --from=${SRC} /x /x\n';
+  for (const df of [stageArg, globalArg]) {
+    const f = await buildFails(s.root, df);
+    assert.match(f.error.message, message);
+    assert.equal((f.error as TsbuildError).location?.line, df.split('\n').length - 1);
+    assert.deepEqual(ranSteps(f), [], 'nothing runs: the stage graph is refused');
+  }
+  // the workaround Docker's message names
+  const b = await buildFiles(s.root, 'ARG SRC=bb\nFROM busybox AS bb\nRUN echo hi > /x\nFROM $SRC AS src\nFROM busybox\nCOPY --from=src /x /x\n');
+  assert.equal(imageFile(b, 'x'), 'hi\n');
+});
+
 test('errors: a missing COPY source is reported at the COPY line', async () => {
   const c = await buildFails(s.root, 'FROM busybox\nCOPY nope /x\n');
   assert.ok(c.error instanceof TsbuildError);

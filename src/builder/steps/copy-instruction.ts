@@ -19,6 +19,7 @@ import { checkoutCommit, parseGitSource, redactUrl, resolveCommit } from './add-
 import { isGitUrl } from './add-url.js';
 import { BuildContext } from '../context.js';
 import { PatternMatcher } from '../dockerignore.js';
+import { checkCopyFrom } from '../plan.js';
 import { TsbuildError } from '../../errors.js';
 import { runFsStep } from './fs-step.js';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -90,6 +91,8 @@ export async function copyStep(
     name: h.name,
     content: h.expand ? heredocLex.processWord(h.data, expansionEnv(state.args, state.config.config.Env)) : h.data,
   }));
+  // (the plan refused a variable in the Dockerfile's own COPY --from; this is for ONBUILD triggers)
+  if (ins.kind === 'copy' && ins.from !== undefined) checkCopyFrom(new ShellLex(session.escapeToken), ins.from, ins.location);
   const fromName = ins.kind === 'copy' && ins.from !== undefined ? x.word(state, ins.from, ins.location) : undefined;
   const workdir = state.config.config.WorkingDir || '/';
   const fromDirs = fromName !== undefined ? await resolveFrom(fromName) : undefined;
