@@ -68,4 +68,6 @@ export interface ParseResult {
   /** `\` or a backtick, from the escape directive. */
   escapeToken: string;
   warnings: ParseWarning[];
+  /** The input had invalid UTF-8: its bytes are kept as U+DC80..U+DCFF in the tree (utf8.ts). */
+  invalidUtf8?: boolean;
 }

@@ -21,7 +21,7 @@ import {
   trimNewline,
 } from './lines.js';
 import { splitCommand } from './split-command.js';
-import { decodeGoUtf8 } from './utf8.js';
+import { decodeGoUtf8, hasEscapedBytes } from './utf8.js';
 import { goToLower, goTrimSpace, skipGoSpace } from './text.js';
 
 export interface ParseOptions {
@@ -34,7 +34,9 @@ export interface ParseOptions {
 /** Parses a Dockerfile. Throws TsbuildError('PARSE') with a location for malformed input. */
 export function parseDockerfile(input: string | Uint8Array, opts: ParseOptions = {}): ParseResult {
   const text = typeof input === 'string' ? input : decodeGoUtf8(input);
-  return new FileParser(text, opts.file ?? 'Dockerfile', opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES).run();
+  const result = new FileParser(text, opts.file ?? 'Dockerfile', opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES).run();
+  if (typeof input !== 'string' && hasEscapedBytes(text)) result.invalidUtf8 = true;
+  return result;
 }
 
 const HEREDOC_KEYWORDS = new Set(['add', 'copy', 'run']);

@@ -8,6 +8,7 @@ import { TsbuildError } from '../errors.js';
 import type { ParseResult, Position, RawNode, SourceRange } from './ast.js';
 import { FLAG_SCHEMAS, FlagError, parseFlags, type ParsedFlags } from './flags.js';
 import { chompHeredocContent, heredocOf } from './heredoc.js';
+import { replaceEscapedBytes } from './utf8.js';
 import {
   INSTRUCTION_KEYWORDS,
   type ArgInstruction,
@@ -30,7 +31,10 @@ export function toInstructions(result: ParseResult): Instructions {
   const metaArgs: ArgInstruction[] = [];
   const stages: Stage[] = [];
   const names = new Map<string, Stage>();
-  for (const node of result.nodes) {
+  // Instructions are UTF-8 text for the builder: invalid bytes, which the raw tree keeps for
+  // Docker's dump, become U+FFFD here.
+  const nodes = result.invalidUtf8 ? result.nodes.map(withoutEscapedBytes) : result.nodes;
+  for (const node of nodes) {
     const ins = toInstruction(node, result.escapeToken);
     if (ins.kind === 'from') {
       const stage: Stage = {
@@ -403,4 +407,27 @@ function invalid(node: RawNode, message: string, p?: Position): TsbuildError {
 function invalidAtFlag(node: RawNode, flag: string, message: string): TsbuildError {
   const i = node.flags.findIndex((f) => f === `--${flag}` || f.startsWith(`--${flag}=`));
   return invalid(node, `${node.keywordRaw.toUpperCase()} --${flag}: ${message}`, i >= 0 ? node.flagPositions[i] : undefined);
+}
+
+/** A copy of an ONBUILD chain with escaped invalid bytes replaced (iterative: chains can be long). */
+function withoutEscapedBytes(node: RawNode): RawNode {
+  const fix = replaceEscapedBytes;
+  let top: RawNode | undefined;
+  let parent: RawNode | undefined;
+  for (let n: RawNode | undefined = node; n; n = n.child) {
+    const copy: RawNode = {
+      ...n,
+      keyword: fix(n.keyword),
+      keywordRaw: fix(n.keywordRaw),
+      flags: n.flags.map(fix),
+      args: n.args.map(fix),
+      original: fix(n.original),
+      heredocs: n.heredocs.map((h) => ({ ...h, name: fix(h.name), content: fix(h.content) })),
+      comments: n.comments.map(fix),
+    };
+    if (parent) parent.child = copy;
+    else top = copy;
+    parent = copy;
+  }
+  return top!;
 }

@@ -101,3 +101,18 @@ export function fromByteString(s: string): string {
   for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
   return decodeGoUtf8(b);
 }
+
+const ESCAPED = /(?<![\ud800-\udbff])[\udc80-\udcff]/g;
+
+/** Text with every escaped invalid byte replaced by U+FFFD (what a UTF-8 consumer would see). */
+export function replaceEscapedBytes(s: string): string {
+  return s.replace(ESCAPED, '\ufffd');
+}
+
+/** Whether decodeGoUtf8 had to escape any byte. */
+export function hasEscapedBytes(s: string): boolean {
+  ESCAPED.lastIndex = 0;
+  const found = ESCAPED.test(s);
+  ESCAPED.lastIndex = 0;
+  return found;
+}

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dumpAst, parseDockerfile } from '../../src/parser/index.js';
+import { dumpAst, parseDockerfile, toInstructions } from '../../src/parser/index.js';
 import { TsbuildError } from '../../src/errors.js';
 
 interface Case {
@@ -311,3 +311,12 @@ for (const c of CASES) {
     if (c.lines) assert.deepEqual(r.nodes.map((n) => [n.range.line, n.range.endLine]), c.lines);
   });
 }
+
+test('typed instructions are UTF-8 text: invalid bytes kept for the dump become U+FFFD', () => {
+  const r = parseDockerfile(Buffer.from('46524f4d20610a52554e2061f2620a', 'hex')); // FROM a / RUN a\xf2b
+  assert.equal(dumpAst(r), '(from "a")\n(run "a\\xf2b")\n');
+  const run = toInstructions(r).stages[0]!.instructions[0]!;
+  assert.equal(run.kind, 'run');
+  assert.deepEqual(run.kind === 'run' && run.command, ['a\ufffdb']);
+  assert.equal(run.original, 'RUN a\ufffdb');
+});
