@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseReference } from '../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push, digestOf, MediaType, type Descriptor } from '../src/registry/index.js';
+import { RegistryClient, OciLayoutStore, pull, push } from '../src/registry/index.js';
+import { digestOf } from '../src/image/digest.js';
+import { MT, type Descriptor } from '../src/image/manifest.js';
 import { startRegistry } from '../test/helpers/registry-server.js';
 import { putBytes } from '../test/helpers/registry-image.js';
 
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'tsbuild-bench-reg-'));
   try {
     const store = await new OciLayoutStore(join(tmp, 'src')).init();
-    const layers: Descriptor[] = [];
+    const layers: Descriptor<string>[] = [];
     for (let i = 0; i < LAYERS; i++) {
       // Incompressible bytes (what a gzip layer looks like on the wire), made 1 MiB at a time.
       const file = join(tmp, `layer${i}`);
@@ -44,14 +46,14 @@ async function main(): Promise<void> {
       const digest = `sha256:${hasher.digest('hex')}`;
       await store.putBlob(createReadStream(file), { digest });
       rmSync(file);
-      layers.push({ mediaType: MediaType.OciLayerGzip, digest, size: MB * 1024 * 1024 });
+      layers.push({ mediaType: MT.ociLayerGzip, digest, size: MB * 1024 * 1024 });
     }
     peakRss = 0;
     const baseRss = process.memoryUsage().rss;
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } }));
-    const configDesc = { mediaType: MediaType.OciConfig, digest: await putBytes(store, config), size: config.length };
-    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers }));
-    const manifest = { mediaType: MediaType.OciManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
+    const configDesc = { mediaType: MT.ociConfig, digest: await putBytes(store, config), size: config.length };
+    const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers }));
+    const manifest = { mediaType: MT.ociManifest, digest: digestOf(manifestBytes), size: manifestBytes.length };
     await putBytes(store, manifestBytes);
     await store.setRef('bench', manifest);
     const totalMB = (LAYERS * MB) | 0;

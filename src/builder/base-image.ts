@@ -10,7 +10,7 @@ import type { ImageStore, StoredImage } from '../image/store.js';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { repositoryOf } from '../registry/client.js';
-import { formatPlatform, parsePlatform, type Platform } from '../registry/manifest.js';
+import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { pullImage, pullRecord, type LayerProgressCallback } from '../registry/store-adapter.js';
 
 export interface ResolveBaseImageOptions {

@@ -24,8 +24,8 @@ import { parseReference, familiarString, type ImageReference } from '../image/re
 import type { RegistryClient } from '../registry/client.js';
 import { repositoryOf } from '../registry/client.js';
 import { exportCache, importCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, type CacheRecord, type RemoteCache } from '../registry/cache-export.js';
-import { digestOf } from '../registry/digest.js';
-import { MediaType, parseManifest, type Descriptor } from '../registry/manifest.js';
+import { digestOf } from '../image/digest.js';
+import { MT, parseManifest, type Descriptor } from '../image/manifest.js';
 import { OciLayoutStore } from '../registry/oci-layout.js';
 import { ImageStoreContent, LayerCompressor } from '../registry/store-adapter.js';
 
@@ -279,7 +279,7 @@ export class BuildRemoteCache {
     const compressor = new LayerCompressor(this.adapter, (d) => layout.hasBlob(d));
     try {
       const records = await this.records(spec, compressor, finalSet);
-      const layers = new Map<string, Descriptor>();
+      const layers = new Map<string, Descriptor<string>>();
       for (const r of records) for (const d of r.layers) layers.set(d.digest, d);
       for (const d of layers.values()) {
         if (!(await layout.hasBlob(d.digest))) await layout.putBlob(await this.adapter.openBlob(d.digest), { digest: d.digest, size: d.size });
@@ -290,12 +290,12 @@ export class BuildRemoteCache {
           records: records.map((r) => ({ key: r.key, layers: r.layers.map((d) => d.digest), state: r.state, created: r.created })),
         }),
       );
-      const cfgDesc: Descriptor = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfg), size: cfg.length };
+      const cfgDesc: Descriptor<string> = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfg), size: cfg.length };
       await layout.putBlob(Readable.from([cfg]), { digest: cfgDesc.digest, size: cfg.length });
       const manifest = Buffer.from(
-        JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: CACHE_ARTIFACT_TYPE, config: cfgDesc, layers: [...layers.values()] }),
+        JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, artifactType: CACHE_ARTIFACT_TYPE, config: cfgDesc, layers: [...layers.values()] }),
       );
-      const mDesc: Descriptor = { mediaType: MediaType.OciManifest, digest: digestOf(manifest), size: manifest.length };
+      const mDesc: Descriptor<string> = { mediaType: MT.ociManifest, digest: digestOf(manifest), size: manifest.length };
       await layout.putBlob(Readable.from([manifest]), { digest: mDesc.digest, size: manifest.length });
       await layout.setRef(spec.tag, mDesc);
     } finally {
@@ -330,7 +330,7 @@ async function readLocalCache(layout: OciLayoutStore, tag: string): Promise<Cach
   for (const r of cfg.records) {
     const layers = r.layers.map((d) => blobs.get(d));
     if (layers.some((d) => d === undefined)) continue;
-    out.push({ key: r.key, layers: layers as Descriptor[], ...(r.state !== undefined ? { state: r.state } : {}), ...(r.created ? { created: r.created } : {}) });
+    out.push({ key: r.key, layers: layers as Descriptor<string>[], ...(r.state !== undefined ? { state: r.state } : {}), ...(r.created ? { created: r.created } : {}) });
   }
   return out;
 }

@@ -58,7 +58,7 @@ export function registerRegistryCommands(program: Command): void {
     .option(...ROOT)
     .action(async (name: string, opts: RootOpt & NetOpt & { platform?: string; quiet?: boolean; progress?: string }) => {
       const { parseReference, familiarString, formatReference } = await import('../image/reference.js');
-      const { parsePlatform } = await import('../registry/manifest.js');
+      const { parsePlatform } = await import('../image/platform.js');
       const ref = parseReference(name);
       const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
       const store = await openStore(opts);

@@ -1,6 +1,8 @@
 /**
- * Content digests (`sha256:<64 hex>`) and the OCI chain ID. Only sha256 is stored; other
- * algorithms in archives are rejected as CORRUPT rather than silently trusted.
+ * Content digests and the OCI chain ID: the one digest vocabulary of tsbuild. The store keeps
+ * sha256 content only (`Digest`); other algorithms in archives are rejected as CORRUPT rather than
+ * silently trusted. A registry may name content by sha512 too: such digests can be checked
+ * (`checkDigest`, `DigestHasher`) on the way through, though the store keeps only sha256.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
@@ -34,6 +36,49 @@ export function newHash(): Hash {
 
 export function digestOfHash(h: Hash): Digest {
   return `sha256:${h.digest('hex')}`;
+}
+
+/** Algorithms a digest may use in content tsbuild verifies (hex length of each). */
+const ALGORITHMS: Record<string, number> = { sha256: 64, sha512: 128 };
+
+/** Throws INVALID unless `d` is a digest in an algorithm tsbuild can verify. */
+export function checkDigest(d: string): void {
+  const colon = d.indexOf(':');
+  const len = ALGORITHMS[d.slice(0, colon)];
+  const hex = d.slice(colon + 1);
+  if (colon < 0 || len === undefined || hex.length !== len || !/^[0-9a-f]+$/.test(hex)) {
+    throw new TsbuildError('INVALID', `unsupported or malformed digest "${d}"`);
+  }
+}
+
+/** The digest of `data` in `algorithm` (`sha256`, `sha512`); for sha256, `sha256()` types it. */
+export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+/** Incremental hashing in the algorithm of an expected digest (a download checked as it streams). */
+export class DigestHasher {
+  readonly expected: string;
+  private readonly hash: Hash;
+  private readonly algorithm: string;
+  bytes = 0;
+
+  constructor(expected: string) {
+    checkDigest(expected);
+    this.expected = expected;
+    this.algorithm = expected.slice(0, expected.indexOf(':'));
+    this.hash = createHash(this.algorithm);
+  }
+
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** The digest of everything seen; call once. */
+  digest(): string {
+    return `${this.algorithm}:${this.hash.digest('hex')}`;
+  }
 }
 
 /**

@@ -1,9 +1,15 @@
 /**
- * OCI manifests, indexes and descriptors, and the Docker media types we accept on input. The store
- * always writes OCI media types with uncompressed layers (`...layer.v1.tar`): the layer blob's
- * digest is then its diff ID.
+ * The one OCI vocabulary: media types, descriptors, manifests and indexes (OCI and Docker schema2:
+ * same shapes, different media types), and parsing manifest bytes from outside. The store always
+ * writes OCI media types with uncompressed layers (`...layer.v1.tar`): a layer blob's digest is
+ * then its diff ID. Docker schema 1 is refused (deprecated, unsigned content digests).
+ *
+ * `D` is the digest type: the store's own documents name sha256 content only (`Digest`, the
+ * default); documents from a registry are `Descriptor<string>` until their digests are checked.
  */
+import { TsbuildError } from '../errors.js';
 import type { Digest } from './digest.js';
+import type { Platform } from './platform.js';
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -17,30 +23,43 @@ export const MT = {
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
   dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
 } as const;
 
-export interface Descriptor {
+export interface Descriptor<D extends string = Digest> {
   mediaType: string;
-  digest: Digest;
+  digest: D;
   size: number;
+  urls?: string[];
   annotations?: Record<string, string>;
-  platform?: { architecture: string; os: string; variant?: string };
+  platform?: Platform;
+  artifactType?: string;
 }
 
-export interface Manifest {
+export interface Manifest<D extends string = Digest> {
   schemaVersion: 2;
   mediaType?: string;
-  config: Descriptor;
-  layers: Descriptor[];
+  artifactType?: string;
+  config: Descriptor<D>;
+  layers: Descriptor<D>[];
+  subject?: Descriptor<D>;
   annotations?: Record<string, string>;
 }
 
-export interface Index {
+export interface Index<D extends string = Digest> {
   schemaVersion: 2;
   mediaType?: string;
-  manifests: Descriptor[];
+  artifactType?: string;
+  manifests: Descriptor<D>[];
+  subject?: Descriptor<D>;
   annotations?: Record<string, string>;
 }
+
+/** Manifest bytes from outside, classified (digests not yet checked against the store's rules). */
+export type ParsedManifest =
+  | { kind: 'manifest'; mediaType: string; manifest: Manifest<string> }
+  | { kind: 'index'; mediaType: string; index: Index<string> };
 
 /** The OCI annotation naming a manifest in an image layout's index.json. */
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -82,4 +101,52 @@ export function buildManifest(config: { digest: Digest; size: number }, layers: 
     config: { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
     layers: layers.map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })),
   };
+}
+
+/**
+ * Parses manifest bytes. The media type comes from the body's `mediaType` when present, else from
+ * the Content-Type the registry sent, else from the shape (`manifests` → index).
+ */
+export function parseManifest(bytes: Buffer, contentType?: string): ParsedManifest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new TsbuildError('CORRUPT', 'manifest is not valid JSON');
+  }
+  if (!isObject(doc)) throw new TsbuildError('CORRUPT', 'manifest is not a JSON object');
+  const ct = contentType?.split(';')[0]?.trim();
+  let mt = typeof doc.mediaType === 'string' ? doc.mediaType : ct && ct !== 'application/json' ? ct : '';
+  if (mt === MT.dockerSchema1 || mt === MT.dockerSchema1Signed || doc.schemaVersion === 1) {
+    throw new TsbuildError('REGISTRY', 'Docker schema 1 manifests are not supported');
+  }
+  if (doc.schemaVersion !== 2) throw new TsbuildError('CORRUPT', `unsupported manifest schemaVersion ${String(doc.schemaVersion)}`);
+  if (!mt) mt = Array.isArray(doc.manifests) ? MT.ociIndex : MT.ociManifest;
+  if (isIndexType(mt)) {
+    if (!Array.isArray(doc.manifests)) throw new TsbuildError('CORRUPT', 'index has no manifests list');
+    doc.manifests.forEach((d, i) => checkDescriptor(d, `manifests[${i}]`));
+    return { kind: 'index', mediaType: mt, index: doc as unknown as Index<string> };
+  }
+  if (isManifestType(mt) || isObject(doc.config)) {
+    checkDescriptor(doc.config, 'config');
+    if (!Array.isArray(doc.layers)) throw new TsbuildError('CORRUPT', 'manifest has no layers list');
+    doc.layers.forEach((d, i) => checkDescriptor(d, `layers[${i}]`));
+    return { kind: 'manifest', mediaType: mt, manifest: doc as unknown as Manifest<string> };
+  }
+  throw new TsbuildError('REGISTRY', `unsupported manifest media type "${mt}"`);
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+function checkDescriptor(d: unknown, where: string): void {
+  if (!isObject(d) || typeof d.digest !== 'string' || !DIGEST_RE.test(d.digest) || typeof d.size !== 'number' || d.size < 0) {
+    throw new TsbuildError('CORRUPT', `manifest ${where} is not a valid descriptor`);
+  }
+  if (d.mediaType !== undefined && typeof d.mediaType !== 'string') {
+    throw new TsbuildError('CORRUPT', `manifest ${where} has an invalid mediaType`);
+  }
 }

@@ -32,8 +32,8 @@ import { TsbuildError } from '../errors.js';
 import type { ImageReference } from '../image/reference.js';
 import { repositoryOf, type RegistryClient } from './client.js';
 import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
-import { digestOf } from './digest.js';
-import { MediaType, type Descriptor } from './manifest.js';
+import { digestOf } from '../image/digest.js';
+import { MT, type Descriptor } from '../image/manifest.js';
 
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.tsbuild.cache.v1';
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.tsbuild.cache.config.v1+json';
@@ -42,7 +42,7 @@ export interface CacheRecord {
   /** The builder's cache key of the step. */
   key: string;
   /** The step result's full layer chain, base first. */
-  layers: Descriptor[];
+  layers: Descriptor<string>[];
   /** Image config / history state after the step, as the builder stores it (opaque here). */
   state?: unknown;
   /** ISO time the record was made; newer wins in merges. */
@@ -108,7 +108,7 @@ export async function importCache(client: RegistryClient, ref: ImageReference): 
   const repo = repositoryOf(ref);
   let fetched;
   try {
-    fetched = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest', [MediaType.OciManifest]);
+    fetched = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest', [MT.ociManifest]);
   } catch (e) {
     if (e instanceof TsbuildError && e.code === 'NOT_FOUND') return new RemoteCache(client, ref, []);
     throw e;
@@ -133,7 +133,7 @@ export async function importCache(client: RegistryClient, ref: ImageReference): 
     const layers = r.layers.map((d) => blobs.get(d));
     // A record naming a blob the manifest does not hold is unusable (GC may have removed it).
     if (layers.some((d) => d === undefined)) continue;
-    const rec: CacheRecord = { key: r.key, layers: layers as Descriptor[] };
+    const rec: CacheRecord = { key: r.key, layers: layers as Descriptor<string>[] };
     if (r.state !== undefined) rec.state = r.state;
     if (r.created !== undefined) rec.created = r.created;
     records.push(rec);
@@ -158,7 +158,7 @@ export async function exportCache(
     kept.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? ''));
     all = [...records, ...kept].slice(0, Math.max(records.length, opts.maxRecords ?? 2000));
   }
-  const layers = new Map<string, Descriptor>();
+  const layers = new Map<string, Descriptor<string>>();
   for (const r of all) for (const d of r.layers) if (!layers.has(d.digest)) layers.set(d.digest, { mediaType: d.mediaType, digest: d.digest, size: d.size });
   const layerList = [...layers.values()];
   const fresh = new Set(records.flatMap((r) => r.layers.map((d) => d.digest)));
@@ -188,16 +188,16 @@ export async function exportCache(
     })),
   };
   const cfgBytes = Buffer.from(JSON.stringify(cfg));
-  const cfgDesc: Descriptor = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfgBytes), size: cfgBytes.length };
+  const cfgDesc: Descriptor<string> = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfgBytes), size: cfgBytes.length };
   if ((await client.headBlob(repo, cfgDesc.digest, { forPush: true })) === undefined) {
     await client.putBlob(repo, cfgDesc, () => Readable.from([cfgBytes]));
   }
   const manifest = {
     schemaVersion: 2,
-    mediaType: MediaType.OciManifest,
+    mediaType: MT.ociManifest,
     artifactType: CACHE_ARTIFACT_TYPE,
     config: cfgDesc,
     layers: layerList,
   };
-  return client.putManifest(repo, ref.tag ?? 'latest', Buffer.from(JSON.stringify(manifest)), MediaType.OciManifest);
+  return client.putManifest(repo, ref.tag ?? 'latest', Buffer.from(JSON.stringify(manifest)), MT.ociManifest);
 }

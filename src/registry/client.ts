@@ -9,8 +9,8 @@ import { PassThrough, Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { registryHost, type ImageReference } from '../image/reference.js';
 import { Authenticator, type CredentialProvider, type Scope } from './auth.js';
-import { checkDigest, digestOf, DigestHasher } from './digest.js';
-import { MANIFEST_ACCEPT, parseManifest, type ParsedManifest } from './manifest.js';
+import { checkDigest, digestOf, DigestHasher } from '../image/digest.js';
+import { MT, parseManifest, type ParsedManifest } from '../image/manifest.js';
 import { ConnectionError, isConnectionError, Transport, type TransportOptions, type TransportRequest, type TransportResponse } from './transport.js';
 
 /** A repository on a registry host: `{registry: 'registry-1.docker.io', name: 'library/busybox'}`. */
@@ -60,6 +60,9 @@ export type BlobWriteResult = 'uploaded' | 'mounted';
 
 /** Opens the blob's bytes; called again if an upload is restarted. */
 export type BlobSource = () => Readable | Promise<Readable>;
+
+/** What we ask registries for, best first. */
+export const MANIFEST_ACCEPT = [MT.ociIndex, MT.dockerList, MT.ociManifest, MT.dockerManifest];
 
 const MANIFEST_LIMIT = 4 * 1024 * 1024;
 

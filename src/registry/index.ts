@@ -1,5 +1,5 @@
 /** The registry client's public API. */
-export { RegistryClient, repositoryOf } from './client.js';
+export { RegistryClient, repositoryOf, MANIFEST_ACCEPT } from './client.js';
 export type { RepositoryRef, ClientOptions, FetchedManifest, BlobReadOptions, BlobWriteOptions, BlobWriteResult, BlobSource } from './client.js';
 export { Transport, ConnectionError, isLoopbackHost } from './transport.js';
 export type { TransportOptions } from './transport.js';
@@ -14,9 +14,6 @@ export {
   configKey,
 } from './auth.js';
 export type { Credentials, CredentialProvider, Challenge, Scope, DockerConfigOptions } from './auth.js';
-export { MediaType, MANIFEST_ACCEPT, parseManifest, selectPlatform, hostPlatform, parsePlatform, formatPlatform } from './manifest.js';
-export type { Descriptor, ImageManifest, ImageIndex, Platform, ParsedManifest } from './manifest.js';
-export { digestOf, checkDigest, DigestHasher } from './digest.js';
 export type { ContentStore, ExpectedBlob, TransferProgress, ProgressCallback } from './content.js';
 export { OciLayoutStore } from './oci-layout.js';
 export { pull, resolveManifests } from './pull.js';

@@ -12,8 +12,8 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TsbuildError } from '../errors.js';
 import type { ContentStore, ExpectedBlob } from './content.js';
-import { checkDigest, DigestHasher } from './digest.js';
-import { MediaType, type Descriptor, type ImageIndex } from './manifest.js';
+import { checkDigest, DigestHasher } from '../image/digest.js';
+import { MT, type Descriptor, type Index } from '../image/manifest.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -31,7 +31,7 @@ export class OciLayoutStore implements ContentStore {
     try {
       await stat(join(this.dir, 'index.json'));
     } catch {
-      await this.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
+      await this.writeIndex({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] });
     }
     return this;
   }
@@ -95,19 +95,19 @@ export class OciLayoutStore implements ContentStore {
     }
   }
 
-  async readIndex(): Promise<ImageIndex> {
-    return JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as ImageIndex;
+  async readIndex(): Promise<Index<string>> {
+    return JSON.parse(await readFile(join(this.dir, 'index.json'), 'utf8')) as Index<string>;
   }
 
   /** Points a name (`org.opencontainers.image.ref.name`) at a manifest or index. */
-  async setRef(name: string, desc: Descriptor): Promise<void> {
+  async setRef(name: string, desc: Descriptor<string>): Promise<void> {
     const index = await this.readIndex();
     index.manifests = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== name);
     index.manifests.push({ ...desc, annotations: { ...desc.annotations, [REF_NAME_ANNOTATION]: name } });
     await this.writeIndex(index);
   }
 
-  async resolve(name: string): Promise<Descriptor | undefined> {
+  async resolve(name: string): Promise<Descriptor<string> | undefined> {
     const index = await this.readIndex();
     const d = index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === name);
     if (!d) return undefined;
@@ -115,7 +115,7 @@ export class OciLayoutStore implements ContentStore {
     return rest;
   }
 
-  private async writeIndex(index: ImageIndex): Promise<void> {
+  private async writeIndex(index: Index<string>): Promise<void> {
     const p = join(this.dir, 'index.json');
     const tmp = `${p}.tmp-${randomBytes(6).toString('hex')}`;
     await writeFile(tmp, JSON.stringify(index));

@@ -8,7 +8,8 @@ import { TsbuildError } from '../errors.js';
 import { familiarString, type ImageReference } from '../image/reference.js';
 import { repositoryOf, type FetchedManifest, type RegistryClient } from './client.js';
 import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
-import { formatPlatform, hostPlatform, selectPlatform, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
+import type { Descriptor, Manifest } from '../image/manifest.js';
+import { formatPlatform, hostPlatform, selectPlatform, type Platform } from '../image/platform.js';
 
 export interface PullOptions {
   /** Platform to pick from an index (default: the host's). */
@@ -20,12 +21,12 @@ export interface PullOptions {
 
 export interface PullResult {
   /** What the reference resolved to on the registry (an index or a manifest). */
-  root: Descriptor;
+  root: Descriptor<string>;
   /** The image manifest that was pulled (equal to root unless root is an index). */
-  manifest: Descriptor;
-  parsed: ImageManifest;
-  config: Descriptor;
-  layers: Descriptor[];
+  manifest: Descriptor<string>;
+  parsed: Manifest<string>;
+  config: Descriptor<string>;
+  layers: Descriptor<string>[];
 }
 
 /** What a reference names on a registry: the manifest (or index) it points at and, for an index,
@@ -59,7 +60,7 @@ export async function resolveManifests(client: RegistryClient, ref: ImageReferen
 export async function pull(client: RegistryClient, ref: ImageReference, store: ContentStore, opts: PullOptions = {}): Promise<PullResult> {
   const repo = repositoryOf(ref);
   const { root: first, image: fetched, platform } = await resolveManifests(client, ref, opts.platform);
-  const root: Descriptor = { mediaType: first.mediaType, digest: first.digest, size: first.bytes.length };
+  const root: Descriptor<string> = { mediaType: first.mediaType, digest: first.digest, size: first.bytes.length };
   await storeBytes(store, root.digest, first.bytes);
   let manifestDesc = root;
   if (fetched !== first) {

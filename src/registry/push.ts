@@ -7,7 +7,7 @@ import { TsbuildError } from '../errors.js';
 import type { ImageReference } from '../image/reference.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
 import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
-import { parseManifest, type Descriptor, type ImageManifest } from './manifest.js';
+import { parseManifest, type Descriptor, type Manifest } from '../image/manifest.js';
 
 export interface PushOptions {
   /** Parallel blob uploads (default 3). */
@@ -28,7 +28,7 @@ export interface PushResult {
 }
 
 /** Pushes the manifest or index `root` (present in `store`) to `ref` (its tag, else its digest). */
-export async function push(client: RegistryClient, ref: ImageReference, store: ContentStore, root: Descriptor, opts: PushOptions = {}): Promise<PushResult> {
+export async function push(client: RegistryClient, ref: ImageReference, store: ContentStore, root: Descriptor<string>, opts: PushOptions = {}): Promise<PushResult> {
   const repo = repositoryOf(ref);
   const result: PushResult = { digest: root.digest, uploaded: 0, skipped: 0, mounted: 0 };
   const rootBytes = await readAll(store, root.digest);
@@ -48,7 +48,7 @@ export async function push(client: RegistryClient, ref: ImageReference, store: C
   return result;
 }
 
-async function pushBlobs(client: RegistryClient, repo: RepositoryRef, store: ContentStore, m: ImageManifest, opts: PushOptions, result: PushResult): Promise<void> {
+async function pushBlobs(client: RegistryClient, repo: RepositoryRef, store: ContentStore, m: Manifest<string>, opts: PushOptions, result: PushResult): Promise<void> {
   const seen = new Set<string>();
   const blobs = [...m.layers, m.config].filter((d) => !seen.has(d.digest) && seen.add(d.digest));
   await mapLimit(blobs, opts.concurrency ?? 3, async (d) => {

@@ -26,15 +26,14 @@ import { TsbuildError } from '../errors.js';
 import type { ImageStore, StoredImage } from '../image/store.js';
 import { parseConfig } from '../image/store.js';
 import type { BlobInfo } from '../image/blobs.js';
-import { type Digest, isDigest, newHash, digestOfHash } from '../image/digest.js';
+import { type Digest, isDigest, newHash, digestOfHash, digestOf } from '../image/digest.js';
 import { peek, isGzip, isZstd, gunzip, tapHash } from '../image/byte-streams.js';
 import { GzipPool, gzipFile } from '../image/compress.js';
-import { MT, layerCompression } from '../image/manifest.js';
+import { MT, layerCompression, parseManifest, type Descriptor, type Manifest } from '../image/manifest.js';
+import { formatPlatform, hostPlatform, type Platform } from '../image/platform.js';
 import { formatReference, familiarString, type ImageReference } from '../image/reference.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
-import { digestOf } from './digest.js';
 import { mapLimit, type ContentStore, type ExpectedBlob, type ProgressCallback } from './content.js';
-import { formatPlatform, hostPlatform, parseManifest, MediaType, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
 import { resolveManifests } from './pull.js';
 import { push, type PushResult } from './push.js';
 import { unzstd } from './zstd.js';
@@ -64,7 +63,7 @@ export class ImageStoreContent implements ContentStore {
   constructor(readonly store: ImageStore) {}
 
   /** Declares that `compressed` is a layer whose uncompressed digest must be `diffId`. */
-  expectLayer(compressed: Descriptor, diffId: Digest): void {
+  expectLayer(compressed: Descriptor<string>, diffId: Digest): void {
     this.hints.set(compressed.digest, { mediaType: compressed.mediaType, diffId });
   }
 
@@ -320,7 +319,7 @@ async function storeManifest(adapter: ImageStoreContent, digest: string, bytes: 
   adapter.written.push(info.digest);
 }
 
-async function fetchConfig(client: RegistryClient, repo: RepositoryRef, adapter: ImageStoreContent, m: ImageManifest): Promise<Buffer> {
+async function fetchConfig(client: RegistryClient, repo: RepositoryRef, adapter: ImageStoreContent, m: Manifest<string>): Promise<Buffer> {
   const d = m.config.digest;
   if (!isDigest(d)) throw new TsbuildError('REGISTRY', `unsupported config digest ${d} (only sha256 is stored)`);
   if (adapter.store.hasBlob(d)) {
@@ -344,7 +343,7 @@ async function fetchConfig(client: RegistryClient, repo: RepositoryRef, adapter:
 export class LayerCompressor {
   private pool: GzipPool | undefined;
   private readonly temps: string[] = [];
-  private readonly memo = new Map<string, Promise<Descriptor>>();
+  private readonly memo = new Map<string, Promise<Descriptor<string>>>();
   private readonly known = new Map<string, Promise<boolean>>();
 
   constructor(
@@ -359,18 +358,18 @@ export class LayerCompressor {
     return v;
   };
 
-  descriptor(layer: BlobInfo): Promise<Descriptor> {
+  descriptor(layer: BlobInfo): Promise<Descriptor<string>> {
     let p = this.memo.get(layer.digest);
     if (!p) this.memo.set(layer.digest, (p = this.make(layer)));
     return p;
   }
 
-  private async make(layer: BlobInfo): Promise<Descriptor> {
+  private async make(layer: BlobInfo): Promise<Descriptor<string>> {
     const store = this.adapter.store;
     const d = layer.digest as Digest;
     for (const kind of ['origin', 'gzip'] as const) {
       const c = store.getCompressed(d, kind);
-      if (c && (await this.has(c.digest))) return { mediaType: MediaType.OciLayerGzip, digest: c.digest, size: c.size };
+      if (c && (await this.has(c.digest))) return { mediaType: MT.ociLayerGzip, digest: c.digest, size: c.size };
     }
     if (!store.hasBlob(d)) throw new TsbuildError('NOT_FOUND', `layer ${d} is not in the image store`);
     this.pool ??= new GzipPool(2);
@@ -379,7 +378,7 @@ export class LayerCompressor {
     const gz = await gzipFile(this.pool, store.blobPath(d), tmp);
     store.setCompressed(d, 'gzip', gz);
     this.adapter.addVirtual(gz.digest, gz.size, () => createReadStream(tmp, { highWaterMark: 1 << 20 }));
-    return { mediaType: MediaType.OciLayerGzip, digest: gz.digest, size: gz.size };
+    return { mediaType: MT.ociLayerGzip, digest: gz.digest, size: gz.size };
   }
 
   async cleanup(): Promise<void> {
@@ -426,7 +425,7 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sto
   try {
     for (const l of layerDigests) opts.onProgress?.({ type: 'layer', layer: l, status: 'preparing' });
     let descs = await reuseOriginManifest(store, image, origin, compressor.has);
-    let root: Descriptor;
+    let root: Descriptor<string>;
     if (descs) {
       root = { mediaType: origin!.mediaType, digest: origin!.manifest, size: origin!.size };
     } else {
@@ -434,12 +433,12 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sto
       for (const l of image.manifest.layers) descs.push(await compressor.descriptor({ digest: l.digest, size: l.size }));
       const manifest = {
         schemaVersion: 2,
-        mediaType: MediaType.OciManifest,
-        config: { mediaType: MediaType.OciConfig, digest: image.id, size: image.manifest.config.size },
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: image.id, size: image.manifest.config.size },
         layers: descs,
       };
       const bytes = Buffer.from(JSON.stringify(manifest));
-      root = { mediaType: MediaType.OciManifest, digest: digestOf(bytes), size: bytes.length };
+      root = { mediaType: MT.ociManifest, digest: digestOf(bytes), size: bytes.length };
       adapter.addVirtual(root.digest, bytes.length, () => Readable.from([bytes]));
     }
     // Progress by the uncompressed layer's short ID is what users see for the same layer locally.
@@ -471,9 +470,9 @@ async function reuseOriginManifest(
   image: StoredImage,
   origin: PullRecord | undefined,
   targetHas: (digest: string) => Promise<boolean>,
-): Promise<Descriptor[] | undefined> {
+): Promise<Descriptor<string>[] | undefined> {
   if (!origin || !isDigest(origin.manifest) || !store.hasBlob(origin.manifest)) return undefined;
-  let m: ImageManifest;
+  let m: Manifest<string>;
   try {
     const p = parseManifest(await store.blobs.read(origin.manifest), origin.mediaType);
     if (p.kind !== 'manifest') return undefined;

@@ -2,15 +2,15 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
-import { digestOf } from '../../src/registry/digest.js';
-import { MediaType, type Descriptor } from '../../src/registry/manifest.js';
+import { digestOf } from '../../src/image/digest.js';
+import { MT, type Descriptor } from '../../src/image/manifest.js';
 import type { OciLayoutStore } from '../../src/registry/oci-layout.js';
 
 export interface TestImage {
-  manifest: Descriptor;
+  manifest: Descriptor<string>;
   manifestBytes: Buffer;
-  config: Descriptor;
-  layers: Descriptor[];
+  config: Descriptor<string>;
+  layers: Descriptor<string>[];
 }
 
 /** A tar with one file of `size` random bytes. */
@@ -31,12 +31,12 @@ export async function putBytes(store: OciLayoutStore, bytes: Buffer): Promise<st
 
 /** Builds an image whose layers hold random files of the given sizes; tags it `tag` in the layout. */
 export async function makeTestImage(store: OciLayoutStore, layerSizes: number[], tag = 'latest'): Promise<TestImage> {
-  const layers: Descriptor[] = [];
+  const layers: Descriptor<string>[] = [];
   const diffIds: string[] = [];
   for (const [i, size] of layerSizes.entries()) {
     const tar = await randomLayerTar(size, `file${i}.bin`);
     const digest = await putBytes(store, tar);
-    layers.push({ mediaType: MediaType.OciLayer, digest, size: tar.length });
+    layers.push({ mediaType: MT.ociLayer, digest, size: tar.length });
     diffIds.push(digest);
   }
   const configBytes = Buffer.from(
@@ -48,9 +48,9 @@ export async function makeTestImage(store: OciLayoutStore, layerSizes: number[],
       history: layers.map(() => ({ created_by: 'test' })),
     }),
   );
-  const config: Descriptor = { mediaType: MediaType.OciConfig, digest: await putBytes(store, configBytes), size: configBytes.length };
-  const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers }));
-  const manifest: Descriptor = { mediaType: MediaType.OciManifest, digest: await putBytes(store, manifestBytes), size: manifestBytes.length };
+  const config: Descriptor<string> = { mediaType: MT.ociConfig, digest: await putBytes(store, configBytes), size: configBytes.length };
+  const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers }));
+  const manifest: Descriptor<string> = { mediaType: MT.ociManifest, digest: await putBytes(store, manifestBytes), size: manifestBytes.length };
   await store.setRef(tag, manifest);
   return { manifest, manifestBytes, config, layers };
 }

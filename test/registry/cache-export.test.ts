@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, push, MediaType, type Descriptor } from '../../src/registry/index.js';
+import { RegistryClient, OciLayoutStore, push } from '../../src/registry/index.js';
+import { MT, type Descriptor } from '../../src/image/manifest.js';
 import { exportCache, importCache, CACHE_ARTIFACT_TYPE, type CacheRecord } from '../../src/registry/cache-export.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 import { makeTestImage, putBytes, randomLayerTar } from '../helpers/registry-image.js';
@@ -25,9 +26,9 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function layer(store: OciLayoutStore, size: number): Promise<Descriptor> {
+async function layer(store: OciLayoutStore, size: number): Promise<Descriptor<string>> {
   const tar = await randomLayerTar(size);
-  return { mediaType: MediaType.OciLayer, digest: await putBytes(store, tar), size: tar.length };
+  return { mediaType: MT.ociLayer, digest: await putBytes(store, tar), size: tar.length };
 }
 
 test('export then import maps step keys to layer chains; layers come back verified and lazily', async () => {

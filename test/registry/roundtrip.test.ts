@@ -10,7 +10,9 @@ import { Readable } from 'node:stream';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push, digestOf, MediaType, type TransferProgress } from '../../src/registry/index.js';
+import { RegistryClient, OciLayoutStore, pull, push, type TransferProgress } from '../../src/registry/index.js';
+import { digestOf } from '../../src/image/digest.js';
+import { MT } from '../../src/image/manifest.js';
 import { startRegistry, freePort, type TestRegistry } from '../helpers/registry-server.js';
 import { makeTestImage, putBytes } from '../helpers/registry-image.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
@@ -149,14 +151,14 @@ test('an index selects the host platform, or a given one', async () => {
   const indexBytes = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: MediaType.OciIndex,
+      mediaType: MT.ociIndex,
       manifests: [
         { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
         { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
       ],
     }),
   );
-  const index = { mediaType: MediaType.OciIndex, digest: await putBytes(store, indexBytes), size: indexBytes.length };
+  const index = { mediaType: MT.ociIndex, digest: await putBytes(store, indexBytes), size: indexBytes.length };
   const ref = parseReference(`${reg.host}/tests/multi:latest`);
   await push(client, ref, store, index);
   const dst = await newStore('index-dst');
@@ -193,11 +195,11 @@ test('skopeo reads what tsbuild pushed, and tsbuild pulls what skopeo pushed', a
   await run('skopeo', ['copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${theirs.dir}:v2`, `docker://${reg.host}/tests/skopeo:docker`]);
   const dst2 = await newStore('sk-dst2');
   const got2 = await pull(client, parseReference(`${reg.host}/tests/skopeo:docker`), dst2);
-  assert.equal(got2.manifest.mediaType, MediaType.DockerManifest);
-  assert.equal(got2.config.mediaType, MediaType.DockerConfig);
+  assert.equal(got2.manifest.mediaType, MT.dockerManifest);
+  assert.equal(got2.config.mediaType, MT.dockerConfig);
   assert.equal(got2.layers.length, 1);
   const layer = blobFile(dst2, got2.layers[0]!.digest);
-  const tar = got2.layers[0]!.mediaType === MediaType.DockerLayerGzip ? gunzipSync(layer) : layer;
+  const tar = got2.layers[0]!.mediaType === MT.dockerLayerGzip ? gunzipSync(layer) : layer;
   assert.deepEqual(tar, blobFile(theirs, img2.layers[0]!.digest));
 });
 
@@ -205,13 +207,13 @@ test('a busybox rootfs image (gzip layer) pushed by tsbuild is a valid image to 
   const store = await newStore('busybox');
   const tar = readFileSync(busyboxRootfsTar());
   const gz = gzipSync(tar);
-  const layer = { mediaType: MediaType.OciLayerGzip, digest: await putBytes(store, gz), size: gz.length };
+  const layer = { mediaType: MT.ociLayerGzip, digest: await putBytes(store, gz), size: gz.length };
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [digestOf(tar)] } }),
   );
-  const configDesc = { mediaType: MediaType.OciConfig, digest: await putBytes(store, config), size: config.length };
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [layer] }));
-  const desc = { mediaType: MediaType.OciManifest, digest: await putBytes(store, manifest), size: manifest.length };
+  const configDesc = { mediaType: MT.ociConfig, digest: await putBytes(store, config), size: config.length };
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: [layer] }));
+  const desc = { mediaType: MT.ociManifest, digest: await putBytes(store, manifest), size: manifest.length };
   await push(client, parseReference(`${reg.host}/library/busybox:test`), store, desc);
   const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/library/busybox:test`]);
   const info = JSON.parse(stdout);

@@ -9,7 +9,9 @@ import { gzipSync } from 'node:zlib';
 import { TsbuildError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/store.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, push, digestOf, MediaType } from '../../src/registry/index.js';
+import { RegistryClient, OciLayoutStore, push } from '../../src/registry/index.js';
+import { digestOf } from '../../src/image/digest.js';
+import { MT } from '../../src/image/manifest.js';
 import { ImageStoreContent, pullImage, pushImage } from '../../src/registry/store-adapter.js';
 import { makeTestImage, putBytes, randomLayerTar } from '../helpers/registry-image.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
@@ -40,7 +42,7 @@ test('adapter putBlob: gzip stored uncompressed with both digests checked; misma
   const gz = gzipSync(tar);
   const before = blobs(root);
   await assert.rejects(a.putBlob(Readable.from([gz]), { digest: digestOf(Buffer.from('other')) }), /does not match its digest/);
-  a.expectLayer({ mediaType: MediaType.OciLayerGzip, digest: digestOf(gz), size: gz.length }, digestOf(Buffer.from('not the tar')) as `sha256:${string}`);
+  a.expectLayer({ mediaType: MT.ociLayerGzip, digest: digestOf(gz), size: gz.length }, digestOf(Buffer.from('not the tar')) as `sha256:${string}`);
   await assert.rejects(a.putBlob(Readable.from([gz]), { digest: digestOf(gz), size: gz.length }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
   assert.deepEqual(blobs(root), before);
   assert.deepEqual(tmpFiles(root), []);
@@ -61,14 +63,14 @@ test('uncompressed-layer images and multi-platform indexes pull; pushing back ke
   const index = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: MediaType.OciIndex,
+      mediaType: MT.ociIndex,
       manifests: [
         { ...amd.manifest, platform: { os: 'linux', architecture: 'amd64' } },
         { ...arm.manifest, platform: { os: 'linux', architecture: 'arm64' } },
       ],
     }),
   );
-  const idx = { mediaType: MediaType.OciIndex, digest: await putBytes(oci, index), size: index.length };
+  const idx = { mediaType: MT.ociIndex, digest: await putBytes(oci, index), size: index.length };
   await push(client, parseReference(`${reg.host}/multi/app:1`), oci, idx);
 
   const root = join(tmp, 'multi');
@@ -89,11 +91,11 @@ test('a registry image whose layer does not match its diff ID is refused and lea
   const oci = await new OciLayoutStore(join(tmp, 'bad')).init();
   const tar = await randomLayerTar(4000);
   const gz = gzipSync(tar);
-  const layer = { mediaType: MediaType.OciLayerGzip, digest: await putBytes(oci, gz), size: gz.length };
+  const layer = { mediaType: MT.ociLayerGzip, digest: await putBytes(oci, gz), size: gz.length };
   const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(Buffer.from('lie'))] } }));
-  const config = { mediaType: MediaType.OciConfig, digest: await putBytes(oci, cfg), size: cfg.length };
-  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
-  const md = { mediaType: MediaType.OciManifest, digest: await putBytes(oci, m), size: m.length };
+  const config = { mediaType: MT.ociConfig, digest: await putBytes(oci, cfg), size: cfg.length };
+  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [layer] }));
+  const md = { mediaType: MT.ociManifest, digest: await putBytes(oci, m), size: m.length };
   await push(client, parseReference(`${reg.host}/bad/app:1`), oci, md);
 
   const root = join(tmp, 'bad-store');
@@ -108,11 +110,11 @@ test('zstd layers are decompressed (Node zlib, else the zstd program); a missing
   const oci = await new OciLayoutStore(join(tmp, 'zstd')).init();
   const tar = await randomLayerTar(30_000);
   const zst = execFileSync('zstd', ['-c', '-q'], { input: tar });
-  const layer = { mediaType: MediaType.OciLayerZstd, digest: await putBytes(oci, zst), size: zst.length };
+  const layer = { mediaType: MT.ociLayerZstd, digest: await putBytes(oci, zst), size: zst.length };
   const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] } }));
-  const config = { mediaType: MediaType.OciConfig, digest: await putBytes(oci, cfg), size: cfg.length };
-  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }));
-  await push(client, parseReference(`${reg.host}/zstd/app:1`), oci, { mediaType: MediaType.OciManifest, digest: await putBytes(oci, m), size: m.length });
+  const config = { mediaType: MT.ociConfig, digest: await putBytes(oci, cfg), size: cfg.length };
+  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [layer] }));
+  await push(client, parseReference(`${reg.host}/zstd/app:1`), oci, { mediaType: MT.ociManifest, digest: await putBytes(oci, m), size: m.length });
 
   const saved = process.env.TSBUILD_ZSTD;
   const native = typeof (await import('node:zlib') as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
@@ -136,5 +138,5 @@ test('zstd layers are decompressed (Node zlib, else the zstd program); a missing
   const got = await client.getManifest({ registry: reg.host, name: 'zstd/copy' }, '1');
   assert.equal(got.digest, p.digest);
   assert.ok(got.parsed.kind === 'manifest' && got.parsed.manifest.config.digest === config.digest);
-  assert.ok(got.parsed.kind === 'manifest' && got.parsed.manifest.layers[0]!.mediaType === MediaType.OciLayerGzip);
+  assert.ok(got.parsed.kind === 'manifest' && got.parsed.manifest.layers[0]!.mediaType === MT.ociLayerGzip);
 });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push, digestOf } from '../../src/registry/index.js';
+import { RegistryClient, OciLayoutStore, pull, push } from '../../src/registry/index.js';
+import { digestOf } from '../../src/image/digest.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 import { makeTestImage } from '../helpers/registry-image.js';
 

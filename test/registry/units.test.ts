@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TsbuildError } from '../../src/errors.js';
 import { parseChallenges, formatScope, configKey } from '../../src/registry/auth.js';
-import { MediaType, parseManifest, selectPlatform, parsePlatform, hostPlatform, type ImageIndex } from '../../src/registry/manifest.js';
+import { MT, parseManifest, type Index } from '../../src/image/manifest.js';
+import { selectPlatform, parsePlatform, hostPlatform } from '../../src/image/platform.js';
 import { Transport, isLoopbackHost, retryAfterMs, isRetryableStatus, hostname } from '../../src/registry/transport.js';
-import { checkDigest, digestOf } from '../../src/registry/digest.js';
+import { checkDigest, digestOf } from '../../src/image/digest.js';
 import { mapLimit } from '../../src/registry/content.js';
 
 test('WWW-Authenticate challenges: Bearer with quoted params, Basic, several in one header', () => {
@@ -25,21 +26,21 @@ test('WWW-Authenticate challenges: Bearer with quoted params, Basic, several in 
 });
 
 test('manifests: OCI/Docker media types, index detection, schema1 and junk refused', () => {
-  const m = { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, digest: digestOf('c'), size: 1 }, layers: [] };
+  const m = { schemaVersion: 2, mediaType: MT.dockerManifest, config: { mediaType: MT.dockerConfig, digest: digestOf('c'), size: 1 }, layers: [] };
   assert.equal(parseManifest(Buffer.from(JSON.stringify(m))).kind, 'manifest');
   const { mediaType: _mt, ...noType } = m;
-  const p = parseManifest(Buffer.from(JSON.stringify(noType)), `${MediaType.OciManifest}; charset=utf-8`);
-  assert.equal(p.mediaType, MediaType.OciManifest);
+  const p = parseManifest(Buffer.from(JSON.stringify(noType)), `${MT.ociManifest}; charset=utf-8`);
+  assert.equal(p.mediaType, MT.ociManifest);
   const idx = parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })));
-  assert.deepEqual([idx.kind, idx.mediaType], ['index', MediaType.OciIndex]);
-  assert.equal(parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), MediaType.DockerManifestList).mediaType, MediaType.DockerManifestList);
+  assert.deepEqual([idx.kind, idx.mediaType], ['index', MT.ociIndex]);
+  assert.equal(parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] })), MT.dockerList).mediaType, MT.dockerList);
   assert.throws(() => parseManifest(Buffer.from('{"schemaVersion":1,"fsLayers":[]}')), /schema 1 manifests are not supported/);
   assert.throws(() => parseManifest(Buffer.from('nope')), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
   assert.throws(() => parseManifest(Buffer.from(JSON.stringify({ ...m, layers: [{ digest: 'x', size: 1 }] }))), /layers\[0\] is not a valid descriptor/);
 });
 
 test('platform selection: exact, default variants, attestations skipped, absent platform', () => {
-  const d = (digest: string, platform?: object) => ({ mediaType: MediaType.OciManifest, digest: `sha256:${digest.repeat(64)}`, size: 1, ...(platform ? { platform } : {}) });
+  const d = (digest: string, platform?: object) => ({ mediaType: MT.ociManifest, digest: `sha256:${digest.repeat(64)}`, size: 1, ...(platform ? { platform } : {}) });
   const index = {
     schemaVersion: 2,
     manifests: [
@@ -50,7 +51,7 @@ test('platform selection: exact, default variants, attestations skipped, absent 
       d('5', { os: 'linux', architecture: 'amd64' }),
       d('6'),
     ],
-  } as ImageIndex;
+  } as Index<string>;
   const pick = (s: string) => selectPlatform(index, parsePlatform(s))?.digest.slice(7, 8);
   assert.equal(pick('linux/amd64'), '5');
   assert.equal(pick('linux/x86_64'), '5');
