@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pack } from 'tar-stream';
 import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, writeContext, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
@@ -200,6 +201,38 @@ WORKDIR /wd2
     ['4:7', '4:50', '0:0', '4:7', '0:0', '0:0', '4:7'],
   );
   assert.equal(b.config.config?.User, 'lp');
+});
+
+/** A tar with entries written exactly as given (what `tar` on a real tree could not make). */
+async function tarOf(items: Array<{ name: string; symlink?: string; content?: string }>): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const ended = new Promise<void>((r) => p.on('end', () => r()));
+  for (const it of items) {
+    await new Promise<void>((resolve, reject) => {
+      const done = (e?: Error | null) => (e ? reject(e) : resolve());
+      if (it.symlink !== undefined) p.entry({ name: it.name, type: 'symlink', linkname: it.symlink }, done);
+      else p.entry({ name: it.name, mode: 0o644 }, it.content ?? '', done);
+    });
+  }
+  p.finalize();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+test('ADD of an archive that writes through a symlink it made (symldir1 -> .., then symldir1/file): extracted inside the destination, as Docker does', async () => {
+  const b = await buildFiles(
+    s.root,
+    'FROM busybox\nADD app.tar /dest/sub/\nRUN cat /dest/sub/file > /seen\n',
+    { 'app.tar': await tarOf([{ name: 'symldir1', symlink: '..' }, { name: 'symldir1/file', content: 'through the link\n' }]) },
+  );
+  assert.equal(imageFile(b, 'dest/sub/file'), 'through the link\n');
+  assert.equal(imageEntry(b, 'dest/sub/symldir1')!.linkname, '..');
+  assert.equal(imageEntry(b, 'dest/file'), undefined, 'the link is followed with the destination as root, as Docker\'s chroot');
+  assert.equal(imageFile(b, 'seen'), 'through the link\n');
 });
 
 test('COPY: <Dockerfile>.dockerignore beside the Dockerfile wins over .dockerignore', async () => {

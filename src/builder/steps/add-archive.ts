@@ -4,9 +4,11 @@
  * then read entry by entry into layer entries under a destination directory. Nothing is
  * extracted onto the host filesystem except file bytes, into the caller's scratch dir, so an
  * archive cannot write anywhere else; names are still checked the way an extractor must:
- * no absolute names, no `..` escaping, no entry below a symlink the archive itself created,
- * hardlinks only to entries the archive already holds (all TsbuildError 'UNSAFE'; Docker 20.10
- * instead strips a leading `/` or `../` and extracts such names inside the destination).
+ * no absolute names, no `..` escaping, hardlinks only to files the archive already holds (all
+ * TsbuildError 'UNSAFE'; Docker instead strips a leading `/` or `../` and extracts such names
+ * inside the destination). Where a member goes is the caller's `place`: Docker extracts chrooted
+ * into the destination, so a member written through a symlink (even one the archive made, like
+ * `l -> ..` then `l/file`) lands where that link leads with the destination as `/`.
  * bzip2/xz/zstd are decoded by the system's `bzip2 -dc` / `xz -dc` / `zstd -dc` (Node 20's zlib
  * has gzip only).
  */
@@ -41,8 +43,9 @@ export async function detectArchive(hostPath: string): Promise<ArchiveKind | nul
 /**
  * The layer entries of an archive with the archive's owners and modes, one at a time in archive
  * order (later entries for one path win; the caller sorts). `place` maps a cleaned
- * archive-relative path to its layer path (the caller resolves it inside the target image, and
- * sees its own handling of earlier entries). File bytes are written under `scratchDir`.
+ * archive-relative path to its layer path (the caller resolves it with the destination as root,
+ * and sees its own handling of earlier entries, the archive's symlinks included). File bytes are
+ * written under `scratchDir`.
  */
 export async function* archiveEntries(
   hostPath: string,
@@ -50,7 +53,7 @@ export async function* archiveEntries(
   place: (rel: string) => string,
   scratchDir: string,
 ): AsyncGenerator<LayerEntry> {
-  const types = new Map<string, string>(); // archive-relative path -> entry type
+  const types = new Map<string, string>(); // layer path -> entry type (hardlinks as 'file')
   let n = 0;
   const source = kind === 'tar' ? createReadStream(hostPath) : decompressed(hostPath, kind);
   for await (const { header: h, body } of readTarOrCorrupt(source, hostPath)) {
@@ -62,14 +65,6 @@ export async function* archiveEntries(
     if (rel === '') {
       for await (const _ of body) void _;
       continue;
-    }
-    // Writing below a link the archive created would land wherever the link points.
-    const segs = rel.split('/');
-    for (let i = 1; i < segs.length; i++) {
-      const parent = segs.slice(0, i).join('/');
-      if (types.get(parent) === 'symlink') {
-        throw new TsbuildError('UNSAFE', `archive entry "${h.name}" would be written through the symlink "${parent}" in the same archive`);
-      }
     }
     const e: LayerEntry = {
       path: place(rel),
@@ -83,11 +78,11 @@ export async function* archiveEntries(
     if (h.xattrs && Object.keys(h.xattrs).length > 0) e.xattrs = h.xattrs;
     if (h.type === 'symlink') e.linkname = h.linkname ?? '';
     if (h.type === 'hardlink') {
-      const target = safeName(h.linkname ?? '', 'hardlink target');
+      const target = place(safeName(h.linkname ?? '', 'hardlink target'));
       if (types.get(target) !== 'file') {
         throw new TsbuildError('UNSAFE', `archive hardlink "${h.name}" points at "${h.linkname}", which is not a file earlier in the archive`);
       }
-      e.linkname = place(target);
+      e.linkname = target;
     }
     if (h.type === 'char' || h.type === 'block') {
       e.devmajor = h.devmajor ?? 0;
@@ -101,7 +96,7 @@ export async function* archiveEntries(
     } else {
       for await (const _ of body) void _;
     }
-    types.set(rel, h.type === 'hardlink' ? 'file' : h.type);
+    types.set(e.path, h.type === 'hardlink' ? 'file' : h.type);
     yield e;
   }
 }

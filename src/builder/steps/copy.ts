@@ -18,6 +18,7 @@
  *   keeping the archive's owners and modes (--chown/--chmod do not reach extracted entries).
  */
 import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError } from '../../errors.js';
@@ -314,6 +315,50 @@ class LayerBuilder {
     return joinAbs(cur, segs[segs.length - 1]!);
   }
 
+  /**
+   * Where archive member `rel` goes when extracted into the resolved directory `root`, as Docker
+   * extracts (chrooted into the destination): symlinks on the way, the image's and those this
+   * layer already holds (the archive's own), are followed with `root` as `/`, and `..` stops
+   * there, so nothing lands outside it. A link must lead to an existing directory (Docker's open
+   * fails otherwise); plain missing parents are made by add(). The last component is not followed.
+   */
+  placeInRoot(root: string, rel: string): string {
+    const todo: Array<string | typeof MUST_BE_DIR> = rel.split('/');
+    const last = todo.pop() as string;
+    const done: string[] = [];
+    const at = (segs: readonly string[]) => (segs.length === 0 ? root : joinAbs(root, segs.join('/')));
+    let hops = 0;
+    while (todo.length > 0) {
+      const c = todo.shift()!;
+      if (c === MUST_BE_DIR) {
+        if (!this.isDir(at(done))) throw new TsbuildError('NOT_FOUND', `archive entry "${rel}": ${at(done)}, where a symlink on its way leads, is no directory`);
+        continue;
+      }
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        done.pop();
+        continue;
+      }
+      const link = this.linkAt(at([...done, c]));
+      if (link === undefined) {
+        done.push(c);
+        continue;
+      }
+      if (++hops > 40) throw new TsbuildError('UNSAFE', `archive entry "${rel}": too many levels of symbolic links`);
+      if (link.startsWith('/')) done.length = 0;
+      todo.unshift(...link.split('/'), MUST_BE_DIR);
+    }
+    return joinAbs(at(done), last);
+  }
+
+  /** The target of the symlink at a resolved path: this layer's entry there, else the image's. */
+  private linkAt(real: string): string | undefined {
+    const mine = this.entries.get(real);
+    if (mine) return mine.type === 'symlink' ? (mine.linkname ?? '') : undefined;
+    const e = this.view.lookup(real);
+    return e?.stat.isSymbolicLink() ? readlinkSync(e.hostPath, 'utf8') : undefined;
+  }
+
   sorted(): LayerEntry[] {
     return [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
   }
@@ -399,7 +444,7 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
 /** Docker keeps an archive's owners and modes: --chown/--chmod reach only the created dest dirs. */
 async function addArchive(layer: LayerBuilder, file: string, kind: ArchiveKind, destAbs: string, scratchDir: string): Promise<void> {
   const base = layer.dirAt(destAbs);
-  for await (const e of archiveEntries(file, kind, (rel) => layer.placeBelow(base, rel).slice(1), scratchDir)) {
+  for await (const e of archiveEntries(file, kind, (rel) => layer.placeInRoot(base, rel).slice(1), scratchDir)) {
     layer.add('/' + e.path, e);
   }
 }
@@ -430,6 +475,9 @@ function parentOf(abs: string): string {
   const i = abs.lastIndexOf('/');
   return i <= 0 ? '/' : abs.slice(0, i);
 }
+
+/** A marker in placeInRoot's work list: the path so far, reached through a symlink, must exist. */
+const MUST_BE_DIR = Symbol('must be a directory');
 
 function joinAbs(dir: string, name: string): string {
   return dir === '/' ? '/' + name : `${dir}/${name}`;
