@@ -89,13 +89,17 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "jsonlog.h"
 
 #define EXIT_SANDBOX 125
 #define EXIT_EXEC 127
 #define STATUS_FD 4
 #define SPEC_FD 3
 #define NETCFG_FD 5 /* network=private: the interface configuration arrives here */
+#define EXIT_CANNOT_INVOKE 126 /* container mode: the command exists but cannot be executed */
 #define MAX_STUBS 256
 
 extern char **environ;
@@ -128,6 +132,16 @@ struct spec {
   size_t nmounts;
   struct list cgroups;   /* cgroup.procs files P joins before anything of the run exists */
   char oom_adj[16];      /* the caller's oom_score_adj, given back to the command */
+  /* container (monitor) mode only */
+  int init;              /* 1: tsbuild-init is PID 1 in front of the command (--init) */
+  int stdin_pipe;        /* 1: the command's stdin is a pipe fed from our fd 0 (-i) */
+  int attach;            /* 1: output also goes to our fds 1 and 2 (a foreground CLI) */
+  char *log;             /* json-file log path (NULL: no log) */
+  long long log_max_size;
+  int log_max_file;
+  char *rundir;          /* monitor, exit and ctl files */
+  struct list exitcmd, exitenv; /* run after the exit file is written (e.g. --rm's cleanup) */
+  char *exitcwd;         /* ... in this directory */
 };
 
 enum { NET_HOST, NET_NONE, NET_PRIVATE };
@@ -142,6 +156,8 @@ struct stub {
 static struct stub stubs[MAX_STUBS];
 static size_t nstubs;
 static int status_ok = 0; /* fd 4 is open */
+static int monitor_mode = 0; /* argv[1] == "monitor": a container's monitor, see monitor_main */
+static int alive_keep = -1;  /* monitor mode: C keeps its end of the alive pipe until exec */
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -158,6 +174,8 @@ static void status(const char *fmt, ...) {
   buf[n++] = '\n';
   if (status_ok) {
     if (write(STATUS_FD, buf, (size_t)n) < 0) { /* nobody listens: nothing better to do */ }
+  } else if (monitor_mode) {
+    /* our stderr is the container's log: nothing of ours goes there */
   } else if (strncmp(buf, "error ", 6) == 0) {
     fprintf(stderr, "tsbuild-sandbox: %.*s", n - 6, buf + 6);
   }
@@ -246,6 +264,8 @@ static void read_spec(struct spec *sp) {
   if (len == 0 || buf[len - 1] != 0) die("spec: empty or not NUL-terminated");
   memset(sp, 0, sizeof *sp);
   sp->no_new_privs = 1;
+  sp->log_max_size = -1;
+  sp->log_max_file = 1;
   sp->cwd = "/";
   for (char *p = buf, *next; p < buf + len; p = next) {
     next = p + strlen(p) + 1;
@@ -276,6 +296,16 @@ static void read_spec(struct spec *sp) {
       if (v[0] != '/') die("spec: cgroup must be an absolute path: %s", v);
       push(&sp->cgroups, v);
     } else if (!strcmp(k, "nonewprivs")) sp->no_new_privs = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "init")) sp->init = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "stdin")) sp->stdin_pipe = !strcmp(v, "pipe");
+    else if (!strcmp(k, "attach")) sp->attach = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "log")) sp->log = v;
+    else if (!strcmp(k, "logmaxsize")) sp->log_max_size = (long long)parse_num(k, v);
+    else if (!strcmp(k, "logmaxfile")) sp->log_max_file = (int)parse_num(k, v);
+    else if (!strcmp(k, "rundir")) sp->rundir = v;
+    else if (!strcmp(k, "exitcmd")) push(&sp->exitcmd, v);
+    else if (!strcmp(k, "exitenv")) push(&sp->exitenv, v);
+    else if (!strcmp(k, "exitcwd")) sp->exitcwd = v;
     else if (!strcmp(k, "legacy_lowerdir")) sp->legacy_lowerdir = strcmp(v, "0") != 0; /* for tests */
     else if (!strcmp(k, "bind") || !strcmp(k, "tmpfs")) {
       sp->mounts = realloc(sp->mounts, (sp->nmounts + 1) * sizeof *sp->mounts);
@@ -304,6 +334,8 @@ static void read_spec(struct spec *sp) {
   if (sp->args.n == 0) die("spec: no command");
   if (sp->cwd[0] != '/') die("spec: cwd must be absolute: %s", sp->cwd);
   if (!sp->env.v) push(&sp->env, NULL), sp->env.n = 0;
+  if (monitor_mode && !sp->rundir) die("spec: a container needs rundir");
+  if (!sp->exitenv.v) push(&sp->exitenv, NULL), sp->exitenv.n = 0;
 }
 
 /* ---- CVE-2019-5736: run from a sealed memfd, never from the file on disk ------------------ */
@@ -332,7 +364,8 @@ static void reexec_sealed(char **argv) {
   /* a fixed argv: the sandbox's `ps` shows PID 1 without host paths */
   (void)argv;
   char *const args[] = {"tsbuild-sandbox", NULL};
-  fexecve(mfd, args, environ);
+  char *const margs[] = {"tsbuild-monitor", "monitor", NULL};
+  fexecve(mfd, monitor_mode ? margs : args, environ);
   die_errno("fexecve", "sealed memfd");
 }
 
@@ -836,6 +869,13 @@ static void __attribute__((noreturn)) exec_command(struct spec *sp, int cwdfd, s
   if (setgroups(sp->ngroups, sp->groups) < 0) die_errno("setgroups", NULL);
   if (setresgid(sp->gid, sp->gid, sp->gid) < 0) die_errno("setresgid", NULL);
   if (setresuid(sp->uid, sp->uid, sp->uid) < 0) die_errno("setresuid", NULL);
+  if (alive_keep >= 0) {
+    /* the command is PID 1 of a container: a change of uid cleared PDEATHSIG, arm it again and make
+     * sure the monitor did not die in between (monitor alive <=> container alive) */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
+    struct pollfd pf = {.fd = alive_keep, .events = POLLIN};
+    if (poll(&pf, 1, 0) > 0) _exit(EXIT_SANDBOX);
+  }
   set_caps(sp->uid);
   if (sp->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_NO_NEW_PRIVS");
   if (fchdir(cwdfd) < 0) die_errno("chdir", sp->cwd);
@@ -846,18 +886,41 @@ static void __attribute__((noreturn)) exec_command(struct spec *sp, int cwdfd, s
   environ = sp->env.v;
   execvp(sp->args.v[0], sp->args.v);
   int err = errno;
-  status("error exec \"%s\": %s", sp->args.v[0], strerror(err));
-  _exit(EXIT_EXEC);
+  if (!monitor_mode) {
+    status("error exec \"%s\": %s", sp->args.v[0], strerror(err));
+    _exit(EXIT_EXEC);
+  }
+  /* a container: Docker's (runc's) words and codes, 127 for a command that is not there, 126 for
+   * one that cannot be executed */
+  const char *a0 = sp->args.v[0];
+  if (err == ENOENT && !strchr(a0, '/')) {
+    status("error exec: \"%s\": executable file not found in $PATH", a0);
+    _exit(EXIT_EXEC);
+  }
+  if (err == ENOENT) {
+    status("error exec: \"%s\": stat %s: no such file or directory", a0, a0);
+    _exit(EXIT_EXEC);
+  }
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s", strerror(err));
+  if (msg[0] >= 'A' && msg[0] <= 'Z') msg[0] = (char)(msg[0] - 'A' + 'a'); /* Go's lower-case errno text */
+  status("error exec: \"%s\": %s", a0, msg);
+  _exit(EXIT_CANNOT_INVOKE);
 }
 
 /* ---- PID 1 (C) ---------------------------------------------------------------------------- */
+
+static void join_cgroups(struct spec *sp);
 
 static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldmask, int alive_fd) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
   /* P may have died before PDEATHSIG was armed: its end of the pipe is then closed */
   struct pollfd pf = {.fd = alive_fd, .events = POLLIN};
   if (poll(&pf, 1, 0) > 0) _exit(EXIT_SANDBOX);
-  close(alive_fd);
+  if (monitor_mode && !sp->init) alive_keep = alive_fd; /* see exec_command */
+  else close(alive_fd);
+  /* a container's monitor stays outside the container's cgroup (it removes it at the end) */
+  if (monitor_mode) join_cgroups(sp);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   prctl(PR_SET_NAME, "tsbuild-init", 0, 0, 0);
   /* a cgroup namespace rooted at the run's cgroup (P joined it before forking us) */
@@ -929,9 +992,11 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   mask_paths(rootfd, nodes);
   /* stdin: the sandbox's own null device (the caller's is the host's /dev/null, which a root step
    * could otherwise fchmod through /proc/self/fd/0) */
-  int in = openat(nodes, "null", O_RDONLY | O_CLOEXEC);
-  if (in < 0 || dup2(in, 0) < 0) die_errno("open", "null device as stdin");
-  close(in);
+  if (!sp->stdin_pipe) {
+    int in = openat(nodes, "null", O_RDONLY | O_CLOEXEC);
+    if (in < 0 || dup2(in, 0) < 0) die_errno("open", "null device as stdin");
+    close(in);
+  }
   close(nodes);
   for (size_t i = 0; i < sp->nmounts; i++) {
     struct mount_req *m = &sp->mounts[i];
@@ -948,11 +1013,20 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   int cwdfd = resolve_create(rootfd, sp->cwd, 1, 0);
   close(rootfd);
   if (sp->net == NET_PRIVATE) configure_eth0();
+  /* a container without --init: the command itself is PID 1, as in Docker (it gets the stop signal
+   * and reaps its own children) */
+  if (monitor_mode && !sp->init) exec_command(sp, cwdfd, oldmask);
 
   pid_t child = fork();
   if (child < 0) die_errno("fork", NULL);
   if (child == 0) exec_command(sp, cwdfd, oldmask);
   close(cwdfd);
+  if (monitor_mode) {
+    /* the monitor learns that the command was executed when every copy of the status pipe is closed:
+     * ours goes now, the command's on exec */
+    close(STATUS_FD);
+    status_ok = 0;
+  }
 
   /* reap everything; forward termination signals to the command */
   int code = -1, sig = 0;
@@ -1032,13 +1106,348 @@ static int relay(int from, int to) {
   return 1;
 }
 
+/* ---- the container monitor ------------------------------------------------------------------ */
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Field 22 of /proc/self/stat: with the PID, it names this process across PID reuse. */
+static unsigned long long self_starttime(void) {
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  p += 2; /* the state field */
+  for (int field = 3; field < 22 && p; field++) {
+    p = strchr(p, ' ');
+    if (p) p++;
+  }
+  return p ? strtoull(p, NULL, 10) : 0;
+}
+
+/* Writes DIR/NAME whole (temp file + rename): a reader sees the old content or the new one. */
+static void write_atomic(const char *dir, const char *name, const char *text) {
+  char tmp[4200], path[4200];
+  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  size_t len = strlen(text);
+  ssize_t w = write(fd, text, len);
+  close(fd);
+  if (w == (ssize_t)len) rename(tmp, path);
+  else unlink(tmp);
+}
+
+static void write_monitor_file(struct spec *sp, pid_t child, long long started) {
+  char text[128];
+  snprintf(text, sizeof text, "%d %llu %d %lld\n", (int)getpid(), self_starttime(), (int)child, started);
+  write_atomic(sp->rundir, "monitor", text);
+}
+
+/* The container's cgroup directories, once its last process is gone (EBUSY while the kernel is
+ * still letting go of them), then the shared parent if that was its last group. */
+static void remove_cgroups(struct spec *sp) {
+  for (size_t i = 0; i < sp->cgroups.n; i++) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", sp->cgroups.v[i]);
+    char *slash = strrchr(dir, '/');
+    if (!slash) continue;
+    *slash = 0; /* drop "/cgroup.procs" */
+    for (int tries = 0; tries < 100; tries++) {
+      if (rmdir(dir) == 0 || errno != EBUSY) break;
+      usleep(10000);
+    }
+    slash = strrchr(dir, '/');
+    if (slash) {
+      *slash = 0;
+      rmdir(dir); /* fails while other groups remain */
+    }
+  }
+}
+
+/* Copies BUF to fd TO; returns 0 when the reader went away. */
+static int write_all(int to, const unsigned char *buf, size_t n) {
+  for (size_t off = 0; off < n;) {
+    ssize_t w = write(to, buf + off, n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return 0;
+    off += (size_t)w;
+  }
+  return 1;
+}
+
+/*
+ * monitor mode (argv[1] "monitor"): one per running container, started by the CLI. It detaches
+ * (double fork, setsid, cwd /), so it outlives the CLI, and is P of the process tree above: PID 1
+ * of the container is its child with PDEATHSIG, so monitor alive <=> container alive. It holds the
+ * command's pipes and writes the json-file log itself; with attach=1 the output also goes to its
+ * fds 1 and 2 (a foreground CLI's pipes; dropped once the reader is gone); with stdin=pipe its fd 0
+ * feeds the command's stdin. RUNDIR gets `monitor` ("PID STARTTIME CHILDPID STARTED_NS", rewritten
+ * once the command runs), a FIFO `ctl` taking "kill SIG" lines (signals go to the command through
+ * its parent: no PID reuse race), and at the end, after all output is drained and the log closed,
+ * `exit` ("code N", "signal N", "started 0|1", "finished NS", "error TEXT" lines). Status lines on
+ * fd 4: "pid N", "netns N" (private network), "started NS" once the command was executed, or
+ * "error TEXT" when it could not be, then "exit N" / "signal N". Last, exitcmd (e.g. --rm's
+ * cleanup) is executed with fd 4 still open, so a foreground CLI waits for it.
+ */
+static int __attribute__((noreturn)) monitor_main(void) {
+  umask(0);
+  signal(SIGPIPE, SIG_IGN);
+  struct spec sp;
+  read_spec(&sp);
+  if (sp.net != NET_PRIVATE) close(NETCFG_FD);
+  pid_t f = fork();
+  if (f < 0) die_errno("fork", "monitor");
+  if (f > 0) _exit(0);
+  if (setsid() < 0) die_errno("setsid", NULL);
+  f = fork(); /* not a session leader: never gets a controlling terminal */
+  if (f < 0) die_errno("fork", "monitor");
+  if (f > 0) _exit(0);
+  if (chdir("/") < 0) die_errno("chdir", "/");
+  prctl(PR_SET_NAME, "tsbuild-monitor", 0, 0, 0);
+  oom_exempt(&sp);
+  write_monitor_file(&sp, 0, 0);
+
+  char ctlpath[4200];
+  snprintf(ctlpath, sizeof ctlpath, "%s/ctl", sp.rundir);
+  unlink(ctlpath);
+  if (mkfifo(ctlpath, 0600) < 0) die_errno("mkfifo", ctlpath);
+  int ctl = open(ctlpath, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (ctl < 0) die_errno("open", ctlpath);
+  static struct jlog log;
+  int logging = 0;
+  if (sp.log) {
+    if (jlog_open(&log, sp.log, sp.log_max_size, sp.log_max_file) < 0) die_errno("open", sp.log);
+    logging = 1;
+  }
+
+  sigset_t set, oldmask;
+  waited_signals(&set);
+  sigaddset(&set, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &set, &oldmask);
+  int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0) die_errno("signalfd", NULL);
+  int out[2], err[2], syn[2], in[2] = {-1, -1};
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(syn, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
+  if (sp.stdin_pipe && pipe2(in, O_CLOEXEC) < 0) die_errno("pipe2", "stdin");
+  if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
+  pid_t init = fork();
+  if (init < 0) die_errno("fork", NULL);
+  if (init == 0) {
+    close(alive[1]);
+    close(sigfd);
+    close(ctl);
+    if (logging) close(log.fd);
+    if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) die_errno("dup2", "stdout/stderr");
+    if (sp.stdin_pipe && dup2(in[0], 0) < 0) die_errno("dup2", "stdin");
+    /* what C reports before the command runs goes through the sync pipe, which the monitor relays */
+    if (dup3(syn[1], STATUS_FD, O_CLOEXEC) < 0) die_errno("dup3", "status");
+    close(out[0]), close(out[1]), close(err[0]), close(err[1]), close(syn[0]), close(syn[1]);
+    if (sp.stdin_pipe) close(in[0]), close(in[1]);
+    init_main(&sp, &oldmask, alive[0]);
+  }
+  close(alive[0]);
+  close(out[1]);
+  close(err[1]);
+  close(syn[1]);
+  if (sp.stdin_pipe) {
+    close(in[0]);
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+  }
+  if (sp.net == NET_PRIVATE) close(NETCFG_FD);
+  status("pid %d", (int)init);
+
+  static unsigned char buf[65536], inbuf[65536];
+  static char syntext[8192], errtext[4096];
+  size_t synlen = 0, inlen = 0, inoff = 0;
+  int started = 0, failed = 0, code = -1, sig = 0;
+  int in_eof = !sp.stdin_pipe, inw = sp.stdin_pipe ? in[1] : -1;
+  int attached[3] = {0, sp.attach, sp.attach};
+  struct pollfd pf[7] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
+                         {.fd = syn[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLOUT},
+                         {.fd = ctl, .events = POLLIN}};
+  while (code < 0 || pf[1].fd >= 0 || pf[2].fd >= 0 || pf[3].fd >= 0) {
+    pf[4].fd = !in_eof && inlen == 0 ? 0 : -1;
+    pf[5].fd = inw >= 0 && inlen > 0 ? inw : -1;
+    pf[6].fd = code < 0 ? ctl : -1;
+    if (poll(pf, 7, -1) < 0) {
+      if (errno == EINTR) continue;
+      die_errno("poll", NULL);
+    }
+    for (int i = 1; i <= 2; i++) {
+      if (pf[i].fd < 0 || !pf[i].revents) continue;
+      ssize_t n = read(pf[i].fd, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        close(pf[i].fd);
+        pf[i].fd = -1;
+        if (logging) jlog_end(&log, i - 1);
+        continue;
+      }
+      if (logging) jlog_write(&log, i - 1, buf, (size_t)n, now_ns());
+      if (attached[i] && !write_all(i, buf, (size_t)n)) attached[i] = 0;
+    }
+    if (pf[3].fd >= 0 && pf[3].revents) {
+      ssize_t n = read(syn[0], syntext + synlen, sizeof syntext - 1 - synlen);
+      if (n > 0) {
+        synlen += (size_t)n;
+        char *nl;
+        while ((nl = memchr(syntext, '\n', synlen))) {
+          size_t len = (size_t)(nl - syntext) + 1;
+          if (!strncmp(syntext, "error ", 6) && !failed) {
+            failed = 1;
+            snprintf(errtext, sizeof errtext, "%.*s", (int)(len - 7), syntext + 6);
+          }
+          if (status_ok && write(STATUS_FD, syntext, len) < 0) { /* the CLI went away */ }
+          memmove(syntext, syntext + len, synlen - len);
+          synlen -= len;
+        }
+        if (synlen == sizeof syntext - 1) synlen = 0; /* a line that long is nothing of ours */
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close(syn[0]);
+        pf[3].fd = -1;
+        if (!failed) {
+          /* every copy of the pipe is closed and nothing went wrong: the command was executed */
+          started = 1;
+          long long t = now_ns();
+          write_monitor_file(&sp, init, t);
+          status("started %lld", t);
+        }
+      }
+    }
+    if (pf[4].fd >= 0 && pf[4].revents) {
+      ssize_t n = read(0, inbuf, sizeof inbuf);
+      if (n > 0) inlen = (size_t)n, inoff = 0;
+      else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        in_eof = 1; /* EOF on our stdin reaches the command */
+        if (inw >= 0) close(inw);
+        inw = -1;
+      }
+    }
+    if (pf[5].fd >= 0 && pf[5].revents) {
+      ssize_t w = (pf[5].revents & POLLOUT) ? write(inw, inbuf + inoff, inlen - inoff) : -1;
+      if (w > 0) {
+        inoff += (size_t)w;
+        if (inoff == inlen) inlen = 0;
+      } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        close(inw); /* the command closed its stdin: nothing more is delivered */
+        inw = -1;
+        in_eof = 1;
+        inlen = 0;
+      }
+    }
+    if (pf[6].fd >= 0 && pf[6].revents) {
+      char line[256];
+      ssize_t n = read(ctl, line, sizeof line - 1);
+      if (n > 0) {
+        line[n] = 0;
+        for (char *p = line, *e; (e = strchr(p, '\n')); p = e + 1) {
+          *e = 0;
+          int s = 0;
+          if (sscanf(p, "kill %d", &s) == 1 && s > 0 && s < NSIG) kill(init, s);
+        }
+      }
+    }
+    if (pf[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sigfd, &si, sizeof si) == sizeof si) {
+        int s = (int)si.ssi_signo;
+        if (s == SIGUSR1) kill(init, SIGKILL);
+        else if (s != SIGCHLD && code < 0) kill(init, s);
+      }
+    }
+    int st;
+    if (code < 0 && waitpid(init, &st, WNOHANG) == init) {
+      if (WIFEXITED(st)) code = WEXITSTATUS(st);
+      else {
+        sig = WTERMSIG(st);
+        code = 128 + sig;
+      }
+      close(ctl);
+      unlink(ctlpath); /* from now on a "kill" finds nobody: the container is not running */
+      ctl = -1;
+      if (inw >= 0) close(inw);
+      inw = -1;
+      in_eof = 1;
+    }
+  }
+  if (logging) jlog_close(&log);
+  remove_cgroups(&sp);
+  char text[4400];
+  snprintf(text, sizeof text, "code %d\nsignal %d\nstarted %d\nfinished %lld\nerror %s\n", code, sig, started, now_ns(),
+           failed ? errtext : "");
+  write_atomic(sp.rundir, "exit", text);
+  if (sig) status("signal %d", sig);
+  else status("exit %d", code);
+  if (sp.exitcmd.n > 0) {
+    if (sp.oom_adj[0]) {
+      int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (oom >= 0 && write(oom, sp.oom_adj, strlen(sp.oom_adj)) < 0) { /* keep going */ }
+      if (oom >= 0) close(oom);
+    }
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) dup2(null, 0), dup2(null, 1), dup2(null, 2);
+    /* children (and threads: Node needs them) in our own PID namespace again, not the container's */
+    int pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    if (pidns >= 0 && setns(pidns, CLONE_NEWPID) < 0) _exit(0);
+    /* fd 4 stays: a foreground CLI reads until every copy is closed, so it waits for the cleanup */
+    close_range(5, ~0U, 0);
+    if (status_ok) fcntl(STATUS_FD, F_SETFD, 0);
+    signal(SIGPIPE, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    umask(022);
+    if (sp.exitcwd && chdir(sp.exitcwd) < 0 && chdir("/") < 0) _exit(0);
+    execve(sp.exitcmd.v[0], sp.exitcmd.v, sp.exitenv.v);
+  }
+  _exit(0);
+}
+
+/* `tsbuild-sandbox jsonlog PATH MAXSIZE MAXFILE`: the monitor's log writer fed from stdin (for tests):
+ * records of op ('w' write, 'e' end of stream), stream (0|1), time (int64 LE, ns), length (uint32
+ * LE), data. */
+static int jsonlog_tool(int argc, char **argv) {
+  if (argc != 5) return 2;
+  struct jlog l;
+  if (jlog_open(&l, argv[2], atoll(argv[3]), atoi(argv[4])) < 0) {
+    perror(argv[2]);
+    return 1;
+  }
+  FILE *in = stdin;
+  unsigned char h[14];
+  while (fread(h, 1, sizeof h, in) == sizeof h) {
+    long long t = 0;
+    for (int i = 7; i >= 0; i--) t = (t << 8) | h[2 + i];
+    size_t len = (size_t)h[10] | (size_t)h[11] << 8 | (size_t)h[12] << 16 | (size_t)h[13] << 24;
+    unsigned char *data = malloc(len ? len : 1);
+    if (!data || fread(data, 1, len, in) != len) return 1;
+    int k = h[1] ? 1 : 0;
+    if (h[0] == 'w' && jlog_write(&l, k, data, len, t) < 0) return 1;
+    if (h[0] == 'e' && jlog_end(&l, k) < 0) return 1;
+    free(data);
+  }
+  return jlog_close(&l) < 0;
+}
+
 int main(int argc, char **argv) {
-  (void)argc;
+  if (argc == 5 && !strcmp(argv[1], "jsonlog")) return jsonlog_tool(argc, argv);
+  monitor_mode = argc >= 2 && !strcmp(argv[1], "monitor");
   /* nothing inherited beyond stdio, the spec, the status fd and the network fd reaches the sandbox */
   close_range(NETCFG_FD + 1, ~0U, 0);
   status_ok = fcntl(STATUS_FD, F_GETFD) >= 0;
   reexec_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (monitor_mode) monitor_main();
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
   if (getppid() != parent) _exit(EXIT_SANDBOX);

@@ -17,7 +17,34 @@ async function openStore(opts: RootOpt) {
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
-/** Registers the import, load, save, images, history, inspect, tag, rmi, prune commands. */
+/** `docker image inspect`'s object for an image (`inspect` itself lives in containers.ts: it
+ *  looks for a container first). */
+export async function imageInspectObject(store: import('../image/store.js').ImageStore, img: import('../image/store.js').StoredImage) {
+  const { familiarString, parseReference } = await import('../image/reference.js');
+  const { chainIds } = await import('../image/digest.js');
+  const c = img.config;
+  return {
+    Id: img.id,
+    RepoTags: img.tags.map((t) => familiarString(parseReference(t))),
+    RepoDigests: [],
+    Parent: '',
+    Comment: c.history?.at(-1)?.comment ?? '',
+    Created: c.created ?? '',
+    Author: c.author ?? '',
+    Config: c.config ?? {},
+    Architecture: c.architecture,
+    Variant: c.variant,
+    Os: c.os,
+    Size: img.size,
+    RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
+    Descriptor: { mediaType: img.manifest.mediaType, digest: img.manifestDigest, size: store.blobs.size(img.manifestDigest) },
+    Manifest: img.manifest,
+    ChainIDs: chainIds(c.rootfs.diff_ids),
+    History: c.history ?? [],
+  } as Record<string, unknown>;
+}
+
+/** Registers the import, load, save, images, history, tag, rmi, prune commands. */
 export function registerImageCommands(program: Command): void {
   const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
 
@@ -187,42 +214,6 @@ export function registerImageCommands(program: Command): void {
     });
 
   program
-    .command('inspect')
-    .description('Show images as JSON (config, layers, digests)')
-    .argument('<image...>')
-    .option(...ROOT)
-    .action(async (names: string[], opts: RootOpt) => {
-      const store = await openStore(opts);
-      const { familiarString, parseReference } = await import('../image/reference.js');
-      const { chainIds } = await import('../image/digest.js');
-      const res = [];
-      for (const n of names) {
-        const img = await store.resolve(n);
-        const c = img.config;
-        res.push({
-          Id: img.id,
-          RepoTags: img.tags.map((t) => familiarString(parseReference(t))),
-          RepoDigests: [],
-          Parent: '',
-          Comment: c.history?.at(-1)?.comment ?? '',
-          Created: c.created ?? '',
-          Author: c.author ?? '',
-          Config: c.config ?? {},
-          Architecture: c.architecture,
-          Variant: c.variant,
-          Os: c.os,
-          Size: img.size,
-          RootFS: { Type: 'layers', Layers: c.rootfs.diff_ids },
-          Descriptor: { mediaType: img.manifest.mediaType, digest: img.manifestDigest, size: store.blobs.size(img.manifestDigest) },
-          Manifest: img.manifest,
-          ChainIDs: chainIds(c.rootfs.diff_ids),
-          History: c.history ?? [],
-        });
-      }
-      out(JSON.stringify(res, null, 4));
-    });
-
-  program
     .command('tag')
     .description('Give an image another name')
     .argument('<source>', 'SOURCE_IMAGE[:TAG] or ID')
@@ -245,8 +236,13 @@ export function registerImageCommands(program: Command): void {
       const store = await openStore(opts);
       const { isTsbuildError } = await import('../errors.js');
       let failed = false;
+      const { Containers } = await import('../containers/containers.js');
+      const { imageInUse } = await import('../containers/image-use.js');
+      const containers = new Containers(store);
       for (const n of names) {
         try {
+          // as Docker: an image a container uses goes only with -f, never while one runs
+          await imageInUse(store, containers, n, !!opts.force);
           const r = await store.remove(n, { force: opts.force });
           for (const u of r.untagged) out(`Untagged: ${u}`);
           for (const d of r.deleted) out(`Deleted: ${d}`);

@@ -12,10 +12,20 @@ import { registerParse } from './parse.js';
 import { registerBuild } from './build.js';
 import { registerImageCommands } from './images.js';
 import { registerRegistryCommands } from './registry.js';
+import { registerContainerCommands } from './containers.js';
 
 export async function main(argv: string[]): Promise<number> {
   // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
   adoptLauncherCaFile();
+  // run/create take docker's flag syntax (flags only before IMAGE), parsed by container-run.ts
+  const run = containerRunRoute(argv);
+  if (run) {
+    try {
+      return await (await import('./container-run.js')).runContainerCommand(run.cmd, run.args, run.root);
+    } catch (e) {
+      return reportError(e);
+    }
+  }
   const program = new Command();
   program
     .name('tsbuild')
@@ -33,12 +43,28 @@ export async function main(argv: string[]): Promise<number> {
   registerParse(program);
   registerImageCommands(program);
   registerRegistryCommands(program);
+  registerContainerCommands(program);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     return reportError(e);
   }
+}
+
+/** `[--root DIR] [container] run|create ARGS...` → the command and its own words. */
+function containerRunRoute(argv: string[]): { cmd: 'run' | 'create'; args: string[]; root?: string } | undefined {
+  let root: string | undefined;
+  let group = false;
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root' && i + 1 < argv.length) root = resolve(argv[++i]!);
+    else if (a.startsWith('--root=')) root = resolve(a.slice(7));
+    else if (a === 'container' && !group) group = true;
+    else if (a === 'run' || a === 'create') return { cmd: a, args: argv.slice(i + 1), ...(root ? { root } : {}) };
+    else return undefined;
+  }
+  return undefined;
 }
 
 /** The version in package.json (src/cli/ and dist/cli/ are both two levels below the root). */

@@ -9,6 +9,7 @@
  *   ROOT/cache/<hex>.json              the builder's key/value cache entries, with pinned refs
  *   ROOT/meta/{gzip,origin}/<hex>.json remembered compressed digests of layers (see getCompressed)
  *   ROOT/leases/<pid>-<rand>           digests a live process wrote or uses but has not referenced yet
+ *   ROOT/pins/<key>                    digests kept until unpinned, whoever lives (a container's image)
  *   ROOT/tmp/<pid>-...                 temp files and dirs, named by their writer's PID
  *   ROOT/locks/index                   the only lock: held while index.json or the set of blobs
  *                                      is changed (tag, putImage, rmi, prune), for milliseconds
@@ -68,7 +69,7 @@ export interface RemoveResult {
 }
 
 /** Store dirs whose content is the images themselves (layers, cache entries, the index's refs). */
-const CONTENT_DIRS = ['blobs', 'cache', 'meta', 'leases', 'locks'];
+const CONTENT_DIRS = ['blobs', 'cache', 'meta', 'leases', 'locks', 'pins'];
 
 /**
  * Tightens a store that already existed with looser modes (made by hand, or by an older tsbuild):
@@ -104,7 +105,7 @@ export class ImageStore {
     try {
       // a store tsbuild creates is its owner's alone (images may be private; as /var/lib/docker)
       if (!existsSync(root)) mkdirSync(root, { recursive: true, mode: 0o700 });
-      for (const d of ['blobs/sha256', 'tmp', 'leases', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin', 'meta/content-size', 'cache-mounts']) {
+      for (const d of ['blobs/sha256', 'tmp', 'leases', 'pins', 'cache', 'snapshots', 'locks', 'meta/gzip', 'meta/origin', 'meta/content-size', 'cache-mounts']) {
         mkdirSync(join(root, d), { recursive: true });
       }
       // Unpacked layers, run dirs and cache mounts hold what builds made: setuid-root binaries,
@@ -408,6 +409,17 @@ export class ImageStore {
     this.writeAtomic(join(this.root, 'meta', algo, `${hexOf(layer)}.json`), JSON.stringify(v));
   }
 
+  /** The stored layer a remembered compressed form (either kind) belongs to; a scan of meta/. */
+  async layerOfCompressed(compressed: string): Promise<Digest | undefined> {
+    for (const kind of ['origin', 'gzip'] as const) {
+      for (const f of await fsp.readdir(join(this.root, 'meta', kind)).catch(() => [] as string[])) {
+        const layer = `sha256:${f.slice(0, -5)}`;
+        if (f.endsWith('.json') && isDigest(layer) && this.getCompressed(layer, kind)?.digest === compressed) return layer;
+      }
+    }
+    return undefined;
+  }
+
   /**
    * Protects digests (blobs or snapshot chain IDs) from garbage collection while this process
    * lives: the builder leases what it uses before it is referenced by an image or cache entry.
@@ -441,6 +453,39 @@ export class ImageStore {
       }
     }
     appendFileSync(this.leaseFd ?? this.leaseFile, lines);
+  }
+
+  /**
+   * Keeps DIGESTS (manifests, blobs, snapshot chain IDs) from `rmi`, `prune` and `prune -a` until
+   * `unpin(key)`, whatever process lives: what a container uses. A pinned manifest that loses its
+   * last name stays in the index as a dangling image (as Docker keeps an image a container uses).
+   */
+  pin(key: string, digests: Iterable<string>): void {
+    if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new TsbuildError('INVALID', `bad pin name ${JSON.stringify(key)}`);
+    this.writeAtomic(join(this.root, 'pins', key), JSON.stringify([...digests]));
+  }
+
+  unpin(key: string): void {
+    if (!/^[A-Za-z0-9_.-]+$/.test(key)) return;
+    try {
+      unlinkSync(join(this.root, 'pins', key));
+    } catch {
+      /* not pinned */
+    }
+  }
+
+  /** The pins by key. */
+  async pins(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    const dir = join(this.root, 'pins');
+    for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+      try {
+        out.set(f, JSON.parse(await fsp.readFile(join(dir, f), 'utf8')) as string[]);
+      } catch {
+        /* a pin being written (atomic: never torn) or removed */
+      }
+    }
+    return out;
   }
 
   /**
@@ -515,8 +560,10 @@ export class ImageStore {
   private async collectLocked(opts: { candidates?: Set<Digest>; pruneCache: boolean; dropDangling: boolean }): Promise<GcResult> {
     const res: GcResult = { bytesFreed: 0, deletedImages: [], deletedBlobs: [], deletedSnapshots: [] };
     const idx = this.readIndex();
+    const pinned = new Set<string>();
+    for (const refs of (await this.pins()).values()) for (const r of refs) pinned.add(r);
     if (opts.dropDangling) {
-      const tagged = new Set(idx.manifests.filter((m) => m.annotations?.[REF_NAME]).map((m) => m.digest));
+      const tagged = new Set(idx.manifests.filter((m) => m.annotations?.[REF_NAME] || pinned.has(m.digest)).map((m) => m.digest));
       const dangling = idx.manifests.filter((m) => !tagged.has(m.digest));
       if (dangling.length) {
         for (const m of dangling) {
@@ -537,7 +584,7 @@ export class ImageStore {
     const snaps = opts.candidates
       ? [...opts.candidates].map((d) => hexOf(d)).filter((h) => existsSync(join(snapRoot, h)))
       : await fsp.readdir(snapRoot).catch(() => [] as string[]);
-    const keep = new Set<string>();
+    const keep = new Set<string>(pinned);
     for (const m of idx.manifests) {
       keep.add(m.digest);
       try {

@@ -84,14 +84,16 @@ export class Ipam {
     private readonly subnet: Subnet,
   ) {}
 
-  /** Claims a free address for this process. */
-  allocate(): AddressLease {
+  /** Claims a free address for this process, or for process OWNER (then not released when this
+   *  process exits). */
+  allocate(owner?: number): AddressLease {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const size = 2 ** (32 - this.subnet.prefixLength);
     const first = 2; // .0 network, .1 gateway
     const count = size - 3; // and not the broadcast address
     if (count <= 0) throw new TsbuildError('RUNTIME', `network ${formatCidr(this.subnet)} has no room for addresses`);
-    const me = (self ??= ownerOf(process.pid) ?? `${process.pid} 0`);
+    const me = owner !== undefined ? ownerOf(owner) : (self ??= ownerOf(process.pid) ?? `${process.pid} 0`);
+    if (me === undefined) throw new TsbuildError('RUNTIME', `cannot claim an address for process ${owner}: it is gone`);
     const read = this.readHint();
     const hint = read >= 1 && read < size ? read : 1;
     for (let pass = 0; pass < 2; pass++) {
@@ -102,7 +104,7 @@ export class Ipam {
         if (used.has(address)) continue;
         if (this.tryClaim(address, me)) {
           this.writeHint(offset);
-          return this.lease(address);
+          return this.lease(address, owner === undefined);
         }
       }
       // full: entries of dead processes are the only hope
@@ -163,13 +165,33 @@ export class Ipam {
     return true;
   }
 
-  private lease(address: string): AddressLease {
-    this.held.add(address);
-    this.hookExit();
+  /** Removes ADDRESS's entry when its owner is gone (call holding the network lock). */
+  releaseIfStale(address: string): void {
+    const path = join(this.dir, address);
+    let owner: string;
+    try {
+      owner = readFileSync(path, 'utf8').trim();
+    } catch {
+      return;
+    }
+    const pid = Number.parseInt(owner, 10);
+    if (!Number.isInteger(pid) || pid <= 0 || ownerOf(pid) === owner) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      /* released meanwhile */
+    }
+  }
+
+  private lease(address: string, ours = true): AddressLease {
+    if (ours) {
+      this.held.add(address);
+      this.hookExit();
+    }
     return {
       address,
       release: () => {
-        if (!this.held.delete(address)) return;
+        if (ours && !this.held.delete(address)) return;
         try {
           unlinkSync(join(this.dir, address));
         } catch {

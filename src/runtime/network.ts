@@ -58,6 +58,10 @@ export interface AttachOptions {
   /** Bridge port isolation: the namespace can talk to the host and out, not to other isolated
    *  namespaces on the bridge (default true: one build step must not reach another's). */
   isolated?: boolean;
+  /** The process that owns the address (default: this one, and the address is given back when it
+   *  exits). A container names its PID 1: the address then stays when tsbuild exits and becomes
+   *  reclaimable when that process is gone. */
+  owner?: number;
 }
 
 export const DEFAULT_BRIDGE = 'tsbuild0';
@@ -111,7 +115,7 @@ export class BridgeNetwork {
     if (!Number.isInteger(pid) || pid <= 0) throw new TsbuildError('INVALID', `bad pid ${pid}`);
     for (let attempt = 0; ; attempt++) {
       const info = await this.ensure();
-      const lease = this.ipam!.allocate();
+      const lease = this.ipam!.allocate(opts.owner);
       const name = `tsb${randomBytes(5).toString('hex')}`;
       const a = parseIPv4(lease.address)!;
       const mac = `02:74:${[a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
@@ -135,6 +139,13 @@ export class BridgeNetwork {
       }
       throw new TsbuildError('RUNTIME', `cannot attach the network namespace of process ${pid} to ${this.bridge}: ${r.stderr.trim() || `ip exited with ${r.code}`}`);
     }
+  }
+
+  /** Gives ADDRESS back if the process that owned it is gone (a container's, after it stopped). */
+  async releaseIfStale(address: string): Promise<void> {
+    if (parseIPv4(address) === undefined) return;
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    await withLock(this.lockPath(), () => new Ipam(this.ipamDir(), { base: 0, prefixLength: 0 }).releaseIfStale(address));
   }
 
   /** Addresses currently recorded as in use (stale entries included). */

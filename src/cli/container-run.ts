@@ -1,0 +1,346 @@
+/**
+ * `tsbuild run` and `tsbuild create` (also `container run|create`). Their flags are parsed here,
+ * as docker's pflag parses them — flags only before IMAGE, everything after it is the command, so
+ * `run busybox ls -v` never reaches tsbuild's own options — with docker's errors and exit code 125
+ * for anything that goes wrong before the command runs (unknown flag, no such image, name in use);
+ * 126/127 when the command cannot be executed, learned before `-d` prints the ID. A foreground run
+ * streams the output, passes stdin with `-i`, forwards SIGINT/SIGTERM/SIGHUP/SIGQUIT to the
+ * container and exits with its code.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { TsbuildError } from '../errors.js';
+
+export interface RunFlags {
+  detach: boolean;
+  rm: boolean;
+  interactive: boolean;
+  init: boolean;
+  name?: string;
+  env: string[];
+  envFile: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  network: string;
+  label: string[];
+  cidfile?: string;
+  stopSignal?: string;
+  stopTimeout?: string;
+  logDriver: string;
+  logOpt: string[];
+  root?: string;
+  help: boolean;
+}
+
+type FlagKind = 'bool' | 'value' | 'list';
+const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: string }> = {
+  detach: { key: 'detach', kind: 'bool', short: 'd' },
+  rm: { key: 'rm', kind: 'bool' },
+  interactive: { key: 'interactive', kind: 'bool', short: 'i' },
+  init: { key: 'init', kind: 'bool' },
+  help: { key: 'help', kind: 'bool' },
+  name: { key: 'name', kind: 'value' },
+  env: { key: 'env', kind: 'list', short: 'e' },
+  'env-file': { key: 'envFile', kind: 'list' },
+  workdir: { key: 'workdir', kind: 'value', short: 'w' },
+  user: { key: 'user', kind: 'value', short: 'u' },
+  entrypoint: { key: 'entrypoint', kind: 'value' },
+  hostname: { key: 'hostname', kind: 'value', short: 'h' },
+  network: { key: 'network', kind: 'value' },
+  net: { key: 'network', kind: 'value' },
+  label: { key: 'label', kind: 'list', short: 'l' },
+  cidfile: { key: 'cidfile', kind: 'value' },
+  'stop-signal': { key: 'stopSignal', kind: 'value' },
+  'stop-timeout': { key: 'stopTimeout', kind: 'value' },
+  'log-driver': { key: 'logDriver', kind: 'value' },
+  'log-opt': { key: 'logOpt', kind: 'list' },
+  root: { key: 'root', kind: 'value' },
+};
+const NOT_YET: Record<string, string> = {
+  t: '-t (a pseudo-terminal)',
+  tty: '-t (a pseudo-terminal)',
+  p: '-p (published ports)',
+  publish: '-p (published ports)',
+  v: '-v (volumes)',
+  volume: '-v (volumes)',
+  mount: '--mount',
+  restart: '--restart',
+  'detach-keys': '--detach-keys',
+};
+
+const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${msg}\nSee 'tsbuild ${cmd} --help'.`, undefined, 125);
+
+/** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
+export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
+  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [] };
+  const set = (name: string, value: string | undefined, next: () => string | undefined, display: string) => {
+    const f = FLAGS[name] ?? Object.values(FLAGS).find((x) => x.short === name && display.startsWith('-') && !display.startsWith('--'));
+    if (!f) {
+      if (NOT_YET[name]) throw new TsbuildError('USAGE', `${NOT_YET[name]} is not supported by tsbuild yet`, undefined, 125);
+      throw usageError(cmd, display.startsWith('--') ? `unknown flag: ${display}` : `unknown shorthand flag: '${name}' in ${display}`);
+    }
+    if (f.kind === 'bool') {
+      if (value !== undefined && !['true', 'false', '1', '0'].includes(value)) throw usageError(cmd, `invalid argument "${value}" for "${display}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`);
+      (flags[f.key] as boolean) = value === undefined || value === 'true' || value === '1';
+      return;
+    }
+    const v = value ?? next();
+    if (v === undefined) throw usageError(cmd, `flag needs an argument: ${display}`);
+    if (f.kind === 'list') (flags[f.key] as string[]).push(v);
+    else (flags[f.key] as string) = v;
+  };
+  let i = 0;
+  const next = () => (i + 1 < argv.length ? argv[++i] : undefined);
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      set(name, eq < 0 ? undefined : a.slice(eq + 1), next, eq < 0 ? a : a.slice(0, eq));
+    } else if (a.startsWith('-') && a.length > 1) {
+      // -dit: bool shorthands together; a value flag takes the rest of the word or the next one
+      for (let k = 1; k < a.length; k++) {
+        const ch = a[k]!;
+        const f = Object.values(FLAGS).find((x) => x.short === ch);
+        if (f && f.kind !== 'bool') {
+          const rest = a.slice(k + 1);
+          set(ch, rest === '' ? undefined : rest.replace(/^=/, ''), next, `-${ch}`);
+          break;
+        }
+        set(ch, undefined, next, a);
+      }
+    } else break;
+  }
+  return { flags, image: argv[i], args: argv.slice(i + 1) };
+}
+
+/** -e / --env-file entries as Docker reads them: `K=V`, or `K` taken from our environment if set. */
+export function resolveEnv(flags: RunFlags, env: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  const take = (e: string) => {
+    if (e.includes('=')) {
+      if (e.startsWith('=')) throw new TsbuildError('INVALID', `invalid environment variable: ${e}`, undefined, 125);
+      out.push(e);
+    } else if (e !== '' && env[e] !== undefined) out.push(`${e}=${env[e]}`);
+  };
+  for (const file of flags.envFile) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new TsbuildError('NOT_FOUND', `open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`, undefined, 125);
+    }
+    for (const raw of text.split(/\r?\n/)) {
+      const line = raw.replace(/^\s+/, '');
+      if (line === '' || line.startsWith('#')) continue;
+      take(line);
+    }
+  }
+  for (const e of flags.env) take(e);
+  return out;
+}
+
+function parseLabels(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const eq = l.indexOf('=');
+    out[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
+  }
+  return out;
+}
+
+function parseLogOpts(list: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const o of list) {
+    const eq = o.indexOf('=');
+    if (eq < 0) throw new TsbuildError('INVALID', `invalid key value pair format in log-opt: ${o}`, undefined, 125);
+    out[o.slice(0, eq)] = o.slice(eq + 1);
+  }
+  return out;
+}
+
+const RUN_HELP = `Usage:  tsbuild {CMD} [OPTIONS] IMAGE [COMMAND] [ARG...]
+
+{WHAT}
+
+Options:
+      --cidfile string         Write the container ID to the file
+  -d, --detach                 Run container in background and print container ID (run)
+      --entrypoint string      Overwrite the default ENTRYPOINT of the image
+  -e, --env list               Set environment variables
+      --env-file list          Read in a file of environment variables
+  -h, --hostname string        Container host name
+      --init                   Run an init inside the container that forwards signals and reaps processes
+  -i, --interactive            Keep STDIN open (run: STDIN is piped to the command)
+  -l, --label list             Set meta data on a container
+      --log-driver string      Logging driver for the container: json-file (default) or none
+      --log-opt list           Log driver options (json-file: max-size, max-file)
+      --name string            Assign a name to the container
+      --network string         Connect a container to a network: bridge (default), host or none
+      --rm                     Automatically remove the container when it exits
+      --stop-signal string     Signal to stop a container (default "SIGTERM")
+      --stop-timeout int       Timeout (in seconds) to stop a container
+  -u, --user string            Username or UID (format: <name|uid>[:<group|gid>])
+  -w, --workdir string         Working directory inside the container
+      --root string            image store location (default: $TSBUILD_ROOT, else a per-user default)
+`;
+
+/** Runs `tsbuild run|create ARGS`; returns the exit code (errors are thrown with theirs). */
+export async function runContainerCommand(cmd: 'run' | 'create', argv: string[], globalRoot?: string): Promise<number> {
+  const { flags, image, args } = parseRunArgs(cmd, argv);
+  if (flags.help) {
+    process.stdout.write(RUN_HELP.replace('{CMD}', cmd).replace('{WHAT}', cmd === 'run' ? 'Create and run a new container from an image' : 'Create a new container'));
+    return 0;
+  }
+  if (!image) throw usageError(cmd, `"tsbuild ${cmd}" requires at least 1 argument.\n\nUsage:  tsbuild ${cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]\n`);
+  if (!['bridge', 'host', 'none', 'default'].includes(flags.network)) {
+    throw new TsbuildError('NOT_FOUND', `network ${flags.network} not found`, undefined, 125);
+  }
+  if (!['json-file', 'none'].includes(flags.logDriver)) {
+    throw new TsbuildError('INVALID', `failed to create task: logger: no log driver named '${flags.logDriver}' is registered`, undefined, 125);
+  }
+  let stopTimeout: number | undefined;
+  if (flags.stopTimeout !== undefined) {
+    if (!/^-?\d+$/.test(flags.stopTimeout)) throw usageError(cmd, `invalid argument "${flags.stopTimeout}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${flags.stopTimeout}": invalid syntax`);
+    stopTimeout = Number(flags.stopTimeout);
+  }
+  if (flags.workdir !== undefined && !isAbsolute(flags.workdir)) {
+    throw new TsbuildError('INVALID', `the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`, undefined, 125);
+  }
+  const env = resolveEnv(flags);
+  const { parseSignal } = await import('../containers/signals.js');
+  if (flags.stopSignal !== undefined) asRun(() => parseSignal(flags.stopSignal!));
+  const cidfile = flags.cidfile ? resolve(flags.cidfile) : undefined;
+  if (cidfile && existsSync(cidfile)) {
+    throw new TsbuildError('CONFLICT', `Container ID file found, make sure the other container isn't running or delete ${cidfile}`, undefined, 125);
+  }
+
+  const [{ ImageStore }, { resolveRoot }, { Containers }] = await Promise.all([
+    import('../image/store.js'),
+    import('../image/root.js'),
+    import('../containers/containers.js'),
+  ]);
+  const root = resolveRoot(flags.root ?? globalRoot);
+  const store = await asRun(() => ImageStore.open(root));
+  const img = await findOrPull(store, image);
+  const containers = new Containers(store);
+  const record = await asRun(() =>
+    containers.create({
+      image: img,
+      imageRef: image,
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      cmd: args,
+      ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),
+      env,
+      ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+      ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
+      network: flags.network === 'default' ? 'bridge' : (flags.network as 'bridge' | 'host' | 'none'),
+      labels: parseLabels(flags.label),
+      ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
+      ...(stopTimeout !== undefined ? { stopTimeout } : {}),
+      autoRemove: flags.rm,
+      init: flags.init,
+      interactive: flags.interactive,
+      logDriver: flags.logDriver as 'json-file' | 'none',
+      logOpts: parseLogOpts(flags.logOpt),
+      ...(cidfile ? { cidfile } : {}),
+    }),
+  );
+  if (cidfile) writeFileSync(cidfile, record.Id, { flag: 'wx' });
+  if (cmd === 'create') {
+    process.stdout.write(`${record.Id}\n`);
+    return 0;
+  }
+  const exitCommand = cleanupCommand(root, record.Id);
+  const exitEnv = [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`];
+  if (flags.detach) {
+    const h = await startOrFail(() => containers.start(record.Id, { exitCommand, exitEnv }));
+    h?.detach();
+    process.stdout.write(`${record.Id}\n`);
+    return 0;
+  }
+  const h = await startOrFail(() =>
+    containers.start(record.Id, {
+      attach: { stdout: process.stdout, stderr: process.stderr },
+      ...(flags.interactive ? { stdin: process.stdin } : {}),
+      exitCommand,
+      exitEnv,
+    }),
+  );
+  if (!h) return 0;
+  // Docker's sig-proxy: the CLI's signals go to the container (PID 1 decides what they do)
+  const { signalContainer } = await import('../containers/monitor-files.js');
+  const { runDir } = await import('../containers/record.js');
+  const forward = (sig: NodeJS.Signals) => void signalContainer(runDir(containers.paths, record.Id), { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3 }[sig as 'SIGINT']);
+  const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+  for (const s of sigs) process.on(s, forward);
+  try {
+    const end = await h.done;
+    return end.exitCode;
+  } finally {
+    for (const s of sigs) process.off(s, forward);
+    if (flags.interactive) process.stdin.destroy();
+  }
+}
+
+/** How the monitor runs `tsbuild container cleanup ID` (the same Node, loader and entry point). */
+export function cleanupCommand(root: string, id: string): string[] {
+  return [process.execPath, ...process.execArgv, resolve(process.argv[1]!), '--root', root, 'container', 'cleanup', id];
+}
+
+/** Errors of the steps before the command runs exit 125, as docker run's do. */
+async function asRun<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof TsbuildError && e.exitCode !== 125) throw new TsbuildError(e.code, e.message, e.location, 125);
+    throw e;
+  }
+}
+
+async function startOrFail<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof TsbuildError) {
+      const code = e.exitCode === 126 || e.exitCode === 127 ? e.exitCode : 125;
+      const msg = code === 125 ? e.message : `failed to create task: unable to start container process: ${e.message}`;
+      throw new TsbuildError(e.code, msg, e.location, code);
+    }
+    throw e;
+  }
+}
+
+/** The local image, else a pull as docker run does (`Unable to find image 'x:latest' locally`). */
+async function findOrPull(store: import('../image/store.js').ImageStore, name: string) {
+  const local = await asRun(() => store.getImage(name));
+  if (local) return local;
+  const { parseReference, familiarString } = await import('../image/reference.js');
+  const ref = asRunSync(() => parseReference(name));
+  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(name)) throw new TsbuildError('NOT_FOUND', `No such image: ${name}`, undefined, 125);
+  process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
+  const [{ defaultRegistryClient }, { pullImage }] = await Promise.all([import('../registry/defaults.js'), import('../registry/store-adapter.js')]);
+  const client = defaultRegistryClient({});
+  try {
+    await asRun(() => pullImage(client, ref, store, {}));
+  } finally {
+    client.close();
+  }
+  return asRun(() => store.resolve(name));
+}
+
+function asRunSync<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof TsbuildError) throw new TsbuildError(e.code, e.message, e.location, 125);
+    throw e;
+  }
+}

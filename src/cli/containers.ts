@@ -1,0 +1,342 @@
+/**
+ * The container commands: start, stop, restart, kill, rm, wait, ps, logs, inspect (containers and
+ * images), rename, and the `container` group (ls|ps|list, the same verbs, prune, and the monitor's
+ * cleanup). `run` and `create` parse their own flags (container-run.ts). Output and errors as
+ * docker's; several containers are each tried, errors printed, exit 1 at the end.
+ */
+import { Command, Option } from 'commander';
+import type { Containers } from '../containers/containers.js';
+import { TsbuildError } from '../errors.js';
+
+interface RootOpt {
+  root?: string;
+}
+
+const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
+
+async function open(opts: RootOpt): Promise<Containers> {
+  const [{ ImageStore }, { resolveRoot }, { Containers }] = await Promise.all([
+    import('../image/store.js'),
+    import('../image/root.js'),
+    import('../containers/containers.js'),
+  ]);
+  return new Containers(await ImageStore.open(resolveRoot(opts.root)));
+}
+
+/** Runs FN for each word; errors are printed and make the exit code 1. */
+async function each(words: string[], fn: (word: string) => Promise<void>): Promise<void> {
+  const { isTsbuildError } = await import('../errors.js');
+  let failed = false;
+  for (const w of words) {
+    try {
+      await fn(w);
+    } catch (e) {
+      if (!isTsbuildError(e)) throw e;
+      process.stderr.write(`tsbuild: ${e.message}\n`);
+      failed = true;
+    }
+  }
+  if (failed) process.exitCode = 1;
+}
+
+function integer(flag: string) {
+  return (v: string) => {
+    if (!/^-?\d+$/.test(v)) throw new TsbuildError('USAGE', `invalid argument "${v}" for "${flag}" flag: strconv.ParseInt: parsing "${v}": invalid syntax`);
+    return Number(v);
+  };
+}
+
+/** Adds the container verbs to PARENT (the program, or the `container` group). */
+function addVerbs(parent: Command, inGroup: boolean): void {
+  parent
+    .command('start')
+    .description('Start one or more stopped containers')
+    .argument('<container...>')
+    .option('-a, --attach', "attach STDOUT/STDERR and forward signals (exit with the container's code)")
+    .option(...ROOT)
+    .action(async (words: string[], opts: RootOpt & { attach?: boolean }) => {
+      const c = await open(opts);
+      if (opts.attach) {
+          if (words.length > 1) throw new TsbuildError('USAGE', 'you cannot start and attach multiple containers at once');
+        const v = await c.find(words[0]!);
+        const h = await startOrThrow(() => c.start(v.record.Id, { attach: { stdout: process.stdout, stderr: process.stderr } }));
+        if (!h) {
+          process.exitCode = await c.wait(v.record.Id);
+          return;
+        }
+        process.exitCode = (await h.done).exitCode;
+        return;
+      }
+      const failedWords: string[] = [];
+      await each(words, async (w) => {
+        try {
+          const v = await c.find(w);
+          const h = await startOrThrow(() => c.start(v.record.Id));
+          h?.detach();
+          out(w);
+        } catch (e) {
+          failedWords.push(w);
+          throw e;
+        }
+      });
+      if (failedWords.length) process.stderr.write(`tsbuild: failed to start containers: ${failedWords.join(', ')}\n`);
+    });
+
+  parent
+    .command('stop')
+    .description('Stop one or more running containers (the stop signal, then SIGKILL after the timeout)')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing it', integer('--time'))
+    .option(...ROOT)
+    .action(async (words: string[], opts: RootOpt & { time?: number }) => {
+      const c = await open(opts);
+      await each(words, async (w) => {
+        const v = await c.find(w);
+        await c.stop(v.record.Id, opts.time);
+        out(w);
+      });
+    });
+
+  parent
+    .command('restart')
+    .description('Restart one or more containers')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing it', integer('--time'))
+    .option(...ROOT)
+    .action(async (words: string[], opts: RootOpt & { time?: number }) => {
+      const c = await open(opts);
+      await each(words, async (w) => {
+        const v = await c.find(w);
+        await c.stop(v.record.Id, opts.time);
+        (await startOrThrow(() => c.start(v.record.Id)))?.detach();
+        out(w);
+      });
+    });
+
+  parent
+    .command('kill')
+    .description('Kill one or more running containers')
+    .argument('<container...>')
+    .option('-s, --signal <signal>', 'signal to send', 'KILL')
+    .option(...ROOT)
+    .action(async (words: string[], opts: RootOpt & { signal: string }) => {
+      const { parseSignal } = await import('../containers/signals.js');
+      const sig = parseSignal(opts.signal);
+      const c = await open(opts);
+      await each(words, async (w) => {
+        const v = await c.find(w);
+        await c.kill(v.record.Id, sig);
+        out(w);
+      });
+    });
+
+  const rm = parent
+    .command('rm')
+    .description('Remove one or more containers')
+    .argument('<container...>')
+    .option('-f, --force', 'force the removal of a running container (SIGKILL)')
+    .option(...ROOT)
+    .action(async (words: string[], opts: RootOpt & { force?: boolean }) => {
+      const c = await open(opts);
+      await each(words, async (w) => {
+        const v = await c.find(w);
+        await c.remove(v.record.Id, { force: !!opts.force });
+        out(w);
+      });
+    });
+  if (inGroup) rm.alias('remove');
+
+  parent
+    .command('wait')
+    .description('Block until one or more containers stop, then print their exit codes')
+    .argument('<container...>')
+    .option(...ROOT)
+    .action(async (words: string[], opts: RootOpt) => {
+      const c = await open(opts);
+      await each(words, async (w) => {
+        const v = await c.find(w);
+        out(String(await c.wait(v.record.Id)));
+      });
+    });
+
+  parent
+    .command('logs')
+    .description('Fetch the logs of a container')
+    .argument('<container>')
+    .option('-f, --follow', 'follow log output (ends when the container stops)')
+    .option('-t, --timestamps', 'show timestamps')
+    .option('-n, --tail <n>', 'number of lines to show from the end of the logs', 'all')
+    .option('--since <time>', 'show logs since a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)')
+    .option('--until <time>', 'show logs before a timestamp or relative')
+    .option('--details', 'show extra details (none are recorded)')
+    .option(...ROOT)
+    .action(async (word: string, opts: RootOpt & { follow?: boolean; timestamps?: boolean; tail: string; since?: string; until?: string }) => {
+      const { readJsonLog, renderLogEntry } = await import('../containers/json-log.js');
+      const { parseLogTime } = await import('../containers/log-time.js');
+      const c = await open(opts);
+      const v = await c.find(word);
+      if (v.record.HostConfig.LogConfig.Type !== 'json-file') {
+        throw new TsbuildError('INVALID', `configured logging driver does not support reading`);
+      }
+      const tail = opts.tail === 'all' ? -1 : /^-?\d+$/.test(opts.tail) ? Number(opts.tail) : -1;
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      process.once('SIGINT', stop);
+      process.stdout.on('error', stop);
+      try {
+        for await (const e of readJsonLog(c.logPath(v.record.Id), {
+          tail,
+          ...(opts.since ? { since: parseLogTime(opts.since) } : {}),
+          ...(opts.until ? { until: parseLogTime(opts.until) } : {}),
+          follow: !!opts.follow && v.state.Running,
+          signal: abort.signal,
+          stopped: async () => !(await c.sync(v.record.Id)).Running,
+        })) {
+          const buf = renderLogEntry(e, !!opts.timestamps);
+          const sink = e.stream === 'stderr' ? process.stderr : process.stdout;
+          if (!sink.write(buf)) await new Promise((r) => sink.once('drain', r));
+        }
+      } finally {
+        process.off('SIGINT', stop);
+      }
+    });
+
+  parent
+    .command('rename')
+    .description('Rename a container')
+    .argument('<container>')
+    .argument('<new-name>')
+    .option(...ROOT)
+    .action(async (word: string, name: string, opts: RootOpt) => {
+      const c = await open(opts);
+      const v = await c.find(word);
+      await c.rename(v.record.Id, name);
+    });
+
+  const ps = parent
+    .command(inGroup ? 'ls' : 'ps')
+    .description('List containers')
+    .option('-a, --all', 'show all containers (default shows just running)')
+    .option('-q, --quiet', 'only display container IDs')
+    .option('-n, --last <n>', 'show n last created containers (includes all states)', integer('--last'))
+    .option('-l, --latest', 'show the latest created container (includes all states)')
+    .option('--no-trunc', "don't truncate output")
+    .option('-s, --size', 'display total file sizes (not computed by tsbuild)')
+    .option('--format <format>', 'pretty-print containers using a Go template')
+    .option('-f, --filter <filter>', 'filter output: status=, name=, ancestor=, label=, id=; repeatable', collect, [])
+    .option(...ROOT)
+    .action(async (opts: RootOpt & { all?: boolean; quiet?: boolean; last?: number; latest?: boolean; trunc: boolean; format?: string; filter: string[] }) => {
+      const { renderPs } = await import('../containers/status-text.js');
+      const { summary } = await import('../containers/inspect.js');
+      const { psFilter } = await import('../containers/ps-filter.js');
+      const c = await open(opts);
+      const keep = await psFilter(opts.filter, c.store);
+      let list = (await c.list()).filter(keep);
+      const last = opts.latest ? 1 : opts.last !== undefined && opts.last >= 0 ? opts.last : undefined;
+      if (last !== undefined) list = list.slice(0, last);
+      else if (!opts.all && !keep.impliesAll) list = list.filter((x) => x.state.Running);
+      process.stdout.write(renderPs(list.map(summary), { ...(opts.format ? { format: opts.format } : {}), quiet: !!opts.quiet, noTrunc: !opts.trunc }));
+    });
+  if (inGroup) ps.aliases(['ps', 'list']);
+}
+
+async function startOrThrow<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof TsbuildError && (e.exitCode === 126 || e.exitCode === 127)) {
+      throw new TsbuildError(e.code, `failed to create task: unable to start container process: ${e.message}`, e.location, e.exitCode);
+    }
+    throw e;
+  }
+}
+
+/** `inspect`: containers first, then images, as docker's untyped inspect. */
+function addInspect(parent: Command, only?: 'container' | 'image'): void {
+  parent
+    .command('inspect')
+    .description(only === 'image' ? 'Show images as JSON' : 'Show containers or images as JSON')
+    .argument('<name...>')
+    .option('-f, --format <format>', 'format the output using the given Go template')
+    .addOption(new Option('--type <type>', 'only this kind of object').choices(['container', 'image']))
+    .option('-s, --size', 'display total file sizes (not computed by tsbuild)')
+    .option(...ROOT)
+    .action(async (names: string[], opts: RootOpt & { format?: string; type?: 'container' | 'image' }) => {
+      const { isTsbuildError } = await import('../errors.js');
+      const { inspectObject, toGoValue } = await import('../containers/inspect.js');
+      const { imageInspectObject } = await import('./images.js');
+      const { renderGoTemplate } = await import('../format/go-template.js');
+      const kind = only ?? opts.type;
+      const c = await open(opts);
+      const found: unknown[] = [];
+      let failed = false;
+      for (const n of names) {
+        let obj: Record<string, unknown> | undefined;
+        if (kind !== 'image') {
+          try {
+            obj = inspectObject(await c.find(n), c.paths);
+          } catch (e) {
+            if (!(isTsbuildError(e) && e.code === 'NOT_FOUND')) throw e;
+          }
+        }
+        if (!obj && kind !== 'container') {
+          const img = await c.store.getImage(n).catch(() => undefined);
+          if (img) obj = await imageInspectObject(c.store, img);
+        }
+        if (!obj) {
+          process.stderr.write(`Error: No such ${kind ?? 'object'}: ${n}\n`);
+          failed = true;
+          continue;
+        }
+        found.push(obj);
+      }
+      if (opts.format) {
+        try {
+          for (const o of found) out(renderGoTemplate(opts.format.replace(/^json$/, '{{json .}}'), toGoValue(o)));
+        } catch (e) {
+          if (isTsbuildError(e)) throw new TsbuildError('USAGE', `template parsing error: ${e.message}`);
+          throw e;
+        }
+      } else out(JSON.stringify(found, null, 4));
+      if (failed) process.exitCode = 1;
+    });
+}
+
+export function registerContainerCommands(program: Command): void {
+  addVerbs(program, false);
+  addInspect(program);
+  const group = program.command('container').description('Manage containers');
+  addVerbs(group, true);
+  addInspect(group, 'container');
+  group
+    .command('prune')
+    .description('Remove all stopped containers')
+    .option('-f, --force', 'do not prompt (tsbuild never prompts)')
+    .option(...ROOT)
+    .action(async (opts: RootOpt) => {
+      const c = await open(opts);
+      const ids = await c.prune();
+      if (ids.length) out(`Deleted Containers:\n${ids.join('\n')}\n`);
+      out('Total reclaimed space: 0B');
+    });
+  group
+    .command('cleanup', { hidden: true })
+    .description("what a container's monitor runs after the container ended")
+    .argument('<id>')
+    .option(...ROOT)
+    .action(async (id: string, opts: RootOpt) => {
+      const c = await open(opts);
+      await c.cleanup(id);
+    });
+  // run/create are parsed by container-run.ts (see main.ts); listed here for help output
+  for (const [name, what] of [
+    ['run', 'Create and run a new container from an image'],
+    ['create', 'Create a new container'],
+  ] as const) {
+    for (const p of [program, group]) {
+      p.command(name).description(what).argument('<image>').argument('[command...]').allowUnknownOption().action(() => {});
+    }
+  }
+}

@@ -1,0 +1,582 @@
+/**
+ * Containers without a daemon: create, start, stop, kill, wait, rm, rename, prune, list — on the
+ * image store's root, each running container kept alive by its own monitor (native/sandbox.c
+ * monitor mode, started through runtime/monitor.ts), never by a tsbuild process.
+ *
+ * Pinned Docker behaviour:
+ * - `run` = create + start; the command is PID 1 (`--init`: tsbuild-init in front); Path/Args from
+ *   ENTRYPOINT + CMD, `--entrypoint` clearing the image's CMD; env = image env, then `-e`, plus
+ *   HOSTNAME (and HOME from /etc/passwd when unset); hostname = the short ID; Docker's /etc/hosts.
+ * - `stop`: the stop signal (STOPSIGNAL, `--stop-signal`, else SIGTERM), then SIGKILL after the
+ *   timeout (`-t`, `--stop-timeout`, else 10 s); a PID 1 without a handler ignores SIGTERM, as in
+ *   Docker, so a plain `sleep` takes the whole timeout and ends with 137.
+ * - Errors worded as moby's: a running container cannot be removed without force, cannot be killed
+ *   when not running, names conflict, a start that cannot execute the command leaves the container
+ *   Created with ExitCode 126/127 and State.Error.
+ * State: see record.ts. Every read re-syncs with the monitor's files: an exit file decides; a dead
+ * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up".
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { TsbuildError } from '../errors.js';
+import { chainIds } from '../image/digest.js';
+import { withLock, pidAlive } from '../image/lock.js';
+import { removeTree } from '../image/remove-tree.js';
+import { ensureSnapshot } from '../image/snapshots.js';
+import type { ImageStore, StoredImage } from '../image/store.js';
+import { createCgroup, type Cgroup } from '../runtime/cgroup.js';
+import { startMonitor, type MonitorHandle } from '../runtime/monitor.js';
+import { BridgeNetwork } from '../runtime/network.js';
+import { privateResolvConf } from '../runtime/network-resolv.js';
+import { DEFAULT_PATH } from '../runtime/sandbox.js';
+import { resolveUser } from '../runtime/users.js';
+import { newContainerId, resolveContainer, shortId } from './ids.js';
+import { jsonLogPath, parseJsonFileOpts } from './json-log.js';
+import { formatRfc3339Nano, nowNs } from './log-time.js';
+import { monitorAlive, readExitInfo, readMonitorInfo, signalContainer } from './monitor-files.js';
+import { generateName, nameInUse, validateContainerName } from './names.js';
+import {
+  DEFAULT_RUN_ROOT,
+  ZERO_TIME,
+  containerDir,
+  containersDir,
+  ensureContainersDir,
+  initialState,
+  listIds,
+  lockPath,
+  namesLockPath,
+  readRecord,
+  readState,
+  runDir,
+  writeJsonAtomic,
+  type ContainerPaths,
+  type ContainerRecord,
+  type ContainerState,
+} from './record.js';
+import { parseSignal } from './signals.js';
+
+export interface CreateOptions {
+  image: StoredImage;
+  /** The image as the user named it (Config.Image). */
+  imageRef: string;
+  name?: string;
+  /** Words after IMAGE. */
+  cmd: string[];
+  /** `--entrypoint` ('' clears the image's). */
+  entrypoint?: string;
+  /** `-e` / `--env-file` entries, already `K=V`. */
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  network: 'bridge' | 'host' | 'none';
+  labels: Record<string, string>;
+  stopSignal?: string;
+  stopTimeout?: number;
+  autoRemove: boolean;
+  init: boolean;
+  interactive: boolean;
+  logDriver: 'json-file' | 'none';
+  logOpts: Record<string, string>;
+  cidfile?: string;
+}
+
+export interface StartOptions {
+  /** A foreground run: output also goes here. */
+  attach?: { stdout: Writable; stderr: Writable };
+  /** `-i`: piped to the command. */
+  stdin?: Readable;
+  /** What the monitor executes after the container ended (e.g. `tsbuild container cleanup ID`),
+   *  used for AutoRemove. */
+  exitCommand?: string[];
+  exitEnv?: string[];
+}
+
+export interface ContainerView {
+  record: ContainerRecord;
+  state: ContainerState;
+}
+
+/** Go's zero time as ms: 0. */
+export function timeMs(t: string): number {
+  return t === ZERO_TIME || !t ? 0 : Date.parse(t);
+}
+
+export class Containers {
+  readonly paths: ContainerPaths;
+  private network: BridgeNetwork | undefined;
+
+  constructor(
+    readonly store: ImageStore,
+    opts: { runRoot?: string; network?: BridgeNetwork } = {},
+  ) {
+    this.paths = { root: store.root, runRoot: opts.runRoot ?? DEFAULT_RUN_ROOT };
+    this.network = opts.network;
+  }
+
+  private bridge(): BridgeNetwork {
+    return (this.network ??= new BridgeNetwork());
+  }
+
+  // ---- reading ----------------------------------------------------------------------------------
+
+  /** Every container, newest first, states re-synced. */
+  async list(): Promise<ContainerView[]> {
+    const out: ContainerView[] = [];
+    for (const id of listIds(this.paths)) {
+      const record = readRecord(containerDir(this.paths, id));
+      if (!record) continue;
+      out.push({ record, state: await this.sync(id) });
+    }
+    return out.sort((a, b) => (a.record.Created < b.record.Created ? 1 : a.record.Created > b.record.Created ? -1 : 0));
+  }
+
+  /** The container a user's word names (full ID, name, unique ID prefix). */
+  async find(word: string): Promise<ContainerView> {
+    const refs = listIds(this.paths).flatMap((id) => {
+      const r = readRecord(containerDir(this.paths, id));
+      return r ? [{ id, name: r.Name, record: r }] : [];
+    });
+    const hit = resolveContainer(word, refs);
+    return { record: hit.record, state: await this.sync(hit.id) };
+  }
+
+  /** Containers using image ID (for rmi). */
+  async usersOf(imageId: string): Promise<ContainerView[]> {
+    return (await this.list()).filter((c) => c.record.Image === imageId);
+  }
+
+  logPath(id: string): string {
+    return jsonLogPath(containerDir(this.paths, id), id);
+  }
+
+  /** The state the monitor's files say, written back when it changed. */
+  async sync(id: string, locked = false): Promise<ContainerState> {
+    const dir = containerDir(this.paths, id);
+    const stored = readState(dir);
+    const derived = this.derive(id, stored);
+    if (JSON.stringify(derived) === JSON.stringify(stored) || !existsSync(dir)) return derived;
+    const write = () => {
+      const fresh = this.derive(id, readState(dir));
+      if (existsSync(dir)) writeJsonAtomic(join(dir, 'state.json'), fresh);
+      return fresh;
+    };
+    return locked ? write() : withLock(lockPath(this.paths, id), write);
+  }
+
+  private derive(id: string, st: ContainerState): ContainerState {
+    const rd = runDir(this.paths, id);
+    let exit = readExitInfo(rd);
+    const mon = readMonitorInfo(rd);
+    if (!exit && mon) {
+      if (monitorAlive(mon)) {
+        if (!mon.child) return st; // starting
+        return { ...st, Running: true, Pid: mon.child, ExitCode: 0, Error: '', StartedAt: formatRfc3339Nano(mon.startedAt) };
+      }
+      // dead: it wrote its exit file before dying, or it was killed (then decide once, here)
+      exit = readExitInfo(rd);
+      if (!exit) {
+        const text = `code 255\nsignal 0\nstarted ${mon.child ? 1 : 0}\nfinished ${nowNs()}\nerror the container monitor was killed\n`;
+        try {
+          writeFileSync(join(rd, '.exit.sync.tmp'), text, { mode: 0o600 });
+          renameSync(join(rd, '.exit.sync.tmp'), join(rd, 'exit'));
+        } catch {
+          /* runtime dir gone meanwhile */
+        }
+        exit = readExitInfo(rd);
+        if (!exit) return { ...st, Running: false, Pid: 0 };
+      }
+    }
+    if (exit) {
+      const base = { ...st, Running: false, Pid: 0, ExitCode: exit.code };
+      if (!exit.started) return { ...base, Error: exit.error };
+      const startedAt = mon?.startedAt ? formatRfc3339Nano(mon.startedAt) : st.StartedAt;
+      return { ...base, Error: exit.error === 'the container monitor was killed' ? exit.error : '', StartedAt: startedAt, FinishedAt: formatRfc3339Nano(exit.finishedAt) };
+    }
+    if (st.Running) {
+      // no runtime files at all: the machine rebooted (or they were removed)
+      return { ...st, Running: false, Pid: 0, ExitCode: 255, Error: 'the container monitor is gone', FinishedAt: formatRfc3339Nano(nowNs()) };
+    }
+    return st;
+  }
+
+  // ---- create -------------------------------------------------------------------------------------
+
+  async create(o: CreateOptions): Promise<ContainerRecord> {
+    const name = o.name !== undefined ? validateContainerName(o.name) : undefined;
+    const logOpts = o.logDriver === 'json-file' ? o.logOpts : {};
+    if (o.logDriver === 'json-file') parseJsonFileOpts(logOpts);
+    else if (Object.keys(o.logOpts).length) throw new TsbuildError('INVALID', `unknown log opt '${Object.keys(o.logOpts)[0]}' for none log driver`);
+    if (o.stopSignal !== undefined) parseSignal(o.stopSignal);
+    const img = o.image.config.config ?? {};
+    const entrypoint = o.entrypoint !== undefined ? (o.entrypoint === '' ? null : [o.entrypoint]) : (img.Entrypoint ?? null);
+    const cmd = o.cmd.length ? o.cmd : o.entrypoint !== undefined ? null : (img.Cmd ?? null);
+    const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+    if (argv.length === 0) throw new TsbuildError('INVALID', 'No command specified', undefined, 125);
+    const id = newContainerId();
+    const env = mergeEnv(img.Env ?? [], o.env);
+    const diffIds = o.image.config.rootfs.diff_ids;
+    const chain = chainIds(diffIds);
+    const pinned = [o.image.manifestDigest, o.image.id, ...o.image.manifest.layers.map((l) => l.digest), ...chain];
+    const record: ContainerRecord = {
+      Id: id,
+      Name: name ?? '',
+      Created: formatRfc3339Nano(nowNs()),
+      Path: argv[0]!,
+      Args: argv.slice(1),
+      Image: o.image.id,
+      Layers: chain,
+      Pinned: pinned,
+      Config: {
+        Hostname: o.hostname ?? (o.network === 'host' ? '' : shortId(id)),
+        Domainname: '',
+        User: o.user ?? img.User ?? '',
+        AttachStdin: o.interactive,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        OpenStdin: o.interactive,
+        StdinOnce: o.interactive,
+        Env: env.length ? env : null,
+        Cmd: cmd,
+        Image: o.imageRef,
+        Volumes: null,
+        WorkingDir: o.workdir ?? img.WorkingDir ?? '',
+        Entrypoint: entrypoint,
+        OnBuild: null,
+        Labels: { ...(img.Labels ?? {}), ...o.labels },
+        ...(o.stopSignal ?? img.StopSignal ? { StopSignal: o.stopSignal ?? img.StopSignal } : {}),
+        ...(o.stopTimeout !== undefined ? { StopTimeout: o.stopTimeout } : {}),
+      },
+      HostConfig: {
+        Binds: null,
+        ContainerIDFile: o.cidfile ?? '',
+        LogConfig: { Type: o.logDriver, Config: logOpts },
+        NetworkMode: o.network,
+        PortBindings: {},
+        RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+        AutoRemove: o.autoRemove,
+        Init: o.init ? true : null,
+      },
+    };
+    if (record.Config.WorkingDir && !record.Config.WorkingDir.startsWith('/')) {
+      throw new TsbuildError('INVALID', `the working directory '${record.Config.WorkingDir}' is invalid, it needs to be an absolute path`, undefined, 125);
+    }
+    // the layers are unpacked now, so that start needs nothing but the snapshot dirs
+    this.store.lease(chain);
+    for (let i = 0; i < chain.length; i++) await ensureSnapshot(this.store, chain[i]!, o.image.manifest.layers[i]!.digest);
+
+    ensureContainersDir(this.paths);
+    this.sweepTemps();
+    const tmp = join(containersDir(this.paths), `.new-${process.pid}-${id}`);
+    mkdirSync(tmp, { mode: 0o700 });
+    try {
+      for (const d of ['upper', 'work', 'root']) mkdirSync(join(tmp, d), { mode: 0o700 });
+      // overlayfs shows the upper dir's mode on `/`: the image's root stays as it is
+      mkdirSync(join(tmp, 'upper'), { recursive: true });
+      writeJsonAtomic(join(tmp, 'state.json'), initialState());
+      await withLock(namesLockPath(this.paths), async () => {
+        const taken = this.namesTaken();
+        if (name !== undefined && taken.has(name)) throw nameInUse(name, taken.get(name)!);
+        record.Name = name ?? generateName(id, (n) => taken.has(n));
+        writeJsonAtomic(join(tmp, 'config.json'), record);
+        this.store.pin(id, pinned);
+        try {
+          renameSync(tmp, containerDir(this.paths, id));
+        } catch (e) {
+          this.store.unpin(id);
+          throw e;
+        }
+      });
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return record;
+  }
+
+  private namesTaken(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const id of listIds(this.paths)) {
+      const r = readRecord(containerDir(this.paths, id));
+      if (r) m.set(r.Name, id);
+    }
+    return m;
+  }
+
+  /** Half-made records of dead processes (`.new-PID-ID`) and removals they did not finish. */
+  private sweepTemps(): void {
+    let names: string[];
+    try {
+      names = readdirSync(containersDir(this.paths));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const m = /^\.(?:new|rm)-(\d+)-([0-9a-f]{64})$/.exec(n);
+      if (!m || pidAlive(Number(m[1]))) continue;
+      void removeTree(join(containersDir(this.paths), n)).catch(() => {});
+      if (n.startsWith('.new-') && !existsSync(containerDir(this.paths, m[2]!))) this.store.unpin(m[2]!);
+    }
+  }
+
+  // ---- start --------------------------------------------------------------------------------------
+
+  /**
+   * Starts the container's monitor and returns once the command runs. A command that cannot be
+   * executed throws a StartError (exit code 126/127) and leaves the container Created with the error
+   * in its state. Starting a running container does nothing (undefined).
+   */
+  async start(id: string, opts: StartOptions = {}): Promise<MonitorHandle | undefined> {
+    const dir = containerDir(this.paths, id);
+    return withLock(lockPath(this.paths, id), async () => {
+      const record = readRecord(dir);
+      if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
+      const before = await this.sync(id, true);
+      if (before.Running) return undefined;
+      const rd = runDir(this.paths, id);
+      rmSync(rd, { recursive: true, force: true });
+      mkdirSync(rd, { recursive: true, mode: 0o700 });
+      if (before.Network) await this.releaseAddress(before.Network.IPAddress);
+      const lowerDirs = record.Layers.map((c) => this.store.snapshotDir(c as `sha256:${string}`));
+      const missing = lowerDirs.find((d) => !existsSync(d));
+      if (missing) throw new TsbuildError('NOT_FOUND', `the image layers of container ${id} are gone (${missing})`);
+      const upperDir = join(dir, 'upper');
+      const c = record.Config;
+      const user = c.User ? await resolveUser([...lowerDirs, upperDir], c.User) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' as string | undefined };
+      const hostname = c.Hostname || (await import('node:os')).hostname();
+      const env = [...(c.Env ?? [])];
+      if (!env.some((e) => e.startsWith('PATH='))) env.unshift(`PATH=${DEFAULT_PATH}`);
+      if (!env.some((e) => e.startsWith('HOSTNAME='))) env.splice(1, 0, `HOSTNAME=${hostname}`);
+      if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
+      const network = record.HostConfig.NetworkMode;
+      const etc = await this.writeEtc(dir, hostname, network);
+      let cgroup: Cgroup | undefined;
+      try {
+        cgroup = createCgroup(`ctr-${shortId(id)}`, {});
+      } catch {
+        cgroup = undefined; // no cgroups here: the container runs without a group of its own
+      }
+      const log = record.HostConfig.LogConfig.Type === 'json-file' ? parseJsonFileOpts(record.HostConfig.LogConfig.Config) : undefined;
+      let handle: MonitorHandle;
+      try {
+        handle = await startMonitor({
+          lowerDirs,
+          upperDir,
+          workDir: join(dir, 'work'),
+          mountPoint: join(dir, 'root'),
+          args: [record.Path, ...record.Args],
+          env,
+          cwd: c.WorkingDir || '/',
+          user: { uid: user.uid, gid: user.gid, groups: user.groups },
+          hostname,
+          network: network === 'bridge' ? 'private' : network,
+          ...(network === 'bridge'
+            ? {
+                netAttach: async (pid: number) => {
+                  const a = await this.bridge().attach(pid, { isolated: false, owner: pid });
+                  writeFileSync(join(dir, 'hosts'), hostsFile(hostname, a.address), { mode: 0o644 });
+                  return a;
+                },
+              }
+            : {}),
+          mounts: etc,
+          noNewPrivileges: false,
+          runDir: rd,
+          ...(log ? { log: { path: this.logPath(id), maxSize: log.maxSize, maxFile: log.maxFile } } : {}),
+          init: record.HostConfig.Init === true,
+          ...(opts.stdin ? { stdin: opts.stdin } : {}),
+          ...(opts.attach ? { attach: opts.attach } : {}),
+          cgroupProcs: cgroup?.procsFiles ?? [],
+          ...(record.HostConfig.AutoRemove && opts.exitCommand ? { exitCommand: opts.exitCommand, exitEnv: opts.exitEnv ?? [], exitCwd: process.cwd() } : {}),
+        });
+      } catch (e) {
+        await cgroup?.remove();
+        const st = await this.sync(id, true);
+        if (e instanceof TsbuildError && e.exitCode >= 126) {
+          writeJsonAtomic(join(dir, 'state.json'), { ...st, Running: false, Pid: 0, ExitCode: e.exitCode, Error: e.message });
+        }
+        throw e;
+      }
+      const st: ContainerState = {
+        ...readState(dir),
+        Running: true,
+        Pid: handle.pid,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: formatRfc3339Nano(handle.startedAt),
+      };
+      if (handle.network) {
+        const a = handle.network;
+        const ip = a.address.split('.').map(Number);
+        st.Network = {
+          IPAddress: a.address,
+          IPPrefixLen: a.prefixLength,
+          Gateway: a.gateway ?? '',
+          MacAddress: `02:74:${ip.map((b) => b.toString(16).padStart(2, '0')).join(':')}`,
+        };
+      } else delete st.Network;
+      writeJsonAtomic(join(dir, 'state.json'), st);
+      return handle;
+    });
+  }
+
+  private async writeEtc(dir: string, hostname: string, network: 'bridge' | 'host' | 'none') {
+    const resolv = network === 'host' ? await (await import('node:fs/promises')).readFile('/etc/resolv.conf', 'utf8').catch(() => '') : await privateResolvConf();
+    const files: [string, string][] = [
+      ['hosts', hostsFile(hostname)],
+      ['resolv.conf', resolv],
+      ['hostname', hostname + '\n'],
+    ];
+    for (const [n, text] of files) writeFileSync(join(dir, n), text, { mode: 0o644 });
+    return files.map(([n]) => ({ type: 'bind' as const, source: join(dir, n), target: `/etc/${n}`, readonly: false }));
+  }
+
+  private async releaseAddress(address: string | undefined): Promise<void> {
+    if (!address) return;
+    await this.bridge()
+      .releaseIfStale(address)
+      .catch(() => {});
+  }
+
+  // ---- stop, kill, wait -----------------------------------------------------------------------------
+
+  /** Docker's stop: the stop signal, then SIGKILL after the timeout (seconds). */
+  async stop(id: string, timeoutSec?: number): Promise<void> {
+    const dir = containerDir(this.paths, id);
+    const record = readRecord(dir);
+    if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
+    if (!(await this.sync(id)).Running) return;
+    const rd = runDir(this.paths, id);
+    const sig = parseSignal(record.Config.StopSignal ?? 'SIGTERM');
+    const t = timeoutSec ?? record.Config.StopTimeout ?? 10;
+    if (signalContainer(rd, sig) && (t < 0 || (await this.waitStopped(id, t * 1000)))) return void (await this.sync(id));
+    signalContainer(rd, 9);
+    await this.waitStopped(id, 30_000);
+    await this.sync(id);
+  }
+
+  /** Sends SIG; Docker's error when the container is not running. */
+  async kill(id: string, sig: number): Promise<void> {
+    const record = readRecord(containerDir(this.paths, id));
+    if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
+    const st = await this.sync(id);
+    if (!st.Running || !signalContainer(runDir(this.paths, id), sig)) {
+      throw new TsbuildError('CONFLICT', `Cannot kill container: ${record.Name}: Container ${id} is not running`);
+    }
+    if (sig === 9) await this.waitStopped(id, 10_000);
+    await this.sync(id);
+  }
+
+  /** Resolves true once the container has stopped (its monitor wrote its exit file or is gone). */
+  async waitStopped(id: string, timeoutMs = Infinity, signal?: AbortSignal): Promise<boolean> {
+    const rd = runDir(this.paths, id);
+    const until = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+      if (readExitInfo(rd)) return true;
+      const mon = readMonitorInfo(rd);
+      if (!mon || !monitorAlive(mon)) return true;
+      if (Date.now() >= until || signal?.aborted) return false;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  /** Docker's wait: blocks until the container is not running; its exit code. */
+  async wait(id: string): Promise<number> {
+    await this.waitStopped(id);
+    return (await this.sync(id)).ExitCode;
+  }
+
+  // ---- rm, rename, prune, cleanup -------------------------------------------------------------------
+
+  async remove(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    const dir = containerDir(this.paths, id);
+    const record = readRecord(dir);
+    if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
+    let st = await this.sync(id);
+    if (st.Running) {
+      if (!opts.force) {
+        throw new TsbuildError('CONFLICT', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
+      }
+      signalContainer(runDir(this.paths, id), 9);
+      await this.waitStopped(id, 30_000);
+      st = await this.sync(id);
+    }
+    // the monitor is done with the log and the cgroup once it wrote its exit file; let it finish
+    // (while the exit file is missing and the monitor lives, it may still be writing them)
+    const rd = runDir(this.paths, id);
+    const mon = readMonitorInfo(rd);
+    for (let i = 0; mon && !readExitInfo(rd) && monitorAlive(mon) && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
+    const trash = join(containersDir(this.paths), `.rm-${process.pid}-${id}`);
+    const gone = await withLock(namesLockPath(this.paths), () =>
+      withLock(lockPath(this.paths, id), () => {
+        if (!existsSync(dir)) return true;
+        renameSync(dir, trash);
+        return false;
+      }),
+    );
+    if (gone) return;
+    rmSync(runDir(this.paths, id), { recursive: true, force: true });
+    await this.releaseAddress(st.Network?.IPAddress);
+    this.store.unpin(id);
+    await removeTree(trash);
+  }
+
+  async rename(id: string, newName: string): Promise<void> {
+    const name = validateContainerName(newName);
+    await withLock(namesLockPath(this.paths), async () => {
+      const dir = containerDir(this.paths, id);
+      const record = readRecord(dir);
+      if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
+      if (record.Name === name) throw new TsbuildError('CONFLICT', `Renaming a container with the same name as its current name`);
+      const taken = this.namesTaken();
+      if (taken.has(name)) {
+        const e = nameInUse(name, taken.get(name)!);
+        throw new TsbuildError('CONFLICT', `Error when allocating new name: ${e.message}`);
+      }
+      await withLock(lockPath(this.paths, id), () => writeJsonAtomic(join(dir, 'config.json'), { ...record, Name: name }));
+    });
+  }
+
+  /** Removes every stopped container; their IDs. */
+  async prune(): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of await this.list()) {
+      if (c.state.Running) continue;
+      await this.remove(c.record.Id).catch(() => undefined);
+      out.push(c.record.Id);
+    }
+    return out;
+  }
+
+  /** What a monitor's exit command does: settle the state; remove an AutoRemove container. */
+  async cleanup(id: string): Promise<void> {
+    const record = readRecord(containerDir(this.paths, id));
+    if (!record) return;
+    const st = await this.sync(id);
+    if (record.HostConfig.AutoRemove && !st.Running) await this.remove(id).catch((e: unknown) => {
+      if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
+    });
+  }
+}
+
+/** Image env, then the user's (same key replaced in place, as Docker's ReplaceOrAppendEnvValues). */
+export function mergeEnv(image: readonly string[], user: readonly string[]): string[] {
+  const out = [...image];
+  const key = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  for (const e of user) {
+    const i = out.findIndex((x) => key(x) === key(e));
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+/** /etc/hosts as Docker writes it for a container (its address last, with the hostname). */
+export function hostsFile(hostname: string, address?: string): string {
+  return (
+    `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n` +
+    (address ? `${address}\t${hostname}\n` : '')
+  );
+}

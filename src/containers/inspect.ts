@@ -1,0 +1,134 @@
+/**
+ * What `inspect` and `ps` show of a container, shaped as Docker 20.10's API types (ContainerJSON,
+ * Container): State with Status/Running/.../StartedAt/FinishedAt, Config and HostConfig as created,
+ * NetworkSettings with the top-level IPAddress (dropped by Docker 29, still used by tutorials) and
+ * Networks.<mode>.IPAddress. Pure.
+ */
+import { goMap, goStruct } from '../format/go-template.js';
+import { timeMs, type ContainerView } from './containers.js';
+import type { ContainerPaths } from './record.js';
+import { containerDir } from './record.js';
+import { jsonLogPath } from './json-log.js';
+import { commandLine, stateName, type ContainerSummary, type StateView } from './status-text.js';
+import { join } from 'node:path';
+
+export function stateView(c: ContainerView): StateView {
+  return {
+    running: c.state.Running,
+    exitCode: c.state.ExitCode,
+    startedAt: timeMs(c.state.StartedAt),
+    finishedAt: timeMs(c.state.FinishedAt),
+    ...(c.state.Removing ? { removalInProgress: true } : {}),
+  };
+}
+
+/** One row of `ps`. */
+export function summary(c: ContainerView): ContainerSummary {
+  const r = c.record;
+  return {
+    id: r.Id,
+    names: [r.Name],
+    image: r.Config.Image || r.Image,
+    command: commandLine(r.Path, r.Args),
+    created: Date.parse(r.Created),
+    state: stateView(c),
+    ports: '',
+    labels: r.Config.Labels,
+    networks: [r.HostConfig.NetworkMode],
+  };
+}
+
+/** `docker inspect`'s object for a container (as plain JSON-able data). */
+export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<string, unknown> {
+  const r = c.record;
+  const s = c.state;
+  const dir = containerDir(paths, r.Id);
+  const net = s.Running ? s.Network : undefined;
+  const mode = r.HostConfig.NetworkMode;
+  const endpoint = {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    NetworkID: '',
+    EndpointID: '',
+    Gateway: net?.Gateway ?? '',
+    IPAddress: net?.IPAddress ?? '',
+    IPPrefixLen: net?.IPPrefixLen ?? 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    MacAddress: net?.MacAddress ?? '',
+    DriverOpts: null,
+  };
+  return {
+    Id: r.Id,
+    Created: r.Created,
+    Path: r.Path,
+    Args: r.Args,
+    State: {
+      Status: stateName(stateView(c)),
+      Running: s.Running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: s.OOMKilled,
+      Dead: false,
+      Pid: s.Running ? s.Pid : 0,
+      ExitCode: s.ExitCode,
+      Error: s.Error,
+      StartedAt: s.StartedAt,
+      FinishedAt: s.FinishedAt,
+    },
+    Image: r.Image,
+    ResolvConfPath: join(dir, 'resolv.conf'),
+    HostnamePath: join(dir, 'hostname'),
+    HostsPath: join(dir, 'hosts'),
+    LogPath: r.HostConfig.LogConfig.Type === 'json-file' ? jsonLogPath(dir, r.Id) : '',
+    Name: `/${r.Name}`,
+    RestartCount: s.RestartCount,
+    Driver: 'overlay',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: r.HostConfig,
+    GraphDriver: {
+      Data: { UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'root') },
+      Name: 'overlay',
+    },
+    Mounts: [],
+    Config: r.Config,
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: {},
+      SandboxKey: '',
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: '',
+      Gateway: mode === 'bridge' ? endpoint.Gateway : '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: mode === 'bridge' ? endpoint.IPAddress : '',
+      IPPrefixLen: mode === 'bridge' ? endpoint.IPPrefixLen : 0,
+      IPv6Gateway: '',
+      MacAddress: mode === 'bridge' ? endpoint.MacAddress : '',
+      Networks: { [mode]: endpoint },
+    },
+  };
+}
+
+/** Fields holding Go maps (user data, sorted keys); everything else object-shaped is a struct. */
+const MAP_FIELDS = new Set(['Labels', 'Networks', 'Ports', 'PortBindings', 'Data', 'LogConfig.Config']);
+
+/** The inspect object as Go values for `--format` (maps print sorted, unknown struct fields fail). */
+export function toGoValue(v: unknown, key = '', parent = ''): unknown {
+  if (Array.isArray(v)) return v.map((x) => toGoValue(x));
+  if (!v || typeof v !== 'object') return v;
+  const fields = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toGoValue(x, k, key)]));
+  if (MAP_FIELDS.has(key) || MAP_FIELDS.has(`${parent}.${key}`)) return goMap(fields, key === 'Labels' || key === 'Config' ? '' : null);
+  return goStruct(key ? `*types.${key}` : '*types.ContainerJSON', fields);
+}

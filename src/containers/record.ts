@@ -1,0 +1,166 @@
+/**
+ * A container's record on disk, and where its files live.
+ *
+ *   ROOT/containers/<id>/config.json      what `create` decided (Docker-shaped Config + HostConfig,
+ *                                         name, image, layers); rewritten only by `rename`
+ *   ROOT/containers/<id>/state.json       the last known state (Running, Pid, ExitCode, times, network)
+ *   ROOT/containers/<id>/<id>-json.log    the json-file log (written by the monitor)
+ *   ROOT/containers/<id>/{upper,work}/    the writable layer: kept across stop/start until `rm`
+ *   ROOT/containers/<id>/root/            the mount point (mounted only inside the container)
+ *   ROOT/containers/<id>/{hosts,resolv.conf,hostname}   bound at /etc/... in the container
+ *   /run/tsbuild/containers/<id>/         runtime files of the monitor: `monitor`, `ctl`, `exit`
+ *                                         (tmpfs: gone at reboot, so a reboot reads as "exited")
+ * Every file is written whole (temp file + rename); directories are 0700, files 0600. A record
+ * appears by renaming a complete directory into place, so a killed `create` leaves no half record.
+ */
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsbuildError } from '../errors.js';
+
+/** Docker's Config of a container (the fields tsbuild uses; JSON names as Docker's). */
+export interface ContainerConfigJson {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[] | null;
+  Cmd: string[] | null;
+  Image: string;
+  Volumes: null;
+  WorkingDir: string;
+  Entrypoint: string[] | null;
+  OnBuild: null;
+  Labels: Record<string, string>;
+  StopSignal?: string;
+  StopTimeout?: number;
+}
+
+export interface HostConfigJson {
+  Binds: string[] | null;
+  ContainerIDFile: string;
+  LogConfig: { Type: 'json-file' | 'none'; Config: Record<string, string> };
+  NetworkMode: 'bridge' | 'host' | 'none';
+  /** Later: published ports. */
+  PortBindings: Record<string, unknown>;
+  RestartPolicy: { Name: string; MaximumRetryCount: number };
+  AutoRemove: boolean;
+  Init: boolean | null;
+}
+
+export interface ContainerRecord {
+  Id: string;
+  /** Without the leading `/`. */
+  Name: string;
+  /** RFC 3339 with nanoseconds. */
+  Created: string;
+  Path: string;
+  Args: string[];
+  /** The image ID (`sha256:...`). */
+  Image: string;
+  /** Snapshot chain IDs of the image's layers, lowest first. */
+  Layers: string[];
+  /** Digests pinned in the image store for this container. */
+  Pinned: string[];
+  Config: ContainerConfigJson;
+  HostConfig: HostConfigJson;
+}
+
+export interface NetworkState {
+  IPAddress: string;
+  IPPrefixLen: number;
+  Gateway: string;
+  MacAddress: string;
+}
+
+export interface ContainerState {
+  Running: boolean;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  /** RFC 3339 (nanoseconds); Go's zero time when never. */
+  StartedAt: string;
+  FinishedAt: string;
+  OOMKilled: boolean;
+  RestartCount: number;
+  /** Set while attached to tsbuild's bridge. */
+  Network?: NetworkState;
+  /** Set while being removed. */
+  Removing?: boolean;
+}
+
+export const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function initialState(): ContainerState {
+  return { Running: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME, OOMKilled: false, RestartCount: 0 };
+}
+
+export interface ContainerPaths {
+  root: string;
+  /** The runtime root (default /run/tsbuild/containers). */
+  runRoot: string;
+}
+
+export const DEFAULT_RUN_ROOT = '/run/tsbuild/containers';
+
+export function containersDir(p: ContainerPaths): string {
+  return join(p.root, 'containers');
+}
+
+export function containerDir(p: ContainerPaths, id: string): string {
+  return join(p.root, 'containers', id);
+}
+
+export function runDir(p: ContainerPaths, id: string): string {
+  return join(p.runRoot, id);
+}
+
+export function lockPath(p: ContainerPaths, id: string): string {
+  return join(p.root, 'locks', `container-${id}`);
+}
+
+/** The lock held while names are taken or given up (create, rename, rm). */
+export function namesLockPath(p: ContainerPaths): string {
+  return join(p.root, 'locks', 'container-names');
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 1) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+export function readRecord(dir: string): ContainerRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as ContainerRecord;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new TsbuildError('CORRUPT', `${join(dir, 'config.json')}: ${(e as Error).message}`);
+  }
+}
+
+export function readState(dir: string): ContainerState {
+  try {
+    return { ...initialState(), ...(JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Partial<ContainerState>) };
+  } catch {
+    return initialState();
+  }
+}
+
+/** IDs of every complete record (directories being made or removed start with `.`). */
+export function listIds(p: ContainerPaths): string[] {
+  try {
+    return readdirSync(containersDir(p)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+  } catch {
+    return [];
+  }
+}
+
+export function ensureContainersDir(p: ContainerPaths): void {
+  mkdirSync(containersDir(p), { recursive: true, mode: 0o700 });
+  mkdirSync(join(p.root, 'locks'), { recursive: true });
+}

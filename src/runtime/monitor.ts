@@ -1,0 +1,177 @@
+/**
+ * Starts a container's monitor: the sandbox helper in monitor mode (native/sandbox.c,
+ * monitor_main), which detaches from us, runs the command as PID 1 of its namespaces, writes the
+ * json-file log and the exit file, and outlives this process. This module encodes the spec, does
+ * the network handshake, and reports how the start went before anyone prints an ID: the command
+ * runs (`started`), or it could not be executed (126/127, Docker's words) or the sandbox failed (125).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { TsbuildError } from '../errors.js';
+import { encodeSpec, sandboxHelperPath, type NetAttachment, type SandboxSpec } from './sandbox.js';
+
+export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'signal' | 'timeoutMs' | 'limits'> {
+  /** Where the monitor keeps `monitor`, `ctl` and `exit` (made by the caller, 0700). */
+  runDir: string;
+  /** The json-file log (absent: no log, `--log-driver none`). */
+  log?: { path: string; maxSize: number; maxFile: number };
+  /** tsbuild-init as PID 1 in front of the command (`--init`). */
+  init?: boolean;
+  /** Piped to the command's stdin (`-i`); its end reaches the command as end of file. */
+  stdin?: Readable;
+  /** A foreground run: the output also goes here while we are alive. */
+  attach?: { stdout: Writable; stderr: Writable };
+  /** `cgroup.procs` files the container's PID 1 joins (the monitor removes the groups at the end). */
+  cgroupProcs?: readonly string[];
+  /** Executed by the monitor after the exit file is written (e.g. `--rm`'s cleanup). */
+  exitCommand?: readonly string[];
+  exitEnv?: readonly string[];
+  /** The exit command's working directory (default /). */
+  exitCwd?: string;
+}
+
+export interface MonitorEnd {
+  exitCode: number;
+  signal?: number;
+}
+
+export interface MonitorHandle {
+  /** Host PID of the container's PID 1. */
+  pid: number;
+  /** When the command was executed (ns since the epoch). */
+  startedAt: bigint;
+  network?: NetAttachment;
+  /** Resolves when the monitor (and its exit command) is done; only meaningful before `detach`. */
+  done: Promise<MonitorEnd>;
+  /** Stops listening (a detached run): the monitor carries on alone. */
+  detach(): void;
+}
+
+/** Why a start failed: `exitCode` 125 (the sandbox), 126 (cannot invoke) or 127 (not found). */
+export class StartError extends TsbuildError {
+  constructor(
+    message: string,
+    readonly startCode: number,
+    /** Resolves once the monitor (and its exit command) is done. */
+    readonly finished: Promise<void>,
+  ) {
+    super('RUNTIME', message, undefined, startCode);
+  }
+}
+
+export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): Promise<MonitorHandle> {
+  if (!existsSync(helper)) throw new TsbuildError('RUNTIME', `sandbox helper ${helper} is missing (run npm install to build it)`);
+  if (spec.network === 'private' && !spec.netAttach) throw new TsbuildError('INVALID', "network 'private' needs netAttach");
+  const recs: string[] = [`rundir=${spec.runDir}`];
+  if (spec.init) recs.push('init=1');
+  if (spec.stdin) recs.push('stdin=pipe');
+  if (spec.attach) recs.push('attach=1');
+  if (spec.log) recs.push(`log=${spec.log.path}`, `logmaxsize=${spec.log.maxSize < 0 ? -1 : spec.log.maxSize}`, `logmaxfile=${spec.log.maxFile}`);
+  for (const a of spec.exitCommand ?? []) recs.push(`exitcmd=${a}`);
+  for (const e of spec.exitEnv ?? []) recs.push(`exitenv=${e}`);
+  if (spec.exitCwd) recs.push(`exitcwd=${spec.exitCwd}`);
+  for (const r of recs) if (r.includes('\0')) throw new TsbuildError('INVALID', 'NUL byte in the container spec');
+  const base = encodeSpec({ ...spec, stdout: undefined, stderr: undefined }, { cgroupProcs: spec.cgroupProcs ?? [] });
+  // the helper parses logmaxsize as unsigned: "no limit" is simply left out
+  const encoded = Buffer.concat([base, Buffer.from(recs.filter((r) => r !== 'logmaxsize=-1').map((r) => r + '\0').join(''), 'utf8')]);
+
+  return new Promise((resolve, reject) => {
+    const stdio: ('ignore' | 'pipe')[] = [spec.stdin ? 'pipe' : 'ignore', spec.attach ? 'pipe' : 'ignore', spec.attach ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    if (spec.network === 'private') stdio.push('pipe');
+    const child = spawn(helper, ['monitor'], { stdio, env: {} });
+    const specPipe = child.stdio[3] as Writable;
+    specPipe.on('error', () => {});
+    specPipe.end(encoded);
+    const netPipe = (child.stdio as unknown[])[5] as Writable | undefined;
+    netPipe?.on('error', () => {});
+    if (spec.stdin) {
+      const sink = child.stdin!;
+      sink.on('error', () => {});
+      spec.stdin.pipe(sink);
+    }
+    let outputsOpen = 0;
+    const outputsDone: Promise<void>[] = [];
+    if (spec.attach) {
+      for (const [from, to] of [
+        [child.stdout!, spec.attach.stdout],
+        [child.stderr!, spec.attach.stderr],
+      ] as const) {
+        outputsOpen++;
+        from.pipe(to, { end: false });
+        outputsDone.push(new Promise((r) => from.on('close', () => r())));
+      }
+    }
+    const statusPipe = child.stdio[4] as Readable;
+    let text = '';
+    let pid: number | undefined;
+    let error: string | undefined;
+    let end: MonitorEnd | undefined;
+    let network: Promise<NetAttachment | undefined> = Promise.resolve(undefined);
+    let settled = false;
+    let resolveDone!: (e: MonitorEnd) => void;
+    const done = new Promise<MonitorEnd>((r) => (resolveDone = r));
+    const onLine = (line: string) => {
+      const sp = line.indexOf(' ');
+      const key = sp < 0 ? line : line.slice(0, sp);
+      const val = sp < 0 ? '' : line.slice(sp + 1);
+      if (key === 'pid') pid = Number(val);
+      else if (key === 'netns' && netPipe) {
+        const attach = spec.netAttach!(Number(val));
+        network = attach.then(
+          (a) => (netPipe.end(`eth0 ${a.address} ${a.prefixLength} ${a.gateway ?? '-'} ${a.mtu ?? 0}\n`), a),
+          (e: unknown) => (netPipe.end(`fail ${String((e as Error)?.message ?? e).replace(/\n/g, ' ')}\n`), undefined),
+        );
+      } else if (key === 'started' && !settled) {
+        settled = true;
+        const startedAt = BigInt(val);
+        network.then((net) => {
+          resolve({
+            pid: pid ?? 0,
+            startedAt,
+            ...(net ? { network: net } : {}),
+            done,
+            detach: () => {
+              statusPipe.destroy();
+              child.stdout?.destroy();
+              child.stderr?.destroy();
+              spec.stdin?.unpipe();
+              child.stdin?.destroy();
+              child.unref();
+            },
+          });
+        });
+      } else if (key === 'error') error ??= val;
+      else if (key === 'exit') end = { exitCode: Number(val) };
+      else if (key === 'signal') end = { exitCode: 128 + Number(val), signal: Number(val) };
+    };
+    statusPipe.on('data', (d: Buffer) => {
+      text += d.toString('utf8');
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
+        onLine(text.slice(0, nl));
+        text = text.slice(nl + 1);
+      }
+    });
+    const closed = new Promise<void>((r) => statusPipe.on('close', () => r()));
+    statusPipe.on('error', () => {});
+    child.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      reject(new TsbuildError('RUNTIME', `cannot start the container monitor: ${e.message}`));
+    });
+    closed.then(async () => {
+      await Promise.all(outputsOpen ? outputsDone : []);
+      netPipe?.destroy();
+      if (!settled) {
+        settled = true;
+        const code = end?.exitCode ?? 125;
+        const why = error ?? `the container monitor ended without a status (exit ${code})`;
+        // the command's own exit codes only count once it ran; before that it is the sandbox's
+        const startCode = code === 126 || code === 127 ? code : 125;
+        reject(new StartError(why, startCode, Promise.resolve()));
+        return;
+      }
+      resolveDone(end ?? { exitCode: 255 });
+    });
+  });
+}
