@@ -5,8 +5,11 @@
  * Determinism: the writer SORTS (callers may pass entries in any order; only metadata is
  * buffered, never content): entries in byte order of their paths, which also puts every parent
  * before its children. Headers carry name, mode, uid, gid, size, mtime (whole seconds, clamped to
- * SOURCE_DATE_EPOCH when given), link name, device numbers and xattrs (PAX `SCHILY.xattr.*`,
- * sorted); uname/gname are empty and there is no atime/ctime, so no host detail leaks in.
+ * SOURCE_DATE_EPOCH when given), link name, device numbers and the one xattr Docker's layers
+ * carry, security.capability (PAX `SCHILY.xattr.*`: BuildKit's exporter, containerd's tar change
+ * writer, records no other, so user.* xattrs from an ADDed archive, a COPY --from source or a RUN
+ * stay out of the layer, as in Docker's images); uname/gname are empty and there is no
+ * atime/ctime, so no host detail leaks in.
  * Hard links: the first path of a link group in sorted order carries the content and the others
  * link to it, so a link never precedes its target in the tar.
  */
@@ -15,6 +18,9 @@ import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
 import type { BlobInfo } from './blobs.js';
+
+/** The only extended attribute a layer records (file capabilities are part of the image). */
+const LAYER_XATTR = 'security.capability';
 
 export interface LayerWriteOptions {
   /** Clamp mtimes to this many seconds since the epoch (SOURCE_DATE_EPOCH). */
@@ -88,7 +94,8 @@ function toHeader(e: LayerEntry, opts: LayerWriteOptions): TarHeader {
     h.devmajor = e.devmajor ?? 0;
     h.devminor = e.devminor ?? 0;
   }
-  if (e.xattrs && Object.keys(e.xattrs).length) h.xattrs = e.xattrs;
+  const cap = e.xattrs?.[LAYER_XATTR];
+  if (cap !== undefined) h.xattrs = { [LAYER_XATTR]: cap };
   return h;
 }
 

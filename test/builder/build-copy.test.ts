@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
-import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, writeContext, type TempStore } from '../helpers/build.js';
+import { ImageStore, type Digest } from '../../src/image/index.js';
+import { readTar } from '../../src/image/tar-format.js';
+import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, writeContext, type Built, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
 before(async () => {
@@ -204,7 +206,7 @@ WORKDIR /wd2
 });
 
 /** A tar with entries written exactly as given (what `tar` on a real tree could not make). */
-async function tarOf(items: Array<{ name: string; symlink?: string; content?: string }>): Promise<Buffer> {
+async function tarOf(items: Array<{ name: string; symlink?: string; content?: string; pax?: Record<string, string> }>): Promise<Buffer> {
   const p = pack();
   const chunks: Buffer[] = [];
   p.on('data', (c: unknown) => {
@@ -215,7 +217,7 @@ async function tarOf(items: Array<{ name: string; symlink?: string; content?: st
     await new Promise<void>((resolve, reject) => {
       const done = (e?: Error | null) => (e ? reject(e) : resolve());
       if (it.symlink !== undefined) p.entry({ name: it.name, type: 'symlink', linkname: it.symlink }, done);
-      else p.entry({ name: it.name, mode: 0o644 }, it.content ?? '', done);
+      else p.entry({ name: it.name, mode: 0o644, ...(it.pax ? { pax: it.pax } : {}) }, it.content ?? '', done);
     });
   }
   p.finalize();
@@ -233,6 +235,34 @@ test('ADD of an archive that writes through a symlink it made (symldir1 -> .., t
   assert.equal(imageEntry(b, 'dest/sub/symldir1')!.linkname, '..');
   assert.equal(imageEntry(b, 'dest/file'), undefined, 'the link is followed with the destination as root, as Docker\'s chroot');
   assert.equal(imageFile(b, 'seen'), 'through the link\n');
+});
+
+/** The xattr names each entry of the image's top layer records. */
+async function collectLayerXattrs(b: Built): Promise<Record<string, string[]>> {
+  const store = await ImageStore.open(s.root);
+  try {
+    const out: Record<string, string[]> = {};
+    for await (const { header, body } of readTar(store.openBlob(b.image.manifest.layers.at(-1)!.digest as Digest))) {
+      for await (const _ of body) void _;
+      if (header.type === 'file') out[header.name] = Object.keys(header.xattrs ?? {});
+    }
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+test('ADD of an archive with xattrs: the layer keeps security.capability only, as Docker\'s layers do', async () => {
+  const cap = String.fromCharCode(1, 0, 0, 2, 0, 0x20, ...new Array<number>(14).fill(0));
+  const b = await buildFiles(s.root, 'FROM busybox\nADD x.tar /x/\n', {
+    'x.tar': await tarOf([
+      { name: 'userx', content: 'u', pax: { 'SCHILY.xattr.user.foo': 'bar' } },
+      { name: 'capx', content: 'c', pax: { 'SCHILY.xattr.security.capability': cap, 'SCHILY.xattr.user.foo': 'bar' } },
+      { name: 'trustedx', content: 't', pax: { 'SCHILY.xattr.trusted.t': 'v' } },
+    ]),
+  });
+  const layer = await collectLayerXattrs(b);
+  assert.deepEqual(layer, { 'x/capx': ['security.capability'], 'x/trustedx': [], 'x/userx': [] });
 });
 
 test('COPY: <Dockerfile>.dockerignore beside the Dockerfile wins over .dockerignore', async () => {

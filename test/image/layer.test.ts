@@ -10,6 +10,8 @@ import { fsx } from '../../src/native/fsx.js';
 import { TsbuildError } from '../../src/errors.js';
 
 const T = 1_700_000_000_000;
+/** A VFS_CAP_REVISION_2 file capability: cap_net_raw, effective. */
+const CAP = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 function tmp(p = 'tsb-layer-'): string {
   return mkdtempSync(join(tmpdir(), p));
@@ -22,7 +24,7 @@ function sampleEntries(src: string): LayerEntry[] {
   const e = (x: Partial<LayerEntry> & { path: string; type: LayerEntry['type'] }): LayerEntry => ({ mode: 0o644, uid: 0, gid: 0, size: 0, mtimeMs: T, ...x });
   return [
     e({ path: 'etc', type: 'dir', mode: 0o755 }),
-    e({ path: 'etc/hello', type: 'file', size: 12, sourcePath: join(src, 'hello'), mode: 0o4755, uid: 1000, gid: 50, xattrs: { 'user.note': Buffer.from([0, 1, 255]) } }),
+    e({ path: 'etc/hello', type: 'file', size: 12, sourcePath: join(src, 'hello'), mode: 0o4755, uid: 1000, gid: 50, xattrs: { 'security.capability': CAP, 'user.note': Buffer.from([0, 1, 255]) } }),
     e({ path: 'etc/a-link', type: 'hardlink', linkname: 'etc/hello' }),
     e({ path: 'etc/sym', type: 'symlink', linkname: '../nowhere', mode: 0o777 }),
     e({ path: 'big', type: 'file', size: 3 * 1024 * 1024 + 7, sourcePath: join(src, 'big'), mtimeMs: T + 86_400_000 }),
@@ -61,12 +63,16 @@ test('layer writer: deterministic (any input order), sorted, links after targets
     assert.equal(list.find((x) => x.name === 'etc/hello')!.h.linkname, 'etc/a-link');
     assert.equal(list.find((x) => x.name === 'big')!.h.mtime, 1_700_000_100);
     assert.equal(list.find((x) => x.name === 'etc/sym')!.h.mtime, 1_700_000_000);
+    // only security.capability is recorded, as in Docker's layers (user.* stays out)
+    assert.deepEqual(list.find((x) => x.name === 'etc/a-link')!.h.xattrs, { 'security.capability': CAP });
+    assert.ok(list.every((x) => !Object.keys(x.h.xattrs ?? {}).some((k) => k !== 'security.capability')));
     // GNU tar reads it back, xattrs and all
     execFileSync('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', store.blobPath(a.digest), '-C', out]);
     assert.equal(readFileSync(join(out, 'etc/hello'), 'utf8'), 'hello world\n');
     assert.equal(lstatSync(join(out, 'etc/hello')).ino, lstatSync(join(out, 'etc/a-link')).ino);
     assert.equal(lstatSync(join(out, 'etc/hello')).mode & 0o7777, 0o4755);
-    assert.deepEqual(fsx().lgetxattr(join(out, 'etc/hello'), 'user.note'), Buffer.from([0, 1, 255]));
+    assert.deepEqual(fsx().lgetxattr(join(out, 'etc/hello'), 'security.capability'), CAP);
+    assert.equal(fsx().lgetxattr(join(out, 'etc/hello'), 'user.note'), null);
     assert.ok(existsSync(join(out, 'd'.repeat(120), 'n'.repeat(120))));
     const verbose = execFileSync('tar', ['-tvf', store.blobPath(a.digest)], { encoding: 'utf8' });
     assert.doesNotMatch(verbose, /root/, 'no user or group names are recorded');
@@ -96,7 +102,7 @@ test('layer reader: round trip keeps content, owners, modes, links, devices, xat
     }
     assert.ok(lstatSync(join(out, 'dev/pipe')).isFIFO());
     assert.equal(readlinkSync(join(out, 'etc/sym')), '../nowhere');
-    assert.deepEqual(fsx().lgetxattr(join(out, 'etc/hello'), 'user.note'), Buffer.from([0, 1, 255]));
+    assert.deepEqual(fsx().lgetxattr(join(out, 'etc/hello'), 'security.capability'), CAP);
     assert.equal(Math.floor(lstatSync(join(out, 'big')).mtimeMs), T + 86_400_000);
     assert.equal(Math.floor(lstatSync(join(out, 'etc')).mtimeMs), T);
     assert.equal(lstatSync(join(out, 'd'.repeat(120))).mode & 0o777, 0o700);
@@ -116,6 +122,16 @@ function craftTar(entries: Array<Partial<TarHeader> & { name: string; body?: str
   parts.push(END_OF_ARCHIVE);
   return Buffer.concat(parts);
 }
+
+test('layer reader: a pulled layer\'s user.* xattrs are applied (only the writer keeps to security.capability)', async () => {
+  const out = tmp();
+  try {
+    await extractLayer([craftTar([{ name: 'f', body: 'x', xattrs: { 'user.note': Buffer.from([0, 1, 255]) } }])], out, { mode: 'apply' });
+    assert.deepEqual(fsx().lgetxattr(join(out, 'f'), 'user.note'), Buffer.from([0, 1, 255]));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
 
 test('layer reader: whiteouts and opaque dirs, applied and in overlay snapshot format', async () => {
   const base = tmp();
