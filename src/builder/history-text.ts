@@ -3,10 +3,13 @@
  * `docker history --no-trunc`), so `tsbuild history` reads like `docker history`:
  *   RUN |1 X=1 /bin/sh -c echo $X # buildkit      COPY a.txt . # buildkit      WORKDIR /app
  *   ENV FOO=bar      EXPOSE map[80/udp:{} 8080/tcp:{}]      CMD ["sh"]      SHELL [/bin/sh -ec]
- *   HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x00'}
+ *   HEALTHCHECK {Test:[CMD-SHELL true] Interval:5s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}
+ * HEALTHCHECK follows current BuildKit (0.30+, Dockerfile frontend 1.24+, `%+v` of the config);
+ * Docker 25-28 printed `&{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" '\x00'}` and 20.10 the same
+ * without the start interval: the text differs with every Docker generation (see the README).
  * Pure.
  */
-import { goQuote, goQuoteList } from '../parser/go-quote.js';
+import { goQuoteList } from '../parser/go-quote.js';
 import type { HealthConfig } from '../image/config.js';
 
 /** `RUN` with the build args it saw (`|N k=v ...`) and the final argv. */
@@ -33,10 +36,10 @@ export function execHistory(kind: 'CMD' | 'ENTRYPOINT', argv: readonly string[])
   return `${kind} ${goQuoteList(argv)}`;
 }
 
-/** Go's `%v` of *HealthConfig: `&{[test...] "interval" "timeout" "start-period" "start-interval" 'retries'}`. */
+/** Go's `%+v` of the HealthcheckConfig value: field names, values unquoted, durations as Go prints them. */
 export function healthcheckHistory(h: HealthConfig): string {
-  const d = (ns: number | undefined) => goQuote(goDuration(ns ?? 0));
-  return `HEALTHCHECK &{${goQuoteList(h.Test ?? [])} ${d(h.Interval)} ${d(h.Timeout)} ${d(h.StartPeriod)} ${d(h.StartInterval)} ${goRune(h.Retries ?? 0)}}`;
+  const d = (ns: number | undefined) => goDuration(ns ?? 0);
+  return `HEALTHCHECK {Test:${goList(h.Test ?? [])} Interval:${d(h.Interval)} Timeout:${d(h.Timeout)} StartPeriod:${d(h.StartPeriod)} StartInterval:${d(h.StartInterval)} Retries:${h.Retries ?? 0}}`;
 }
 
 /** Go's time.Duration.String(): `1h2m3.5s`, `1.5ms`, `0s`. */
@@ -60,13 +63,4 @@ export function goDuration(ns: number): string {
 
 function trimFloat(x: number): string {
   return String(Number(x.toFixed(9)));
-}
-
-/** Go's `%q` of an int (a rune literal): 3 → `'\x03'`, 65 → `'A'`. */
-function goRune(n: number): string {
-  if (n >= 0x20 && n < 0x7f) return n === 0x27 ? `'\\''` : n === 0x5c ? `'\\\\'` : `'${String.fromCharCode(n)}'`;
-  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r' };
-  if (named[n]) return `'${named[n]}'`;
-  if (n < 0x80) return `'\\x${n.toString(16).padStart(2, '0')}'`;
-  return n < 0x10000 ? `'\\u${n.toString(16).padStart(4, '0')}'` : `'\\U${n.toString(16).padStart(8, '0')}'`;
 }

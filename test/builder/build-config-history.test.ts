@@ -75,8 +75,8 @@ CMD echo shellcmd
   );
   const hist = b.history.slice(1).map((h) => [h.created_by, h.empty_layer === true, h.comment] as const);
   const health = hist[7]![0]!;
-  // Docker 20.10 writes `"5s" "3s" "0s" '\x02'`; newer BuildKit adds the start interval ("0s")
-  assert.ok(health.startsWith('HEALTHCHECK &{["CMD-SHELL" "wget -q localhost || exit 1"] "5s" "3s" "0s" ') && health.endsWith(` '\\x02'}`), health);
+  // as current BuildKit writes it (Docker 20.10: `&{["CMD-SHELL" "wget -q localhost || exit 1"] "5s" "3s" "0s" '\x02'}`)
+  assert.equal(health, 'HEALTHCHECK {Test:[CMD-SHELL wget -q localhost || exit 1] Interval:5s Timeout:3s StartPeriod:0s StartInterval:0s Retries:2}');
   assert.deepEqual(
     hist.map(([t, e]) => [t, e]),
     [
@@ -263,8 +263,8 @@ STOPSIGNAL 9
   assert.equal(imageFile(b, 'tmp/id2'), 'uid=1234 gid=5678\n/\n');
   assert.equal(imageFile(b, 'tmp/id3'), 'uid=65534(nobody) gid=50(staff)\n');
   const hist = b.history.slice(1).map((h) => h.created_by!);
-  assert.ok(hist[0]!.startsWith('HEALTHCHECK &{["CMD" "a" "b"] "0s" "0s" "0s" '), hist[0]);
-  assert.ok(hist.at(-2)!.startsWith('HEALTHCHECK &{["NONE"] "0s" "0s" "0s" '), hist.at(-2));
+  assert.ok(hist[0]!.startsWith('HEALTHCHECK {Test:[CMD a b] Interval:0s '), hist[0]);
+  assert.ok(hist.at(-2)!.startsWith('HEALTHCHECK {Test:[NONE] Interval:0s '), hist.at(-2));
   assert.deepEqual(hist.slice(1, -2), [
     'ARG L=lv',
     'LABEL k=lv other=x y',
