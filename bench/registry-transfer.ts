@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseReference } from '../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push } from '../src/registry/index.js';
+import { RegistryClient, pull, push } from '../src/registry/index.js';
+import { OciLayout } from '../src/image/oci-layout.js';
 import { digestOf } from '../src/image/digest.js';
 import { MT, type Descriptor } from '../src/image/manifest.js';
 import { startRegistry } from '../test/helpers/registry-server.js';
@@ -30,7 +31,7 @@ const RUNS = arg('runs', 3);
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'tsbuild-bench-reg-'));
   try {
-    const store = await new OciLayoutStore(join(tmp, 'src')).init();
+    const store = await new OciLayout(join(tmp, 'src')).init();
     const layers: Descriptor<string>[] = [];
     for (let i = 0; i < LAYERS; i++) {
       // Incompressible bytes (what a gzip layer looks like on the wire), made 1 MiB at a time.
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
       }
       closeSync(fd);
       const digest = `sha256:${hasher.digest('hex')}`;
-      await store.putBlob(createReadStream(file), { digest });
+      await store.content.write(createReadStream(file), { digest });
       rmSync(file);
       layers.push({ mediaType: MT.ociLayerGzip, digest, size: MB * 1024 * 1024 });
     }
@@ -67,9 +68,9 @@ async function main(): Promise<void> {
         const client = new RegistryClient();
         try {
           const ref = parseReference(`${reg.host}/bench/img:1`);
-          results['tsbuild push']!.push(await time(() => push(client, ref, store, manifest, { concurrency: 4 })));
-          const dst = await new OciLayoutStore(join(tmp, `ts-dst-${r}`)).init();
-          results['tsbuild pull']!.push(await time(() => pull(client, ref, dst, { concurrency: 4 })));
+          results['tsbuild push']!.push(await time(() => push(client, ref, store.content, manifest, { concurrency: 4 })));
+          const dst = await new OciLayout(join(tmp, `ts-dst-${r}`)).init();
+          results['tsbuild pull']!.push(await time(() => pull(client, ref, dst.content, { concurrency: 4 })));
         } finally {
           client.close();
           await reg.stop();

@@ -11,7 +11,9 @@ import { formatReference, parseReference, type ImageReference } from '../image/r
 import type { RegistryClient } from '../registry/client.js';
 import { repositoryOf } from '../registry/client.js';
 import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
-import { pullImage, pullRecord, type LayerProgressCallback } from '../registry/store-adapter.js';
+import { pullRecord } from '../image/pull-records.js';
+import { pullImage } from '../registry/pull.js';
+import type { LayerProgressCallback } from '../registry/progress.js';
 
 export interface ResolveBaseImageOptions {
   /** Check the registry for a newer image even when the store has one (`--pull`). */

@@ -113,7 +113,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to', undefined, 2);
       const [{ defaultRegistryClient }, { pushImage }, { parseReference }] = await Promise.all([
         import('../registry/defaults.js'),
-        import('../registry/store-adapter.js'),
+        import('../registry/push.js'),
         import('../image/reference.js'),
       ]);
       const client = defaultRegistryClient();

@@ -15,7 +15,6 @@
  *
  * Trust: whoever can write the cache can make a key point at any layer (as with BuildKit).
  */
-import { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
 import type { BlobInfo } from '../image/blobs.js';
@@ -26,8 +25,9 @@ import { repositoryOf } from '../registry/client.js';
 import { exportCache, importCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE, type CacheRecord, type RemoteCache } from '../registry/cache-export.js';
 import { digestOf } from '../image/digest.js';
 import { MT, parseManifest, type Descriptor } from '../image/manifest.js';
-import { OciLayoutStore } from '../registry/oci-layout.js';
-import { ImageStoreContent, LayerCompressor } from '../registry/store-adapter.js';
+import { OciLayout } from '../image/oci-layout.js';
+import { LayerIngester } from '../image/layer-ingest.js';
+import { LayerCompressor } from '../image/layer-compressor.js';
 
 export type CacheSpec =
   | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
@@ -87,8 +87,8 @@ export interface RemoteCacheOptions {
 interface Source {
   name: string;
   records: Map<string, CacheRecord>;
-  /** Stores the record's layer blob via the adapter. */
-  fetch(rec: CacheRecord, adapter: ImageStoreContent): Promise<void>;
+  /** Stores the record's layer blob via the layer ingester. */
+  fetch(rec: CacheRecord, ingester: LayerIngester): Promise<void>;
 }
 
 interface CacheState {
@@ -107,7 +107,7 @@ export class BuildRemoteCache {
   /** Counters, for progress output and tests. */
   readonly stats = { hits: 0, misses: 0, downloaded: 0 };
   private readonly recorded = new Map<string, { layer: BlobInfo; final: boolean; created?: string }>();
-  private readonly adapter: ImageStoreContent;
+  private readonly ingester: LayerIngester;
 
   private constructor(
     private readonly store: ImageStore,
@@ -115,7 +115,7 @@ export class BuildRemoteCache {
     private readonly opts: RemoteCacheOptions,
     private readonly clientRef: { client?: RegistryClient; own: boolean },
   ) {
-    this.adapter = new ImageStoreContent(store);
+    this.ingester = new LayerIngester(store);
   }
 
   /** Reads the `cacheFrom` sources' records (manifest and config only). */
@@ -157,9 +157,9 @@ export class BuildRemoteCache {
         return { layer: { digest: diff, size: this.store.blobs.size(diff) }, ...created };
       }
       const blob = rec.layers[rec.layers.length - 1]!;
-      this.adapter.expectLayer(blob, diff);
+      this.ingester.expect(blob, diff);
       try {
-        await src.fetch({ ...rec, layers: [blob] }, this.adapter);
+        await src.fetch({ ...rec, layers: [blob] }, this.ingester);
       } catch (e) {
         if (!(e instanceof TsbuildError)) throw e;
         this.opts.onWarning?.(`cache layer ${blob.digest} from ${src.name} unusable: ${e.message}`);
@@ -222,10 +222,10 @@ export class BuildRemoteCache {
       return {
         name: spec.ref,
         records: new Map(rc.records().map((r) => [r.key, r])),
-        fetch: (rec, adapter) => rc.fetchLayers(rec, adapter),
+        fetch: (rec, ingester) => rc.fetchLayers(rec, ingester),
       };
     }
-    const layout = new OciLayoutStore(spec.dir);
+    const layout = new OciLayout(spec.dir);
     let records: CacheRecord[] = [];
     try {
       records = await readLocalCache(layout, spec.tag);
@@ -235,10 +235,10 @@ export class BuildRemoteCache {
     return {
       name: spec.dir,
       records: new Map(records.map((r) => [r.key, r])),
-      fetch: async (rec, adapter) => {
+      fetch: async (rec, ingester) => {
         for (const d of rec.layers) {
-          if (await adapter.hasBlob(d.digest)) continue;
-          await adapter.putLayerOrBlob(await layout.openBlob(d.digest), { digest: d.digest, size: d.size });
+          if (await ingester.info(d.digest)) continue;
+          await ingester.write(layout.content.open(d.digest), { digest: d.digest, size: d.size });
         }
       },
     };
@@ -265,24 +265,24 @@ export class BuildRemoteCache {
     const client = await this.client();
     const ref: ImageReference = parseReference(spec.ref);
     const repo = repositoryOf(ref);
-    const compressor = new LayerCompressor(this.adapter, async (d) => (await client.headBlob(repo, d, { forPush: true })) !== undefined);
+    const compressor = new LayerCompressor(this.store, async (d) => (await client.headBlob(repo, d, { forPush: true })) !== undefined);
     try {
       const records = await this.records(spec, compressor, finalSet);
-      await exportCache(client, ref, this.adapter, records);
+      await exportCache(client, ref, compressor, records);
     } finally {
       await compressor.cleanup();
     }
   }
 
   private async exportLocal(spec: Extract<CacheSpec, { type: 'local' }>, finalSet: Set<string> | undefined): Promise<void> {
-    const layout = await new OciLayoutStore(spec.dir).init();
-    const compressor = new LayerCompressor(this.adapter, (d) => layout.hasBlob(d));
+    const layout = await new OciLayout(spec.dir).init();
+    const compressor = new LayerCompressor(this.store, async (d) => layout.content.has(d));
     try {
       const records = await this.records(spec, compressor, finalSet);
       const layers = new Map<string, Descriptor<string>>();
       for (const r of records) for (const d of r.layers) layers.set(d.digest, d);
       for (const d of layers.values()) {
-        if (!(await layout.hasBlob(d.digest))) await layout.putBlob(await this.adapter.openBlob(d.digest), { digest: d.digest, size: d.size });
+        if (!layout.content.has(d.digest)) await layout.content.write(compressor.open(d.digest), { digest: d.digest, size: d.size });
       }
       const cfg = Buffer.from(
         JSON.stringify({
@@ -291,12 +291,12 @@ export class BuildRemoteCache {
         }),
       );
       const cfgDesc: Descriptor<string> = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfg), size: cfg.length };
-      await layout.putBlob(Readable.from([cfg]), { digest: cfgDesc.digest, size: cfg.length });
+      await layout.content.write([cfg], { digest: cfgDesc.digest, size: cfg.length });
       const manifest = Buffer.from(
         JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, artifactType: CACHE_ARTIFACT_TYPE, config: cfgDesc, layers: [...layers.values()] }),
       );
       const mDesc: Descriptor<string> = { mediaType: MT.ociManifest, digest: digestOf(manifest), size: manifest.length };
-      await layout.putBlob(Readable.from([manifest]), { digest: mDesc.digest, size: manifest.length });
+      await layout.content.write([manifest], { digest: mDesc.digest, size: manifest.length });
       await layout.setRef(spec.tag, mDesc);
     } finally {
       await compressor.cleanup();
@@ -305,12 +305,12 @@ export class BuildRemoteCache {
 }
 
 /** The records of a local cache dir (the format of cache-export.ts). */
-async function readLocalCache(layout: OciLayoutStore, tag: string): Promise<CacheRecord[]> {
+async function readLocalCache(layout: OciLayout, tag: string): Promise<CacheRecord[]> {
   const desc = await layout.resolve(tag);
   if (!desc) return [];
   const read = async (d: string): Promise<Buffer> => {
     const parts: Buffer[] = [];
-    for await (const c of await layout.openBlob(d)) parts.push(c as Buffer);
+    for await (const c of layout.content.open(d)) parts.push(c as Buffer);
     const buf = Buffer.concat(parts);
     if (digestOf(buf) !== d) throw new TsbuildError('CORRUPT', `cache blob ${d} in ${layout.dir} does not match its digest`);
     return buf;

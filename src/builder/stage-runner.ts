@@ -21,7 +21,7 @@ import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
 import type { ResolveBaseImageOptions } from './base-image.js';
-import type { LayerProgress } from '../registry/store-adapter.js';
+import type { LayerProgress } from '../registry/progress.js';
 import type { StoredImage } from '../image/store.js';
 
 /**

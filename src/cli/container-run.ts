@@ -326,7 +326,7 @@ async function findOrPull(store: import('../image/store.js').ImageStore, name: s
   const ref = asRunSync(() => parseReference(name));
   if (/^(sha256:)?[0-9a-f]{12,64}$/.test(name)) throw new TsbuildError('NOT_FOUND', `No such image: ${name}`, undefined, 125);
   process.stderr.write(`Unable to find image '${familiarString(ref)}' locally\n`);
-  const [{ defaultRegistryClient }, { pullImage }] = await Promise.all([import('../registry/defaults.js'), import('../registry/store-adapter.js')]);
+  const [{ defaultRegistryClient }, { pullImage }] = await Promise.all([import('../registry/defaults.js'), import('../registry/pull.js')]);
   const client = defaultRegistryClient({});
   try {
     await asRun(() => pullImage(client, ref, store, {}));

@@ -65,7 +65,7 @@ export function registerRegistryCommands(program: Command): void {
       const p = await printer('pull', opts.quiet, opts.progress);
       const c = await client(opts);
       try {
-        const { pullImage } = await import('../registry/store-adapter.js');
+        const { pullImage } = await import('../registry/pull.js');
         if (p) {
           if (!ref.digest && !parseReference(name, { defaultTag: false }).tag) p.message('Using default tag: latest');
           p.message(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
@@ -100,7 +100,7 @@ export function registerRegistryCommands(program: Command): void {
       const p = await printer('push', opts.quiet, opts.progress);
       const c = await client(opts);
       try {
-        const { pushImage } = await import('../registry/store-adapter.js');
+        const { pushImage } = await import('../registry/push.js');
         if (p) p.message(`The push refers to repository [${ref.domain === 'docker.io' ? `docker.io/${ref.path}` : familiarRepository(ref)}]`);
         const r = await pushImage(c, ref, store, p ? { onProgress: p.onEvent } : {});
         if (p) p.line(`${ref.tag ?? 'latest'}: digest: ${r.digest} size: ${r.size}`);

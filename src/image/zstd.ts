@@ -1,5 +1,5 @@
 /**
- * zstd decompression for registry layers (`application/vnd.oci.image.layer.v1.tar+zstd`): Node's
+ * zstd decompression for layers (`application/vnd.oci.image.layer.v1.tar+zstd`): Node's
  * own zlib when it has it (22.15+), else the `zstd` program streaming through a pipe. Bad data is
  * a CORRUPT error; a missing decoder is a clear REGISTRY error.
  */
@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as zlib from 'node:zlib';
 import { Readable, type Transform } from 'node:stream';
 import { TsbuildError } from '../errors.js';
-import { throughTransform } from '../image/byte-streams.js';
+import { throughTransform } from './byte-streams.js';
 
 export async function* unzstd(src: AsyncIterable<Buffer>, zstdBin = process.env.TSBUILD_ZSTD ?? 'zstd'): AsyncGenerator<Buffer> {
   const native = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;

@@ -30,10 +30,12 @@
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import type { ImageReference } from '../image/reference.js';
-import { repositoryOf, type RegistryClient } from './client.js';
-import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
-import { digestOf } from '../image/digest.js';
+import type { ContentIngester, ContentProvider } from '../image/content.js';
+import { sha256 } from '../image/digest.js';
 import { MT, type Descriptor } from '../image/manifest.js';
+import { repositoryOf, type RegistryClient } from './client.js';
+import { mapLimit } from './map-limit.js';
+import type { LayerProgressCallback } from './progress.js';
 
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.tsbuild.cache.v1';
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.tsbuild.cache.config.v1+json';
@@ -57,7 +59,7 @@ export interface CacheExportOptions {
   /** A repository on the same registry to mount layer blobs from (the pushed image's). */
   mountFrom?: string;
   concurrency?: number;
-  onProgress?: ProgressCallback;
+  onProgress?: LayerProgressCallback;
 }
 
 interface CacheConfigFile {
@@ -88,17 +90,25 @@ export class RemoteCache {
     return this.byKey.get(key);
   }
 
-  /** Downloads (verified) the record's layer blobs that `store` lacks. */
-  async fetchLayers(record: CacheRecord, store: ContentStore, opts: { concurrency?: number; onProgress?: ProgressCallback } = {}): Promise<void> {
+  /** Downloads (verified) the record's layer blobs that `into` lacks. */
+  async fetchLayers(
+    record: CacheRecord,
+    into: ContentIngester & Pick<ContentProvider, 'info'>,
+    opts: { concurrency?: number; onProgress?: LayerProgressCallback } = {},
+  ): Promise<void> {
     const repo = repositoryOf(this.ref);
     await mapLimit(record.layers, opts.concurrency ?? 3, async (d) => {
-      if (await store.hasBlob(d.digest)) return;
+      if (await into.info(d.digest)) return;
       const stream = this.client.getBlob(repo, d.digest, {
         size: d.size,
-        onProgress: (current) => opts.onProgress?.({ layer: d.digest, current, total: d.size, status: 'transferring' }),
+        onProgress: (current) => opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'downloading', current, total: d.size }),
       });
-      await store.putBlob(stream, { digest: d.digest, size: d.size, verified: true });
-      opts.onProgress?.({ layer: d.digest, current: d.size, total: d.size, status: 'done' });
+      try {
+        await into.write(stream, { digest: d.digest, size: d.size, verified: true });
+      } finally {
+        stream.destroy();
+      }
+      opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'complete', current: d.size, total: d.size });
     });
   }
 }
@@ -141,11 +151,11 @@ export async function importCache(client: RegistryClient, ref: ImageReference): 
   return new RemoteCache(client, ref, records);
 }
 
-/** Pushes `records` (their layer blobs from `store`) as the cache at `ref`; returns the manifest digest. */
+/** Pushes `records` (their layer blobs from `content`) as the cache at `ref`; returns the manifest digest. */
 export async function exportCache(
   client: RegistryClient,
   ref: ImageReference,
-  store: ContentStore,
+  content: ContentProvider,
   records: CacheRecord[],
   opts: CacheExportOptions = {},
 ): Promise<string> {
@@ -168,14 +178,14 @@ export async function exportCache(
     opts.concurrency ?? 3,
     async (d) => {
       if ((await client.headBlob(repo, d.digest, { forPush: true })) !== undefined) {
-        opts.onProgress?.({ layer: d.digest, current: d.size, total: d.size, status: 'exists' });
+        opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'exists', current: d.size, total: d.size });
         return;
       }
-      const how = await client.putBlob(repo, d, () => store.openBlob(d.digest), {
+      const how = await client.putBlob(repo, d, () => content.open(d.digest), {
         ...(opts.mountFrom ? { mountFrom: opts.mountFrom } : {}),
-        onProgress: (current) => opts.onProgress?.({ layer: d.digest, current, total: d.size, status: 'transferring' }),
+        onProgress: (current) => opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'pushing', current, total: d.size }),
       });
-      opts.onProgress?.({ layer: d.digest, current: d.size, total: d.size, status: how === 'mounted' ? 'mounted' : 'done' });
+      opts.onProgress?.({ type: 'layer', layer: d.digest, status: how === 'mounted' ? 'mounted' : 'pushed', current: d.size, total: d.size });
     },
   );
   const cfg: CacheConfigFile = {
@@ -188,7 +198,7 @@ export async function exportCache(
     })),
   };
   const cfgBytes = Buffer.from(JSON.stringify(cfg));
-  const cfgDesc: Descriptor<string> = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: digestOf(cfgBytes), size: cfgBytes.length };
+  const cfgDesc: Descriptor<string> = { mediaType: CACHE_CONFIG_MEDIA_TYPE, digest: sha256(cfgBytes), size: cfgBytes.length };
   if ((await client.headBlob(repo, cfgDesc.digest, { forPush: true })) === undefined) {
     await client.putBlob(repo, cfgDesc, () => Readable.from([cfgBytes]));
   }

@@ -1,12 +1,29 @@
 /**
- * `docker pull` / `docker push` style per-layer progress lines, fed by LayerProgress events.
- * In a terminal each layer keeps one line that is redrawn in place (cursor up, clear line);
- * otherwise every status change is one line and byte counts are not repeated. The printer only
- * formats: the CLI hands it the function that writes.
+ * Per-layer progress of pulls, pushes and cache transfers (one event type for all of them), and
+ * the `docker pull` / `docker push` style printer it feeds. In a terminal each layer keeps one
+ * line that is redrawn in place (cursor up, clear line); otherwise every status change is one
+ * line and byte counts are not repeated. The printer only formats: the CLI hands it the function
+ * that writes.
  */
-import type { LayerProgress } from './store-adapter.js';
-import { shortId } from './store-adapter.js';
 import { humanSize } from '../image/display.js';
+
+/**
+ * Progress of one transfer, keyed by the registry's (compressed) blob digest, or for an image
+ * push by the stored layer's digest (what users see for the same layer locally).
+ * `current === total` once a blob is done or already present.
+ */
+export type LayerProgress =
+  | { type: 'resolved'; ref: string; layers: string[] }
+  | { type: 'layer'; layer: string; status: LayerStatus; current?: number; total?: number };
+
+export type LayerStatus = 'waiting' | 'exists' | 'downloading' | 'complete' | 'preparing' | 'pushing' | 'pushed' | 'mounted';
+
+export type LayerProgressCallback = (e: LayerProgress) => void;
+
+/** For messages: `sha256:abc...` → `abc...` (12). */
+export function shortId(d: string): string {
+  return (d.includes(':') ? d.slice(d.indexOf(':') + 1) : d).slice(0, 12);
+}
 
 export interface ProgressPrinterOptions {
   write: (s: string) => void;

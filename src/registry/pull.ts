@@ -1,22 +1,36 @@
 /**
- * Registry → ContentStore: resolve the reference (an index picks the platform's manifest),
- * fetch manifests and config verified, then the layers in parallel (bounded), each verified
- * against its digest before the store accepts it. Blobs the store already has are skipped.
+ * Pull: registry → content store. The reference is resolved (an index picks the platform's
+ * manifest), manifests and config are fetched verified, then the layers in parallel (bounded),
+ * each verified against its digest before a store accepts it; blobs the store has are skipped.
+ *
+ * - `pull` copies the content as it is into any content store (an OCI layout: what skopeo does).
+ * - `pullImage` pulls into the image store and names the image: manifests and config are stored as
+ *   they came; layers go through the layer ingester (image/layer-ingest.ts: unpacked while they
+ *   stream in, both digests checked against the manifest and the config's diff IDs); the image is
+ *   recorded with the config bytes as-is (the image ID is the registry's config digest), and what
+ *   the name resolved to is remembered (image/pull-records.ts). Layers the store already has by
+ *   diff ID (pulled, loaded or built) are not downloaded.
  */
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
-import { familiarString, type ImageReference } from '../image/reference.js';
-import { repositoryOf, type FetchedManifest, type RegistryClient } from './client.js';
-import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
-import type { Descriptor, Manifest } from '../image/manifest.js';
+import type { ContentIngester, ContentProvider } from '../image/content.js';
+import { type Digest, isDigest } from '../image/digest.js';
+import { LayerIngester } from '../image/layer-ingest.js';
+import { MT, layerCompression, type Descriptor, type Manifest } from '../image/manifest.js';
 import { formatPlatform, hostPlatform, selectPlatform, type Platform } from '../image/platform.js';
+import { savePullRecord } from '../image/pull-records.js';
+import { familiarString, formatReference, type ImageReference } from '../image/reference.js';
+import { parseConfig, type ImageStore, type StoredImage } from '../image/store.js';
+import { repositoryOf, type FetchedManifest, type RegistryClient, type RepositoryRef } from './client.js';
+import { mapLimit } from './map-limit.js';
+import type { LayerProgressCallback } from './progress.js';
 
 export interface PullOptions {
   /** Platform to pick from an index (default: the host's). */
   platform?: Platform;
   /** Parallel blob downloads (default 3). */
   concurrency?: number;
-  onProgress?: ProgressCallback;
+  onProgress?: LayerProgressCallback;
 }
 
 export interface PullResult {
@@ -27,6 +41,18 @@ export interface PullResult {
   parsed: Manifest<string>;
   config: Descriptor<string>;
   layers: Descriptor<string>[];
+}
+
+export interface PullImageResult {
+  image: StoredImage;
+  /** What the reference resolved to on the registry (what `Digest:` shows). */
+  digest: string;
+  /** The registry's image manifest digest (differs from `digest` for an index). */
+  manifestDigest: string;
+  /** Layers downloaded (0: everything was there). */
+  downloaded: number;
+  /** The name already pointed at this image before the pull. */
+  upToDate: boolean;
 }
 
 /** What a reference names on a registry: the manifest (or index) it points at and, for an index,
@@ -57,37 +83,122 @@ export async function resolveManifests(client: RegistryClient, ref: ImageReferen
   return { root, image, platform: entry.platform! };
 }
 
-export async function pull(client: RegistryClient, ref: ImageReference, store: ContentStore, opts: PullOptions = {}): Promise<PullResult> {
+/** Copies `ref`'s manifests, config and layers as they are into `content`. */
+export async function pull(client: RegistryClient, ref: ImageReference, content: ContentProvider & ContentIngester, opts: PullOptions = {}): Promise<PullResult> {
   const repo = repositoryOf(ref);
   const { root: first, image: fetched, platform } = await resolveManifests(client, ref, opts.platform);
   const root: Descriptor<string> = { mediaType: first.mediaType, digest: first.digest, size: first.bytes.length };
-  await storeBytes(store, root.digest, first.bytes);
+  await storeBytes(content, root.digest, first.bytes);
   let manifestDesc = root;
   if (fetched !== first) {
     manifestDesc = { mediaType: fetched.mediaType, digest: fetched.digest, size: fetched.bytes.length, platform: platform! };
-    await storeBytes(store, fetched.digest, fetched.bytes);
+    await storeBytes(content, fetched.digest, fetched.bytes);
   }
   if (fetched.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)} is not an image`);
   const manifest = fetched.parsed.manifest;
-  const blobs = [manifest.config, ...manifest.layers];
-  await mapLimit(blobs, opts.concurrency ?? 3, async (d) => {
+  await mapLimit([manifest.config, ...manifest.layers], opts.concurrency ?? 3, async (d) => {
     const progress = opts.onProgress;
-    if (await store.hasBlob(d.digest)) {
-      progress?.({ layer: d.digest, current: d.size, total: d.size, status: 'exists' });
+    if (await content.info(d.digest)) {
+      progress?.({ type: 'layer', layer: d.digest, status: 'exists', current: d.size, total: d.size });
       return;
     }
     const stream = client.getBlob(repo, d.digest, {
       size: d.size,
-      onProgress: (current) => progress?.({ layer: d.digest, current, total: d.size, status: 'transferring' }),
+      onProgress: (current) => progress?.({ type: 'layer', layer: d.digest, status: 'downloading', current, total: d.size }),
     });
-    await store.putBlob(stream, { digest: d.digest, size: d.size, verified: true });
-    progress?.({ layer: d.digest, current: d.size, total: d.size, status: 'done' });
+    try {
+      await content.write(stream, { digest: d.digest, size: d.size, verified: true });
+    } finally {
+      stream.destroy();
+    }
+    progress?.({ type: 'layer', layer: d.digest, status: 'complete', current: d.size, total: d.size });
   });
   return { root, manifest: manifestDesc, parsed: manifest, config: manifest.config, layers: manifest.layers };
 }
 
-/** Manifests were verified when fetched; the store verifies again as for any blob. */
-async function storeBytes(store: ContentStore, digest: string, bytes: Buffer): Promise<void> {
-  if (await store.hasBlob(digest)) return;
-  await store.putBlob(Readable.from([bytes]), { digest, size: bytes.length });
+/** Manifests were verified when fetched; the store verifies again as for any content. */
+async function storeBytes(content: ContentProvider & ContentIngester, digest: string, bytes: Buffer): Promise<void> {
+  if (await content.info(digest)) return;
+  await content.write(Readable.from([bytes]), { digest, size: bytes.length });
+}
+
+/** Pulls `ref` into the image store and names it (by tag; a by-digest pull leaves it untagged). */
+export async function pullImage(client: RegistryClient, ref: ImageReference, store: ImageStore, opts: PullOptions = {}): Promise<PullImageResult> {
+  const repo = repositoryOf(ref);
+  const ingester = new LayerIngester(store);
+  const tagName = ref.digest ? undefined : formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' });
+  const before = tagName ? (await store.getImage(tagName))?.manifestDigest : undefined;
+  try {
+    const { root: first, image: fetched } = await resolveManifests(client, ref, opts.platform);
+    const picked = fetched !== first ? formatPlatform(opts.platform ?? hostPlatform()) : undefined;
+    await storeManifest(ingester, first.digest, first.bytes);
+    if (fetched !== first) await storeManifest(ingester, fetched.digest, fetched.bytes);
+    if (fetched.parsed.kind !== 'manifest') throw new TsbuildError('REGISTRY', `${familiarString(ref)} is not an image`);
+    const manifest = fetched.parsed.manifest;
+    const cfgType = manifest.config.mediaType;
+    if (cfgType !== MT.ociConfig && cfgType !== MT.dockerConfig) {
+      throw new TsbuildError('REGISTRY', `${familiarString(ref)} is not a container image (config type ${cfgType})`);
+    }
+    const raw = await fetchConfig(client, repo, ingester, manifest);
+    const diffIds = parseConfig(raw).rootfs.diff_ids as Digest[];
+    if (diffIds.length !== manifest.layers.length) {
+      throw new TsbuildError('CORRUPT', `${familiarString(ref)}: the config lists ${diffIds.length} layers, the manifest ${manifest.layers.length}`);
+    }
+    opts.onProgress?.({ type: 'resolved', ref: familiarString(ref), layers: manifest.layers.filter((_, i) => !store.hasBlob(diffIds[i]!)).map((l) => l.digest) });
+    let downloaded = 0;
+    const layers = await mapLimit(manifest.layers, opts.concurrency ?? 3, async (d, i) => {
+      const diffId = diffIds[i]!;
+      const progress = opts.onProgress;
+      if (store.hasBlob(diffId)) {
+        store.lease([diffId]);
+        progress?.({ type: 'layer', layer: d.digest, status: 'exists' });
+        return { digest: diffId, size: store.blobs.size(diffId) };
+      }
+      if (layerCompression(d.mediaType) === undefined) throw new TsbuildError('REGISTRY', `${familiarString(ref)}: unsupported layer media type ${d.mediaType}`);
+      ingester.expect(d, diffId);
+      progress?.({ type: 'layer', layer: d.digest, status: 'downloading', current: 0, total: d.size });
+      const stream = client.getBlob(repo, d.digest, {
+        size: d.size,
+        onProgress: (current) => progress?.({ type: 'layer', layer: d.digest, status: 'downloading', current, total: d.size }),
+      });
+      const info = await ingester.write(stream, { digest: d.digest, size: d.size, verified: true });
+      downloaded++;
+      progress?.({ type: 'layer', layer: d.digest, status: 'complete', current: d.size, total: d.size });
+      return info;
+    });
+    const image = await store.putImage({ config: raw, layers, tags: tagName ? [tagName] : [] });
+    await savePullRecord(store, ref, {
+      root: first.digest,
+      manifest: fetched.digest,
+      mediaType: fetched.mediaType,
+      size: fetched.bytes.length,
+      image: image.manifestDigest,
+      source: `${repo.registry}/${repo.name}`,
+      ...(picked ? { platform: picked } : {}),
+    });
+    return { image, digest: first.digest, manifestDigest: fetched.digest, downloaded, upToDate: before === image.manifestDigest };
+  } catch (e) {
+    await ingester.discardWritten().catch(() => {});
+    throw e;
+  }
+}
+
+async function storeManifest(ingester: LayerIngester, digest: string, bytes: Buffer): Promise<void> {
+  if (!isDigest(digest) || ingester.store.hasBlob(digest)) return;
+  const info = await ingester.store.blobs.putBuffer(bytes, { expectedDigest: digest });
+  ingester.written.push(info.digest);
+}
+
+async function fetchConfig(client: RegistryClient, repo: RepositoryRef, ingester: LayerIngester, m: Manifest<string>): Promise<Buffer> {
+  const d = m.config.digest;
+  if (!isDigest(d)) throw new TsbuildError('REGISTRY', `unsupported config digest ${d} (only sha256 is stored)`);
+  const store = ingester.store;
+  if (store.hasBlob(d)) {
+    store.lease([d]);
+    return store.blobs.read(d);
+  }
+  const raw = await client.getBlobBuffer(repo, d, m.config.size, 16 * 1024 * 1024);
+  const info = await store.blobs.putBuffer(raw, { expectedDigest: d, expectedSize: m.config.size });
+  ingester.written.push(info.digest);
+  return raw;
 }

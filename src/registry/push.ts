@@ -1,18 +1,32 @@
 /**
- * ContentStore → registry: push every blob a manifest (or each manifest of an index) names,
- * skipping blobs the repository already has (HEAD) and mounting from another repository when
- * asked, in parallel (bounded); then the manifests, children first, the root last under the tag.
+ * Push: content store → registry. Every blob a manifest (or each manifest of an index) names is
+ * pushed, skipping blobs the repository already has (HEAD) and mounting from another repository
+ * when asked, in parallel (bounded); then the manifests, children first, the root last under the tag.
+ *
+ * - `push` sends a manifest or index present in any content store as it is.
+ * - `pushImage` sends a stored image: a gzip manifest is made for it, per layer the remembered
+ *   origin blob if the target already has it, else tsbuild's deterministic gzip (both by the layer
+ *   compressor, image/layer-compressor.ts); the config goes as-is, so the image ID survives. A
+ *   pulled image whose layers are all still at the target is pushed with its original manifest
+ *   bytes (same manifest digest, as docker does). What the name now is on the registry is
+ *   remembered (image/pull-records.ts), so a later `FROM --pull` of it finds it current.
  */
 import { TsbuildError } from '../errors.js';
-import type { ImageReference } from '../image/reference.js';
+import { readContent, type ContentProvider } from '../image/content.js';
+import { isDigest, sha256 } from '../image/digest.js';
+import { LayerCompressor } from '../image/layer-compressor.js';
+import { MT, layerCompression, parseManifest, type Descriptor, type Manifest } from '../image/manifest.js';
+import { originOf, savePullRecord, type PullRecord } from '../image/pull-records.js';
+import { familiarString, formatReference, type ImageReference } from '../image/reference.js';
+import type { ImageStore, StoredImage } from '../image/store.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
-import { mapLimit, type ContentStore, type ProgressCallback } from './content.js';
-import { parseManifest, type Descriptor, type Manifest } from '../image/manifest.js';
+import { mapLimit } from './map-limit.js';
+import type { LayerProgressCallback } from './progress.js';
 
 export interface PushOptions {
   /** Parallel blob uploads (default 3). */
   concurrency?: number;
-  onProgress?: ProgressCallback;
+  onProgress?: LayerProgressCallback;
   /** A repository on the same registry to mount blobs from. */
   mountFrom?: string;
   chunkSize?: number;
@@ -27,51 +41,139 @@ export interface PushResult {
   mounted: number;
 }
 
-/** Pushes the manifest or index `root` (present in `store`) to `ref` (its tag, else its digest). */
-export async function push(client: RegistryClient, ref: ImageReference, store: ContentStore, root: Descriptor<string>, opts: PushOptions = {}): Promise<PushResult> {
+export interface PushImageOptions {
+  /** The local image (name or ID; default: the reference itself). */
+  source?: string;
+  concurrency?: number;
+  onProgress?: LayerProgressCallback;
+}
+
+export interface PushImageResult extends PushResult {
+  /** Size of the pushed manifest. */
+  size: number;
+  image: StoredImage;
+}
+
+/** Pushes the manifest or index `root` (present in `content`) to `ref` (its tag, else its digest). */
+export async function push(client: RegistryClient, ref: ImageReference, content: ContentProvider, root: Descriptor<string>, opts: PushOptions = {}): Promise<PushResult> {
   const repo = repositoryOf(ref);
   const result: PushResult = { digest: root.digest, uploaded: 0, skipped: 0, mounted: 0 };
-  const rootBytes = await readAll(store, root.digest);
+  const rootBytes = await readContent(content, root.digest);
   const parsed = parseManifest(rootBytes, root.mediaType);
   if (parsed.kind === 'index') {
     for (const child of parsed.index.manifests) {
-      const bytes = await readAll(store, child.digest);
+      const bytes = await readContent(content, child.digest);
       const p = parseManifest(bytes, child.mediaType);
       if (p.kind !== 'manifest') throw new TsbuildError('INVALID', `nested index ${child.digest} cannot be pushed`);
-      await pushBlobs(client, repo, store, p.manifest, opts, result);
+      await pushBlobs(client, repo, content, p.manifest, opts, result);
       await client.putManifest(repo, child.digest, bytes, p.mediaType);
     }
   } else {
-    await pushBlobs(client, repo, store, parsed.manifest, opts, result);
+    await pushBlobs(client, repo, content, parsed.manifest, opts, result);
   }
   await client.putManifest(repo, ref.tag ?? root.digest, rootBytes, parsed.mediaType);
   return result;
 }
 
-async function pushBlobs(client: RegistryClient, repo: RepositoryRef, store: ContentStore, m: Manifest<string>, opts: PushOptions, result: PushResult): Promise<void> {
+async function pushBlobs(client: RegistryClient, repo: RepositoryRef, content: ContentProvider, m: Manifest<string>, opts: PushOptions, result: PushResult): Promise<void> {
   const seen = new Set<string>();
   const blobs = [...m.layers, m.config].filter((d) => !seen.has(d.digest) && seen.add(d.digest));
   await mapLimit(blobs, opts.concurrency ?? 3, async (d) => {
     const progress = opts.onProgress;
     if ((await client.headBlob(repo, d.digest, { forPush: true })) !== undefined) {
       result.skipped++;
-      progress?.({ layer: d.digest, current: d.size, total: d.size, status: 'exists' });
+      progress?.({ type: 'layer', layer: d.digest, status: 'exists', current: d.size, total: d.size });
       return;
     }
-    const how = await client.putBlob(repo, d, () => store.openBlob(d.digest), {
+    const how = await client.putBlob(repo, d, () => content.open(d.digest), {
       ...(opts.mountFrom ? { mountFrom: opts.mountFrom } : {}),
       ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
       ...(opts.monolithicMax !== undefined ? { monolithicMax: opts.monolithicMax } : {}),
-      onProgress: (current) => progress?.({ layer: d.digest, current, total: d.size, status: 'transferring' }),
+      onProgress: (current) => progress?.({ type: 'layer', layer: d.digest, status: 'pushing', current, total: d.size }),
     });
     if (how === 'mounted') result.mounted++;
     else result.uploaded++;
-    progress?.({ layer: d.digest, current: d.size, total: d.size, status: how === 'mounted' ? 'mounted' : 'done' });
+    progress?.({ type: 'layer', layer: d.digest, status: how === 'mounted' ? 'mounted' : 'pushed', current: d.size, total: d.size });
   });
 }
 
-async function readAll(store: ContentStore, digest: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of await store.openBlob(digest)) parts.push(c as Buffer);
-  return Buffer.concat(parts);
+/** Pushes a stored image to `ref` (its tag; `latest` when none). */
+export async function pushImage(client: RegistryClient, ref: ImageReference, store: ImageStore, opts: PushImageOptions = {}): Promise<PushImageResult> {
+  if (ref.digest) throw new TsbuildError('INVALID', `cannot push a digest reference (${familiarString(ref)})`);
+  const target: ImageReference = { domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' };
+  const image = await store.resolve(opts.source ?? formatReference(target));
+  store.lease([image.manifestDigest, image.id, ...image.manifest.layers.map((l) => l.digest)]);
+  const repo = repositoryOf(target);
+  const targetHas = async (digest: string): Promise<boolean> => (await client.headBlob(repo, digest, { forPush: true })) !== undefined;
+  const origin = originOf(store, image.manifestDigest);
+  let mountFrom: string | undefined;
+  if (origin) {
+    const slash = origin.source.indexOf('/');
+    if (origin.source.slice(0, slash) === repo.registry && origin.source.slice(slash + 1) !== repo.name) mountFrom = origin.source.slice(slash + 1);
+  }
+  const compressor = new LayerCompressor(store, async (d) => (await targetHas(d)) || (mountFrom !== undefined && (await client.mountBlob(repo, d, mountFrom))));
+  const layerDigests = image.manifest.layers.map((l) => l.digest);
+  opts.onProgress?.({ type: 'resolved', ref: familiarString(target), layers: layerDigests });
+  let written: `sha256:${string}` | undefined;
+  try {
+    for (const l of layerDigests) opts.onProgress?.({ type: 'layer', layer: l, status: 'preparing' });
+    let descs = await reuseOriginManifest(store, image, origin, compressor.has);
+    let root: Descriptor<string>;
+    if (descs) {
+      root = { mediaType: origin!.mediaType, digest: origin!.manifest, size: origin!.size };
+    } else {
+      descs = [];
+      for (const l of image.manifest.layers) descs.push(await compressor.descriptor({ digest: l.digest, size: l.size }));
+      const manifest = {
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: image.id, size: image.manifest.config.size },
+        layers: descs,
+      };
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      root = { mediaType: MT.ociManifest, digest: sha256(bytes), size: bytes.length };
+      // Kept in the store: the pull record below names it (a later `--pull` finds it current).
+      if (!store.hasBlob(sha256(bytes))) written = (await store.blobs.putBuffer(bytes)).digest;
+    }
+    // Progress by the uncompressed layer's short ID is what users see for the same layer locally.
+    const byCompressed = new Map(descs.map((d, i) => [d.digest, layerDigests[i]!]));
+    const onProgress: LayerProgressCallback = (e) => {
+      if (e.type !== 'layer' || e.layer === image.id) return;
+      opts.onProgress?.({ ...e, layer: byCompressed.get(e.layer) ?? e.layer });
+    };
+    const res = await push(client, target, compressor, root, { concurrency: opts.concurrency ?? 3, onProgress, ...(mountFrom ? { mountFrom } : {}) });
+    const rec = { root: root.digest, manifest: root.digest, mediaType: root.mediaType, size: root.size, image: image.manifestDigest, source: `${repo.registry}/${repo.name}` };
+    await savePullRecord(store, target, rec, false);
+    return { ...res, size: root.size, image };
+  } catch (e) {
+    if (written) await store.discard([written]).catch(() => {});
+    throw e;
+  } finally {
+    await compressor.cleanup();
+  }
+}
+
+/** The layers of the manifest a pulled image came as, if every blob it names is at the target already. */
+async function reuseOriginManifest(
+  store: ImageStore,
+  image: StoredImage,
+  origin: PullRecord | undefined,
+  targetHas: (digest: string) => Promise<boolean>,
+): Promise<Descriptor<string>[] | undefined> {
+  if (!origin || !isDigest(origin.manifest) || !store.hasBlob(origin.manifest)) return undefined;
+  let m: Manifest<string>;
+  try {
+    const p = parseManifest(await store.blobs.read(origin.manifest), origin.mediaType);
+    if (p.kind !== 'manifest') return undefined;
+    m = p.manifest;
+  } catch {
+    return undefined;
+  }
+  if (m.config.digest !== image.id || m.layers.length !== image.manifest.layers.length) return undefined;
+  for (const [i, l] of m.layers.entries()) {
+    const diff = image.manifest.layers[i]!.digest;
+    const known = layerCompression(l.mediaType) === 'none' ? l.digest === diff : store.getCompressed(diff, 'origin')?.digest === l.digest;
+    if (!known || !(await targetHas(l.digest))) return undefined;
+  }
+  return m.layers;
 }

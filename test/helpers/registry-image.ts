@@ -1,10 +1,9 @@
-/** Makes small test images (config + tar layers of random bytes) in an OCI layout store. */
+/** Makes small test images (config + tar layers of random bytes) in an OCI layout directory. */
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { digestOf } from '../../src/image/digest.js';
 import { MT, type Descriptor } from '../../src/image/manifest.js';
-import type { OciLayoutStore } from '../../src/registry/oci-layout.js';
+import type { OciLayout } from '../../src/image/oci-layout.js';
 
 export interface TestImage {
   manifest: Descriptor<string>;
@@ -23,14 +22,14 @@ export async function randomLayerTar(size: number, name = 'data.bin'): Promise<B
   return Buffer.concat(parts);
 }
 
-export async function putBytes(store: OciLayoutStore, bytes: Buffer): Promise<string> {
+export async function putBytes(store: OciLayout, bytes: Buffer): Promise<string> {
   const digest = digestOf(bytes);
-  await store.putBlob(Readable.from([bytes]), { digest, size: bytes.length });
+  await store.content.write([bytes], { digest, size: bytes.length });
   return digest;
 }
 
 /** Builds an image whose layers hold random files of the given sizes; tags it `tag` in the layout. */
-export async function makeTestImage(store: OciLayoutStore, layerSizes: number[], tag = 'latest'): Promise<TestImage> {
+export async function makeTestImage(store: OciLayout, layerSizes: number[], tag = 'latest'): Promise<TestImage> {
   const layers: Descriptor<string>[] = [];
   const diffIds: string[] = [];
   for (const [i, size] of layerSizes.entries()) {

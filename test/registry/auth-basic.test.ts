@@ -8,7 +8,6 @@ import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
 import {
   RegistryClient,
-  OciLayoutStore,
   pull,
   push,
   dockerConfigCredentials,
@@ -18,6 +17,7 @@ import {
   logout,
   type CredentialProvider,
 } from '../../src/registry/index.js';
+import { OciLayout } from '../../src/image/oci-layout.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 import { makeTestImage } from '../helpers/registry-image.js';
 
@@ -37,14 +37,14 @@ after(async () => {
 const fixed = (username: string, password: string): CredentialProvider => async () => ({ username, password });
 
 test('basic auth: the right password pushes and pulls; a wrong one or none is refused clearly', async () => {
-  const store = await new OciLayoutStore(join(tmp, 'basic')).init();
+  const store = await new OciLayout(join(tmp, 'basic')).init();
   const img = await makeTestImage(store, [500]);
   const ref = parseReference(`${reg.host}/private/app:1`);
   const good = new RegistryClient({ credentials: fixed('alice', PASSWORD) });
   try {
-    await push(good, ref, store, img.manifest);
-    const dst = await new OciLayoutStore(join(tmp, 'basic-dst')).init();
-    assert.equal((await pull(good, ref, dst)).manifest.digest, img.manifest.digest);
+    await push(good, ref, store.content, img.manifest);
+    const dst = await new OciLayout(join(tmp, 'basic-dst')).init();
+    assert.equal((await pull(good, ref, dst.content)).manifest.digest, img.manifest.digest);
     await good.ping(reg.host);
   } finally {
     good.close();

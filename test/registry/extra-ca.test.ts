@@ -10,7 +10,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, push } from '../../src/registry/index.js';
+import { RegistryClient, push } from '../../src/registry/index.js';
+import { OciLayout } from '../../src/image/oci-layout.js';
 import { adoptLauncherCaFile } from '../../src/registry/trusted-cas.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 import { makeTestImage } from '../helpers/registry-image.js';
@@ -27,9 +28,9 @@ before(async () => {
   copyFileSync(reg.caFile!, join(certsDir, reg.host, 'ca.crt'));
   const client = new RegistryClient({ certsDirs: [certsDir] });
   try {
-    const store = await new OciLayoutStore(join(tmp, 'src')).init();
+    const store = await new OciLayout(join(tmp, 'src')).init();
     const img = await makeTestImage(store, [1000]);
-    await push(client, parseReference(`${reg.host}/extra/app:1`), store, img.manifest);
+    await push(client, parseReference(`${reg.host}/extra/app:1`), store.content, img.manifest);
     manifestDigest = img.manifest.digest;
   } finally {
     client.close();

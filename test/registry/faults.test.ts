@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push, type TransferProgress } from '../../src/registry/index.js';
+import { RegistryClient, pull, push, type LayerProgress } from '../../src/registry/index.js';
+import { OciLayout } from '../../src/image/oci-layout.js';
+import type { Digest } from '../../src/image/digest.js';
 import { digestOf } from '../../src/image/digest.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/registry-fault-proxy.js';
@@ -16,7 +18,8 @@ import { makeTestImage, type TestImage } from '../helpers/registry-image.js';
 let reg: TestRegistry;
 let proxy: FaultProxy;
 let tmp: string;
-let src: OciLayoutStore;
+type LayerEvent = Extract<LayerProgress, { type: 'layer' }>;
+let src: OciLayout;
 let img: TestImage;
 let client: RegistryClient;
 let n = 0;
@@ -27,11 +30,11 @@ before(async () => {
   reg = await startRegistry();
   proxy = await startFaultProxy(reg.port);
   tmp = mkdtempSync(join(tmpdir(), 'tsbuild-regfault-'));
-  src = await new OciLayoutStore(join(tmp, 'src')).init();
+  src = await new OciLayout(join(tmp, 'src')).init();
   img = await makeTestImage(src, [200_000, 3000]);
   // Seed the registry directly (not through the proxy).
   const direct = new RegistryClient();
-  await push(direct, parseReference(`${reg.host}/f/img:1`), src, img.manifest);
+  await push(direct, parseReference(`${reg.host}/f/img:1`), src.content, img.manifest);
   direct.close();
   client = new RegistryClient({ baseDelayMs: 5, maxRetries: 3 });
 });
@@ -44,12 +47,12 @@ after(async () => {
 });
 
 const ref = () => parseReference(`${proxy.host}/f/img:1`);
-const newStore = () => new OciLayoutStore(join(tmp, `dst${++n}`)).init();
+const newStore = () => new OciLayout(join(tmp, `dst${++n}`)).init();
 const bigLayer = () => img.layers[0]!;
 
-function assertPulled(store: OciLayoutStore): void {
+function assertPulled(store: OciLayout): void {
   for (const d of [img.config, ...img.layers]) {
-    assert.deepEqual(readFileSync(store.blobPath(d.digest)), readFileSync(src.blobPath(d.digest)));
+    assert.deepEqual(readFileSync(store.content.path((d.digest) as Digest)), readFileSync(src.content.path((d.digest) as Digest)));
   }
 }
 
@@ -58,7 +61,7 @@ test('500 then success, and 429 with Retry-After, are retried', async () => {
   proxy.add({ method: 'GET', path: BLOB, action: { kind: 'status', status: 429, headers: { 'retry-after': '1' } } });
   const store = await newStore();
   const t0 = Date.now();
-  await pull(client, ref(), store);
+  await pull(client, ref(), store.content);
   assert.ok(Date.now() - t0 >= 900, 'waited for Retry-After');
   assertPulled(store);
   assert.deepEqual(proxy.hits.filter((h) => MANIFEST.test(h.path)).map((h) => h.fault), ['status', 'status', undefined]);
@@ -69,7 +72,7 @@ test('a connection dropped mid-blob resumes with a Range request', async () => {
   const big = bigLayer();
   proxy.add({ method: 'GET', path: new RegExp(big.digest), action: { kind: 'drop', afterBytes: 70_000 }, times: 2 });
   const store = await newStore();
-  await pull(client, ref(), store);
+  await pull(client, ref(), store.content);
   assertPulled(store);
   const gets = proxy.hits.filter((h) => h.path.includes(big.digest));
   assert.equal(gets.length, 3);
@@ -82,12 +85,12 @@ test('a blob that keeps breaking fails clearly after bounded resumes, leaving no
   const big = bigLayer();
   proxy.add({ method: 'GET', path: new RegExp(big.digest), action: { kind: 'drop', afterBytes: 1000 }, times: 100 });
   const store = await newStore();
-  await assert.rejects(pull(client, ref(), store), (e: unknown) => {
+  await assert.rejects(pull(client, ref(), store.content), (e: unknown) => {
     assert.ok(e instanceof TsbuildError && e.code === 'REGISTRY');
     assert.match(e.message, /connection to registry 127\.0\.0\.1:\d+ broke while transferring f\/img/);
     return true;
   });
-  assert.equal(existsSync(store.blobPath(big.digest)), false);
+  assert.equal(existsSync(store.content.path((big.digest) as Digest)), false);
   assert.ok(proxy.hits.filter((h) => h.path.includes(big.digest)).length <= 7);
 });
 
@@ -95,12 +98,12 @@ test('a wrong digest is never accepted: corrupted blob and manifest bodies fail'
   const big = bigLayer();
   proxy.add({ method: 'GET', path: new RegExp(big.digest), action: { kind: 'corrupt' }, times: 100 });
   const store = await newStore();
-  await assert.rejects(pull(client, ref(), store), (e: unknown) => {
+  await assert.rejects(pull(client, ref(), store.content), (e: unknown) => {
     assert.ok(e instanceof TsbuildError && e.code === 'CORRUPT');
     assert.match(e.message, new RegExp(`does not match its digest: expected ${big.digest}`));
     return true;
   });
-  assert.equal(existsSync(store.blobPath(big.digest)), false);
+  assert.equal(existsSync(store.content.path((big.digest) as Digest)), false);
 
   proxy.clear();
   proxy.add({ method: 'GET', path: MANIFEST, action: { kind: 'corrupt' }, times: 100 });
@@ -112,18 +115,18 @@ test('a wrong digest is never accepted: corrupted blob and manifest bodies fail'
 
 test('persistent 500 gives up after the retry bound with a clear error', async () => {
   proxy.add({ method: 'GET', path: MANIFEST, action: { kind: 'status', status: 503, body: '{"errors":[{"code":"UNAVAILABLE","message":"down"}]}' }, times: 100 });
-  await assert.rejects(pull(client, ref(), await newStore()), /registry 127\.0\.0\.1:\d+ answered HTTP 503 for manifest 1 in f\/img: UNAVAILABLE: down/);
+  await assert.rejects(pull(client, ref(), (await newStore()).content), /registry 127\.0\.0\.1:\d+ answered HTTP 503 for manifest 1 in f\/img: UNAVAILABLE: down/);
   assert.equal(proxy.hits.length, 4, 'first try + 3 retries');
 });
 
 test('a slow registry still delivers, with progress along the way', async () => {
   const big = bigLayer();
   proxy.add({ method: 'GET', path: new RegExp(big.digest), action: { kind: 'slow', delayMs: 2, chunkBytes: 16 * 1024 } });
-  const events: TransferProgress[] = [];
+  const events: LayerEvent[] = [];
   const store = await newStore();
-  await pull(client, ref(), store, { onProgress: (e) => events.push(e) });
+  await pull(client, ref(), store.content, { onProgress: (e) => e.type === 'layer' && events.push(e) });
   assertPulled(store);
-  assert.ok(events.filter((e) => e.layer === big.digest && e.status === 'transferring').length >= 5);
+  assert.ok(events.filter((e) => e.layer === big.digest && e.status === 'downloading').length >= 5);
 });
 
 test('uploads survive a 500 on PATCH, a reset connection on PUT, and a reset HEAD', async () => {
@@ -188,7 +191,7 @@ test('a stalled download times out and resumes where it stopped', async () => {
   const impatient = new RegistryClient({ timeoutMs: 300, baseDelayMs: 5 });
   try {
     const back = await impatient.getBlobBuffer({ registry: proxy.host, name: 'f/img' }, big.digest, big.size);
-    assert.ok(back.equals(readFileSync(src.blobPath(big.digest))));
+    assert.ok(back.equals(readFileSync(src.content.path((big.digest) as Digest))));
   } finally {
     impatient.close();
   }

@@ -1,4 +1,4 @@
-/** The image store as a registry ContentStore: pulls decompress verified, bad blobs never stay. */
+/** Pull and push of the image store: layers unpacked verified on the way in, bad blobs never stay, gzip'd on the way out. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -9,10 +9,13 @@ import { gzipSync } from 'node:zlib';
 import { TsbuildError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/store.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, push } from '../../src/registry/index.js';
+import { RegistryClient, push } from '../../src/registry/index.js';
+import { OciLayout } from '../../src/image/oci-layout.js';
 import { digestOf } from '../../src/image/digest.js';
 import { MT } from '../../src/image/manifest.js';
-import { ImageStoreContent, pullImage, pushImage } from '../../src/registry/store-adapter.js';
+import { pullImage } from '../../src/registry/pull.js';
+import { pushImage } from '../../src/registry/push.js';
+import { LayerIngester } from '../../src/image/layer-ingest.js';
 import { makeTestImage, putBytes, randomLayerTar } from '../helpers/registry-image.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 
@@ -34,30 +37,30 @@ after(async () => {
 const blobs = (root: string) => readdirSync(join(root, 'blobs', 'sha256')).sort();
 const tmpFiles = (root: string) => readdirSync(join(root, 'tmp'));
 
-test('adapter putBlob: gzip stored uncompressed with both digests checked; mismatches keep nothing', async () => {
+test('layer ingester: gzip stored uncompressed with both digests checked; mismatches keep nothing', async () => {
   const root = join(tmp, 'put');
   const store = await ImageStore.open(root);
-  const a = new ImageStoreContent(store);
+  const a = new LayerIngester(store);
   const tar = await randomLayerTar(5000);
   const gz = gzipSync(tar);
   const before = blobs(root);
-  await assert.rejects(a.putBlob(Readable.from([gz]), { digest: digestOf(Buffer.from('other')) }), /does not match its digest/);
-  a.expectLayer({ mediaType: MT.ociLayerGzip, digest: digestOf(gz), size: gz.length }, digestOf(Buffer.from('not the tar')) as `sha256:${string}`);
-  await assert.rejects(a.putBlob(Readable.from([gz]), { digest: digestOf(gz), size: gz.length }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
+  await assert.rejects(a.write(Readable.from([gz]), { digest: digestOf(Buffer.from('other')) }), /does not match its digest/);
+  a.expect({ mediaType: MT.ociLayerGzip, digest: digestOf(gz), size: gz.length }, digestOf(Buffer.from('not the tar')) as `sha256:${string}`);
+  await assert.rejects(a.write(Readable.from([gz]), { digest: digestOf(gz), size: gz.length }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
   assert.deepEqual(blobs(root), before);
   assert.deepEqual(tmpFiles(root), []);
 
-  const b = new ImageStoreContent(store);
-  await b.putBlob(Readable.from([gz]), { digest: digestOf(gz), size: gz.length });
+  const b = new LayerIngester(store);
+  await b.write(Readable.from([gz]), { digest: digestOf(gz), size: gz.length });
   assert.ok(store.hasBlob(digestOf(tar) as `sha256:${string}`));
   assert.deepEqual(store.getCompressed(digestOf(tar) as `sha256:${string}`, 'origin'), { digest: digestOf(gz), size: gz.length });
-  // a fresh adapter finds the layer by its compressed digest
-  assert.equal(await new ImageStoreContent(store).hasBlob(digestOf(gz)), true);
-  await assert.rejects(b.putBlob(Readable.from([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3])]), { digest: digestOf('z') }), /zstd/);
+  // a fresh ingester finds the layer by its compressed digest
+  assert.deepEqual(await new LayerIngester(store).info(digestOf(gz)), { digest: digestOf(tar), size: tar.length });
+  await assert.rejects(b.write(Readable.from([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 1, 2, 3])]), { digest: digestOf('z') }), /zstd/);
 });
 
 test('uncompressed-layer images and multi-platform indexes pull; pushing back keeps the manifest digest', async () => {
-  const oci = await new OciLayoutStore(join(tmp, 'oci')).init();
+  const oci = await new OciLayout(join(tmp, 'oci')).init();
   const amd = await makeTestImage(oci, [3000, 100], 'amd');
   const arm = await makeTestImage(oci, [200], 'arm');
   const index = Buffer.from(
@@ -71,7 +74,7 @@ test('uncompressed-layer images and multi-platform indexes pull; pushing back ke
     }),
   );
   const idx = { mediaType: MT.ociIndex, digest: await putBytes(oci, index), size: index.length };
-  await push(client, parseReference(`${reg.host}/multi/app:1`), oci, idx);
+  await push(client, parseReference(`${reg.host}/multi/app:1`), oci.content, idx);
 
   const root = join(tmp, 'multi');
   const store = await ImageStore.open(root);
@@ -88,7 +91,7 @@ test('uncompressed-layer images and multi-platform indexes pull; pushing back ke
 });
 
 test('a registry image whose layer does not match its diff ID is refused and leaves nothing', async () => {
-  const oci = await new OciLayoutStore(join(tmp, 'bad')).init();
+  const oci = await new OciLayout(join(tmp, 'bad')).init();
   const tar = await randomLayerTar(4000);
   const gz = gzipSync(tar);
   const layer = { mediaType: MT.ociLayerGzip, digest: await putBytes(oci, gz), size: gz.length };
@@ -96,7 +99,7 @@ test('a registry image whose layer does not match its diff ID is refused and lea
   const config = { mediaType: MT.ociConfig, digest: await putBytes(oci, cfg), size: cfg.length };
   const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [layer] }));
   const md = { mediaType: MT.ociManifest, digest: await putBytes(oci, m), size: m.length };
-  await push(client, parseReference(`${reg.host}/bad/app:1`), oci, md);
+  await push(client, parseReference(`${reg.host}/bad/app:1`), oci.content, md);
 
   const root = join(tmp, 'bad-store');
   const store = await ImageStore.open(root);
@@ -107,14 +110,14 @@ test('a registry image whose layer does not match its diff ID is refused and lea
 
 test('zstd layers are decompressed (Node zlib, else the zstd program); a missing decoder is a clear error', async () => {
   const { execFileSync } = await import('node:child_process');
-  const oci = await new OciLayoutStore(join(tmp, 'zstd')).init();
+  const oci = await new OciLayout(join(tmp, 'zstd')).init();
   const tar = await randomLayerTar(30_000);
   const zst = execFileSync('zstd', ['-c', '-q'], { input: tar });
   const layer = { mediaType: MT.ociLayerZstd, digest: await putBytes(oci, zst), size: zst.length };
   const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(tar)] } }));
   const config = { mediaType: MT.ociConfig, digest: await putBytes(oci, cfg), size: cfg.length };
   const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [layer] }));
-  await push(client, parseReference(`${reg.host}/zstd/app:1`), oci, { mediaType: MT.ociManifest, digest: await putBytes(oci, m), size: m.length });
+  await push(client, parseReference(`${reg.host}/zstd/app:1`), oci.content, { mediaType: MT.ociManifest, digest: await putBytes(oci, m), size: m.length });
 
   const saved = process.env.TSBUILD_ZSTD;
   const native = typeof (await import('node:zlib') as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';

@@ -10,7 +10,9 @@ import { Readable } from 'node:stream';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push, type TransferProgress } from '../../src/registry/index.js';
+import { RegistryClient, pull, push, type LayerProgress } from '../../src/registry/index.js';
+import { OciLayout } from '../../src/image/oci-layout.js';
+import type { Digest } from '../../src/image/digest.js';
 import { digestOf } from '../../src/image/digest.js';
 import { MT } from '../../src/image/manifest.js';
 import { startRegistry, freePort, type TestRegistry } from '../helpers/registry-server.js';
@@ -18,6 +20,7 @@ import { makeTestImage, putBytes } from '../helpers/registry-image.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
+type LayerEvent = Extract<LayerProgress, { type: 'layer' }>;
 let reg: TestRegistry;
 let tmp: string;
 let client: RegistryClient;
@@ -33,27 +36,27 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function newStore(name: string): Promise<OciLayoutStore> {
-  return new OciLayoutStore(join(tmp, name)).init();
+async function newStore(name: string): Promise<OciLayout> {
+  return new OciLayout(join(tmp, name)).init();
 }
 
-function blobFile(store: OciLayoutStore, digest: string): Buffer {
-  return readFileSync(store.blobPath(digest));
+function blobFile(store: OciLayout, digest: string): Buffer {
+  return readFileSync(store.content.path((digest) as Digest));
 }
 
 test('push then pull gives byte-identical manifest, config and layers', async () => {
   const src = await newStore('rt-src');
   const img = await makeTestImage(src, [1000, 70_000, 5]);
   const ref = parseReference(`${reg.host}/tests/roundtrip:v1`);
-  const events: TransferProgress[] = [];
-  const pushed = await push(client, ref, src, img.manifest, { onProgress: (e) => events.push(e) });
+  const events: LayerEvent[] = [];
+  const pushed = await push(client, ref, src.content, img.manifest, { onProgress: (e) => e.type === 'layer' && events.push(e) });
   assert.equal(pushed.digest, img.manifest.digest);
   assert.equal(pushed.uploaded, 4);
-  assert.ok(events.some((e) => e.status === 'done' && e.layer === img.layers[1]!.digest && e.current === img.layers[1]!.size));
+  assert.ok(events.some((e) => e.status === 'pushed' && e.layer === img.layers[1]!.digest && e.current === img.layers[1]!.size));
 
   const dst = await newStore('rt-dst');
-  const progress: TransferProgress[] = [];
-  const got = await pull(client, ref, dst, { onProgress: (e) => progress.push(e) });
+  const progress: LayerEvent[] = [];
+  const got = await pull(client, ref, dst.content, { onProgress: (e) => e.type === 'layer' && progress.push(e) });
   assert.equal(got.manifest.digest, img.manifest.digest);
   assert.deepEqual(blobFile(dst, got.manifest.digest), img.manifestBytes);
   for (const d of [img.config, ...img.layers]) assert.deepEqual(blobFile(dst, d.digest), blobFile(src, d.digest));
@@ -63,8 +66,8 @@ test('push then pull gives byte-identical manifest, config and layers', async ()
   assert.equal(big.at(-1)!.current, img.layers[1]!.size);
 
   // a second pull into the same store transfers nothing
-  const again: TransferProgress[] = [];
-  await pull(client, ref, dst, { onProgress: (e) => again.push(e) });
+  const again: LayerEvent[] = [];
+  await pull(client, ref, dst.content, { onProgress: (e) => e.type === 'layer' && again.push(e) });
   assert.ok(again.every((e) => e.status === 'exists'));
 });
 
@@ -72,8 +75,8 @@ test('pushing again skips blobs the registry has (HEAD) and tags by digest too',
   const src = await newStore('skip-src');
   const img = await makeTestImage(src, [300, 400]);
   const ref = parseReference(`${reg.host}/tests/skip:one`);
-  await push(client, ref, src, img.manifest);
-  const second = await push(client, parseReference(`${reg.host}/tests/skip:two`), src, img.manifest);
+  await push(client, ref, src.content, img.manifest);
+  const second = await push(client, parseReference(`${reg.host}/tests/skip:two`), src.content, img.manifest);
   assert.deepEqual([second.uploaded, second.skipped], [0, 3]);
   const m = await client.getManifest({ registry: reg.host, name: 'tests/skip' }, 'two');
   assert.equal(m.digest, img.manifest.digest);
@@ -109,14 +112,14 @@ test('cross-repository mount reuses a blob without uploading it', async () => {
   const store = await newStore('mount');
   const d = await putBytes(store, Buffer.from('mount me please'));
   const from = { registry: reg.host, name: 'tests/mount-from' };
-  await client.putBlob(from, { digest: d, size: 15 }, () => store.openBlob(d));
+  await client.putBlob(from, { digest: d, size: 15 }, () => store.content.open(d));
   const to = { registry: reg.host, name: 'tests/mount-to' };
   const how = await client.putBlob(to, { digest: d, size: 15 }, () => Promise.reject(new Error('must not read')), { mountFrom: 'tests/mount-from' });
   assert.equal(how, 'mounted');
   assert.equal(await client.headBlob(to, d), 15);
   // A blob the source repository lacks cannot be mounted: the session opened instead uploads it.
   const e = await putBytes(store, Buffer.from('not in the source repo'));
-  assert.equal(await client.putBlob(to, { digest: e, size: 22 }, () => store.openBlob(e), { mountFrom: 'tests/mount-from' }), 'uploaded');
+  assert.equal(await client.putBlob(to, { digest: e, size: 22 }, () => store.content.open(e), { mountFrom: 'tests/mount-from' }), 'uploaded');
   assert.equal(await client.headBlob(to, e), 22);
 });
 
@@ -160,25 +163,25 @@ test('an index selects the host platform, or a given one', async () => {
   );
   const index = { mediaType: MT.ociIndex, digest: await putBytes(store, indexBytes), size: indexBytes.length };
   const ref = parseReference(`${reg.host}/tests/multi:latest`);
-  await push(client, ref, store, index);
+  await push(client, ref, store.content, index);
   const dst = await newStore('index-dst');
-  const got = await pull(client, ref, dst, { platform: { os: 'linux', architecture: 'amd64' } });
+  const got = await pull(client, ref, dst.content, { platform: { os: 'linux', architecture: 'amd64' } });
   assert.equal(got.root.digest, index.digest);
   assert.equal(got.manifest.digest, amd.manifest.digest);
-  const gotArm = await pull(client, ref, dst, { platform: { os: 'linux', architecture: 'arm64' } });
+  const gotArm = await pull(client, ref, dst.content, { platform: { os: 'linux', architecture: 'arm64' } });
   assert.equal(gotArm.manifest.digest, arm.manifest.digest);
-  await assert.rejects(pull(client, ref, dst, { platform: { os: 'linux', architecture: 's390x' } }), /no image for platform linux\/s390x \(available: linux\/arm64\/v8, linux\/amd64\)/);
+  await assert.rejects(pull(client, ref, dst.content, { platform: { os: 'linux', architecture: 's390x' } }), /no image for platform linux\/s390x \(available: linux\/arm64\/v8, linux\/amd64\)/);
 });
 
 test('skopeo reads what tsbuild pushed, and tsbuild pulls what skopeo pushed', async () => {
   const src = await newStore('sk-src');
   const img = await makeTestImage(src, [2000, 3000]);
-  await push(client, parseReference(`${reg.host}/tests/skopeo:ours`), src, img.manifest);
+  await push(client, parseReference(`${reg.host}/tests/skopeo:ours`), src.content, img.manifest);
   const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/tests/skopeo:ours`]);
   assert.equal(digestOf(stdout.replace(/\n$/, '')), img.manifest.digest);
   const out = join(tmp, 'sk-out');
   await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-oci-accept-uncompressed-layers', '--src-tls-verify=false', `docker://${reg.host}/tests/skopeo:ours`, `oci:${out}:copied`]);
-  const copied = new OciLayoutStore(out);
+  const copied = new OciLayout(out);
   assert.equal((await copied.resolve('copied'))!.digest, img.manifest.digest);
   for (const d of img.layers) assert.deepEqual(blobFile(copied, d.digest), blobFile(src, d.digest));
 
@@ -187,14 +190,14 @@ test('skopeo reads what tsbuild pushed, and tsbuild pulls what skopeo pushed', a
   const img2 = await makeTestImage(theirs, [1234], 'v2');
   await run('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${theirs.dir}:v2`, `docker://${reg.host}/tests/skopeo:theirs`]);
   const dst = await newStore('sk-dst');
-  const got = await pull(client, parseReference(`${reg.host}/tests/skopeo:theirs`), dst);
+  const got = await pull(client, parseReference(`${reg.host}/tests/skopeo:theirs`), dst.content);
   assert.equal(got.manifest.digest, img2.manifest.digest);
   assert.deepEqual(blobFile(dst, img2.layers[0]!.digest), blobFile(theirs, img2.layers[0]!.digest));
 
   // and as Docker schema 2 (skopeo converts, gzipping the layer): we pull a Docker manifest
   await run('skopeo', ['copy', '--quiet', '--format', 'v2s2', '--dest-tls-verify=false', `oci:${theirs.dir}:v2`, `docker://${reg.host}/tests/skopeo:docker`]);
   const dst2 = await newStore('sk-dst2');
-  const got2 = await pull(client, parseReference(`${reg.host}/tests/skopeo:docker`), dst2);
+  const got2 = await pull(client, parseReference(`${reg.host}/tests/skopeo:docker`), dst2.content);
   assert.equal(got2.manifest.mediaType, MT.dockerManifest);
   assert.equal(got2.config.mediaType, MT.dockerConfig);
   assert.equal(got2.layers.length, 1);
@@ -214,15 +217,15 @@ test('a busybox rootfs image (gzip layer) pushed by tsbuild is a valid image to 
   const configDesc = { mediaType: MT.ociConfig, digest: await putBytes(store, config), size: config.length };
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: [layer] }));
   const desc = { mediaType: MT.ociManifest, digest: await putBytes(store, manifest), size: manifest.length };
-  await push(client, parseReference(`${reg.host}/library/busybox:test`), store, desc);
+  await push(client, parseReference(`${reg.host}/library/busybox:test`), store.content, desc);
   const { stdout } = await run('skopeo', ['inspect', '--tls-verify=false', `docker://${reg.host}/library/busybox:test`]);
   const info = JSON.parse(stdout);
   assert.equal(info.Digest, desc.digest);
   assert.equal(info.Architecture, 'amd64');
   assert.deepEqual(info.Layers, [layer.digest]);
   const dst = await newStore('busybox-dst');
-  await pull(client, parseReference(`${reg.host}/library/busybox:test`), dst);
-  assert.ok(gunzipSync(readFileSync(dst.blobPath(layer.digest))).equals(tar));
+  await pull(client, parseReference(`${reg.host}/library/busybox:test`), dst.content);
+  assert.ok(gunzipSync(readFileSync(dst.content.path((layer.digest) as Digest))).equals(tar));
 });
 
 function* chunks(b: Buffer, size: number): Generator<Buffer> {

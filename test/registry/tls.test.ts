@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, OciLayoutStore, pull, push } from '../../src/registry/index.js';
+import { RegistryClient, pull, push } from '../../src/registry/index.js';
+import { OciLayout } from '../../src/image/oci-layout.js';
 import { digestOf } from '../../src/image/digest.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 import { makeTestImage } from '../helpers/registry-image.js';
@@ -34,12 +35,12 @@ test('a certs.d CA makes a loopback registry speak HTTPS; push and pull work ove
   const client = new RegistryClient({ certsDirs: [certsDir] });
   try {
     assert.equal(client.transport.baseUrl(reg.host), `https://${reg.host}`);
-    const store = await new OciLayoutStore(join(tmp, 'src')).init();
+    const store = await new OciLayout(join(tmp, 'src')).init();
     const img = await makeTestImage(store, [4000, 100]);
     const ref = parseReference(`${reg.host}/secure/app:1`);
-    await push(client, ref, store, img.manifest, { monolithicMax: 1000, chunkSize: 2048 });
-    const dst = await new OciLayoutStore(join(tmp, 'dst')).init();
-    assert.equal((await pull(client, ref, dst)).manifest.digest, img.manifest.digest);
+    await push(client, ref, store.content, img.manifest, { monolithicMax: 1000, chunkSize: 2048 });
+    const dst = await new OciLayout(join(tmp, 'dst')).init();
+    assert.equal((await pull(client, ref, dst.content)).manifest.digest, img.manifest.digest);
     const { stdout } = await run('skopeo', ['inspect', '--raw', '--cert-dir', join(certsDir, reg.host), `docker://${reg.host}/secure/app:1`]);
     assert.equal(digestOf(stdout.replace(/\n$/, '')), img.manifest.digest);
   } finally {
