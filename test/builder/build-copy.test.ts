@@ -265,6 +265,18 @@ test('ADD of an archive with xattrs: the layer keeps security.capability only, a
   assert.deepEqual(layer, { 'x/capx': ['security.capability'], 'x/trustedx': [], 'x/userx': [] });
 });
 
+test('several sources or wildcard matches into a destination without /: copied one after the other, as Docker (BuildKit) does', async () => {
+  const files = { 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n', 'd1/one': '1\n', 'd2/two': '2\n' };
+  const b = await buildFiles(s.root, 'FROM busybox\nCOPY *.txt /dest\nADD a.txt b.txt /added\nCOPY d1 d2 /app\nCOPY d* /app2\nCOPY d1 a.txt /mixed\n', files);
+  // what Docker's image holds for the same Dockerfile
+  assert.equal(imageFile(b, 'dest'), 'c\n', 'the last match wins');
+  assert.equal(imageFile(b, 'added'), 'b\n');
+  assert.deepEqual(['app/one', 'app/two', 'app2/one', 'app2/two', 'mixed/one', 'mixed/a.txt'].map((p) => imageFile(b, p)), ['1\n', '2\n', '1\n', '2\n', '1\n', 'a\n']);
+  // a directory after a file: "cannot copy to non-directory", as in Docker
+  const f = await buildFails(s.root, 'FROM busybox\nCOPY a.txt d1 /m2\n', files);
+  assert.match(f.error.message, /non-directory/);
+});
+
 test('COPY: <Dockerfile>.dockerignore beside the Dockerfile wins over .dockerignore', async () => {
   const ctx = makeContext({
     '.dockerignore': 'a.txt\n',

@@ -110,12 +110,11 @@ export async function buildCopyLayer(req: CopyRequest, target: RootfsView, scrat
   // --link layers do not depend on the image below: nothing of it is looked at.
   const view = req.link ? new RootfsView([]) : target;
   const layer = new LayerBuilder(view, req.chown, nowMs);
+  // Several sources (or wildcard matches) into a destination without `/` are copied one after
+  // the other, as BuildKit does (no "must end with a /" error, which was the classic builder's):
+  // directories merge their contents into it, a file goes into it once it is a directory, else
+  // becomes it (the last one wins).
   const dest = destination(req);
-  const multi = countInputs(req, plan) > 1;
-  if (multi && !dest.isDir && !req.parents) {
-    const op = req.isAdd ? 'ADD' : 'COPY';
-    throw new TsbuildError('INVALID', `When using ${op} with more than one source file, the destination must be a directory and end with a /`);
-  }
   const meta: EntryOptions = { chmod, chown: req.chown, keepOwners: plan.tree.kind === 'image' };
   await mkdir(scratchDir, { recursive: true });
   let scratchN = 0;
@@ -201,12 +200,6 @@ async function planSources(req: CopyRequest): Promise<Plan> {
     }
   }
   return { tree, sources, excludes };
-}
-
-function countInputs(req: CopyRequest, plan: Plan): number {
-  let n = (req.heredocs ?? []).length;
-  for (const s of plan.sources) n += s.kind === 'url' ? 1 : Math.max(1, s.items.length);
-  return Math.max(n, req.sources.length + (req.heredocs ?? []).length);
 }
 
 /** Digest of an item, leaving out what --exclude drops (then per entry: headers + contents). */
