@@ -110,6 +110,8 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
     state = cloneState(await run.stageResult(base.index));
   } else if (base.kind === 'scratch') {
     const config = emptyConfig();
+    // BuildKit's empty image has WorkingDir "/" (its config shows it)
+    config.config = { ...config.config, WorkingDir: '/' };
     state = {
       config: { ...config, config: config.config ?? {}, history: [] },
       layers: [],

@@ -110,7 +110,7 @@ test('add: local archives are extracted into the dest dir keeping their owners (
       const out = await buildCopyLayer(req(f, { sources: [src], dest: '/u', chown: { uid: 5, gid: 6 }, chmod: '700' }), f.target, join(f.scratch, src));
       assert.deepEqual(
         summary(out),
-        ['u dir 755 5:6', 'u/d dir 755 42:43', 'u/d/f file 640 42:43', 'u/d/h hardlink 644 42:43 -> u/d/f', 'u/d/s symlink 644 0:0 -> /etc/passwd'],
+        ['u dir 755 5:6', 'u/d dir 755 42:43', 'u/d/f file 640 42:43', 'u/d/h hardlink 644 42:43 -> u/d/f', 'u/d/s symlink 777 0:0 -> /etc/passwd'],
         src,
       );
       const file = out.find((e) => e.path === 'u/d/f')!;
@@ -258,7 +258,7 @@ test('add: members written through symlinks the archive made land where Docker\'
   try {
     // each expectation is what Docker (20.10, and current BuildKit's chrootarchive) gives for `ADD x.tar /dest/sub/`
     const cases: Array<[string, TarItem[], string[]]> = [
-      ['up', [{ name: 'symldir1', type: 'symlink', linkname: '..' }, { name: 'symldir1/file', content: 'U' }], ['dest/sub/file file', 'dest/sub/symldir1 symlink -> ..']],
+      ['up', [{ name: 'symldir1', type: 'symlink', linkname: '..', mode: 0o644 }, { name: 'symldir1/file', content: 'U' }], ['dest/sub/file file', 'dest/sub/symldir1 symlink 777 -> ..']],
       ['upup', [{ name: 'symldir1', type: 'symlink', linkname: '../..' }, { name: 'symldir1/file2', content: 'U' }], ['dest/sub/file2 file', 'dest/sub/symldir1 symlink -> ../..']],
       ['abs', [{ name: 'a', type: 'symlink', linkname: '/' }, { name: 'a/abs-file', content: 'A' }], ['dest/sub/a symlink -> /', 'dest/sub/abs-file file']],
       ['dot', [{ name: 'd/', type: 'directory' }, { name: 'd/l', type: 'symlink', linkname: '.' }, { name: 'd/l/f', content: 'D' }], ['dest/sub/d dir', 'dest/sub/d/f file', 'dest/sub/d/l symlink -> .']],
@@ -268,7 +268,7 @@ test('add: members written through symlinks the archive made land where Docker\'
     for (const [name, items, want] of cases) {
       writeFileSync(join(f.ctx, `${name}.tar`), await makeTar(items));
       const out = await buildCopyLayer(req(f, { sources: [`${name}.tar`], dest: '/dest/sub/' }), f.target, f.scratch);
-      const got = out.filter((e) => e.path.startsWith('dest/sub/')).map((e) => `${e.path} ${e.type}${e.linkname !== undefined ? ` -> ${e.linkname}` : ''}`);
+      const got = out.filter((e) => e.path.startsWith('dest/sub/')).map((e) => `${e.path} ${e.type}${e.type === 'symlink' && name === 'up' ? ` ${e.mode.toString(8)}` : ''}${e.linkname !== undefined ? ` -> ${e.linkname}` : ''}`);
       assert.deepEqual(got, want, name);
     }
     // a link to what the destination lacks is an error (Docker: "open /lnk/evil: no such file or directory")

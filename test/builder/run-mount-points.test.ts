@@ -38,6 +38,8 @@ RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /etc && /bin/busybox ech
   for (const e of first!) assert.ok(e.mtime * 1000 >= started - 2000, `${e.path}: the step's time`);
   // the next RUN finds them in its base: nothing to add again; an /etc it writes to stays
   assert.deepEqual(second!.map((e) => e.path), ['etc', 'etc/mine']);
+  // and FROM scratch has WorkingDir "/", as BuildKit's empty image
+  assert.equal(b.config.config?.WorkingDir, '/');
 });
 
 test('SOURCE_DATE_EPOCH: the kept mount points carry its time', async () => {

@@ -69,7 +69,8 @@ export async function* archiveEntries(
     const e: LayerEntry = {
       path: place(rel),
       type: h.type,
-      mode: h.mode & 0o7777,
+      // a symlink's mode means nothing on Linux: extracted, it is 0777 whatever the archive says
+      mode: h.type === 'symlink' ? 0o777 : h.mode & 0o7777,
       uid: h.uid,
       gid: h.gid,
       size: 0,
