@@ -10,6 +10,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
+import { StartError } from '../runtime/monitor.js';
 
 export interface RunFlags {
   detach: boolean;
@@ -230,7 +231,9 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const store = await asRun(() => ImageStore.open(root));
   const img = await findOrPull(store, image);
   const containers = new Containers(store);
-  const record = await asRun(() =>
+  // docker create answers 1 for what run answers 125 (flag errors stay 125)
+  const createStep = cmd === 'run' ? asRun : async <T>(fn: () => Promise<T> | T) => fn();
+  const record = await createStep(() =>
     containers.create({
       image: img,
       imageRef: image,
@@ -309,6 +312,8 @@ async function startOrFail<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
+    // --rm: the monitor's cleanup removes the container; answer once it is gone
+    if (e instanceof StartError) await e.finished;
     if (e instanceof TsbuildError) {
       const code = e.exitCode === 126 || e.exitCode === 127 ? e.exitCode : 125;
       const msg = code === 125 ? e.message : `failed to create task: unable to start container process: ${e.message}`;

@@ -318,7 +318,7 @@ export function registerContainerCommands(program: Command): void {
     .action(async (opts: RootOpt) => {
       const c = await open(opts);
       const ids = await c.prune();
-      if (ids.length) out(`Deleted Containers:\n${ids.join('\n')}\n`);
+      if (ids.length) process.stdout.write(`Deleted Containers:\n${ids.join('\n')}\n\n`);
       out('Total reclaimed space: 0B');
     });
   group

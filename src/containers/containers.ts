@@ -16,8 +16,8 @@
  * State: see record.ts. Every read re-syncs with the monitor's files: an exit file decides; a dead
  * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up".
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { chainIds } from '../image/digest.js';
@@ -123,6 +123,7 @@ export class Containers {
 
   /** Every container, newest first, states re-synced. */
   async list(): Promise<ContainerView[]> {
+    this.sweepTemps();
     const out: ContainerView[] = [];
     for (const id of listIds(this.paths)) {
       const record = readRecord(containerDir(this.paths, id));
@@ -272,9 +273,9 @@ export class Containers {
     const tmp = join(containersDir(this.paths), `.new-${process.pid}-${id}`);
     mkdirSync(tmp, { mode: 0o700 });
     try {
-      for (const d of ['upper', 'work', 'root']) mkdirSync(join(tmp, d), { mode: 0o700 });
-      // overlayfs shows the upper dir's mode on `/`: the image's root stays as it is
-      mkdirSync(join(tmp, 'upper'), { recursive: true });
+      // overlayfs shows the upper dir's mode on the container's `/`: 0755 as an image's root
+      // (the container dir around it keeps everyone else out)
+      for (const d of ['upper', 'work', 'root']) mkdirSync(join(tmp, d), { mode: d === 'upper' ? 0o755 : 0o700 });
       writeJsonAtomic(join(tmp, 'state.json'), initialState());
       await withLock(namesLockPath(this.paths), async () => {
         const taken = this.namesTaken();
@@ -401,6 +402,7 @@ export class Containers {
       }
       const st: ContainerState = {
         ...readState(dir),
+        Cgroups: cgroup?.paths ? [...cgroup.paths] : [],
         Running: true,
         Pid: handle.pid,
         ExitCode: 0,
@@ -518,6 +520,15 @@ export class Containers {
     );
     if (gone) return;
     rmSync(runDir(this.paths, id), { recursive: true, force: true });
+    // a killed monitor could not remove the container's cgroup (empty now: PID 1 died with it)
+    for (const cg of st.Cgroups ?? []) {
+      try {
+        rmdirSync(cg);
+        rmdirSync(dirname(cg));
+      } catch {
+        /* gone, or the parent still has other groups */
+      }
+    }
     await this.releaseAddress(st.Network?.IPAddress);
     this.store.unpin(id);
     await removeTree(trash);

@@ -89,6 +89,8 @@ export interface ContainerState {
   RestartCount: number;
   /** Set while attached to tsbuild's bridge. */
   Network?: NetworkState;
+  /** The container's cgroup directories (the monitor removes them; `rm` too, if it was killed). */
+  Cgroups?: string[];
   /** Set while being removed. */
   Removing?: boolean;
 }

@@ -53,7 +53,7 @@ export class StartError extends TsbuildError {
   constructor(
     message: string,
     readonly startCode: number,
-    /** Resolves once the monitor (and its exit command) is done. */
+    /** Resolves once the monitor (and its exit command, e.g. --rm's removal) is done. */
     readonly finished: Promise<void>,
   ) {
     super('RUNTIME', message, undefined, startCode);
@@ -144,6 +144,17 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
       } else if (key === 'error') error ??= val;
       else if (key === 'exit') end = { exitCode: Number(val) };
       else if (key === 'signal') end = { exitCode: 128 + Number(val), signal: Number(val) };
+      // the command never ran: say so now, not when the exit command is done (it may need the
+      // container's lock, which our caller holds until we answer)
+      if (end && !settled) fail();
+    };
+    const fail = () => {
+      settled = true;
+      const code = end?.exitCode ?? 125;
+      const why = error ?? `the container monitor ended without a status (exit ${code})`;
+      // the command's own exit codes only count once it ran; before that it is the sandbox's
+      const startCode = code === 126 || code === 127 ? code : 125;
+      reject(new StartError(why, startCode, closed));
     };
     statusPipe.on('data', (d: Buffer) => {
       text += d.toString('utf8');
@@ -152,26 +163,17 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
         text = text.slice(nl + 1);
       }
     });
-    const closed = new Promise<void>((r) => statusPipe.on('close', () => r()));
+    const closed: Promise<void> = new Promise<void>((r) => statusPipe.on('close', () => r())).then(() => Promise.all(outputsOpen ? outputsDone : [])).then(() => undefined);
     statusPipe.on('error', () => {});
     child.on('error', (e) => {
       if (settled) return;
       settled = true;
       reject(new TsbuildError('RUNTIME', `cannot start the container monitor: ${e.message}`));
     });
-    closed.then(async () => {
-      await Promise.all(outputsOpen ? outputsDone : []);
+    closed.then(() => {
       netPipe?.destroy();
-      if (!settled) {
-        settled = true;
-        const code = end?.exitCode ?? 125;
-        const why = error ?? `the container monitor ended without a status (exit ${code})`;
-        // the command's own exit codes only count once it ran; before that it is the sandbox's
-        const startCode = code === 126 || code === 127 ? code : 125;
-        reject(new StartError(why, startCode, Promise.resolve()));
-        return;
-      }
-      resolveDone(end ?? { exitCode: 255 });
+      if (!settled) fail();
+      else resolveDone(end ?? { exitCode: 255 });
     });
   });
 }

@@ -1,0 +1,66 @@
+/** What a container holds on the host, and checks that nothing of it is left. */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const RUN_ROOT = '/run/tsbuild/containers';
+
+export interface Leftovers {
+  id: string;
+  monitorPid: number;
+  ip?: string;
+}
+
+/** What a container holds on the host while it exists. */
+export function holdings(root: string, id: string): Leftovers {
+  const mon = readFileSync(join(RUN_ROOT, id, 'monitor'), 'utf8').split(' ');
+  const state = JSON.parse(readFileSync(join(root, 'containers', id, 'state.json'), 'utf8')) as { Network?: { IPAddress: string } };
+  return { id, monitorPid: Number(mon[0]), ...(state.Network ? { ip: state.Network.IPAddress } : {}) };
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function cgroupDirsOf(id: string): string[] {
+  const out: string[] = [];
+  for (const ctrl of ['memory', 'pids', 'cpu', 'unified']) {
+    const walk = (d: string, depth: number) => {
+      if (depth > 6) return;
+      let names: string[];
+      try {
+        names = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        return;
+      }
+      for (const n of names) {
+        if (n.includes(`ctr-${id.slice(0, 12)}`)) out.push(join(d, n));
+        else if (n === 'tsbuild' || depth < 2) walk(join(d, n), depth + 1);
+      }
+    };
+    walk(`/sys/fs/cgroup/${ctrl}`, 0);
+  }
+  return out;
+}
+
+/** Nothing of container `h` is left: process, files, runtime dir, pin, address, cgroup. */
+export async function assertNothingLeft(root: string, h: Leftovers): Promise<void> {
+  for (let i = 0; i < 100 && processAlive(h.monitorPid); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(processAlive(h.monitorPid), false, 'monitor gone');
+  assert.equal(existsSync(join(RUN_ROOT, h.id)), false, 'runtime dir gone');
+  assert.equal(existsSync(join(root, 'containers', h.id)), false, 'record gone');
+  assert.equal(existsSync(join(root, 'pins', h.id)), false, 'pin gone');
+  assert.deepEqual(cgroupDirsOf(h.id), [], 'cgroup gone');
+  if (h.ip) assert.equal(existsSync(join('/run/tsbuild/ipam/tsbuild0', h.ip)), false, 'address given back');
+  assert.deepEqual(
+    readdirSync(join(root, 'containers')).filter((n) => n.includes(h.id)),
+    [],
+    'no temp dirs',
+  );
+}
+
