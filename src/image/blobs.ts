@@ -36,18 +36,22 @@ export interface PutBlobOptions {
 export class BlobStore implements ContentStore {
   readonly dir: string;
   readonly tmpDir: string;
+  private readonly durable: boolean;
 
   /**
    * `onStored` runs after a blob's digest is known and before it becomes visible (leases).
    * Temp files go to `tmpDir` (the store's `tmp/`; an OCI layout keeps them beside its blobs).
+   * `durable: false` skips the fsyncs (an OCI layout written for another tool, as skopeo's
+   * `oci:` destination is): a crash may then lose a blob, never show a partial one.
    */
   constructor(
     root: string,
     private readonly onStored: (d: Digest) => void = () => {},
-    tmpDir = join(root, 'tmp'),
+    opts: { tmpDir?: string; durable?: boolean } = {},
   ) {
     this.dir = join(root, 'blobs', 'sha256');
-    this.tmpDir = tmpDir;
+    this.tmpDir = opts.tmpDir ?? join(root, 'tmp');
+    this.durable = opts.durable ?? true;
   }
 
   path(d: Digest): string {
@@ -154,22 +158,32 @@ export class BlobStore implements ContentStore {
       inflight.add(p);
     };
     let synced = 0;
+    // Small chunks (a socket's, gunzip's) are gathered into one writev of about BATCH bytes.
+    let batch: Buffer[] = [];
+    let batchAt = 0;
+    const flush = () => {
+      if (batch.length) track(writevAll(fh, batch, batchAt));
+      batch = [];
+      batchAt = size;
+    };
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         if (!trusted) hash.update(chunk);
-        const at = size;
         size += chunk.length;
-        track(writeAll(fh, chunk, at));
+        batch.push(chunk);
+        if (size - batchAt < BATCH) continue;
+        flush();
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
         if (failure) throw failure;
-        if (size - synced >= WRITEBACK) {
+        if (this.durable && size - synced >= WRITEBACK) {
           synced = size;
           track(fh.datasync());
         }
       }
+      flush();
       await Promise.all(inflight);
       if (failure) throw failure;
-      await fh.sync();
+      if (this.durable) await fh.sync();
       await fh.close();
       closed = true;
       const digest = trusted ?? digestOfHash(hash);
@@ -182,7 +196,7 @@ export class BlobStore implements ContentStore {
       await opts.beforeCommit?.({ digest, size });
       this.onStored(digest);
       await fsp.rename(tmp, this.path(digest));
-      syncDir(this.dir);
+      if (this.durable) syncDir(this.dir);
       return { digest, size };
     } catch (e) {
       await Promise.all(inflight);
@@ -211,7 +225,14 @@ export class BlobStore implements ContentStore {
 }
 
 const MAX_INFLIGHT = 4;
+const BATCH = 1 << 20;
 const WRITEBACK = 64 << 20;
+
+async function writevAll(fh: fsp.FileHandle, bufs: Buffer[], position: number): Promise<void> {
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  const n = (await fh.writev(bufs, position)).bytesWritten;
+  if (n < total) await writeAll(fh, Buffer.concat(bufs).subarray(n), position + n);
+}
 
 async function writeAll(fh: fsp.FileHandle, buf: Buffer | Uint8Array, position: number): Promise<void> {
   let off = 0;

@@ -4,7 +4,8 @@
  * `--cache-to type=local,dest=DIR` exports. Its blobs are served by the one content store
  * implementation (BlobStore) pointed at the directory; this module adds only the names in
  * index.json (`org.opencontainers.image.ref.name`). Temp files are kept beside the blobs (never
- * named like a digest), so the directory holds nothing but the layout.
+ * named like a digest), so the directory holds nothing but the layout. Blobs are verified and
+ * renamed into place but not fsynced: the layout is an export, not the store.
  */
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ export class OciLayout {
   readonly content: BlobStore;
 
   constructor(readonly dir: string) {
-    this.content = new BlobStore(dir, undefined, join(dir, 'blobs', 'sha256'));
+    this.content = new BlobStore(dir, undefined, { tmpDir: join(dir, 'blobs', 'sha256'), durable: false });
   }
 
   /** Creates the layout's files if missing. */
