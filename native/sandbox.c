@@ -158,6 +158,7 @@ static size_t nstubs;
 static int status_ok = 0; /* fd 4 is open */
 static int monitor_mode = 0; /* argv[1] == "monitor": a container's monitor, see monitor_main */
 static int alive_keep = -1;  /* monitor mode: C keeps its end of the alive pipe until exec */
+static int exec_mode = 0;    /* argv[1] == "exec": one more process in a running container (exec.c) */
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -365,7 +366,8 @@ static void reexec_sealed(char **argv) {
   (void)argv;
   char *const args[] = {"tsbuild-sandbox", NULL};
   char *const margs[] = {"tsbuild-monitor", "monitor", NULL};
-  fexecve(mfd, monitor_mode ? margs : args, environ);
+  char *const xargs[] = {"tsbuild-exec", "exec", NULL};
+  fexecve(mfd, monitor_mode ? margs : exec_mode ? xargs : args, environ);
   die_errno("fexecve", "sealed memfd");
 }
 
@@ -1439,15 +1441,19 @@ static int jsonlog_tool(int argc, char **argv) {
   return jlog_close(&l) < 0;
 }
 
+#include "exec.c"
+
 int main(int argc, char **argv) {
   if (argc == 5 && !strcmp(argv[1], "jsonlog")) return jsonlog_tool(argc, argv);
   monitor_mode = argc >= 2 && !strcmp(argv[1], "monitor");
+  exec_mode = argc >= 2 && !strcmp(argv[1], "exec");
   /* nothing inherited beyond stdio, the spec, the status fd and the network fd reaches the sandbox */
   close_range(NETCFG_FD + 1, ~0U, 0);
   status_ok = fcntl(STATUS_FD, F_GETFD) >= 0;
   reexec_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (monitor_mode) monitor_main();
+  if (exec_mode) exec_main();
   pid_t parent = getppid();
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
   if (getppid() != parent) _exit(EXIT_SANDBOX);

@@ -330,10 +330,11 @@ export function registerContainerCommands(program: Command): void {
       const c = await open(opts);
       await c.cleanup(id);
     });
-  // run/create are parsed by container-run.ts (see main.ts); listed here for help output
+  // run/create/exec are parsed by container-run.ts and container-exec.ts (see main.ts); listed here for help output
   for (const [name, what] of [
     ['run', 'Create and run a new container from an image'],
     ['create', 'Create a new container'],
+    ['exec', 'Run a command in a running container'],
   ] as const) {
     for (const p of [program, group]) {
       p.command(name).description(what).argument('<image>').argument('[command...]').allowUnknownOption().action(() => {});

@@ -17,10 +17,12 @@ import { registerContainerCommands } from './containers.js';
 export async function main(argv: string[]): Promise<number> {
   // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
   adoptLauncherCaFile();
-  // run/create take docker's flag syntax (flags only before IMAGE), parsed by container-run.ts
+  // run/create/exec take docker's flag syntax (flags only before IMAGE/CONTAINER), parsed by
+  // container-run.ts and container-exec.ts
   const run = containerRunRoute(argv);
   if (run) {
     try {
+      if (run.cmd === 'exec') return await (await import('./container-exec.js')).execCommand(run.args, run.root);
       return await (await import('./container-run.js')).runContainerCommand(run.cmd, run.args, run.root);
     } catch (e) {
       return reportError(e);
@@ -52,8 +54,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** `[--root DIR] [container] run|create ARGS...` → the command and its own words. */
-function containerRunRoute(argv: string[]): { cmd: 'run' | 'create'; args: string[]; root?: string } | undefined {
+/** `[--root DIR] [container] run|create|exec ARGS...` → the command and its own words. */
+function containerRunRoute(argv: string[]): { cmd: 'run' | 'create' | 'exec'; args: string[]; root?: string } | undefined {
   let root: string | undefined;
   let group = false;
   for (let i = 2; i < argv.length; i++) {
@@ -61,7 +63,7 @@ function containerRunRoute(argv: string[]): { cmd: 'run' | 'create'; args: strin
     if (a === '--root' && i + 1 < argv.length) root = resolve(argv[++i]!);
     else if (a.startsWith('--root=')) root = resolve(a.slice(7));
     else if (a === 'container' && !group) group = true;
-    else if (a === 'run' || a === 'create') return { cmd: a, args: argv.slice(i + 1), ...(root ? { root } : {}) };
+    else if (a === 'run' || a === 'create' || a === 'exec') return { cmd: a, args: argv.slice(i + 1), ...(root ? { root } : {}) };
     else return undefined;
   }
   return undefined;

@@ -1,0 +1,99 @@
+/**
+ * `exec` in real containers on the busybox base: the container's namespaces, user, env, working
+ * dir, capabilities and cgroup; exit codes as Docker's (own code, 126 for a command that cannot be
+ * started, 1 for a stopped container or a missing argument, 125 for a bad flag); -i, -d; -t under a
+ * real pseudo-terminal (python3's pty module): /dev/pts/0, the window size and its change.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { makeBaseStore, type TempStore } from '../helpers/build.js';
+import { projectRoot, runCli } from '../helpers/cli.js';
+
+let base: TempStore;
+const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
+
+before(async () => {
+  base = await makeBaseStore();
+});
+
+after(async () => {
+  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
+  if (ids.length) await run('rm', '-f', ...ids);
+  base.cleanup();
+});
+
+/** Runs the CLI under a pty of ROWS x COLS, feeding STEPS (see fixtures/pty-run.py). */
+function underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      'python3',
+      [join(projectRoot, 'test', 'containers', 'fixtures', 'pty-run.py'), String(rows), String(cols), process.execPath, '--import', 'tsx', join(projectRoot, 'src', 'cli', 'main.ts'), '--root', base.root, ...args],
+      { cwd: projectRoot, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stdin.end(steps.map((s) => s + '\n').join(''));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+test('exec joins the running container: namespaces, user, env, cwd, caps, cgroup; exit codes', { timeout: 180_000 }, async () => {
+  const id = (await run('run', '-d', '--name', 'ex', '-e', 'FROMRUN=1', '-w', '/srv', '--hostname', 'exbox', 'busybox', 'sh', '-c', 'echo pid1 > /tmp/mark; sleep 300')).stdout.trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  const r = await run('exec', '-e', 'X=y', 'ex', 'sh', '-c', 'echo $$ $(hostname) $(pwd) $FROMRUN $X $HOME; cat /tmp/mark; id -u; grep CapEff /proc/self/status; cut -d: -f3 /proc/self/cgroup | sort -u; ps -o pid,comm | grep -c sleep; exit 5');
+  assert.equal(r.code, 5, r.stderr);
+  const lines = r.stdout.split('\n');
+  // PID ns: not PID 1 (sleep is); UTS: the container's hostname; WorkingDir; run's and exec's env
+  assert.match(lines[0]!, /^\d+ exbox \/srv 1 y \/root$/);
+  assert.notEqual(lines[0]!.split(' ')[0], '1');
+  assert.equal(lines[1], 'pid1'); // the container's writable layer (mount ns)
+  assert.equal(lines[2], '0');
+  assert.equal(lines[3], 'CapEff:\t00000000a80425fb'); // Docker's default capabilities
+  assert.equal(lines[4], '/'); // the container's cgroup namespace root, i.e. its cgroup
+  assert.equal(lines[5], '1');
+  const user = await run('exec', '-u', '1000:1000', '-w', '/tmp', 'ex', 'sh', '-c', 'id -u; id -g; pwd; grep CapEff /proc/self/status');
+  assert.deepEqual([user.code, user.stdout], [0, '1000\n1000\n/tmp\nCapEff:\t0000000000000000\n']);
+  // -i: stdin reaches the process, its end too
+  const cat = await runCli(['--root', base.root, 'exec', '-i', 'ex', 'cat'], { input: 'through\n' });
+  assert.deepEqual([cat.code, cat.stdout], [0, 'through\n']);
+  // Docker's words and code for a command that cannot be started: 126, also when it is missing
+  const missing = await run('exec', 'ex', 'nosuchcmd');
+  assert.equal(missing.code, 126);
+  assert.match(missing.stderr, /OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in \$PATH: unknown/);
+  assert.equal((await run('exec', 'ex', '/etc')).code, 126);
+  // -d returns at once; the process runs on, a child of the container's PID 1
+  const d = await run('exec', '-d', 'ex', 'sh', '-c', 'sleep 1; echo late > /tmp/late; sleep 200');
+  assert.deepEqual([d.code, d.stdout], [0, '']);
+  const ps = await run('exec', 'ex', 'sh', '-c', 'sleep 2; cat /tmp/late; ps -o ppid,args | grep "sleep 200" | grep -v grep');
+  assert.match(ps.stdout, /^late\n\s*1 sleep 200\n$/);
+  // misuse: a missing argument is 1, an unknown flag 125
+  const noCmd = await run('exec', 'ex');
+  assert.equal(noCmd.code, 1);
+  assert.match(noCmd.stderr, /"tsbuild exec" requires at least 2 arguments/);
+  const flag = await run('exec', '--foo', 'ex', 'true');
+  assert.equal(flag.code, 125);
+  assert.match(flag.stderr, /unknown flag: --foo/);
+  // a stopped container
+  await run('stop', '-t', '0', 'ex');
+  const stopped = await run('exec', 'ex', 'true');
+  assert.equal(stopped.code, 1);
+  assert.match(stopped.stderr, new RegExp(`Container ${id} is not running`));
+  assert.equal((await run('exec', 'nosuch', 'true')).code, 1);
+});
+
+test('exec -it: a pty of the container (tty is /dev/pts/0), window size and SIGWINCH', { timeout: 120_000 }, async () => {
+  await run('run', '-d', '--name', 'tty1', 'busybox', 'sleep', '300');
+  const r = await underPty(33, 111, ['exec', '-it', 'tty1', 'sh', '-c', 'tty; stty size; echo READY; read x; stty size; exit 4'], [
+    'wait READY',
+    'sleep 0.3',
+    'resize 40 120',
+    'sleep 0.5',
+    'send \\n',
+  ]);
+  assert.equal(r.code, 4, r.out);
+  assert.equal(r.out, '/dev/pts/0\r\n33 111\r\nREADY\r\n\r\n40 120\r\n');
+  await run('rm', '-f', 'tty1');
+});
