@@ -215,6 +215,30 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       await c.rename(v.record.Id, name);
     });
 
+  parent
+    .command('top')
+    .description('Display the running processes of a container (the host\'s ps, default -ef)')
+    .argument('<container>')
+    .argument('[ps-options...]')
+    .allowUnknownOption()
+    .option(...ROOT)
+    .action(async (word: string, psArgs: string[], opts: RootOpt) => {
+      const { top, renderTop } = await import('../containers/top.js');
+      const c = await open(opts);
+      process.stdout.write(renderTop(await top(c, word, psArgs.length ? psArgs : ['-ef'])));
+    });
+
+  parent
+    .command('diff')
+    .description("Inspect changes to files or directories on a container's filesystem")
+    .argument('<container>')
+    .option(...ROOT)
+    .action(async (word: string, opts: RootOpt) => {
+      const { containerChanges } = await import('../containers/fs-diff.js');
+      const c = await open(opts);
+      for (const ch of await containerChanges(c, word)) out(`${ch.kind} ${ch.path}`);
+    });
+
   const ps = parent
     .command(inGroup ? 'ls' : 'ps')
     .description('List containers')
