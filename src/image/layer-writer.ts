@@ -13,11 +13,13 @@
  * Hard links: the first path of a link group in sorted order carries the content and the others
  * link to it, so a link never precedes its target in the tar.
  */
-import { closeSync, openSync, promises as fsp, readSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
 import type { BlobInfo } from './blobs.js';
+import { chainIds, sha256, type Digest } from './digest.js';
+import { extractLayer } from './layer-reader.js';
 
 /** The only extended attribute a layer records (file capabilities are part of the image). */
 const LAYER_XATTR = 'security.capability';
@@ -37,6 +39,122 @@ export async function writeLayer(store: BlobSink, entries: AsyncIterable<LayerEn
   return store.putBlob(layerTar(entries, opts));
 }
 
+/** What writing a layer together with its snapshot needs of the store (ImageStore has it). */
+export interface SnapshotSink extends BlobSink {
+  tempPath(tag?: string): string;
+  snapshotDir(chainId: Digest): string;
+  lease(digests: readonly string[]): void;
+}
+
+/**
+ * Writes a layer into the store and, in the same pass, its snapshot: the tar bytes go to the blob
+ * (hashed, fsynced) and, as they are made, through the same extraction a later unpack would do
+ * into a temp dir, so the files are read once and the snapshot is not made afterwards by reading
+ * the blob back. `parentChain` is the chain ID of the layers below (undefined for a first layer).
+ * Order keeps a kill harmless: the snapshot is renamed into place only after the blob is in the
+ * store (a snapshot never exists without its blob), and a killed writer leaves only PID-named temp
+ * files, which prune removes. The snapshot is put in place best effort (an existing one is kept);
+ * a failure of either side fails the layer.
+ */
+export async function writeLayerWithSnapshot(
+  store: SnapshotSink,
+  entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
+  parentChain: Digest | undefined,
+  opts: LayerWriteOptions = {},
+): Promise<BlobInfo> {
+  const tmp = store.tempPath('snap');
+  mkdirSync(tmp, { mode: 0o755 });
+  const pipe = new ChunkPipe();
+  const extracting = extractLayer(pipe, tmp, { mode: 'snapshot' }).catch((e: unknown) => {
+    pipe.fail(e);
+    throw e;
+  });
+  try {
+    const tee = async function* (): AsyncGenerator<Buffer> {
+      try {
+        for await (const chunk of layerTar(entries, opts)) {
+          await pipe.push(chunk);
+          yield chunk;
+        }
+      } catch (e) {
+        pipe.fail(e); // the extraction stops with the same error
+        throw e;
+      } finally {
+        pipe.end();
+      }
+    };
+    const [info] = await Promise.all([store.putBlob(tee()), extracting]);
+    const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
+    const dir = store.snapshotDir(chainId);
+    store.lease([chainId]);
+    if (!existsSync(dir)) {
+      await fsp.rename(tmp, dir).catch((e: NodeJS.ErrnoException) => {
+        // another process made the same snapshot first: its copy is as good
+        if (!((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && existsSync(dir))) throw e;
+      });
+    }
+    return info;
+  } finally {
+    pipe.end();
+    await extracting.catch(() => {});
+    await fsp.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The chain ID of the last of these layers (diff IDs bottom first), undefined for none. */
+export function topChainId(diffIds: readonly Digest[]): Digest | undefined {
+  return diffIds.length === 0 ? undefined : chainIds(diffIds)[diffIds.length - 1];
+}
+
+/** One producer, one consumer: chunks handed over with a few in flight (the producer waits when
+ *  the consumer is that far behind); a consumer failure is raised in the producer. */
+class ChunkPipe implements AsyncIterable<Buffer> {
+  private readonly queue: Buffer[] = [];
+  private done = false;
+  private failure: unknown;
+  private wakeConsumer: (() => void) | undefined;
+  private wakeProducer: (() => void) | undefined;
+
+  async push(chunk: Buffer): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    this.queue.push(chunk);
+    this.wakeConsumer?.();
+    while (this.queue.length >= PIPE_DEPTH && this.failure === undefined && !this.done) {
+      await new Promise<void>((r) => (this.wakeProducer = r));
+      this.wakeProducer = undefined;
+    }
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  end(): void {
+    this.done = true;
+    this.wakeConsumer?.();
+    this.wakeProducer?.();
+  }
+
+  fail(e: unknown): void {
+    this.failure ??= e;
+    this.wakeProducer?.();
+    this.wakeConsumer?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      const chunk = this.queue.shift();
+      if (chunk !== undefined) {
+        this.wakeProducer?.();
+        yield chunk;
+        continue;
+      }
+      if (this.done) return;
+      await new Promise<void>((r) => (this.wakeConsumer = r));
+      this.wakeConsumer = undefined;
+    }
+  }
+}
+
+const PIPE_DEPTH = 8;
 const FLUSH = 1 << 20;
 
 /** The layer as tar bytes, in chunks of about 1 MiB. */

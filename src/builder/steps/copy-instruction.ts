@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import type { AddInstruction, CopyInstruction } from '../../parser/instructions.js';
 import { ShellLex } from '../../parser/word-expansion.js';
-import { writeLayer } from '../../image/layer-writer.js';
+import { topChainId, writeLayer, writeLayerWithSnapshot } from '../../image/layer-writer.js';
 import { resolveChown } from '../../runtime/users.js';
 import { expansionEnv } from '../args.js';
 import type { StageExpander } from '../expand.js';
@@ -142,7 +142,9 @@ export async function copyStep(
       const scratch = await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-copy-`));
       try {
         const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
-        return await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+        // the snapshot is made in the same pass (a following RUN need not unpack the blob)
+        const below = topChainId(state.layers.map((l) => l.digest));
+        return await writeLayerWithSnapshot(session.store, entries, below, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }

@@ -1,0 +1,130 @@
+/**
+ * A layer written together with its snapshot (COPY's one pass): the snapshot is what unpacking the
+ * blob would give, appears only after its blob, and a writer killed at any moment leaves nothing
+ * half-made that a later build would take (a snapshot dir without its blob, or an incomplete one).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ImageStore, chainIds, ensureSnapshot, writeLayer, type Digest, type LayerEntry } from '../../src/image/index.js';
+import { topChainId, writeLayerWithSnapshot } from '../../src/image/layer-writer.js';
+
+const isRoot = process.getuid?.() === 0;
+
+/** Every path below `dir` with its type, mode, owner, mtime and content (or link target). */
+function tree(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const r = rel === '' ? name : `${rel}/${name}`;
+    const p = join(dir, r);
+    const st = lstatSync(p);
+    const what = st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex') : st.isDirectory() ? 'dir' : 'other';
+    out.push(`${r} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${Math.floor(st.mtimeMs / 1000)} nlink=${st.isDirectory() ? '-' : st.nlink} ${what}`);
+    if (st.isDirectory()) out.push(...tree(dir, r));
+  }
+  return out;
+}
+
+test('a layer written with its snapshot: same blob as writeLayer, and the snapshot an unpack of the blob gives', { skip: !isRoot && 'needs root (owners)' }, async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-laysnap-'));
+  try {
+    const src = join(w, 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'small'), 'hello\n');
+    writeFileSync(join(src, 'big'), randomBytes(3 * 1024 * 1024 + 17)); // several tar chunks
+    const e = (x: Partial<LayerEntry> & { path: string; type: LayerEntry['type'] }): LayerEntry => ({ mode: 0o644, uid: 0, gid: 0, size: 0, mtimeMs: 1_600_000_000_000, ...x });
+    const entries = (): LayerEntry[] => [
+      e({ path: 'app', type: 'dir', mode: 0o750, uid: 5, gid: 6 }),
+      e({ path: 'app/small', type: 'file', mode: 0o600, uid: 7, gid: 8, size: 6, sourcePath: join(src, 'small') }),
+      e({ path: 'app/big', type: 'file', mode: 0o755, size: 3 * 1024 * 1024 + 17, sourcePath: join(src, 'big') }),
+      e({ path: 'app/link', type: 'symlink', linkname: 'small', mode: 0o777 }),
+      e({ path: 'app/hard', type: 'hardlink', linkname: 'app/small' }),
+      e({ path: 'app/sub', type: 'dir', mode: 0o755, mtimeMs: 1_500_000_000_000 }),
+    ];
+    const s = await ImageStore.open(join(w, 'store'));
+    const base = await writeLayer(s, [e({ path: 'base', type: 'file', size: 6, sourcePath: join(src, 'small') })]);
+    const info = await writeLayerWithSnapshot(s, entries(), topChainId([base.digest]));
+
+    // the reference: the same entries written the old way, then unpacked from the blob
+    const ref = await ImageStore.open(join(w, 'ref'));
+    const refBase = await writeLayer(ref, [e({ path: 'base', type: 'file', size: 6, sourcePath: join(src, 'small') })]);
+    const refInfo = await writeLayer(ref, entries());
+    assert.deepEqual(info, refInfo, 'the same blob');
+    assert.ok(s.hasBlob(info.digest));
+    const chain = chainIds([base.digest, info.digest]);
+    const refDir = await ensureSnapshot(ref, chainIds([refBase.digest, refInfo.digest])[1]!, refInfo.digest);
+    const dir = s.snapshotDir(chain[1]!);
+    assert.deepEqual(tree(dir), tree(refDir), 'the snapshot is what an unpack of the blob gives');
+    assert.equal(await ensureSnapshot(s, chain[1]!, info.digest), dir, 'found, not unpacked again');
+    assert.deepEqual(readdirSync(join(w, 'store', 'tmp')), [], 'no temp dir left');
+
+    // a source that shrank after it was listed: an error, and neither blob nor snapshot nor temp
+    truncateSync(join(src, 'big'), 100);
+    const before = readdirSync(join(w, 'store', 'blobs', 'sha256')).sort();
+    await assert.rejects(writeLayerWithSnapshot(s, entries(), topChainId([base.digest, info.digest])), /changed size/);
+    assert.deepEqual(readdirSync(join(w, 'store', 'blobs', 'sha256')).sort(), before);
+    assert.deepEqual(readdirSync(join(w, 'store', 'snapshots')).sort(), [chain[1]!.slice(7)]);
+    assert.deepEqual(readdirSync(join(w, 'store', 'tmp')), []);
+    await s.close();
+    await ref.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+test('a layer+snapshot writer SIGKILLed at random moments leaves no snapshot without its blob and none incomplete', { skip: !isRoot && 'needs root (owners)' }, async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-laysnap-kill-'));
+  try {
+    const src = join(w, 'src');
+    mkdirSync(src);
+    for (let i = 0; i < 40; i++) writeFileSync(join(src, `f${i}`), randomBytes(256 * 1024));
+    const root = join(w, 'store');
+    await ImageStore.open(root);
+    for (let round = 0; round < 5; round++) {
+      const c = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'layer-snapshot-child.ts'), root, src], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await once(c.stdout!, 'data');
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 600));
+      c.kill('SIGKILL');
+      await once(c, 'close');
+    }
+    // every snapshot's layer: the blob whose chain ID names it; the snapshot equals its unpack
+    const s = await ImageStore.open(root);
+    const blobs = readdirSync(join(root, 'blobs', 'sha256')).map((h) => `sha256:${h}` as Digest);
+    const byChain = new Map<string, Digest>();
+    for (const b of blobs) byChain.set(b, b); // first layers: chain ID = diff ID
+    // layers of one child stack up; find each snapshot's blob by trying every (parent, blob) pair
+    const snaps = readdirSync(join(root, 'snapshots'));
+    assert.ok(snaps.length > 0, 'some layers were written');
+    let grew = true;
+    while (grew) {
+      grew = false;
+      for (const parent of [...byChain.keys()]) {
+        for (const b of blobs) {
+          const c = chainIds([parent as Digest, b])[1]!;
+          if (!byChain.has(c) && snaps.includes(c.slice(7))) (byChain.set(c, b), (grew = true));
+        }
+      }
+    }
+    const ref = await ImageStore.open(join(w, 'ref'));
+    for (const hex of snaps) {
+      const layer = byChain.get(`sha256:${hex}`);
+      assert.ok(layer, `snapshot ${hex} has its blob in the store`);
+      assert.equal(createHash('sha256').update(readFileSync(s.blobPath(layer))).digest('hex'), layer.slice(7), 'the blob is whole');
+      await ref.putBlob(s.openBlob(layer));
+      const refDir = await ensureSnapshot(ref, layer, layer);
+      assert.deepEqual(tree(join(root, 'snapshots', hex)), tree(refDir), `snapshot ${hex} is whole`);
+      rmSync(refDir, { recursive: true, force: true });
+    }
+    await s.prune();
+    assert.deepEqual(readdirSync(join(root, 'tmp')), [], "dead writers' temp dirs are removed by prune");
+    await s.close();
+    await ref.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
