@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { ImageStore } from '../image/store.js';
+import { ImageStore, normalizeTag } from '../image/store.js';
 import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
@@ -46,6 +46,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const plan = planBuild(instructions, { buildArgs, ...(options.target !== undefined ? { target: options.target } : {}), escapeToken: parsed.escapeToken });
   // BuildKit refuses host networking without the entitlement before anything runs
   checkNetworkEntitlements(options.network ?? 'default', options.allow, plan.stages.flatMap((p) => p.stage.instructions));
+  // names are checked before any step runs, as `tag` and `import` do (not after the whole build)
+  const tags = options.tags ?? [];
+  for (const t of tags) normalizeTag(t);
+  if (options.push && tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to', undefined, 2);
 
   const events = new EventEmitterHub(options.onEvent);
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
@@ -73,10 +77,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   try {
     if (options.cacheFrom?.length || options.cacheTo?.length) {
       // loaded only when asked for: the registry client is a tenth of a second of start-up
-      const { BuildRemoteCache, parseCacheSpec } = await import('./remote-cache.js');
+      const { BuildRemoteCache } = await import('./remote-cache.js');
       session.remoteCache = await BuildRemoteCache.open(store, {
-        cacheFrom: (options.cacheFrom ?? []).map((s) => parseCacheSpec(s, 'from')),
-        cacheTo: (options.cacheTo ?? []).map((s) => parseCacheSpec(s, 'to')),
+        cacheFrom: options.cacheFrom ?? [],
+        cacheTo: options.cacheTo ?? [],
         onWarning: (message) => events.emit({ type: 'warning', message }),
       });
     }
@@ -106,11 +110,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     if (options.labels && Object.keys(options.labels).length) {
       config.config = { ...final.config.config, Labels: { ...(final.config.config.Labels ?? {}), ...options.labels } };
     }
-    const tags = options.tags ?? [];
     const image = await store.putImage({ config, layers: final.layers, tags });
     await session.remoteCache?.flush({ finalLayers: final.layers.map((l) => l.digest) });
     if (options.push) {
-      if (tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to', undefined, 2);
       const [{ defaultRegistryClient }, { pushImage }, { parseReference }] = await Promise.all([
         import('../registry/defaults.js'),
         import('../registry/push.js'),

@@ -38,6 +38,11 @@ export type OutputSpec =
    *  invoking user owns everything and nothing special is written: see export-rootfs.ts). */
   | { type: 'local'; dest: string; preserveOwner?: boolean };
 
+/** A parsed `--cache-from` / `--cache-to` value (the CLI parses them: cli/build-flags.ts). */
+export type CacheSpec =
+  | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
+  | { type: 'local'; dir: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean };
+
 export interface BuildOptions {
   /** The build context directory. */
   contextDir: string;
@@ -63,10 +68,10 @@ export interface BuildOptions {
   ssh?: SshSpec[];
   platform?: string;
   outputs?: OutputSpec[];
-  /** `--cache-from` specs (`type=registry,ref=...`, `type=local,src=DIR`, or a bare reference). */
-  cacheFrom?: string[];
-  /** `--cache-to` specs (`type=registry,ref=...[,mode=max]`, `type=local,dest=DIR`). */
-  cacheTo?: string[];
+  /** `--cache-from` specs (`type=registry,ref=...`, `type=local,src=DIR`, or a bare reference), parsed. */
+  cacheFrom?: CacheSpec[];
+  /** `--cache-to` specs (`type=registry,ref=...[,mode=max]`, `type=local,dest=DIR`), parsed. */
+  cacheTo?: CacheSpec[];
   /** Push every tag after the build (`--push`). */
   push?: boolean;
   /** The store's root directory. */

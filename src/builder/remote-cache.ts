@@ -16,6 +16,7 @@
  * Trust: whoever can write the cache can make a key point at any layer (as with BuildKit).
  */
 import { TsbuildError } from '../errors.js';
+import type { CacheSpec } from './options.js';
 import type { ImageStore } from '../image/store.js';
 import type { BlobInfo } from '../image/blobs.js';
 import { isDigest, type Digest } from '../image/digest.js';
@@ -29,50 +30,7 @@ import { OciLayout } from '../image/oci-layout.js';
 import { LayerIngester } from '../image/layer-ingest.js';
 import { LayerCompressor } from '../image/layer-compressor.js';
 
-export type CacheSpec =
-  | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
-  | { type: 'local'; dir: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean };
-
-/** Parses one `--cache-from` / `--cache-to` value. */
-export function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheSpec {
-  const flag = `--cache-${direction}`;
-  const bad = (why: string): never => {
-    throw new TsbuildError('USAGE', `invalid ${flag} "${spec}": ${why}`, undefined, 2);
-  };
-  const attrs = new Map<string, string>();
-  if (!spec.includes('=')) {
-    if (direction === 'to') bad('expected type=registry,ref=REF or type=local,dest=DIR');
-    attrs.set('type', 'registry').set('ref', spec);
-  } else {
-    for (const part of spec.split(',')) {
-      const eq = part.indexOf('=');
-      if (eq <= 0) bad(`"${part}" is not key=value`);
-      attrs.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
-    }
-  }
-  const type = attrs.get('type') ?? (attrs.has('ref') ? 'registry' : undefined);
-  const modeAttr = attrs.get('mode') ?? 'min';
-  if (modeAttr !== 'min' && modeAttr !== 'max') bad('mode must be min or max');
-  const mode = modeAttr as 'min' | 'max';
-  if (attrs.has('mode') && direction === 'from') bad('mode applies to --cache-to only');
-  const ignoreError = ['true', '1'].includes((attrs.get('ignore-error') ?? 'false').toLowerCase());
-  // BuildKit attributes that do not change what tsbuild writes.
-  const known = new Set(['type', 'ref', 'mode', 'ignore-error', 'src', 'dest', 'tag', 'oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression']);
-  for (const k of attrs.keys()) if (!known.has(k)) bad(`unknown attribute "${k}"`);
-  if (type === 'registry') {
-    const ref = attrs.get('ref');
-    if (!ref) bad('type=registry needs ref=REF');
-    const r = parseReference(ref!);
-    if (direction === 'to' && r.digest) bad('a cache cannot be exported to a digest reference');
-    return { type: 'registry', ref: ref!, mode, ignoreError };
-  }
-  if (type === 'local') {
-    const dir = attrs.get(direction === 'from' ? 'src' : 'dest');
-    if (!dir) bad(`type=local needs ${direction === 'from' ? 'src' : 'dest'}=DIR`);
-    return { type: 'local', dir: dir!, tag: attrs.get('tag') || 'latest', mode, ignoreError };
-  }
-  return bad(`unsupported cache type "${type ?? ''}" (registry or local)`);
-}
+export type { CacheSpec } from './options.js';
 
 export interface RemoteCacheOptions {
   cacheFrom?: CacheSpec[];

@@ -3,7 +3,10 @@
  * raw strings commander collected and throws a USAGE error naming the flag on bad input.
  */
 import { TsbuildError } from '../errors.js';
-import { ENTITLEMENTS, type Entitlement, type OutputSpec, type RunLimits, type SecretSpec, type SshSpec } from '../builder/options.js';
+import { ENTITLEMENTS, type CacheSpec, type Entitlement, type OutputSpec, type RunLimits, type SecretSpec, type SshSpec } from '../builder/options.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.js';
+import { parseReference } from '../image/reference.js';
+import { parseKeyValues } from '../parser/key-values.js';
 import { parseByteSize } from '../parser/values.js';
 
 const usage = (msg: string) => new TsbuildError('USAGE', msg, undefined, 2);
@@ -32,13 +35,18 @@ export function parseLabels(values: string[]): Record<string, string> {
   return out;
 }
 
-/** Splits `a=b,c=d` (the CSV-ish syntax of --secret and --output) into pairs. */
+/** Splits `a=b,c=d` (the CSV syntax of --secret, --output, --cache-from/to) into pairs. */
 function keyValues(flag: string, v: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const part of v.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw usage(`invalid ${flag} "${v}": expected key=value pairs, got "${part}"`);
-    m.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1));
+  let pairs;
+  try {
+    pairs = parseKeyValues(v, 'value');
+  } catch (e) {
+    throw usage(`invalid ${flag} "${v}": ${(e as Error).message}`);
+  }
+  for (const { field, key, value } of pairs) {
+    if (value === undefined || key.trim() === '') throw usage(`invalid ${flag} "${v}": expected key=value pairs, got "${field}"`);
+    m.set(key.trim(), value);
   }
   return m;
 }
@@ -132,19 +140,58 @@ export function parseOutput(v: string): OutputSpec {
   return { type: type as Exclude<OutputSpec['type'], 'image'>, dest };
 }
 
-/** The host platform as `os/arch`, the only one tsbuild builds for. */
-export function hostPlatform(): string {
-  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
-  return `linux/${arch}`;
-}
-
+/** `--platform P[,P]`: tsbuild builds only for the host platform (a variant, if given, must be the host's). */
 export function checkPlatform(v: string | undefined): void {
   if (v === undefined) return;
   const host = hostPlatform();
   for (const p of v.split(',')) {
-    const norm = p.trim().replace(/\/v8$/, '');
-    if (norm !== host && norm !== `linux/${host.split('/')[1]}`) {
-      throw usage(`--platform ${p}: tsbuild builds only for the host platform (${host})`);
+    let want;
+    try {
+      want = parsePlatform(p.trim());
+    } catch (e) {
+      throw usage(`--platform ${p}: ${(e as Error).message}`);
+    }
+    if (want.os !== host.os || want.architecture !== host.architecture || (want.variant !== undefined && want.variant !== host.variant)) {
+      throw usage(`--platform ${p}: tsbuild builds only for the host platform (${formatPlatform(host)})`);
     }
   }
+}
+
+/** One `--cache-from` / `--cache-to` value (see builder/remote-cache.ts for what each does); a bare
+ *  value is a registry reference (`--cache-from` only). */
+export function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheSpec {
+  const flag = `--cache-${direction}`;
+  const bad = (why: string): never => {
+    throw usage(`invalid ${flag} "${spec}": ${why}`);
+  };
+  let attrs = new Map<string, string>();
+  if (!spec.includes('=')) {
+    if (direction === 'to') bad('expected type=registry,ref=REF or type=local,dest=DIR');
+    attrs.set('type', 'registry').set('ref', spec);
+  } else {
+    attrs = keyValues(flag, spec);
+    for (const [k, v] of attrs) attrs.set(k, v.trim());
+  }
+  const type = attrs.get('type') ?? (attrs.has('ref') ? 'registry' : undefined);
+  const modeAttr = attrs.get('mode') ?? 'min';
+  if (modeAttr !== 'min' && modeAttr !== 'max') bad('mode must be min or max');
+  const mode = modeAttr as 'min' | 'max';
+  if (attrs.has('mode') && direction === 'from') bad('mode applies to --cache-to only');
+  const ignoreError = ['true', '1'].includes((attrs.get('ignore-error') ?? 'false').toLowerCase());
+  // BuildKit attributes that do not change what tsbuild writes.
+  const known = new Set(['type', 'ref', 'mode', 'ignore-error', 'src', 'dest', 'tag', 'oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression']);
+  for (const k of attrs.keys()) if (!known.has(k)) bad(`unknown attribute "${k}"`);
+  if (type === 'registry') {
+    const ref = attrs.get('ref');
+    if (!ref) bad('type=registry needs ref=REF');
+    const r = parseReference(ref!);
+    if (direction === 'to' && r.digest) bad('a cache cannot be exported to a digest reference');
+    return { type: 'registry', ref: ref!, mode, ignoreError };
+  }
+  if (type === 'local') {
+    const dir = attrs.get(direction === 'from' ? 'src' : 'dest');
+    if (!dir) bad(`type=local needs ${direction === 'from' ? 'src' : 'dest'}=DIR`);
+    return { type: 'local', dir: dir!, tag: attrs.get('tag') || 'latest', mode, ignoreError };
+  }
+  return bad(`unsupported cache type "${type ?? ''}" (registry or local)`);
 }

@@ -3,7 +3,7 @@
  * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
  */
 import { Command, Option } from 'commander';
-import { checkPlatform, parseAllow, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
+import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -65,11 +65,8 @@ export function registerBuild(program: Command): void {
       checkPlatform(flags.platform);
       const allow = parseAllow(flags.allow);
       const limits = parseLimits(flags);
-      if (flags.cacheFrom.length || flags.cacheTo.length) {
-        const { parseCacheSpec } = await import('../builder/remote-cache.js');
-        for (const spec of flags.cacheFrom) parseCacheSpec(spec, 'from'); // bad specs fail before any work
-        for (const spec of flags.cacheTo) parseCacheSpec(spec, 'to');
-      }
+      const cacheFrom = flags.cacheFrom.map((spec) => parseCacheSpec(spec, 'from'));
+      const cacheTo = flags.cacheTo.map((spec) => parseCacheSpec(spec, 'to'));
       const [{ build }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
         import('../builder/build.js'),
         import('../image/root.js'),
@@ -104,8 +101,8 @@ export function registerBuild(program: Command): void {
           noCache: !flags.cache,
           pull: !!flags.pull,
           push: !!flags.push,
-          cacheFrom: flags.cacheFrom,
-          cacheTo: flags.cacheTo,
+          cacheFrom,
+          cacheTo,
           ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',

@@ -4,7 +4,10 @@
  * expand: it calls parseMount(raw, expand) again once the build environment is known.
  */
 import type { RunMount } from './instructions.js';
+import { parseKeyValues } from './key-values.js';
 import { parseByteSize, suggest } from './values.js';
+
+export { parseCsvLine } from './key-values.js';
 
 const TYPES = ['bind', 'cache', 'tmpfs', 'secret', 'ssh'] as const;
 const SHARING = ['shared', 'private', 'locked'] as const;
@@ -29,15 +32,10 @@ const ALIASES: Record<string, string> = {
 };
 
 export function parseMount(raw: string, expand?: (value: string) => string): RunMount {
-  const fields = parseCsvLine(raw);
   const m: RunMount = { type: 'bind', readOnly: true, required: false, raw, needsExpansion: false };
   let roAuto = true;
   // `type` decides which keys are valid, wherever it appears in the list
-  const entries = fields.map((field) => {
-    const eq = field.indexOf('=');
-    const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
-    return { field, key: ALIASES[key] ?? key, rawKey: key, value: eq < 0 ? undefined : field.slice(eq + 1) };
-  });
+  const entries = parseKeyValues(raw).map(({ field, key, value }) => ({ field, key: ALIASES[key] ?? key, rawKey: key, value }));
   const typeEntry = entries.find((e) => e.key === 'type');
   if (typeEntry) {
     let v = typeEntry.value ?? '';
@@ -141,39 +139,4 @@ function parseBool(key: string, value: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
   throw new Error(`invalid value for ${key}: ${value}`);
-}
-
-/** One record of Go's encoding/csv (comma separated, `"` quoting with `""` escapes, strict). */
-export function parseCsvLine(s: string): string[] {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    if (s[i] === '"') {
-      let v = '';
-      i++;
-      for (;;) {
-        const q = s.indexOf('"', i);
-        if (q < 0) throw new Error(`failed to parse csv mounts: extraneous or missing " in quoted-field`);
-        v += s.slice(i, q);
-        if (s[q + 1] === '"') {
-          v += '"';
-          i = q + 2;
-          continue;
-        }
-        i = q + 1;
-        break;
-      }
-      if (i < s.length && s[i] !== ',') throw new Error(`failed to parse csv mounts: extraneous or missing " in quoted-field`);
-      fields.push(v);
-    } else {
-      const c = s.indexOf(',', i);
-      const v = c < 0 ? s.slice(i) : s.slice(i, c);
-      if (v.includes('"')) throw new Error(`failed to parse csv mounts: bare " in non-quoted-field`);
-      fields.push(v);
-      i = c < 0 ? s.length : c;
-    }
-    if (i >= s.length) break;
-    i++; // the comma
-  }
-  return fields;
 }

@@ -56,19 +56,78 @@ export function formatGoDuration(ns: number): string {
   return `${ns / 1e9}s`;
 }
 
-export type ChmodValue = { octal: number } | { symbolic: string };
+/**
+ * A `--chmod` value, decided when it is parsed: octal, or the clauses of a symbolic mode in the
+ * grammar of BSD `chmod(1)` that BuildKit (dockerfile 1.14) takes:
+ *
+ *   mode   = clause *("," clause)
+ *   clause = *who 1*action          who    = "u" / "g" / "o" / "a"
+ *   action = op *perm / op copy     op     = "+" / "-" / "="
+ *   perm   = "r" / "w" / "x" / "X" / "s" / "t"      copy = "u" / "g" / "o"
+ *
+ * so `u+x`, `go-w`, `g=u`, `u+x-w` and `a=rX` are valid; `x+r`, `u+q`, `755,u+x` are not.
+ */
+export type ChmodValue = { octal: number } | { symbolic: string; clauses: ChmodClause[] };
 
-const SYMBOLIC_CHMOD = /^[ugoa]*[-+=][rwxXst]*(?:[-+=][rwxXst]*)*(?:,[ugoa]*[-+=][rwxXst]*(?:[-+=][rwxXst]*)*)*$/;
+export interface ChmodClause {
+  /** The classes named, as mode bits they cover (u = 04700, g = 02070, o = 01007); none named = 07777. */
+  who: number;
+  actions: ChmodAction[];
+}
 
-/** COPY/ADD --chmod: an octal mode up to 07777, or a symbolic mode (`u+x,go-w`). */
+/** `perms`: letters of `rwxXst`, or `copy` = the class whose current bits are copied (`g=u`). */
+export type ChmodAction = { op: '+' | '-' | '='; perms: string } | { op: '+' | '-' | '='; copy: 'u' | 'g' | 'o' };
+
+const CHMOD_WHO: Record<string, number> = { u: 0o4700, g: 0o2070, o: 0o1007, a: 0o7777 };
+
+/** COPY/ADD --chmod: an octal mode up to 07777, or a symbolic mode (see ChmodValue). */
 export function parseChmod(s: string): ChmodValue {
+  const invalid = () => new Error(`invalid chmod parameter: '${s}'. it should be octal string like 655 or symbolic like u+rwx`);
   if (/^[0-7]+$/.test(s)) {
     const v = Number.parseInt(s, 8);
     if (v <= 0o7777) return { octal: v };
-  } else if (SYMBOLIC_CHMOD.test(s)) {
-    return { symbolic: s };
+    throw invalid();
   }
-  throw new Error(`invalid chmod parameter: '${s}'. it should be octal string like 655 or symbolic like u+rwx`);
+  const clauses: ChmodClause[] = [];
+  for (const text of s.split(',')) {
+    const m = /^([ugoa]*)((?:[-+=](?:[ugo]|[rwxXst]*))+)$/.exec(text);
+    if (!m) throw invalid();
+    const who = m[1] === '' ? 0o7777 : [...m[1]!].reduce((w, c) => w | CHMOD_WHO[c]!, 0);
+    const actions: ChmodAction[] = [];
+    for (const a of m[2]!.matchAll(/([-+=])([ugo]|[rwxXst]*)/g)) {
+      const op = a[1] as '+' | '-' | '=';
+      actions.push(/^[ugo]$/.test(a[2]!) ? { op, copy: a[2] as 'u' | 'g' | 'o' } : { op, perms: a[2]! });
+    }
+    clauses.push({ who, actions });
+  }
+  return { symbolic: s, clauses };
+}
+
+/** The mode bits a ChmodValue gives an entry with `mode` (symbolic modes depend on it, and `X` on `isDir`). */
+export function applyChmod(v: ChmodValue, mode: number, isDir: boolean): number {
+  if ('octal' in v) return v.octal;
+  let m = mode & 0o7777;
+  for (const { who, actions } of v.clauses) {
+    for (const a of actions) {
+      let bits = 0;
+      if ('copy' in a) {
+        const rwx = (m >> (a.copy === 'u' ? 6 : a.copy === 'g' ? 3 : 0)) & 7;
+        bits = (rwx << 6) | (rwx << 3) | rwx;
+      } else {
+        for (const p of a.perms) {
+          if (p === 'r') bits |= 0o444;
+          else if (p === 'w') bits |= 0o222;
+          else if (p === 'x') bits |= 0o111;
+          else if (p === 'X') bits |= isDir || (m & 0o111) !== 0 ? 0o111 : 0;
+          else if (p === 's') bits |= 0o6000;
+          else if (p === 't') bits |= 0o1000;
+        }
+      }
+      bits &= who;
+      m = a.op === '+' ? m | bits : a.op === '-' ? m & ~bits : (m & ~who) | bits;
+    }
+  }
+  return m;
 }
 
 export interface PortSpec {

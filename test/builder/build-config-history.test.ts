@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildFiles, imageFile, makeBaseStore, ranSteps, type TempStore } from '../helpers/build.js';
+import { buildFails, buildFiles, imageFile, makeBaseStore, ranSteps, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
 before(async () => {
@@ -278,4 +278,13 @@ STOPSIGNAL 9
     'RUN |1 L=lv /bin/sh -c id > /tmp/id3 # buildkit',
   ]);
   assert.equal(hist.at(-1), 'STOPSIGNAL 9');
+});
+
+test('-t names are checked before any step runs (as tag and import do), not after the build', async () => {
+  const f = await buildFails(s.root, 'FROM busybox\nRUN echo ran > /canary\n', {}, { tags: ['ok:1', 'Bad:Tag'] });
+  assert.match(f.error.message, /invalid reference format/);
+  assert.deepEqual(f.steps, [], 'no step ran');
+  const p = await buildFails(s.root, 'FROM busybox\nRUN echo ran > /canary\n', {}, { push: true });
+  assert.match(p.error.message, /--push needs at least one -t/);
+  assert.deepEqual(p.steps, []);
 });

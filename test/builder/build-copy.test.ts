@@ -56,6 +56,21 @@ ADD a.txt added
   );
 });
 
+test('COPY --chmod: symbolic modes as BuildKit takes them (several actions, copying a class), decided at parse time', async () => {
+  // `u+x-w` passed the parser but failed in its step, after the RUN had run; `g=u` was refused
+  // by the parser though the step knew it. One grammar now: both build.
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN echo ran > /canary\nCOPY --chmod=u+x-w a.txt /m1\nCOPY --chmod=g=u,o-r a.txt /m2\nCOPY --chmod=a=rX d /d\n', {
+    'a.txt': { content: 'a', mode: 0o644 },
+    'd/f': { content: 'f', mode: 0o600 },
+  });
+  assert.equal(imageEntry(b, 'm1')!.mode, 0o544);
+  assert.equal(imageEntry(b, 'm2')!.mode, 0o660);
+  assert.equal(imageEntry(b, 'd/f')!.mode, 0o444);
+  const bad = await buildFails(s.root, 'FROM busybox\nRUN echo ran > /canary\nCOPY --chmod=u+x-q a.txt /m1\n', { 'a.txt': 'a' });
+  assert.match(bad.error.message, /invalid chmod parameter: 'u\+x-q'/);
+  assert.deepEqual(bad.steps, [], 'no step ran');
+});
+
 test('COPY: .dockerignore\'d files never reach a layer or the cache key', async () => {
   const ctx = makeContext({ '.dockerignore': 'ignored.txt\n*.log\n!keep.log\n', 'ignored.txt': 'secret1', 'a.log': 'log', 'keep.log': 'keep', 'f': 'f' });
   try {

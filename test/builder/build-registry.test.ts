@@ -48,9 +48,9 @@ test('FROM an image only the registry has pulls it (same image ID as pushed), th
 test('--cache-to a registry, then a fresh store with --cache-from runs no step', async () => {
   const cacheRef = `${reg.host}/cache/app:buildcache`;
   const dockerfile = `FROM ${baseRef}\nRUN echo one > /one\nRUN echo two > /two\n`;
-  const first = await buildFiles(join(tmp, 'machine-a'), dockerfile, {}, { cacheTo: [`type=registry,ref=${cacheRef},mode=max`] });
+  const first = await buildFiles(join(tmp, 'machine-a'), dockerfile, {}, { cacheTo: [{ type: 'registry', ref: cacheRef, mode: 'max', ignoreError: false }] });
   assert.equal(first.steps.filter((s) => s.name.includes('RUN') && !s.cached).length, 2);
-  const second = await buildFiles(join(tmp, 'machine-b'), dockerfile, {}, { cacheFrom: [`type=registry,ref=${cacheRef}`] });
+  const second = await buildFiles(join(tmp, 'machine-b'), dockerfile, {}, { cacheFrom: [{ type: 'registry', ref: cacheRef, mode: 'min', ignoreError: false }] });
   const runs = second.steps.filter((s) => s.name.includes('RUN'));
   assert.equal(runs.length, 2);
   assert.ok(runs.every((s) => s.cached), JSON.stringify(runs));

@@ -19,7 +19,11 @@ test('copy --chmod: octal and symbolic modes', () => {
   assert.equal(m('u+s', 0o755), '4755');
   assert.equal(m('+t', 0o777, true), '1777');
   assert.equal(m('o=', 0o777), '770');
-  for (const bad of ['999', '8', '', 'u+q', 'x+r', '755,u+x', '12345', 'rwxr-xr-x']) {
-    assert.throws(() => parseChmod(bad), (e) => e instanceof TsbuildError && e.code === 'INVALID' && e.message.includes(JSON.stringify(bad)), bad);
+  assert.equal(m('u+x-w', 0o644), '544', 'several actions in one clause, all for its classes');
+  assert.equal(m('g=u-w', 0o640), '640', 'copy, then remove');
+  assert.equal(m('a+x,o-rx', 0o644), '750');
+  assert.equal(m('=r,u+w', 0o777), '644');
+  for (const bad of ['999', '8', '', 'u+q', 'x+r', '755,u+x', '12345', 'rwxr-xr-x', 'u', 'g=ur', 'u+x,', 'u+x-q']) {
+    assert.throws(() => parseChmod(bad), (e) => e instanceof TsbuildError && e.code === 'INVALID' && e.message.includes(`'${bad}'`), bad);
   }
 });

@@ -120,6 +120,9 @@ test('COPY and ADD: flags, heredoc sources, destination checks', () => {
   assert.ok(a.kind === 'add' && a.checksum === 'sha256:abc' && a.keepGitDir && a.unpack === false);
   assert.equal(only('COPY --chmod=$MODE a b').kind, 'copy');
   assert.equal(only('COPY --chmod=u+x,go-w a b').kind, 'copy');
+  assert.equal(only('COPY --chmod=g=u a b').kind, 'copy');
+  assert.equal(only('COPY --chmod=u+x-w a b').kind, 'copy');
+  rejects('FROM a\nCOPY --chmod=u+x-q a b\n', `Dockerfile:2:6: COPY --chmod: invalid chmod parameter: 'u+x-q'. it should be octal string like 655 or symbolic like u+rwx`);
   rejects('FROM a\nCOPY x\n', 'Dockerfile:2:1: COPY requires at least two arguments, but only one was provided. Destination could not be determined.');
   rejects('FROM a\nCOPY a <<EOF\nx\nEOF\n', 'Dockerfile:2:1: COPY cannot accept a heredoc as a destination');
   rejects('FROM a\nCOPY --chmod=999 a b\n', `Dockerfile:2:6: COPY --chmod: invalid chmod parameter: '999'. it should be octal string like 655 or symbolic like u+rwx`);

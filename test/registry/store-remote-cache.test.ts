@@ -8,7 +8,8 @@ import { TsbuildError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/store.js';
 import type { BlobInfo } from '../../src/image/blobs.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { BuildRemoteCache, parseCacheSpec } from '../../src/builder/remote-cache.js';
+import { BuildRemoteCache } from '../../src/builder/remote-cache.js';
+import { parseCacheSpec } from '../../src/cli/build-flags.js';
 import { randomLayerTar } from '../helpers/registry-image.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
 
@@ -40,6 +41,8 @@ test('parseCacheSpec: registry, local, bare refs, and clear errors', () => {
   assert.deepEqual(parseCacheSpec('r.io/a/cache', 'from'), { type: 'registry', ref: 'r.io/a/cache', mode: 'min', ignoreError: false });
   assert.deepEqual(parseCacheSpec('type=local,src=/c', 'from'), { type: 'local', dir: '/c', tag: 'latest', mode: 'min', ignoreError: false });
   assert.deepEqual(parseCacheSpec('type=local,dest=/c,mode=max,ignore-error=true', 'to'), { type: 'local', dir: '/c', tag: 'latest', mode: 'max', ignoreError: true });
+  // one k=v grammar (CSV, as buildx reads it): a comma inside a value is quoted
+  assert.deepEqual(parseCacheSpec('type=local,"src=/c,d"', 'from'), { type: 'local', dir: '/c,d', tag: 'latest', mode: 'min', ignoreError: false });
   for (const [bad, dir, msg] of [
     ['type=local,src=/c', 'to', /needs dest=DIR/],
     ['type=gha', 'from', /unsupported cache type "gha"/],
@@ -47,6 +50,7 @@ test('parseCacheSpec: registry, local, bare refs, and clear errors', () => {
     ['type=registry,ref=a,mode=all', 'to', /mode must be min or max/],
     ['type=registry,ref=a,color=red', 'to', /unknown attribute "color"/],
     ['r.io/a', 'to', /expected type=registry/],
+    ['type=local,src="/c', 'from', /bare " in non-quoted-field/],
   ] as const) {
     assert.throws(() => parseCacheSpec(bad, dir), (e: unknown) => e instanceof TsbuildError && msg.test(e.message));
   }
