@@ -80,12 +80,14 @@ test("the tutorial's daemon_dave session: run -d, ps, logs, logs -f, stop, start
   const start = await run('start', 'daemon_dave');
   assert.equal(start.code, 0, start.stderr);
   assert.equal((await run('inspect', '--format', '{{.State.Running}}', 'daemon_dave')).stdout, 'true\n');
-  const wait = run('wait', 'daemon_dave');
+  // kill, then wait gives the code (a wait racing rm -f may start after the record is gone)
+  assert.equal((await run('kill', 'daemon_dave')).code, 0);
+  assert.equal((await run('wait', 'daemon_dave')).stdout, '137\n');
+  assert.equal((await run('start', 'daemon_dave')).code, 0);
   const held2 = holdings(base.root, id);
   const rm = await run('rm', '-f', 'daemon_dave');
   assert.equal(rm.code, 0, rm.stderr);
   assert.equal(rm.stdout, 'daemon_dave\n');
-  assert.equal((await wait).stdout, '137\n');
   await assertNothingLeft(base.root, held2);
   const gone = await run('inspect', 'daemon_dave');
   assert.equal(gone.code, 1);
