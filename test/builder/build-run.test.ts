@@ -273,3 +273,10 @@ test('RUN sandbox as Docker\'s: a no-op RUN gives an empty layer; env is HOME PA
   assert.ok(host.length > 0);
   assert.match(imageFile(b, 'hosts')!, new RegExp(`^127\\.0\\.0\\.1\\s+localhost ${host}$`, 'm'));
 });
+
+test('RUN can write to /dev/stdout and /dev/stderr, as scripts do (issue 14 item 1: they were sockets)', async () => {
+  const b = await buildFiles(s.root, 'FROM busybox\nRUN echo to-stdout > /dev/stdout && echo to-stderr > /dev/stderr && echo ok > /done\n');
+  assert.equal(imageFile(b, 'done'), 'ok\n');
+  const logs = b.events.flatMap((e) => (e.type === 'step-log' ? [`${e.stream}:${e.data}`] : []));
+  assert.ok(logs.includes('stdout:to-stdout\n') && logs.includes('stderr:to-stderr\n'), JSON.stringify(logs));
+});
