@@ -173,7 +173,7 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('--details', 'show extra details (none are recorded)')
     .option(...ROOT)
     .action(async (word: string, opts: RootOpt & { follow?: boolean; timestamps?: boolean; tail: string; since?: string; until?: string }) => {
-      const { readJsonLog, renderLogEntry } = await import('../containers/json-log.js');
+      const { readJsonLogBatches, renderLogEntry } = await import('../containers/json-log.js');
       const { parseLogTime } = await import('../containers/log-time.js');
       const c = await open(opts);
       const v = await c.find(word);
@@ -186,7 +186,11 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       process.once('SIGINT', stop);
       process.stdout.on('error', stop);
       try {
-        for await (const e of readJsonLog(c.logPath(v.record.Id), {
+        // one write per run of same-stream entries of a batch, not one per line
+        const flush = async (sink: NodeJS.WriteStream, parts: Buffer[]) => {
+          if (parts.length && !sink.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts))) await new Promise((r) => sink.once('drain', r));
+        };
+        for await (const batch of readJsonLogBatches(c.logPath(v.record.Id), {
           tail,
           ...(opts.since ? { since: parseLogTime(opts.since) } : {}),
           ...(opts.until ? { until: parseLogTime(opts.until) } : {}),
@@ -194,9 +198,17 @@ function addVerbs(parent: Command, inGroup: boolean): void {
           signal: abort.signal,
           stopped: async () => !(await c.sync(v.record.Id)).Running,
         })) {
-          const buf = renderLogEntry(e, !!opts.timestamps);
-          const sink = e.stream === 'stderr' ? process.stderr : process.stdout;
-          if (!sink.write(buf)) await new Promise((r) => sink.once('drain', r));
+          let parts: Buffer[] = [];
+          let stream = batch[0]!.stream;
+          for (const e of batch) {
+            if (e.stream !== stream) {
+              await flush(stream === 'stderr' ? process.stderr : process.stdout, parts);
+              parts = [];
+              stream = e.stream;
+            }
+            parts.push(renderLogEntry(e, !!opts.timestamps));
+          }
+          await flush(stream === 'stderr' ? process.stderr : process.stdout, parts);
         }
       } finally {
         process.off('SIGINT', stop);

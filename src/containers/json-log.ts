@@ -389,7 +389,46 @@ function parseEntryTime(t: string): bigint {
   return lastSecsNs + BigInt((m[2] ?? '').padEnd(9, '0') || '0');
 }
 
+const STREAM_OUT = Buffer.from('","stream":"stdout","time":"');
+const STREAM_ERR = Buffer.from('","stream":"stderr","time":"');
+
+/* The writer's own shape, `{"log":"TEXT","stream":"S","time":"T"}` with TEXT free of escapes but a
+ * final \n, is taken apart without JSON.parse (most lines of a big log); anything else is parsed. */
+function decodeFast(line: Buffer): LogEntry | undefined {
+  const n = line.length;
+  if (n < HEAD.length + STREAM_OUT.length + 3 || line[n - 1] !== 0x7d || line[n - 2] !== 0x22 || !line.subarray(0, HEAD.length).equals(HEAD)) return undefined;
+  const tq = line.lastIndexOf(0x22, n - 3); // the quote before the time
+  const at = tq - (STREAM_OUT.length - 1);
+  if (at < HEAD.length) return undefined;
+  const tag = line.subarray(at, tq + 1);
+  const stream = tag.equals(STREAM_OUT) ? 'stdout' : tag.equals(STREAM_ERR) ? 'stderr' : undefined;
+  if (!stream) return undefined;
+  let text = line.subarray(HEAD.length, at);
+  const bs = text.indexOf(0x5c);
+  if (bs >= 0) {
+    if (bs !== text.length - 2 || text[bs + 1] !== 0x6e) return undefined;
+    text = Buffer.concat([text.subarray(0, bs), NL]);
+  } else text = Buffer.from(text);
+  return new LazyEntry(stream, line.toString('latin1', tq + 1, n - 2), text);
+}
+const NL = Buffer.from('\n');
+
+/** An entry whose time is parsed when asked for (`logs` without -t/--since/--until never asks). */
+class LazyEntry implements LogEntry {
+  private parsed: bigint | undefined;
+  constructor(
+    readonly stream: LogStream,
+    private readonly rawTime: string,
+    readonly log: Buffer,
+  ) {}
+  get time(): bigint {
+    return (this.parsed ??= parseEntryTime(this.rawTime));
+  }
+}
+
 function decodeLine(line: Buffer): LogEntry | undefined {
+  const fast = decodeFast(line);
+  if (fast) return fast;
   let j: { log?: unknown; stream?: unknown; time?: unknown };
   try {
     j = JSON.parse(line.toString('utf8'));
@@ -492,6 +531,12 @@ function tailStart(files: OpenLog[], n: number): [number, number] {
 
 /** Read entries of the json-file log at `path` (see ReadLogOptions). */
 export async function* readJsonLog(path: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry> {
+  for await (const batch of readJsonLogBatches(path, opts)) yield* batch;
+}
+
+/** readJsonLog's entries in batches (those of one 64 KiB read): one await per batch, not per line,
+ *  so `logs` of a large log is not paced by the event loop. */
+export async function* readJsonLogBatches(path: string, opts: ReadLogOptions = {}): AsyncGenerator<LogEntry[]> {
   let files = openAll(path);
   let since = opts.since;
   const until = opts.until;
@@ -510,7 +555,7 @@ export async function* readJsonLog(path: string, opts: ReadLogOptions = {}): Asy
   const buf = Buffer.allocUnsafe(CHUNK);
   let carry: Buffer[] = [];
   // Read one file from its position to its current end, yielding whole lines.
-  function* drain(f: OpenLog): Generator<LogEntry> {
+  function* drain(f: OpenLog): Generator<LogEntry[]> {
     for (;;) {
       const got = readSync(f.fd, buf, 0, CHUNK, f.pos);
       if (got === 0) return;
@@ -529,7 +574,7 @@ export async function* readJsonLog(path: string, opts: ReadLogOptions = {}): Asy
       }
       if (!done && s < got) carry.push(Buffer.from(data.subarray(s)));
       // Entries own their bytes (decodeLine copies), so the read buffer can be reused.
-      yield* entries;
+      if (entries.length) yield entries;
       if (done) return;
     }
   }
