@@ -142,6 +142,7 @@ struct spec {
   char *rundir;          /* monitor, exit and ctl files */
   struct list exitcmd, exitenv; /* run after the exit file is written (e.g. --rm's cleanup) */
   char *exitcwd;         /* ... in this directory */
+  struct list ports;     /* "tcp|udp IP PORT": host ports held (bound) while the container lives */
 };
 
 enum { NET_HOST, NET_NONE, NET_PRIVATE };
@@ -307,6 +308,7 @@ static void read_spec(struct spec *sp) {
     else if (!strcmp(k, "exitcmd")) push(&sp->exitcmd, v);
     else if (!strcmp(k, "exitenv")) push(&sp->exitenv, v);
     else if (!strcmp(k, "exitcwd")) sp->exitcwd = v;
+    else if (!strcmp(k, "port")) push(&sp->ports, v);
     else if (!strcmp(k, "legacy_lowerdir")) sp->legacy_lowerdir = strcmp(v, "0") != 0; /* for tests */
     else if (!strcmp(k, "bind") || !strcmp(k, "tmpfs")) {
       sp->mounts = realloc(sp->mounts, (sp->nmounts + 1) * sizeof *sp->mounts);
@@ -1187,6 +1189,32 @@ static int write_all(int to, const unsigned char *buf, size_t n) {
   return 1;
 }
 
+/* Published ports: each host port is bound (not listened on: the kernel's DNAT sends the traffic to
+ * the container) and held by the monitor for the container's life, so a second publish of the same
+ * port fails here, before anything else exists, and a killed monitor gives the port back. Reports
+ * "port PROTO IP PORT BOUND" per port (BOUND: the kernel's choice for port 0). No SO_REUSEADDR: two
+ * such sockets could share the port. */
+static void bind_ports(struct spec *sp) {
+  for (size_t i = 0; i < sp->ports.n; i++) {
+    char proto[8], ip[64];
+    unsigned port;
+    if (sscanf(sp->ports.v[i], "%7s %63s %u", proto, ip, &port) != 3 || port > 65535) die("spec: bad port %s", sp->ports.v[i]);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) die("spec: bad port address %s", ip);
+    int udp = !strcmp(proto, "udp");
+    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0) die_errno("socket", proto);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+      if (errno == EADDRINUSE) die("Bind for %s:%u failed: port is already allocated", ip, port);
+      die("Bind for %s:%u failed: %s", ip, port, strerror(errno));
+    }
+    socklen_t len = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) < 0) die_errno("getsockname", ip);
+    status("port %s %s %u %u", proto, ip, port, (unsigned)ntohs(a.sin_port));
+    /* kept open (close-on-exec) until the monitor ends */
+  }
+}
+
 /*
  * monitor mode (argv[1] "monitor"): one per running container, started by the CLI. It detaches
  * (double fork, setsid, cwd /), so it outlives the CLI, and is P of the process tree above: PID 1
@@ -1207,6 +1235,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
   struct spec sp;
   read_spec(&sp);
   if (sp.net != NET_PRIVATE) close(NETCFG_FD);
+  bind_ports(&sp);
   pid_t f = fork();
   if (f < 0) die_errno("fork", "monitor");
   if (f > 0) _exit(0);

@@ -31,6 +31,9 @@ export interface RunFlags {
   stopTimeout?: string;
   logDriver: string;
   logOpt: string[];
+  publish: string[];
+  publishAll: boolean;
+  expose: string[];
   root?: string;
   help: boolean;
 }
@@ -57,13 +60,14 @@ const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: strin
   'stop-timeout': { key: 'stopTimeout', kind: 'value' },
   'log-driver': { key: 'logDriver', kind: 'value' },
   'log-opt': { key: 'logOpt', kind: 'list' },
+  publish: { key: 'publish', kind: 'list', short: 'p' },
+  'publish-all': { key: 'publishAll', kind: 'bool', short: 'P' },
+  expose: { key: 'expose', kind: 'list' },
   root: { key: 'root', kind: 'value' },
 };
 const NOT_YET: Record<string, string> = {
   t: '-t (a pseudo-terminal)',
   tty: '-t (a pseudo-terminal)',
-  p: '-p (published ports)',
-  publish: '-p (published ports)',
   v: '-v (volumes)',
   volume: '-v (volumes)',
   mount: '--mount',
@@ -75,7 +79,7 @@ const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${ms
 
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
-  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [] };
+  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [] };
   const set = (name: string, value: string | undefined, next: () => string | undefined, display: string) => {
     const f = FLAGS[name] ?? Object.values(FLAGS).find((x) => x.short === name && display.startsWith('-') && !display.startsWith('--'));
     if (!f) {
@@ -179,11 +183,14 @@ Options:
   -h, --hostname string        Container host name
       --init                   Run an init inside the container that forwards signals and reaps processes
   -i, --interactive            Keep STDIN open (run: STDIN is piped to the command)
+      --expose list            Expose a port or a range of ports
   -l, --label list             Set meta data on a container
       --log-driver string      Logging driver for the container: json-file (default) or none
       --log-opt list           Log driver options (json-file: max-size, max-file)
       --name string            Assign a name to the container
       --network string         Connect a container to a network: bridge (default), host or none
+  -p, --publish list           Publish a container's port(s) to the host ([IP:][HOSTPORT:]CTRPORT[/tcp|udp])
+  -P, --publish-all            Publish all exposed ports to random ports
       --rm                     Automatically remove the container when it exits
       --stop-signal string     Signal to stop a container (default "SIGTERM")
       --stop-timeout int       Timeout (in seconds) to stop a container
@@ -215,6 +222,10 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
     throw new TsbuildError('INVALID', `the working directory '${flags.workdir}' is invalid, it needs to be an absolute path`, undefined, 125);
   }
   const env = resolveEnv(flags);
+  const { parsePublish, publishAll, splitPortKey } = await import('../containers/ports.js');
+  const published = parsePublish(flags.publish);
+  const exposeOwn = [...flags.expose.flatMap((e) => parsePublish([e.replace(/^:+/, '')]).exposed), ...published.exposed];
+  for (const k of flags.expose) if (k.includes(':')) throw new TsbuildError('INVALID', `invalid port format for --expose: ${k}`, undefined, 125);
   const { parseSignal } = await import('../containers/signals.js');
   if (flags.stopSignal !== undefined) asRun(() => parseSignal(flags.stopSignal!));
   const cidfile = flags.cidfile ? resolve(flags.cidfile) : undefined;
@@ -231,6 +242,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const store = await asRun(() => ImageStore.open(root));
   const img = await findOrPull(store, image);
   const containers = new Containers(store);
+  const imageExposed = Object.keys(img.config.config?.ExposedPorts ?? {}).filter((k) => splitPortKey(k));
+  const portBindings = flags.publishAll ? publishAll([...new Set([...imageExposed, ...exposeOwn])], published.bindings) : published.bindings;
   // docker create answers 1 for what run answers 125 (flag errors stay 125)
   const createStep = cmd === 'run' ? asRun : async <T>(fn: () => Promise<T> | T) => fn();
   const record = await createStep(() =>
@@ -254,6 +267,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       logDriver: flags.logDriver as 'json-file' | 'none',
       logOpts: parseLogOpts(flags.logOpt),
       ...(cidfile ? { cidfile } : {}),
+      portBindings,
+      exposedPorts: exposeOwn,
     }),
   );
   if (cidfile) writeFileSync(cidfile, record.Id, { flag: 'wx' });
@@ -263,8 +278,16 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   }
   const exitCommand = cleanupCommand(root, record.Id);
   const exitEnv = [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`];
+  // a port that cannot be had leaves nothing behind: the container goes again (docker keeps it Created)
+  const dropIfPortTaken = async (e: unknown) => {
+    if (e instanceof TsbuildError && /port is already allocated|Bind for /.test(e.message)) {
+      await containers.remove(record.Id, { force: true }).catch(() => undefined);
+      if (cidfile) (await import('node:fs')).rmSync(cidfile, { force: true });
+    }
+    throw e;
+  };
   if (flags.detach) {
-    const h = await startOrFail(() => containers.start(record.Id, { exitCommand, exitEnv }));
+    const h = await startOrFail(() => containers.start(record.Id, { exitCommand, exitEnv })).catch(dropIfPortTaken);
     h?.detach();
     process.stdout.write(`${record.Id}\n`);
     return 0;
@@ -276,7 +299,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       exitCommand,
       exitEnv,
     }),
-  );
+  ).catch(dropIfPortTaken);
   if (!h) return 0;
   // Docker's sig-proxy: the CLI's signals go to the container (PID 1 decides what they do)
   const { signalContainer } = await import('../containers/monitor-files.js');

@@ -7,6 +7,7 @@
 import { Command, Option } from 'commander';
 import type { Containers } from '../containers/containers.js';
 import { TsbuildError } from '../errors.js';
+import { addPortCommand } from './container-ports.js';
 
 interface RootOpt {
   root?: string;
@@ -61,7 +62,7 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       if (opts.attach) {
           if (words.length > 1) throw new TsbuildError('USAGE', 'you cannot start and attach multiple containers at once');
         const v = await c.find(words[0]!);
-        const h = await startOrThrow(() => c.start(v.record.Id, { attach: { stdout: process.stdout, stderr: process.stderr } }));
+        const h = await startOrThrow(async () => c.start(v.record.Id, { attach: { stdout: process.stdout, stderr: process.stderr }, ...(await exitOpts(c, v.record.Id)) }));
         if (!h) {
           process.exitCode = await c.wait(v.record.Id);
           return;
@@ -73,7 +74,7 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       await each(words, async (w) => {
         try {
           const v = await c.find(w);
-          const h = await startOrThrow(() => c.start(v.record.Id));
+          const h = await startOrThrow(async () => c.start(v.record.Id, await exitOpts(c, v.record.Id)));
           h?.detach();
           out(w);
         } catch (e) {
@@ -110,7 +111,7 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       await each(words, async (w) => {
         const v = await c.find(w);
         await c.stop(v.record.Id, opts.time);
-        (await startOrThrow(() => c.start(v.record.Id)))?.detach();
+        (await startOrThrow(async () => c.start(v.record.Id, await exitOpts(c, v.record.Id))))?.detach();
         out(w);
       });
     });
@@ -241,6 +242,24 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     });
 
   parent
+    .command('commit')
+    .description("Create a new image from a container's changes")
+    .argument('<container>')
+    .argument('[repository]', 'REPOSITORY[:TAG] for the new image')
+    .option('-a, --author <author>', 'author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+    .option('-m, --message <message>', 'commit message')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the created image; repeatable', collect, [])
+    .option('-p, --pause', 'accepted; tsbuild does not pause the container while committing')
+    .option('--no-pause', 'accepted (see -p)')
+    .option(...ROOT)
+    .action(async (word: string, repo: string | undefined, opts: RootOpt & { author?: string; message?: string; change: string[] }) => {
+      const { commitContainer } = await import('../containers/commit.js');
+      const c = await open(opts);
+      const img = await commitContainer(c, word, { changes: opts.change, ...(repo ? { tag: repo } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { message: opts.message } : {}) });
+      out(img.id);
+    });
+
+  parent
     .command('diff')
     .description("Inspect changes to files or directories on a container's filesystem")
     .argument('<container>')
@@ -276,6 +295,12 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       process.stdout.write(renderPs(list.map(summary), { ...(opts.format ? { format: opts.format } : {}), quiet: !!opts.quiet, noTrunc: !opts.trunc }));
     });
   if (inGroup) ps.aliases(['ps', 'list']);
+}
+
+/** What the monitor runs when the container ends (--rm's removal, the rules of published ports). */
+async function exitOpts(c: Containers, id: string): Promise<{ exitCommand: string[]; exitEnv: string[] }> {
+  const { cleanupCommand } = await import('./container-run.js');
+  return { exitCommand: cleanupCommand(c.paths.root, id), exitEnv: [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`] };
 }
 
 async function startOrThrow<T>(fn: () => Promise<T>): Promise<T> {
@@ -343,9 +368,11 @@ function addInspect(parent: Command, only?: 'container' | 'image'): void {
 export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
   addInspect(program);
+  addPortCommand(program, ROOT);
   const group = program.command('container').description('Manage containers');
   addVerbs(group, true);
   addInspect(group, 'container');
+  addPortCommand(group, ROOT);
   group
     .command('prune')
     .description('Remove all stopped containers')

@@ -55,6 +55,7 @@ import {
   type ContainerState,
 } from './record.js';
 import { parseSignal } from './signals.js';
+import { hostPortsOf, type PortMap } from './ports.js';
 
 export interface CreateOptions {
   image: StoredImage;
@@ -80,6 +81,10 @@ export interface CreateOptions {
   logDriver: 'json-file' | 'none';
   logOpts: Record<string, string>;
   cidfile?: string;
+  /** `-p`/`-P`, parsed (containers/ports.ts). */
+  portBindings?: PortMap;
+  /** `--expose` and the published ports, added to the image's EXPOSE. */
+  exposedPorts?: string[];
 }
 
 export interface StartOptions {
@@ -157,9 +162,15 @@ export class Containers {
     const dir = containerDir(this.paths, id);
     const stored = readState(dir);
     const derived = this.derive(id, stored);
-    if (JSON.stringify(derived) === JSON.stringify(stored) || !existsSync(dir)) return derived;
-    const write = () => {
+    const leftovers = (s: ContainerState) => !s.Running && !!s.Ports?.length;
+    if ((JSON.stringify(derived) === JSON.stringify(stored) && !leftovers(derived)) || !existsSync(dir)) return derived;
+    const write = async () => {
       const fresh = this.derive(id, readState(dir));
+      // stopped (or its monitor killed): its published ports' rules go now
+      if (leftovers(fresh)) {
+        await this.unpublish(fresh);
+        delete fresh.Ports;
+      }
       if (existsSync(dir)) writeJsonAtomic(join(dir, 'state.json'), fresh);
       return fresh;
     };
@@ -243,6 +254,7 @@ export class Containers {
         Cmd: cmd,
         Image: o.imageRef,
         Volumes: null,
+        ...exposedPorts(img.ExposedPorts, o.exposedPorts),
         WorkingDir: o.workdir ?? img.WorkingDir ?? '',
         Entrypoint: entrypoint,
         OnBuild: null,
@@ -255,12 +267,17 @@ export class Containers {
         ContainerIDFile: o.cidfile ?? '',
         LogConfig: { Type: o.logDriver, Config: logOpts },
         NetworkMode: o.network,
-        PortBindings: {},
+        PortBindings: o.portBindings ?? {},
         RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
         AutoRemove: o.autoRemove,
         Init: o.init ? true : null,
       },
     };
+    if (Object.keys(record.HostConfig.PortBindings).length && o.network !== 'bridge') {
+      // Docker drops them silently with host networking; with none there is nothing to forward to
+      if (o.network === 'host') record.HostConfig.PortBindings = {};
+      else throw new TsbuildError('INVALID', 'conflicting options: port publishing and the container type network mode', undefined, 125);
+    }
     if (record.Config.WorkingDir && !record.Config.WorkingDir.startsWith('/')) {
       throw new TsbuildError('INVALID', `the working directory '${record.Config.WorkingDir}' is invalid, it needs to be an absolute path`, undefined, 125);
     }
@@ -360,6 +377,9 @@ export class Containers {
         cgroup = undefined; // no cgroups here: the container runs without a group of its own
       }
       const log = record.HostConfig.LogConfig.Type === 'json-file' ? parseJsonFileOpts(record.HostConfig.LogConfig.Config) : undefined;
+      const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
+      // the exit command settles what the container leaves on the host (rules of published ports)
+      const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0;
       let handle: MonitorHandle;
       try {
         handle = await startMonitor({
@@ -390,11 +410,15 @@ export class Containers {
           ...(opts.stdin ? { stdin: opts.stdin } : {}),
           ...(opts.attach ? { attach: opts.attach } : {}),
           cgroupProcs: cgroup?.procsFiles ?? [],
-          ...(record.HostConfig.AutoRemove && opts.exitCommand ? { exitCommand: opts.exitCommand, exitEnv: opts.exitEnv ?? [], exitCwd: process.cwd() } : {}),
+          ...(hostPorts.length ? { ports: hostPorts.map(({ proto, ip, port }) => ({ proto, ip, port })) } : {}),
+          ...(exitNeeded && opts.exitCommand ? { exitCommand: opts.exitCommand, exitEnv: opts.exitEnv ?? [], exitCwd: process.cwd() } : {}),
         });
       } catch (e) {
         await cgroup?.remove();
         const st = await this.sync(id, true);
+        if (e instanceof TsbuildError && /^Bind for /.test(e.message)) {
+          throw new TsbuildError('CONFLICT', `driver failed programming external connectivity on endpoint ${record.Name} (${id}): ${e.message}`, undefined, 125);
+        }
         if (e instanceof TsbuildError && e.exitCode >= 126) {
           writeJsonAtomic(join(dir, 'state.json'), { ...st, Running: false, Pid: 0, ExitCode: e.exitCode, Error: e.message });
         }
@@ -419,6 +443,23 @@ export class Containers {
           MacAddress: `02:74:${ip.map((b) => b.toString(16).padStart(2, '0')).join(':')}`,
         };
       } else delete st.Network;
+      delete st.Ports;
+      if (hostPorts.length && handle.network) {
+        const address = handle.network.address;
+        const ports = handle.ports.map((b, i) => ({ proto: b.proto, hostIp: b.ip, hostPort: b.bound, port: hostPorts[i]!.ctrPort, address }));
+        st.Ports = ports;
+        writeJsonAtomic(join(dir, 'state.json'), st);
+        try {
+          await this.bridge().publish(ports);
+        } catch (e) {
+          // a container whose ports cannot be forwarded does not stay up half-made
+          signalContainer(rd, 9);
+          await this.waitStopped(id, 10_000);
+          await this.unpublish(st);
+          writeJsonAtomic(join(dir, 'state.json'), { ...(await this.sync(id, true)), Ports: undefined });
+          throw new TsbuildError('RUNTIME', (e as Error).message, undefined, 125);
+        }
+      }
       writeJsonAtomic(join(dir, 'state.json'), st);
       return handle;
     });
@@ -433,6 +474,13 @@ export class Containers {
     ];
     for (const [n, text] of files) writeFileSync(join(dir, n), text, { mode: 0o644 });
     return files.map(([n]) => ({ type: 'bind' as const, source: join(dir, n), target: `/etc/${n}`, readonly: false }));
+  }
+
+  /** Removes the DNAT rules of a stopped container's published ports (left alone when another
+   *  container took the port over since). */
+  private async unpublish(st: ContainerState): Promise<void> {
+    const ports = (st.Ports ?? []).flatMap((p) => (p.address ? [{ ...p, address: p.address }] : []));
+    await this.bridge().unpublish(ports);
   }
 
   private async releaseAddress(address: string | undefined): Promise<void> {
@@ -570,6 +618,13 @@ export class Containers {
       if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
     });
   }
+}
+
+/** Config.ExposedPorts: the image's, then the container's own (none: the field is left out). */
+function exposedPorts(image: Record<string, unknown> | undefined, own: readonly string[] = []): { ExposedPorts?: Record<string, Record<string, never>> } {
+  const keys = [...Object.keys(image ?? {}), ...own];
+  if (!keys.length) return {};
+  return { ExposedPorts: Object.fromEntries(keys.map((k) => [k.includes('/') ? k : `${k}/tcp`, {}])) };
 }
 
 /** Image env, then the user's (same key replaced in place, as Docker's ReplaceOrAppendEnvValues). */

@@ -11,6 +11,7 @@ import { containerDir } from './record.js';
 import { jsonLogPath } from './json-log.js';
 import { commandLine, stateName, type ContainerSummary, type StateView } from './status-text.js';
 import { join } from 'node:path';
+import { displayPorts, networkPorts } from './ports.js';
 
 export function stateView(c: ContainerView): StateView {
   return {
@@ -32,7 +33,7 @@ export function summary(c: ContainerView): ContainerSummary {
     command: commandLine(r.Path, r.Args),
     created: Date.parse(r.Created),
     state: stateView(c),
-    ports: '',
+    ports: c.state.Running ? displayPorts(Object.keys(r.Config.ExposedPorts ?? {}), c.state.Ports) : '',
     labels: r.Config.Labels,
     networks: [r.HostConfig.NetworkMode],
   };
@@ -104,7 +105,7 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
       HairpinMode: false,
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
-      Ports: {},
+      Ports: networkPorts(Object.keys(r.Config.ExposedPorts ?? {}), s.Ports, s.Running),
       SandboxKey: '',
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,

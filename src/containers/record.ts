@@ -32,6 +32,8 @@ export interface ContainerConfigJson {
   Cmd: string[] | null;
   Image: string;
   Volumes: null;
+  /** `80/tcp` → {} (Docker's shape): the image's EXPOSE plus the published ports. */
+  ExposedPorts?: Record<string, Record<string, never>>;
   WorkingDir: string;
   Entrypoint: string[] | null;
   OnBuild: null;
@@ -45,8 +47,8 @@ export interface HostConfigJson {
   ContainerIDFile: string;
   LogConfig: { Type: 'json-file' | 'none'; Config: Record<string, string> };
   NetworkMode: 'bridge' | 'host' | 'none';
-  /** Later: published ports. */
-  PortBindings: Record<string, unknown>;
+  /** `-p`/`-P`: `80/tcp` → [{HostIp, HostPort}] as given ('' = any address, a free port). */
+  PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
   RestartPolicy: { Name: string; MaximumRetryCount: number };
   AutoRemove: boolean;
   Init: boolean | null;
@@ -89,6 +91,8 @@ export interface ContainerState {
   RestartCount: number;
   /** Set while attached to tsbuild's bridge. */
   Network?: NetworkState;
+  /** Published ports while running (host side as bound); their DNAT rules go with them. */
+  Ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number; address?: string }[];
   /** The container's cgroup directories (the monitor removes them; `rm` too, if it was killed). */
   Cgroups?: string[];
   /** Set while being removed. */

@@ -29,6 +29,21 @@ export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'si
   exitEnv?: readonly string[];
   /** The exit command's working directory (default /). */
   exitCwd?: string;
+  /** Host ports the monitor binds and holds while the container lives (published ports; port 0:
+   *  the kernel picks one). A port already taken fails the start (125, Docker's words). */
+  ports?: readonly HostPort[];
+}
+
+export interface HostPort {
+  proto: 'tcp' | 'udp';
+  /** IPv4 address to bind ('0.0.0.0': every address). */
+  ip: string;
+  port: number;
+}
+
+/** A host port as bound: `bound` is the port the kernel gave (differs from `port` only for 0). */
+export interface BoundPort extends HostPort {
+  bound: number;
 }
 
 export interface MonitorEnd {
@@ -42,6 +57,8 @@ export interface MonitorHandle {
   /** When the command was executed (ns since the epoch). */
   startedAt: bigint;
   network?: NetAttachment;
+  /** The host ports the monitor holds, in the order asked. */
+  ports: BoundPort[];
   /** Resolves when the monitor (and its exit command) is done; only meaningful before `detach`. */
   done: Promise<MonitorEnd>;
   /** Stops listening (a detached run): the monitor carries on alone. */
@@ -71,6 +88,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
   for (const a of spec.exitCommand ?? []) recs.push(`exitcmd=${a}`);
   for (const e of spec.exitEnv ?? []) recs.push(`exitenv=${e}`);
   if (spec.exitCwd) recs.push(`exitcwd=${spec.exitCwd}`);
+  for (const p of spec.ports ?? []) recs.push(`port=${p.proto} ${p.ip} ${p.port}`);
   for (const r of recs) if (r.includes('\0')) throw new TsbuildError('INVALID', 'NUL byte in the container spec');
   const base = encodeSpec({ ...spec, stdout: undefined, stderr: undefined }, { cgroupProcs: spec.cgroupProcs ?? [] });
   // the helper parses logmaxsize as unsigned: "no limit" is simply left out
@@ -105,6 +123,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
     const statusPipe = child.stdio[4] as Readable;
     let text = '';
     let pid: number | undefined;
+    const ports: BoundPort[] = [];
     let error: string | undefined;
     let end: MonitorEnd | undefined;
     let network: Promise<NetAttachment | undefined> = Promise.resolve(undefined);
@@ -116,6 +135,10 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
       const key = sp < 0 ? line : line.slice(0, sp);
       const val = sp < 0 ? '' : line.slice(sp + 1);
       if (key === 'pid') pid = Number(val);
+      else if (key === 'port') {
+        const [proto, ip, port, bound] = val.split(' ');
+        ports.push({ proto: proto === 'udp' ? 'udp' : 'tcp', ip: ip!, port: Number(port), bound: Number(bound) });
+      }
       else if (key === 'netns' && netPipe) {
         const attach = spec.netAttach!(Number(val));
         network = attach.then(
@@ -130,6 +153,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
             pid: pid ?? 0,
             startedAt,
             ...(net ? { network: net } : {}),
+            ports,
             done,
             detach: () => {
               statusPipe.destroy();

@@ -7,10 +7,14 @@
  *
  * Host state, made on first use and shared by every tsbuild process (a lock file serializes set-up):
  * - the bridge, its gateway address (the subnet's first host address), `route_localnet` off on it
- *   (so a step cannot reach the host's 127.0.0.1 by sending to the bridge: CVE-2020-8558 class);
+ *   unless a container publishes a port (see publish: then on, with the input chain dropping new
+ *   traffic from the bridge to 127.0.0.0/8, so a step still cannot reach the host's 127.0.0.1:
+ *   CVE-2020-8558 class);
  * - `net.ipv4.ip_forward=1`, as Docker sets it;
  * - nftables `table ip tsbuild`: masquerade of the subnet out of any other interface, forwarding
  *   from the bridge only with a source address of the subnet (no spoofing), to it only for replies;
+ *   published ports as DNAT maps (prerouting and output, `fib daddr type local`), loopback and
+ *   hairpin sources masqueraded onto the bridge;
  *   `table ip6 tsbuild`: nothing is forwarded to or from the bridge over IPv6;
  * - `/run/tsbuild/<bridge>.json` (the subnet chosen) and `/run/tsbuild/ipam/<bridge>/` (addresses).
  * The subnet is the first candidate that overlaps none of the host's routes or nameservers.
@@ -64,7 +68,29 @@ export interface AttachOptions {
   owner?: number;
 }
 
+/** A host port forwarded to an address on the bridge. */
+export interface PortForward {
+  proto: 'tcp' | 'udp';
+  /** '0.0.0.0': every address of the host. */
+  hostIp: string;
+  hostPort: number;
+  address: string;
+  port: number;
+}
+
 export const DEFAULT_BRIDGE = 'tsbuild0';
+
+const mapOf = (f: PortForward) => (f.hostIp === '0.0.0.0' ? 'pub_any' : 'pub_ip');
+const keyOf = (f: PortForward) => (f.hostIp === '0.0.0.0' ? `${f.proto} . ${f.hostPort}` : `${f.hostIp} . ${f.proto} . ${f.hostPort}`);
+const sameKey = (a: PortForward, b: PortForward) => a.proto === b.proto && a.hostIp === b.hostIp && a.hostPort === b.hostPort;
+
+/** The values go into an nft script: only what parses as an address and a port. */
+function checkForward(f: PortForward): void {
+  const port = (n: number) => Number.isInteger(n) && n > 0 && n <= 65535;
+  if ((f.proto !== 'tcp' && f.proto !== 'udp') || parseIPv4(f.hostIp) === undefined || parseIPv4(f.address) === undefined || !port(f.hostPort) || !port(f.port)) {
+    throw new TsbuildError('INVALID', `bad port forward ${JSON.stringify(f)}`);
+  }
+}
 
 const DEFAULT_CANDIDATES = [
   ...Array.from({ length: 11 }, (_, i) => `10.${89 + i}.0.0/16`),
@@ -153,6 +179,71 @@ export class BridgeNetwork {
     return this.ipam?.entries() ?? new Ipam(this.ipamDir(), { base: 0, prefixLength: 30 }).entries();
   }
 
+  /**
+   * Forwards host ports to a namespace on the bridge: elements of the `pub_any` (host IP 0.0.0.0)
+   * and `pub_ip` maps, which the prerouting (other hosts) and output (this host, 127.0.0.1 too)
+   * chains use for DNAT. The caller holds the host ports (bound sockets), so an element already
+   * there for one of them is a dead container's and is replaced.
+   *
+   * 127.0.0.1 needs `route_localnet` on the bridge (the kernel refuses to route a loopback source
+   * out of it otherwise; the source is then masqueraded to the gateway). It is turned on only while
+   * a port is published, and the input chain drops anything new from the bridge to 127.0.0.0/8, so
+   * neither containers nor build steps reach the host's loopback services (CVE-2020-8558).
+   */
+  async publish(forwards: readonly PortForward[]): Promise<void> {
+    if (!forwards.length) return;
+    for (const f of forwards) checkForward(f);
+    await this.ensure();
+    await withLock(this.lockPath(), async () => {
+      const have = await this.readPublished();
+      const lines: string[] = [];
+      for (const f of forwards) {
+        const old = have.find((h) => sameKey(h, f));
+        if (old) lines.push(`delete element ip ${this.table} ${mapOf(f)} { ${keyOf(f)} }`);
+        lines.push(`add element ip ${this.table} ${mapOf(f)} { ${keyOf(f)} : ${f.address} . ${f.port} }`);
+      }
+      const r = await tool('nft', ['-f', '-'], lines.join('\n') + '\n');
+      if (r.code !== 0) throw new TsbuildError('RUNTIME', `cannot publish ports on ${this.bridge}: ${firstLine(r.stderr)}`);
+      writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '1');
+    });
+  }
+
+  /** Removes the forwards that are still exactly these (a port taken over since is left alone);
+   *  `route_localnet` goes off with the last one. */
+  async unpublish(forwards: readonly PortForward[]): Promise<void> {
+    if (!forwards.length) return;
+    for (const f of forwards) checkForward(f);
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    await withLock(this.lockPath(), async () => {
+      const have = await this.readPublished();
+      const mine = have.filter((h) => forwards.some((f) => sameKey(h, f) && h.address === f.address && h.port === f.port));
+      if (mine.length) {
+        const script = mine.map((f) => `delete element ip ${this.table} ${mapOf(f)} { ${keyOf(f)} }`).join('\n') + '\n';
+        const r = await tool('nft', ['-f', '-'], script);
+        if (r.code !== 0) throw new TsbuildError('RUNTIME', `cannot remove published ports from ${this.bridge}: ${firstLine(r.stderr)}`);
+      }
+      if (have.length === mine.length && existsSync(`/sys/class/net/${this.bridge}`)) writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '0');
+    });
+  }
+
+  /** The forwards in tsbuild's maps now (none when the table is missing). */
+  async readPublished(): Promise<PortForward[]> {
+    const out: PortForward[] = [];
+    for (const map of ['pub_any', 'pub_ip'] as const) {
+      const r = await tool('nft', ['-j', 'list', 'map', 'ip', this.table, map], '');
+      if (r.code !== 0) continue;
+      type Concat = { concat: (string | number)[] };
+      const doc = JSON.parse(r.stdout || '{}') as { nftables?: { map?: { elem?: [Concat, Concat][] } }[] };
+      for (const e of doc.nftables?.find((x) => x.map)?.map?.elem ?? []) {
+        const k = e[0].concat;
+        const v = e[1].concat;
+        const [hostIp, proto, hostPort] = map === 'pub_any' ? ['0.0.0.0', k[0], k[1]] : [k[0], k[1], k[2]];
+        out.push({ proto: proto === 'udp' ? 'udp' : 'tcp', hostIp: String(hostIp), hostPort: Number(hostPort), address: String(v[0]), port: Number(v[1]) });
+      }
+    }
+    return out;
+  }
+
   /** Removes the bridge, the nftables tables and the state files (for tests and uninstalling;
    *  the namespaces still attached lose their network). Forwarding stays on. */
   async remove(): Promise<void> {
@@ -201,10 +292,10 @@ export class BridgeNetwork {
         await this.createBridge(subnet, mtu);
       }
       writeState(this.statePath(), { subnet: formatCidr(subnet), mtu });
-      // never route_localnet on the bridge: it would let a step reach the host's 127.0.0.1
-      writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '0');
       writeSysctl('net/ipv4/ip_forward', '1');
       await this.applyRules(subnet);
+      // route_localnet only while a port is published (see publish)
+      writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, (await this.readPublished()).length ? '1' : '0');
       this.ipam = new Ipam(this.ipamDir(), subnet);
       this.ipam.reclaimStale();
       return { bridge: this.bridge, subnet: formatCidr(subnet), prefixLength: subnet.prefixLength, gateway: formatIPv4(subnet.base + 1), mtu };
@@ -224,25 +315,53 @@ export class BridgeNetwork {
     }
   }
 
-  /** Replaces tsbuild's nftables tables atomically (one `nft -f` transaction). */
+  /**
+   * Sets tsbuild's nftables rules in one `nft -f` transaction. The `ip` table is not replaced but its
+   * chains are flushed and refilled: the published-port maps (`pub_any`, `pub_ip`) keep the
+   * elements of running containers whichever tsbuild process sets the rules up again. The `ip6`
+   * table is replaced.
+   */
   private async applyRules(subnet: Subnet): Promise<void> {
     const t = this.table;
     const b = this.bridge;
     const net = formatCidr(subnet);
-    const script = `table ip ${t} {}
-delete table ip ${t}
+    const dnat = `dnat ip to ip daddr . meta l4proto . th dport map @pub_ip
+    fib daddr type local dnat ip to meta l4proto . th dport map @pub_any`;
+    const script = `table ip ${t} {
+  map pub_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  map pub_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+  chain forward { type filter hook forward priority filter; policy accept; }
+  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
+  chain output { type nat hook output priority -100; policy accept; }
+  chain input { type filter hook input priority filter; policy accept; }
+}
+flush chain ip ${t} postrouting
+flush chain ip ${t} forward
+flush chain ip ${t} prerouting
+flush chain ip ${t} output
+flush chain ip ${t} input
 table ip ${t} {
   chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
     ip saddr ${net} oifname != "${b}" masquerade
+    oifname "${b}" ip saddr 127.0.0.0/8 masquerade
+    oifname "${b}" iifname "${b}" ct status dnat masquerade
   }
   chain forward {
-    type filter hook forward priority filter; policy accept;
     iifname "${b}" ip saddr ${net} accept
     iifname "${b}" drop
     oifname "${b}" ct state established,related accept
     oifname "${b}" ct status dnat accept
     oifname "${b}" drop
+  }
+  chain prerouting {
+    fib daddr type local ${dnat}
+  }
+  chain output {
+    fib daddr type local ${dnat}
+  }
+  chain input {
+    iifname "${b}" ip daddr 127.0.0.0/8 ct direction original drop
   }
 }
 table ip6 ${t} {}
