@@ -9,6 +9,7 @@ import { TsbuildError } from '../errors.js';
 import type { ImageStore, StoredImage } from '../image/store.js';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.js';
 import type { RegistryClient } from '../registry/client.js';
+import type { RegistryAccess } from './parts.js';
 import { repositoryOf } from '../registry/client.js';
 import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { pullRecord } from '../image/pull-records.js';
@@ -24,9 +25,10 @@ export interface ResolveBaseImageOptions {
   onProgress?: LayerProgressCallback;
   /** Called once when the registry is contacted (e.g. to start a progress step). */
   onPull?: (ref: string) => void;
-  /** A client to use (default: docker config credentials, $TSBUILD_INSECURE_REGISTRIES). */
+  /** The client to use (the caller's: not closed here) ... */
   client?: RegistryClient;
-  insecureHosts?: string[];
+  /** ... or where to get one when the registry must be asked (the build's parts). */
+  registry?: RegistryAccess;
 }
 
 /** Resolutions in flight, so stages of one build sharing a base pull it once. */
@@ -59,13 +61,9 @@ async function resolve(store: ImageStore, ref: string, opts: ResolveBaseImageOpt
   if (local && (!opts.pull || parsed.digest)) return local;
 
   const platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
-  let client = opts.client;
-  const own = !client;
-  if (!client) {
-    const { defaultRegistryClient } = await import('../registry/defaults.js');
-    client = defaultRegistryClient({ insecureHosts: opts.insecureHosts ?? [] });
-  }
-  try {
+  if (!opts.client && !opts.registry) throw new TsbuildError('INVALID', `${ref}: not in the store, and no registry to pull it from`);
+  const client = opts.client ?? (await opts.registry!.client());
+  {
     if (local) {
       const head = await client.headManifest(repositoryOf(parsed), parsed.tag ?? 'latest');
       if (!head) throw new TsbuildError('NOT_FOUND', `${ref}: not found in its registry (it exists only locally; build without --pull)`);
@@ -79,8 +77,6 @@ async function resolve(store: ImageStore, ref: string, opts: ResolveBaseImageOpt
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
     return r.image;
-  } finally {
-    if (own) client.close();
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `build(options)`: Dockerfile in, image in the store (and any exports) out, events along the way.
+ * `build(parts, options)`: Dockerfile in, image in the store (and any exports) out, events along the way.
  * parse → plan (stages, meta ARGs, target pruning) → stages run concurrently as far as their
  * dependencies allow → the target's config and layers become an image → tags and outputs.
  */
@@ -7,14 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { ImageStore, normalizeTag } from '../image/store.js';
+import { normalizeTag } from '../image/store.js';
 import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
-import { createRuntime } from '../runtime/index.js';
 import { BuildContext } from './context.js';
 import { EventEmitterHub } from './events.js';
 import type { BuildOptions, BuildResult } from './options.js';
+import type { BuildParts } from './parts.js';
 import { checkNetworkEntitlements } from './network-policy.js';
 import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
@@ -23,8 +23,10 @@ import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
 export type { BuildEvent } from './events.js';
+export type { BuildParts, RegistryAccess } from './parts.js';
 
-export async function build(options: BuildOptions): Promise<BuildResult> {
+/** Builds with the caller's parts; the caller opened them and closes them (see src/open.ts). */
+export async function build(parts: BuildParts, options: BuildOptions): Promise<BuildResult> {
   const contextDir = resolve(options.contextDir);
   if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
     throw new TsbuildError('NOT_FOUND', `build context ${options.contextDir} is not a directory`);
@@ -55,18 +57,19 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
   const sourceDateEpoch = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
   const created = rfc3339(sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : Date.now());
-  const store = await ImageStore.open(options.root);
+  const { store } = parts;
   let context: Promise<BuildContext> | undefined;
   const session: BuildSession = {
     store,
-    runtime: createRuntime({ tmpDir: join(store.root, 'tmp') }),
+    runtime: parts.runtime,
+    registry: parts.registry,
     events,
     options: { ...options, buildArgs },
     escapeToken: parsed.escapeToken,
     context: () =>
       (context ??= BuildContext.open(contextDir, {
         ...(options.dockerfileText === undefined ? { dockerfile: dockerfilePath } : {}),
-        checksumCacheDir: join(store.root, 'meta', 'context-checksums'),
+        checksumCacheDir: store.stateDir('context-checksums'),
       })),
     created,
     sourceDateEpoch,
@@ -79,6 +82,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       // loaded only when asked for: the registry client is a tenth of a second of start-up
       const { BuildRemoteCache } = await import('./remote-cache.js');
       session.remoteCache = await BuildRemoteCache.open(store, {
+        registry: parts.registry,
         cacheFrom: options.cacheFrom ?? [],
         cacheTo: options.cacheTo ?? [],
         onWarning: (message) => events.emit({ type: 'warning', message }),
@@ -113,20 +117,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const image = await store.putImage({ config, layers: final.layers, tags });
     await session.remoteCache?.flush({ finalLayers: final.layers.map((l) => l.digest) });
     if (options.push) {
-      const [{ defaultRegistryClient }, { pushImage }, { parseReference }] = await Promise.all([
-        import('../registry/defaults.js'),
-        import('../registry/push.js'),
-        import('../image/reference.js'),
-      ]);
-      const client = defaultRegistryClient();
-      try {
-        for (const t of tags) {
-          const id = events.start(`pushing ${t}`);
-          await pushImage(client, parseReference(t), store);
-          events.emit({ type: 'step-done', id });
-        }
-      } finally {
-        client.close();
+      const [{ pushImage }, { parseReference }] = await Promise.all([import('../registry/push.js'), import('../image/reference.js')]);
+      const client = await parts.registry.client();
+      for (const t of tags) {
+        const id = events.start(`pushing ${t}`);
+        await pushImage(client, parseReference(t), store);
+        events.emit({ type: 'step-done', id });
       }
     }
     if (context) await (await context).saveCache();
@@ -146,7 +142,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags };
   } finally {
     session.remoteCache?.close();
-    await store.close();
   }
 }
 

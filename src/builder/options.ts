@@ -74,8 +74,6 @@ export interface BuildOptions {
   cacheTo?: CacheSpec[];
   /** Push every tag after the build (`--push`). */
   push?: boolean;
-  /** The store's root directory. */
-  root: string;
   onEvent?: BuildEventListener;
   signal?: AbortSignal;
 }

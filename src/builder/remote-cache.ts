@@ -17,6 +17,7 @@
  */
 import { TsbuildError } from '../errors.js';
 import type { CacheSpec } from './options.js';
+import type { RegistryAccess } from './parts.js';
 import type { ImageStore } from '../image/store.js';
 import type { BlobInfo } from '../image/blobs.js';
 import { isDigest, type Digest } from '../image/digest.js';
@@ -35,9 +36,10 @@ export type { CacheSpec } from './options.js';
 export interface RemoteCacheOptions {
   cacheFrom?: CacheSpec[];
   cacheTo?: CacheSpec[];
-  /** Registry client (default: docker config credentials, $TSBUILD_INSECURE_REGISTRIES). */
+  /** The registry client to use (the caller's, not closed here) ... */
   client?: RegistryClient;
-  insecureHosts?: string[];
+  /** ... or where to get one when a registry cache is used (the build's parts). */
+  registry?: RegistryAccess;
   /** Problems that do not fail the build (an unreadable cache source, an ignore-error export). */
   onWarning?: (message: string) => void;
 }
@@ -160,18 +162,17 @@ export class BuildRemoteCache {
   }
 
   close(): void {
-    if (this.clientRef.own) this.clientRef.client?.close();
     this.clientRef.client = undefined;
   }
 
   private async client(): Promise<RegistryClient> {
     if (!this.clientRef.client) {
-      const { defaultRegistryClient } = await import('../registry/defaults.js');
-      this.clientRef.client = defaultRegistryClient({ insecureHosts: this.opts.insecureHosts ?? [] });
-      this.clientRef.own = true;
+      if (!this.opts.registry) throw new TsbuildError('INVALID', 'a registry cache needs a registry client');
+      this.clientRef.client = await this.opts.registry.client();
     }
     return this.clientRef.client;
   }
+
 
   private async openSource(spec: CacheSpec): Promise<Source> {
     if (spec.type === 'registry') {

@@ -1,6 +1,6 @@
 /**
- * What every stage of one build shares: the store, the runtime, the build context, the event hub,
- * the options, and the clock. Created once per build by build.ts.
+ * What every stage of one build shares: the parts it was given (store, runtime, registry), the
+ * build context, the event hub, the options, and the clock. Created once per build by build.ts.
  */
 import type { ImageStore } from '../image/store.js';
 import type { Runtime } from '../runtime/index.js';
@@ -9,10 +9,12 @@ import type { EventEmitterHub } from './events.js';
 import type { BuildOptions } from './options.js';
 import type { ArgScope } from './args.js';
 import type { BuildRemoteCache } from './remote-cache.js';
+import type { RegistryAccess } from './parts.js';
 
 export interface BuildSession {
   store: ImageStore;
   runtime: Runtime;
+  registry: RegistryAccess;
   events: EventEmitterHub;
   options: BuildOptions;
   /** The Dockerfile's escape token (for word expansion). */

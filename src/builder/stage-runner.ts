@@ -5,7 +5,6 @@
  */
 import { TsbuildError } from '../errors.js';
 import { emptyConfig } from '../image/config.js';
-import { snapshotChain } from '../image/snapshots.js';
 import type { Instruction } from '../parser/instructions.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstruction } from '../parser/to-instructions.js';
@@ -34,7 +33,7 @@ async function resolveImage(session: BuildSession, ref: string, opts: ResolveBas
     if (local) return local;
   }
   const { resolveBaseImage } = await import('./base-image.js');
-  return resolveBaseImage(session.store, ref, opts);
+  return resolveBaseImage(session.store, ref, { ...opts, registry: session.registry });
 }
 
 /** A pull's milestones as log lines of the FROM step (byte progress stays out of build logs). */
@@ -186,5 +185,5 @@ async function fromDirs(session: BuildSession, run: StageRun, from: string): Pro
     if (e instanceof TsbuildError) throw new TsbuildError(e.code, `--from=${from}: not a stage of this Dockerfile, and as an image: ${e.message}`);
     throw e;
   }
-  return snapshotChain(session.store, image);
+  return session.store.snapshots.mounts(image);
 }

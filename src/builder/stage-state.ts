@@ -5,7 +5,6 @@
 import type { BlobInfo } from '../image/blobs.js';
 import type { ImageConfig, ContainerConfig, HistoryEntry } from '../image/config.js';
 import { chainIds, type Digest } from '../image/digest.js';
-import { ensureSnapshot } from '../image/snapshots.js';
 import type { ArgScope } from './args.js';
 import type { BuildSession } from './session.js';
 
@@ -26,7 +25,7 @@ export async function stateSnapshots(session: BuildSession, state: StageState): 
   const chain = chainIds(diffIds);
   session.store.lease(chain);
   const out: string[] = [];
-  for (let i = 0; i < chain.length; i++) out.push(await ensureSnapshot(session.store, chain[i]!, diffIds[i]! as Digest));
+  for (let i = 0; i < chain.length; i++) out.push(await session.store.snapshots.ensure(chain[i]!, diffIds[i]! as Digest));
   return out;
 }
 

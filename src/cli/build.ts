@@ -67,8 +67,9 @@ export function registerBuild(program: Command): void {
       const limits = parseLimits(flags);
       const cacheFrom = flags.cacheFrom.map((spec) => parseCacheSpec(spec, 'from'));
       const cacheTo = flags.cacheTo.map((spec) => parseCacheSpec(spec, 'to'));
-      const [{ build }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
+      const [{ build }, { open }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
         import('../builder/build.js'),
+        import('../open.js'),
         import('../image/root.js'),
         import('../builder/progress/plain.js'),
         import('../builder/progress/tty.js'),
@@ -90,8 +91,9 @@ export function registerBuild(program: Command): void {
       process.on('SIGTERM', onSignal);
       let dockerfileText: string | undefined;
       if (flags.file === '-') dockerfileText = await readStdin();
+      const parts = await open(resolveRoot(flags.root));
       try {
-        const result = await build({
+        const result = await build(parts, {
           contextDir: context,
           ...(flags.file !== undefined && flags.file !== '-' ? { dockerfile: flags.file } : {}),
           ...(dockerfileText !== undefined ? { dockerfileText } : {}),
@@ -111,7 +113,6 @@ export function registerBuild(program: Command): void {
           secrets: flags.secret.map(parseSecret),
           ssh: flags.ssh.map((v) => parseSsh(v, process.env)),
           outputs: flags.output.map(parseOutput),
-          root: resolveRoot(flags.root),
           onEvent: render,
           signal: abort.signal,
         });
@@ -120,6 +121,7 @@ export function registerBuild(program: Command): void {
           writeFileSync(flags.iidfile, result.imageId);
         }
       } finally {
+        await parts.close();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }

@@ -9,6 +9,44 @@ import { type Digest, chainIds } from './digest.js';
 import { extractLayer } from './layer-reader.js';
 import type { ImageStore, StoredImage } from './store.js';
 
+
+/**
+ * Committed snapshots, containerd's snapshotter reduced to what tsbuild needs: read-only layer
+ * dirs in overlay format, one per chain ID. Whoever holds one never learns where they live; the
+ * store's implementation (StoreSnapshotter) is the only code that does.
+ */
+export interface Snapshotter {
+  /** The dirs of an image's layers, bottom first (unpacked when missing; leased for the process). */
+  mounts(image: StoredImage): Promise<string[]>;
+  /** The dir of the snapshot `chainId`, unpacking the uncompressed layer blob `layer` if missing. */
+  ensure(chainId: Digest, layer: Digest): Promise<string>;
+  /**
+   * Takes `dir` (the layer's content already in snapshot format, e.g. a RUN's overlay upper dir)
+   * as the snapshot `chainId`. `dir` is moved, so it must be on the store's filesystem
+   * (ImageStore.scratchDir); when the snapshot exists already, `dir` is left to its owner.
+   */
+  commit(chainId: Digest, dir: string): Promise<void>;
+}
+
+export class StoreSnapshotter implements Snapshotter {
+  constructor(private readonly store: ImageStore) {}
+
+  mounts(image: StoredImage): Promise<string[]> {
+    return snapshotChain(this.store, image);
+  }
+
+  ensure(chainId: Digest, layer: Digest): Promise<string> {
+    return ensureSnapshot(this.store, chainId, layer);
+  }
+
+  async commit(chainId: Digest, dir: string): Promise<void> {
+    const target = this.store.snapshotDir(chainId);
+    this.store.lease([chainId]);
+    if (existsSync(target)) return;
+    await fsp.rename(dir, target).catch(() => {}); // a concurrent build won the race: its copy is as good
+  }
+}
+
 const inflight = new Map<string, Promise<string>>();
 
 /**

@@ -28,6 +28,7 @@ import { gunzip, tapHash } from './byte-streams.js';
 import { scanTarFileHeaders } from './tar-format.js';
 import { BlobStore, syncDir, type BlobInfo, type ByteSource, type PutBlobOptions } from './blobs.js';
 import { withLock, pidAlive } from './lock.js';
+import { StoreSnapshotter, type Snapshotter } from './snapshots.js';
 import { type ImageConfig, serializeConfig } from './config.js';
 import { type Manifest, type Index, type Descriptor, MT, REF_NAME, CONTAINERD_NAME, buildManifest } from './manifest.js';
 import { parseReference, formatReference, familiarString, type ImageReference } from './reference.js';
@@ -94,6 +95,7 @@ export class ImageStore {
   /** Kept open in append mode: a build leases once per step, and reopening cost a syscall pair each. */
   private leaseFd: number | undefined;
   private readonly leased = new Set<string>();
+  private snapshotter: Snapshotter | undefined;
 
   private constructor(root: string) {
     this.root = root;
@@ -367,6 +369,31 @@ export class ImageStore {
   /** A fresh temp path inside the store (same filesystem as blobs and snapshots, for renames). */
   tempPath(tag = 'x'): string {
     return join(this.root, 'tmp', `${process.pid}-${tag}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** The store's temp dir (the runtime's run dirs live there: same filesystem as snapshots). */
+  get tmpDir(): string {
+    return join(this.root, 'tmp');
+  }
+
+  /** A fresh, empty scratch dir inside the store (see tempPath); the caller removes it. */
+  async scratchDir(tag = 'x'): Promise<string> {
+    return fsp.mkdtemp(join(this.root, 'tmp', `${process.pid}-${tag}-`));
+  }
+
+  /** Where the persistent dir of one `RUN --mount=type=cache` (by its key's hex) lives. */
+  cacheMountDir(keyHex: string): string {
+    return join(this.root, 'cache-mounts', keyHex);
+  }
+
+  /** A dir of the store's for a client's own state that GC never reads (e.g. context checksums). */
+  stateDir(name: string): string {
+    return join(this.root, 'meta', name);
+  }
+
+  /** The snapshotter over this store's committed snapshots (image/snapshots.ts). */
+  get snapshots(): Snapshotter {
+    return (this.snapshotter ??= new StoreSnapshotter(this));
   }
 
   /**

@@ -6,7 +6,8 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { build, type BuildOptions } from '../../src/builder/build.js';
+import { build } from '../../src/index.js';
+import type { BuildOptions } from '../../src/builder/build.js';
 import type { BuildEvent } from '../../src/builder/events.js';
 import type { ImageConfig, HistoryEntry } from '../../src/image/config.js';
 import type { Digest } from '../../src/image/digest.js';

@@ -22,7 +22,7 @@ import { PatternMatcher } from '../dockerignore.js';
 import { checkCopyFrom } from '../plan.js';
 import { TsbuildError } from '../../errors.js';
 import { runFsStep } from './fs-step.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** ADD of a git repository: keyed by the commit its ref names, copied like a context. */
@@ -37,7 +37,7 @@ async function addGitStep(
 ): Promise<void> {
   const g = parseGitSource(src);
   const keepGitDir = ins.kind === 'add' && ins.keepGitDir;
-  const scratch = await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-git-`));
+  const scratch = await session.store.scratchDir('git');
   try {
     // git over ssh: only the agent forwarded with --ssh default (BuildKit's git source)
     const agent = session.options.ssh?.find((a) => a.id === 'default')?.socket;
@@ -139,7 +139,7 @@ export async function copyStep(
       unpack: ins.kind === 'add' ? ins.unpack : undefined,
     },
     produce: async () => {
-      const scratch = await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-copy-`));
+      const scratch = await session.store.scratchDir('copy');
       try {
         const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
         // the snapshot is made in the same pass (a following RUN need not unpack the blob)

@@ -77,7 +77,7 @@ export async function prepareMounts(
         const perms = posix.join('/', m.source ?? '') === '/' && (m.uid !== undefined || m.gid !== undefined || m.mode !== undefined)
           ? `${m.uid ?? 0}:${m.gid ?? 0}:${(m.mode ?? 0o755).toString(8)}`
           : undefined;
-        const dir = join(session.store.root, 'cache-mounts', createHash('sha256').update(perms ? `${id}\0${perms}` : id).digest('hex'));
+        const dir = session.store.cacheMountDir(createHash('sha256').update(perms ? `${id}\0${perms}` : id).digest('hex'));
         // with from=, a new cache starts as a copy of that stage's `source` (BuildKit: the base of
         // the cache); without, source= is a subdir of the cache
         const fromDirs = m.from !== undefined ? await resolveFrom(x.word(state, m.from, ins.location)) : undefined;

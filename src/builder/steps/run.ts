@@ -4,10 +4,7 @@
  * shell with the command (a RUN that is only a heredoc runs its body as the script). The process
  * sees the image's Env plus the ARGs in scope (ENV wins), the image's USER and WORKDIR.
  */
-import { mkdtemp, rename } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { chainIds, type Digest } from '../../image/digest.js';
-import { join } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunInstruction } from '../../parser/instructions.js';
 import { resolveUser } from '../../runtime/users.js';
@@ -65,7 +62,7 @@ export async function runStep(
   }
   const workdir = cfg.WorkingDir || '/';
   // only mounts use a scratch dir: a step without any (so every cached one) makes and removes none
-  const scratch = ins.mounts.length ? await mkdtemp(join(session.store.root, 'tmp', `${process.pid}-run-`)) : undefined;
+  const scratch = ins.mounts.length ? await session.store.scratchDir('run') : undefined;
   try {
     const m = await prepareMounts(session, state, ins, x, scratch ?? '', resolveFrom);
     await runFsStep(session, state, {
@@ -160,15 +157,11 @@ function stepLimits(session: BuildSession): CgroupLimits {
 
 /**
  * The upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque xattrs):
- * moving it into the store saves unpacking the layer again for the next step.
+ * committing it saves unpacking the layer again for the next step.
  */
 async function adoptUpperAsSnapshot(session: BuildSession, state: StageState, layer: Digest, upperDir: string): Promise<void> {
   const chain = chainIds([...state.layers.map((l) => l.digest as Digest), layer]);
-  const chainId = chain[chain.length - 1]!;
-  const dir = session.store.snapshotDir(chainId);
-  session.store.lease([chainId]);
-  if (existsSync(dir)) return;
-  await rename(upperDir, dir).catch(() => {}); // a concurrent build won the race: its copy is as good
+  await session.store.snapshots.commit(chain[chain.length - 1]!, upperDir);
 }
 
 /** The command text, with heredoc bodies for the shell to read (or the body alone as the script). */
