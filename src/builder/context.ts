@@ -32,6 +32,8 @@ import {
   type DigestEntryType,
   type DigestableEntry,
 } from './file-digest.js';
+import { mapLimit } from '../map-limit.js';
+import { deviceNumbers } from '../image/layer-entry.js';
 
 export type ContextEntryType = DigestEntryType;
 
@@ -424,9 +426,7 @@ export class BuildContext {
     };
     if (type === 'symlink') e.linkname = readlinkSync(hostPath);
     if (type === 'char' || type === 'block') {
-      const rdev = st.rdev;
-      e.devmajor = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-      e.devminor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+      Object.assign(e, deviceNumbers(st.rdev));
     }
     if (this.readXattrs && (type === 'file' || type === 'dir' || type === 'symlink')) {
       const x = readXattrs(hostPath);
@@ -622,18 +622,4 @@ class Semaphore {
       else this.free++;
     }
   }
-}
-
-/** Maps with at most `limit` promises in flight; results keep input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

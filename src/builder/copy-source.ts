@@ -11,7 +11,7 @@ import { fsx } from '../native/fsx.js';
 import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
 import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType, type DigestableEntry } from './file-digest.js';
 import { RootfsView, compareBytes } from '../image/rootfs-view.js';
-import { entryTypeOf } from '../image/layer-entry.js';
+import { deviceNumbers, entryTypeOf } from '../image/layer-entry.js';
 
 export type SourceEntryType = DigestEntryType;
 
@@ -208,8 +208,7 @@ function fromStats(rel: string, hostPath: string, st: Stats): SourceEntry {
   if (type === 'file') e.identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
   if (type === 'symlink') e.linkname = readlinkSync(hostPath, 'utf8');
   if (type === 'char' || type === 'block') {
-    e.devmajor = Math.floor(st.rdev / 256) & 0xfff;
-    e.devminor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    Object.assign(e, deviceNumbers(st.rdev));
   }
   const x = readXattrs(hostPath);
   if (x) e.xattrs = x;

@@ -17,6 +17,7 @@ import { type Descriptor, type Index, type Manifest, MT, REF_NAME, CONTAINERD_NA
 import { GzipPool, gzipFile, DEFAULT_GZIP_LEVEL } from './compress.js';
 import type { ImageStore, StoredImage } from './store.js';
 import { parseReference, familiarString, formatReference } from './reference.js';
+import { mapLimit } from '../map-limit.js';
 
 export type ArchiveFormat = 'docker' | 'oci';
 
@@ -143,18 +144,4 @@ async function writeArchive(members: Member[], out: NodeJS.WritableStream): Prom
     if (pad) await write(Buffer.alloc(pad));
   }
   await write(END_OF_ARCHIVE);
-}
-
-/** `Promise.all(items.map(fn))` with at most `limit` running at once, results in order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
-  return out;
 }

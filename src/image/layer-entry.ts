@@ -32,6 +32,21 @@ export interface LayerEntry {
   sourcePath?: string;
 }
 
+/**
+ * A device node's major and minor numbers from its `st_rdev`, in glibc's dev_t encoding (what
+ * Linux's stat gives and Go's unix.Major/Minor read): the one copy for RUN's diff, the context
+ * walk and COPY sources. Takes a bigint (`lstat(..., { bigint: true })`) or a number.
+ */
+export function deviceNumbers(rdev: number | bigint): { devmajor: number; devminor: number } {
+  const d = BigInt(rdev);
+  return {
+    // glibc's gnu_dev_major / gnu_dev_minor, masks included (without them a major above 4095
+    // leaks into the minor: two of the former copies had that bug)
+    devmajor: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & 0xfffff000n)),
+    devminor: Number((d & 0xffn) | ((d >> 12n) & 0xffffff00n)),
+  };
+}
+
 /** The entry type of an lstat result; 'socket' for sockets, which no layer can hold. */
 export function entryTypeOf(st: Stats): Exclude<LayerEntryType, 'hardlink'> | 'socket' {
   if (st.isFile()) return 'file';

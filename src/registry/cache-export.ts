@@ -34,7 +34,7 @@ import type { ContentIngester, ContentProvider } from '../image/content.js';
 import { sha256 } from '../image/digest.js';
 import { MT, type Descriptor } from '../image/manifest.js';
 import { repositoryOf, type RegistryClient } from './client.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../map-limit.js';
 import type { LayerProgressCallback } from './progress.js';
 
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.tsbuild.cache.v1';

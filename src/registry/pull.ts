@@ -22,7 +22,7 @@ import { savePullRecord } from '../image/pull-records.js';
 import { familiarString, formatReference, type ImageReference } from '../image/reference.js';
 import { parseConfig, type ImageStore, type StoredImage } from '../image/store.js';
 import { repositoryOf, type FetchedManifest, type RegistryClient, type RepositoryRef } from './client.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../map-limit.js';
 import type { LayerProgressCallback } from './progress.js';
 
 export interface PullOptions {

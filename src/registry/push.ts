@@ -20,7 +20,7 @@ import { originOf, savePullRecord, type PullRecord } from '../image/pull-records
 import { familiarString, formatReference, type ImageReference } from '../image/reference.js';
 import type { ImageStore, StoredImage } from '../image/store.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../map-limit.js';
 import type { LayerProgressCallback } from './progress.js';
 
 export interface PushOptions {

@@ -18,7 +18,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { entryTypeOf, type LayerEntry } from '../image/layer-entry.js';
+import { deviceNumbers, entryTypeOf, type LayerEntry } from '../image/layer-entry.js';
 import { fsx } from '../native/fsx.js';
 
 export interface DiffOptions {
@@ -119,8 +119,7 @@ function entryFor(path: string, host: string, st: Stats): LayerEntry {
   if (e.type === 'file') e.sourcePath = host;
   if (e.type === 'symlink') e.linkname = readlinkSync(host);
   if (e.type === 'char' || e.type === 'block') {
-    e.devmajor = major(st.rdev);
-    e.devminor = minor(st.rdev);
+    Object.assign(e, deviceNumbers(st.rdev));
   }
   const xattrs = keptXattrs(host);
   if (xattrs) e.xattrs = xattrs;
@@ -187,17 +186,4 @@ async function unchangedCopyUp(path: string, st: Stats, self: LayerEntry, lowers
     return keys.every((k) => lx[k] !== undefined && Buffer.compare(lx[k]!, ux[k]!) === 0);
   }
   return false;
-}
-
-// ---- small helpers --------------------------------------------------------------------------
-
-/* glibc's encoding of dev_t (gnu_dev_major / gnu_dev_minor) */
-function major(dev: number): number {
-  const d = BigInt(dev);
-  return Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn));
-}
-
-function minor(dev: number): number {
-  const d = BigInt(dev);
-  return Number((d & 0xffn) | ((d >> 12n) & ~0xffn));
 }

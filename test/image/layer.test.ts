@@ -278,3 +278,14 @@ test('scanTarFileHeaders lists a tar by seeking past bodies: same headers as the
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('deviceNumbers: glibc dev_t, also past 12-bit majors and 20-bit minors (the one copy for diff, context and COPY)', async () => {
+  const { deviceNumbers } = await import('../../src/image/layer-entry.js');
+  const makedev = (ma: number, mi: number) =>
+    (BigInt(ma & 0xfff) << 8n) | (BigInt(ma & ~0xfff) << 32n) | BigInt(mi & 0xff) | (BigInt(mi & ~0xff) << 12n);
+  assert.deepEqual(deviceNumbers(makedev(1, 3)), { devmajor: 1, devminor: 3 });
+  assert.deepEqual(deviceNumbers(Number(makedev(259, 65537))), { devmajor: 259, devminor: 65537 });
+  // a minor of 2^20 puts bits above 32: a 32-bit `>>` (one of the three copies) lost them
+  assert.deepEqual(deviceNumbers(Number(makedev(8, 1 << 20))), { devmajor: 8, devminor: 1 << 20 });
+  assert.deepEqual(deviceNumbers(makedev(4096, 5)), { devmajor: 4096, devminor: 5 });
+});

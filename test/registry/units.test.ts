@@ -7,7 +7,7 @@ import { MT, parseManifest, type Index } from '../../src/image/manifest.js';
 import { selectPlatform, parsePlatform, hostPlatform } from '../../src/image/platform.js';
 import { Transport, isLoopbackHost, retryAfterMs, isRetryableStatus, hostname } from '../../src/registry/transport.js';
 import { checkDigest, digestOf } from '../../src/image/digest.js';
-import { mapLimit } from '../../src/registry/map-limit.js';
+import { mapLimit } from '../../src/map-limit.js';
 
 test('WWW-Authenticate challenges: Bearer with quoted params, Basic, several in one header', () => {
   assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"'), [

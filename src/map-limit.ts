@@ -1,6 +1,12 @@
-/** Bounded parallelism for blob transfers. */
+/**
+ * Bounded parallelism, the one copy (pulls, pushes, cache exports, `save`'s gzip, the context's
+ * digests). Floor-neutral like errors.ts: every floor may use it.
+ */
 
-/** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure (no new starts). */
+/**
+ * `Promise.all(items.map(fn))` with at most `limit` calls in flight, results in input order.
+ * Rejects with the first failure and starts nothing after it (calls already running finish).
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
