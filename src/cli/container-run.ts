@@ -34,6 +34,9 @@ export interface RunFlags {
   publish: string[];
   publishAll: boolean;
   expose: string[];
+  volume: string[];
+  mount: string[];
+  tmpfs: string[];
   root?: string;
   help: boolean;
 }
@@ -63,14 +66,14 @@ const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: strin
   publish: { key: 'publish', kind: 'list', short: 'p' },
   'publish-all': { key: 'publishAll', kind: 'bool', short: 'P' },
   expose: { key: 'expose', kind: 'list' },
+  volume: { key: 'volume', kind: 'list', short: 'v' },
+  mount: { key: 'mount', kind: 'list' },
+  tmpfs: { key: 'tmpfs', kind: 'list' },
   root: { key: 'root', kind: 'value' },
 };
 const NOT_YET: Record<string, string> = {
   t: '-t (a pseudo-terminal)',
   tty: '-t (a pseudo-terminal)',
-  v: '-v (volumes)',
-  volume: '-v (volumes)',
-  mount: '--mount',
   restart: '--restart',
   'detach-keys': '--detach-keys',
 };
@@ -79,7 +82,7 @@ const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${ms
 
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
-  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [] };
+  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [] };
   const set = (name: string, value: string | undefined, next: () => string | undefined, display: string) => {
     const f = FLAGS[name] ?? Object.values(FLAGS).find((x) => x.short === name && display.startsWith('-') && !display.startsWith('--'));
     if (!f) {
@@ -185,6 +188,7 @@ Options:
   -i, --interactive            Keep STDIN open (run: STDIN is piped to the command)
       --expose list            Expose a port or a range of ports
   -l, --label list             Set meta data on a container
+      --mount mount            Attach a filesystem mount to the container (type=volume|bind|tmpfs,source=,target=,readonly)
       --log-driver string      Logging driver for the container: json-file (default) or none
       --log-opt list           Log driver options (json-file: max-size, max-file)
       --name string            Assign a name to the container
@@ -194,6 +198,8 @@ Options:
       --rm                     Automatically remove the container when it exits
       --stop-signal string     Signal to stop a container (default "SIGTERM")
       --stop-timeout int       Timeout (in seconds) to stop a container
+      --tmpfs list             Mount a tmpfs directory (PATH[:size=N])
+  -v, --volume list            Bind mount a volume ([NAME|/HOST:]/PATH[:ro])
   -u, --user string            Username or UID (format: <name|uid>[:<group|gid>])
   -w, --workdir string         Working directory inside the container
       --root string            image store location (default: $TSBUILD_ROOT, else a per-user default)
@@ -225,6 +231,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const { parsePublish, publishAll, splitPortKey } = await import('../containers/ports.js');
   const published = parsePublish(flags.publish);
   const exposeOwn = [...flags.expose.flatMap((e) => parsePublish([e.replace(/^:+/, '')]).exposed), ...published.exposed];
+  const { parseVolumeFlag, parseMountFlag, parseTmpfsFlag } = await import('../containers/volumes.js');
+  const mounts = [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map((t) => parseTmpfsFlag(t))];
   for (const k of flags.expose) if (k.includes(':')) throw new TsbuildError('INVALID', `invalid port format for --expose: ${k}`, undefined, 125);
   const { parseSignal } = await import('../containers/signals.js');
   if (flags.stopSignal !== undefined) asRun(() => parseSignal(flags.stopSignal!));
@@ -269,6 +277,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       ...(cidfile ? { cidfile } : {}),
       portBindings,
       exposedPorts: exposeOwn,
+      mounts,
+      binds: flags.volume,
     }),
   );
   if (cidfile) writeFileSync(cidfile, record.Id, { flag: 'wx' });

@@ -8,6 +8,7 @@ import { Command, Option } from 'commander';
 import type { Containers } from '../containers/containers.js';
 import { TsbuildError } from '../errors.js';
 import { addPortCommand } from './container-ports.js';
+import { addVolumeCommands } from './container-volumes.js';
 
 interface RootOpt {
   root?: string;
@@ -138,12 +139,13 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .description('Remove one or more containers')
     .argument('<container...>')
     .option('-f, --force', 'force the removal of a running container (SIGKILL)')
+    .option('-v, --volumes', 'remove anonymous volumes associated with the container')
     .option(...ROOT)
-    .action(async (words: string[], opts: RootOpt & { force?: boolean }) => {
+    .action(async (words: string[], opts: RootOpt & { force?: boolean; volumes?: boolean }) => {
       const c = await open(opts);
       await each(words, async (w) => {
         const v = await c.find(w);
-        await c.remove(v.record.Id, { force: !!opts.force });
+        await c.remove(v.record.Id, { force: !!opts.force, volumes: !!opts.volumes });
         out(w);
       });
     });
@@ -383,6 +385,32 @@ function addInspect(parent: Command, only?: 'container' | 'image'): void {
     });
 }
 
+/**
+ * `rm -v` is docker's --volumes, but commander would take `-v` for the program's --version
+ * wherever it stands: for `[container] rm|remove`, `-v` (alone or among bool shorthands, `-fv`)
+ * becomes `--volumes` before parsing.
+ */
+export function rmVolumesFlag(argv: readonly string[]): string[] {
+  const out = [...argv];
+  let i = 2;
+  for (; i < out.length; i++) {
+    if (out[i] === '--root') i++;
+    else if (!out[i]!.startsWith('--root=')) break;
+  }
+  if (out[i] === 'container') i++;
+  if (out[i] !== 'rm' && !(out[i] === 'remove' && out[i - 1] === 'container')) return out;
+  for (let k = i + 1; k < out.length; k++) {
+    const a = out[k]!;
+    if (a === '--') break;
+    if (a === '--root') k++;
+    else if (/^-[fv]+$/.test(a) && a.includes('v')) {
+      const rest = a.replace(/v/g, '').slice(1);
+      out.splice(k, 1, '--volumes', ...(rest ? [`-${rest}`] : []));
+    }
+  }
+  return out;
+}
+
 export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
   addInspect(program);
@@ -391,6 +419,7 @@ export function registerContainerCommands(program: Command): void {
   addVerbs(group, true);
   addInspect(group, 'container');
   addPortCommand(group, ROOT);
+  addVolumeCommands(program, ROOT);
   group
     .command('prune')
     .description('Remove all stopped containers')

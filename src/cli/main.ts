@@ -12,7 +12,7 @@ import { registerParse } from './parse.js';
 import { registerBuild } from './build.js';
 import { registerImageCommands } from './images.js';
 import { registerRegistryCommands } from './registry.js';
-import { registerContainerCommands } from './containers.js';
+import { rmVolumesFlag, registerContainerCommands } from './containers.js';
 
 export async function main(argv: string[]): Promise<number> {
   // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRegistryCommands(program);
   registerContainerCommands(program);
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(rmVolumesFlag(argv));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     return reportError(e);

@@ -56,6 +56,7 @@ import {
 } from './record.js';
 import { parseSignal } from './signals.js';
 import { hostPortsOf, type PortMap } from './ports.js';
+import { sortMounts, Volumes, type MountRecord, type MountRequest } from './volumes.js';
 
 export interface CreateOptions {
   image: StoredImage;
@@ -85,6 +86,9 @@ export interface CreateOptions {
   portBindings?: PortMap;
   /** `--expose` and the published ports, added to the image's EXPOSE. */
   exposedPorts?: string[];
+  /** `-v`, `--mount`, `--tmpfs`, parsed (containers/volumes.ts), and the `-v` words as given. */
+  mounts?: MountRequest[];
+  binds?: string[];
 }
 
 export interface StartOptions {
@@ -284,6 +288,12 @@ export class Containers {
     // the layers are unpacked now, so that start needs nothing but the snapshot dirs
     this.store.lease(chain);
     for (let i = 0; i < chain.length; i++) await ensureSnapshot(this.store, chain[i]!, o.image.manifest.layers[i]!.digest);
+    const madeVolumes: string[] = [];
+    const layersTopFirst = chain.map((c) => this.store.snapshotDir(c as `sha256:${string}`)).reverse();
+    record.Mounts = await this.prepareMounts(o.mounts ?? [], Object.keys(img.Volumes ?? {}), layersTopFirst, madeVolumes);
+    if (o.binds?.length) record.HostConfig.Binds = o.binds;
+    const anonymousTargets = record.Mounts.filter((m) => m.Anonymous).map((m) => m.Destination);
+    if (anonymousTargets.length) record.Config.Volumes = Object.fromEntries(anonymousTargets.map((t) => [t, {}]));
 
     ensureContainersDir(this.paths);
     this.sweepTemps();
@@ -309,9 +319,55 @@ export class Containers {
       });
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
+      for (const v of madeVolumes) await this.volumes.remove(v, []).catch(() => undefined);
       throw e;
     }
     return record;
+  }
+
+  private volumeStore: Volumes | undefined;
+
+  get volumes(): Volumes {
+    return (this.volumeStore ??= new Volumes(this.store.root));
+  }
+
+  /**
+   * The container's mounts: the requests, then an anonymous volume for each image VOLUME no
+   * request covers. Volumes are created on first use and get the image's content when empty;
+   * a -v bind source that is missing is made (a --mount one was checked when parsed). Anonymous
+   * volumes made here are listed in MADE (removed again if the create fails).
+   */
+  private async prepareMounts(reqs: readonly MountRequest[], imageVolumes: readonly string[], layersTopFirst: readonly string[], made: string[]): Promise<MountRecord[]> {
+    const seen = new Set<string>();
+    for (const r of reqs) {
+      if (seen.has(r.target)) throw new TsbuildError('INVALID', `Duplicate mount point: ${r.target}`, undefined, 125);
+      seen.add(r.target);
+    }
+    const all: MountRequest[] = [...reqs];
+    for (const v of imageVolumes) {
+      const target = v.replace(/\/+$/, '') || '/';
+      if (!seen.has(target)) all.push({ type: 'volume', target, readonly: false, noCopy: false });
+    }
+    const out: MountRecord[] = [];
+    for (const r of all) {
+      if (r.type === 'tmpfs') {
+        out.push({ Type: 'tmpfs', Source: '', Destination: r.target, Mode: '', RW: true, Propagation: '', TmpfsSize: r.sizeBytes, ...(r.fromMountFlag ? {} : { Hidden: true }) });
+      } else if (r.type === 'bind') {
+        if (r.create) mkdirSync(r.source, { recursive: true });
+        out.push({ Type: 'bind', Source: r.source, Destination: r.target, Mode: '', RW: !r.readonly, Propagation: 'rprivate' });
+      } else {
+        const v = await this.volumes.create(r.name);
+        if (r.name === undefined) made.push(v.Name);
+        if (!r.noCopy) this.volumes.copyUpIfEmpty(v.Name, layersTopFirst, r.target);
+        out.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: r.target, Driver: 'local', Mode: r.name === undefined ? '' : 'z', RW: !r.readonly, Propagation: '', ...(r.name === undefined ? { Anonymous: true } : {}) });
+      }
+    }
+    return out;
+  }
+
+  /** IDs of the containers whose mounts name volume NAME. */
+  volumeUsers(name: string): string[] {
+    return listIds(this.paths).filter((id) => readRecord(containerDir(this.paths, id))?.Mounts?.some((m) => m.Type === 'volume' && m.Name === name));
   }
 
   private namesTaken(): Map<string, string> {
@@ -402,7 +458,14 @@ export class Containers {
                 },
               }
             : {}),
-          mounts: etc,
+          mounts: [
+            ...etc,
+            ...sortMounts(record.Mounts ?? []).map((m) =>
+              m.Type === 'tmpfs'
+                ? { type: 'tmpfs' as const, target: m.Destination, ...(m.TmpfsSize ? { sizeBytes: m.TmpfsSize } : {}) }
+                : { type: 'bind' as const, source: m.Type === 'volume' ? this.volumes.dataDir(m.Name!) : m.Source, target: m.Destination, readonly: !m.RW },
+            ),
+          ],
           noNewPrivileges: false,
           runDir: rd,
           ...(log ? { log: { path: this.logPath(id), maxSize: log.maxSize, maxFile: log.maxFile } } : {}),
@@ -540,7 +603,7 @@ export class Containers {
 
   // ---- rm, rename, prune, cleanup -------------------------------------------------------------------
 
-  async remove(id: string, opts: { force?: boolean } = {}): Promise<void> {
+  async remove(id: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const dir = containerDir(this.paths, id);
     const record = readRecord(dir);
     if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
@@ -580,6 +643,12 @@ export class Containers {
     await this.releaseAddress(st.Network?.IPAddress);
     this.store.unpin(id);
     await removeTree(trash);
+    // rm -v / --rm: the container's anonymous volumes go too, unless another container names them
+    if (opts.volumes) {
+      for (const m of record.Mounts ?? []) {
+        if (m.Type === 'volume' && m.Anonymous && m.Name) await this.volumes.remove(m.Name, this.volumeUsers(m.Name)).catch(() => undefined);
+      }
+    }
   }
 
   async rename(id: string, newName: string): Promise<void> {
@@ -614,7 +683,7 @@ export class Containers {
     const record = readRecord(containerDir(this.paths, id));
     if (!record) return;
     const st = await this.sync(id);
-    if (record.HostConfig.AutoRemove && !st.Running) await this.remove(id).catch((e: unknown) => {
+    if (record.HostConfig.AutoRemove && !st.Running) await this.remove(id, { volumes: true }).catch((e: unknown) => {
       if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
     });
   }

@@ -12,6 +12,7 @@ import { jsonLogPath } from './json-log.js';
 import { commandLine, stateName, type ContainerSummary, type StateView } from './status-text.js';
 import { join } from 'node:path';
 import { displayPorts, networkPorts } from './ports.js';
+import { inspectMounts } from './volumes.js';
 
 export function stateView(c: ContainerView): StateView {
   return {
@@ -97,7 +98,7 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
       Data: { UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'root') },
       Name: 'overlay',
     },
-    Mounts: [],
+    Mounts: inspectMounts(r.Mounts),
     Config: r.Config,
     NetworkSettings: {
       Bridge: '',

@@ -16,6 +16,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
+import type { MountRecord } from './volumes.js';
 
 /** Docker's Config of a container (the fields tsbuild uses; JSON names as Docker's). */
 export interface ContainerConfigJson {
@@ -31,7 +32,8 @@ export interface ContainerConfigJson {
   Env: string[] | null;
   Cmd: string[] | null;
   Image: string;
-  Volumes: null;
+  /** Anonymous volumes' targets (`/data` → {}), or null. */
+  Volumes: Record<string, Record<string, never>> | null;
   /** `80/tcp` → {} (Docker's shape): the image's EXPOSE plus the published ports. */
   ExposedPorts?: Record<string, Record<string, never>>;
   WorkingDir: string;
@@ -70,6 +72,8 @@ export interface ContainerRecord {
   Pinned: string[];
   Config: ContainerConfigJson;
   HostConfig: HostConfigJson;
+  /** Volumes, binds and tmpfs mounts (containers/volumes.ts), decided at create. */
+  Mounts?: MountRecord[];
 }
 
 export interface NetworkState {
