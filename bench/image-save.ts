@@ -4,9 +4,9 @@
  *  - digest speed of a stored layer (GB/s)
  *  - `tsbuild save` (docker-archive) of the image vs `tar -c` of the same files; peak RSS
  *  - `tsbuild load` of that archive vs `tar -x` of it; peak RSS
- * Usage: node --import tsx bench/image-save.ts   (BENCH_MB=1024, BENCH_DIR=/tmp/tsb-bench)
+ * Usage: npm run build && node --import tsx bench/image-save.ts   (BENCH_MB=1024, BENCH_DIR=/tmp/tsb-bench)
  */
-import { mkdirSync, rmSync, readdirSync, lstatSync, createReadStream, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, readdirSync, lstatSync, createReadStream, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,11 @@ const tree = join(base, `tree-${MB}`);
 const root = join(base, 'store');
 const root2 = join(base, 'store2');
 const mainTs = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-const cli = (...a: string[]) => [process.execPath, ['--import', 'tsx', mainTs, ...a]] as const;
+// The installed command (launcher + bundle, after `npm run build`) as a user runs it; through tsx
+// only when there is no bundle (tsx's start-up, ~1 s under load, then weighs on every ratio).
+const bin = fileURLToPath(new URL('../bin/tsbuild', import.meta.url));
+const bundled = existsSync(fileURLToPath(new URL('../dist/bundle/tsbuild.cjs', import.meta.url)));
+const cli = (...a: string[]) => (bundled ? ([bin, a] as const) : ([process.execPath, ['--import', 'tsx', mainTs, ...a]] as const));
 
 function* walk(dir: string): Generator<LayerEntry> {
   for (const name of readdirSync(dir)) {

@@ -18,8 +18,10 @@ import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
 import type { BlobInfo } from './blobs.js';
-import { chainIds, sha256, type Digest } from './digest.js';
+import { chainIds, hexOf, sha256, type Digest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
+import { DonorIndex, SnapshotTap } from './snapshot-writer.js';
+import { join } from 'node:path';
 
 /** The only extended attribute a layer records (file capabilities are part of the image). */
 const LAYER_XATTR = 'security.capability';
@@ -41,41 +43,61 @@ export async function writeLayer(store: BlobSink, entries: AsyncIterable<LayerEn
 
 /** What writing a layer together with its snapshot needs of the store (ImageStore has it). */
 export interface SnapshotSink extends BlobSink {
+  readonly root: string;
   tempPath(tag?: string): string;
   snapshotDir(chainId: Digest): string;
   lease(digests: readonly string[]): void;
 }
 
+export interface SnapshotWriteOptions extends LayerWriteOptions {
+  /** Names the donor index (snapshot-writer.ts) to link unchanged files from, e.g. the build
+   *  context's root; without it every file is written. */
+  donorKey?: string;
+}
+
 /**
  * Writes a layer into the store and, in the same pass, its snapshot: the tar bytes go to the blob
- * (hashed, fsynced) and, as they are made, through the same extraction a later unpack would do
- * into a temp dir, so the files are read once and the snapshot is not made afterwards by reading
- * the blob back. `parentChain` is the chain ID of the layers below (undefined for a first layer).
- * Order keeps a kill harmless: the snapshot is renamed into place only after the blob is in the
- * store (a snapshot never exists without its blob), and a killed writer leaves only PID-named temp
- * files, which prune removes. The snapshot is put in place best effort (an existing one is kept);
- * a failure of either side fails the layer.
+ * (hashed, fsynced) while the snapshot is made from the same entries and bytes — straight from
+ * them for a plain layer (snapshot-writer.ts, which also links files unchanged since an earlier
+ * snapshot), else through the extraction a later unpack would do — so files are read once and the
+ * snapshot is not made afterwards by reading the blob back. `parentChain` is the chain ID of the
+ * layers below (undefined for a first layer). Order keeps a kill harmless: the snapshot is renamed
+ * into place only after its blob is in the store (a snapshot never exists without its blob), and a
+ * killed writer leaves only PID-named temp files, which prune removes. An existing snapshot of the
+ * same chain is kept; a failure of either side fails the layer.
  */
 export async function writeLayerWithSnapshot(
   store: SnapshotSink,
   entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
   parentChain: Digest | undefined,
-  opts: LayerWriteOptions = {},
+  opts: SnapshotWriteOptions = {},
 ): Promise<BlobInfo> {
   const tmp = store.tempPath('snap');
   mkdirSync(tmp, { mode: 0o755 });
+  const donors = opts.donorKey !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorKey) : undefined;
+  const direct = new SnapshotTap(tmp, donors);
+  let tapped = false;
+  const tap: LayerTap = {
+    accepts: (ordered) => (tapped = direct.accepts(ordered)),
+    entry: (h, e) => direct.entry(h, e),
+    data: (c) => direct.data(c),
+  };
   const pipe = new ChunkPipe();
-  const extracting = extractLayer(pipe, tmp, { mode: 'snapshot' }).catch((e: unknown) => {
-    pipe.fail(e);
-    throw e;
-  });
+  let extracting: Promise<unknown> | undefined;
   try {
     const tee = async function* (): AsyncGenerator<Buffer> {
       try {
-        for await (const chunk of layerTar(entries, opts)) {
-          await pipe.push(chunk);
+        for await (const chunk of layerTar(entries, opts, tap)) {
+          if (!tapped) {
+            extracting ??= extractLayer(pipe, tmp, { mode: 'snapshot' }).catch((e: unknown) => {
+              pipe.fail(e);
+              throw e;
+            });
+            await pipe.push(chunk);
+          }
           yield chunk;
         }
+        if (tapped) direct.finish();
       } catch (e) {
         pipe.fail(e); // the extraction stops with the same error
         throw e;
@@ -83,7 +105,8 @@ export async function writeLayerWithSnapshot(
         pipe.end();
       }
     };
-    const [info] = await Promise.all([store.putBlob(tee()), extracting]);
+    const info = await store.putBlob(tee());
+    await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
     const dir = store.snapshotDir(chainId);
     store.lease([chainId]);
@@ -93,10 +116,12 @@ export async function writeLayerWithSnapshot(
         if (!((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && existsSync(dir))) throw e;
       });
     }
+    if (tapped && existsSync(dir)) donors?.save(direct.copies, hexOf(chainId));
     return info;
   } finally {
+    direct.abort();
     pipe.end();
-    await extracting.catch(() => {});
+    await extracting?.catch(() => {});
     await fsp.rm(tmp, { recursive: true, force: true });
   }
 }
@@ -157,14 +182,24 @@ class ChunkPipe implements AsyncIterable<Buffer> {
 const PIPE_DEPTH = 8;
 const FLUSH = 1 << 20;
 
-/** The layer as tar bytes, in chunks of about 1 MiB. */
-export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}): AsyncGenerator<Buffer> {
+/** Sees every entry of a layer as it is written into the tar: its header, then its content. */
+export interface LayerTap {
+  /** Whether this tap can take the whole layer (asked once, before anything is written). */
+  accepts(ordered: readonly LayerEntry[]): boolean;
+  entry(h: TarHeader, e: LayerEntry): void;
+  data(chunk: Buffer): void;
+}
+
+/** The layer as tar bytes, in chunks of about 1 MiB. A tap, if it accepts the layer, is given
+ *  every entry and content chunk on the way (the same bytes, read once). */
+export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}, tap?: LayerTap): AsyncGenerator<Buffer> {
   const list: LayerEntry[] = [];
   for await (const e of entries as AsyncIterable<LayerEntry>) {
     checkPath(e.path);
     list.push(e);
   }
   const ordered = orderEntries(list);
+  const t = tap?.accepts(ordered) ? tap : undefined;
   let pending: Buffer[] = [];
   let pendingLen = 0;
   const push = (b: Buffer): Buffer | undefined => {
@@ -178,11 +213,13 @@ export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<La
   };
   for (const e of ordered) {
     const h = toHeader(e, opts);
+    t?.entry(h, e);
     let out = push(encodeHeader(h));
     if (out) yield out;
     if (h.type === 'file' && h.size > 0) {
       if (!e.sourcePath) throw new TsbuildError('INVALID', `layer entry ${e.path} has content but no source`);
       for await (const chunk of readExactly(e.sourcePath, h.size, e.path)) {
+        t?.data(chunk);
         out = push(chunk);
         if (out) yield out;
       }

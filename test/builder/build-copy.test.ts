@@ -308,3 +308,20 @@ test('COPY: <Dockerfile>.dockerignore beside the Dockerfile wins over .dockerign
     rmSync(ctx, { recursive: true, force: true });
   }
 });
+
+test('COPY . after one context file changed: the next RUN sees the new content and the unchanged files (linked from the last snapshot)', async () => {
+  const ctx = makeContext({ 'keep.txt': 'kept\n', 'edit.txt': 'one\n', 'sub/deep.txt': 'deep\n' });
+  try {
+    const df = 'FROM busybox\nCOPY . /app\nRUN cat /app/keep.txt /app/edit.txt /app/sub/deep.txt > /seen && stat -c %h /app/keep.txt > /links\n';
+    const one = await buildIn(s.root, ctx, df);
+    assert.equal(imageFile(one, 'seen'), 'kept\none\ndeep\n');
+    assert.equal(imageFile(one, 'links'), '1\n');
+    writeFileSync(join(ctx, 'edit.txt'), 'two\n');
+    const two = await buildIn(s.root, ctx, df);
+    assert.equal(imageFile(two, 'seen'), 'kept\ntwo\ndeep\n');
+    assert.equal(imageFile(two, 'links'), '2\n', 'keep.txt shares its inode with the first build\'s snapshot');
+    assert.equal(imageFile(two, 'app/edit.txt'), 'two\n');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});

@@ -144,7 +144,11 @@ export async function copyStep(
         const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
         // the snapshot is made in the same pass (a following RUN need not unpack the blob)
         const below = topChainId(state.layers.map((l) => l.digest));
-        return await writeLayerWithSnapshot(session.store, entries, below, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+        return await writeLayerWithSnapshot(session.store, entries, below, {
+          ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
+          // files unchanged in the context since an earlier COPY are linked from its snapshot
+          ...(req.from.kind === 'context' ? { donorKey: `context:${req.from.context.root}` } : {}),
+        });
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
