@@ -74,7 +74,7 @@ export async function writeLayerWithSnapshot(
 ): Promise<BlobInfo> {
   const tmp = store.tempPath('snap');
   mkdirSync(tmp, { mode: 0o755 });
-  const donors = opts.donorKey !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorKey) : undefined;
+  const donors = opts.donorKey !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorKey, () => store.tempPath('donors')) : undefined;
   const direct = new SnapshotTap(tmp, donors);
   let tapped = false;
   const tap: LayerTap = {

@@ -34,7 +34,7 @@ import {
   writeSync,
   type BigIntStats,
 } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
@@ -53,10 +53,12 @@ export class DonorIndex {
   private records = new Map<string, DonorRecord>();
   private readonly file: string;
 
+  /** `tempPath` names a temp file in the store (a killed writer's is removed by prune). */
   constructor(
     private readonly snapshotDir: (hex: string) => string,
     metaDir: string,
     key: string,
+    private readonly tempPath: () => string,
   ) {
     this.file = join(metaDir, 'copy-donors', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
     try {
@@ -98,7 +100,7 @@ export class DonorIndex {
     }
     try {
       mkdirSync(join(this.file, '..'), { recursive: true });
-      const tmp = `${this.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const tmp = this.tempPath();
       writeFileSync(tmp, JSON.stringify({ v: 1, files: Object.fromEntries(this.records) }));
       renameSync(tmp, this.file);
     } catch {
