@@ -51,7 +51,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
   // names are checked before any step runs, as `tag` and `import` do (not after the whole build)
   const tags = options.tags ?? [];
   for (const t of tags) normalizeTag(t);
-  if (options.push && tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to', undefined, 2);
+  if (options.push && tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to');
 
   const events = new EventEmitterHub(options.onEvent);
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;

@@ -9,7 +9,10 @@ import { parseReference } from '../image/reference.js';
 import { parseKeyValues } from '../parser/key-values.js';
 import { parseByteSize } from '../parser/values.js';
 
-const usage = (msg: string) => new TsbuildError('USAGE', msg, undefined, 2);
+// Docker's exit codes for misuse: a value its flag parser refuses (a typed flag: -m, --pids-limit,
+// --cpu-shares) exits 125; a value the command checks itself (buildx: --secret, --output, ...) 1.
+const usage = (msg: string) => new TsbuildError('USAGE', msg);
+const badFlagValue = (msg: string) => new TsbuildError('USAGE', msg, undefined, 125);
 
 /** `--build-arg K=V` or `K` (value taken from the environment, skipped when unset, as Docker does). */
 export function parseBuildArgs(values: string[], env: NodeJS.ProcessEnv): Record<string, string> {
@@ -90,18 +93,18 @@ export function parseLimits(flags: { memory?: string; pidsLimit?: string; cpuSha
     try {
       bytes = parseByteSize(flags.memory);
     } catch (e) {
-      throw usage(`invalid argument "${flags.memory}" for "-m, --memory" flag: ${(e as Error).message}`);
+      throw badFlagValue(`invalid argument "${flags.memory}" for "-m, --memory" flag: ${(e as Error).message}`);
     }
     // Docker's floor: below it a step cannot even start its shell
     if (bytes < 6 * 2 ** 20) throw usage('Minimum memory limit allowed is 6MB');
     out.memoryBytes = bytes;
   }
   if (flags.pidsLimit !== undefined) {
-    if (!/^-?[0-9]+$/.test(flags.pidsLimit) || Number(flags.pidsLimit) < -1) throw usage(`invalid argument "${flags.pidsLimit}" for "--pids-limit" flag: expected -1, 0 or a positive count`);
+    if (!/^-?[0-9]+$/.test(flags.pidsLimit) || Number(flags.pidsLimit) < -1) throw badFlagValue(`invalid argument "${flags.pidsLimit}" for "--pids-limit" flag: expected -1, 0 or a positive count`);
     out.pidsMax = Math.max(0, Number(flags.pidsLimit));
   }
   if (flags.cpuShares !== undefined) {
-    if (!/^[0-9]+$/.test(flags.cpuShares) || Number(flags.cpuShares) < 2) throw usage(`invalid argument "${flags.cpuShares}" for "--cpu-shares" flag: expected an integer of at least 2`);
+    if (!/^[0-9]+$/.test(flags.cpuShares) || Number(flags.cpuShares) < 2) throw badFlagValue(`invalid argument "${flags.cpuShares}" for "--cpu-shares" flag: expected an integer of at least 2`);
     out.cpuShares = Number(flags.cpuShares);
   }
   return out;

@@ -1,8 +1,16 @@
 /**
  * `tsbuild build [options] CONTEXT` — also the default command (`tsbuild -t app:1 .`). Flags as
  * `docker build` spells them. Progress goes to stderr; `-q` prints only the image ID on stdout.
+ * The builder and the parts it works with (parser, runtime, store) are imported by the action:
+ * every CLI start evaluates this module, and `images` or `ps` need none of them.
  */
+import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { plainRenderer } from '../builder/progress/plain.js';
+import { quietRenderer } from '../builder/progress/quiet.js';
+import { rawjsonRenderer } from '../builder/progress/rawjson.js';
+import { ttyRenderer } from '../builder/progress/tty.js';
+import { resolveRoot } from '../image/root.js';
 import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -30,6 +38,7 @@ interface BuildFlags {
   cacheFrom: string[];
   cacheTo: string[];
   push?: boolean;
+  /** The program's one `--root` (main.ts hands it to the command that runs). */
   root?: string;
 }
 
@@ -60,22 +69,13 @@ export function registerBuild(program: Command): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=NAME | type=local,src=DIR; repeatable', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=NAME[,mode=max] | type=local,dest=DIR; repeatable', collect, [])
     .option('--push', 'push every -t name to its registry after the build')
-    .option('--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)')
     .action(async (context: string, flags: BuildFlags) => {
       checkPlatform(flags.platform);
       const allow = parseAllow(flags.allow);
       const limits = parseLimits(flags);
       const cacheFrom = flags.cacheFrom.map((spec) => parseCacheSpec(spec, 'from'));
       const cacheTo = flags.cacheTo.map((spec) => parseCacheSpec(spec, 'to'));
-      const [{ build }, { open }, { resolveRoot }, { plainRenderer }, { ttyRenderer }, { rawjsonRenderer }, { quietRenderer }] = await Promise.all([
-        import('../builder/build.js'),
-        import('../open.js'),
-        import('../image/root.js'),
-        import('../builder/progress/plain.js'),
-        import('../builder/progress/tty.js'),
-        import('../builder/progress/rawjson.js'),
-        import('../builder/progress/quiet.js'),
-      ]);
+      const [{ build }, { open }] = await Promise.all([import('../builder/build.js'), import('../open.js')]);
       const mode = flags.quiet ? 'quiet' : flags.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : flags.progress;
       const render =
         mode === 'quiet' ? quietRenderer(process.stdout) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(process.stderr);
@@ -117,7 +117,6 @@ export function registerBuild(program: Command): void {
           signal: abort.signal,
         });
         if (flags.iidfile) {
-          const { writeFileSync } = await import('node:fs');
           writeFileSync(flags.iidfile, result.imageId);
         }
       } finally {

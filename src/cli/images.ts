@@ -1,16 +1,26 @@
 /**
  * The image commands: import, load, save, images, history, inspect, tag, rmi, prune. Output is
- * shaped like Docker's. Implementation modules are imported inside each action so that other
- * commands (e.g. `parse`) never load the store.
+ * shaped like Docker's. What a build loads anyway is imported here; the archive readers and
+ * writers, the rootfs importer and the container records only by the commands that use them
+ * (every CLI start evaluates this module).
  */
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { TsbuildError, isTsbuildError } from '../errors.js';
+import { historyWithLayers } from '../image/config.js';
+import { chainIds } from '../image/digest.js';
+import * as d from '../image/display.js';
+import { familiarRepository, familiarString, parseReference, repositoryName } from '../image/reference.js';
+import { resolveRoot } from '../image/root.js';
+import { ImageStore, normalizeTag, type StoredImage } from '../image/store.js';
 
+/** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
   root?: string;
 }
 
-async function openStore(opts: RootOpt) {
-  const [{ ImageStore }, { resolveRoot }] = await Promise.all([import('../image/store.js'), import('../image/root.js')]);
+function openStore(opts: RootOpt): Promise<ImageStore> {
   return ImageStore.open(resolveRoot(opts.root));
 }
 
@@ -19,9 +29,7 @@ const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
 /** `docker image inspect`'s object for an image (`inspect` itself lives in containers.ts: it
  *  looks for a container first). */
-export async function imageInspectObject(store: import('../image/store.js').ImageStore, img: import('../image/store.js').StoredImage) {
-  const { familiarString, parseReference } = await import('../image/reference.js');
-  const { chainIds } = await import('../image/digest.js');
+export async function imageInspectObject(store: ImageStore, img: StoredImage) {
   const c = img.config;
   return {
     Id: img.id,
@@ -46,17 +54,13 @@ export async function imageInspectObject(store: import('../image/store.js').Imag
 
 /** Registers the import, load, save, images, history, tag, rmi, prune commands. */
 export function registerImageCommands(program: Command): void {
-  const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
-
   program
     .command('import')
     .description('Create an image from a root filesystem tarball (plain or gzip)')
     .argument('<file>', 'rootfs tarball, or - for stdin')
     .argument('[name]', 'NAME[:TAG] to give the image')
     .option('-m, --message <text>', 'history comment')
-    .option(...ROOT)
     .action(async (file: string, name: string | undefined, opts: RootOpt & { message?: string }) => {
-      const { normalizeTag } = await import('../image/store.js');
       if (name) normalizeTag(name); // a bad name fails before any work
       const store = await openStore(opts);
       const { importRootfs } = await import('../image/import.js');
@@ -74,11 +78,9 @@ export function registerImageCommands(program: Command): void {
     .description('Load images from a docker-archive or OCI archive (gzip too)')
     .option('-i, --input <file>', 'read from this file instead of stdin')
     .option('-q, --quiet', 'suppress the load output')
-    .option(...ROOT)
     .action(async (opts: RootOpt & { input?: string; quiet?: boolean }) => {
       const store = await openStore(opts);
       const { loadArchive } = await import('../image/archive-load.js');
-      const { familiarString, parseReference } = await import('../image/reference.js');
       const r = await loadArchive(store, opts.input ?? process.stdin);
       if (opts.quiet) return;
       for (const { image, tags } of r.images) {
@@ -93,9 +95,7 @@ export function registerImageCommands(program: Command): void {
     .argument('<image...>', 'images (names or IDs)')
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--format <format>', 'docker (uncompressed layers, docker load) or oci (gzip layers)', 'docker')
-    .option(...ROOT)
     .action(async (images: string[], opts: RootOpt & { output?: string; format: string }) => {
-      const { TsbuildError } = await import('../errors.js');
       if (opts.format !== 'docker' && opts.format !== 'oci') throw new TsbuildError('USAGE', `invalid --format "${opts.format}" (docker or oci)`);
       if (!opts.output && process.stdout.isTTY) {
         throw new TsbuildError('USAGE', 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
@@ -107,17 +107,15 @@ export function registerImageCommands(program: Command): void {
         return;
       }
       // Written next to the target and renamed: a failed save leaves no partial archive.
-      const fs = await import('node:fs');
-      const { dirname, join, basename } = await import('node:path');
       const tmp = join(dirname(opts.output), `.${basename(opts.output)}.tmp-${process.pid}`);
-      const ws = fs.createWriteStream(tmp, { highWaterMark: 1 << 20 });
+      const ws = createWriteStream(tmp, { highWaterMark: 1 << 20 });
       try {
         await saveImages(store, images, ws, { format: opts.format });
         await new Promise<void>((res, rej) => ws.end((e?: Error | null) => (e ? rej(e) : res())));
-        fs.renameSync(tmp, opts.output);
+        renameSync(tmp, opts.output);
       } catch (e) {
         ws.destroy();
-        fs.rmSync(tmp, { force: true });
+        rmSync(tmp, { force: true });
         throw e;
       }
     });
@@ -129,11 +127,8 @@ export function registerImageCommands(program: Command): void {
     .option('-q, --quiet', 'only show image IDs')
     .option('--no-trunc', 'do not truncate IDs')
     .option('--format <format>', 'json: one JSON object per line')
-    .option(...ROOT)
     .action(async (repo: string | undefined, opts: RootOpt & { quiet?: boolean; trunc: boolean; format?: string }) => {
       const store = await openStore(opts);
-      const { parseReference, familiarRepository, repositoryName } = await import('../image/reference.js');
-      const d = await import('../image/display.js');
       const filter = repo ? parseReference(repo, { defaultTag: false }) : undefined;
       const rows: Array<{ repo: string; tag: string; id: string; created?: string; size: number; digest: string }> = [];
       for (const img of await store.listImages()) {
@@ -161,7 +156,7 @@ export function registerImageCommands(program: Command): void {
         }
         return;
       }
-      if (opts.format) throw new (await import('../errors.js')).TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
+      if (opts.format) throw new TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
       out(d.table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repo, r.tag, r.id, d.since(r.created), d.humanSize(r.size)])]));
     });
 
@@ -173,11 +168,8 @@ export function registerImageCommands(program: Command): void {
     .option('-q, --quiet', 'only show image IDs')
     .option('-H, --human [bool]', 'human-readable sizes and dates', 'true')
     .option('--format <format>', 'json: one JSON object per line')
-    .option(...ROOT)
     .action(async (name: string, opts: RootOpt & { trunc: boolean; quiet?: boolean; human: string; format?: string }) => {
       const store = await openStore(opts);
-      const d = await import('../image/display.js');
-      const { historyWithLayers } = await import('../image/config.js');
       const img = await store.resolve(name);
       const human = opts.human !== 'false';
       const entries = historyWithLayers(img.config).reverse();
@@ -209,7 +201,7 @@ export function registerImageCommands(program: Command): void {
         for (const r of rows) out(JSON.stringify(r));
         return;
       }
-      if (opts.format) throw new (await import('../errors.js')).TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
+      if (opts.format) throw new TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
       out(d.table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment])]));
     });
 
@@ -218,9 +210,7 @@ export function registerImageCommands(program: Command): void {
     .description('Give an image another name')
     .argument('<source>', 'SOURCE_IMAGE[:TAG] or ID')
     .argument('<target>', 'TARGET_IMAGE[:TAG]')
-    .option(...ROOT)
     .action(async (src: string, dst: string, opts: RootOpt) => {
-      const { normalizeTag } = await import('../image/store.js');
       normalizeTag(dst);
       const store = await openStore(opts);
       await store.tag(src, dst);
@@ -231,10 +221,8 @@ export function registerImageCommands(program: Command): void {
     .description('Remove images (untag; the last name deletes the image)')
     .argument('<image...>')
     .option('-f, --force', 'remove an image with several names by ID')
-    .option(...ROOT)
     .action(async (names: string[], opts: RootOpt & { force?: boolean }) => {
       const store = await openStore(opts);
-      const { isTsbuildError } = await import('../errors.js');
       let failed = false;
       const { Containers } = await import('../containers/containers.js');
       const { imageInUse } = await import('../containers/image-use.js');
@@ -260,10 +248,8 @@ export function registerImageCommands(program: Command): void {
     .description('Remove dangling images and unreferenced blobs and snapshots')
     .option('-a, --all', 'also drop the build cache and what only it kept')
     .option('-f, --force', 'do not prompt (tsbuild never prompts)')
-    .option(...ROOT)
     .action(async (opts: RootOpt & { all?: boolean }) => {
       const store = await openStore(opts);
-      const d = await import('../image/display.js');
       const r = await store.prune({ all: opts.all });
       if (r.deletedImages.length) {
         out('Deleted Images:');

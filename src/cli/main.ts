@@ -34,12 +34,16 @@ export async function main(argv: string[]): Promise<number> {
     .description('A daemonless Dockerfile build engine')
     .version(packageVersion(), '-v, --version', 'print the tsbuild version')
     .option('--root <dir>', 'image store location for any command (default: $TSBUILD_ROOT, else a per-user default)')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  // `--root` is accepted before or after the command name; commands resolve it through TSBUILD_ROOT
-  program.hook('preAction', () => {
+    // commands made after this inherit both: misuse is reported by misuse() below, not by commander
+    .exitOverride(function (this: Command, err: CommanderError) {
+      throw misuse(this, err);
+    })
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+  // `--root` is declared once, here, and accepted before or after the command name; the command
+  // that runs finds it among its own options (as `opts.root`), resolved
+  program.hook('preAction', (_program, command) => {
     const root = program.opts<{ root?: string }>().root;
-    if (root) process.env.TSBUILD_ROOT = resolve(root);
+    if (root && command.getOptionValue('root') === undefined) command.setOptionValue('root', resolve(root));
   });
   registerBuild(program);
   registerParse(program);
@@ -79,11 +83,68 @@ function packageVersion(): string {
   }
 }
 
+/** A misused command line, worded and numbered as Docker's CLI does it. */
+export class MisuseError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Docker's rule for misuse: a flag it cannot parse (unknown, missing its value, a value not among
+ * the choices) exits 125 with `unknown flag: --foo` and where to look; a wrong number of arguments
+ * exits 1 with `"docker tag" requires exactly 2 arguments.` and the usage. Help and --version pass.
+ */
+function misuse(cmd: Command, err: CommanderError): Error {
+  if (err.exitCode === 0) return err;
+  const path: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) path.unshift(c.name());
+  const name = path.join(' ');
+  const see = `See '${name} --help'.`;
+  const detail = err.message.replace(/^error: /, '');
+  switch (err.code) {
+    case 'commander.unknownOption': {
+      const flag = /'([^']+)'/.exec(detail)?.[1] ?? detail;
+      return new MisuseError(`unknown flag: ${flag}\n${see}`, 125);
+    }
+    case 'commander.optionMissingArgument': {
+      const flag = /'(-[^ ']+)/.exec(detail)?.[1]?.replace(/,$/, '') ?? detail;
+      return new MisuseError(`flag needs an argument: ${flag}\n${see}`, 125);
+    }
+    case 'commander.invalidArgument': {
+      // pflag's wording: invalid argument "foo" for "--progress" flag: ...
+      const m = /^option '(-[^ ',]+)(?:, (--[^ ']+))?[^']*' argument '([^']*)' is invalid\. ?(.*)$/s.exec(detail);
+      const why = m?.[4] ? `: ${m[4].charAt(0).toLowerCase()}${m[4].slice(1).replace(/\.$/, '')}` : '';
+      return new MisuseError(m ? `invalid argument "${m[3]}" for "${m[2] ? `${m[1]}, ${m[2]}` : m[1]}" flag${why}\n${see}` : `${detail}\n${see}`, 125);
+    }
+    case 'commander.missingArgument':
+    case 'commander.excessArguments': {
+      const args = cmd.registeredArguments;
+      const min = args.filter((a) => a.required).length;
+      const max = args.some((a) => a.variadic) ? Infinity : args.length;
+      const n = (k: number) => `${k} argument${k === 1 ? '' : 's'}`;
+      const rule =
+        max === 0 ? 'accepts no arguments' : min === max ? `requires exactly ${n(min)}` : err.code === 'commander.missingArgument' ? `requires at least ${n(min)}` : `requires at most ${n(max)}`;
+      const usage = `Usage:  ${name} ${cmd.usage()}`;
+      return new MisuseError(`"${name}" ${rule}.\n${see}\n\n${usage}\n\n${cmd.description()}`, 1);
+    }
+    default:
+      return new MisuseError(`${detail}\n${see}`, 125);
+  }
+}
+
 /** Turns any thrown value into a message on stderr and an exit code. */
 export function reportError(e: unknown): number {
+  if (e instanceof MisuseError) {
+    process.stderr.write(`${e.message}\n`);
+    return e.exitCode;
+  }
   if (e instanceof CommanderError) {
-    // commander has already printed its message (or help, for which the code is 0)
-    return e.exitCode === 0 ? 0 : 2;
+    // help or --version, which commander has printed
+    return e.exitCode === 0 ? 0 : 125;
   }
   if (isTsbuildError(e)) {
     // A located error is one line `file:line:col: what is wrong`, as editors and CI logs link it.

@@ -1,3 +1,8 @@
+/**
+ * `tsbuild parse`: the parser's output, for tools and for checking a Dockerfile without building.
+ * The parser (chevrotain) is imported by the action: commands that never parse should not load it.
+ */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TsbuildError } from '../errors.js';
 
@@ -10,16 +15,15 @@ export function registerParse(program: Command): void {
     .option('--format <format>', 'json (validated instructions) or dump (raw parse, Docker\'s format)', 'json')
     .action(async (file: string, opts: { format: string }) => {
       if (opts.format !== 'json' && opts.format !== 'dump') {
-        throw new TsbuildError('USAGE', `unknown format ${JSON.stringify(opts.format)} (use json or dump)`, undefined, 2);
+        throw new TsbuildError('USAGE', `unknown format ${JSON.stringify(opts.format)} (use json or dump)`);
       }
-      const { readFile } = await import('node:fs/promises');
-      const parser = await import('../parser/index.js');
       let bytes: Buffer;
       try {
         bytes = file === '-' ? await readStdin() : await readFile(file);
       } catch (e) {
         throw new TsbuildError('NOT_FOUND', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
+      const parser = await import('../parser/index.js');
       const name = file === '-' ? 'Dockerfile' : file;
       const result = parser.parseDockerfile(bytes, { file: name });
       for (const w of result.warnings) {

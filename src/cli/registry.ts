@@ -1,10 +1,18 @@
 /**
  * The registry commands: pull, push, login, logout. Output is shaped like docker's; progress
- * lines are redrawn in a terminal and printed one per event otherwise. Implementation modules
- * are imported inside each action so other commands never load them. Secrets are never printed.
+ * lines are redrawn in a terminal and printed one per event otherwise. Secrets are never printed.
+ * The distribution client (HTTP, TLS, auth, pull, push, login) is imported only by the commands
+ * that talk to a registry: every CLI start evaluates this module, most never need a registry.
  */
+import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { TsbuildError } from '../errors.js';
+import { parsePlatform } from '../image/platform.js';
+import { familiarRepository, familiarString, formatReference, parseReference } from '../image/reference.js';
+import { resolveRoot } from '../image/root.js';
+import { ImageStore } from '../image/store.js';
 
+/** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
   root?: string;
 }
@@ -16,8 +24,7 @@ interface NetOpt {
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-async function openStore(opts: RootOpt) {
-  const [{ ImageStore }, { resolveRoot }] = await Promise.all([import('../image/store.js'), import('../image/root.js')]);
+function openStore(opts: RootOpt): Promise<ImageStore> {
   return ImageStore.open(resolveRoot(opts.root));
 }
 
@@ -44,7 +51,6 @@ export function serverName(input: string | undefined): string {
 
 /** Registers the pull, push, login, logout commands. */
 export function registerRegistryCommands(program: Command): void {
-  const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
   const INSECURE = ['--insecure-registry <host>', 'talk plain HTTP to this registry (repeatable; also $TSBUILD_INSECURE_REGISTRIES)', collect] as const;
 
   program
@@ -55,10 +61,7 @@ export function registerRegistryCommands(program: Command): void {
     .option('-q, --quiet', 'suppress the progress output')
     .option(...PROGRESS)
     .option(...INSECURE)
-    .option(...ROOT)
     .action(async (name: string, opts: RootOpt & NetOpt & { platform?: string; quiet?: boolean; progress?: string }) => {
-      const { parseReference, familiarString, formatReference } = await import('../image/reference.js');
-      const { parsePlatform } = await import('../image/platform.js');
       const ref = parseReference(name);
       const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
       const store = await openStore(opts);
@@ -89,10 +92,7 @@ export function registerRegistryCommands(program: Command): void {
     .option('-q, --quiet', 'suppress the progress output')
     .option(...PROGRESS)
     .option(...INSECURE)
-    .option(...ROOT)
     .action(async (name: string, opts: RootOpt & NetOpt & { quiet?: boolean; progress?: string }) => {
-      const { parseReference, familiarRepository } = await import('../image/reference.js');
-      const { TsbuildError } = await import('../errors.js');
       const ref = parseReference(name);
       if (ref.digest) throw new TsbuildError('USAGE', `cannot push a digest reference "${name}": push NAME[:TAG]`);
       const store = await openStore(opts);
@@ -119,13 +119,12 @@ export function registerRegistryCommands(program: Command): void {
     .option('--password-stdin', 'read the password from standard input')
     .option(...INSECURE)
     .action(async (server: string | undefined, opts: NetOpt & { username?: string; password?: string; passwordStdin?: boolean }) => {
-      const { TsbuildError } = await import('../errors.js');
       const host = serverName(server);
       let { username, password } = opts;
-      if (password !== undefined && opts.passwordStdin) throw new TsbuildError('USAGE', '--password and --password-stdin are mutually exclusive', undefined, 2);
+      if (password !== undefined && opts.passwordStdin) throw new TsbuildError('USAGE', '--password and --password-stdin are mutually exclusive');
       if (password !== undefined) process.stderr.write('WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n');
       if (opts.passwordStdin) {
-        if (!username) throw new TsbuildError('USAGE', 'must provide --username with --password-stdin', undefined, 2);
+        if (!username) throw new TsbuildError('USAGE', 'must provide --username with --password-stdin');
         const parts: Buffer[] = [];
         for await (const ch of process.stdin) parts.push(ch as Buffer);
         password = Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
@@ -157,8 +156,7 @@ export function registerRegistryCommands(program: Command): void {
 
 /** Reads one line from the terminal; `hidden` does not echo it. */
 async function prompt(question: string, hidden: boolean): Promise<string> {
-  const readline = await import('node:readline');
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   if (hidden) {
     const r = rl as unknown as { _writeToOutput: (s: string) => void };
     r._writeToOutput = (s: string) => {

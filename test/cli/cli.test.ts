@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from './helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 
 test('tsbuild --help lists the commands and exits 0', async () => {
   const r = await runCli(['--help']);
@@ -15,10 +15,21 @@ test('tsbuild --version prints the package version', async () => {
   assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
-test('an unknown option is a usage error with exit code 2', async () => {
+test('misuse as Docker reports it: an unknown flag exits 125, a wrong number of arguments 1', async () => {
   const r = await runCli(['--frobnicate']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /unknown option/);
+  assert.equal(r.code, 125);
+  assert.equal(r.stderr, "unknown flag: --frobnicate\nSee 'tsbuild build --help'.\n");
+  const sub = await runCli(['images', '--foo']);
+  assert.deepEqual([sub.code, sub.stderr], [125, "unknown flag: --foo\nSee 'tsbuild images --help'.\n"]);
+  const choice = await runCli(['build', '--progress', 'fancy', '.']);
+  assert.equal(choice.code, 125);
+  assert.match(choice.stderr, /^invalid argument "fancy" for "--progress" flag: allowed choices are auto, /);
+  const args = await runCli(['tag', 'a']);
+  assert.equal(args.code, 1);
+  assert.match(args.stderr, /^"tsbuild tag" requires exactly 2 arguments\.\nSee 'tsbuild tag --help'\.\n\nUsage:  tsbuild tag /);
+  const many = await runCli(['parse', 'a', 'b']);
+  assert.equal(many.code, 1);
+  assert.match(many.stderr, /^"tsbuild parse" requires at most 1 argument\./);
 });
 
 test('build is the default command: a missing context is a one-line error', async () => {
@@ -32,7 +43,7 @@ test('--root works before or after the command name', async () => {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { busyboxRootfsTar } = await import('./helpers/fixtures.js');
+  const { busyboxRootfsTar } = await import('../helpers/fixtures.js');
   const dir = mkdtempSync(join(tmpdir(), 'tsb-root-'));
   try {
     const imp = await runCli(['--root', dir, 'import', busyboxRootfsTar(), 'rooted:1'], { env: { TSBUILD_ROOT: '' } });

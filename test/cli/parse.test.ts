@@ -42,7 +42,7 @@ test('default file is ./Dockerfile; errors are one located line, exit 1, no stac
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^tsbuild: cannot read nope\/Dockerfile: ENOENT\n$/);
     const fmt = await runCli(['parse', '--format', 'yaml'], { cwd: dir });
-    assert.equal(fmt.code, 2);
+    assert.equal(fmt.code, 1);
     assert.match(fmt.stderr, /unknown format "yaml"/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -14,8 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
-import { projectRoot } from './helpers/cli.js';
-import { busyboxRootfsTar } from './helpers/fixtures.js';
+import { projectRoot } from '../helpers/cli.js';
+import { busyboxRootfsTar } from '../helpers/fixtures.js';
 
 let tmp: string;
 let pkg: string;
