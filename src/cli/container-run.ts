@@ -37,6 +37,7 @@ export interface RunFlags {
   volume: string[];
   mount: string[];
   tmpfs: string[];
+  restart?: string;
   root?: string;
   help: boolean;
 }
@@ -69,12 +70,12 @@ const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: strin
   volume: { key: 'volume', kind: 'list', short: 'v' },
   mount: { key: 'mount', kind: 'list' },
   tmpfs: { key: 'tmpfs', kind: 'list' },
+  restart: { key: 'restart', kind: 'value' },
   root: { key: 'root', kind: 'value' },
 };
 const NOT_YET: Record<string, string> = {
   t: '-t (a pseudo-terminal)',
   tty: '-t (a pseudo-terminal)',
-  restart: '--restart',
   'detach-keys': '--detach-keys',
 };
 
@@ -195,6 +196,7 @@ Options:
       --network string         Connect a container to a network: bridge (default), host or none
   -p, --publish list           Publish a container's port(s) to the host ([IP:][HOSTPORT:]CTRPORT[/tcp|udp])
   -P, --publish-all            Publish all exposed ports to random ports
+      --restart string         Restart policy: no (default), on-failure[:max-retries], always, unless-stopped
       --rm                     Automatically remove the container when it exits
       --stop-signal string     Signal to stop a container (default "SIGTERM")
       --stop-timeout int       Timeout (in seconds) to stop a container
@@ -233,6 +235,9 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const exposeOwn = [...flags.expose.flatMap((e) => parsePublish([e.replace(/^:+/, '')]).exposed), ...published.exposed];
   const { parseVolumeFlag, parseMountFlag, parseTmpfsFlag } = await import('../containers/volumes.js');
   const mounts = [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map((t) => parseTmpfsFlag(t))];
+  const { parseRestartPolicy } = await import('../containers/restart.js');
+  const restartPolicy = flags.restart !== undefined ? parseRestartPolicy(flags.restart) : undefined;
+  if (flags.rm && restartPolicy && restartPolicy.Name !== 'no') throw new TsbuildError('INVALID', 'Conflicting options: --restart and --rm', undefined, 125);
   for (const k of flags.expose) if (k.includes(':')) throw new TsbuildError('INVALID', `invalid port format for --expose: ${k}`, undefined, 125);
   const { parseSignal } = await import('../containers/signals.js');
   if (flags.stopSignal !== undefined) asRun(() => parseSignal(flags.stopSignal!));
@@ -279,6 +284,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       exposedPorts: exposeOwn,
       mounts,
       binds: flags.volume,
+      ...(restartPolicy ? { restartPolicy } : {}),
     }),
   );
   if (cidfile) writeFileSync(cidfile, record.Id, { flag: 'wx' });

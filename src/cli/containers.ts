@@ -438,7 +438,7 @@ export function registerContainerCommands(program: Command): void {
     .option(...ROOT)
     .action(async (id: string, opts: RootOpt) => {
       const c = await open(opts);
-      await c.cleanup(id);
+      await c.cleanup(id, await exitOpts(c, id));
     });
   // run/create/exec are parsed by container-run.ts and container-exec.ts (see main.ts); listed here for help output
   for (const [name, what] of [

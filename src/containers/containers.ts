@@ -56,6 +56,7 @@ import {
 } from './record.js';
 import { parseSignal } from './signals.js';
 import { hostPortsOf, type PortMap } from './ports.js';
+import { nextDelay, shouldRestart, type RestartPolicy } from './restart.js';
 import { sortMounts, Volumes, type MountRecord, type MountRequest } from './volumes.js';
 
 export interface CreateOptions {
@@ -89,6 +90,8 @@ export interface CreateOptions {
   /** `-v`, `--mount`, `--tmpfs`, parsed (containers/volumes.ts), and the `-v` words as given. */
   mounts?: MountRequest[];
   binds?: string[];
+  /** `--restart`, parsed (containers/restart.ts). */
+  restartPolicy?: RestartPolicy;
 }
 
 export interface StartOptions {
@@ -100,6 +103,8 @@ export interface StartOptions {
    *  used for AutoRemove. */
   exitCommand?: string[];
   exitEnv?: string[];
+  /** A start by the restart policy (not by the user: RestartCount and a user's stop are kept). */
+  autoRestart?: boolean;
 }
 
 export interface ContainerView {
@@ -272,7 +277,7 @@ export class Containers {
         LogConfig: { Type: o.logDriver, Config: logOpts },
         NetworkMode: o.network,
         PortBindings: o.portBindings ?? {},
-        RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+        RestartPolicy: o.restartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
         AutoRemove: o.autoRemove,
         Init: o.init ? true : null,
       },
@@ -281,6 +286,9 @@ export class Containers {
       // Docker drops them silently with host networking; with none there is nothing to forward to
       if (o.network === 'host') record.HostConfig.PortBindings = {};
       else throw new TsbuildError('INVALID', 'conflicting options: port publishing and the container type network mode', undefined, 125);
+    }
+    if (o.autoRemove && record.HostConfig.RestartPolicy.Name !== 'no') {
+      throw new TsbuildError('INVALID', 'Conflicting options: --restart and --rm', undefined, 125);
     }
     if (record.Config.WorkingDir && !record.Config.WorkingDir.startsWith('/')) {
       throw new TsbuildError('INVALID', `the working directory '${record.Config.WorkingDir}' is invalid, it needs to be an absolute path`, undefined, 125);
@@ -435,7 +443,7 @@ export class Containers {
       const log = record.HostConfig.LogConfig.Type === 'json-file' ? parseJsonFileOpts(record.HostConfig.LogConfig.Config) : undefined;
       const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
       // the exit command settles what the container leaves on the host (rules of published ports)
-      const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0;
+      const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0 || record.HostConfig.RestartPolicy.Name !== 'no';
       let handle: MonitorHandle;
       try {
         handle = await startMonitor({
@@ -496,6 +504,13 @@ export class Containers {
         Error: '',
         StartedAt: formatRfc3339Nano(handle.startedAt),
       };
+      delete st.RestartingPid;
+      if (!opts.autoRestart) {
+        // started by the user: the restart policy applies again, counted from zero (Docker's)
+        delete st.ManualStop;
+        delete st.RestartDelayMs;
+        st.RestartCount = 0;
+      }
       if (handle.network) {
         const a = handle.network;
         const ip = a.address.split('.').map(Number);
@@ -560,6 +575,7 @@ export class Containers {
     const dir = containerDir(this.paths, id);
     const record = readRecord(dir);
     if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
+    await this.markManualStop(id);
     if (!(await this.sync(id)).Running) return;
     const rd = runDir(this.paths, id);
     const sig = parseSignal(record.Config.StopSignal ?? 'SIGTERM');
@@ -575,11 +591,21 @@ export class Containers {
     const record = readRecord(containerDir(this.paths, id));
     if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
     const st = await this.sync(id);
+    if (st.Running) await this.markManualStop(id);
     if (!st.Running || !signalContainer(runDir(this.paths, id), sig)) {
       throw new TsbuildError('CONFLICT', `Cannot kill container: ${record.Name}: Container ${id} is not running`);
     }
     if (sig === 9) await this.waitStopped(id, 10_000);
     await this.sync(id);
+  }
+
+  /** A stop or kill by the user: the restart policy does not bring the container back. */
+  private async markManualStop(id: string): Promise<void> {
+    const dir = containerDir(this.paths, id);
+    await withLock(lockPath(this.paths, id), () => {
+      // a back-off in progress ends here (its process finds ManualStop when it wakes up)
+      if (existsSync(dir)) writeJsonAtomic(join(dir, 'state.json'), { ...readState(dir), ManualStop: true, RestartingPid: undefined });
+    });
   }
 
   /** Resolves true once the container has stopped (its monitor wrote its exit file or is gone). */
@@ -679,13 +705,41 @@ export class Containers {
   }
 
   /** What a monitor's exit command does: settle the state; remove an AutoRemove container. */
-  async cleanup(id: string): Promise<void> {
-    const record = readRecord(containerDir(this.paths, id));
+  async cleanup(id: string, restartWith?: Pick<StartOptions, 'exitCommand' | 'exitEnv'>): Promise<void> {
+    const dir = containerDir(this.paths, id);
+    const record = readRecord(dir);
     if (!record) return;
     const st = await this.sync(id);
-    if (record.HostConfig.AutoRemove && !st.Running) await this.remove(id, { volumes: true }).catch((e: unknown) => {
-      if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
-    });
+    if (record.HostConfig.AutoRemove && !st.Running) {
+      await this.remove(id, { volumes: true }).catch((e: unknown) => {
+        if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
+      });
+      return;
+    }
+    // a policy applies only to a command that ran (Docker: after a successful start)
+    if (st.Running || !restartWith || st.Error) return;
+    const policy = record.HostConfig.RestartPolicy as RestartPolicy;
+    if (!shouldRestart(policy, { exitCode: st.ExitCode, restartCount: st.RestartCount, manualStop: !!st.ManualStop })) return;
+    // the restart policy, from the monitor's exit path: wait the back-off, then start again unless
+    // the user stopped, started or removed the container meanwhile
+    const delay = nextDelay(st.RestartDelayMs, timeMs(st.FinishedAt) - timeMs(st.StartedAt));
+    const update = (fn: (s: ContainerState) => ContainerState) =>
+      withLock(lockPath(this.paths, id), () => {
+        if (existsSync(dir)) writeJsonAtomic(join(dir, 'state.json'), fn(readState(dir)));
+      });
+    await update((s) => ({ ...s, RestartingPid: process.pid, RestartDelayMs: delay }));
+    await new Promise((r) => setTimeout(r, delay));
+    const now = existsSync(dir) ? await this.sync(id) : undefined;
+    if (!now || now.Running || now.ManualStop) {
+      if (now && !now.Running) await update((s) => ({ ...s, RestartingPid: undefined }));
+      return;
+    }
+    await update((s) => ({ ...s, RestartCount: s.RestartCount + 1 }));
+    try {
+      (await this.start(id, { ...restartWith, autoRestart: true }))?.detach();
+    } catch {
+      await update((s) => ({ ...s, RestartingPid: undefined }));
+    }
   }
 }
 

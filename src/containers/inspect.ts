@@ -11,12 +11,19 @@ import { containerDir } from './record.js';
 import { jsonLogPath } from './json-log.js';
 import { commandLine, stateName, type ContainerSummary, type StateView } from './status-text.js';
 import { join } from 'node:path';
+import { pidAlive } from '../image/lock.js';
 import { displayPorts, networkPorts } from './ports.js';
 import { inspectMounts } from './volumes.js';
 
+/** Waiting to be started again by its restart policy (Docker shows it Running and Restarting). */
+export function restarting(c: ContainerView): boolean {
+  return !c.state.Running && !!c.state.RestartingPid && pidAlive(c.state.RestartingPid);
+}
+
 export function stateView(c: ContainerView): StateView {
   return {
-    running: c.state.Running,
+    running: c.state.Running || restarting(c),
+    ...(restarting(c) ? { restarting: true } : {}),
     exitCode: c.state.ExitCode,
     startedAt: timeMs(c.state.StartedAt),
     finishedAt: timeMs(c.state.FinishedAt),
@@ -69,9 +76,9 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
     Args: r.Args,
     State: {
       Status: stateName(stateView(c)),
-      Running: s.Running,
+      Running: s.Running || restarting(c),
       Paused: false,
-      Restarting: false,
+      Restarting: restarting(c),
       OOMKilled: s.OOMKilled,
       Dead: false,
       Pid: s.Running ? s.Pid : 0,

@@ -101,6 +101,12 @@ export interface ContainerState {
   Cgroups?: string[];
   /** Set while being removed. */
   Removing?: boolean;
+  /** Stopped or killed by the user: the restart policy leaves it stopped (until a user start). */
+  ManualStop?: boolean;
+  /** The restart policy's back-off: the process waiting to start the container again. */
+  RestartingPid?: number;
+  /** The last back-off (ms), doubled on each restart. */
+  RestartDelayMs?: number;
 }
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
