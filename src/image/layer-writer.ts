@@ -180,7 +180,8 @@ class ChunkPipe implements AsyncIterable<Buffer> {
 }
 
 const PIPE_DEPTH = 8;
-const FLUSH = 1 << 20;
+/** Tar padding is at most 511 zero bytes. */
+const ZEROS = Buffer.alloc(512);
 
 /** Sees every entry of a layer as it is written into the tar: its header, then its content. */
 export interface LayerTap {
@@ -190,7 +191,7 @@ export interface LayerTap {
   data(chunk: Buffer): void;
 }
 
-/** The layer as tar bytes, in chunks of about 1 MiB. A tap, if it accepts the layer, is given
+/** The layer as tar bytes (header, content and padding pieces). A tap, if it accepts the layer, is given
  *  every entry and content chunk on the way (the same bytes, read once). */
 export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}, tap?: LayerTap): AsyncGenerator<Buffer> {
   const list: LayerEntry[] = [];
@@ -200,38 +201,24 @@ export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<La
   }
   const ordered = orderEntries(list);
   const t = tap?.accepts(ordered) ? tap : undefined;
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
-  const push = (b: Buffer): Buffer | undefined => {
-    pending.push(b);
-    pendingLen += b.length;
-    if (pendingLen < FLUSH) return undefined;
-    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
-    pending = [];
-    pendingLen = 0;
-    return out;
-  };
+  // Pieces are yielded as they are (headers, file contents, padding): the blob store gathers small
+  // ones into ~1 MiB writevs, so copying them into big buffers here would only cost a memcpy of
+  // the whole layer.
   for (const e of ordered) {
     const h = toHeader(e, opts);
     t?.entry(h, e);
-    let out = push(encodeHeader(h));
-    if (out) yield out;
+    yield encodeHeader(h);
     if (h.type === 'file' && h.size > 0) {
       if (!e.sourcePath) throw new TsbuildError('INVALID', `layer entry ${e.path} has content but no source`);
       for await (const chunk of readExactly(e.sourcePath, h.size, e.path)) {
         t?.data(chunk);
-        out = push(chunk);
-        if (out) yield out;
+        yield chunk;
       }
       const pad = padding(h.size);
-      if (pad) {
-        out = push(Buffer.alloc(pad));
-        if (out) yield out;
-      }
+      if (pad) yield ZEROS.subarray(0, pad);
     }
   }
-  push(END_OF_ARCHIVE);
-  yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+  yield END_OF_ARCHIVE;
 }
 
 function checkPath(p: string): void {
