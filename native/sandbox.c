@@ -99,6 +99,8 @@
 #define STATUS_FD 4
 #define SPEC_FD 3
 #define NETCFG_FD 5 /* network=private: the interface configuration arrives here */
+#define INPUT_FD 6  /* monitor mode: the input (-i) arrives here and becomes our fd 0 (Node destroys a
+                     * child's stdin pipe when the child exits, and ours does exit: double fork) */
 #define EXIT_CANNOT_INVOKE 126 /* container mode: the command exists but cannot be executed */
 #define MAX_STUBS 256
 
@@ -136,6 +138,8 @@ struct spec {
   int init;              /* 1: tsbuild-init is PID 1 in front of the command (--init) */
   int stdin_pipe;        /* 1: the command's stdin is a pipe fed from our fd 0 (-i) */
   int attach;            /* 1: output also goes to our fds 1 and 2 (a foreground CLI) */
+  int tty;               /* 1: the command's stdio is a pty of the container's devpts (-t); see make_console */
+  unsigned short rows, cols; /* its first window size */
   char *log;             /* json-file log path (NULL: no log) */
   long long log_max_size;
   int log_max_file;
@@ -159,6 +163,8 @@ static size_t nstubs;
 static int status_ok = 0; /* fd 4 is open */
 static int monitor_mode = 0; /* argv[1] == "monitor": a container's monitor, see monitor_main */
 static int alive_keep = -1;  /* monitor mode: C keeps its end of the alive pipe until exec */
+static int tty_sock = -1;    /* monitor mode, -t: C sends the pty master to the monitor through it */
+static int tty_slave = -1;   /* ... and keeps the slave for the command */
 static int exec_mode = 0;    /* argv[1] == "exec": one more process in a running container (exec.c) */
 
 /* ---- errors ------------------------------------------------------------------------------ */
@@ -300,6 +306,9 @@ static void read_spec(struct spec *sp) {
     } else if (!strcmp(k, "nonewprivs")) sp->no_new_privs = strcmp(v, "0") != 0;
     else if (!strcmp(k, "init")) sp->init = strcmp(v, "0") != 0;
     else if (!strcmp(k, "stdin")) sp->stdin_pipe = !strcmp(v, "pipe");
+    else if (!strcmp(k, "tty")) sp->tty = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "rows")) sp->rows = (unsigned short)parse_num(k, v);
+    else if (!strcmp(k, "cols")) sp->cols = (unsigned short)parse_num(k, v);
     else if (!strcmp(k, "attach")) sp->attach = strcmp(v, "0") != 0;
     else if (!strcmp(k, "log")) sp->log = v;
     else if (!strcmp(k, "logmaxsize")) sp->log_max_size = (long long)parse_num(k, v);
@@ -861,6 +870,11 @@ static void __attribute__((noreturn)) exec_command(struct spec *sp, int cwdfd, s
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, oldmask, NULL);
   setsid();
+  if (tty_slave >= 0) {
+    if (ioctl(tty_slave, TIOCSCTTY, 0) < 0) die_errno("ioctl", "TIOCSCTTY");
+    if (dup2(tty_slave, 0) < 0 || dup2(tty_slave, 1) < 0 || dup2(tty_slave, 2) < 0) die_errno("dup2", "tty");
+    close(tty_slave);
+  }
   /* P and PID 1 are exempt from the OOM killer (a memory-limited run loses its command, not its
    * bookkeeping); the command gets the caller's score back */
   if (sp->oom_adj[0]) {
@@ -915,6 +929,57 @@ static void __attribute__((noreturn)) exec_command(struct spec *sp, int cwdfd, s
 /* ---- PID 1 (C) ---------------------------------------------------------------------------- */
 
 static void join_cgroups(struct spec *sp);
+
+/* -t (container mode, in C after /dev is made): a pty of the container's own devpts, as runc's
+ * console: the slave stays for the command (its controlling terminal and stdio), the master goes to
+ * the monitor over tty_sock (SCM_RIGHTS), which logs what it says and feeds it the input. */
+static void make_console(struct spec *sp) {
+  int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die_errno("open", "/dev/pts/ptmx");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) die_errno("ioctl", "TIOCSPTLCK");
+  tty_slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (tty_slave < 0) die_errno("ioctl", "TIOCGPTPEER");
+  if (sp->rows && sp->cols) {
+    struct winsize ws = {.ws_row = sp->rows, .ws_col = sp->cols};
+    ioctl(master, TIOCSWINSZ, &ws);
+  }
+  char one = 't';
+  struct iovec iov = {.iov_base = &one, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &master, sizeof(int));
+  if (sendmsg(tty_sock, &msg, 0) != 1) die_errno("sendmsg", "pty master");
+  close(master);
+  close(tty_sock);
+  tty_sock = -1;
+}
+
+/* The monitor's end: the pty master C sent, or -1 (C failed before). */
+static int recv_console(int sock) {
+  char one;
+  struct iovec iov = {.iov_base = &one, .iov_len = 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  if (n != 1) return -1;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+  return fd;
+}
 
 static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldmask, int alive_fd) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die_errno("prctl", "PR_SET_PDEATHSIG");
@@ -996,12 +1061,13 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   mask_paths(rootfd, nodes);
   /* stdin: the sandbox's own null device (the caller's is the host's /dev/null, which a root step
    * could otherwise fchmod through /proc/self/fd/0) */
-  if (!sp->stdin_pipe) {
+  if (!sp->stdin_pipe || sp->tty) {
     int in = openat(nodes, "null", O_RDONLY | O_CLOEXEC);
     if (in < 0 || dup2(in, 0) < 0) die_errno("open", "null device as stdin");
     close(in);
   }
   close(nodes);
+  if (monitor_mode && sp->tty) make_console(sp);
   for (size_t i = 0; i < sp->nmounts; i++) {
     struct mount_req *m = &sp->mounts[i];
     if (m->tmpfs) {
@@ -1025,6 +1091,7 @@ static void __attribute__((noreturn)) init_main(struct spec *sp, sigset_t *oldma
   if (child < 0) die_errno("fork", NULL);
   if (child == 0) exec_command(sp, cwdfd, oldmask);
   close(cwdfd);
+  if (tty_slave >= 0) close(tty_slave); /* --init: only the command holds the terminal */
   if (monitor_mode) {
     /* the monitor learns that the command was executed when every copy of the status pipe is closed:
      * ours goes now, the command's on exec */
@@ -1235,6 +1302,10 @@ static int __attribute__((noreturn)) monitor_main(void) {
   struct spec sp;
   read_spec(&sp);
   if (sp.net != NET_PRIVATE) close(NETCFG_FD);
+  if (fcntl(INPUT_FD, F_GETFD) >= 0) {
+    if (dup2(INPUT_FD, 0) < 0) die_errno("dup2", "input");
+    close(INPUT_FD);
+  }
   bind_ports(&sp);
   pid_t f = fork();
   if (f < 0) die_errno("fork", "monitor");
@@ -1269,7 +1340,11 @@ static int __attribute__((noreturn)) monitor_main(void) {
   if (sigfd < 0) die_errno("signalfd", NULL);
   int out[2], err[2], syn[2], in[2] = {-1, -1};
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(syn, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
-  if (sp.stdin_pipe && pipe2(in, O_CLOEXEC) < 0) die_errno("pipe2", "stdin");
+  /* -t: input goes to the pty master (once C sent it), not through a pipe */
+  const int in_pipe = sp.stdin_pipe && !sp.tty;
+  int ptys[2] = {-1, -1}, master = -1;
+  if (sp.tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ptys) < 0) die_errno("socketpair", "tty");
+  if (in_pipe && pipe2(in, O_CLOEXEC) < 0) die_errno("pipe2", "stdin");
   if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
   int alive[2];
   if (pipe2(alive, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
@@ -1281,18 +1356,20 @@ static int __attribute__((noreturn)) monitor_main(void) {
     close(ctl);
     if (logging) close(log.fd);
     if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) die_errno("dup2", "stdout/stderr");
-    if (sp.stdin_pipe && dup2(in[0], 0) < 0) die_errno("dup2", "stdin");
+    if (in_pipe && dup2(in[0], 0) < 0) die_errno("dup2", "stdin");
+    if (sp.tty) close(ptys[0]), tty_sock = ptys[1];
     /* what C reports before the command runs goes through the sync pipe, which the monitor relays */
     if (dup3(syn[1], STATUS_FD, O_CLOEXEC) < 0) die_errno("dup3", "status");
     close(out[0]), close(out[1]), close(err[0]), close(err[1]), close(syn[0]), close(syn[1]);
-    if (sp.stdin_pipe) close(in[0]), close(in[1]);
+    if (in_pipe) close(in[0]), close(in[1]);
     init_main(&sp, &oldmask, alive[0]);
   }
   close(alive[0]);
   close(out[1]);
   close(err[1]);
   close(syn[1]);
-  if (sp.stdin_pipe) {
+  if (sp.tty) close(ptys[1]);
+  if (in_pipe) {
     close(in[0]);
     fcntl(in[1], F_SETFL, O_NONBLOCK);
   }
@@ -1303,16 +1380,16 @@ static int __attribute__((noreturn)) monitor_main(void) {
   static char syntext[8192], errtext[4096];
   size_t synlen = 0, inlen = 0, inoff = 0;
   int started = 0, failed = 0, code = -1, sig = 0;
-  int in_eof = !sp.stdin_pipe, inw = sp.stdin_pipe ? in[1] : -1;
+  int in_eof = !sp.stdin_pipe, inw = in_pipe ? in[1] : -1;
   int attached[3] = {0, sp.attach, sp.attach};
-  struct pollfd pf[7] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
+  struct pollfd pf[8] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
                          {.fd = syn[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLOUT},
-                         {.fd = ctl, .events = POLLIN}};
-  while (code < 0 || pf[1].fd >= 0 || pf[2].fd >= 0 || pf[3].fd >= 0) {
+                         {.fd = ctl, .events = POLLIN}, {.fd = ptys[0], .events = POLLIN}};
+  while (code < 0 || pf[1].fd >= 0 || pf[2].fd >= 0 || pf[3].fd >= 0 || pf[7].fd >= 0) {
     pf[4].fd = !in_eof && inlen == 0 ? 0 : -1;
     pf[5].fd = inw >= 0 && inlen > 0 ? inw : -1;
     pf[6].fd = code < 0 ? ctl : -1;
-    if (poll(pf, 7, -1) < 0) {
+    if (poll(pf, 8, -1) < 0) {
       if (errno == EINTR) continue;
       die_errno("poll", NULL);
     }
@@ -1361,8 +1438,8 @@ static int __attribute__((noreturn)) monitor_main(void) {
       ssize_t n = read(0, inbuf, sizeof inbuf);
       if (n > 0) inlen = (size_t)n, inoff = 0;
       else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        in_eof = 1; /* EOF on our stdin reaches the command */
-        if (inw >= 0) close(inw);
+        in_eof = 1; /* EOF on our stdin reaches the command (a terminal's input just ends: detached) */
+        if (inw >= 0 && !sp.tty) close(inw);
         inw = -1;
       }
     }
@@ -1372,7 +1449,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
         inoff += (size_t)w;
         if (inoff == inlen) inlen = 0;
       } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        close(inw); /* the command closed its stdin: nothing more is delivered */
+        if (!sp.tty) close(inw); /* the command closed its stdin: nothing more is delivered */
         inw = -1;
         in_eof = 1;
         inlen = 0;
@@ -1386,7 +1463,36 @@ static int __attribute__((noreturn)) monitor_main(void) {
         for (char *p = line, *e; (e = strchr(p, '\n')); p = e + 1) {
           *e = 0;
           int s = 0;
+          unsigned short r = 0, c = 0;
           if (sscanf(p, "kill %d", &s) == 1 && s > 0 && s < NSIG) kill(init, s);
+          else if (sscanf(p, "resize %hu %hu", &r, &c) == 2 && master >= 0 && r && c) {
+            struct winsize ws = {.ws_row = r, .ws_col = c};
+            ioctl(master, TIOCSWINSZ, &ws);
+          }
+        }
+      }
+    }
+    if (pf[7].fd >= 0 && pf[7].revents) {
+      if (master < 0) {
+        /* C's message: the master (its output is the command's, logged as stdout, as Docker's) */
+        master = recv_console(ptys[0]);
+        close(ptys[0]);
+        pf[7].fd = master;
+        if (master >= 0) {
+          fcntl(master, F_SETFL, O_NONBLOCK);
+          if (sp.stdin_pipe && !in_eof) inw = master;
+        }
+      } else {
+        ssize_t n = read(master, buf, sizeof buf);
+        if (n > 0) {
+          if (logging) jlog_write(&log, 0, buf, (size_t)n, now_ns());
+          if (attached[1] && !write_all(1, buf, (size_t)n)) attached[1] = 0;
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+          /* EIO: every slave is closed (the container's processes are gone) */
+          if (inw == master) inw = -1;
+          close(master);
+          pf[7].fd = -1;
+          if (logging) jlog_end(&log, 0);
         }
       }
     }
@@ -1408,7 +1514,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
       close(ctl);
       unlink(ctlpath); /* from now on a "kill" finds nobody: the container is not running */
       ctl = -1;
-      if (inw >= 0) close(inw);
+      if (inw >= 0 && inw != master) close(inw);
       inw = -1;
       in_eof = 1;
     }
@@ -1477,7 +1583,7 @@ int main(int argc, char **argv) {
   monitor_mode = argc >= 2 && !strcmp(argv[1], "monitor");
   exec_mode = argc >= 2 && !strcmp(argv[1], "exec");
   /* nothing inherited beyond stdio, the spec, the status fd and the network fd reaches the sandbox */
-  close_range(NETCFG_FD + 1, ~0U, 0);
+  close_range(monitor_mode ? INPUT_FD + 1 : NETCFG_FD + 1, ~0U, 0);
   status_ok = fcntl(STATUS_FD, F_GETFD) >= 0;
   reexec_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

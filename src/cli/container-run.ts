@@ -8,7 +8,7 @@
  * container and exits with its code.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { StartError } from '../runtime/monitor.js';
 
@@ -17,6 +17,8 @@ export interface RunFlags {
   rm: boolean;
   interactive: boolean;
   init: boolean;
+  tty: boolean;
+  detachKeys?: string;
   name?: string;
   env: string[];
   envFile: string[];
@@ -48,6 +50,8 @@ const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: strin
   rm: { key: 'rm', kind: 'bool' },
   interactive: { key: 'interactive', kind: 'bool', short: 'i' },
   init: { key: 'init', kind: 'bool' },
+  tty: { key: 'tty', kind: 'bool', short: 't' },
+  'detach-keys': { key: 'detachKeys', kind: 'value' },
   help: { key: 'help', kind: 'bool' },
   name: { key: 'name', kind: 'value' },
   env: { key: 'env', kind: 'list', short: 'e' },
@@ -74,16 +78,13 @@ const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: strin
   root: { key: 'root', kind: 'value' },
 };
 const NOT_YET: Record<string, string> = {
-  t: '-t (a pseudo-terminal)',
-  tty: '-t (a pseudo-terminal)',
-  'detach-keys': '--detach-keys',
 };
 
 const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${msg}\nSee 'tsbuild ${cmd} --help'.`, undefined, 125);
 
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
-  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [] };
+  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [] };
   const set = (name: string, value: string | undefined, next: () => string | undefined, display: string) => {
     const f = FLAGS[name] ?? Object.values(FLAGS).find((x) => x.short === name && display.startsWith('-') && !display.startsWith('--'));
     if (!f) {
@@ -277,6 +278,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       autoRemove: flags.rm,
       init: flags.init,
       interactive: flags.interactive,
+      tty: flags.tty,
       logDriver: flags.logDriver as 'json-file' | 'none',
       logOpts: parseLogOpts(flags.logOpt),
       ...(cidfile ? { cidfile } : {}),
@@ -308,10 +310,13 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
     process.stdout.write(`${record.Id}\n`);
     return 0;
   }
+  const { parseDetachKeys, terminalSession } = await import('./container-tty.js');
+  const term = flags.tty ? terminalSession(flags.interactive, parseDetachKeys(flags.detachKeys)) : undefined;
   const h = await startOrFail(() =>
     containers.start(record.Id, {
       attach: { stdout: process.stdout, stderr: process.stderr },
-      ...(flags.interactive ? { stdin: process.stdin } : {}),
+      ...(term ? { ttySize: term.size } : {}),
+      ...(flags.interactive ? { stdin: term?.input ?? process.stdin } : {}),
       exitCommand,
       exitEnv,
     }),
@@ -323,10 +328,17 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const forward = (sig: NodeJS.Signals) => void signalContainer(runDir(containers.paths, record.Id), { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3 }[sig as 'SIGINT']);
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
   for (const s of sigs) process.on(s, forward);
+  term?.follow(join(runDir(containers.paths, record.Id), 'ctl'));
   try {
-    const end = await h.done;
+    // the detach keys leave the container running (the monitor carries on without us)
+    const end = await (term ? Promise.race([h.done, term.detached.then(() => undefined)]) : h.done);
+    if (!end) {
+      h.detach();
+      return 0;
+    }
     return end.exitCode;
   } finally {
+    term?.restore();
     for (const s of sigs) process.off(s, forward);
     if (flags.interactive) process.stdin.destroy();
   }

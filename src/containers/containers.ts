@@ -80,6 +80,8 @@ export interface CreateOptions {
   autoRemove: boolean;
   init: boolean;
   interactive: boolean;
+  /** `-t`: a pseudo-terminal. */
+  tty?: boolean;
   logDriver: 'json-file' | 'none';
   logOpts: Record<string, string>;
   cidfile?: string;
@@ -97,6 +99,8 @@ export interface CreateOptions {
 export interface StartOptions {
   /** A foreground run: output also goes here. */
   attach?: { stdout: Writable; stderr: Writable };
+  /** `-t`: the pty's first window size (default 24x80). */
+  ttySize?: { rows: number; cols: number };
   /** `-i`: piped to the command. */
   stdin?: Readable;
   /** What the monitor executes after the container ended (e.g. `tsbuild container cleanup ID`),
@@ -256,7 +260,7 @@ export class Containers {
         AttachStdin: o.interactive,
         AttachStdout: true,
         AttachStderr: true,
-        Tty: false,
+        Tty: o.tty === true,
         OpenStdin: o.interactive,
         StdinOnce: o.interactive,
         Env: env.length ? env : null,
@@ -478,6 +482,7 @@ export class Containers {
           runDir: rd,
           ...(log ? { log: { path: this.logPath(id), maxSize: log.maxSize, maxFile: log.maxFile } } : {}),
           init: record.HostConfig.Init === true,
+          ...(c.Tty ? { tty: opts.ttySize ?? { rows: 24, cols: 80 } } : {}),
           ...(opts.stdin ? { stdin: opts.stdin } : {}),
           ...(opts.attach ? { attach: opts.attach } : {}),
           cgroupProcs: cgroup?.procsFiles ?? [],

@@ -50,10 +50,9 @@ export interface SnapshotSink extends BlobSink {
 }
 
 export interface SnapshotWriteOptions extends LayerWriteOptions {
-  /** The directory the layer's sources come from (the build context's root): its files that are
-   *  unchanged since an earlier snapshot are linked from it (snapshot-writer.ts's donor index);
-   *  sources elsewhere (scratch files) are always written. */
-  donorRoot?: string;
+  /** Names the donor index (snapshot-writer.ts) to link unchanged files from, e.g. the build
+   *  context's root; without it every file is written. */
+  donorKey?: string;
 }
 
 /**
@@ -75,7 +74,7 @@ export async function writeLayerWithSnapshot(
 ): Promise<BlobInfo> {
   const tmp = store.tempPath('snap');
   mkdirSync(tmp, { mode: 0o755 });
-  const donors = opts.donorRoot !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorRoot, () => store.tempPath('donors')) : undefined;
+  const donors = opts.donorKey !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorKey, () => store.tempPath('donors')) : undefined;
   const direct = new SnapshotTap(tmp, donors);
   let tapped = false;
   const tap: LayerTap = {

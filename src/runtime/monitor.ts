@@ -18,6 +18,8 @@ export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'si
   log?: { path: string; maxSize: number; maxFile: number };
   /** tsbuild-init as PID 1 in front of the command (`--init`). */
   init?: boolean;
+  /** `-t`: the command's stdio is a pty of the container (the monitor holds the master), first of this size. */
+  tty?: { rows: number; cols: number };
   /** Piped to the command's stdin (`-i`); its end reaches the command as end of file. */
   stdin?: Readable;
   /** A foreground run: the output also goes here while we are alive. */
@@ -83,6 +85,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
   const recs: string[] = [`rundir=${spec.runDir}`];
   if (spec.init) recs.push('init=1');
   if (spec.stdin) recs.push('stdin=pipe');
+  if (spec.tty) recs.push('tty=1', `rows=${spec.tty.rows}`, `cols=${spec.tty.cols}`);
   if (spec.attach) recs.push('attach=1');
   if (spec.log) recs.push(`log=${spec.log.path}`, `logmaxsize=${spec.log.maxSize < 0 ? -1 : spec.log.maxSize}`, `logmaxfile=${spec.log.maxFile}`);
   for (const a of spec.exitCommand ?? []) recs.push(`exitcmd=${a}`);
@@ -95,8 +98,11 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
   const encoded = Buffer.concat([base, Buffer.from(recs.filter((r) => r !== 'logmaxsize=-1').map((r) => r + '\0').join(''), 'utf8')]);
 
   return new Promise((resolve, reject) => {
-    const stdio: ('ignore' | 'pipe')[] = [spec.stdin ? 'pipe' : 'ignore', spec.attach ? 'pipe' : 'ignore', spec.attach ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-    if (spec.network === 'private') stdio.push('pipe');
+    // the input goes on fd 6 (the helper makes it its fd 0): Node destroys a child's own stdin pipe
+    // when the child exits, and the monitor's first process exits at once (double fork)
+    const stdio: ('ignore' | 'pipe')[] = ['ignore', spec.attach ? 'pipe' : 'ignore', spec.attach ? 'pipe' : 'ignore', 'pipe', 'pipe'];
+    stdio.push(spec.network === 'private' ? 'pipe' : 'ignore');
+    if (spec.stdin) stdio.push('pipe');
     const child = spawn(helper, ['monitor'], { stdio, env: {} });
     const specPipe = child.stdio[3] as Writable;
     specPipe.on('error', () => {});
@@ -104,7 +110,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
     const netPipe = (child.stdio as unknown[])[5] as Writable | undefined;
     netPipe?.on('error', () => {});
     if (spec.stdin) {
-      const sink = child.stdin!;
+      const sink = (child.stdio as unknown[])[6] as Writable;
       sink.on('error', () => {});
       spec.stdin.pipe(sink);
     }
@@ -160,7 +166,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
               child.stdout?.destroy();
               child.stderr?.destroy();
               spec.stdin?.unpipe();
-              child.stdin?.destroy();
+              ((child.stdio as unknown[])[6] as Writable | undefined)?.destroy();
               child.unref();
             },
           });

@@ -147,7 +147,7 @@ export async function copyStep(
         return await writeLayerWithSnapshot(session.store, entries, below, {
           ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
           // files unchanged in the context since an earlier COPY are linked from its snapshot
-          ...(req.from.kind === 'context' ? { donorRoot: req.from.context.root } : {}),
+          ...(req.from.kind === 'context' ? { donorKey: `context:${req.from.context.root}` } : {}),
         });
       } finally {
         await rm(scratch, { recursive: true, force: true });

@@ -1,0 +1,74 @@
+/**
+ * `run -t` on a real busybox container under a real pseudo-terminal (python3's pty module): the
+ * container's own pty (/dev/pts/0), our window size and its change (SIGWINCH -> the monitor's ctl),
+ * typed input, the exit code, the detach keys (ctrl-p ctrl-q) leaving it running, and `-i` input
+ * that arrives long after the start (the monitor's first process has exited by then).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { makeBaseStore, type TempStore } from '../helpers/build.js';
+import { projectRoot, runCli } from '../helpers/cli.js';
+
+let base: TempStore;
+const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
+const mainTs = join(projectRoot, 'src', 'cli', 'main.ts');
+
+before(async () => {
+  base = await makeBaseStore();
+});
+
+after(async () => {
+  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
+  if (ids.length) await run('rm', '-f', ...ids);
+  base.cleanup();
+});
+
+function underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', [join(projectRoot, 'test', 'containers', 'fixtures', 'pty-run.py'), String(rows), String(cols), process.execPath, '--import', 'tsx', mainTs, '--root', base.root, ...args], {
+      cwd: projectRoot,
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env: { ...process.env, PTY_DEADLINE: '60' },
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stdin.end(steps.map((s) => s + '\n').join(''));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+test('run -it: the container pty, window size and SIGWINCH, typed input, exit code; detach keys', { timeout: 180_000 }, async () => {
+  const r = await underPty(33, 111, ['run', '-it', '--rm', 'busybox', 'sh', '-c', 'tty; stty size; echo READY; read x; echo got $x; stty size; exit 3'], [
+    'wait READY',
+    'sleep 0.5',
+    'resize 40 120',
+    'sleep 1',
+    'send hello\\r',
+  ]);
+  assert.equal(r.code, 3, r.out);
+  // the pty echoes the typed line; our terminal's output processing is off (no \r\r\n)
+  assert.equal(r.out, '/dev/pts/0\r\n33 111\r\nREADY\r\nhello\r\ngot hello\r\n40 120\r\n');
+  const logs = await run('ps', '-aq');
+  assert.equal(logs.stdout, ''); // --rm
+
+  const d = await underPty(24, 80, ['run', '-it', '--name', 'det', 'busybox', 'sh', '-c', 'echo READY; read x; echo got $x; sleep 300'], ['wait READY', 'sleep 0.5', 'send \\x10\\x11']);
+  assert.equal(d.code, 0, d.out);
+  assert.equal((await run('inspect', '--format', '{{.State.Running}} {{.Config.Tty}}', 'det')).stdout, 'true true\n');
+  // -t output is logged as stdout, with the pty's \r\n
+  assert.equal((await run('logs', 'det')).stdout, 'READY\r\n');
+  await run('rm', '-f', 'det');
+});
+
+test('run -i: input typed long after the start still reaches the command', { timeout: 60_000 }, async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', mainTs, '--root', base.root, 'run', '-i', '--rm', 'busybox', 'sh', '-c', 'echo READY; read a; echo got $a'], { cwd: projectRoot, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    if (out === 'READY\n') setTimeout(() => child.stdin.write('late\n'), 1500);
+  });
+  const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
+  assert.deepEqual([code, out], [0, 'READY\ngot late\n']);
+});
