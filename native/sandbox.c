@@ -1245,6 +1245,31 @@ static void remove_cgroups(struct spec *sp) {
   }
 }
 
+/* Whether the kernel's OOM killer killed a process of the container's memory group (read before
+ * the groups go: Docker's State.OOMKilled). v1: memory.oom_control's oom_kill; v2: memory.events. */
+static int oom_killed(struct spec *sp) {
+  for (size_t i = 0; i < sp->cgroups.n; i++) {
+    const char *files[] = {"memory.oom_control", "memory.events"};
+    for (int f = 0; f < 2; f++) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s", sp->cgroups.v[i]);
+      char *slash = strrchr(path, '/');
+      if (!slash) continue;
+      snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", files[f]);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char buf[1024];
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n <= 0) continue;
+      buf[n] = 0;
+      char *k = strstr(buf, "oom_kill ");
+      if (k && (k == buf || k[-1] == '\n') && atoi(k + 9) > 0) return 1;
+    }
+  }
+  return 0;
+}
+
 /* Copies BUF to fd TO; returns 0 when the reader went away. */
 static int write_all(int to, const unsigned char *buf, size_t n) {
   for (size_t off = 0; off < n;) {
@@ -1520,10 +1545,11 @@ static int __attribute__((noreturn)) monitor_main(void) {
     }
   }
   if (logging) jlog_close(&log);
+  int oom = oom_killed(&sp);
   remove_cgroups(&sp);
   char text[4400];
-  snprintf(text, sizeof text, "code %d\nsignal %d\nstarted %d\nfinished %lld\nerror %s\n", code, sig, started, now_ns(),
-           failed ? errtext : "");
+  snprintf(text, sizeof text, "code %d\nsignal %d\nstarted %d\nfinished %lld\noom %d\nerror %s\n", code, sig, started, now_ns(),
+           oom, failed ? errtext : "");
   write_atomic(sp.rundir, "exit", text);
   if (sig) status("signal %d", sig);
   else status("exit %d", code);

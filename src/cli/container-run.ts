@@ -40,6 +40,11 @@ export interface RunFlags {
   mount: string[];
   tmpfs: string[];
   restart?: string;
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  pidsLimit?: string;
   root?: string;
   help: boolean;
 }
@@ -75,6 +80,11 @@ const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: strin
   mount: { key: 'mount', kind: 'list' },
   tmpfs: { key: 'tmpfs', kind: 'list' },
   restart: { key: 'restart', kind: 'value' },
+  memory: { key: 'memory', kind: 'value', short: 'm' },
+  'memory-swap': { key: 'memorySwap', kind: 'value' },
+  cpus: { key: 'cpus', kind: 'value' },
+  'cpu-shares': { key: 'cpuShares', kind: 'value', short: 'c' },
+  'pids-limit': { key: 'pidsLimit', kind: 'value' },
   root: { key: 'root', kind: 'value' },
 };
 const NOT_YET: Record<string, string> = {
@@ -181,6 +191,8 @@ const RUN_HELP = `Usage:  tsbuild {CMD} [OPTIONS] IMAGE [COMMAND] [ARG...]
 
 Options:
       --cidfile string         Write the container ID to the file
+  -c, --cpu-shares int         CPU shares (relative weight)
+      --cpus decimal           Number of CPUs
   -d, --detach                 Run container in background and print container ID (run)
       --entrypoint string      Overwrite the default ENTRYPOINT of the image
   -e, --env list               Set environment variables
@@ -190,6 +202,8 @@ Options:
   -i, --interactive            Keep STDIN open (run: STDIN is piped to the command)
       --expose list            Expose a port or a range of ports
   -l, --label list             Set meta data on a container
+  -m, --memory bytes           Memory limit
+      --memory-swap bytes      Swap limit equal to memory plus swap: '-1' to enable unlimited swap
       --mount mount            Attach a filesystem mount to the container (type=volume|bind|tmpfs,source=,target=,readonly)
       --log-driver string      Logging driver for the container: json-file (default) or none
       --log-opt list           Log driver options (json-file: max-size, max-file)
@@ -197,6 +211,7 @@ Options:
       --network string         Connect a container to a network: bridge (default), host or none
   -p, --publish list           Publish a container's port(s) to the host ([IP:][HOSTPORT:]CTRPORT[/tcp|udp])
   -P, --publish-all            Publish all exposed ports to random ports
+      --pids-limit int         Tune container pids limit (set -1 for unlimited)
       --restart string         Restart policy: no (default), on-failure[:max-retries], always, unless-stopped
       --rm                     Automatically remove the container when it exits
       --stop-signal string     Signal to stop a container (default "SIGTERM")
@@ -236,6 +251,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const exposeOwn = [...flags.expose.flatMap((e) => parsePublish([e.replace(/^:+/, '')]).exposed), ...published.exposed];
   const { parseVolumeFlag, parseMountFlag, parseTmpfsFlag } = await import('../containers/volumes.js');
   const mounts = [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map((t) => parseTmpfsFlag(t))];
+  const { parseResources } = await import('../containers/resources.js');
+  const resources = parseResources(flags);
   const { parseRestartPolicy } = await import('../containers/restart.js');
   const restartPolicy = flags.restart !== undefined ? parseRestartPolicy(flags.restart) : undefined;
   if (flags.rm && restartPolicy && restartPolicy.Name !== 'no') throw new TsbuildError('INVALID', 'Conflicting options: --restart and --rm', undefined, 125);
@@ -287,6 +304,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       mounts,
       binds: flags.volume,
       ...(restartPolicy ? { restartPolicy } : {}),
+      resources,
     }),
   );
   if (cidfile) writeFileSync(cidfile, record.Id, { flag: 'wx' });

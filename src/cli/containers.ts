@@ -9,6 +9,7 @@ import type { Containers } from '../containers/containers.js';
 import { TsbuildError } from '../errors.js';
 import { addPortCommand } from './container-ports.js';
 import { addVolumeCommands } from './container-volumes.js';
+import { addStatsCommand } from './container-stats.js';
 
 interface RootOpt {
   root?: string;
@@ -415,10 +416,12 @@ export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
   addInspect(program);
   addPortCommand(program, ROOT);
+  addStatsCommand(program, ROOT);
   const group = program.command('container').description('Manage containers');
   addVerbs(group, true);
   addInspect(group, 'container');
   addPortCommand(group, ROOT);
+  addStatsCommand(group, ROOT);
   addVolumeCommands(program, ROOT);
   group
     .command('prune')

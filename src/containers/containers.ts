@@ -57,6 +57,7 @@ import {
 import { parseSignal } from './signals.js';
 import { hostPortsOf, type PortMap } from './ports.js';
 import { nextDelay, shouldRestart, type RestartPolicy } from './restart.js';
+import { cgroupLimits, type Resources } from './resources.js';
 import { sortMounts, Volumes, type MountRecord, type MountRequest } from './volumes.js';
 
 export interface CreateOptions {
@@ -94,6 +95,8 @@ export interface CreateOptions {
   binds?: string[];
   /** `--restart`, parsed (containers/restart.ts). */
   restartPolicy?: RestartPolicy;
+  /** `--memory`, `--cpus`, ... parsed (containers/resources.ts). */
+  resources?: Resources;
 }
 
 export interface StartOptions {
@@ -214,7 +217,7 @@ export class Containers {
       }
     }
     if (exit) {
-      const base = { ...st, Running: false, Pid: 0, ExitCode: exit.code };
+      const base = { ...st, Running: false, Pid: 0, ExitCode: exit.code, OOMKilled: exit.oomKilled };
       if (!exit.started) return { ...base, Error: exit.error };
       const startedAt = mon?.startedAt ? formatRfc3339Nano(mon.startedAt) : st.StartedAt;
       return { ...base, Error: exit.error === 'the container monitor was killed' ? exit.error : '', StartedAt: startedAt, FinishedAt: formatRfc3339Nano(exit.finishedAt) };
@@ -282,6 +285,7 @@ export class Containers {
         NetworkMode: o.network,
         PortBindings: o.portBindings ?? {},
         RestartPolicy: o.restartPolicy ?? { Name: 'no', MaximumRetryCount: 0 },
+        ...(o.resources ?? {}),
         AutoRemove: o.autoRemove,
         Init: o.init ? true : null,
       },
@@ -439,10 +443,13 @@ export class Containers {
       const network = record.HostConfig.NetworkMode;
       const etc = await this.writeEtc(dir, hostname, network);
       let cgroup: Cgroup | undefined;
+      const limits = cgroupLimits(record.HostConfig);
       try {
-        cgroup = createCgroup(`ctr-${shortId(id)}`, {});
-      } catch {
-        cgroup = undefined; // no cgroups here: the container runs without a group of its own
+        cgroup = createCgroup(`ctr-${shortId(id)}`, limits);
+      } catch (e) {
+        // no cgroups here: the container runs without a group of its own, unless it asked for limits
+        if (Object.keys(limits).length) throw new TsbuildError('RUNTIME', `cannot apply the container's resource limits: ${(e as Error).message}`, undefined, 125);
+        cgroup = undefined;
       }
       const log = record.HostConfig.LogConfig.Type === 'json-file' ? parseJsonFileOpts(record.HostConfig.LogConfig.Config) : undefined;
       const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
@@ -507,6 +514,7 @@ export class Containers {
         Pid: handle.pid,
         ExitCode: 0,
         Error: '',
+        OOMKilled: false,
         StartedAt: formatRfc3339Nano(handle.startedAt),
       };
       delete st.RestartingPid;

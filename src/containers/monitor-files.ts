@@ -23,6 +23,8 @@ export interface ExitInfo {
   started: boolean;
   finishedAt: bigint;
   error: string;
+  /** The OOM killer killed a process of the container (State.OOMKilled). */
+  oomKilled: boolean;
 }
 
 export function readMonitorInfo(runDir: string): MonitorInfo | undefined {
@@ -55,6 +57,7 @@ export function readExitInfo(runDir: string): ExitInfo | undefined {
     started: v.get('started') === '1',
     finishedAt: BigInt(v.get('finished') ?? '0'),
     error: v.get('error') ?? '',
+    oomKilled: v.get('oom') === '1',
   };
 }
 

@@ -54,6 +54,12 @@ export interface HostConfigJson {
   RestartPolicy: { Name: string; MaximumRetryCount: number };
   AutoRemove: boolean;
   Init: boolean | null;
+  /** Resource limits (containers/resources.ts; absent in records made before them). */
+  Memory?: number;
+  MemorySwap?: number;
+  NanoCpus?: number;
+  CpuShares?: number;
+  PidsLimit?: number | null;
 }
 
 export interface ContainerRecord {

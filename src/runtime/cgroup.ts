@@ -28,6 +28,11 @@ export interface CgroupLimits {
   memoryBytes?: number;
   /** Relative CPU weight, Docker's `--cpu-shares` (1024 = the default share). */
   cpuShares?: number;
+  /** Memory + swap (Docker's `--memory-swap`; default twice `memoryBytes`). */
+  memorySwapBytes?: number;
+  /** CPU time per period, Docker's `--cpus` (quota = cpus x period, period 100 ms). */
+  cpuQuotaUs?: number;
+  cpuPeriodUs?: number;
 }
 
 export interface Cgroup {
@@ -237,11 +242,18 @@ function applyLimits(dir: string, h: CgroupHierarchy, l: CgroupLimits): void {
     if (h.version === 1) {
       set('memory.limit_in_bytes', l.memoryBytes);
       // memsw counts memory + swap; absent when the kernel does not account swap
-      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) set('memory.memsw.limit_in_bytes', 2 * l.memoryBytes);
+      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) set('memory.memsw.limit_in_bytes', l.memorySwapBytes ?? 2 * l.memoryBytes);
     } else {
       set('memory.max', l.memoryBytes);
-      if (existsSync(join(dir, 'memory.swap.max'))) set('memory.swap.max', l.memoryBytes);
+      if (existsSync(join(dir, 'memory.swap.max'))) set('memory.swap.max', (l.memorySwapBytes ?? 2 * l.memoryBytes) - l.memoryBytes);
     }
+  }
+  if (l.cpuQuotaUs !== undefined && h.controllers.includes('cpu')) {
+    const period = l.cpuPeriodUs ?? 100_000;
+    if (h.version === 1) {
+      set('cpu.cfs_period_us', period);
+      set('cpu.cfs_quota_us', l.cpuQuotaUs);
+    } else set('cpu.max', `${l.cpuQuotaUs} ${period}`);
   }
   if (l.cpuShares !== undefined && h.controllers.includes('cpu')) {
     if (h.version === 1) set('cpu.shares', l.cpuShares);
