@@ -88,6 +88,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1307,6 +1308,39 @@ static void bind_ports(struct spec *sp) {
   }
 }
 
+/* `attach`: RUNDIR/attach, a unix socket (0600) the monitor serves. A client gets the output as
+ * frames, a byte 1|2 (stdout|stderr) then a big-endian u32 length then the bytes; what it sends goes
+ * to the container's terminal (-t). A client too slow to take a frame at once is dropped, so no
+ * client can stall the container or its log. Without a usable path there is no attach. */
+#define MAX_ATTACH 8
+static int attach_socket(const char *rundir) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if ((size_t)snprintf(a.sun_path, sizeof a.sun_path, "%s/attach", rundir) >= sizeof a.sun_path) return -1;
+  unlink(a.sun_path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || chmod(a.sun_path, 0600) < 0 || listen(fd, MAX_ATTACH) < 0) {
+    close(fd);
+    return -1;
+  }
+  int big = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+  return fd;
+}
+
+static void attach_send(struct pollfd *clients, int stream, const unsigned char *data, size_t n) {
+  unsigned char hdr[5] = {(unsigned char)stream, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  for (int i = 0; i < MAX_ATTACH; i++) {
+    if (clients[i].fd < 0) continue;
+    struct iovec iov[2] = {{.iov_base = hdr, .iov_len = 5}, {.iov_base = (void *)data, .iov_len = n}};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+    if (sendmsg(clients[i].fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 5)) {
+      close(clients[i].fd);
+      clients[i].fd = -1;
+    }
+  }
+}
+
 /*
  * monitor mode (argv[1] "monitor"): one per running container, started by the CLI. It detaches
  * (double fork, setsid, cwd /), so it outlives the CLI, and is P of the process tree above: PID 1
@@ -1350,6 +1384,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
   if (mkfifo(ctlpath, 0600) < 0) die_errno("mkfifo", ctlpath);
   int ctl = open(ctlpath, O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (ctl < 0) die_errno("open", ctlpath);
+  int attach_listen = attach_socket(sp.rundir);
   static struct jlog log;
   int logging = 0;
   if (sp.log) {
@@ -1401,20 +1436,21 @@ static int __attribute__((noreturn)) monitor_main(void) {
   if (sp.net == NET_PRIVATE) close(NETCFG_FD);
   status("pid %d", (int)init);
 
-  static unsigned char buf[65536], inbuf[65536];
+  static unsigned char buf[65536], inbuf[65536], inbuf2[4096];
   static char syntext[8192], errtext[4096];
   size_t synlen = 0, inlen = 0, inoff = 0;
   int started = 0, failed = 0, code = -1, sig = 0;
   int in_eof = !sp.stdin_pipe, inw = in_pipe ? in[1] : -1;
   int attached[3] = {0, sp.attach, sp.attach};
-  struct pollfd pf[8] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
+  struct pollfd pf[9 + MAX_ATTACH] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
                          {.fd = syn[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLOUT},
-                         {.fd = ctl, .events = POLLIN}, {.fd = ptys[0], .events = POLLIN}};
+                         {.fd = ctl, .events = POLLIN}, {.fd = ptys[0], .events = POLLIN}, {.fd = attach_listen, .events = POLLIN}};
+  for (int i = 9; i < 9 + MAX_ATTACH; i++) pf[i].fd = -1, pf[i].events = POLLIN;
   while (code < 0 || pf[1].fd >= 0 || pf[2].fd >= 0 || pf[3].fd >= 0 || pf[7].fd >= 0) {
     pf[4].fd = !in_eof && inlen == 0 ? 0 : -1;
     pf[5].fd = inw >= 0 && inlen > 0 ? inw : -1;
     pf[6].fd = code < 0 ? ctl : -1;
-    if (poll(pf, 8, -1) < 0) {
+    if (poll(pf, 9 + MAX_ATTACH, -1) < 0) {
       if (errno == EINTR) continue;
       die_errno("poll", NULL);
     }
@@ -1430,6 +1466,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
       }
       if (logging) jlog_write(&log, i - 1, buf, (size_t)n, now_ns());
       if (attached[i] && !write_all(i, buf, (size_t)n)) attached[i] = 0;
+      attach_send(pf + 9, i, buf, (size_t)n);
     }
     if (pf[3].fd >= 0 && pf[3].revents) {
       ssize_t n = read(syn[0], syntext + synlen, sizeof syntext - 1 - synlen);
@@ -1512,6 +1549,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
         if (n > 0) {
           if (logging) jlog_write(&log, 0, buf, (size_t)n, now_ns());
           if (attached[1] && !write_all(1, buf, (size_t)n)) attached[1] = 0;
+          attach_send(pf + 9, 1, buf, (size_t)n);
         } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
           /* EIO: every slave is closed (the container's processes are gone) */
           if (inw == master) inw = -1;
@@ -1519,6 +1557,25 @@ static int __attribute__((noreturn)) monitor_main(void) {
           pf[7].fd = -1;
           if (logging) jlog_end(&log, 0);
         }
+      }
+    }
+    if (pf[8].fd >= 0 && pf[8].revents) {
+      int cfd = accept4(pf[8].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      int slot = -1;
+      for (int i = 9; cfd >= 0 && i < 9 + MAX_ATTACH && slot < 0; i++)
+        if (pf[i].fd < 0) slot = i;
+      if (slot >= 0) pf[slot].fd = cfd;
+      else if (cfd >= 0) close(cfd); /* that many clients: this one is refused */
+    }
+    for (int i = 9; i < 9 + MAX_ATTACH; i++) {
+      if (pf[i].fd < 0 || !pf[i].revents) continue;
+      /* an attached client's input: to the terminal (-t) */
+      ssize_t n = read(pf[i].fd, inbuf2, sizeof inbuf2);
+      if (n > 0) {
+        if (master >= 0 && write(master, inbuf2, (size_t)n) < 0) { /* full or gone: typed input is dropped */ }
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        close(pf[i].fd);
+        pf[i].fd = -1;
       }
     }
     if (pf[0].revents & POLLIN) {
@@ -1545,6 +1602,15 @@ static int __attribute__((noreturn)) monitor_main(void) {
     }
   }
   if (logging) jlog_close(&log);
+  /* attached clients see the end of the stream once the output is drained; the socket goes */
+  for (int i = 9; i < 9 + MAX_ATTACH; i++)
+    if (pf[i].fd >= 0) close(pf[i].fd);
+  if (attach_listen >= 0) {
+    char apath[4200];
+    snprintf(apath, sizeof apath, "%s/attach", sp.rundir);
+    unlink(apath);
+    close(attach_listen);
+  }
   int oom = oom_killed(&sp);
   remove_cgroups(&sp);
   char text[4400];

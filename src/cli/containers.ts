@@ -281,6 +281,19 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     });
 
   parent
+    .command('attach')
+    .description("Attach to a running container's output (and its terminal's input, for -t)")
+    .argument('<container>')
+    .option('--no-stdin', 'do not attach STDIN')
+    .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
+    .option('--sig-proxy', 'accepted (signals are not forwarded by attach yet)')
+    .option(...ROOT)
+    .action(async (word: string, opts: RootOpt & { stdin: boolean; detachKeys?: string }) => {
+      const { attachContainer } = await import('./container-attach.js');
+      process.exitCode = await attachContainer(await open(opts), word, { noStdin: !opts.stdin, ...(opts.detachKeys !== undefined ? { detachKeys: opts.detachKeys } : {}) });
+    });
+
+  parent
     .command('diff')
     .description("Inspect changes to files or directories on a container's filesystem")
     .argument('<container>')

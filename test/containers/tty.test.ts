@@ -2,7 +2,8 @@
  * `run -t` on a real busybox container under a real pseudo-terminal (python3's pty module): the
  * container's own pty (/dev/pts/0), our window size and its change (SIGWINCH -> the monitor's ctl),
  * typed input, the exit code, the detach keys (ctrl-p ctrl-q) leaving it running, and `-i` input
- * that arrives long after the start (the monitor's first process has exited by then).
+ * that arrives long after the start (the monitor's first process has exited by then); `attach`
+ * to a detached container: its output (streams apart), its exit code, its terminal's input.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,4 +72,19 @@ test('run -i: input typed long after the start still reaches the command', { tim
   });
   const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? 1)));
   assert.deepEqual([code, out], [0, 'READY\ngot late\n']);
+});
+
+test('attach: output with stdout/stderr apart and the exit code; -dit then attach to its terminal', { timeout: 120_000 }, async () => {
+  await run('run', '-d', '--name', 'at1', 'busybox', 'sh', '-c', 'sleep 4; echo out; echo err >&2; exit 4');
+  const a = await run('attach', 'at1');
+  assert.deepEqual([a.code, a.stdout, a.stderr], [4, 'out\n', 'err\n']);
+  const stopped = await run('attach', 'at1');
+  assert.equal(stopped.code, 1);
+  assert.match(stopped.stderr, /You cannot attach to a stopped container, start it first/);
+
+  await run('run', '-dit', '--name', 'at2', 'busybox', 'sh');
+  const t = await underPty(30, 100, ['attach', 'at2'], ['sleep 4', 'send echo hi-$((1+2))\\r', 'wait hi-3', 'send exit 5\\r']);
+  assert.equal(t.code, 5, t.out);
+  assert.match(t.out, /echo hi-\$\(\(1\+2\)\)\r\nhi-3\r\n/);
+  await run('rm', '-f', 'at1', 'at2');
 });
