@@ -1,4 +1,5 @@
 /** What a build is asked to do: the library API's input, which the CLI fills from its flags. */
+import type { Platform } from '../image/platform.js';
 import type { BuildEventListener } from './events.js';
 
 /** RUN's network: `default` = a namespace of its own behind tsbuild's bridge and NAT; `none` =
@@ -66,7 +67,8 @@ export interface BuildOptions {
   limits?: RunLimits;
   secrets?: SecretSpec[];
   ssh?: SshSpec[];
-  platform?: string;
+  /** `--platform`, parsed (the CLI checks it is the host's). */
+  platform?: Platform;
   outputs?: OutputSpec[];
   /** `--cache-from` specs (`type=registry,ref=...`, `type=local,src=DIR`, or a bare reference), parsed. */
   cacheFrom?: CacheSpec[];

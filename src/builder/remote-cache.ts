@@ -73,14 +73,14 @@ export class BuildRemoteCache {
     private readonly store: ImageStore,
     private readonly sources: Source[],
     private readonly opts: RemoteCacheOptions,
-    private readonly clientRef: { client?: RegistryClient; own: boolean },
+    private readonly clientRef: { client?: RegistryClient },
   ) {
     this.ingester = new LayerIngester(store);
   }
 
   /** Reads the `cacheFrom` sources' records (manifest and config only). */
   static async open(store: ImageStore, opts: RemoteCacheOptions = {}): Promise<BuildRemoteCache> {
-    const clientRef: { client?: RegistryClient; own: boolean } = { own: false };
+    const clientRef: { client?: RegistryClient } = {};
     if (opts.client) clientRef.client = opts.client;
     const cache = new BuildRemoteCache(store, [], opts, clientRef);
     for (const spec of opts.cacheFrom ?? []) {
@@ -161,6 +161,7 @@ export class BuildRemoteCache {
     }
   }
 
+  /** Forgets the client (its giver closes it: the build's parts, or a test). */
   close(): void {
     this.clientRef.client = undefined;
   }

@@ -4,7 +4,7 @@
  */
 import { TsbuildError } from '../errors.js';
 import { ENTITLEMENTS, type CacheSpec, type Entitlement, type OutputSpec, type RunLimits, type SecretSpec, type SshSpec } from '../builder/options.js';
-import { formatPlatform, hostPlatform, parsePlatform } from '../image/platform.js';
+import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import { parseKeyValues } from '../parser/key-values.js';
 import { parseByteSize } from '../parser/values.js';
@@ -143,10 +143,12 @@ export function parseOutput(v: string): OutputSpec {
   return { type: type as Exclude<OutputSpec['type'], 'image'>, dest };
 }
 
-/** `--platform P[,P]`: tsbuild builds only for the host platform (a variant, if given, must be the host's). */
-export function checkPlatform(v: string | undefined): void {
-  if (v === undefined) return;
+/** `--platform P[,P]`: tsbuild builds only for the host platform (a variant, if given, must be the
+ *  host's); the platform asked for, parsed. */
+export function checkPlatform(v: string | undefined): Platform | undefined {
+  if (v === undefined) return undefined;
   const host = hostPlatform();
+  let first: Platform | undefined;
   for (const p of v.split(',')) {
     let want;
     try {
@@ -157,7 +159,9 @@ export function checkPlatform(v: string | undefined): void {
     if (want.os !== host.os || want.architecture !== host.architecture || (want.variant !== undefined && want.variant !== host.variant)) {
       throw usage(`--platform ${p}: tsbuild builds only for the host platform (${formatPlatform(host)})`);
     }
+    first ??= want;
   }
+  return first;
 }
 
 /** One `--cache-from` / `--cache-to` value (see builder/remote-cache.ts for what each does); a bare

@@ -70,7 +70,7 @@ export function registerBuild(program: Command): void {
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=NAME[,mode=max] | type=local,dest=DIR; repeatable', collect, [])
     .option('--push', 'push every -t name to its registry after the build')
     .action(async (context: string, flags: BuildFlags) => {
-      checkPlatform(flags.platform);
+      const platform = checkPlatform(flags.platform);
       const allow = parseAllow(flags.allow);
       const limits = parseLimits(flags);
       const cacheFrom = flags.cacheFrom.map((spec) => parseCacheSpec(spec, 'from'));
@@ -105,7 +105,7 @@ export function registerBuild(program: Command): void {
           push: !!flags.push,
           cacheFrom,
           cacheTo,
-          ...(flags.platform !== undefined ? { platform: flags.platform } : {}),
+          ...(platform !== undefined ? { platform } : {}),
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
           allow,
