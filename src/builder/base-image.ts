@@ -31,15 +31,17 @@ export interface ResolveBaseImageOptions {
   registry?: RegistryAccess;
 }
 
-/** Resolutions in flight, so stages of one build sharing a base pull it once. */
-const inflight = new Map<string, Promise<StoredImage>>();
+/** Resolutions in flight per store, so stages of one build sharing a base pull it once. */
+const inflightByStore = new WeakMap<ImageStore, Map<string, Promise<StoredImage>>>();
 
 export function resolveBaseImage(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
   const platform = typeof opts.platform === 'string' ? opts.platform : opts.platform ? [opts.platform.os, opts.platform.architecture, opts.platform.variant].join('/') : '';
-  const key = [store.root, ref, opts.pull, platform].join('\0');
+  const key = [ref, opts.pull, platform].join('\0');
+  let inflight = inflightByStore.get(store);
+  if (!inflight) inflightByStore.set(store, (inflight = new Map()));
   let p = inflight.get(key);
   if (!p) {
-    p = resolve(store, ref, opts).finally(() => inflight.delete(key));
+    p = resolve(store, ref, opts).finally(() => inflight!.delete(key));
     inflight.set(key, p);
   }
   return p;
