@@ -50,9 +50,10 @@ export interface SnapshotSink extends BlobSink {
 }
 
 export interface SnapshotWriteOptions extends LayerWriteOptions {
-  /** Names the donor index (snapshot-writer.ts) to link unchanged files from, e.g. the build
-   *  context's root; without it every file is written. */
-  donorKey?: string;
+  /** The directory the layer's sources come from (the build context's root): its files that are
+   *  unchanged since an earlier snapshot are linked from it (snapshot-writer.ts's donor index);
+   *  sources elsewhere (scratch files) are always written. */
+  donorRoot?: string;
 }
 
 /**
@@ -74,7 +75,7 @@ export async function writeLayerWithSnapshot(
 ): Promise<BlobInfo> {
   const tmp = store.tempPath('snap');
   mkdirSync(tmp, { mode: 0o755 });
-  const donors = opts.donorKey !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorKey, () => store.tempPath('donors')) : undefined;
+  const donors = opts.donorRoot !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorRoot, () => store.tempPath('donors')) : undefined;
   const direct = new SnapshotTap(tmp, donors);
   let tapped = false;
   const tap: LayerTap = {
@@ -89,10 +90,13 @@ export async function writeLayerWithSnapshot(
       try {
         for await (const chunk of layerTar(entries, opts, tap)) {
           if (!tapped) {
-            extracting ??= extractLayer(pipe, tmp, { mode: 'snapshot' }).catch((e: unknown) => {
-              pipe.fail(e);
-              throw e;
-            });
+            extracting ??= extractLayer(pipe, tmp, { mode: 'snapshot' }).then(
+              () => pipe.consumerDone(), // (a reader that stops early must not leave the writer waiting)
+              (e: unknown) => {
+                pipe.fail(e);
+                throw e;
+              },
+            );
             await pipe.push(chunk);
           }
           yield chunk;
@@ -136,19 +140,28 @@ export function topChainId(diffIds: readonly Digest[]): Digest | undefined {
 class ChunkPipe implements AsyncIterable<Buffer> {
   private readonly queue: Buffer[] = [];
   private done = false;
+  private consumed = false;
   private failure: unknown;
   private wakeConsumer: (() => void) | undefined;
   private wakeProducer: (() => void) | undefined;
 
   async push(chunk: Buffer): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
+    if (this.consumed) return;
     this.queue.push(chunk);
     this.wakeConsumer?.();
-    while (this.queue.length >= PIPE_DEPTH && this.failure === undefined && !this.done) {
+    while (this.queue.length >= PIPE_DEPTH && this.failure === undefined && !this.done && !this.consumed) {
       await new Promise<void>((r) => (this.wakeProducer = r));
       this.wakeProducer = undefined;
     }
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** The consumer has stopped reading: later chunks are dropped instead of waited for. */
+  consumerDone(): void {
+    this.consumed = true;
+    this.queue.length = 0;
+    this.wakeProducer?.();
   }
 
   end(): void {
