@@ -38,7 +38,9 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride(function (this: Command, err: CommanderError) {
       throw misuse(this, err);
     })
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), outputError: () => {} })
+    // every command's help lists the one --root
+    .configureHelp({ showGlobalOptions: true });
   // `--root` is declared once, here, and accepted before or after the command name; the command
   // that runs finds it among its own options (as `opts.root`), resolved
   program.hook('preAction', (_program, command) => {
