@@ -294,6 +294,31 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     });
 
   parent
+    .command('cp')
+    .description('Copy files/folders between a container and the local filesystem (CONTAINER:SRC DEST|- or SRC CONTAINER:DEST)')
+    .argument('<src>')
+    .argument('<dest>')
+    .option('-L, --follow-link', 'always follow symbol link in SRC_PATH')
+    .option('-a, --archive', 'archive mode (owners are always kept)')
+    .option(...ROOT)
+    .action(async (src: string, dest: string, opts: RootOpt & { followLink?: boolean }) => {
+      const { copyFromContainer, copyToContainer } = await import('../containers/cp.js');
+      const split = (s: string) => {
+        const m = /^([^/:][^:]*):(.*)$/.exec(s);
+        return m ? { ctr: m[1]!, path: m[2]! || '/' } : undefined;
+      };
+      const from = split(src);
+      const to = split(dest);
+      if ((from && to) || (!from && !to)) throw new TsbuildError('USAGE', 'must specify at least one container source (and not two)', undefined, 1);
+      const c = await open(opts);
+      if (from) await copyFromContainer(c, from.ctr, from.path, dest, { followLink: !!opts.followLink });
+      else {
+        if (src === '-') throw new TsbuildError('USAGE', 'copying a tar stream from stdin into a container is not supported by tsbuild yet', undefined, 1);
+        await copyToContainer(c, to!.ctr, src, to!.path);
+      }
+    });
+
+  parent
     .command('diff')
     .description("Inspect changes to files or directories on a container's filesystem")
     .argument('<container>')

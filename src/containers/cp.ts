@@ -1,0 +1,191 @@
+/**
+ * `cp`: files between a container and the host, as `docker cp`:
+ * - `CTR:SRC DEST`: SRC is resolved inside the container's root (its writable layer over the image's
+ *   layers, through RootfsView: symlinks on the way are followed inside the root, never on the
+ *   host; the last one is copied as a link unless -L), running or not. DEST an existing dir: SRC
+ *   goes into it under its own name; else SRC becomes DEST (its parent must exist). `SRC/.` copies
+ *   a directory's content. DEST `-`: a tar stream on stdout. Owners and modes are kept.
+ * - `SRC CTR:DEST`: into a stopped container only (its writable layer is written while nothing
+ *   runs, so no process of the container can race the path checks); DEST resolved inside the root
+ *   the same way; a whiteout in the way is replaced (an opaque dir for a directory).
+ * Not yet: copying into a running container, a tar stream (`-`) as the source.
+ */
+import { chownSync, lchownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, chmodSync, lutimesSync, type Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { TsbuildError } from '../errors.js';
+import type { LayerEntry } from '../image/layer-entry.js';
+import { layerTar } from '../image/layer-writer.js';
+import { RootfsView, splitPath } from '../image/rootfs-view.js';
+import { fsx } from '../native/fsx.js';
+import type { Containers, ContainerView } from './containers.js';
+import { containerDir } from './record.js';
+
+export interface CpOptions {
+  followLink?: boolean;
+}
+
+function viewOf(c: Containers, v: ContainerView): { view: RootfsView; upper: string } {
+  const upper = join(containerDir(c.paths, v.record.Id), 'upper');
+  const lowers = v.record.Layers.map((l) => c.store.snapshotDir(l as `sha256:${string}`));
+  return { view: new RootfsView([upper, ...[...lowers].reverse()]), upper };
+}
+
+const notFound = (word: string, p: string) => new TsbuildError('NOT_FOUND', `Could not find the file ${p} in container ${word}`, undefined, 1);
+
+/** The entries below container path SRC (already resolved), named under NAME ('' = the content). */
+function collect(view: RootfsView, src: string, name: string, out: LayerEntry[]): void {
+  const e = view.lookup(src);
+  if (!e) return;
+  const st = e.stat;
+  const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: 0, mtimeMs: st.mtimeMs };
+  if (st.isDirectory()) {
+    if (name) out.push({ ...base, path: name, type: 'dir' });
+    for (const n of view.readdir(src) ?? []) collect(view, `${src === '/' ? '' : src}/${n}`, name ? `${name}/${n}` : n, out);
+  } else if (st.isSymbolicLink()) out.push({ ...base, path: name, type: 'symlink', linkname: readlinkSync(e.hostPath, 'utf8') });
+  else if (st.isFile()) out.push({ ...base, path: name, type: 'file', size: st.size, sourcePath: e.hostPath });
+  // devices, fifos and sockets are not copied out (as docker cp's archive skips sockets)
+}
+
+/** `cp CTR:SRC DEST|-` */
+export async function copyFromContainer(c: Containers, word: string, src: string, dest: string, o: CpOptions, stdout: Writable = process.stdout): Promise<void> {
+  const v = await c.find(word);
+  const { view } = viewOf(c, v);
+  const contentOnly = /\/\.$/.test(src);
+  const abs = src.startsWith('/') ? src : `/${src}`;
+  const resolved = view.resolve(contentOnly ? abs.slice(0, -2) || '/' : abs, o.followLink === true || contentOnly || abs.endsWith('/'));
+  const top = view.lookup(resolved);
+  if (!top) throw notFound(word, src);
+  const entries: LayerEntry[] = [];
+  const name = splitPath(resolved).at(-1) ?? '';
+  if (dest === '-') {
+    collect(view, resolved, contentOnly ? '' : name || '.', entries);
+    for await (const chunk of layerTar(entries)) if (!stdout.write(chunk)) await new Promise((r) => stdout.once('drain', r));
+    return;
+  }
+  // into an existing dir under its own name, else as DEST
+  let target = dest;
+  if (existsSync(dest) && statSync(dest).isDirectory() && !contentOnly) target = join(dest, name || '.');
+  else if (!existsSync(dirname(dest))) throw new TsbuildError('NOT_FOUND', `destination directory ${dirname(dest)} does not exist`, undefined, 1);
+  collect(view, resolved, '', entries);
+  if (top.stat.isDirectory()) {
+    mkdirSync(target, { recursive: true });
+    applyMeta(target, top.stat);
+  } else if (top.stat.isFile()) {
+    writeEntry(target, { path: '', type: 'file', mode: top.stat.mode & 0o7777, uid: top.stat.uid, gid: top.stat.gid, size: top.stat.size, mtimeMs: top.stat.mtimeMs, sourcePath: top.hostPath });
+    return;
+  } else if (top.stat.isSymbolicLink()) {
+    writeEntry(target, { path: '', type: 'symlink', mode: 0o777, uid: top.stat.uid, gid: top.stat.gid, size: 0, mtimeMs: top.stat.mtimeMs, linkname: readlinkSync(top.hostPath, 'utf8') });
+    return;
+  }
+  for (const e of entries) writeEntry(join(target, e.path), e);
+  // directory times last: writing into them changed them
+  for (const e of entries.filter((x) => x.type === 'dir').reverse()) lutimesSync(join(target, e.path), e.mtimeMs / 1000, e.mtimeMs / 1000);
+}
+
+function applyMeta(p: string, st: Stats | LayerEntry): void {
+  chownSync(p, st.uid, st.gid);
+  chmodSync(p, st.mode & 0o7777);
+}
+
+function writeEntry(p: string, e: LayerEntry): void {
+  const old = lstatOrNull(p);
+  if (e.type === 'dir') {
+    if (old && !old.isDirectory()) rmSync(p, { force: true });
+    if (!old || !old.isDirectory()) mkdirSync(p);
+    applyMeta(p, e);
+    return;
+  }
+  if (old) rmSync(p, { recursive: true, force: true });
+  if (e.type === 'symlink') {
+    symlinkSync(e.linkname!, p);
+    lchownSync(p, e.uid, e.gid);
+    return;
+  }
+  copyFileSync(e.sourcePath!, p);
+  applyMeta(p, e);
+  lutimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+}
+
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+const isWhiteout = (st: Stats | null) => !!st && st.isCharacterDevice() && st.rdev === 0;
+
+/** `cp SRC CTR:DEST` (a stopped container). */
+export async function copyToContainer(c: Containers, word: string, src: string, dest: string): Promise<void> {
+  const v = await c.find(word);
+  if (v.state.Running) throw new TsbuildError('CONFLICT', `copying into a running container is not supported by tsbuild yet: stop ${word} first`, undefined, 1);
+  const srcSt = lstatOrNull(src);
+  if (!srcSt) throw new TsbuildError('NOT_FOUND', `lstat ${src}: no such file or directory`, undefined, 1);
+  const { view, upper } = viewOf(c, v);
+  const abs = dest.startsWith('/') ? dest : `/${dest}`;
+  const resolved = view.resolve(abs, true);
+  const at = view.lookup(resolved);
+  const contentOnly = /\/\.$/.test(src);
+  // into an existing dir under SRC's name, else as DEST (its parent must be a dir)
+  let dirPath: string;
+  let name: string;
+  if (at && at.stat.isDirectory()) {
+    dirPath = resolved;
+    name = contentOnly ? '' : basename(src.replace(/\/+$/, ''));
+  } else {
+    if (abs.endsWith('/')) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dest} in container ${word}`, undefined, 1);
+    const parts = splitPath(resolved);
+    name = parts.pop() ?? '';
+    dirPath = '/' + parts.join('/');
+    const parent = view.lookup(dirPath);
+    if (!parent || !parent.stat.isDirectory()) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dirname(abs)} in container ${word}`, undefined, 1);
+  }
+  // the directory chain in the writable layer, with the image's owners and modes (a copy-up)
+  let up = upper;
+  let cpath = '';
+  for (const part of splitPath(dirPath)) {
+    cpath += `/${part}`;
+    up = join(up, part);
+    const st = lstatOrNull(up);
+    if (st && st.isDirectory()) continue;
+    if (st) throw new TsbuildError('CONFLICT', `${cpath} in the container's layer is not a directory`, undefined, 1);
+    const lower = view.lookup(cpath)!;
+    mkdirSync(up);
+    applyMeta(up, lower.stat);
+    lutimesSync(up, lower.stat.atimeMs / 1000, lower.stat.mtimeMs / 1000);
+  }
+  const copyIn = (from: string, to: string, inContainer: string) => {
+    const st = lstatSync(from);
+    const old = lstatOrNull(to);
+    const whiteout = isWhiteout(old);
+    if (st.isDirectory()) {
+      if (old && !old.isDirectory()) rmSync(to, { force: true });
+      if (!old || !old.isDirectory()) mkdirSync(to);
+      // a directory replacing a deleted one must not show the old content again
+      if (whiteout || (!old && view.lookup(inContainer) === null && lowerHasPath(v, c, inContainer))) fsx().lsetxattr(to, 'trusted.overlay.opaque', Buffer.from('y'));
+      applyMeta(to, st);
+      for (const n of readdirSync(from)) copyIn(join(from, n), join(to, n), `${inContainer}/${n}`);
+      lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+      return;
+    }
+    if (old) rmSync(to, { recursive: true, force: true });
+    if (st.isSymbolicLink()) {
+      symlinkSync(readlinkSync(from), to);
+      lchownSync(to, st.uid, st.gid);
+    }
+    else if (st.isFile()) {
+      copyFileSync(from, to);
+      applyMeta(to, st);
+      lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+    }
+  };
+  if (name === '') {
+    for (const n of readdirSync(src)) copyIn(join(src, n), join(up, n), `${dirPath === '/' ? '' : dirPath}/${n}`);
+  } else copyIn(src, join(up, name), `${dirPath === '/' ? '' : dirPath}/${name}`);
+}
+
+function lowerHasPath(v: ContainerView, c: Containers, p: string): boolean {
+  return v.record.Layers.some((l) => lstatOrNull(join(c.store.snapshotDir(l as `sha256:${string}`), p)) !== null);
+}

@@ -1,0 +1,57 @@
+/**
+ * `cp` with a real busybox container: out of it (running: a dir tree with owners and a symlink kept
+ * as a link, a file to a new name, a tar stream with `-`), paths resolved inside the container root
+ * (a symlink to / does not reach the host), into a stopped one (visible after start), and the
+ * refusals (running container as destination, no container side).
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeBaseStore, type TempStore } from '../helpers/build.js';
+import { runCli } from '../helpers/cli.js';
+
+let base: TempStore;
+let host: string;
+const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
+
+before(async () => {
+  base = await makeBaseStore();
+  host = mkdtempSync(join(tmpdir(), 'tsbuild-cp-'));
+});
+
+after(async () => {
+  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
+  if (ids.length) await run('rm', '-f', ...ids);
+  base.cleanup();
+  rmSync(host, { recursive: true, force: true });
+});
+
+test('cp out of and into a container, resolved inside its root', { timeout: 120_000 }, async () => {
+  await run('run', '-d', '--name', 'cpc', 'busybox', 'sh', '-c', 'mkdir -p /data/sub; echo a > /data/a; echo b > /data/sub/b; chown 1000:1000 /data/sub/b; ln -s /etc/passwd /data/link; ln -s / /escape; echo secret-in-ctr > /etc/ctrfile; touch /ready; sleep 300');
+  for (let i = 0; i < 50 && (await run('exec', 'cpc', 'test', '-e', '/ready')).code !== 0; i++) await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await run('cp', 'cpc:/data', host)).code, 0);
+  assert.equal(readFileSync(join(host, 'data', 'sub', 'b'), 'utf8'), 'b\n');
+  assert.equal(lstatSync(join(host, 'data', 'sub', 'b')).uid, 1000);
+  assert.equal(readlinkSync(join(host, 'data', 'link')), '/etc/passwd');
+  // through the container's own symlink to /: its /etc, not the host's
+  assert.equal((await run('cp', 'cpc:/escape/etc/ctrfile', join(host, 'got'))).code, 0);
+  assert.equal(readFileSync(join(host, 'got'), 'utf8'), 'secret-in-ctr\n');
+  const tar = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--root', base.root, 'cp', 'cpc:/data/sub', '-'], { cwd: join(import.meta.dirname, '..', '..') });
+  const list = spawnSync('tar', ['-t'], { input: tar.stdout }).stdout.toString();
+  assert.deepEqual(list.trim().split('\n').sort(), ['sub/', 'sub/b']);
+  assert.equal((await run('cp', 'cpc:/nope', host)).code, 1);
+
+  writeFileSync(join(host, 'new'), 'new\n');
+  const running = await run('cp', join(host, 'new'), 'cpc:/tmp/');
+  assert.equal(running.code, 1);
+  await run('stop', '-t', '0', 'cpc');
+  assert.equal((await run('cp', join(host, 'new'), 'cpc:/tmp/')).code, 0);
+  assert.equal((await run('cp', join(host, 'new'), 'cpc:/etc/group')).code, 0); // over an image file
+  await run('start', 'cpc');
+  const r = await run('exec', 'cpc', 'sh', '-c', 'cat /tmp/new /etc/group');
+  assert.equal(r.stdout, 'new\nnew\n');
+  assert.equal((await run('cp', join(host, 'new'), join(host, 'x'))).code, 1);
+});
