@@ -8,7 +8,7 @@ import { emptyConfig } from '../image/config.js';
 import type { Instruction } from '../parser/instructions.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstruction } from '../parser/to-instructions.js';
-import { DEFAULT_PATH } from '../runtime/sandbox.js';
+import { DEFAULT_PATH } from '../runtime/index.js';
 import { ArgScope, envMap } from './args.js';
 import { rootKey } from './cache-key.js';
 import { StageExpander } from './expand.js';

@@ -20,6 +20,7 @@ export type { ResolvedUser } from './users.js';
 export { resolveUser, resolveChown, parsePasswd, parseGroup } from './users.js';
 export { diffUpperDir } from './diff.js';
 export { DEFAULT_PATH } from './sandbox.js';
+export { DEFAULT_PIDS_MAX, defaultMemoryBytes, type CgroupLimits } from './cgroup.js';
 export { BridgeNetwork, DEFAULT_BRIDGE, type BridgeNetworkOptions, type BridgeInfo, type Attachment } from './network.js';
 
 /** What a step asks to run; the rootfs directories come from `prepare`. */

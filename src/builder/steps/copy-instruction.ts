@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import type { AddInstruction, CopyInstruction } from '../../parser/instructions.js';
 import { ShellLex } from '../../parser/word-expansion.js';
 import { topChainId, writeLayer, writeLayerWithSnapshot } from '../../image/layer-writer.js';
-import { resolveChown } from '../../runtime/users.js';
+import { resolveChown } from '../../runtime/index.js';
 import { expansionEnv } from '../args.js';
 import type { StageExpander } from '../expand.js';
 import { copyHistory } from '../history-text.js';
@@ -147,7 +147,7 @@ export async function copyStep(
         return await writeLayerWithSnapshot(session.store, entries, below, {
           ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
           // files unchanged in the context since an earlier COPY are linked from its snapshot
-          ...(req.from.kind === 'context' ? { donorKey: `context:${req.from.context.root}` } : {}),
+          ...(req.from.kind === 'context' ? { donorRoot: req.from.context.root } : {}),
         });
       } finally {
         await rm(scratch, { recursive: true, force: true });

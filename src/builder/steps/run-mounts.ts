@@ -14,7 +14,7 @@ import { join, posix } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { RunMount, RunInstruction } from '../../parser/instructions.js';
 import { parseMount } from '../../parser/run-mount.js';
-import type { SandboxMount } from '../../runtime/sandbox.js';
+import type { SandboxMount } from '../../runtime/index.js';
 import type { StageExpander } from '../expand.js';
 import { at } from '../plan.js';
 import type { BuildSession } from '../session.js';

@@ -7,7 +7,6 @@
 import { chainIds, type Digest } from '../../image/digest.js';
 import { TsbuildError } from '../../errors.js';
 import type { RunInstruction } from '../../parser/instructions.js';
-import { resolveUser } from '../../runtime/users.js';
 import { writeLayer } from '../../image/layer-writer.js';
 import { PROXY_ARGS, envMap } from '../args.js';
 import type { StageExpander } from '../expand.js';
@@ -24,7 +23,7 @@ import { checkRun, runtimeNetwork, stepNetwork } from '../network-policy.js';
 import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
 import type { FromResolver } from './copy-instruction.js';
-import { DEFAULT_PIDS_MAX, defaultMemoryBytes, type CgroupLimits } from '../../runtime/cgroup.js';
+import { DEFAULT_PIDS_MAX, defaultMemoryBytes, resolveUser, type CgroupLimits } from '../../runtime/index.js';
 
 /** How many of the last output lines a failure message carries. */
 const TAIL_LINES = 10;

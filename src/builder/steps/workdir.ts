@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import type { WorkdirInstruction } from '../../parser/instructions.js';
 import type { LayerEntry } from '../../image/layer-entry.js';
 import { writeLayer } from '../../image/layer-writer.js';
-import { resolveChown } from '../../runtime/users.js';
+import { resolveChown } from '../../runtime/index.js';
 import type { StageExpander } from '../expand.js';
 import { RootfsView } from '../../image/rootfs-view.js';
 import type { BuildSession } from '../session.js';
