@@ -537,7 +537,7 @@ export class Containers {
       delete st.Ports;
       if (hostPorts.length && handle.network) {
         const address = handle.network.address;
-        const ports = handle.ports.map((b, i) => ({ proto: b.proto, hostIp: b.ip, hostPort: b.bound, port: hostPorts[i]!.ctrPort, address }));
+        const ports = handle.ports.map((b, i) => ({ proto: b.proto, hostIp: b.ip, hostPort: b.bound, port: hostPorts[i]!.ctrPort, address, owner: handle.pid }));
         st.Ports = ports;
         writeJsonAtomic(join(dir, 'state.json'), st);
         try {

@@ -76,12 +76,26 @@ export interface PortForward {
   hostPort: number;
   address: string;
   port: number;
+  /** The process the forward belongs to (a container's PID 1): recorded with the rule, which is
+   *  swept once that process is gone, whoever forgot to remove it. */
+  owner?: number;
 }
 
 export const DEFAULT_BRIDGE = 'tsbuild0';
 
+const deleteLine = (table: string, f: PortForward) => `delete element ip ${table} ${mapOf(f)} { ${keyOf(f)} }`;
 const mapOf = (f: PortForward) => (f.hostIp === '0.0.0.0' ? 'pub_any' : 'pub_ip');
 const keyOf = (f: PortForward) => (f.hostIp === '0.0.0.0' ? `${f.proto} . ${f.hostPort}` : `${f.hostIp} . ${f.proto} . ${f.hostPort}`);
+/** `PID STARTTIME` of a live process (names it across PID reuse), undefined when gone. */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return `${pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
 const sameKey = (a: PortForward, b: PortForward) => a.proto === b.proto && a.hostIp === b.hostIp && a.hostPort === b.hostPort;
 
 /** The values go into an nft script: only what parses as an address and a port. */
@@ -196,11 +210,12 @@ export class BridgeNetwork {
     await this.ensure();
     await withLock(this.lockPath(), async () => {
       const have = await this.readPublished();
-      const lines: string[] = [];
+      const lines = this.sweepLines(have, forwards);
       for (const f of forwards) {
         const old = have.find((h) => sameKey(h, f));
-        if (old) lines.push(`delete element ip ${this.table} ${mapOf(f)} { ${keyOf(f)} }`);
-        lines.push(`add element ip ${this.table} ${mapOf(f)} { ${keyOf(f)} : ${f.address} . ${f.port} }`);
+        if (old && !lines.includes(deleteLine(this.table, old))) lines.push(deleteLine(this.table, old));
+        const who = f.owner !== undefined ? processIdentity(f.owner) : undefined;
+        lines.push(`add element ip ${this.table} ${mapOf(f)} { ${keyOf(f)}${who ? ` comment "${who}"` : ''} : ${f.address} . ${f.port} }`);
       }
       const r = await tool('nft', ['-f', '-'], lines.join('\n') + '\n');
       if (r.code !== 0) throw new TsbuildError('RUNTIME', `cannot publish ports on ${this.bridge}: ${firstLine(r.stderr)}`);
@@ -217,28 +232,51 @@ export class BridgeNetwork {
     await withLock(this.lockPath(), async () => {
       const have = await this.readPublished();
       const mine = have.filter((h) => forwards.some((f) => sameKey(h, f) && h.address === f.address && h.port === f.port));
-      if (mine.length) {
-        const script = mine.map((f) => `delete element ip ${this.table} ${mapOf(f)} { ${keyOf(f)} }`).join('\n') + '\n';
+      const lines = [...new Set([...mine.map((f) => deleteLine(this.table, f)), ...this.sweepLines(have, [])])];
+      if (lines.length) {
+        const script = lines.join('\n') + '\n';
         const r = await tool('nft', ['-f', '-'], script);
         if (r.code !== 0) throw new TsbuildError('RUNTIME', `cannot remove published ports from ${this.bridge}: ${firstLine(r.stderr)}`);
       }
-      if (have.length === mine.length && existsSync(`/sys/class/net/${this.bridge}`)) writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '0');
+      if (have.length === lines.length && existsSync(`/sys/class/net/${this.bridge}`)) writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '0');
     });
   }
 
+  /** Deletions of the forwards whose owner is gone (a monitor killed before anyone cleaned up, a
+   *  store removed with its containers), except those being replaced anyway (KEEP's keys). */
+  private sweepLines(have: readonly (PortForward & { ownerIdentity?: string })[], keep: readonly PortForward[]): string[] {
+    return have
+      .filter((h) => !keep.some((k) => sameKey(h, k)))
+      .filter((h) => !h.ownerIdentity || processIdentity(h.owner ?? 0) !== h.ownerIdentity)
+      .map((h) => deleteLine(this.table, h));
+  }
+
   /** The forwards in tsbuild's maps now (none when the table is missing). */
-  async readPublished(): Promise<PortForward[]> {
-    const out: PortForward[] = [];
+  async readPublished(): Promise<(PortForward & { ownerIdentity?: string })[]> {
+    const out: (PortForward & { ownerIdentity?: string })[] = [];
     for (const map of ['pub_any', 'pub_ip'] as const) {
       const r = await tool('nft', ['-j', 'list', 'map', 'ip', this.table, map], '');
       if (r.code !== 0) continue;
       type Concat = { concat: (string | number)[] };
-      const doc = JSON.parse(r.stdout || '{}') as { nftables?: { map?: { elem?: [Concat, Concat][] } }[] };
+      type Key = Concat | { elem: { val: Concat; comment?: string } };
+      const doc = JSON.parse(r.stdout || '{}') as { nftables?: { map?: { elem?: [Key, Concat][] } }[] };
       for (const e of doc.nftables?.find((x) => x.map)?.map?.elem ?? []) {
-        const k = e[0].concat;
+        const key = 'elem' in e[0] ? e[0].elem.val : e[0];
+        const comment = 'elem' in e[0] ? e[0].elem.comment : undefined;
+        const k = key.concat;
         const v = e[1].concat;
         const [hostIp, proto, hostPort] = map === 'pub_any' ? ['0.0.0.0', k[0], k[1]] : [k[0], k[1], k[2]];
-        out.push({ proto: proto === 'udp' ? 'udp' : 'tcp', hostIp: String(hostIp), hostPort: Number(hostPort), address: String(v[0]), port: Number(v[1]) });
+        const owner = comment ? Number.parseInt(comment, 10) : NaN;
+        out.push({
+          proto: proto === 'udp' ? 'udp' : 'tcp',
+          hostIp: String(hostIp),
+          hostPort: Number(hostPort),
+          address: String(v[0]),
+          port: Number(v[1]),
+          // no owner recorded: made before owners were, and swept like a dead one
+          owner: Number.isInteger(owner) && owner > 0 ? owner : 0,
+          ...(comment ? { ownerIdentity: comment } : {}),
+        });
       }
     }
     return out;

@@ -56,7 +56,7 @@ function fetchText(port: number): Promise<string> {
 /** tsbuild's published-port elements naming HOST_PORT. */
 function rulesFor(hostPort: number): string[] {
   const r = spawnSync('nft', ['list', 'table', 'ip', 'tsbuild'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort} :`).test(l));
+  return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort}( comment "[^"]*")? :`).test(l));
 }
 
 async function waitFor(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
@@ -132,8 +132,14 @@ test('a published port serves the host, a second publish is refused, stop/start/
 });
 
 test('-p CTRPORT and -P take free host ports; a killed monitor leaves rules the next command removes; bad -p is one line', { timeout: 120_000 }, async () => {
+  // rules whose owner is gone (its store was deleted with its records): the next publish sweeps them
+  const ghost = await freePort();
+  const add = spawnSync('nft', ['add', 'element', 'ip', 'tsbuild', 'pub_any', `{ tcp . ${ghost} comment "999999999 1" : 10.89.0.250 . 80 }`], { encoding: 'utf8' });
+  assert.equal(add.status, 0, add.stderr);
+  assert.equal(rulesFor(ghost).length, 1);
   const c = await run('run', '-d', '--name', 'any', '--expose', '81', '-P', '-p', '53/udp', 'busybox', 'sleep', '60');
   assert.equal(c.code, 0, c.stderr);
+  assert.deepEqual(rulesFor(ghost), []);
   const lines = (await run('port', 'any')).stdout.trim().split('\n').sort();
   assert.equal(lines.length, 2);
   assert.match(lines[0]!, /^53\/udp -> 0\.0\.0\.0:\d+$/);
