@@ -52,15 +52,17 @@ type DonorRecord = [string, string, string];
 export class DonorIndex {
   private records = new Map<string, DonorRecord>();
   private readonly file: string;
+  private readonly under: string;
 
   /** `tempPath` names a temp file in the store (a killed writer's is removed by prune). */
   constructor(
     private readonly snapshotDir: (hex: string) => string,
     metaDir: string,
-    key: string,
+    sourceRoot: string,
     private readonly tempPath: () => string,
   ) {
-    this.file = join(metaDir, 'copy-donors', `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+    this.under = sourceRoot.endsWith('/') ? sourceRoot : `${sourceRoot}/`;
+    this.file = join(metaDir, 'copy-donors', `${createHash('sha256').update(sourceRoot).digest('hex').slice(0, 32)}.json`);
     try {
       const v = JSON.parse(readFileSync(this.file, 'utf8')) as { v?: number; files?: Record<string, DonorRecord> };
       if (v.v === 1 && v.files && typeof v.files === 'object') this.records = new Map(Object.entries(v.files));
@@ -70,6 +72,11 @@ export class DonorIndex {
   }
 
   /** A file holding exactly `h`'s content and metadata, if an earlier snapshot has one. */
+  /** Whether this index takes a source at all (only files below its root). */
+  covers(sourcePath: string): boolean {
+    return sourcePath.startsWith(this.under);
+  }
+
   find(sourcePath: string, identity: string, h: TarHeader): string | undefined {
     const r = this.records.get(sourcePath);
     if (!r || r[0] !== identity || !/^[0-9a-f]{64}$/.test(r[1])) return undefined;
@@ -159,7 +166,7 @@ export class SnapshotTap implements LayerTap {
         this.dirTimes.push([abs, h.mtime]);
         return;
       case 'file': {
-        const id = e.sourcePath !== undefined ? sourceIdentity(e.sourcePath) : undefined;
+        const id = e.sourcePath !== undefined && this.donors?.covers(e.sourcePath) ? sourceIdentity(e.sourcePath) : undefined;
         const donor = id !== undefined ? this.donors?.find(e.sourcePath!, id, h) : undefined;
         if (donor !== undefined) {
           try {

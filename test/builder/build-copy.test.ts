@@ -321,6 +321,10 @@ test('COPY . after one context file changed: the next RUN sees the new content a
     assert.equal(imageFile(two, 'seen'), 'kept\ntwo\ndeep\n');
     assert.equal(imageFile(two, 'links'), '2\n', 'keep.txt shares its inode with the first build\'s snapshot');
     assert.equal(imageFile(two, 'app/edit.txt'), 'two\n');
+    // a RUN writing to a linked file copies it up: the snapshot it came from keeps its content
+    await buildIn(s.root, ctx, 'FROM busybox\nCOPY . /app\nRUN echo more >> /app/keep.txt\n', { noCache: true });
+    const three = await buildIn(s.root, ctx, df, { noCache: true });
+    assert.equal(imageFile(three, 'seen'), 'kept\ntwo\ndeep\n');
   } finally {
     rmSync(ctx, { recursive: true, force: true });
   }

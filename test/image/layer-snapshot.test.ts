@@ -140,7 +140,7 @@ test('unchanged source files are linked from the snapshot an earlier layer wrote
     const file = (n: string, mode = 0o644): LayerEntry => e({ path: `app/${n}`, type: 'file', mode, size: statSize(join(src, n)), sourcePath: join(src, n) });
     const layer = (modeOfD = 0o644): LayerEntry[] => [e({ path: 'app', type: 'dir', mode: 0o755 }), file('a'), file('b'), file('c'), file('d', modeOfD), e({ path: 'app/hard', type: 'hardlink', linkname: 'app/a' })];
     const s = await ImageStore.open(join(w, 'store'));
-    const opts = { donorKey: `context:${src}` };
+    const opts = { donorRoot: src };
     const first = await writeLayerWithSnapshot(s, layer(), undefined, opts);
     const dir1 = s.snapshotDir(first.digest);
     writeFileSync(join(src, 'b'), 'content of B\n'); // same size, new content
