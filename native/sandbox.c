@@ -138,6 +138,7 @@ struct spec {
   /* container (monitor) mode only */
   int init;              /* 1: tsbuild-init is PID 1 in front of the command (--init) */
   int stdin_pipe;        /* 1: the command's stdin is a pipe fed from our fd 0 (-i) */
+  int stdin_open;        /* 1: ... fed by attach clients only, never closed by us */
   int attach;            /* 1: output also goes to our fds 1 and 2 (a foreground CLI) */
   int tty;               /* 1: the command's stdio is a pty of the container's devpts (-t); see make_console */
   unsigned short rows, cols; /* its first window size */
@@ -306,7 +307,12 @@ static void read_spec(struct spec *sp) {
       push(&sp->cgroups, v);
     } else if (!strcmp(k, "nonewprivs")) sp->no_new_privs = strcmp(v, "0") != 0;
     else if (!strcmp(k, "init")) sp->init = strcmp(v, "0") != 0;
-    else if (!strcmp(k, "stdin")) sp->stdin_pipe = !strcmp(v, "pipe");
+    else if (!strcmp(k, "stdin")) {
+      /* pipe: our fd 0 feeds the command (its end closes the command's stdin); open: only attach
+       * clients feed it and it stays open (`run -di`, Docker's OpenStdin without StdinOnce) */
+      sp->stdin_pipe = !strcmp(v, "pipe") || !strcmp(v, "open");
+      sp->stdin_open = !strcmp(v, "open");
+    }
     else if (!strcmp(k, "tty")) sp->tty = strcmp(v, "0") != 0;
     else if (!strcmp(k, "rows")) sp->rows = (unsigned short)parse_num(k, v);
     else if (!strcmp(k, "cols")) sp->cols = (unsigned short)parse_num(k, v);
@@ -1310,7 +1316,7 @@ static void bind_ports(struct spec *sp) {
 
 /* `attach`: RUNDIR/attach, a unix socket (0600) the monitor serves. A client gets the output as
  * frames, a byte 1|2 (stdout|stderr) then a big-endian u32 length then the bytes; what it sends goes
- * to the container's terminal (-t). A client too slow to take a frame at once is dropped, so no
+ * to the container's terminal (-t) or to its stdin kept open (-di). A client too slow to take a frame at once is dropped, so no
  * client can stall the container or its log. Without a usable path there is no attach. */
 #define MAX_ATTACH 8
 static int attach_socket(const char *rundir) {
@@ -1440,7 +1446,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
   static char syntext[8192], errtext[4096];
   size_t synlen = 0, inlen = 0, inoff = 0;
   int started = 0, failed = 0, code = -1, sig = 0;
-  int in_eof = !sp.stdin_pipe, inw = in_pipe ? in[1] : -1;
+  int in_eof = !sp.stdin_pipe || sp.stdin_open, inw = in_pipe ? in[1] : -1;
   int attached[3] = {0, sp.attach, sp.attach};
   struct pollfd pf[9 + MAX_ATTACH] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
                          {.fd = syn[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLOUT},
@@ -1573,6 +1579,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
       ssize_t n = read(pf[i].fd, inbuf2, sizeof inbuf2);
       if (n > 0) {
         if (master >= 0 && write(master, inbuf2, (size_t)n) < 0) { /* full or gone: typed input is dropped */ }
+        else if (master < 0 && sp.stdin_open && inw >= 0 && write(inw, inbuf2, (size_t)n) < 0) { /* the same */ }
       } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         close(pf[i].fd);
         pf[i].fd = -1;

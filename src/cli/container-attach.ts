@@ -1,7 +1,8 @@
 /**
  * `tsbuild attach CONTAINER`: the running container's output (stdout/stderr kept apart) through the
  * monitor's attach socket (native/sandbox.c attach_socket), and, for a container with a terminal
- * (-t), our input with the detach keys and window size (raw mode, as `run -it`). Ends when the
+ * (-t), our input with the detach keys and window size (raw mode, as `run -it`), or for one started
+ * with -i (and no -t), our input to its stdin, kept open after we leave. Ends when the
  * container does, with its exit code, or on the detach keys (exit 0, the container runs on).
  * Docker's words for a stopped container: "You cannot attach to a stopped container, start it first".
  */
@@ -34,6 +35,10 @@ export async function attachContainer(c: Containers, word: string, flags: Attach
     term.input?.on('data', (d: Buffer) => sock.write(d));
     process.kill(process.pid, 'SIGWINCH'); // our window size now, not the one the container started with
   }
+  else if (v.record.Config.OpenStdin && !flags.noStdin) {
+    // -di: our input goes to the command's stdin, which stays open after we leave
+    process.stdin.on('data', (d: Buffer) => sock.write(d));
+  }
   let pending: Buffer = Buffer.alloc(0);
   sock.on('data', (d: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, d]) : d;
@@ -57,5 +62,6 @@ export async function attachContainer(c: Containers, word: string, flags: Attach
   } finally {
     term?.restore();
     sock.destroy();
+    process.stdin.pause();
   }
 }

@@ -490,7 +490,7 @@ export class Containers {
           ...(log ? { log: { path: this.logPath(id), maxSize: log.maxSize, maxFile: log.maxFile } } : {}),
           init: record.HostConfig.Init === true,
           ...(c.Tty ? { tty: opts.ttySize ?? { rows: 24, cols: 80 } } : {}),
-          ...(opts.stdin ? { stdin: opts.stdin } : {}),
+          ...(opts.stdin ? { stdin: opts.stdin } : c.OpenStdin ? { stdinOpen: true } : {}),
           ...(opts.attach ? { attach: opts.attach } : {}),
           cgroupProcs: cgroup?.procsFiles ?? [],
           ...(hostPorts.length ? { ports: hostPorts.map(({ proto, ip, port }) => ({ proto, ip, port })) } : {}),

@@ -20,6 +20,8 @@ export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'si
   init?: boolean;
   /** `-t`: the command's stdio is a pty of the container (the monitor holds the master), first of this size. */
   tty?: { rows: number; cols: number };
+  /** Without `stdin`: the command's stdin is a pipe that stays open for `attach` clients (`-di`). */
+  stdinOpen?: boolean;
   /** Piped to the command's stdin (`-i`); its end reaches the command as end of file. */
   stdin?: Readable;
   /** A foreground run: the output also goes here while we are alive. */
@@ -85,6 +87,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
   const recs: string[] = [`rundir=${spec.runDir}`];
   if (spec.init) recs.push('init=1');
   if (spec.stdin) recs.push('stdin=pipe');
+  else if (spec.stdinOpen) recs.push('stdin=open');
   if (spec.tty) recs.push('tty=1', `rows=${spec.tty.rows}`, `cols=${spec.tty.cols}`);
   if (spec.attach) recs.push('attach=1');
   if (spec.log) recs.push(`log=${spec.log.path}`, `logmaxsize=${spec.log.maxSize < 0 ? -1 : spec.log.maxSize}`, `logmaxfile=${spec.log.maxFile}`);

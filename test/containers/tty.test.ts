@@ -88,3 +88,10 @@ test('attach: output with stdout/stderr apart and the exit code; -dit then attac
   assert.match(t.out, /echo hi-\$\(\(1\+2\)\)\r\nhi-3\r\n/);
   await run('rm', '-f', 'at1', 'at2');
 });
+
+test('run -di keeps stdin open: attach feeds it, after the start', { timeout: 60_000 }, async () => {
+  await run('run', '-di', '--name', 'di', 'busybox', 'sh', '-c', 'read l; echo got $l; exit 2');
+  const a = await runCli(['--root', base.root, 'attach', 'di'], { input: 'one\n' });
+  assert.deepEqual([a.code, a.stdout], [2, 'got one\n']);
+  await run('rm', '-f', 'di');
+});
