@@ -15,6 +15,8 @@
  *   detach=1     `-d`: report the start and exit, the process stays (reparented to the container's
  *                PID 1, as the intermediate child lives in the container's PID namespace)
  *   nonewprivs=0|1
+ *   detachkey=N  a byte of the detach sequence (repeated, in order; -t with stdin only): typing it
+ *                leaves the process running — a background relay keeps its terminal, we exit 0
  * Status lines on fd 4: "pid N" (host PID) once the command was executed, or "error TEXT" when it
  * could not be (exit 126, as Docker's exec: runc's "exec failed: ..."), then "exit N" / "signal N".
  * Exit code: the process's own (128+signal when killed), 125 when the sandbox failed.
@@ -40,6 +42,8 @@ struct xspec {
   int cgfds[16];
   size_t ncg;
   int tty, in, detach, no_new_privs;
+  unsigned char dk[8];
+  size_t ndk;
 };
 
 static void read_xspec(struct xspec *x) {
@@ -88,6 +92,10 @@ static void read_xspec(struct xspec *x) {
     else if (!strcmp(k, "stdin")) x->in = strcmp(v, "0") != 0;
     else if (!strcmp(k, "detach")) x->detach = strcmp(v, "0") != 0;
     else if (!strcmp(k, "nonewprivs")) x->no_new_privs = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "detachkey")) {
+      if (x->ndk == sizeof x->dk) die("spec: too many detach keys");
+      x->dk[x->ndk++] = (unsigned char)parse_num(k, v);
+    }
     else die("spec: unknown key %s", k);
   }
   if (x->pid <= 0) die("spec: pid is required");
@@ -159,6 +167,50 @@ static int exec_raw = 0;
 static void exec_restore_tty(void) {
   if (exec_raw) tcsetattr(0, TCSADRAIN, &exec_saved_tio);
   exec_raw = 0;
+}
+
+/* Takes the detach keys out of B[0..N) (a partial sequence is held back until decided, then passed
+ * on); returns the new length, *HIT once the whole sequence was typed. B has room for N + 8. */
+static size_t filter_detach(struct xspec *x, unsigned char *b, size_t n, int *hit) {
+  static unsigned char out[65536 + 16];
+  static size_t matched;
+  size_t o = 0;
+  for (size_t i = 0; i < n && !*hit; i++) {
+    if (b[i] == x->dk[matched]) {
+      if (++matched == x->ndk) *hit = 1;
+      continue;
+    }
+    if (matched) memcpy(out + o, x->dk, matched), o += matched, matched = 0;
+    if (b[i] == x->dk[0]) matched = 1;
+    else out[o++] = b[i];
+  }
+  memcpy(b, out, o);
+  return o;
+}
+
+/* The detach keys were typed: the process keeps its terminal through a background relay that
+ * drains the pty until the process ends; we report "detached" and exit 0. */
+static void __attribute__((noreturn)) exec_detach(int master, pid_t child) {
+  exec_restore_tty();
+  status("detached");
+  pid_t bg = fork();
+  if (bg == 0) {
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) dup2(null, 0), dup2(null, 1), dup2(null, 2);
+    close(STATUS_FD); /* the CLI is done with us */
+    static unsigned char sink[4096];
+    while (read(master, sink, sizeof sink) > 0 || errno == EAGAIN || errno == EINTR) {
+      if (errno == EAGAIN) {
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        poll(&p, 1, -1);
+        errno = 0;
+      }
+    }
+    waitpid(child, NULL, 0);
+    _exit(0);
+  }
+  _exit(0);
 }
 
 static int __attribute__((noreturn)) exec_main(void) {
@@ -280,7 +332,7 @@ static int __attribute__((noreturn)) exec_main(void) {
   if (x.detach) _exit(0);
 
   /* relay until the process exited and its output is drained */
-  static unsigned char buf[65536], inbuf[65536];
+  static unsigned char buf[65536], inbuf[65536 + 16];
   size_t inlen = 0, inoff = 0;
   int code = -1, sig = 0, in_eof = !x.in;
   int tow = x.tty ? master : inw;
@@ -310,7 +362,21 @@ static int __attribute__((noreturn)) exec_main(void) {
       write_all(i, buf, (size_t)n);
     }
     if (pf[3].fd >= 0 && pf[3].revents) {
-      ssize_t n = read(0, inbuf, sizeof inbuf);
+      ssize_t n = read(0, inbuf, 65536);
+      if (n > 0 && x.tty && x.ndk) {
+        int hit = 0;
+        size_t len = filter_detach(&x, inbuf, (size_t)n, &hit);
+        if (hit) {
+          for (size_t off = 0; off < len;) { /* what was typed before the keys still goes */
+            ssize_t w = write(master, inbuf + off, len - off);
+            if (w < 0 && errno != EAGAIN && errno != EINTR) break;
+            if (w > 0) off += (size_t)w;
+          }
+          exec_detach(master, child);
+        }
+        n = (ssize_t)len;
+        if (n == 0) continue;
+      }
       if (n > 0) inlen = (size_t)n, inoff = 0;
       else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
         in_eof = 1;

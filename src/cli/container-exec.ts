@@ -116,6 +116,7 @@ export async function execCommand(argv: string[], root?: string): Promise<number
     tty: flags.tty,
     interactive: flags.interactive,
     detach: flags.detach,
+    detachKeys: (await import('./container-tty.js')).parseDetachKeys(flags.detachKeys),
   });
   return r.exitCode;
 }

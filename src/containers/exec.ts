@@ -31,6 +31,8 @@ export interface ExecOptions {
   tty: boolean;
   interactive: boolean;
   detach: boolean;
+  /** `-it`: the bytes that detach (default ctrl-p ctrl-q; empty: none). */
+  detachKeys?: number[];
 }
 
 export interface ExecResult {
@@ -83,6 +85,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
     `tty=${o.tty ? 1 : 0}`,
     `stdin=${o.interactive ? 1 : 0}`,
     `detach=${o.detach ? 1 : 0}`,
+    ...(o.tty && o.interactive ? (o.detachKeys ?? [0x10, 0x11]).map((k) => `detachkey=${k}`) : []),
   ];
   if (recs.some((r) => r.includes('\0'))) throw new TsbuildError('INVALID', 'NUL byte in the exec command or environment', undefined, 1);
 
@@ -115,6 +118,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
             : new TsbuildError('RUNTIME', `exec failed: ${what}`, undefined, 125),
         );
       }
+      if (lines.includes('detached')) return resolve({ exitCode: 0, ...(pid ? { pid: Number(pid.slice(4)) } : {}) });
       const end = lines.find((l) => l.startsWith('exit ') || l.startsWith('signal '));
       let exitCode = code ?? (signal ? 128 : 125);
       if (end?.startsWith('exit ')) exitCode = Number(end.slice(5));

@@ -2,7 +2,8 @@
  * `exec` in real containers on the busybox base: the container's namespaces, user, env, working
  * dir, capabilities and cgroup; exit codes as Docker's (own code, 126 for a command that cannot be
  * started, 1 for a stopped container or a missing argument, 125 for a bad flag); -i, -d; -t under a
- * real pseudo-terminal (python3's pty module): /dev/pts/0, the window size and its change.
+ * real pseudo-terminal (python3's pty module): /dev/pts/0, the window size and its change, the
+ * detach keys.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,5 +96,10 @@ test('exec -it: a pty of the container (tty is /dev/pts/0), window size and SIGW
   ]);
   assert.equal(r.code, 4, r.out);
   assert.equal(r.out, '/dev/pts/0\r\n33 111\r\nREADY\r\n\r\n40 120\r\n');
+  // the detach keys (ctrl-p ctrl-q) leave the process running; a lone ctrl-p before them passes
+  const d = await underPty(24, 80, ['exec', '-it', 'tty1', 'sh', '-c', 'echo READY; read x; echo "$x" > /tmp/typed; sleep 200'], ['wait READY', 'sleep 0.5', 'send a\\x10b\\r\\x10\\x11']);
+  assert.equal(d.code, 0, d.out);
+  const after = await run('exec', 'tty1', 'sh', '-c', 'sleep 1; od -An -c /tmp/typed; ps -o args | grep -c "^sleep 200"');
+  assert.match(after.stdout, /^\s+a 020\s+b\s+\\n\n1\n$/);
   await run('rm', '-f', 'tty1');
 });
