@@ -15,6 +15,9 @@
  *   detach=1     `-d`: report the start and exit, the process stays (reparented to the container's
  *                PID 1, as the intermediate child lives in the container's PID namespace)
  *   nonewprivs=0|1
+ *   hold=DIR     instead of a process: chdir to DIR inside the container's root (its symlinks
+ *                followed there, never on the host), report "ready", and stay until our fd 0 ends;
+ *                the caller then writes through /proc/PID/cwd (`cp` into a running container)
  *   detachkey=N  a byte of the detach sequence (repeated, in order; -t with stdin only): typing it
  *                leaves the process running — a background relay keeps its terminal, we exit 0
  * Status lines on fd 4: "pid N" (host PID) once the command was executed, or "error TEXT" when it
@@ -44,6 +47,7 @@ struct xspec {
   int tty, in, detach, no_new_privs;
   unsigned char dk[8];
   size_t ndk;
+  char *hold;
 };
 
 static void read_xspec(struct xspec *x) {
@@ -92,6 +96,7 @@ static void read_xspec(struct xspec *x) {
     else if (!strcmp(k, "stdin")) x->in = strcmp(v, "0") != 0;
     else if (!strcmp(k, "detach")) x->detach = strcmp(v, "0") != 0;
     else if (!strcmp(k, "nonewprivs")) x->no_new_privs = strcmp(v, "0") != 0;
+    else if (!strcmp(k, "hold")) x->hold = v;
     else if (!strcmp(k, "detachkey")) {
       if (x->ndk == sizeof x->dk) die("spec: too many detach keys");
       x->dk[x->ndk++] = (unsigned char)parse_num(k, v);
@@ -99,7 +104,7 @@ static void read_xspec(struct xspec *x) {
     else die("spec: unknown key %s", k);
   }
   if (x->pid <= 0) die("spec: pid is required");
-  if (x->args.n == 0) die("spec: no command");
+  if (x->args.n == 0 && !x->hold) die("spec: no command");
   if (x->cwd[0] != '/') die("spec: cwd must be absolute: %s", x->cwd);
   if (!x->env.v) push(&x->env, NULL), x->env.n = 0;
 }
@@ -200,12 +205,15 @@ static void __attribute__((noreturn)) exec_detach(int master, pid_t child) {
     if (null >= 0) dup2(null, 0), dup2(null, 1), dup2(null, 2);
     close(STATUS_FD); /* the CLI is done with us */
     static unsigned char sink[4096];
-    while (read(master, sink, sizeof sink) > 0 || errno == EAGAIN || errno == EINTR) {
-      if (errno == EAGAIN) {
+    for (;;) {
+      ssize_t r = read(master, sink, sizeof sink);
+      if (r > 0 || (r < 0 && errno == EINTR)) continue;
+      if (r < 0 && errno == EAGAIN) {
         struct pollfd p = {.fd = master, .events = POLLIN};
         poll(&p, 1, -1);
-        errno = 0;
+        continue;
       }
+      break; /* EIO: the process and its children closed the terminal */
     }
     waitpid(child, NULL, 0);
     _exit(0);
@@ -223,6 +231,22 @@ static int __attribute__((noreturn)) exec_main(void) {
     die_errno("setns", "the container's namespaces");
   close(pidfd);
   if (chdir("/") < 0) die_errno("chdir", "/");
+  if (x.hold) {
+    if (chdir(x.hold) < 0) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "%s", strerror(errno));
+      lower_first(msg);
+      die("chdir %s: %s", x.hold, msg);
+    }
+    status("ready");
+    char b[256];
+    for (;;) {
+      ssize_t r = read(0, b, sizeof b);
+      if (r > 0 || (r < 0 && errno == EINTR)) continue;
+      break;
+    }
+    _exit(0);
+  }
 
   sigset_t set, oldmask;
   waited_signals(&set);

@@ -5,11 +5,17 @@
  *   host; the last one is copied as a link unless -L), running or not. DEST an existing dir: SRC
  *   goes into it under its own name; else SRC becomes DEST (its parent must exist). `SRC/.` copies
  *   a directory's content. DEST `-`: a tar stream on stdout. Owners and modes are kept.
- * - `SRC CTR:DEST`: into a stopped container only (its writable layer is written while nothing
- *   runs, so no process of the container can race the path checks); DEST resolved inside the root
- *   the same way; a whiteout in the way is replaced (an opaque dir for a directory).
- * Not yet: copying into a running container, a tar stream (`-`) as the source.
+ * - `SRC CTR:DEST`: into a stopped container, its writable layer (written while nothing runs, so
+ *   no process of the container can race the path checks); DEST resolved inside the root the same
+ *   way; a whiteout in the way is replaced (an opaque dir for a directory). Into a running one,
+ *   through its own mount namespace: the sandbox helper (exec mode, `hold=DIR`) enters it and
+ *   changes to DEST there (resolved inside the container's root by the kernel), and everything is
+ *   written relative to directory fds (/proc/PID/cwd, then /proc/self/fd/N/NAME, each name opened
+ *   O_NOFOLLOW), so a symlink the container swaps in never leads out of it.
+ * Not yet: a tar stream (`-`) as the source.
  */
+import { spawn } from 'node:child_process';
+import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { chownSync, lchownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, chmodSync, lutimesSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -18,6 +24,7 @@ import type { LayerEntry } from '../image/layer-entry.js';
 import { layerTar } from '../image/layer-writer.js';
 import { RootfsView, splitPath } from '../image/rootfs-view.js';
 import { fsx } from '../native/fsx.js';
+import { sandboxHelperPath } from '../runtime/sandbox.js';
 import type { Containers, ContainerView } from './containers.js';
 import { containerDir } from './record.js';
 
@@ -120,9 +127,9 @@ const isWhiteout = (st: Stats | null) => !!st && st.isCharacterDevice() && st.rd
 /** `cp SRC CTR:DEST` (a stopped container). */
 export async function copyToContainer(c: Containers, word: string, src: string, dest: string): Promise<void> {
   const v = await c.find(word);
-  if (v.state.Running) throw new TsbuildError('CONFLICT', `copying into a running container is not supported by tsbuild yet: stop ${word} first`, undefined, 1);
   const srcSt = lstatOrNull(src);
   if (!srcSt) throw new TsbuildError('NOT_FOUND', `lstat ${src}: no such file or directory`, undefined, 1);
+  if (v.state.Running) return copyIntoRunning(v, word, src, dest);
   const { view, upper } = viewOf(c, v);
   const abs = dest.startsWith('/') ? dest : `/${dest}`;
   const resolved = view.resolve(abs, true);
@@ -188,4 +195,91 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
 
 function lowerHasPath(v: ContainerView, c: Containers, p: string): boolean {
   return v.record.Layers.some((l) => lstatOrNull(join(c.store.snapshotDir(l as `sha256:${string}`), p)) !== null);
+}
+
+/** Enters the running container's mount namespace at DIR; resolves with the holder's PID and a release. */
+function holdDir(v: ContainerView, dir: string): Promise<{ pid: number; release: () => void } | undefined> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(sandboxHelperPath(), ['exec'], { stdio: ['pipe', 'ignore', 'ignore', 'pipe', 'pipe'], env: {} });
+    const spec = child.stdio[3] as Writable;
+    spec.on('error', () => {});
+    spec.end([`pid=${v.state.Pid}`, `hold=${dir}`].map((r) => r + '\0').join(''));
+    let text = '';
+    (child.stdio[4] as NodeJS.ReadableStream).setEncoding('utf8').on('data', (d: string) => {
+      text += d;
+      if (text.includes('ready\n')) resolve({ pid: child.pid!, release: () => child.stdin!.end() });
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      if (!text.includes('ready\n')) resolve(undefined); // no such dir (or not one)
+    });
+  });
+}
+
+async function copyIntoRunning(v: ContainerView, word: string, src: string, dest: string): Promise<void> {
+  const abs = dest.startsWith('/') ? dest : `/${dest}`;
+  const contentOnly = /\/\.$/.test(src);
+  let held = await holdDir(v, abs);
+  let name = contentOnly ? '' : basename(src.replace(/\/+$/, ''));
+  if (!held) {
+    if (abs.endsWith('/')) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dest} in container ${word}`, undefined, 1);
+    held = await holdDir(v, dirname(abs));
+    if (!held) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dirname(abs)} in container ${word}`, undefined, 1);
+    name = basename(abs);
+  }
+  try {
+    const dirFd = openSync(`/proc/${held.pid}/cwd`, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      if (name === '') for (const n of readdirSync(src)) copyAt(dirFd, n, join(src, n));
+      else copyAt(dirFd, name, src);
+    } finally {
+      closeSync(dirFd);
+    }
+  } finally {
+    held.release();
+  }
+}
+
+/** Copies host path FROM to NAME in the directory open as DIRFD, never following a link there. */
+function copyAt(dirFd: number, name: string, from: string): void {
+  const st = lstatSync(from);
+  const at = `/proc/self/fd/${dirFd}/${name}`;
+  const old = lstatOrNull(at);
+  if (st.isDirectory()) {
+    if (old && !old.isDirectory()) unlinkSync(at);
+    if (!old || !old.isDirectory()) mkdirSync(at, { mode: 0o700 });
+    const fd = openSync(at, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    try {
+      for (const n of readdirSync(from)) copyAt(fd, n, join(from, n));
+      fchownSync(fd, st.uid, st.gid);
+      fchmodSync(fd, st.mode & 0o7777);
+      futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
+    } finally {
+      closeSync(fd);
+    }
+    return;
+  }
+  if (old?.isDirectory()) throw new TsbuildError('CONFLICT', `cannot overwrite directory ${name} with non-directory ${from}`, undefined, 1);
+  if (old) unlinkSync(at);
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), at);
+    lchownSync(at, st.uid, st.gid);
+    return;
+  }
+  if (!st.isFile()) return;
+  const fd = openSync(at, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+  try {
+    const inFd = openSync(from, fsc.O_RDONLY);
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (let n; (n = readSync(inFd, buf, 0, buf.length, null)) > 0; ) writeSync(fd, buf, 0, n);
+    } finally {
+      closeSync(inFd);
+    }
+    fchownSync(fd, st.uid, st.gid);
+    fchmodSync(fd, st.mode & 0o7777);
+    futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,13 +1,13 @@
 /**
  * `cp` with a real busybox container: out of it (running: a dir tree with owners and a symlink kept
  * as a link, a file to a new name, a tar stream with `-`), paths resolved inside the container root
- * (a symlink to / does not reach the host), into a stopped one (visible after start), and the
- * refusals (running container as destination, no container side).
+ * (a symlink to / does not reach the host), into a running one (through its mount namespace, its
+ * symlinks staying inside it) and a stopped one (visible after start), and the refusals.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeBaseStore, type TempStore } from '../helpers/build.js';
@@ -45,8 +45,13 @@ test('cp out of and into a container, resolved inside its root', { timeout: 120_
   assert.equal((await run('cp', 'cpc:/nope', host)).code, 1);
 
   writeFileSync(join(host, 'new'), 'new\n');
-  const running = await run('cp', join(host, 'new'), 'cpc:/tmp/');
-  assert.equal(running.code, 1);
+  // into the running container, through its own mount namespace; its symlink to / stays inside it
+  const marker = `tsbuild-cp-${process.pid}`;
+  assert.equal((await run('cp', join(host, 'new'), `cpc:/escape/tmp/${marker}`)).code, 0);
+  assert.equal(existsSync(`/tmp/${marker}`), false);
+  assert.equal((await run('cp', join(host, 'data'), 'cpc:/srv')).code, 0);
+  const live = await run('exec', 'cpc', 'sh', '-c', `cat /tmp/${marker} /srv/sub/b; stat -c %u /srv/sub/b; readlink /srv/link`);
+  assert.equal(live.stdout, 'new\nb\n1000\n/etc/passwd\n');
   await run('stop', '-t', '0', 'cpc');
   assert.equal((await run('cp', join(host, 'new'), 'cpc:/tmp/')).code, 0);
   assert.equal((await run('cp', join(host, 'new'), 'cpc:/etc/group')).code, 0); // over an image file
