@@ -263,24 +263,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     });
 
   parent
-    .command('commit')
-    .description("Create a new image from a container's changes")
-    .argument('<container>')
-    .argument('[repository]', 'REPOSITORY[:TAG] for the new image')
-    .option('-a, --author <author>', 'author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
-    .option('-m, --message <message>', 'commit message')
-    .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the created image; repeatable', collect, [])
-    .option('-p, --pause', 'accepted; tsbuild does not pause the container while committing')
-    .option('--no-pause', 'accepted (see -p)')
-    .option(...ROOT)
-    .action(async (word: string, repo: string | undefined, opts: RootOpt & { author?: string; message?: string; change: string[] }) => {
-      const { commitContainer } = await import('../containers/commit.js');
-      const c = await open(opts);
-      const img = await commitContainer(c, word, { changes: opts.change, ...(repo ? { tag: repo } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { message: opts.message } : {}) });
-      out(img.id);
-    });
-
-  parent
     .command('attach')
     .description("Attach to a running container's output (and its terminal's input, for -t)")
     .argument('<container>')
