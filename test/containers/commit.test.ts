@@ -3,23 +3,12 @@
  * layer on the image's, with the container's config, `-c` changes, history (author, comment,
  * created_by), and the new image runs with them; a bad change is refused.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
-import { runCli } from '../helpers/cli.js';
+import { useContainerStore } from '../helpers/containers.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
+const base = useContainerStore();
+const run = base.run;
 
 test('commit: the container changes as a layer with history; -c, -m, -a', { timeout: 120_000 }, async () => {
   assert.equal((await run('run', '--name', 'cm', '-e', 'FROMRUN=1', 'busybox', 'sh', '-c', 'echo hello > /greeting; rm /bin/vi; echo more >> /etc/passwd')).code, 0);

@@ -10,22 +10,17 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
-import { runCli } from '../helpers/cli.js';
+import { useContainerStore } from '../helpers/containers.js';
 
-let base: TempStore;
+const base = useContainerStore();
 let host: string;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
+const run = base.run;
 
 before(async () => {
-  base = await makeBaseStore();
   host = mkdtempSync(join(tmpdir(), 'tsbuild-cp-'));
 });
 
 after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
   rmSync(host, { recursive: true, force: true });
 });
 

@@ -5,25 +5,15 @@
  * real pseudo-terminal (python3's pty module): /dev/pts/0, the window size and its change, the
  * detach keys.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
+import { useContainerStore } from '../helpers/containers.js';
 import { projectRoot, runCli } from '../helpers/cli.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
+const base = useContainerStore();
+const run = base.run;
 
 /** Runs the CLI under a pty of ROWS x COLS, feeding STEPS (see fixtures/pty-run.py). */
 function underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }> {

@@ -3,27 +3,16 @@
  * cgroup (v1 here) and inspect's HostConfig, an OOM kill shows State.OOMKilled and 137,
  * `stats --no-stream` prints Docker's columns with the group's numbers; bad values are one line, 125.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
-import { runCli } from '../helpers/cli.js';
+import { useContainerStore } from '../helpers/containers.js';
 import { cgroupLimits, parseResources } from '../../src/containers/resources.js';
 import { bytesSize } from '../../src/containers/stats.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
+const base = useContainerStore();
+const run = base.run;
 
 test('flags as Docker parses them; BytesSize', () => {
   const r = parseResources({ memory: '64m', cpus: '1.5', pidsLimit: '100', cpuShares: '512' }, 2);

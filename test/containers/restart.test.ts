@@ -4,24 +4,13 @@
  * Restarting, a user stop ends it, --restart with --rm is refused (125); plus the pure policy and
  * back-off rules.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
-import { runCli } from '../helpers/cli.js';
+import { useContainerStore } from '../helpers/containers.js';
 import { nextDelay, parseRestartPolicy, shouldRestart } from '../../src/containers/restart.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
+const base = useContainerStore();
+const run = base.run;
 
 test('policies and back-off as Docker', () => {
   assert.deepEqual(parseRestartPolicy('on-failure:3'), { Name: 'on-failure', MaximumRetryCount: 3 });

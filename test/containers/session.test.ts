@@ -2,29 +2,19 @@
  * Real containers on the busybox base through the CLI: the tutorial's daemon_dave session, and
  * what is left after a killed monitor or a killed CLI (nothing half-made, nothing leaked).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
-import { projectRoot, runCli } from '../helpers/cli.js';
+import { useContainerStore } from '../helpers/containers.js';
+import { projectRoot } from '../helpers/cli.js';
 import { RUN_ROOT, assertNothingLeft, cgroupDirsOf, holdings, processAlive } from './leftovers.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
+const base = useContainerStore();
+const run = base.run;
 const tsx = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
 
 test("the tutorial's daemon_dave session: run -d, ps, logs, logs -f, stop, start, inspect, rm -f", { timeout: 120_000 }, async () => {
   const r = await run('run', '-d', '--name', 'daemon_dave', 'busybox', 'sh', '-c', 'while true; do echo hello world; sleep 1; done');

@@ -2,23 +2,12 @@
  * `top` and `diff` on a real busybox container: top keeps the host's ps rows of the container's
  * processes (exec'd ones too) with Docker's columns; diff lists A/C/D from the writable layer.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
-import { runCli } from '../helpers/cli.js';
+import { useContainerStore } from '../helpers/containers.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
+const base = useContainerStore();
+const run = base.run;
 
 test('top: host ps -ef rows of the container only; diff: A/C/D as docker diff', { timeout: 120_000 }, async () => {
   await run('run', '-d', '--name', 'td', 'busybox', 'sh', '-c', 'mkdir -p /tmp/new; echo x > /tmp/new/f; echo y >> /etc/passwd; rm /bin/vi; touch /ready; exec sleep 300');

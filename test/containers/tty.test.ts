@@ -5,26 +5,16 @@
  * that arrives long after the start (the monitor's first process has exited by then); `attach`
  * to a detached container: its output (streams apart), its exit code, its terminal's input.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { makeBaseStore, type TempStore } from '../helpers/build.js';
+import { useContainerStore } from '../helpers/containers.js';
 import { projectRoot, runCli } from '../helpers/cli.js';
 
-let base: TempStore;
-const run = (...args: string[]) => runCli(['--root', base.root, ...args]);
+const base = useContainerStore();
+const run = base.run;
 const mainTs = join(projectRoot, 'src', 'cli', 'main.ts');
-
-before(async () => {
-  base = await makeBaseStore();
-});
-
-after(async () => {
-  const ids = (await run('ps', '-aq', '--no-trunc')).stdout.split('\n').filter(Boolean);
-  if (ids.length) await run('rm', '-f', ...ids);
-  base.cleanup();
-});
 
 function underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
