@@ -61,12 +61,17 @@ export function writeContext(dir: string, files: ContextFiles): void {
   }
 }
 
-/** A temp context dir holding `files` (the caller removes it, or uses it through `buildIn`). */
+/** A temp context dir holding `files`; removed when the test process exits (or by the caller). */
 export function makeContext(files: ContextFiles = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'tsb-ctx-'));
+  if (contexts.size === 0) process.on('exit', () => contexts.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  contexts.add(dir);
   writeContext(dir, files);
   return dir;
 }
+
+/** Context dirs made by this test process, for the exit hook above. */
+const contexts = new Set<string>();
 
 export interface LayerFile {
   /** Path inside the image, without leading `/` or `./`, without trailing `/`. */
