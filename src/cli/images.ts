@@ -13,6 +13,8 @@ import { chainIds } from '../image/digest.js';
 import * as d from '../image/display.js';
 import { familiarRepository, familiarString, parseReference, repositoryName } from '../image/reference.js';
 import { resolveRoot } from '../image/root.js';
+import { scanTarFileHeaders } from '../image/tar-format.js';
+import { computeWaste } from '../image/wasted-space.js';
 import { ImageStore, normalizeTag, type StoredImage } from '../image/store.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
@@ -50,6 +52,50 @@ export async function imageInspectObject(store: ImageStore, img: StoredImage) {
     ChainIDs: chainIds(c.rootfs.diff_ids),
     History: c.history ?? [],
   } as Record<string, unknown>;
+}
+
+/** `history --wasted`: the layers' headers scanned (no body is read), the waste printed. */
+function printWaste(store: ImageStore, img: StoredImage, opts: { trunc: boolean; human: boolean; format?: string }): void {
+  if (opts.format && opts.format !== 'json') throw new TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
+  const layers = img.manifest.layers;
+  const report = computeWaste(layers.map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
+  const createdBy: string[] = [];
+  for (const { entry, layerIndex } of historyWithLayers(img.config)) {
+    if (layerIndex !== undefined) createdBy[layerIndex] = (entry.created_by ?? '').replace(/\t/g, ' ');
+  }
+  const size = (n: number) => (opts.human ? d.humanSize(n) : String(n));
+  const pct = `${(report.share * 100).toFixed(1)}%`;
+  if (opts.format === 'json') {
+    out(
+      JSON.stringify({
+        Image: img.id,
+        TotalBytes: report.totalBytes,
+        WastedBytes: report.wastedBytes,
+        Share: report.share,
+        Layers: report.layers.map((l) => ({
+          Layer: l.layer,
+          Digest: layers[l.layer]!.digest,
+          CreatedBy: createdBy[l.layer] ?? '',
+          WastedBytes: l.bytes,
+          Paths: l.paths.map((p) => ({ Path: p.path, Bytes: p.bytes, Reason: p.reason, ByLayer: p.byLayer, ByCreatedBy: createdBy[p.byLayer] ?? '' })),
+        })),
+      }),
+    );
+    return;
+  }
+  if (report.wastedBytes === 0) {
+    out(`No wasted space: no layer ships bytes that a later layer deletes or overwrites (image ${size(report.totalBytes)}).`);
+    return;
+  }
+  const cut = (s: string) => (opts.trunc ? d.ellipsis(s, 40) : s);
+  const rows: string[][] = [['LAYER', 'CREATED BY', 'PATH', 'SIZE', 'HIDDEN BY']];
+  for (const l of report.layers) {
+    for (const p of l.paths) {
+      rows.push([String(l.layer), cut(createdBy[l.layer] ?? ''), p.path, size(p.bytes), `${p.reason} in layer ${p.byLayer}: ${cut(createdBy[p.byLayer] ?? '')}`]);
+    }
+  }
+  out(d.table(rows));
+  out(`Wasted: ${size(report.wastedBytes)} (${report.wastedBytes} bytes) of ${size(report.totalBytes)}, ${pct} of the image.`);
 }
 
 /** Registers the import, load, save, images, history, tag, rmi, prune commands. */
@@ -168,10 +214,15 @@ export function registerImageCommands(program: Command): void {
     .option('-q, --quiet', 'only show image IDs')
     .option('-H, --human [bool]', 'human-readable sizes and dates', 'true')
     .option('--format <format>', 'json: one JSON object per line')
-    .action(async (name: string, opts: RootOpt & { trunc: boolean; quiet?: boolean; human: string; format?: string }) => {
+    .option('--wasted', 'show the bytes layers ship that later layers delete or overwrite')
+    .action(async (name: string, opts: RootOpt & { trunc: boolean; quiet?: boolean; human: string; format?: string; wasted?: boolean }) => {
       const store = await openStore(opts);
       const img = await store.resolve(name);
       const human = opts.human !== 'false';
+      if (opts.wasted) {
+        printWaste(store, img, { trunc: opts.trunc, human, format: opts.format });
+        return;
+      }
       const entries = historyWithLayers(img.config).reverse();
       // Docker's SIZE is a layer's content (its files' bytes), not the tar's length
       const sizes = await Promise.all(

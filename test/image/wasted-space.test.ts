@@ -1,0 +1,71 @@
+/**
+ * `tsbuild history --wasted`: bytes a layer ships that a later layer deletes (whiteout, opaque
+ * dir) or overwrites, from real builds through the CLI, plus the union rules on hand-made headers.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli } from '../helpers/cli.js';
+import { buildFiles, makeBaseStore, type TempStore } from '../helpers/build.js';
+import { computeWaste, type LayerEntry } from '../../src/image/wasted-space.js';
+
+let s: TempStore;
+before(async () => {
+  s = await makeBaseStore();
+});
+after(() => s?.cleanup());
+
+const f = (name: string, size: number): LayerEntry => ({ name, type: 'file', size });
+const dir = (name: string): LayerEntry => ({ name, type: 'dir', size: 0 });
+
+test('wasted: union rules (whiteout of a dir, opaque dir, file over dir, same-layer entries kept)', () => {
+  const r = computeWaste([
+    [dir('a/'), f('a/x', 100), f('a/y', 50), dir('o/'), f('o/old', 7), f('keep', 3), dir('d/'), f('d/in', 9), { name: 'l', type: 'symlink', size: 0, linkname: 'keep' }],
+    [f('a/.wh..wh..opq', 0), f('a/new', 1), f('.wh.o', 0), f('d', 2), f('l', 4)],
+  ]);
+  assert.equal(r.totalBytes, 100 + 50 + 7 + 3 + 9 + 4 + 1 + 2 + 4);
+  assert.equal(r.wastedBytes, 100 + 50 + 7 + 9 + 4);
+  assert.deepEqual(
+    r.layers[0]!.paths.map((p) => [p.path, p.bytes, p.reason, p.byLayer]),
+    [['/a/x', 100, 'deleted', 1], ['/a/y', 50, 'deleted', 1], ['/d/in', 9, 'overwritten', 1], ['/o/old', 7, 'deleted', 1], ['/l', 4, 'overwritten', 1]],
+  );
+  assert.equal(computeWaste([[f('a', 5)], [f('b', 5)]]).wastedBytes, 0);
+});
+
+test('wasted: a 10 MB file written then removed, and an overwritten file, from a real build; nothing wasted says so', async () => {
+  await buildFiles(
+    s.root,
+    'FROM busybox\nRUN head -c 10485760 /dev/zero > /big\nRUN head -c 3000 /dev/zero > /ow\nRUN rm /big && echo hi > /ow\n',
+    {},
+    { tags: ['waste:1'] },
+  );
+  const j = await runCli(['history', '--wasted', '--format', 'json', 'waste:1', '--root', s.root]);
+  assert.equal(j.code, 0, j.stderr);
+  const rep = JSON.parse(j.stdout) as {
+    TotalBytes: number;
+    WastedBytes: number;
+    Share: number;
+    Layers: Array<{ Layer: number; WastedBytes: number; CreatedBy: string; Paths: Array<{ Path: string; Bytes: number; Reason: string; ByLayer: number; ByCreatedBy: string }> }>;
+  };
+  assert.equal(rep.WastedBytes, 10485760 + 3000);
+  assert.equal(rep.Layers[0]!.Layer, 1, 'biggest first');
+  assert.match(rep.Layers[0]!.CreatedBy, /head -c 10485760/);
+  assert.deepEqual(
+    rep.Layers[0]!.Paths.map((p) => [p.Path, p.Bytes, p.Reason, p.ByLayer]),
+    [['/big', 10485760, 'deleted', 3]],
+  );
+  assert.match(rep.Layers[0]!.Paths[0]!.ByCreatedBy, /rm \/big/);
+  assert.deepEqual(
+    rep.Layers[1]!.Paths.map((p) => [p.Path, p.Bytes, p.Reason, p.ByLayer]),
+    [['/ow', 3000, 'overwritten', 3]],
+  );
+  assert.ok(rep.Share > 0.5 && rep.Share < 1, String(rep.Share));
+
+  const t = await runCli(['history', '--wasted', 'waste:1', '--root', s.root]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stdout, /\/big\s+10\.5MB\s+deleted in layer 3/);
+  assert.match(t.stdout, /Wasted: 10\.5MB \(10488760 bytes\) of .*% of the image\./);
+
+  const none = await runCli(['history', '--wasted', 'busybox', '--root', s.root]);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stdout, /^No wasted space/);
+});
