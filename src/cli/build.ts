@@ -10,6 +10,7 @@ import { plainRenderer } from '../builder/progress/plain.js';
 import { quietRenderer } from '../builder/progress/quiet.js';
 import { rawjsonRenderer } from '../builder/progress/rawjson.js';
 import { ttyRenderer } from '../builder/progress/tty.js';
+import type { Digest } from '../image/digest.js';
 import { resolveRoot } from '../image/root.js';
 import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
@@ -31,6 +32,7 @@ interface BuildFlags {
   secret: string[];
   ssh: string[];
   iidfile?: string;
+  metadataFile?: string;
   quiet?: boolean;
   progress: string;
   platform?: string;
@@ -62,6 +64,7 @@ export function registerBuild(program: Command): void {
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR', collect, [])
     .option('--ssh <spec>', 'SSH agent for RUN --mount=type=ssh: default (uses $SSH_AUTH_SOCK) or ID=SOCKET; repeatable', collect, [])
     .option('--iidfile <file>', 'write the image ID to this file')
+    .option('--metadata-file <file>', 'write the build result as buildx does (containerimage.digest, image.name, ...) to this JSON file')
     .option('-q, --quiet', 'print only the image ID')
     .addOption(new Option('--progress <mode>', 'progress output').choices(['auto', 'tty', 'plain', 'quiet', 'rawjson']).default('auto'))
     .option('--platform <platform>', 'target platform (only the host platform is supported)')
@@ -118,6 +121,12 @@ export function registerBuild(program: Command): void {
         });
         if (flags.iidfile) {
           writeFileSync(flags.iidfile, result.imageId);
+        }
+        if (flags.metadataFile) {
+          const { buildMetadata, writeMetadataFile } = await import('./build-metadata.js');
+          const md = result.manifestDigest as Digest; // the store's own digest, typed loosely in BuildResult
+          const manifest = await parts.store.blobs.readJson<{ mediaType: string }>(md);
+          writeMetadataFile(flags.metadataFile, buildMetadata({ ...result, tags: flags.tag, manifestMediaType: manifest.mediaType, manifestSize: parts.store.blobs.size(md) }));
         }
       } finally {
         await parts.close();
