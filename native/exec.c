@@ -51,43 +51,20 @@ struct xspec {
 };
 
 static void read_xspec(struct xspec *x) {
-  size_t cap = 65536, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) die("out of memory");
-  for (;;) {
-    if (len == cap) {
-      cap *= 2;
-      buf = realloc(buf, cap);
-      if (!buf) die("out of memory");
-    }
-    ssize_t r = read(SPEC_FD, buf + len, cap - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) die_errno("read", "spec (fd 3)");
-    if (r == 0) break;
-    len += (size_t)r;
-  }
-  close(SPEC_FD);
-  if (len == 0 || buf[len - 1] != 0) die("spec: empty or not NUL-terminated");
+  char *end, *buf = read_records(&end);
   memset(x, 0, sizeof *x);
   x->cwd = "/";
   x->no_new_privs = 0;
-  for (char *p = buf, *next; p < buf + len; p = next) {
-    next = p + strlen(p) + 1;
-    char *eq = strchr(p, '=');
-    if (!eq) die("spec: record without '=': %s", p);
-    *eq = 0;
-    char *k = p, *v = eq + 1;
+  for (char *p = buf, *k, *v; p < end;) {
+    p = split_record(p, &k, &v);
     if (!strcmp(k, "pid")) x->pid = (pid_t)parse_num(k, v);
     else if (!strcmp(k, "arg")) push(&x->args, v);
     else if (!strcmp(k, "env")) push(&x->env, v);
     else if (!strcmp(k, "cwd")) x->cwd = v;
     else if (!strcmp(k, "uid")) x->uid = (uid_t)parse_num(k, v);
     else if (!strcmp(k, "gid")) x->gid = (gid_t)parse_num(k, v);
-    else if (!strcmp(k, "group")) {
-      x->groups = realloc(x->groups, (x->ngroups + 1) * sizeof *x->groups);
-      if (!x->groups) die("out of memory");
-      x->groups[x->ngroups++] = (gid_t)parse_num(k, v);
-    } else if (!strcmp(k, "cgroup")) {
+    else if (!strcmp(k, "group")) push_group(&x->groups, &x->ngroups, k, v);
+    else if (!strcmp(k, "cgroup")) {
       if (v[0] != '/') die("spec: cgroup must be an absolute path: %s", v);
       if (x->ncg == sizeof x->cgfds / sizeof x->cgfds[0]) die("spec: too many cgroups");
       int fd = open(v, O_WRONLY | O_CLOEXEC);
@@ -248,12 +225,8 @@ static int __attribute__((noreturn)) exec_main(void) {
     _exit(0);
   }
 
-  sigset_t set, oldmask;
-  waited_signals(&set);
-  sigaddset(&set, SIGWINCH);
-  sigprocmask(SIG_BLOCK, &set, &oldmask);
-  int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sigfd < 0) die_errno("signalfd", NULL);
+  sigset_t oldmask;
+  int sigfd = block_signals(SIGWINCH, &oldmask);
 
   /* the process's stdio (cfds) and our ends of it (out, err: read; in: write) */
   int cfds[3] = {-1, -1, -1}, outr = -1, errr = -1, inw = -1, master = -1;

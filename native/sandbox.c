@@ -228,7 +228,6 @@ static unsigned long long parse_num(const char *key, const char *s) {
   return v;
 }
 
-/* Splits "a\tb\tc" in place into up to n fields; returns the count. */
 /* The signals P and C wait for with sigwaitinfo: child exits, and the termination signals they
  * forward to the command. */
 static void waited_signals(sigset_t *set) {
@@ -240,6 +239,38 @@ static void waited_signals(sigset_t *set) {
   sigaddset(set, SIGQUIT);
 }
 
+/* Blocks the waited signals and EXTRA, and returns a signalfd that reads them; the mask before in
+ * *OLDMASK (what the command gets back). */
+static int block_signals(int extra, sigset_t *oldmask) {
+  sigset_t set;
+  waited_signals(&set);
+  sigaddset(&set, extra);
+  sigprocmask(SIG_BLOCK, &set, oldmask);
+  int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (fd < 0) die_errno("signalfd", NULL);
+  return fd;
+}
+
+/* Forks PID 1 of a new PID namespace (only the child enters it). In the child: returns 0, SIGFD
+ * closed, *ALIVE_R the read end of a pipe whose write end only we keep (init_main's alive pipe).
+ * In the parent: returns PID 1's PID. */
+static pid_t fork_init(int sigfd, int *alive_r) {
+  if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
+  pid_t init = fork();
+  if (init < 0) die_errno("fork", NULL);
+  if (init == 0) {
+    close(alive[1]);
+    close(sigfd);
+    *alive_r = alive[0];
+    return 0;
+  }
+  close(alive[0]);
+  return init;
+}
+
+/* Splits "a\tb\tc" in place into up to n fields; returns the count. */
 static size_t split_tabs(char *s, char **out, size_t n) {
   size_t i = 0;
   while (i < n) {
@@ -252,7 +283,9 @@ static size_t split_tabs(char *s, char **out, size_t n) {
   return i;
 }
 
-static void read_spec(struct spec *sp) {
+/* Reads all of the spec on fd 3 (NUL-terminated key=value records) and closes it; returns the
+ * records, *END just past the last one. */
+static char *read_records(char **end) {
   size_t cap = 65536, len = 0;
   char *buf = malloc(cap);
   if (!buf) die("out of memory");
@@ -272,17 +305,36 @@ static void read_spec(struct spec *sp) {
   }
   close(SPEC_FD);
   if (len == 0 || buf[len - 1] != 0) die("spec: empty or not NUL-terminated");
+  *end = buf + len;
+  return buf;
+}
+
+/* Splits the record at P in place into *K and *V (at its first '='); returns the next record. */
+static char *split_record(char *p, char **k, char **v) {
+  char *next = p + strlen(p) + 1;
+  char *eq = strchr(p, '=');
+  if (!eq) die("spec: record without '=': %s", p);
+  *eq = 0;
+  *k = p, *v = eq + 1;
+  return next;
+}
+
+/* A "group=N" record: one more supplementary group. */
+static void push_group(gid_t **groups, size_t *n, const char *k, const char *v) {
+  *groups = realloc(*groups, (*n + 1) * sizeof **groups);
+  if (!*groups) die("out of memory");
+  (*groups)[(*n)++] = (gid_t)parse_num(k, v);
+}
+
+static void read_spec(struct spec *sp) {
+  char *end, *buf = read_records(&end);
   memset(sp, 0, sizeof *sp);
   sp->no_new_privs = 1;
   sp->log_max_size = -1;
   sp->log_max_file = 1;
   sp->cwd = "/";
-  for (char *p = buf, *next; p < buf + len; p = next) {
-    next = p + strlen(p) + 1;
-    char *eq = strchr(p, '=');
-    if (!eq) die("spec: record without '=': %s", p);
-    *eq = 0;
-    char *k = p, *v = eq + 1;
+  for (char *p = buf, *k, *v; p < end;) {
+    p = split_record(p, &k, &v);
     if (!strcmp(k, "root")) sp->root = v;
     else if (!strcmp(k, "upper")) sp->upper = v;
     else if (!strcmp(k, "work")) sp->work = v;
@@ -293,11 +345,8 @@ static void read_spec(struct spec *sp) {
     else if (!strcmp(k, "env")) push(&sp->env, v);
     else if (!strcmp(k, "uid")) sp->uid = (uid_t)parse_num(k, v);
     else if (!strcmp(k, "gid")) sp->gid = (gid_t)parse_num(k, v);
-    else if (!strcmp(k, "group")) {
-      sp->groups = realloc(sp->groups, (sp->ngroups + 1) * sizeof *sp->groups);
-      if (!sp->groups) die("out of memory");
-      sp->groups[sp->ngroups++] = (gid_t)parse_num(k, v);
-    } else if (!strcmp(k, "net")) {
+    else if (!strcmp(k, "group")) push_group(&sp->groups, &sp->ngroups, k, v);
+    else if (!strcmp(k, "net")) {
       if (!strcmp(v, "none")) sp->net = NET_NONE;
       else if (!strcmp(v, "host")) sp->net = NET_HOST;
       else if (!strcmp(v, "private")) sp->net = NET_PRIVATE;
@@ -1398,12 +1447,8 @@ static int __attribute__((noreturn)) monitor_main(void) {
     logging = 1;
   }
 
-  sigset_t set, oldmask;
-  waited_signals(&set);
-  sigaddset(&set, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &set, &oldmask);
-  int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sigfd < 0) die_errno("signalfd", NULL);
+  sigset_t oldmask;
+  int sigfd = block_signals(SIGUSR1, &oldmask);
   int out[2], err[2], syn[2], in[2] = {-1, -1};
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(syn, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
   /* -t: input goes to the pty master (once C sent it), not through a pipe */
@@ -1411,14 +1456,9 @@ static int __attribute__((noreturn)) monitor_main(void) {
   int ptys[2] = {-1, -1}, master = -1;
   if (sp.tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ptys) < 0) die_errno("socketpair", "tty");
   if (in_pipe && pipe2(in, O_CLOEXEC) < 0) die_errno("pipe2", "stdin");
-  if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
-  int alive[2];
-  if (pipe2(alive, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
-  pid_t init = fork();
-  if (init < 0) die_errno("fork", NULL);
+  int alive;
+  pid_t init = fork_init(sigfd, &alive);
   if (init == 0) {
-    close(alive[1]);
-    close(sigfd);
     close(ctl);
     if (logging) close(log.fd);
     if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) die_errno("dup2", "stdout/stderr");
@@ -1428,9 +1468,8 @@ static int __attribute__((noreturn)) monitor_main(void) {
     if (dup3(syn[1], STATUS_FD, O_CLOEXEC) < 0) die_errno("dup3", "status");
     close(out[0]), close(out[1]), close(err[0]), close(err[1]), close(syn[0]), close(syn[1]);
     if (in_pipe) close(in[0]), close(in[1]);
-    init_main(&sp, &oldmask, alive[0]);
+    init_main(&sp, &oldmask, alive);
   }
-  close(alive[0]);
   close(out[1]);
   close(err[1]);
   close(syn[1]);
@@ -1700,31 +1739,21 @@ int main(int argc, char **argv) {
   join_cgroups(&sp);
   oom_exempt(&sp);
 
-  sigset_t set, oldmask;
-  waited_signals(&set);
-  sigaddset(&set, SIGUSR1); /* P only: "kill the sandbox" */
-  sigprocmask(SIG_BLOCK, &set, &oldmask);
-  int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sigfd < 0) die_errno("signalfd", NULL);
+  sigset_t oldmask;
+  int sigfd = block_signals(SIGUSR1, &oldmask); /* SIGUSR1, P only: "kill the sandbox" */
 
   /* the command's stdout and stderr are pipes of ours, relayed to our own: whatever the caller gave
    * us (a socket, for Node), `>/dev/stdout` and `>/dev/stderr` then open (a socket would be ENXIO) */
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die_errno("pipe2", "stdout/stderr");
 
-  if (unshare(CLONE_NEWPID) < 0) die_errno("unshare", "CLONE_NEWPID");
-  int alive[2];
-  if (pipe2(alive, O_CLOEXEC) < 0) die_errno("pipe2", NULL);
-  pid_t init = fork();
-  if (init < 0) die_errno("fork", NULL);
+  int alive;
+  pid_t init = fork_init(sigfd, &alive);
   if (init == 0) {
-    close(alive[1]);
-    close(sigfd);
     if (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) die_errno("dup2", "stdout/stderr");
     close(out[0]), close(out[1]), close(err[0]), close(err[1]);
-    init_main(&sp, &oldmask, alive[0]);
+    init_main(&sp, &oldmask, alive);
   }
-  close(alive[0]);
   close(out[1]);
   close(err[1]);
   if (sp.net == NET_PRIVATE) close(NETCFG_FD);
