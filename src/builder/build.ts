@@ -7,7 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
+import { humanSize } from '../image/display.js';
 import { normalizeTag } from '../image/store.js';
+import { scanTarFileHeaders } from '../image/tar-format.js';
+import { computeWaste, wasteHint } from '../image/wasted-space.js';
 import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
@@ -138,6 +141,11 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
         await exportRootfs(store, final.layers, out as { type: "tar" | "local"; dest: string });
       }
     }
+    // headers only (bodies seeked past): cheap next to a build, and it names the waste while the
+    // Dockerfile is still in the user's mind
+    const waste = computeWaste(final.layers.map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
+    const hint = wasteHint(waste, tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12), humanSize);
+    if (hint) events.emit({ type: 'warning', message: hint });
     events.emit({ type: 'build-done', imageId: image.id, tags: image.tags });
     return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags };
   } finally {

@@ -149,3 +149,13 @@ export function computeWaste(layers: Iterable<Iterable<LayerEntry>>): WasteRepor
   const wastedBytes = out.reduce((n, l) => n + l.bytes, 0);
   return { totalBytes, wastedBytes, share: totalBytes ? wastedBytes / totalBytes : 0, layers: out };
 }
+
+/** A build hints at waste from this many bytes and this share of the image on (both). */
+export const HINT_MIN_BYTES = 10_000_000;
+export const HINT_MIN_SHARE = 0.1;
+
+/** The one-line hint a build prints for a wasteful image, or undefined below the thresholds. */
+export function wasteHint(r: WasteReport, image: string, human: (n: number) => string): string | undefined {
+  if (r.wastedBytes < HINT_MIN_BYTES || r.share < HINT_MIN_SHARE) return undefined;
+  return `${human(r.wastedBytes)} (${(r.share * 100).toFixed(1)}% of the image) ship in layers but are deleted or overwritten by later ones; see tsbuild history --wasted ${image}`;
+}

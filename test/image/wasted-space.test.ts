@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli } from '../helpers/cli.js';
 import { buildFiles, makeBaseStore, type TempStore } from '../helpers/build.js';
-import { computeWaste, type LayerEntry } from '../../src/image/wasted-space.js';
+import { computeWaste, wasteHint, type LayerEntry } from '../../src/image/wasted-space.js';
 
 let s: TempStore;
 before(async () => {
@@ -29,14 +29,23 @@ test('wasted: union rules (whiteout of a dir, opaque dir, file over dir, same-la
     [['/a/x', 100, 'deleted', 1], ['/a/y', 50, 'deleted', 1], ['/d/in', 9, 'overwritten', 1], ['/o/old', 7, 'deleted', 1], ['/l', 4, 'overwritten', 1]],
   );
   assert.equal(computeWaste([[f('a', 5)], [f('b', 5)]]).wastedBytes, 0);
+  // the build's hint: 10 MB and 10 % both needed
+  const hint = (layers: LayerEntry[][]) => wasteHint(computeWaste(layers), 'img', String);
+  assert.match(hint([[f('a', 20e6)], [f('.wh.a', 0)]]) ?? '', /^20000000 \(100\.0% of the image\).*history --wasted img$/);
+  assert.equal(hint([[f('a', 9e6)], [f('.wh.a', 0)]]), undefined);
+  assert.equal(hint([[f('a', 11e6), f('b', 200e6)], [f('.wh.a', 0)]]), undefined);
 });
 
-test('wasted: a 10 MB file written then removed, and an overwritten file, from a real build; nothing wasted says so', async () => {
-  await buildFiles(
+test('wasted: a 10 MB file written then removed, and an overwritten file, from a real build (and its hint); nothing wasted says so', async () => {
+  const built = await buildFiles(
     s.root,
     'FROM busybox\nRUN head -c 10485760 /dev/zero > /big\nRUN head -c 3000 /dev/zero > /ow\nRUN rm /big && echo hi > /ow\n',
     {},
     { tags: ['waste:1'] },
+  );
+  assert.deepEqual(
+    built.warnings.filter((w) => w.includes('--wasted')),
+    ['10.5MB (84.1% of the image) ship in layers but are deleted or overwritten by later ones; see tsbuild history --wasted waste:1'],
   );
   const j = await runCli(['history', '--wasted', '--format', 'json', 'waste:1', '--root', s.root]);
   assert.equal(j.code, 0, j.stderr);
