@@ -5,6 +5,7 @@
  * missing argument, 125 for a bad flag.
  */
 import { TsbuildError } from '../errors.js';
+import { parseLeadingFlags, type FlagTable } from './docker-flags.js';
 
 export interface ExecFlags {
   detach: boolean;
@@ -20,8 +21,7 @@ export interface ExecFlags {
   help: boolean;
 }
 
-type Kind = 'bool' | 'value' | 'list';
-const FLAGS: Record<string, { key: keyof ExecFlags; kind: Kind; short?: string }> = {
+const FLAGS: FlagTable<ExecFlags> = {
   detach: { key: 'detach', kind: 'bool', short: 'd' },
   interactive: { key: 'interactive', kind: 'bool', short: 'i' },
   tty: { key: 'tty', kind: 'bool', short: 't' },
@@ -41,42 +41,7 @@ const usageError = (msg: string) => new TsbuildError('USAGE', `${msg}\nSee 'tsbu
 /** pflag's interspersed=false parsing, as docker exec's. */
 export function parseExecArgs(argv: string[]): { flags: ExecFlags; container?: string; cmd: string[] } {
   const flags: ExecFlags = { detach: false, interactive: false, tty: false, privileged: false, help: false, env: [], envFile: [] };
-  let i = 0;
-  const next = () => (i + 1 < argv.length ? argv[++i] : undefined);
-  const set = (f: (typeof FLAGS)[string] | undefined, display: string, value: string | undefined) => {
-    if (!f) throw usageError(display.startsWith('--') ? `unknown flag: ${display}` : `unknown shorthand flag: '${display.slice(1)}' in ${display}`);
-    if (f.kind === 'bool') {
-      if (value !== undefined && !['true', 'false', '1', '0'].includes(value)) throw usageError(`invalid argument "${value}" for "${display}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`);
-      (flags[f.key] as boolean) = value === undefined || value === 'true' || value === '1';
-      return;
-    }
-    const v = value ?? next();
-    if (v === undefined) throw usageError(`flag needs an argument: ${display}`);
-    if (f.kind === 'list') (flags[f.key] as string[]).push(v);
-    else (flags[f.key] as string) = v;
-  };
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
-      set(FLAGS[name], eq < 0 ? a : a.slice(0, eq), eq < 0 ? undefined : a.slice(eq + 1));
-    } else if (a.startsWith('-') && a.length > 1) {
-      for (let k = 1; k < a.length; k++) {
-        const f = Object.values(FLAGS).find((x) => x.short === a[k]);
-        if (f && f.kind !== 'bool') {
-          const rest = a.slice(k + 1);
-          set(f, `-${a[k]}`, rest === '' ? undefined : rest.replace(/^=/, ''));
-          break;
-        }
-        set(f, `-${a[k]}`, undefined);
-      }
-    } else break;
-  }
+  const i = parseLeadingFlags(argv, FLAGS, flags, usageError);
   return { flags, ...(argv[i] !== undefined ? { container: argv[i] } : {}), cmd: argv.slice(i + 1) };
 }
 

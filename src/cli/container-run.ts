@@ -10,6 +10,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
+import { parseLeadingFlags, type FlagTable } from './docker-flags.js';
 import { StartError } from '../runtime/monitor.js';
 
 export interface RunFlags {
@@ -49,8 +50,7 @@ export interface RunFlags {
   help: boolean;
 }
 
-type FlagKind = 'bool' | 'value' | 'list';
-const FLAGS: Record<string, { key: keyof RunFlags; kind: FlagKind; short?: string }> = {
+const FLAGS: FlagTable<RunFlags> = {
   detach: { key: 'detach', kind: 'bool', short: 'd' },
   rm: { key: 'rm', kind: 'bool' },
   interactive: { key: 'interactive', kind: 'bool', short: 'i' },
@@ -95,48 +95,7 @@ const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${ms
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
   const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [] };
-  const set = (name: string, value: string | undefined, next: () => string | undefined, display: string) => {
-    const f = FLAGS[name] ?? Object.values(FLAGS).find((x) => x.short === name && display.startsWith('-') && !display.startsWith('--'));
-    if (!f) {
-      if (NOT_YET[name]) throw new TsbuildError('USAGE', `${NOT_YET[name]} is not supported by tsbuild yet`, undefined, 125);
-      throw usageError(cmd, display.startsWith('--') ? `unknown flag: ${display}` : `unknown shorthand flag: '${name}' in ${display}`);
-    }
-    if (f.kind === 'bool') {
-      if (value !== undefined && !['true', 'false', '1', '0'].includes(value)) throw usageError(cmd, `invalid argument "${value}" for "${display}" flag: strconv.ParseBool: parsing "${value}": invalid syntax`);
-      (flags[f.key] as boolean) = value === undefined || value === 'true' || value === '1';
-      return;
-    }
-    const v = value ?? next();
-    if (v === undefined) throw usageError(cmd, `flag needs an argument: ${display}`);
-    if (f.kind === 'list') (flags[f.key] as string[]).push(v);
-    else (flags[f.key] as string) = v;
-  };
-  let i = 0;
-  const next = () => (i + 1 < argv.length ? argv[++i] : undefined);
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq < 0 ? a.slice(2) : a.slice(2, eq);
-      set(name, eq < 0 ? undefined : a.slice(eq + 1), next, eq < 0 ? a : a.slice(0, eq));
-    } else if (a.startsWith('-') && a.length > 1) {
-      // -dit: bool shorthands together; a value flag takes the rest of the word or the next one
-      for (let k = 1; k < a.length; k++) {
-        const ch = a[k]!;
-        const f = Object.values(FLAGS).find((x) => x.short === ch);
-        if (f && f.kind !== 'bool') {
-          const rest = a.slice(k + 1);
-          set(ch, rest === '' ? undefined : rest.replace(/^=/, ''), next, `-${ch}`);
-          break;
-        }
-        set(ch, undefined, next, a);
-      }
-    } else break;
-  }
+  const i = parseLeadingFlags(argv, FLAGS, flags, (msg) => usageError(cmd, msg), NOT_YET);
   return { flags, image: argv[i], args: argv.slice(i + 1) };
 }
 

@@ -87,36 +87,27 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       if (failedWords.length) process.stderr.write(`tsbuild: failed to start containers: ${failedWords.join(', ')}\n`);
     });
 
-  parent
-    .command('stop')
-    .description('Stop one or more running containers (the stop signal, then SIGKILL after the timeout)')
-    .argument('<container...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing it', integer('--time'))
-    .option(...ROOT)
-    .action(async (words: string[], opts: RootOpt & { time?: number }) => {
-      const c = await open(opts);
-      await each(words, async (w) => {
-        const v = await c.find(w);
-        await c.stop(v.record.Id, opts.time);
-        out(w);
+  // stop and restart: the same flags and loop; restart starts each container again once stopped
+  for (const [name, description, restart] of [
+    ['stop', 'Stop one or more running containers (the stop signal, then SIGKILL after the timeout)', false],
+    ['restart', 'Restart one or more containers', true],
+  ] as const) {
+    parent
+      .command(name)
+      .description(description)
+      .argument('<container...>')
+      .option('-t, --time <seconds>', 'seconds to wait before killing it', integer('--time'))
+      .option(...ROOT)
+      .action(async (words: string[], opts: RootOpt & { time?: number }) => {
+        const c = await open(opts);
+        await each(words, async (w) => {
+          const v = await c.find(w);
+          await c.stop(v.record.Id, opts.time);
+          if (restart) (await startOrThrow(async () => c.start(v.record.Id, await exitOpts(c, v.record.Id))))?.detach();
+          out(w);
+        });
       });
-    });
-
-  parent
-    .command('restart')
-    .description('Restart one or more containers')
-    .argument('<container...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing it', integer('--time'))
-    .option(...ROOT)
-    .action(async (words: string[], opts: RootOpt & { time?: number }) => {
-      const c = await open(opts);
-      await each(words, async (w) => {
-        const v = await c.find(w);
-        await c.stop(v.record.Id, opts.time);
-        (await startOrThrow(async () => c.start(v.record.Id, await exitOpts(c, v.record.Id))))?.detach();
-        out(w);
-      });
-    });
+  }
 
   parent
     .command('kill')
