@@ -78,6 +78,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     sourceDateEpoch,
     globalArgs: plan.globalArgs,
     unusedBuildArgs: new Set(Object.keys(buildArgs).filter((k) => !plan.declaredArgs.has(k) && !isPredefinedArg(k))),
+    layersMade: 0,
   };
   events.emit({ type: 'build-start' });
   try {
@@ -143,8 +144,9 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     }
     // headers only (bodies seeked past; ~25 µs an entry under load): it names the waste while the
     // Dockerfile is still in the user's mind; only a hint, so an unreadable layer never fails the build
+    // a fully cached rebuild made no layer: its hint (if any) was shown when they were made
     let hint: string | undefined;
-    try {
+    if (session.layersMade > 0) try {
       const waste = computeWaste(final.layers.map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
       hint = wasteHint(waste, tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12), humanSize);
     } catch {

@@ -31,4 +31,6 @@ export interface BuildSession {
   remoteCache?: BuildRemoteCache;
   /** Build args given but not declared yet (names are removed as ARGs declare them). */
   unusedBuildArgs: Set<string>;
+  /** Layers this build made (not served by a cache): a build that made none was shown its hints before. */
+  layersMade: number;
 }

@@ -60,6 +60,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
       throw e;
     }
     await store.cachePut(key, { layer, created } satisfies CacheValue, [layer.digest as Digest]);
+    session.layersMade++;
     events.emit({ type: 'step-done', id });
   }
   session.remoteCache?.record(key, layer, { created });
