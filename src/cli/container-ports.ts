@@ -6,13 +6,12 @@
 import type { Command } from 'commander';
 import { TsbuildError } from '../errors.js';
 
-export function addPortCommand(parent: Command, rootOpt: readonly [string, string]): void {
+export function addPortCommand(parent: Command): void {
   parent
     .command('port')
     .description('List port mappings or a specific mapping for the container')
     .argument('<container>')
     .argument('[private-port]', 'PRIVATE_PORT[/PROTO]')
-    .option(...rootOpt)
     .action(async (word: string, privatePort: string | undefined, opts: { root?: string }) => {
       const [{ ImageStore }, { resolveRoot }, { Containers }, { portLines }] = await Promise.all([
         import('../image/store.js'),

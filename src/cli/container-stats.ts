@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 
-export function addStatsCommand(parent: Command, rootOpt: readonly [string, string]): void {
+export function addStatsCommand(parent: Command): void {
   parent
     .command('stats')
     .description('Display a live stream of container(s) resource usage statistics')
@@ -14,7 +14,6 @@ export function addStatsCommand(parent: Command, rootOpt: readonly [string, stri
     .option('--no-stream', 'disable streaming stats and only pull the first result')
     .option('--no-trunc', "don't truncate output")
     .option('--format <format>', 'pretty-print stats using a Go template')
-    .option(...rootOpt)
     .action(async (words: string[], opts: { all?: boolean; stream: boolean; trunc: boolean; format?: string; root?: string }) => {
       const [{ ImageStore }, { resolveRoot }, { Containers }, stats, { parseDockerFormat, renderDockerFormat }] = await Promise.all([
         import('../image/store.js'),

@@ -27,7 +27,7 @@ function keyValues(list: readonly string[]): Record<string, string> {
   return out;
 }
 
-export function addVolumeCommands(program: Command, rootOpt: readonly [string, string]): void {
+export function addVolumeCommands(program: Command): void {
   const group = program.command('volume').description('Manage volumes');
 
   group
@@ -38,7 +38,6 @@ export function addVolumeCommands(program: Command, rootOpt: readonly [string, s
     .option('--label <label>', 'set metadata for a volume; repeatable', collect, [])
     .option('-o, --opt <opt>', 'driver options (recorded, not applied); repeatable', collect, [])
     .option('--name <name>', 'volume name')
-    .option(...rootOpt)
     .action(async (name: string | undefined, opts: { driver: string; label: string[]; opt: string[]; name?: string; root?: string }) => {
       if (opts.driver !== 'local') throw new TsbuildError('NOT_FOUND', `error looking up volume plugin ${opts.driver}: plugin "${opts.driver}" not found`);
       if (name && opts.name && name !== opts.name) throw new TsbuildError('USAGE', `conflicting options: either specify --name or provide positional arg, not both`);
@@ -54,7 +53,6 @@ export function addVolumeCommands(program: Command, rootOpt: readonly [string, s
     .option('-q, --quiet', 'only display volume names')
     .option('-f, --filter <filter>', 'filter: dangling=true|false, name=, label=; repeatable', collect, [])
     .option('--format <format>', 'pretty-print volumes using a Go template')
-    .option(...rootOpt)
     .action(async (opts: { quiet?: boolean; filter: string[]; format?: string; root?: string }) => {
       const c = await open(opts.root);
       let list = c.volumes.list();
@@ -87,7 +85,6 @@ export function addVolumeCommands(program: Command, rootOpt: readonly [string, s
     .description('Display detailed information on one or more volumes')
     .argument('<volume...>')
     .option('-f, --format <format>', 'format the output using the given Go template')
-    .option(...rootOpt)
     .action(async (names: string[], opts: { format?: string; root?: string }) => {
       const c = await open(opts.root);
       const found = [];
@@ -113,7 +110,6 @@ export function addVolumeCommands(program: Command, rootOpt: readonly [string, s
     .description('Remove one or more volumes')
     .argument('<volume...>')
     .option('-f, --force', 'no error when a volume does not exist')
-    .option(...rootOpt)
     .action(async (names: string[], opts: { force?: boolean; root?: string }) => {
       const c = await open(opts.root);
       for (const n of names) {
@@ -134,7 +130,6 @@ export function addVolumeCommands(program: Command, rootOpt: readonly [string, s
     .description('Remove unused anonymous volumes (-a: all unused volumes)')
     .option('-a, --all', 'remove all unused volumes, not just anonymous ones')
     .option('-f, --force', 'do not prompt (tsbuild never prompts)')
-    .option(...rootOpt)
     .action(async (opts: { all?: boolean; root?: string }) => {
       const { ANONYMOUS_LABEL } = await import('../containers/volumes.js');
       const { humanSize } = await import('../image/display.js');

@@ -11,13 +11,13 @@ import { addPortCommand } from './container-ports.js';
 import { addVolumeCommands } from './container-volumes.js';
 import { addStatsCommand } from './container-stats.js';
 
+/** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
   root?: string;
 }
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-const ROOT = ['--root <dir>', 'image store location (default: $TSBUILD_ROOT, else a per-user default)'] as const;
 
 async function open(opts: RootOpt): Promise<Containers> {
   const [{ ImageStore }, { resolveRoot }, { Containers }] = await Promise.all([
@@ -58,7 +58,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .description('Start one or more stopped containers')
     .argument('<container...>')
     .option('-a, --attach', "attach STDOUT/STDERR and forward signals (exit with the container's code)")
-    .option(...ROOT)
     .action(async (words: string[], opts: RootOpt & { attach?: boolean }) => {
       const c = await open(opts);
       if (opts.attach) {
@@ -97,7 +96,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       .description(description)
       .argument('<container...>')
       .option('-t, --time <seconds>', 'seconds to wait before killing it', integer('--time'))
-      .option(...ROOT)
       .action(async (words: string[], opts: RootOpt & { time?: number }) => {
         const c = await open(opts);
         await each(words, async (w) => {
@@ -114,7 +112,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .description('Kill one or more running containers')
     .argument('<container...>')
     .option('-s, --signal <signal>', 'signal to send', 'KILL')
-    .option(...ROOT)
     .action(async (words: string[], opts: RootOpt & { signal: string }) => {
       const { parseSignal } = await import('../containers/signals.js');
       const sig = parseSignal(opts.signal);
@@ -132,7 +129,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .argument('<container...>')
     .option('-f, --force', 'force the removal of a running container (SIGKILL)')
     .option('-v, --volumes', 'remove anonymous volumes associated with the container')
-    .option(...ROOT)
     .action(async (words: string[], opts: RootOpt & { force?: boolean; volumes?: boolean }) => {
       const c = await open(opts);
       await each(words, async (w) => {
@@ -147,7 +143,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .command('wait')
     .description('Block until one or more containers stop, then print their exit codes')
     .argument('<container...>')
-    .option(...ROOT)
     .action(async (words: string[], opts: RootOpt) => {
       const c = await open(opts);
       await each(words, async (w) => {
@@ -166,7 +161,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('--since <time>', 'show logs since a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)')
     .option('--until <time>', 'show logs before a timestamp or relative')
     .option('--details', 'show extra details (none are recorded)')
-    .option(...ROOT)
     .action(async (word: string, opts: RootOpt & { follow?: boolean; timestamps?: boolean; tail: string; since?: string; until?: string }) => {
       const { readJsonLogBatches, renderLogEntry } = await import('../containers/json-log.js');
       const { parseLogTime } = await import('../containers/log-time.js');
@@ -215,7 +209,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .description('Rename a container')
     .argument('<container>')
     .argument('<new-name>')
-    .option(...ROOT)
     .action(async (word: string, name: string, opts: RootOpt) => {
       const c = await open(opts);
       const v = await c.find(word);
@@ -228,7 +221,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .argument('<container>')
     .argument('[ps-options...]')
     .allowUnknownOption()
-    .option(...ROOT)
     .action(async (word: string, psArgs: string[], opts: RootOpt) => {
       const { top, renderTop } = await import('../containers/top.js');
       const c = await open(opts);
@@ -245,7 +237,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the created image; repeatable', collect, [])
     .option('-p, --pause', 'accepted; tsbuild does not pause the container while committing')
     .option('--no-pause', 'accepted (see -p)')
-    .option(...ROOT)
     .action(async (word: string, repo: string | undefined, opts: RootOpt & { author?: string; message?: string; change: string[] }) => {
       const { commitContainer } = await import('../containers/commit.js');
       const c = await open(opts);
@@ -260,7 +251,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('--no-stdin', 'do not attach STDIN')
     .option('--detach-keys <keys>', 'override the key sequence for detaching a container')
     .option('--sig-proxy', 'accepted (signals are not forwarded by attach yet)')
-    .option(...ROOT)
     .action(async (word: string, opts: RootOpt & { stdin: boolean; detachKeys?: string }) => {
       const { attachContainer } = await import('./container-attach.js');
       process.exitCode = await attachContainer(await open(opts), word, { noStdin: !opts.stdin, ...(opts.detachKeys !== undefined ? { detachKeys: opts.detachKeys } : {}) });
@@ -273,7 +263,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .argument('<dest>')
     .option('-L, --follow-link', 'always follow symbol link in SRC_PATH')
     .option('-a, --archive', 'archive mode (owners are always kept)')
-    .option(...ROOT)
     .action(async (src: string, dest: string, opts: RootOpt & { followLink?: boolean }) => {
       const { copyFromContainer, copyToContainer } = await import('../containers/cp.js');
       const split = (s: string) => {
@@ -295,7 +284,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .command('diff')
     .description("Inspect changes to files or directories on a container's filesystem")
     .argument('<container>')
-    .option(...ROOT)
     .action(async (word: string, opts: RootOpt) => {
       const { containerChanges } = await import('../containers/fs-diff.js');
       const c = await open(opts);
@@ -313,7 +301,6 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('-s, --size', 'display total file sizes (not computed by tsbuild)')
     .option('--format <format>', 'pretty-print containers using a Go template')
     .option('-f, --filter <filter>', 'filter output: status=, name=, ancestor=, label=, id=; repeatable', collect, [])
-    .option(...ROOT)
     .action(async (opts: RootOpt & { all?: boolean; quiet?: boolean; last?: number; latest?: boolean; trunc: boolean; format?: string; filter: string[] }) => {
       const { renderPs } = await import('../containers/status-text.js');
       const { summary } = await import('../containers/inspect.js');
@@ -355,7 +342,6 @@ function addInspect(parent: Command, only?: 'container' | 'image'): void {
     .option('-f, --format <format>', 'format the output using the given Go template')
     .addOption(new Option('--type <type>', 'only this kind of object').choices(['container', 'image']))
     .option('-s, --size', 'display total file sizes (not computed by tsbuild)')
-    .option(...ROOT)
     .action(async (names: string[], opts: RootOpt & { format?: string; type?: 'container' | 'image' }) => {
       const { isTsbuildError } = await import('../errors.js');
       const { inspectObject, toGoValue } = await import('../containers/inspect.js');
@@ -426,19 +412,18 @@ export function rmVolumesFlag(argv: readonly string[]): string[] {
 export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
   addInspect(program);
-  addPortCommand(program, ROOT);
-  addStatsCommand(program, ROOT);
+  addPortCommand(program);
+  addStatsCommand(program);
   const group = program.command('container').description('Manage containers');
   addVerbs(group, true);
   addInspect(group, 'container');
-  addPortCommand(group, ROOT);
-  addStatsCommand(group, ROOT);
-  addVolumeCommands(program, ROOT);
+  addPortCommand(group);
+  addStatsCommand(group);
+  addVolumeCommands(program);
   group
     .command('prune')
     .description('Remove all stopped containers')
     .option('-f, --force', 'do not prompt (tsbuild never prompts)')
-    .option(...ROOT)
     .action(async (opts: RootOpt) => {
       const c = await open(opts);
       const ids = await c.prune();
@@ -449,7 +434,6 @@ export function registerContainerCommands(program: Command): void {
     .command('cleanup', { hidden: true })
     .description("what a container's monitor runs after the container ended")
     .argument('<id>')
-    .option(...ROOT)
     .action(async (id: string, opts: RootOpt) => {
       const c = await open(opts);
       await c.cleanup(id, await exitOpts(c, id));
