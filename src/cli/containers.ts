@@ -319,7 +319,10 @@ function addVerbs(parent: Command, inGroup: boolean): void {
 /** What the monitor runs when the container ends (--rm's removal, the rules of published ports). */
 async function exitOpts(c: Containers, id: string): Promise<{ exitCommand: string[]; exitEnv: string[] }> {
   const { cleanupCommand } = await import('./container-run.js');
-  return { exitCommand: cleanupCommand(c.paths.root, id), exitEnv: [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`] };
+  const env = [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`];
+  // tests only: hold the exit command back, to race a later start/rm against it
+  if (process.env.TSBUILD_TEST_CLEANUP_DELAY_MS) env.push(`TSBUILD_TEST_CLEANUP_DELAY_MS=${process.env.TSBUILD_TEST_CLEANUP_DELAY_MS}`);
+  return { exitCommand: cleanupCommand(c.paths.root, id), exitEnv: env };
 }
 
 async function startOrThrow<T>(fn: () => Promise<T>): Promise<T> {
@@ -435,6 +438,8 @@ export function registerContainerCommands(program: Command): void {
     .description("what a container's monitor runs after the container ended")
     .argument('<id>')
     .action(async (id: string, opts: RootOpt) => {
+      const delay = Number(process.env.TSBUILD_TEST_CLEANUP_DELAY_MS ?? 0);
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       const c = await open(opts);
       await c.cleanup(id, await exitOpts(c, id));
     });

@@ -16,7 +16,7 @@
  * State: see record.ts. Every read re-syncs with the monitor's files: an exit file decides; a dead
  * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up".
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
@@ -34,7 +34,7 @@ import { resolveUser } from '../runtime/users.js';
 import { newContainerId, resolveContainer, shortId } from './ids.js';
 import { jsonLogPath, parseJsonFileOpts } from './json-log.js';
 import { formatRfc3339Nano, nowNs } from './log-time.js';
-import { monitorAlive, readExitInfo, readMonitorInfo, signalContainer } from './monitor-files.js';
+import { monitorAlive, readExitInfo, readMonitorInfo, signalContainer, type MonitorInfo } from './monitor-files.js';
 import { generateName, nameInUse, validateContainerName } from './names.js';
 import {
   DEFAULT_RUN_ROOT,
@@ -181,7 +181,7 @@ export class Containers {
     const leftovers = (s: ContainerState) => !s.Running && !!s.Ports?.length;
     if ((JSON.stringify(derived) === JSON.stringify(stored) && !leftovers(derived)) || !existsSync(dir)) return derived;
     const write = async () => {
-      const fresh = this.derive(id, readState(dir));
+      const fresh = this.derive(id, readState(dir), true);
       // stopped (or its monitor killed): its published ports' rules go now
       if (leftovers(fresh)) {
         await this.unpublish(fresh);
@@ -193,10 +193,16 @@ export class Containers {
     return locked ? write() : withLock(lockPath(this.paths, id), write);
   }
 
-  private derive(id: string, st: ContainerState): ContainerState {
+  /** The state the runtime dir says. Deciding that a killed monitor's run ended is written down
+   *  (an `exit` file) only with PERSIST, i.e. under the container's lock: unlocked, a `start` may be
+   *  replacing the runtime dir, and an exit file meant for the old run would end the new one. */
+  private derive(id: string, st: ContainerState, persist = false): ContainerState {
     const rd = runDir(this.paths, id);
     let exit = readExitInfo(rd);
     const mon = readMonitorInfo(rd);
+    // an exit file ends the run only if it is that run's: a monitor whose command still runs has
+    // not written it (one left by an older run or its exit command does not count)
+    if (exit && mon && runLive(mon)) exit = undefined;
     if (!exit && mon) {
       if (monitorAlive(mon)) {
         if (!mon.child) return st; // starting
@@ -204,6 +210,7 @@ export class Containers {
       }
       // dead: it wrote its exit file before dying, or it was killed (then decide once, here)
       exit = readExitInfo(rd);
+      if (!exit && !persist) return { ...st, Running: false, Pid: 0, ExitCode: 255, Error: 'the container monitor was killed', FinishedAt: formatRfc3339Nano(nowNs()) };
       if (!exit) {
         const text = `code 255\nsignal 0\nstarted ${mon.child ? 1 : 0}\nfinished ${nowNs()}\nerror the container monitor was killed\n`;
         try {
@@ -426,6 +433,9 @@ export class Containers {
       const before = await this.sync(id, true);
       if (before.Running) return undefined;
       const rd = runDir(this.paths, id);
+      // we hold the lock, so no other start is under way: a monitor still alive in the runtime dir
+      // without a running command is one whose start died midway; it must not outlive its files
+      await this.killRun(rd);
       rmSync(rd, { recursive: true, force: true });
       mkdirSync(rd, { recursive: true, mode: 0o700 });
       if (before.Network) await this.releaseAddress(before.Network.IPAddress);
@@ -669,7 +679,12 @@ export class Containers {
       }),
     );
     if (gone) return;
-    rmSync(runDir(this.paths, id), { recursive: true, force: true });
+    // the record is gone, so no start can begin a run any more: a run still alive in the runtime
+    // dir (started after our look at the state, or one the state does not know) dies now, whatever
+    // state.json said, and what it published goes with it
+    if (await this.killRun(rd)) st = { ...st, ...readState(trash), Running: false };
+    await this.unpublish(st);
+    rmSync(rd, { recursive: true, force: true });
     // a killed monitor could not remove the container's cgroup (empty now: PID 1 died with it)
     for (const cg of st.Cgroups ?? []) {
       try {
@@ -688,6 +703,26 @@ export class Containers {
         if (m.Type === 'volume' && m.Anonymous && m.Name) await this.volumes.remove(m.Name, this.volumeUsers(m.Name)).catch(() => undefined);
       }
     }
+  }
+
+  /** Kills the run whose monitor lives in runtime dir RD and has not ended (no exit file); waits
+   *  until it is gone. Through the monitor first (it ends the command and settles its files), then
+   *  the monitor itself (PID 1 dies with it: PDEATHSIG). Whether there was such a run. */
+  private async killRun(rd: string): Promise<boolean> {
+    const mon = readMonitorInfo(rd);
+    const live = () => !!mon && mon.pid !== process.pid && monitorAlive(mon) && (!readExitInfo(rd) || runLive(mon));
+    if (!live()) return false;
+    signalContainer(rd, 9);
+    for (let i = 0; live() && i < 200; i++) await new Promise((r) => setTimeout(r, 25));
+    if (live()) {
+      try {
+        process.kill(mon!.pid, 'SIGKILL');
+      } catch {
+        /* ended meanwhile */
+      }
+      for (let i = 0; monitorAlive(mon!) && i < 400; i++) await new Promise((r) => setTimeout(r, 25));
+    }
+    return true;
   }
 
   async rename(id: string, newName: string): Promise<void> {
@@ -722,7 +757,15 @@ export class Containers {
     const dir = containerDir(this.paths, id);
     const record = readRecord(dir);
     if (!record) return;
-    const st = await this.sync(id);
+    // run by the monitor of one run (its PID and start time are in the runtime dir's monitor file):
+    // when another live monitor is there, the container was started again meanwhile and that newer
+    // run is not ours to settle (its own exit command will)
+    const st = await withLock(lockPath(this.paths, id), async () => {
+      const mon = readMonitorInfo(runDir(this.paths, id));
+      if (mon && mon.pid !== process.pid && monitorAlive(mon)) return undefined;
+      return this.sync(id, true);
+    });
+    if (!st) return;
     if (record.HostConfig.AutoRemove && !st.Running) {
       await this.remove(id, { volumes: true }).catch((e: unknown) => {
         if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
@@ -753,6 +796,19 @@ export class Containers {
     } catch {
       await update((s) => ({ ...s, RestartingPid: undefined }));
     }
+  }
+}
+
+/** Whether the run MON describes is still going: its monitor lives and the container's PID 1 is
+ *  still that monitor's child (a monitor reaps it before it writes its exit file). */
+function runLive(mon: MonitorInfo): boolean {
+  if (!mon.child || !monitorAlive(mon)) return false;
+  try {
+    const stat = readFileSync(`/proc/${mon.child}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[0] !== 'Z' && Number(rest[1]) === mon.pid;
+  } catch {
+    return false;
   }
 }
 
