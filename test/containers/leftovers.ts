@@ -1,6 +1,8 @@
 /** What a container holds on the host, and checks that nothing of it is left. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 export const RUN_ROOT = '/run/tsbuild/containers';
@@ -64,3 +66,26 @@ export async function assertNothingLeft(root: string, h: Leftovers): Promise<voi
   );
 }
 
+
+/** A port nobody holds right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** tsbuild's published-port elements naming HOST_PORT (none when its table does not exist; any
+ *  other failure of nft throws, so a wait for "no rules" cannot pass on an error). */
+export function rulesFor(hostPort: number): string[] {
+  const r = spawnSync('nft', ['list', 'table', 'ip', 'tsbuild'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    if (/No such file or directory/.test(r.stderr)) return [];
+    throw new Error(`nft list table ip tsbuild: ${r.stderr.trim() || `exit ${r.status}`}`);
+  }
+  return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort}( comment "[^"]*")? :`).test(l));
+}

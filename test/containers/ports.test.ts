@@ -9,26 +9,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { useContainerStore } from '../helpers/containers.js';
 import { parsePublish, displayPorts, portLines } from '../../src/containers/ports.js';
-import { RUN_ROOT } from './leftovers.js';
+import { RUN_ROOT, freePort, rulesFor } from './leftovers.js';
 
 const base = useContainerStore();
 const run = base.run;
-
-/** A port nobody holds right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function fetchText(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -40,12 +27,6 @@ function fetchText(port: number): Promise<string> {
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
-}
-
-/** tsbuild's published-port elements naming HOST_PORT. */
-function rulesFor(hostPort: number): string[] {
-  const r = spawnSync('nft', ['list', 'table', 'ip', 'tsbuild'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort}( comment "[^"]*")? :`).test(l));
 }
 
 async function waitFor(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {

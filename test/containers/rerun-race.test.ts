@@ -9,31 +9,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { useContainerStore } from '../helpers/containers.js';
 import { runCli } from '../helpers/cli.js';
-import { RUN_ROOT, processAlive } from './leftovers.js';
+import { RUN_ROOT, freePort, processAlive, rulesFor } from './leftovers.js';
 
 const base = useContainerStore();
 const DELAY = 2500;
 const run = (...args: string[]) => runCli(['--root', base.root, ...args], { env: { TSBUILD_TEST_CLEANUP_DELAY_MS: String(DELAY) } });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function rulesFor(hostPort: number): string[] {
-  const r = spawnSync('nft', ['list', 'table', 'ip', 'tsbuild'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort}( comment "[^"]*")? :`).test(l));
-}
 
 async function until(fn: () => boolean, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) if (fn()) return true;
