@@ -264,7 +264,7 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('-L, --follow-link', 'always follow symbol link in SRC_PATH')
     .option('-a, --archive', 'archive mode (owners are always kept)')
     .action(async (src: string, dest: string, opts: RootOpt & { followLink?: boolean }) => {
-      const { copyFromContainer, copyToContainer } = await import('../containers/cp.js');
+      const { copyFromContainer, copyTarToContainer, copyToContainer } = await import('../containers/cp.js');
       const split = (s: string) => {
         const m = /^([^/:][^:]*):(.*)$/.exec(s);
         return m ? { ctr: m[1]!, path: m[2]! || '/' } : undefined;
@@ -275,8 +275,8 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       const c = await open(opts);
       if (from) await copyFromContainer(c, from.ctr, from.path, dest, { followLink: !!opts.followLink });
       else {
-        if (src === '-') throw new TsbuildError('USAGE', 'copying a tar stream from stdin into a container is not supported by tsbuild yet', undefined, 1);
-        await copyToContainer(c, to!.ctr, src, to!.path);
+        if (src === '-') await copyTarToContainer(c, to!.ctr, process.stdin, to!.path);
+        else await copyToContainer(c, to!.ctr, src, to!.path);
       }
     });
 

@@ -12,11 +12,14 @@
  *   changes to DEST there (resolved inside the container's root by the kernel), and everything is
  *   written relative to directory fds (/proc/PID/cwd, then /proc/self/fd/N/NAME, each name opened
  *   O_NOFOLLOW), so a symlink the container swaps in never leads out of it.
- * Not yet: a tar stream (`-`) as the source.
+ * - `- CTR:DEST`: a tar stream on stdin, extracted into DEST, which must be an existing directory
+ *   (docker: "extraction point is not a directory"). The tar is first unpacked into a private host
+ *   temp dir by the layer extractor (refusing absolute names, `..` and links out, so a bad tar
+ *   writes nothing into the container), then copied in exactly as a host `SRC/.` is.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { chownSync, lchownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, chmodSync, lutimesSync, type Stats } from 'node:fs';
+import { chownSync, lchownSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, chmodSync, lutimesSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
@@ -24,6 +27,9 @@ import type { LayerEntry } from '../image/layer-entry.js';
 import { layerTar } from '../image/layer-writer.js';
 import { RootfsView, splitPath } from '../image/rootfs-view.js';
 import { fsx } from '../native/fsx.js';
+import { extractLayer } from '../image/layer-reader.js';
+import type { TarSource } from '../image/tar-format.js';
+import { tmpdir } from 'node:os';
 import { sandboxHelperPath } from '../runtime/sandbox.js';
 import type { Containers, ContainerView } from './containers.js';
 import { containerDir } from './record.js';
@@ -281,5 +287,37 @@ function copyAt(dirFd: number, name: string, from: string): void {
     futimesSync(fd, st.atimeMs / 1000, st.mtimeMs / 1000);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** `cp - CTR:DEST`: the tar stream SOURCE extracted into the existing directory DEST. */
+export async function copyTarToContainer(c: Containers, word: string, source: TarSource, dest: string): Promise<void> {
+  const v = await c.find(word);
+  const abs = dest.startsWith('/') ? dest : `/${dest}`;
+  const notDir = () => new TsbuildError('CONFLICT', 'extraction point is not a directory', undefined, 1);
+  const missing = () => new TsbuildError('NOT_FOUND', `Could not find the file ${dest} in container ${word}`, undefined, 1);
+  if (v.state.Running) {
+    const held = await holdDir(v, abs);
+    if (held) held.release();
+    else {
+      const parent = await holdDir(v, dirname(abs));
+      if (!parent) throw missing();
+      // only to pick the message: the entry is looked at, never followed or written
+      const exists = lstatOrNull(`/proc/${parent.pid}/cwd/${basename(abs)}`) !== null;
+      parent.release();
+      throw exists ? notDir() : missing();
+    }
+  } else {
+    const { view } = viewOf(c, v);
+    const at = view.lookup(view.resolve(abs, true));
+    if (!at) throw missing();
+    if (!at.stat.isDirectory()) throw notDir();
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'tsbuild-cp-in-'));
+  try {
+    await extractLayer(source, tmp, { mode: 'apply' });
+    await copyToContainer(c, word, `${tmp}/.`, abs);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
 }

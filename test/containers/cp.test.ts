@@ -7,10 +7,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useContainerStore } from '../helpers/containers.js';
+import { runCli } from '../helpers/cli.js';
 
 const base = useContainerStore();
 let host: string;
@@ -54,4 +55,39 @@ test('cp out of and into a container, resolved inside its root', { timeout: 120_
   const r = await run('exec', 'cpc', 'sh', '-c', 'cat /tmp/new /etc/group');
   assert.equal(r.stdout, 'new\nnew\n');
   assert.equal((await run('cp', join(host, 'new'), join(host, 'x'))).code, 1);
+});
+
+test('cp - CTR:DEST extracts a tar stream from stdin, in-root and refusing unsafe names', { timeout: 180_000 }, async () => {
+  const tree = join(host, 'tartree');
+  mkdirSync(join(tree, 'd'), { recursive: true });
+  writeFileSync(join(tree, 'run.sh'), 'echo hi\n');
+  chmodSync(join(tree, 'run.sh'), 0o750);
+  writeFileSync(join(tree, 'd', 'f'), 'f\n');
+  chmodSync(join(tree, 'd'), 0o711);
+  const good = spawnSync('tar', ['-c', '-C', tree, '.']).stdout;
+  // a tar with a `..` entry after a good one (GNU tar keeps `..` with -P)
+  const marker = `tsbuild-cpin-${process.pid}`;
+  mkdirSync(join(host, 'w'));
+  writeFileSync(join(host, marker), 'evil\n');
+  writeFileSync(join(host, 'w', 'first'), 'x');
+  const bad = spawnSync('tar', ['-c', '-P', '-f', '-', 'first', `../${marker}`], { cwd: join(host, 'w') }).stdout;
+  rmSync(join(host, marker));
+  assert.match(spawnSync('tar', ['-t'], { input: bad }).stdout.toString(), /\.\.\//);
+  const cli = (input: Buffer, ...args: string[]) => runCli(['--root', base.root, ...args], { input });
+
+  assert.equal((await run('create', '--name', 'cpt', 'busybox', 'sleep', '300')).code, 0);
+  assert.equal((await cli(good, 'cp', '-', 'cpt:/home')).code, 0); // stopped: its writable layer
+  const refused = await cli(bad, 'cp', '-', 'cpt:/home');
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /\.\./);
+  assert.equal(existsSync(`/tmp/${marker}`), false);
+  const notDir = await cli(good, 'cp', '-', 'cpt:/etc/passwd');
+  assert.equal(notDir.code, 1);
+  assert.match(notDir.stderr, /extraction point is not a directory/);
+  assert.equal((await cli(good, 'cp', '-', 'cpt:/nope')).code, 1);
+  assert.equal((await run('start', 'cpt')).code, 0);
+  assert.equal((await cli(good, 'cp', '-', 'cpt:/tmp')).code, 0); // running: through its namespace
+  const r = await run('exec', 'cpt', 'sh', '-c', 'stat -c "%a %n" /home/run.sh /home/d /tmp/d/f; cat /home/d/f; ls /home /tmp | grep -c first');
+  assert.equal(r.stdout, '750 /home/run.sh\n711 /home/d\n644 /tmp/d/f\nf\n0\n');
+  await run('rm', '-f', 'cpt');
 });
