@@ -179,7 +179,9 @@ export class Containers {
     const stored = readState(dir);
     const derived = this.derive(id, stored);
     const leftovers = (s: ContainerState) => !s.Running && !!s.Ports?.length;
-    if ((JSON.stringify(derived) === JSON.stringify(stored) && !leftovers(derived)) || !existsSync(dir)) return derived;
+    // derive() hands back the stored object itself when the runtime files add nothing
+    const same = derived === stored || JSON.stringify(derived) === JSON.stringify(stored);
+    if ((same && !leftovers(derived)) || !existsSync(dir)) return derived;
     const write = async () => {
       const fresh = this.derive(id, readState(dir), true);
       // stopped (or its monitor killed): its published ports' rules go now
@@ -198,8 +200,11 @@ export class Containers {
    *  replacing the runtime dir, and an exit file meant for the old run would end the new one. */
   private derive(id: string, st: ContainerState, persist = false): ContainerState {
     const rd = runDir(this.paths, id);
-    let exit = readExitInfo(rd);
-    const mon = readMonitorInfo(rd);
+    // never started since boot (a created container, most of a long `ps -a`): no runtime dir, so
+    // one stat instead of two failing reads
+    const hasRun = existsSync(rd);
+    let exit = hasRun ? readExitInfo(rd) : undefined;
+    const mon = hasRun ? readMonitorInfo(rd) : undefined;
     // an exit file ends the run only if it is that run's: a monitor whose command still runs has
     // not written it (one left by an older run or its exit command does not count)
     if (exit && mon && runLive(mon)) exit = undefined;
