@@ -16,6 +16,7 @@
  * State: see record.ts. Every read re-syncs with the monitor's files: an exit file decides; a dead
  * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up".
  */
+import { procStat } from '../runtime/proc-stat.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -808,13 +809,8 @@ export class Containers {
  *  still that monitor's child (a monitor reaps it before it writes its exit file). */
 function runLive(mon: MonitorInfo): boolean {
   if (!mon.child || !monitorAlive(mon)) return false;
-  try {
-    const stat = readFileSync(`/proc/${mon.child}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[0] !== 'Z' && Number(rest[1]) === mon.pid;
-  } catch {
-    return false;
-  }
+  const child = procStat(mon.child);
+  return child !== undefined && child.state !== 'Z' && child.ppid === mon.pid;
 }
 
 /** Config.ExposedPorts: the image's, then the container's own (none: the field is left out). */

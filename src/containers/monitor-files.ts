@@ -4,6 +4,7 @@
  * every byte of output is logged), and the `ctl` FIFO through which signals reach the command
  * (its parent sends them: no PID-reuse race).
  */
+import { processIdentity } from '../runtime/proc-stat.js';
 import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -63,13 +64,7 @@ export function readExitInfo(runDir: string): ExitInfo | undefined {
 
 /** The same process as when `info` was written, still running (not a zombie)? */
 export function monitorAlive(info: MonitorInfo): boolean {
-  try {
-    const stat = readFileSync(`/proc/${info.pid}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[0] !== 'Z' && rest[19] === info.starttime;
-  } catch {
-    return false;
-  }
+  return processIdentity(info.pid) === `${info.pid} ${info.starttime}`;
 }
 
 /** Asks the monitor to send SIG to the command; false when nobody listens (not running). */

@@ -6,6 +6,7 @@
  * shared hint instead of lowest-free: a just-released address (whose old namespace the kernel may
  * still be tearing down) is not reused at once.
  */
+import { processIdentity } from './proc-stat.js';
 import { closeSync, constants, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
@@ -59,15 +60,7 @@ function mask(len: number): number {
 
 /** This process's identity as an IPAM owner: PID plus start time, so a reused PID is not taken
  *  for the process that made the entry. */
-function ownerOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // field 22 (starttime), counted after the parenthesised command name, which may hold spaces
-    return `${pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
-  } catch {
-    return undefined;
-  }
-}
+const ownerOf = processIdentity;
 
 let self: string | undefined;
 

@@ -19,6 +19,7 @@
  * - `/run/tsbuild/<bridge>.json` (the subnet chosen) and `/run/tsbuild/ipam/<bridge>/` (addresses).
  * The subnet is the first candidate that overlaps none of the host's routes or nameservers.
  */
+import { processIdentity } from './proc-stat.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -86,15 +87,6 @@ export const DEFAULT_BRIDGE = 'tsbuild0';
 const deleteLine = (table: string, f: PortForward) => `delete element ip ${table} ${mapOf(f)} { ${keyOf(f)} }`;
 const mapOf = (f: PortForward) => (f.hostIp === '0.0.0.0' ? 'pub_any' : 'pub_ip');
 const keyOf = (f: PortForward) => (f.hostIp === '0.0.0.0' ? `${f.proto} . ${f.hostPort}` : `${f.hostIp} . ${f.proto} . ${f.hostPort}`);
-/** `PID STARTTIME` of a live process (names it across PID reuse), undefined when gone. */
-function processIdentity(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return `${pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
-  } catch {
-    return undefined;
-  }
-}
 
 const sameKey = (a: PortForward, b: PortForward) => a.proto === b.proto && a.hostIp === b.hostIp && a.hostPort === b.hostPort;
 

@@ -4,11 +4,12 @@
  * streams output and turns the helper's status lines into a result or a TsbuildError.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
+import { processRunning } from './proc-stat.js';
 import { createCgroup, defaultMemoryBytes, type Cgroup, type CgroupLimits } from './cgroup.js';
 
 export interface SandboxUser {
@@ -259,18 +260,9 @@ export function killAllSandboxes(waitMs = 0): void {
   }
   const until = Date.now() + waitMs;
   const nap = new Int32Array(new SharedArrayBuffer(4));
-  while (Date.now() < until && [...live].some(running)) Atomics.wait(nap, 0, 0, 5);
+  while (Date.now() < until && [...live].some(processRunning)) Atomics.wait(nap, 0, 0, 5);
 }
 
-/** True while the process exists and is not a zombie (Node reaps children only from its loop). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** Count of sandboxes still running in this process. */
 export function runningSandboxes(): number {
