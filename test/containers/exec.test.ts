@@ -7,29 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { useContainerStore } from '../helpers/containers.js';
-import { projectRoot, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 
 const base = useContainerStore();
 const run = base.run;
 
-/** Runs the CLI under a pty of ROWS x COLS, feeding STEPS (see fixtures/pty-run.py). */
-function underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'python3',
-      [join(projectRoot, 'test', 'containers', 'fixtures', 'pty-run.py'), String(rows), String(cols), process.execPath, '--import', 'tsx', join(projectRoot, 'src', 'cli', 'main.ts'), '--root', base.root, ...args],
-      { cwd: projectRoot, stdio: ['pipe', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stdin.end(steps.map((s) => s + '\n').join(''));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
-}
+const underPty = base.underPty;
 
 test('exec joins the running container: namespaces, user, env, cwd, caps, cgroup; exit codes', { timeout: 180_000 }, async () => {
   const id = (await run('run', '-d', '--name', 'ex', '-e', 'FROMRUN=1', '-w', '/srv', '--hostname', 'exbox', 'busybox', 'sh', '-c', 'echo pid1 > /tmp/mark; sleep 300')).stdout.trim();

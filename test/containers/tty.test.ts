@@ -16,20 +16,7 @@ const base = useContainerStore();
 const run = base.run;
 const mainTs = join(projectRoot, 'src', 'cli', 'main.ts');
 
-function underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', [join(projectRoot, 'test', 'containers', 'fixtures', 'pty-run.py'), String(rows), String(cols), process.execPath, '--import', 'tsx', mainTs, '--root', base.root, ...args], {
-      cwd: projectRoot,
-      stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, PTY_DEADLINE: '60' },
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stdin.end(steps.map((s) => s + '\n').join(''));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
-}
+const underPty = base.underPty;
 
 test('run -it: the container pty, window size and SIGWINCH, typed input, exit code; detach keys', { timeout: 180_000 }, async () => {
   const r = await underPty(33, 111, ['run', '-it', '--rm', 'busybox', 'sh', '-c', 'tty; stty size; echo READY; read x; echo got $x; stty size; exit 3'], [

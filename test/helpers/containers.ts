@@ -1,8 +1,10 @@
 /** One busybox store per container test file, the CLI bound to it, and every container removed at
  *  the end (so a failing test leaves no monitor, mount, rule or cgroup behind). */
 import { after, before } from 'node:test';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { makeBaseStore, type TempStore } from './build.js';
-import { runCli, type CliResult } from './cli.js';
+import { projectRoot, runCli, type CliResult } from './cli.js';
 
 export interface ContainerStore {
   /** The store's root (valid once the file's `before` hook ran). */
@@ -11,6 +13,9 @@ export interface ContainerStore {
   readonly baseId: string;
   /** `tsbuild --root ROOT ARGS...` as a user runs it. */
   run(...args: string[]): Promise<CliResult>;
+  /** The CLI under a real pseudo-terminal of ROWS x COLS (python3's pty module), fed STEPS
+   *  (`wait TEXT`, `sleep S`, `resize R C`, `send BYTES`; see test/containers/fixtures/pty-run.py). */
+  underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }>;
 }
 
 /** Registers the file's before/after hooks; call once at the top of a test file. */
@@ -24,6 +29,21 @@ export function useContainerStore(): ContainerStore {
       return made().baseId;
     },
     run: (...args) => runCli(['--root', store.root, ...args]),
+    underPty: (rows, cols, args, steps) =>
+      new Promise((resolve, reject) => {
+        const script = join(projectRoot, 'test', 'containers', 'fixtures', 'pty-run.py');
+        const main = join(projectRoot, 'src', 'cli', 'main.ts');
+        const child = spawn('python3', [script, String(rows), String(cols), process.execPath, '--import', 'tsx', main, '--root', store.root, ...args], {
+          cwd: projectRoot,
+          stdio: ['pipe', 'pipe', 'inherit'],
+          env: { ...process.env, PTY_DEADLINE: '60' },
+        });
+        let out = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        child.stdin.end(steps.map((x) => x + '\n').join(''));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code: code ?? 1, out }));
+      }),
   };
   const made = () => {
     if (!base) throw new Error('the container store is made in the before hook');

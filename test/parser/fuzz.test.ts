@@ -9,19 +9,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../helpers/cli.js';
 import { dumpAst, parseDockerfile, toInstructions } from '../../src/parser/index.js';
 import { TsbuildError } from '../../src/errors.js';
-import { mutateDockerfile, prng as mutationPrng } from './mutations.js';
-
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mutateDockerfile, prng } from './mutations.js';
 
 function corpus(): Buffer[] {
   const out: Buffer[] = [];
@@ -88,7 +76,7 @@ test('fuzz: mutated and truncated real Dockerfiles', () => {
 });
 
 test('fuzz: structure-aware mutations (the differential fuzzer\'s inputs) keep the parser\'s invariants', () => {
-  const rand = mutationPrng(0x51ed);
+  const rand = prng(0x51ed);
   const seeds = corpus().map((b) => b.toString('utf8'));
   for (let i = 0; i < 1500; i++) {
     const text = mutateDockerfile(seeds[i % seeds.length]!, rand, seeds);
