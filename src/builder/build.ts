@@ -15,6 +15,7 @@ import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
 import { BuildContext } from './context.js';
+import { namedContextFor } from './build-contexts.js';
 import { EventEmitterHub } from './events.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import type { BuildParts } from './parts.js';
@@ -22,6 +23,7 @@ import { checkNetworkEntitlements } from './network-policy.js';
 import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
 import { runStage } from './stage-runner.js';
+import { transferStatuses } from './transfer-status.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
@@ -48,7 +50,12 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
   const parsed = parseDockerfile(text, { file: displayName });
   const instructions = toInstructions(parsed);
   const buildArgs = options.buildArgs ?? {};
-  const plan = planBuild(instructions, { buildArgs, ...(options.target !== undefined ? { target: options.target } : {}), escapeToken: parsed.escapeToken });
+  const plan = planBuild(instructions, {
+    buildArgs,
+    ...(options.target !== undefined ? { target: options.target } : {}),
+    escapeToken: parsed.escapeToken,
+    ...(options.buildContexts ? { namedContext: (word: string) => namedContextFor(options.buildContexts, word) } : {}),
+  });
   // BuildKit refuses host networking without the entitlement before anything runs
   checkNetworkEntitlements(options.network ?? 'default', options.allow, plan.stages.flatMap((p) => p.stage.instructions));
   // names are checked before any step runs, as `tag` and `import` do (not after the whole build)
@@ -125,7 +132,8 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
       const client = await parts.registry.client();
       for (const t of tags) {
         const id = events.start(`pushing ${t}`);
-        await pushImage(client, parseReference(t), store);
+        const pushed = await pushImage(client, parseReference(t), store, { onProgress: transferStatuses(events, id) });
+        events.emit({ type: 'step-status', id, item: `pushing manifest for ${t}@${pushed.digest}`, done: true });
         events.emit({ type: 'step-done', id });
       }
     }

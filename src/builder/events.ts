@@ -2,15 +2,21 @@
  * The builder's one event stream. Every progress mode (tty, plain, rawjson, quiet) and the library
  * API consume these; nothing in the builder writes to stdout itself.
  */
+import type { MissReason } from './explain-reason.js';
 
 export type BuildEvent =
   | { type: 'build-start'; time: number }
   /** A vertex: a filesystem step (RUN/COPY/ADD/WORKDIR...), a base image load, or internal work. */
   | { type: 'step-start'; id: number; name: string; time: number }
   | { type: 'step-cached'; id: number; time: number }
+  /** A step missed the cache and runs: why (explain-reason.ts), and the line every renderer shows. */
+  | { type: 'step-miss'; id: number; reason: MissReason; text: string; time: number }
   /** Output of a step: whole lines, each ending in `\n` and at most 16 KiB (a longer line comes in
    *  16 KiB pieces, as Docker's log copier hands them on); a last line without newline gets one. */
   | { type: 'step-log'; id: number; stream: 'stdout' | 'stderr'; data: string; time: number }
+  /** Progress of one item inside a step (a layer pulled or pushed, a base image resolved), as
+   *  BuildKit's vertex statuses: `current`/`total` in bytes when known, `done` once finished. */
+  | { type: 'step-status'; id: number; item: string; current?: number; total?: number; done?: boolean; time: number }
   | { type: 'step-done'; id: number; time: number }
   | { type: 'step-error'; id: number; message: string; time: number }
   | { type: 'warning'; message: string; time: number }

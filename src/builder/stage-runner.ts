@@ -19,9 +19,10 @@ import { applyMetadata } from './steps/metadata.js';
 import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
+import { namedContextFor, namedContextState } from './build-contexts.js';
 import type { ResolveBaseImageOptions } from './base-image.js';
-import type { LayerProgress } from '../registry/progress.js';
 import type { StoredImage } from '../image/store.js';
+import { transferStatuses } from './transfer-status.js';
 
 /**
  * A base or `--from` image: the store's copy when there is one and no `--pull`, without loading the
@@ -34,13 +35,6 @@ async function resolveImage(session: BuildSession, ref: string, opts: ResolveBas
   }
   const { resolveBaseImage } = await import('./base-image.js');
   return resolveBaseImage(session.store, ref, { ...opts, registry: session.registry });
-}
-
-/** A pull's milestones as log lines of the FROM step (byte progress stays out of build logs). */
-function progressLine(e: LayerProgress): string {
-  if (e.type === 'resolved') return `resolve ${e.ref}\n`;
-  if (e.status === 'complete' || e.status === 'exists') return `${e.layer.replace(/^sha256:/, '').slice(0, 12)}: ${e.status === 'exists' ? 'Already exists' : 'Pull complete'}\n`;
-  return '';
 }
 
 const FS_KINDS = new Set<Instruction['kind']>(['run', 'copy', 'add', 'workdir']);
@@ -107,6 +101,8 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
   let state: StageState;
   if (base.kind === 'stage') {
     state = cloneState(await run.stageResult(base.index));
+  } else if (base.kind === 'context') {
+    state = cloneState(await namedContextState(session, base.name, (ref) => resolveImage(session, ref, { pull: !!session.options.pull })));
   } else if (base.kind === 'scratch') {
     const config = emptyConfig();
     // BuildKit's empty image has WorkingDir "/" (its config shows it)
@@ -125,10 +121,7 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
       image = await resolveImage(session, base.ref, {
         pull: !!session.options.pull,
         ...(session.options.platform ? { platform: session.options.platform } : {}),
-        onProgress: (e) => {
-          const data = progressLine(e);
-          if (data) session.events.emit({ type: 'step-log', id, stream: 'stderr', data });
-        },
+        onProgress: transferStatuses(session.events, id),
       });
     } catch (e) {
       const message = `failed to resolve source metadata for ${base.ref}: ${(e as Error).message}`;
@@ -173,6 +166,8 @@ function onbuildTriggers(state: StageState, planned: PlannedStage): Instruction[
 
 /** The snapshot dirs of `COPY --from` / bind `from=` sources: a stage by name or index, else an image. */
 async function fromDirs(session: BuildSession, run: StageRun, from: string): Promise<string[]> {
+  const context = namedContextFor(session.options.buildContexts, from);
+  if (context !== undefined) return stateSnapshots(session, await namedContextState(session, context, (ref) => resolveImage(session, ref, { pull: false })));
   const stages = run.plan.stages;
   const byName = stages.find((p) => p.stage.name === from.toLowerCase());
   const byIndex = /^[0-9]+$/.test(from) ? stages.find((p) => p.stage.index === Number(from)) : undefined;

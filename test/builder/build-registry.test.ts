@@ -37,6 +37,20 @@ test('FROM an image only the registry has pulls it (same image ID as pushed), th
   const root = join(tmp, 'fresh-1');
   const b = await buildFiles(root, `FROM ${baseRef}\nRUN echo built > /built\n`);
   assert.equal(b.newLayers.flat().find((f) => f.path === 'built')?.content, 'built\n');
+  // the pull's layers are statuses of the FROM step on the one event stream, each finished
+  const from = b.events.find((e) => e.type === 'step-start' && e.name.includes('FROM'))!;
+  assert.equal(from.type, 'step-start');
+  const done = b.events.flatMap((e) => (e.type === 'step-status' && e.id === (from as { id: number }).id && e.done ? [e.item] : []));
+  assert.ok(done.includes(`resolve ${baseRef}`), JSON.stringify(done));
+  const baseStore = await ImageStore.open(base.root);
+  try {
+    const img = (await baseStore.getImage(baseRef))!;
+    // a pull names the registry's (compressed) blobs, as docker pull does: one finished item each
+    const layerItems = done.filter((d) => /^sha256:[0-9a-f]{64}$/.test(d));
+    assert.equal(layerItems.length, img.manifest.layers.length, JSON.stringify(done));
+  } finally {
+    await baseStore.close();
+  }
   const store = await ImageStore.open(root);
   try {
     assert.equal((await store.getImage(baseRef))?.id, base.baseId);
@@ -75,12 +89,36 @@ test('build --push pushes the tag; a fresh store pulls the same image ID', async
   }
 });
 
+test('build --push shows each layer pushed under its pushing step, then the manifest (plain progress)', async () => {
+  const ctx = mkdtempSync(join(tmp, 'ctx-'));
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(join(ctx, 'Dockerfile'), `FROM ${baseRef}\nRUN echo layer > /layer\n`);
+  const name = `${reg.host}/app/progress:1`;
+  const root = join(tmp, 'progress');
+  const b = await runCli(['build', '--progress=plain', '--push', '--root', root, '-t', name, ctx]);
+  assert.equal(b.code, 0, b.stderr);
+  const step = /^#(\d+) pushing (.*)$/m.exec(b.stderr);
+  assert.ok(step, b.stderr);
+  assert.equal(step[2], name);
+  const store = await ImageStore.open(root);
+  let layers: string[];
+  try {
+    layers = (await store.getImage(name))!.manifest.layers.map((l) => l.digest);
+  } finally {
+    await store.close();
+  }
+  assert.equal(layers.length, 2);
+  for (const l of layers) assert.match(b.stderr, new RegExp(`^#${step[1]} ${l} \\S+ / \\S+ \\d+\\.\\ds done$`, 'm'));
+  assert.match(b.stderr, new RegExp(`^#${step[1]} pushing manifest for ${name.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64} \\d+\\.\\ds done$`, 'm'));
+  assert.match(b.stderr, new RegExp(`^#${step[1]} DONE`, 'm'));
+});
+
 test('FROM a name no registry has is a located one-line error', async () => {
   const ctx = mkdtempSync(join(tmp, 'ctx-'));
   const { writeFileSync } = await import('node:fs');
   writeFileSync(join(ctx, 'Dockerfile'), `FROM ${reg.host}/nope/nothing:1\n`);
   const r = await runCli(['build', '-q', '--root', join(tmp, 'x'), ctx]);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 1, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /^Dockerfile:1:1: failed to resolve source metadata for .*nope\/nothing:1/);
 });

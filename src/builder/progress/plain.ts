@@ -5,10 +5,14 @@
  */
 import type { Writable } from 'node:stream';
 import { logLines, type BuildEvent } from '../events.js';
+import { statusText } from '../transfer-status.js';
+import { humanSize } from '../../image/display.js';
 
 export function plainRenderer(out: Writable): (e: BuildEvent) => void {
   const started = new Map<number, number>();
   const secs = (id: number, t: number) => ((t - (started.get(id) ?? t)) / 1000).toFixed(1);
+  // per item of a step: when it was first seen; CI logs get its first byte count and its end only
+  const items = new Map<string, { start: number; bytesShown: boolean }>();
   return (e) => {
     switch (e.type) {
       case 'step-start':
@@ -18,6 +22,20 @@ export function plainRenderer(out: Writable): (e: BuildEvent) => void {
       case 'step-log': {
         const prefix = `#${e.id} ${secs(e.id, e.time)} `;
         out.write(logLines(e.data).map((line) => prefix + line + '\n').join(''));
+        break;
+      }
+      case 'step-status': {
+        const key = `${e.id} ${e.item}`;
+        let it = items.get(key);
+        if (!it) items.set(key, (it = { start: e.time, bytesShown: false }));
+        const t = ((e.time - it.start) / 1000).toFixed(1);
+        if (e.done) {
+          items.delete(key);
+          out.write(`#${e.id} ${statusText(e, size4)} ${t}s done\n`);
+        } else if (e.current !== undefined && !it.bytesShown) {
+          it.bytesShown = true;
+          out.write(`#${e.id} ${statusText(e, size4)} ${t}s\n`);
+        }
         break;
       }
       case 'step-cached':
@@ -41,3 +59,5 @@ export function plainRenderer(out: Writable): (e: BuildEvent) => void {
     }
   };
 }
+
+const size4 = (n: number) => humanSize(n, 4);

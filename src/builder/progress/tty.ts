@@ -4,6 +4,8 @@
  */
 import type { Writable } from 'node:stream';
 import { logLines, type BuildEvent } from '../events.js';
+import { statusText } from '../transfer-status.js';
+import { humanSize } from '../../image/display.js';
 
 const TAIL_LINES = 6;
 const REDRAW_MS = 100;
@@ -15,6 +17,8 @@ interface StepView {
   end?: number;
   state: 'running' | 'cached' | 'done' | 'error';
   tail: string[];
+  /** Items in progress (layers being pulled or pushed): their latest status text. */
+  items: Map<string, string>;
 }
 
 export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEvent) => void {
@@ -36,6 +40,7 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
       const t = (((s.end ?? now) - s.start) / 1000).toFixed(1);
       const mark = s.state === 'cached' ? 'CACHED' : s.state === 'error' ? 'ERROR' : `${t}s`;
       view.push(clip(` => ${s.state === 'cached' ? 'CACHED ' : ''}${s.name}`, width - mark.length - 1).padEnd(width - mark.length - 1) + ' ' + mark);
+      if (s.state === 'running') for (const l of s.items.values()) view.push(clip(` => => ${l}`, width));
       if (s.state === 'running' || s.state === 'error') for (const l of s.tail) view.push(clip(` => => ${l}`, width));
     }
     for (const l of lines) view.push(clip(l, width));
@@ -54,7 +59,7 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
         begin = e.time;
         break;
       case 'step-start': {
-        const s: StepView = { id: e.id, name: e.name, start: e.time, state: 'running', tail: [] };
+        const s: StepView = { id: e.id, name: e.name, start: e.time, state: 'running', tail: [], items: new Map() };
         steps.push(s);
         byId.set(e.id, s);
         break;
@@ -64,6 +69,13 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
         if (!s) break;
         s.tail.push(...logLines(e.data).slice(-TAIL_LINES));
         if (s.tail.length > TAIL_LINES) s.tail.splice(0, s.tail.length - TAIL_LINES);
+        break;
+      }
+      case 'step-status': {
+        const s = byId.get(e.id);
+        if (!s) break;
+        if (e.done) s.items.delete(e.item);
+        else s.items.set(e.item, statusText(e, (n) => humanSize(n, 4)));
         break;
       }
       case 'step-cached':
