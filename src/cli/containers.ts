@@ -10,6 +10,7 @@ import { TsbuildError } from '../errors.js';
 import { addPortCommand } from './container-ports.js';
 import { addVolumeCommands } from './container-volumes.js';
 import { addStatsCommand } from './container-stats.js';
+import { addUpdateCommand } from './container-update.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -29,7 +30,7 @@ async function open(opts: RootOpt): Promise<Containers> {
 }
 
 /** Runs FN for each word; errors are printed and make the exit code 1. */
-async function each(words: string[], fn: (word: string) => Promise<void>): Promise<void> {
+export async function each(words: string[], fn: (word: string) => Promise<void>): Promise<void> {
   const { isTsbuildError } = await import('../errors.js');
   let failed = false;
   for (const w of words) {
@@ -417,11 +418,13 @@ export function registerContainerCommands(program: Command): void {
   addInspect(program);
   addPortCommand(program);
   addStatsCommand(program);
+  addUpdateCommand(program);
   const group = program.command('container').description('Manage containers');
   addVerbs(group, true);
   addInspect(group, 'container');
   addPortCommand(group);
   addStatsCommand(group);
+  addUpdateCommand(group);
   addVolumeCommands(program);
   group
     .command('prune')

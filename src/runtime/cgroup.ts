@@ -1,7 +1,8 @@
 /**
- * A cgroup per run (and, later, per container): Docker's `--pids-limit`, `--memory` (with its
- * default `--memory-swap` of twice the memory: as much swap as memory) and `--cpu-shares`, on
- * cgroup v1 (one directory per controller hierarchy) and v2 (one directory in the unified tree).
+ * A cgroup per run and per container: Docker's `--pids-limit`, `--memory` (with its default
+ * `--memory-swap` of twice the memory: as much swap as memory), `--cpus` and `--cpu-shares`, on
+ * cgroup v1 (one directory per controller hierarchy) and v2 (one directory in the unified tree);
+ * `updateCgroup` changes them on a live group (`update`), `freezeCgroup` freezes it (`pause`).
  *
  *   const cg = createCgroup('run-1', { pidsMax: 4096, memoryBytes: 2 ** 30 });
  *   // the sandbox helper writes its pid into each of cg.procsFiles before forking the run
@@ -55,8 +56,9 @@ export function defaultMemoryBytes(): number {
   return Math.floor(totalmem() / 2);
 }
 
-type Controller = 'pids' | 'memory' | 'cpu';
-const CONTROLLERS: readonly Controller[] = ['pids', 'memory', 'cpu'];
+/** freezer: v1's hierarchy of its own (`pause`, `commit`); v2 freezes any group (cgroup.freeze). */
+type Controller = 'pids' | 'memory' | 'cpu' | 'freezer';
+const CONTROLLERS: readonly Controller[] = ['pids', 'memory', 'cpu', 'freezer'];
 
 /** Where groups are made: `base/tsbuild/<group>`, with the controllers this hierarchy offers. */
 export interface CgroupHierarchy {
@@ -204,6 +206,37 @@ function makeGroupDir(h: CgroupHierarchy, parent: string, dir: string): void {
   }
 }
 
+/**
+ * Freezes (or thaws) the groups DIRS: every process in them stops where it is, as Docker's
+ * `pause` (v1: freezer.state FROZEN/THAWED; v2: cgroup.freeze). Returns once the kernel reports
+ * the new state. Throws when no group can be frozen.
+ */
+export async function freezeCgroup(dirs: readonly string[], frozen: boolean): Promise<void> {
+  const dir = dirs.find((d) => existsSync(join(d, 'freezer.state')) || existsSync(join(d, 'cgroup.freeze')));
+  if (!dir) throw new TsbuildError('RUNTIME', 'cannot freeze the container: no freezer cgroup');
+  const v1 = existsSync(join(dir, 'freezer.state'));
+  const write = () => writeFileSync(join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'), v1 ? (frozen ? 'FROZEN' : 'THAWED') : frozen ? '1' : '0', { flag: 'r+' });
+  write();
+  // v1 passes through FREEZING while tasks are still running; writing again retries them
+  for (let i = 0; cgroupFrozenAt(dir) !== frozen; i++) {
+    if (i === 1000) throw new TsbuildError('RUNTIME', `cannot ${frozen ? 'freeze' : 'thaw'} the container's cgroup ${dir}`);
+    await new Promise((r) => setTimeout(r, 2));
+    if (v1) write();
+  }
+}
+
+/** Whether the groups DIRS are frozen (false when none has a freezer). */
+export function cgroupFrozen(dirs: readonly string[]): boolean {
+  return dirs.some((d) => cgroupFrozenAt(d) === true);
+}
+
+function cgroupFrozenAt(dir: string): boolean | undefined {
+  const v1 = readText(join(dir, 'freezer.state')).trim();
+  if (v1) return v1 === 'FROZEN';
+  const m = /^frozen (\d)$/m.exec(readText(join(dir, 'cgroup.events')));
+  return m ? m[1] === '1' : undefined;
+}
+
 /** rmdir refuses a cgroup with children (EBUSY), so this never removes a parent still in use. */
 function removeIfEmpty(dir: string): void {
   try {
@@ -235,31 +268,73 @@ function enableControllers(dir: string, controllers: Controller[]): void {
   if (missing.length) writeFileSync(join(dir, 'cgroup.subtree_control'), missing.map((c) => `+${c}`).join(' '), { flag: 'r+' });
 }
 
-function applyLimits(dir: string, h: CgroupHierarchy, l: CgroupLimits): void {
+/** A change to a live group (`update`): 'max' lifts a limit; what is undefined stays. */
+export interface CgroupUpdate {
+  pidsMax?: number | 'max';
+  memoryBytes?: number;
+  memorySwapBytes?: number | 'max';
+  cpuQuotaUs?: number | 'max';
+  cpuPeriodUs?: number;
+  cpuShares?: number;
+}
+
+/**
+ * Changes the limits of the live groups DIRS (a container's, as createCgroup made them). Memory
+ * below what the group uses now is refused as runc refuses it (v1: the kernel's EBUSY after its
+ * reclaim failed; v2 would OOM-kill instead, so the usage is checked first).
+ */
+export function updateCgroup(dirs: readonly string[], u: CgroupUpdate, hierarchies = cgroupHierarchies()): void {
+  for (const dir of dirs) {
+    const h = hierarchies.find((x) => join(x.base, PARENT) === dirname(dir));
+    if (!h) throw new TsbuildError('RUNTIME', `${dir} is in no cgroup hierarchy tsbuild uses`);
+    applyLimits(dir, h, u);
+  }
+}
+
+function applyLimits(dir: string, h: CgroupHierarchy, l: CgroupUpdate): void {
   const set = (file: string, value: string | number) => writeFileSync(join(dir, file), String(value), { flag: 'r+' });
-  if (l.pidsMax !== undefined && h.controllers.includes('pids')) set('pids.max', l.pidsMax);
-  if (l.memoryBytes !== undefined && h.controllers.includes('memory')) {
+  const has = (c: Controller) => h.controllers.includes(c);
+  if (l.pidsMax !== undefined && has('pids')) set('pids.max', l.pidsMax);
+  if (l.memoryBytes !== undefined && has('memory')) {
+    const swap = l.memorySwapBytes ?? 2 * l.memoryBytes;
     if (h.version === 1) {
-      set('memory.limit_in_bytes', l.memoryBytes);
-      // memsw counts memory + swap; absent when the kernel does not account swap
-      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) set('memory.memsw.limit_in_bytes', l.memorySwapBytes ?? 2 * l.memoryBytes);
+      // memsw counts memory + swap (absent when the kernel does not account swap) and may never
+      // be below memory: raise it first when memory goes above it, else lower memory first
+      const memsw = existsSync(join(dir, 'memory.memsw.limit_in_bytes'));
+      const setSwap = () => memsw && set('memory.memsw.limit_in_bytes', swap === 'max' ? -1 : swap);
+      const raise = memsw && l.memoryBytes > Number(readText(join(dir, 'memory.memsw.limit_in_bytes')));
+      if (raise) setSwap();
+      try {
+        set('memory.limit_in_bytes', l.memoryBytes);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+        throw memoryInUse(l.memoryBytes, readText(join(dir, 'memory.usage_in_bytes')), readText(join(dir, 'memory.max_usage_in_bytes')));
+      }
+      if (!raise) setSwap();
     } else {
+      const current = Number(readText(join(dir, 'memory.current')) || 0);
+      if (current > l.memoryBytes) throw memoryInUse(l.memoryBytes, String(current), readText(join(dir, 'memory.peak')) || String(current));
       set('memory.max', l.memoryBytes);
-      if (existsSync(join(dir, 'memory.swap.max'))) set('memory.swap.max', (l.memorySwapBytes ?? 2 * l.memoryBytes) - l.memoryBytes);
+      if (existsSync(join(dir, 'memory.swap.max'))) set('memory.swap.max', swap === 'max' ? 'max' : Math.max(0, swap - l.memoryBytes));
     }
   }
-  if (l.cpuQuotaUs !== undefined && h.controllers.includes('cpu')) {
+  if (l.cpuQuotaUs !== undefined && has('cpu')) {
     const period = l.cpuPeriodUs ?? 100_000;
     if (h.version === 1) {
       set('cpu.cfs_period_us', period);
-      set('cpu.cfs_quota_us', l.cpuQuotaUs);
+      set('cpu.cfs_quota_us', l.cpuQuotaUs === 'max' ? -1 : l.cpuQuotaUs);
     } else set('cpu.max', `${l.cpuQuotaUs} ${period}`);
   }
-  if (l.cpuShares !== undefined && h.controllers.includes('cpu')) {
+  if (l.cpuShares !== undefined && has('cpu')) {
     if (h.version === 1) set('cpu.shares', l.cpuShares);
     // runc's mapping of shares [2, 262144] onto weights [1, 10000]
     else set('cpu.weight', 1 + Math.floor(((Math.min(Math.max(l.cpuShares, 2), 262144) - 2) * 9999) / 262142));
   }
+}
+
+/** runc's words for a memory limit below the group's usage. */
+function memoryInUse(limit: number, usage: string, peak: string): TsbuildError {
+  return new TsbuildError('CONFLICT', `unable to set memory limit to ${limit} (current usage: ${Number(usage.trim() || 0)}, peak usage: ${Number(peak.trim() || 0)})`);
 }
 
 function checkLimits(l: CgroupLimits): void {
