@@ -44,6 +44,15 @@ export type CacheSpec =
   | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
   | { type: 'local'; dir: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean };
 
+/** A `--build-context NAME=VALUE` source, parsed (cli/build-flags.ts; resolved by build-contexts.ts). */
+export type NamedContextSource =
+  /** A directory on the host, read as a build context of its own (its `.dockerignore` applies). */
+  | { kind: 'local'; dir: string }
+  /** `docker-image://REF`: an image, from the store or its registry. */
+  | { kind: 'image'; ref: string }
+  /** `oci-layout://DIR[:TAG][@sha256:...]`: an image in an OCI image layout directory. */
+  | { kind: 'oci-layout'; dir: string; tag?: string; digest?: string };
+
 export interface BuildOptions {
   /** The build context directory. */
   contextDir: string;
@@ -74,6 +83,9 @@ export interface BuildOptions {
   cacheFrom?: CacheSpec[];
   /** `--cache-to` specs (`type=registry,ref=...[,mode=max]`, `type=local,dest=DIR`), parsed. */
   cacheTo?: CacheSpec[];
+  /** `--build-context`: named contexts by normalized name (`alpine`, not `alpine:latest`); they
+   *  replace a stage or image of that name in `FROM`, `COPY --from` and `RUN --mount=from=`. */
+  buildContexts?: Record<string, NamedContextSource>;
   /** Push every tag after the build (`--push`). */
   push?: boolean;
   onEvent?: BuildEventListener;

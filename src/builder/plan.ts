@@ -13,7 +13,9 @@ import { ArgScope, platformArgs } from './args.js';
 export type StageBase =
   | { kind: 'scratch' }
   | { kind: 'stage'; index: number }
-  | { kind: 'image'; ref: string };
+  | { kind: 'image'; ref: string }
+  /** A `--build-context` (by normalized name) standing in for an image or a stage. */
+  | { kind: 'context'; name: string };
 
 export interface PlannedStage {
   stage: Stage;
@@ -36,6 +38,8 @@ export interface PlanOptions {
   buildArgs: Record<string, string>;
   target?: string;
   escapeToken: string;
+  /** The named context (`--build-context`) a FROM/--from word stands for, if any. */
+  namedContext?: (word: string) => string | undefined;
 }
 
 export function planBuild(ins: Instructions, opts: PlanOptions): BuildPlan {
@@ -82,9 +86,13 @@ export function planBuild(ins: Instructions, opts: PlanOptions): BuildPlan {
     const deps = new Set<number>();
     let base: StageBase;
     const fromStage = byName.get(baseName.toLowerCase());
-    if (fromStage !== undefined && fromStage < stage.index) {
+    // a named context replaces a stage of its name, and an image of its name (BuildKit's order)
+    const context = opts.namedContext?.(baseName);
+    if (fromStage !== undefined && fromStage < stage.index && context === undefined) {
       base = { kind: 'stage', index: fromStage };
       deps.add(fromStage);
+    } else if (context !== undefined) {
+      base = { kind: 'context', name: context };
     } else if (baseName.toLowerCase() === 'scratch') {
       base = { kind: 'scratch' };
     } else {
@@ -97,6 +105,7 @@ export function planBuild(ins: Instructions, opts: PlanOptions): BuildPlan {
       if (i.kind === 'copy' && i.from !== undefined) checkCopyFrom(lex, i.from, i.location);
       for (const f of froms) {
         const name = expand(lex, f, globalArgs, i.location);
+        if (opts.namedContext?.(name) !== undefined) continue;
         const d = stageRef(name, stage.index);
         if (d !== undefined) deps.add(d);
         else if (byName.has(name.toLowerCase()) || /^[0-9]+$/.test(name)) {

@@ -19,7 +19,7 @@ import { applyMetadata } from './steps/metadata.js';
 import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
-import { namedContextFor, namedContextState } from './build-contexts.js';
+import { imageState, namedContextFor, namedContextState } from './build-contexts.js';
 import type { ResolveBaseImageOptions } from './base-image.js';
 import type { StoredImage } from '../image/store.js';
 import { transferStatuses } from './transfer-status.js';
@@ -130,15 +130,7 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
       throw e;
     }
     session.events.emit({ type: 'step-done', id });
-    const cfg = structuredClone(image.config);
-    state = {
-      config: { ...cfg, config: cfg.config ?? {}, history: cfg.history ?? [] },
-      layers: image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size })),
-      fsKey: rootKey({ configDigest: image.id, diffIds: image.config.rootfs.diff_ids }),
-      args: new ArgScope(),
-      cmdSet: false,
-    };
-    session.store.lease([image.id, image.manifestDigest, ...state.layers.map((l) => l.digest)]);
+    state = imageState(session, image);
   }
   // BuildKit gives every stage a PATH when its base has none
   const env = envMap(state.config.config.Env);

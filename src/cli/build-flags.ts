@@ -3,7 +3,9 @@
  * raw strings commander collected and throws a USAGE error naming the flag on bad input.
  */
 import { TsbuildError } from '../errors.js';
-import { ENTITLEMENTS, type CacheSpec, type Entitlement, type OutputSpec, type RunLimits, type SecretSpec, type SshSpec } from '../builder/options.js';
+import { ENTITLEMENTS, type CacheSpec, type Entitlement, type NamedContextSource, type OutputSpec, type RunLimits, type SecretSpec, type SshSpec } from '../builder/options.js';
+import { contextName } from '../builder/build-contexts.js';
+import { resolve as resolvePath } from 'node:path';
 import { formatPlatform, hostPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { parseReference } from '../image/reference.js';
 import { parseKeyValues } from '../parser/key-values.js';
@@ -70,6 +72,52 @@ export function parseSecret(v: string): SecretSpec {
   if (src) return { id, src };
   // Like Docker: with neither, the secret comes from the environment variable named like the id.
   return { id, env: id };
+}
+
+/** `--build-context NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@sha256:HEX]` (repeatable;
+ *  a later value for one name wins); names are kept normalized (builder/build-contexts.ts). */
+export function parseBuildContexts(values: string[], cwd: string): Record<string, NamedContextSource> {
+  const out: Record<string, NamedContextSource> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0 || eq === v.length - 1) throw usage(`invalid context value: ${v}, expected key=value`);
+    const rawName = v.slice(0, eq);
+    const value = v.slice(eq + 1);
+    const name = contextName(rawName);
+    if (name === undefined) throw usage(`invalid context name ${rawName}`);
+    if (value.startsWith('docker-image://')) {
+      const ref = value.slice('docker-image://'.length);
+      try {
+        parseReference(ref);
+      } catch (e) {
+        throw usage(`invalid context value: ${v}: ${(e as Error).message}`);
+      }
+      out[name] = { kind: 'image', ref };
+    } else if (value.startsWith('oci-layout://')) {
+      let rest = value.slice('oci-layout://'.length);
+      let digest: string | undefined;
+      const at = rest.lastIndexOf('@');
+      if (at >= 0) {
+        digest = rest.slice(at + 1);
+        rest = rest.slice(0, at);
+        if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw usage(`invalid context value: ${v}: the digest must be sha256: and 64 hex digits`);
+      }
+      let tag: string | undefined;
+      const colon = rest.lastIndexOf(':');
+      if (colon > rest.lastIndexOf('/')) {
+        tag = rest.slice(colon + 1);
+        rest = rest.slice(0, colon);
+        if (!/^[\w][\w.-]{0,127}$/.test(tag)) throw usage(`invalid context value: ${v}: invalid tag "${tag}"`);
+      }
+      if (rest === '') throw usage(`invalid context value: ${v}: no layout directory`);
+      out[name] = { kind: 'oci-layout', dir: resolvePath(cwd, rest), ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
+    } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.startsWith('git@') || value.startsWith('target:')) {
+      throw usage(`invalid context value: ${v}: only a directory, docker-image:// and oci-layout:// are supported`);
+    } else {
+      out[name] = { kind: 'local', dir: resolvePath(cwd, value) };
+    }
+  }
+  return out;
 }
 
 /** `--allow ENTITLEMENT` (repeatable; a comma-separated list works too, as with buildx). */

@@ -12,6 +12,7 @@ import { rawjsonRenderer } from '../builder/progress/rawjson.js';
 import { ttyRenderer } from '../builder/progress/tty.js';
 import type { Digest } from '../image/digest.js';
 import { resolveRoot } from '../image/root.js';
+import { parseBuildContexts } from './build-flags.js';
 import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -39,6 +40,7 @@ interface BuildFlags {
   output: string[];
   cacheFrom: string[];
   cacheTo: string[];
+  buildContext: string[];
   push?: boolean;
   /** The program's one `--root` (main.ts hands it to the command that runs). */
   root?: string;
@@ -71,6 +73,7 @@ export function registerBuild(program: Command): void {
     .option('-o, --output <spec>', 'type=image|docker|oci|tar|local,dest=PATH; repeatable', collect, [])
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=NAME | type=local,src=DIR; repeatable', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=NAME[,mode=max] | type=local,dest=DIR; repeatable', collect, [])
+    .option('--build-context <name=value>', 'named context: NAME=DIR | NAME=docker-image://REF | NAME=oci-layout://DIR[:TAG][@DIGEST]; repeatable', collect, [])
     .option('--push', 'push every -t name to its registry after the build')
     .action(async (context: string, flags: BuildFlags) => {
       const platform = checkPlatform(flags.platform);
@@ -78,6 +81,7 @@ export function registerBuild(program: Command): void {
       const limits = parseLimits(flags);
       const cacheFrom = flags.cacheFrom.map((spec) => parseCacheSpec(spec, 'from'));
       const cacheTo = flags.cacheTo.map((spec) => parseCacheSpec(spec, 'to'));
+      const buildContexts = parseBuildContexts(flags.buildContext, process.cwd());
       const [{ build }, { open }] = await Promise.all([import('../builder/build.js'), import('../open.js')]);
       const mode = flags.quiet ? 'quiet' : flags.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : flags.progress;
       const render =
@@ -108,6 +112,7 @@ export function registerBuild(program: Command): void {
           push: !!flags.push,
           cacheFrom,
           cacheTo,
+          ...(Object.keys(buildContexts).length ? { buildContexts } : {}),
           ...(platform !== undefined ? { platform } : {}),
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
