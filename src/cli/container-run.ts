@@ -40,6 +40,7 @@ export interface RunFlags {
   volume: string[];
   mount: string[];
   tmpfs: string[];
+  volumesFrom: string[];
   restart?: string;
   memory?: string;
   memorySwap?: string;
@@ -79,6 +80,7 @@ const FLAGS: FlagTable<RunFlags> = {
   volume: { key: 'volume', kind: 'list', short: 'v' },
   mount: { key: 'mount', kind: 'list' },
   tmpfs: { key: 'tmpfs', kind: 'list' },
+  'volumes-from': { key: 'volumesFrom', kind: 'list' },
   restart: { key: 'restart', kind: 'value' },
   memory: { key: 'memory', kind: 'value', short: 'm' },
   'memory-swap': { key: 'memorySwap', kind: 'value' },
@@ -94,7 +96,7 @@ const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${ms
 
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
-  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [] };
+  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [], volumesFrom: [] };
   const i = parseLeadingFlags(argv, FLAGS, flags, (msg) => usageError(cmd, msg), NOT_YET);
   return { flags, image: argv[i], args: argv.slice(i + 1) };
 }
@@ -177,6 +179,7 @@ Options:
       --stop-timeout int       Timeout (in seconds) to stop a container
       --tmpfs list             Mount a tmpfs directory (PATH[:size=N])
   -v, --volume list            Bind mount a volume ([NAME|/HOST:]/PATH[:ro])
+      --volumes-from list      Mount volumes from the specified container(s) (CONTAINER[:ro|:rw])
   -u, --user string            Username or UID (format: <name|uid>[:<group|gid>])
   -w, --workdir string         Working directory inside the container
       --root string            image store location (default: $TSBUILD_ROOT, else a per-user default)
@@ -208,7 +211,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const { parsePublish, publishAll, splitPortKey } = await import('../containers/ports.js');
   const published = parsePublish(flags.publish);
   const exposeOwn = [...flags.expose.flatMap((e) => parsePublish([e.replace(/^:+/, '')]).exposed), ...published.exposed];
-  const { parseVolumeFlag, parseMountFlag, parseTmpfsFlag } = await import('../containers/volumes.js');
+  const { parseVolumeFlag, parseMountFlag, parseTmpfsFlag, parseVolumesFromFlag } = await import('../containers/volumes.js');
+  const volumesFrom = flags.volumesFrom.map((v) => parseVolumesFromFlag(v));
   const mounts = [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map((t) => parseTmpfsFlag(t))];
   const { parseResources } = await import('../containers/resources.js');
   const resources = parseResources(flags);
@@ -262,6 +266,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       exposedPorts: exposeOwn,
       mounts,
       binds: flags.volume,
+      ...(volumesFrom.length ? { volumesFrom } : {}),
       ...(restartPolicy ? { restartPolicy } : {}),
       resources,
     }),

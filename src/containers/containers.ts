@@ -59,7 +59,7 @@ import { parseSignal } from './signals.js';
 import { hostPortsOf, type PortMap } from './ports.js';
 import { nextDelay, shouldRestart, type RestartPolicy } from './restart.js';
 import { cgroupLimits, type Resources } from './resources.js';
-import { sortMounts, Volumes, type MountRecord, type MountRequest } from './volumes.js';
+import { inheritMounts, sortMounts, Volumes, type MountRecord, type MountRequest, type VolumesFrom } from './volumes.js';
 
 export interface CreateOptions {
   image: StoredImage;
@@ -94,6 +94,8 @@ export interface CreateOptions {
   /** `-v`, `--mount`, `--tmpfs`, parsed (containers/volumes.ts), and the `-v` words as given. */
   mounts?: MountRequest[];
   binds?: string[];
+  /** `--volumes-from`, parsed (containers/volumes.ts). */
+  volumesFrom?: VolumesFrom[];
   /** `--restart`, parsed (containers/restart.ts). */
   restartPolicy?: RestartPolicy;
   /** `--memory`, `--cpus`, ... parsed (containers/resources.ts). */
@@ -319,7 +321,11 @@ export class Containers {
     for (let i = 0; i < chain.length; i++) await ensureSnapshot(this.store, chain[i]!, o.image.manifest.layers[i]!.digest);
     const madeVolumes: string[] = [];
     const layersTopFirst = chain.map((c) => this.store.snapshotDir(c as `sha256:${string}`)).reverse();
-    record.Mounts = await this.prepareMounts(o.mounts ?? [], Object.keys(img.Volumes ?? {}), layersTopFirst, madeVolumes);
+    // --volumes-from: the other containers' volumes and binds first (own mounts at a path win)
+    const inherited = inheritMounts(await Promise.all((o.volumesFrom ?? []).map(async (f) => ({ ...f, mounts: (await this.find(f.container)).record.Mounts ?? [] }))), o.mounts ?? []);
+    const imageVolumes = Object.keys(img.Volumes ?? {}).filter((v) => !inherited.some((m) => m.Destination === (v.replace(/\/+$/, '') || '/')));
+    record.Mounts = [...inherited, ...(await this.prepareMounts(o.mounts ?? [], imageVolumes, layersTopFirst, madeVolumes))];
+    if (o.volumesFrom?.length) record.HostConfig.VolumesFrom = o.volumesFrom.map((f) => f.spec);
     if (o.binds?.length) record.HostConfig.Binds = o.binds;
     const anonymousTargets = record.Mounts.filter((m) => m.Anonymous).map((m) => m.Destination);
     if (anonymousTargets.length) record.Config.Volumes = Object.fromEntries(anonymousTargets.map((t) => [t, {}]));

@@ -60,6 +60,8 @@ export interface HostConfigJson {
   NanoCpus?: number;
   CpuShares?: number;
   PidsLimit?: number | null;
+  /** `--volumes-from` words as given. */
+  VolumesFrom?: string[];
 }
 
 export interface ContainerRecord {

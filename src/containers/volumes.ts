@@ -10,7 +10,11 @@
  *   `nocopy`; the image path is resolved inside the image's root (symlinks never reach the host);
  * - a volume any container (running or not) names cannot be removed: `remove NAME: volume is in
  *   use - [ID]`; `rm -v` and `--rm` remove the container's anonymous volumes, named ones stay.
- * The mount flags (`-v`, `--mount`, `--tmpfs`) are parsed once here into MountRequests.
+ * - `--volumes-from CTR[:ro|:rw]`: every volume and bind of CTR at the same path (its tmpfs
+ *   mounts not), read-only or read-write as CTR has them unless `:ro`/`:rw` says; the container's
+ *   own mounts at the same path win; an unknown CTR: `No such container: CTR`; a volume so named
+ *   counts as in use by this container too (never removed by its `rm -v`).
+ * The mount flags (`-v`, `--mount`, `--tmpfs`, `--volumes-from`) are parsed once here.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
@@ -159,6 +163,39 @@ export function parseTmpfsFlag(spec: string): MountRequest {
     if (o.startsWith('size=')) size = parseBytes(o.slice(5));
   }
   return { type: 'tmpfs', target: posix.normalize(dst), sizeBytes: size, fromMountFlag: false };
+}
+
+/** One `--volumes-from` word, parsed. */
+export interface VolumesFrom {
+  /** As given (HostConfig.VolumesFrom). */
+  spec: string;
+  container: string;
+  /** Absent: each mount as the other container has it. */
+  mode?: 'ro' | 'rw';
+}
+
+/** `--volumes-from CTR[:ro|:rw]` (Docker: `invalid mode: X` for any other suffix). */
+export function parseVolumesFromFlag(spec: string): VolumesFrom {
+  const colon = spec.lastIndexOf(':');
+  if (colon < 0) return { spec, container: spec };
+  const mode = spec.slice(colon + 1);
+  if (mode !== 'ro' && mode !== 'rw') throw new TsbuildError('INVALID', `invalid mode: ${mode}`, undefined, 125);
+  return { spec, container: spec.slice(0, colon), mode };
+}
+
+/** The mounts FROM's containers give (volumes and binds; later sources and OWN requests win at
+ *  the same path), as this container's records: not anonymous here, modes as asked. */
+export function inheritMounts(from: readonly { mounts: readonly MountRecord[]; mode?: 'ro' | 'rw' }[], own: readonly MountRequest[]): MountRecord[] {
+  const byTarget = new Map<string, MountRecord>();
+  for (const f of from) {
+    for (const m of f.mounts) {
+      if (m.Type === 'tmpfs') continue;
+      const { Anonymous: _anonymous, ...rest } = m;
+      byTarget.set(m.Destination, { ...rest, Mode: '', RW: f.mode ? f.mode === 'rw' : m.RW });
+    }
+  }
+  for (const r of own) byTarget.delete(r.target);
+  return [...byTarget.values()];
 }
 
 /** `64m`, `1g`, `1024` → bytes (go-units RAMInBytes: binary units). */
