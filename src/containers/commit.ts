@@ -45,7 +45,7 @@ export async function commitContainer(c: Containers, word: string, o: CommitOpti
   }
   for (const ch of o.changes) applyChange(cfg, ch);
 
-  const lowerDirs = v.record.Layers.map((l) => c.store.snapshotDir(l as `sha256:${string}`));
+  const lowerDirs = c.store.snapshots.paths(v.record.Layers);
   const upper = join(containerDir(c.paths, v.record.Id), 'upper');
   const entries = (await diffUpperDir(upper, { lowerDirs })).filter((e) => !MOUNTED.has(e.path.replace(/^\/+|\/+$/g, '')));
   // /etc alone (copied up for the mount stubs only) is no change either

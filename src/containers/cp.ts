@@ -40,7 +40,7 @@ export interface CpOptions {
 
 function viewOf(c: Containers, v: ContainerView): { view: RootfsView; upper: string } {
   const upper = join(containerDir(c.paths, v.record.Id), 'upper');
-  const lowers = v.record.Layers.map((l) => c.store.snapshotDir(l as `sha256:${string}`));
+  const lowers = c.store.snapshots.paths(v.record.Layers);
   return { view: new RootfsView([upper, ...[...lowers].reverse()]), upper };
 }
 
@@ -200,7 +200,7 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
 }
 
 function lowerHasPath(v: ContainerView, c: Containers, p: string): boolean {
-  return v.record.Layers.some((l) => lstatOrNull(join(c.store.snapshotDir(l as `sha256:${string}`), p)) !== null);
+  return v.record.Layers.some((l) => lstatOrNull(join(c.store.snapshots.paths([l])[0]!, p)) !== null);
 }
 
 /** Enters the running container's mount namespace at DIR; resolves with the holder's PID and a release. */

@@ -48,7 +48,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   const v = await c.find(word);
   const id = v.record.Id;
   if (!v.state.Running || !v.state.Pid) throw new TsbuildError('CONFLICT', `Container ${id} is not running`, undefined, 1);
-  const lowerDirs = v.record.Layers.map((l) => c.store.snapshotDir(l as `sha256:${string}`));
+  const lowerDirs = c.store.snapshots.paths(v.record.Layers);
   const upper = join(containerDir(c.paths, id), 'upper');
   const cfg = v.record.Config;
   const userSpec = o.user ?? cfg.User;

@@ -20,7 +20,7 @@ const MOUNTED = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']);
 
 export async function containerChanges(c: Containers, word: string): Promise<Change[]> {
   const v = await c.find(word);
-  const lowerDirs = v.record.Layers.map((l) => c.store.snapshotDir(l as `sha256:${string}`));
+  const lowerDirs = c.store.snapshots.paths(v.record.Layers);
   const upper = join(containerDir(c.paths, v.record.Id), 'upper');
   const entries = await diffUpperDir(upper, { lowerDirs });
   const inLower = (p: string) =>

@@ -5,8 +5,10 @@
  * two processes racing on one snapshot both extract and the loser throws its copy away.
  */
 import { mkdirSync, existsSync, promises as fsp } from 'node:fs';
-import { type Digest, chainIds } from './digest.js';
+import { join } from 'node:path';
+import { type Digest, chainIds, isDigest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
+import { removeTree } from './remove-tree.js';
 import type { ImageStore, StoredImage } from './store.js';
 
 
@@ -26,6 +28,18 @@ export interface Snapshotter {
    * (ImageStore.scratchDir); when the snapshot exists already, `dir` is left to its owner.
    */
   commit(chainId: Digest, dir: string): Promise<void>;
+  /**
+   * The dirs of committed snapshots, bottom first, without unpacking: for holders that pinned
+   * their chain (a container's record) and only need to mount it again.
+   */
+  paths(chainIds: readonly string[]): string[];
+  /** Every committed snapshot's chain ID. */
+  list(): Promise<Digest[]>;
+  /**
+   * Removes the snapshot `chainId` (GC decides which); it leaves sight before it is deleted, so a
+   * half-removed snapshot is never taken for a whole one. Returns the bytes freed, 0 if absent.
+   */
+  remove(chainId: Digest): Promise<number>;
 }
 
 export class StoreSnapshotter implements Snapshotter {
@@ -45,6 +59,37 @@ export class StoreSnapshotter implements Snapshotter {
     if (existsSync(target)) return;
     await fsp.rename(dir, target).catch(() => {}); // a concurrent build won the race: its copy is as good
   }
+
+  paths(ids: readonly string[]): string[] {
+    return ids.map((c) => this.store.snapshotDir(c as Digest));
+  }
+
+  async list(): Promise<Digest[]> {
+    const names = await fsp.readdir(join(this.store.root, 'snapshots')).catch(() => [] as string[]);
+    return names.map((h) => `sha256:${h}`).filter((d): d is Digest => isDigest(d));
+  }
+
+  async remove(chainId: Digest): Promise<number> {
+    const dir = this.store.snapshotDir(chainId);
+    const trash = this.store.tempPath('trash');
+    try {
+      await fsp.rename(dir, trash);
+    } catch {
+      return 0; // absent, or taken by a concurrent remove
+    }
+    const bytes = await duBytes(trash);
+    await removeTree(trash);
+    return bytes;
+  }
+}
+
+async function duBytes(p: string): Promise<number> {
+  const st = await fsp.lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  let total = 0;
+  for (const e of await fsp.readdir(p)) total += await duBytes(join(p, e));
+  return total;
 }
 
 const inflight = new Map<string, Promise<string>>();

@@ -607,10 +607,9 @@ export class ImageStore {
     // List what may go BEFORE reading leases: a writer leases a blob before renaming it into
     // place, so anything listed here that a live writer needs is in a lease read below.
     const blobs = opts.candidates ? [...opts.candidates].filter((d) => this.blobs.has(d)) : await this.blobs.list();
-    const snapRoot = join(this.root, 'snapshots');
     const snaps = opts.candidates
-      ? [...opts.candidates].map((d) => hexOf(d)).filter((h) => existsSync(join(snapRoot, h)))
-      : await fsp.readdir(snapRoot).catch(() => [] as string[]);
+      ? [...opts.candidates].filter((d) => isDigest(d) && existsSync(this.snapshotDir(d)))
+      : await this.snapshots.list();
     const keep = new Set<string>(pinned);
     for (const m of idx.manifests) {
       keep.add(m.digest);
@@ -652,20 +651,9 @@ export class ImageStore {
       res.bytesFreed += await this.blobs.delete(d);
       res.deletedBlobs.push(d);
     }
-    for (const hex of snaps) {
-      const d = `sha256:${hex}`;
-      if (!isDigest(d) || keep.has(d)) continue;
-      const dir = join(snapRoot, hex);
-      if (!existsSync(dir)) continue;
-      // Move it out of sight first, so a half-deleted snapshot is never mistaken for a whole one.
-      const trash = this.tempPath('trash');
-      try {
-        await fsp.rename(dir, trash);
-      } catch {
-        continue;
-      }
-      res.bytesFreed += await duBytes(trash);
-      await removeTree(trash);
+    for (const d of snaps) {
+      if (keep.has(d) || !existsSync(this.snapshotDir(d))) continue;
+      res.bytesFreed += await this.snapshots.remove(d);
       res.deletedSnapshots.push(d);
     }
     if (!opts.candidates) await this.removeDeadTemps();
@@ -728,11 +716,3 @@ function setTag(idx: Index, name: string, desc: Descriptor): void {
   idx.manifests.push({ ...desc, annotations: { [REF_NAME]: name, [CONTAINERD_NAME]: name } });
 }
 
-async function duBytes(p: string): Promise<number> {
-  let total = 0;
-  const st = await fsp.lstat(p).catch(() => undefined);
-  if (!st) return 0;
-  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
-  for (const e of await fsp.readdir(p)) total += await duBytes(join(p, e));
-  return total;
-}
