@@ -99,6 +99,7 @@ export function imageState(session: BuildSession, image: StoredImage): StageStat
     fsKey: rootKey({ configDigest: image.id, diffIds: image.config.rootfs.diff_ids }),
     args: new ArgScope(),
     cmdSet: false,
+    baseImage: { layers: image.manifest.layers.length, id: image.id },
   };
   session.store.lease([image.id, image.manifestDigest, ...state.layers.map((l) => l.digest)]);
   return state;
@@ -141,6 +142,8 @@ async function localState(session: BuildSession, name: string, dir: string): Pro
     },
   });
   await context.saveCache();
+  // the directory's layer is what the build stands on (a squash keeps it apart)
+  state.baseImage = { layers: 1 };
   return state;
 }
 

@@ -125,7 +125,9 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     if (options.labels && Object.keys(options.labels).length) {
       config.config = { ...final.config.config, Labels: { ...(final.config.config.Labels ?? {}), ...options.labels } };
     }
-    const image = await store.putImage({ config, layers: final.layers, tags });
+    // --squash changes only what is exported: the steps' own layers stay in the cache
+    const squashed = options.squash ? await (await import('./squash.js')).squashImage(session, final, config) : undefined;
+    const image = await store.putImage({ config: squashed?.config ?? config, layers: squashed?.layers ?? final.layers, tags });
     await session.remoteCache?.flush({ finalLayers: final.layers.map((l) => l.digest) });
     if (options.push) {
       const [{ pushImage }, { parseReference }] = await Promise.all([import('../registry/push.js'), import('../image/reference.js')]);

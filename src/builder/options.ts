@@ -86,6 +86,8 @@ export interface BuildOptions {
   /** `--build-context`: named contexts by normalized name (`alpine`, not `alpine:latest`); they
    *  replace a stage or image of that name in `FROM`, `COPY --from` and `RUN --mount=from=`. */
   buildContexts?: Record<string, NamedContextSource>;
+  /** `--squash`: the layers this build made become one layer on the base image's (see squash.ts). */
+  squash?: boolean;
   /** Push every tag after the build (`--push`). */
   push?: boolean;
   onEvent?: BuildEventListener;

@@ -19,6 +19,7 @@ import { applyMetadata } from './steps/metadata.js';
 import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
+import { namedContextFor, namedContextState } from './build-contexts.js';
 import { imageState, namedContextFor, namedContextState } from './build-contexts.js';
 import type { ResolveBaseImageOptions } from './base-image.js';
 import type { StoredImage } from '../image/store.js';
@@ -113,6 +114,7 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
       fsKey: rootKey('scratch'),
       args: new ArgScope(),
       cmdSet: false,
+      baseImage: { layers: 0 },
     };
   } else {
     const id = session.events.start(`${label} ${base.ref}`);

@@ -17,6 +17,9 @@ export interface StageState {
   args: ArgScope;
   /** CMD was set in this stage (ENTRYPOINT then keeps it). */
   cmdSet: boolean;
+  /** What the stage chain stands on: how many of `layers` are the base's, and the base image's ID
+   *  (none for scratch) — what `--squash` keeps and names. */
+  baseImage?: { layers: number; id?: string };
 }
 
 /** The snapshot dirs of the state's layers, bottom first, unpacking any that are missing. */
@@ -36,6 +39,7 @@ export function cloneState(s: StageState): StageState {
     fsKey: s.fsKey,
     args: s.args.clone(),
     cmdSet: false,
+    ...(s.baseImage ? { baseImage: s.baseImage } : {}),
   };
 }
 

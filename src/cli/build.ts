@@ -41,6 +41,7 @@ interface BuildFlags {
   cacheFrom: string[];
   cacheTo: string[];
   buildContext: string[];
+  squash?: boolean;
   push?: boolean;
   /** The program's one `--root` (main.ts hands it to the command that runs). */
   root?: string;
@@ -74,6 +75,7 @@ export function registerBuild(program: Command): void {
     .option('--cache-from <spec>', 'import build cache: type=registry,ref=NAME | type=local,src=DIR; repeatable', collect, [])
     .option('--cache-to <spec>', 'export build cache: type=registry,ref=NAME[,mode=max] | type=local,dest=DIR; repeatable', collect, [])
     .option('--build-context <name=value>', 'named context: NAME=DIR | NAME=docker-image://REF | NAME=oci-layout://DIR[:TAG][@DIGEST]; repeatable', collect, [])
+    .option('--squash', 'merge the layers this build makes into one layer on top of the base image\'s layers')
     .option('--push', 'push every -t name to its registry after the build')
     .action(async (context: string, flags: BuildFlags) => {
       const platform = checkPlatform(flags.platform);
@@ -113,6 +115,7 @@ export function registerBuild(program: Command): void {
           cacheFrom,
           cacheTo,
           ...(Object.keys(buildContexts).length ? { buildContexts } : {}),
+          ...(flags.squash ? { squash: true } : {}),
           ...(platform !== undefined ? { platform } : {}),
           labels: parseLabels(flags.label),
           network: flags.network as 'default' | 'none' | 'host',
