@@ -57,10 +57,20 @@ function addVerbs(parent: Command, inGroup: boolean): void {
   parent
     .command('start')
     .description('Start one or more stopped containers')
-    .argument('<container...>')
+    .argument('[container...]')
     .option('-a, --attach', "attach STDOUT/STDERR and forward signals (exit with the container's code)")
-    .action(async (words: string[], opts: RootOpt & { attach?: boolean }) => {
+    .option('--all', 'start every stopped container whose restart policy brings it back after a reboot (tsbuild\'s own)')
+    .option('-f, --filter <filter>', 'with --all: only these (ps filters, and restart=always|unless-stopped|on-failure); repeatable', collect, [])
+    .action(async (given: string[], opts: RootOpt & { attach?: boolean; all?: boolean; filter: string[] }) => {
       const c = await open(opts);
+      let words = given;
+      if (opts.all) {
+        if (words.length || opts.attach) throw new TsbuildError('USAGE', 'start --all takes no container names and no --attach');
+        const { bootCandidates } = await import('../containers/start-all.js');
+        words = (await bootCandidates(c, opts.filter)).map((v) => v.record.Name);
+        if (!words.length) return;
+      } else if (!words.length) throw new TsbuildError('USAGE', '"tsbuild start" requires at least 1 argument.');
+      else if (opts.filter.length) throw new TsbuildError('USAGE', '--filter is only for start --all');
       if (opts.attach) {
           if (words.length > 1) throw new TsbuildError('USAGE', 'you cannot start and attach multiple containers at once');
         const v = await c.find(words[0]!);

@@ -4,7 +4,10 @@
  * ends, and that process decides with `shouldRestart`, waits the back-off and starts the container
  * again. Docker's back-off: 100 ms, doubled after each restart up to 1 minute, back to 100 ms once
  * the container ran 10 seconds; a `stop` or `kill` by the user ends the restarts (until the user
- * starts it again); on-failure restarts only non-zero exits, at most N times. Pure.
+ * starts it again); on-failure restarts only non-zero exits, at most N times. After a reboot
+ * (`start --all`), as dockerd's restore: `always` comes back even when the user stopped it,
+ * `unless-stopped` only when the user did not, `on-failure` when the last run failed (a reboot is
+ * exit 255) within its retries; never a container that was never started. Pure.
  */
 import { TsbuildError } from '../errors.js';
 
@@ -50,4 +53,14 @@ export function shouldRestart(p: RestartPolicy | undefined, s: { exitCode: numbe
 export function nextDelay(previousMs: number | undefined, ranMs: number): number {
   if (previousMs === undefined || ranMs >= RESET_AFTER_MS) return INITIAL_DELAY_MS;
   return Math.min(previousMs * 2, MAX_DELAY_MS);
+}
+
+/** Whether a stopped container comes back after a reboot (dockerd's restore: ShouldRestart of a
+ *  container started before). */
+export function startsAtBoot(p: RestartPolicy | undefined, s: { everStarted: boolean; exitCode: number; restartCount: number; manualStop: boolean }): boolean {
+  if (!p || !s.everStarted) return false;
+  if (p.Name === 'always') return true;
+  if (p.Name === 'unless-stopped') return !s.manualStop;
+  if (p.Name === 'on-failure') return s.exitCode !== 0 && (p.MaximumRetryCount === 0 || s.restartCount < p.MaximumRetryCount);
+  return false;
 }
