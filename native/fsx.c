@@ -7,12 +7,15 @@
  * directory's fd), which the build context's walk needs for every directory of a context; one
  * call per directory costs a fraction of a Node lstat per entry (no path resolution from /, no
  * Stats objects with Dates).
+ * And statDirKey: a fingerprint of a directory's listing (every name with its lstat), so an
+ * unchanged directory's content digest can be reused without the caller touching its entries.
  */
 #include <node_api.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +240,117 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* splitmix64's finalizer: a cheap mix with full avalanche, applied per 64-bit word. */
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+/* One entry's 128-bit hash (two lanes with different seeds) over its name and lstat fields. */
+static void entry_hash(const char *name, const struct stat *sb, uint64_t out[2]) {
+  uint64_t w[10] = {
+      (uint64_t)sb->st_dev, (uint64_t)sb->st_ino, (uint64_t)sb->st_size,
+      (uint64_t)sb->st_mtim.tv_sec * 1000000000ULL + (uint64_t)sb->st_mtim.tv_nsec,
+      (uint64_t)sb->st_ctim.tv_sec * 1000000000ULL + (uint64_t)sb->st_ctim.tv_nsec,
+      (uint64_t)sb->st_mode, (uint64_t)sb->st_uid, (uint64_t)sb->st_gid,
+      (uint64_t)sb->st_nlink, (uint64_t)sb->st_rdev,
+  };
+  uint64_t a = 0x243f6a8885a308d3ULL, b = 0x13198a2e03707344ULL;
+  size_t len = strlen(name);
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t c = 0;
+    memcpy(&c, name + i, len - i < 8 ? len - i : 8);
+    a = mix64(a ^ c);
+    b = mix64(b + c + 0x9e3779b97f4a7c15ULL);
+  }
+  a = mix64(a ^ len);
+  b = mix64(b + len + 0x9e3779b97f4a7c15ULL);
+  for (size_t i = 0; i < 10; i++) {
+    a = mix64(a ^ w[i]);
+    b = mix64(b + w[i] + 0x9e3779b97f4a7c15ULL);
+  }
+  out[0] = a;
+  out[1] = b;
+}
+
+/*
+ * statDirKey(path) -> { key: BigInt64Array [lane0, lane1, maxTimeNs, count], subdirs: string[] }.
+ * key's lanes fingerprint the listing: the sum of each entry's hash over its name and lstat (dev,
+ * ino, size, mtime, ctime, mode, uid, gid, nlink, rdev), so readdir order does not matter; any
+ * created, removed, renamed, rewritten, chmod-ed or touched entry changes it. maxTimeNs is the
+ * newest mtime or ctime among the entries (the caller's "too fresh to trust" check). subdirs names
+ * the entries that are directories, which the caller fingerprints in turn. Errors carry `E<errno>`.
+ */
+static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[PATH_BUF];
+  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, "opendir", path, errno);
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "opendir", path, err);
+  }
+  napi_value subdirs;
+  napi_create_array(env, &subdirs);
+  uint64_t lane0 = 0, lane1 = 0, count = 0;
+  int64_t maxTime = 0;
+  uint32_t nsub = 0;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (!e) {
+      err = errno;
+      break;
+    }
+    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    struct stat sb;
+    if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue; /* gone meanwhile: as lstatDir, left out */
+      err = errno;
+      break;
+    }
+    uint64_t h[2];
+    entry_hash(e->d_name, &sb, h);
+    lane0 += h[0];
+    lane1 += h[1];
+    count++;
+    int64_t mt = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+    int64_t ct = (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
+    if (mt > maxTime) maxTime = mt;
+    if (ct > maxTime) maxTime = ct;
+    if (S_ISDIR(sb.st_mode)) {
+      napi_value name;
+      napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &name);
+      napi_set_element(env, subdirs, nsub++, name);
+    }
+  }
+  closedir(d);
+  if (err) return throw_errno(env, "statdirkey", path, err);
+  void *data;
+  napi_value ab, arr, out;
+  napi_create_arraybuffer(env, 4 * sizeof(int64_t), &data, &ab);
+  int64_t *k = data;
+  k[0] = (int64_t)lane0;
+  k[1] = (int64_t)lane1;
+  k[2] = maxTime;
+  k[3] = (int64_t)count;
+  napi_create_typedarray(env, napi_bigint64_array, 4, ab, 0, &arr);
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "key", arr);
+  napi_set_named_property(env, out, "subdirs", subdirs);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -245,6 +359,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lstatDir", NULL, js_lstatdir, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"statDirKey", NULL, js_statdirkey, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

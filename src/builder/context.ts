@@ -8,7 +8,9 @@
  *   and wildcards are Go filepath.Match patterns, one path segment at a time. When a step asks to
  *   follow symlinks in a source, they are resolved with the context as `/`, never on the host.
  * - Content digests (for cache keys) come from file-digest.ts, memoized per build and, through an
- *   optional ChecksumCache, across builds. A BuildContext stands for the context during ONE build:
+ *   optional ChecksumCache, across builds. A directory's digest is kept there too, under a key made
+ *   of the stat data of its whole tree (native statDirKey: one call per directory, nothing per file
+ *   in JavaScript), so an unchanged directory is answered without listing its files. A BuildContext stands for the context during ONE build:
  *   a directory's digest is memoized for its lifetime (open a new one for the next build).
  * - Every kind of entry is reported (sockets and devices included); deciding what a layer can hold
  *   is the copier's business.
@@ -19,11 +21,13 @@ import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { constants as osConstants } from 'node:os';
 import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
-import { ChecksumCache, nowNs, type StatIdentity } from './checksum-cache.js';
+import { createHash } from 'node:crypto';
+import { ChecksumCache, fingerprint, nowNs, type StatIdentity } from './checksum-cache.js';
 import { PatternMatcher, cleanPath, compileGlobSegment, loadDockerignore } from './dockerignore.js';
 
 export { compileGlobSegment };
 import {
+  DIGEST_VERSION,
   digestDirectory,
   digestLeaf,
   digestRegularFile,
@@ -108,6 +112,10 @@ export class BuildContext {
   readonly counters = { dirsRead: 0, entriesStatted: 0, filesHashed: 0, bytesHashed: 0 };
   /** Digests computed during this build: path -> [stat fingerprint, digest]. */
   private readonly memo = new Map<string, { st: StatIdentity; digest: Promise<DirResult> }>();
+  /** Tree keys of directories computed during this build (null: none could be made). */
+  private readonly treeKeys = new Map<string, TreeKey | null>();
+  /** What a directory's digest depends on besides its tree: digest version, ignore rules, xattrs. */
+  private readonly keyPrefix: string;
 
   constructor(root: string, opts: BuildContextOptions = {}) {
     this.root = resolve(root);
@@ -117,6 +125,8 @@ export class BuildContext {
     this.readXattrs = !!opts.readXattrs;
     this.concurrency = opts.concurrency ?? 16;
     this.readSlots = new Semaphore(this.concurrency);
+    const rules = this.matcher.patterns.map((p) => `${p.exclusion ? '!' : ''}${p.source}`);
+    this.keyPrefix = JSON.stringify([DIGEST_VERSION, this.readXattrs, rules]);
   }
 
   /** Opens a context directory with its ignore file and, if asked, a persisted checksum cache. */
@@ -469,6 +479,60 @@ export class BuildContext {
       return { digest, hasContent: true };
     }
     if (e.type !== 'dir') return { digest: digestLeaf(name, e), hasContent: true };
+    const tree = this.treeKey(e.relPath);
+    // the directory's own header (mode, owner) is in its key through its own stat
+    const key = tree && `${fingerprint(e.stat)}/${tree.key}`;
+    const known = key ? this.cache.getDir(e.relPath, key) : undefined;
+    if (known) return known;
+    const computed = await this.computeDirDigest(e, name);
+    if (tree && key) this.cache.setDir(e.relPath, key, computed, max(tree.newestNs, e.stat.mtimeNs, e.stat.ctimeNs), tree.startNs);
+    return computed;
+  }
+
+  /**
+   * The fingerprint of the stat data of everything below a directory (itself excluded): per
+   * directory, the native key of its listing, and the keys of its subdirectories (those not ignored
+   * entirely) by name. Memoized for the build; undefined without the native addon or when a
+   * directory cannot be read (the digest then reports it the ordinary way).
+   */
+  private treeKey(relDir: string, startNs = nowNs()): TreeKey | undefined {
+    const memo = this.treeKeys.get(relDir);
+    if (memo !== undefined) return memo ?? undefined;
+    const statDirKey = nativeStatDirKey();
+    const host = relDir === '' ? this.root : join(this.root, relDir);
+    let k: TreeKey | undefined;
+    if (statDirKey && Buffer.byteLength(host) < 4000) {
+      try {
+        const { key, subdirs } = statDirKey(host);
+        const h = createHash('sha256').update(this.keyPrefix).update(new Uint8Array(key.buffer, key.byteOffset, 32));
+        let newestNs = key[2]!;
+        k = { key: '', newestNs, startNs };
+        for (const name of sortNames(subdirs)) {
+          const rel = joinRel(relDir, name);
+          if (this.isExcluded(rel) && this.matcher.excludesDirEntirely(rel)) continue;
+          const sub = this.treeKey(rel, startNs);
+          if (!sub) {
+            k = undefined;
+            break;
+          }
+          h.update(`\0${name}\0${sub.key}`);
+          if (sub.newestNs > newestNs) newestNs = sub.newestNs;
+          // a subtree memoized earlier was fingerprinted earlier: trust it only from then on
+          if (sub.startNs < k.startNs) k.startNs = sub.startNs;
+        }
+        if (k) {
+          k.key = h.digest('base64');
+          k.newestNs = newestNs;
+        }
+      } catch {
+        k = undefined;
+      }
+    }
+    this.treeKeys.set(relDir, k ?? null);
+    return k;
+  }
+
+  private async computeDirDigest(e: ContextEntry, name: string): Promise<DirResult> {
     const children = await this.listChildren(e.relPath);
     // Cached files and leaves are answered on the spot; only what needs reading (or a directory)
     // goes through promises: a no-op rebuild then allocates next to nothing per file.
@@ -514,6 +578,19 @@ interface DirResult {
   /** False for an ignored directory with nothing re-included below it. */
   hasContent: boolean;
 }
+
+interface TreeKey {
+  key: string;
+  /** Newest mtime/ctime of anything in the tree (the racy check). */
+  newestNs: bigint;
+  /** When fingerprinting the tree began. */
+  startNs: bigint;
+}
+
+function max(...xs: bigint[]): bigint {
+  return xs.reduce((a, b) => (b > a ? b : a));
+}
+
 
 interface PendingDir {
   entry: ContextEntry;
@@ -571,9 +648,19 @@ function baseName(rel: string): string {
   return rel.slice(rel.lastIndexOf('/') + 1);
 }
 
-/** Byte order of the UTF-8 names (= code point order), as Go and tar writers sort. */
+/** Byte order of the UTF-8 names (= code point order), as Go and tar writers sort. UTF-16 code
+ *  unit order agrees with it below the surrogates (U+D800), so only names differing at or above
+ *  there are encoded. */
 function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0xd800 && y < 0xd800) return x - y;
+    return Buffer.compare(Buffer.from(a.slice(i), 'utf8'), Buffer.from(b.slice(i), 'utf8'));
+  }
+  return a.length - b.length;
 }
 
 /** The lstat fields an entry is made of (a BigIntStats has them, and so does lstatDir's row). */
@@ -595,6 +682,21 @@ function nativeLstatDir(): ((path: string) => { names: string[]; stats: BigInt64
     }
   }
   return lstatDirFn;
+}
+
+type StatDirKeyFn = (path: string) => { key: BigInt64Array; subdirs: string[] };
+let statDirKeyFn: StatDirKeyFn | null | undefined;
+/** The addon's statDirKey, or null when the addon is missing or older than that call. */
+function nativeStatDirKey(): StatDirKeyFn | null {
+  if (statDirKeyFn === undefined) {
+    try {
+      const x = fsx();
+      statDirKeyFn = typeof x.statDirKey === 'function' ? (p) => x.statDirKey(p) : null;
+    } catch {
+      statDirKeyFn = null;
+    }
+  }
+  return statDirKeyFn;
 }
 
 function sortNames(names: string[]): string[] {

@@ -21,6 +21,13 @@ export interface Fsx {
    * name in `stats`, indexed by the LstatField constants. Errors carry code `E<errno>`.
    */
   lstatDir(path: string): { names: string[]; stats: BigInt64Array };
+  /**
+   * A fingerprint of a directory's listing: `key` = [lane0, lane1, newest mtime/ctime in ns, entry
+   * count]; the lanes change when any entry is added, removed, renamed or changes its lstat (dev,
+   * ino, size, mtime, ctime, mode, uid, gid, nlink, rdev), whatever the readdir order. `subdirs`
+   * names the entries that are directories. Errors carry code `E<errno>`.
+   */
+  statDirKey(path: string): { key: BigInt64Array; subdirs: string[] };
 }
 
 /** Offsets of one entry's fields in lstatDir's `stats` (as native/fsx.c writes them). */

@@ -323,13 +323,14 @@ test('checksum cache: a no-op rebuild reads no file; a changed file is re-read a
     assert.equal(r1.reads.length, 30, 'memoized within a build');
     await c1.saveCache();
     assert.ok(existsSync(cacheFile));
-    assert.deepEqual(readdirSync(join(dir, 'state')), ['checksums.json'], 'no temp file left behind');
+    assert.deepEqual(readdirSync(join(dir, 'state')).sort(), ['checksums.dirs.json', 'checksums.json'], 'no temp file left behind');
 
     const r2 = countingReader();
     const c2 = await BuildContext.open(ctx, { reader: r2, checksumCacheFile: cacheFile });
     assert.equal(await c2.digest(''), root1);
     assert.equal(r2.reads.length, 0, 'nothing re-read');
-    assert.equal(c2.cache.stats.hits, 30);
+    assert.equal(c2.cache.stats.dirHits, 1, 'the unchanged root answered by its directory entry');
+    assert.equal(c2.cache.stats.hits + c2.cache.stats.misses, 0, 'no file looked up');
 
     writeFileSync(join(ctx, 'pkg1/f4.txt'), 'edited!!!');
     utimesSync(join(ctx, 'pkg2/f5.txt'), new Date(), new Date(2000, 0, 1)); // mtime-only change
@@ -339,6 +340,8 @@ test('checksum cache: a no-op rebuild reads no file; a changed file is re-read a
     const root3 = await c3.digest('');
     assert.notEqual(root3, root1);
     assert.deepEqual(r3.reads.sort(), [join(ctx, 'pkg1/f4.txt'), join(ctx, 'pkg2/f5.txt')]);
+    assert.equal(c3.cache.stats.dirHits, 1, 'pkg0 unchanged: answered whole');
+    assert.equal(c3.cache.stats.hits, 18, 'the other files of the changed directories from their entries');
     await c3.saveCache();
 
     // Touched file: re-read once (stat changed), digest unchanged; then cached again.
@@ -347,8 +350,25 @@ test('checksum cache: a no-op rebuild reads no file; a changed file is re-read a
     assert.equal(await c4.digest(''), root3);
     assert.equal(r4.reads.length, 0);
 
+    // A file created, removed or renamed changes its directory's key (and so every parent's).
+    write(ctx, 'pkg0/new.txt', 'new');
+    await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 50);
+    const withNew = await new BuildContext(ctx).digest('');
+    const r6 = countingReader();
+    const c6 = await BuildContext.open(ctx, { reader: r6, checksumCacheFile: cacheFile });
+    assert.equal(await c6.digest(''), withNew);
+    assert.deepEqual(r6.reads, [join(ctx, 'pkg0/new.txt')]);
+    await c6.saveCache();
+    renameSync(join(ctx, 'pkg0/new.txt'), join(ctx, 'pkg0/renamed.txt'));
+    const renamed = await new BuildContext(ctx).digest('');
+    assert.notEqual(renamed, withNew);
+    assert.equal(await (await BuildContext.open(ctx, { checksumCacheFile: cacheFile })).digest(''), renamed);
+    rmSync(join(ctx, 'pkg0/renamed.txt'));
+    assert.equal(await (await BuildContext.open(ctx, { checksumCacheFile: cacheFile })).digest(''), root3);
+
     // A damaged or foreign cache file is ignored, never trusted.
     writeFileSync(cacheFile, '{not json');
+    writeFileSync(join(dir, 'state', 'checksums.dirs.json'), JSON.stringify({ format: 1, digestVersion: 'other', scope: ctx, entries: [['', 'k', 'sha256:0', 1]] }));
     const r5 = countingReader();
     assert.equal(await (await BuildContext.open(ctx, { reader: r5, checksumCacheFile: cacheFile })).digest(''), root3);
     assert.equal(r5.reads.length, 30);
@@ -421,5 +441,34 @@ test('checksum cache file: scope, LRU bound, atomic rewrite only when changed', 
     await again.save(); // nothing changed: no write
     assert.equal(readFileSync(file, 'utf8'), 'sentinel');
     assert.deepEqual(readdirSync(dir), before);
+  });
+});
+
+test('checksum cache: a directory entry answers only the same ignore rules and the same stat data below it', async () => {
+  await withTmp(async (dir) => {
+    const ctx = join(dir, 'ctx');
+    for (let i = 0; i < 6; i++) write(ctx, `a/b${i % 2}/f${i}.txt`, `content ${i}`);
+    write(ctx, 'a/skip.log', 'log');
+    const cacheFile = join(dir, 'state', 'checksums.json');
+    await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 50);
+    const open = async (patterns: string[] = []) => {
+      const c = await BuildContext.open(ctx, { checksumCacheFile: cacheFile });
+      return patterns.length ? new BuildContext(ctx, { cache: c.cache, matcher: new PatternMatcher(patterns) }) : c;
+    };
+    const c1 = await open();
+    const all = await c1.digest('a');
+    await c1.saveCache();
+    const ignoring = await open(['a/*.log']);
+    const fresh = await new BuildContext(ctx, { matcher: new PatternMatcher(['a/*.log']) }).digest('a');
+    assert.notEqual(fresh, all);
+    assert.equal(await ignoring.digest('a'), fresh, 'another .dockerignore is another key');
+    assert.equal(ignoring.cache.stats.dirHits, 0);
+
+    chmodSync(join(ctx, 'a/b1/f3.txt'), 0o600); // header change two levels down
+    const c2 = await open();
+    const chmodded = await c2.digest('a');
+    assert.notEqual(chmodded, all);
+    assert.equal(chmodded, await new BuildContext(ctx).digest('a'));
+    assert.equal(c2.cache.stats.dirHits, 1, 'only a/b0 answered from its entry');
   });
 });
