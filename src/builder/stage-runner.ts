@@ -19,7 +19,6 @@ import { applyMetadata } from './steps/metadata.js';
 import { runStep } from './steps/run.js';
 import { workdirStep } from './steps/workdir.js';
 import { copyStep } from './steps/copy-instruction.js';
-import { namedContextFor, namedContextState } from './build-contexts.js';
 import { imageState, namedContextFor, namedContextState } from './build-contexts.js';
 import type { ResolveBaseImageOptions } from './base-image.js';
 import type { StoredImage } from '../image/store.js';
