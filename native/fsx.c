@@ -156,6 +156,23 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A directory stream for `path` (never following a last symlink into another place: O_DIRECTORY
+ * fails on anything but a directory); NULL with a JS error thrown. */
+static DIR *open_dir(napi_env env, const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    throw_errno(env, "opendir", path, errno);
+    return NULL;
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    int err = errno;
+    close(fd);
+    throw_errno(env, "opendir", path, err);
+  }
+  return d;
+}
+
 /* Fields per entry in lstatDir's `stats`, in this order (all int64). */
 enum { ST_DEV, ST_INO, ST_SIZE, ST_MTIME_NS, ST_CTIME_NS, ST_MODE, ST_UID, ST_GID, ST_NLINK, ST_RDEV, ST_FIELDS };
 
@@ -170,14 +187,8 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
   if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "opendir", path, errno);
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "opendir", path, err);
-  }
+  DIR *d = open_dir(env, path);
+  if (!d) return NULL;
   napi_value names;
   napi_create_array(env, &names);
   size_t cap = 64, n = 0;
@@ -291,14 +302,8 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
   if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "opendir", path, errno);
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, "opendir", path, err);
-  }
+  DIR *d = open_dir(env, path);
+  if (!d) return NULL;
   napi_value subdirs;
   napi_create_array(env, &subdirs);
   uint64_t lane0 = 0, lane1 = 0, count = 0;

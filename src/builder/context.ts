@@ -670,34 +670,25 @@ type EntryStat = StatIdentity & { nlink: bigint; rdev: bigint };
 const GONE_NATIVE = `E${osConstants.errno.ENOENT}`;
 const NOT_DIR_NATIVE = `E${osConstants.errno.ENOTDIR}`;
 
-let lstatDirFn: ((path: string) => { names: string[]; stats: BigInt64Array }) | null | undefined;
-/** The addon's lstatDir, or null when the addon is missing or older than that call. */
-function nativeLstatDir(): ((path: string) => { names: string[]; stats: BigInt64Array }) | null {
-  if (lstatDirFn === undefined) {
-    try {
-      const x = fsx();
-      lstatDirFn = typeof x.lstatDir === 'function' ? (p) => x.lstatDir(p) : null;
-    } catch {
-      lstatDirFn = null;
-    }
-  }
-  return lstatDirFn;
-}
-
+type LstatDirFn = (path: string) => { names: string[]; stats: BigInt64Array };
 type StatDirKeyFn = (path: string) => { key: BigInt64Array; subdirs: string[] };
-let statDirKeyFn: StatDirKeyFn | null | undefined;
-/** The addon's statDirKey, or null when the addon is missing or older than that call. */
-function nativeStatDirKey(): StatDirKeyFn | null {
-  if (statDirKeyFn === undefined) {
+const nativeFns = new Map<string, unknown>();
+/** A call of the addon, or null when the addon is missing or older than that call. */
+function nativeFn<T>(name: 'lstatDir' | 'statDirKey'): T | null {
+  if (!nativeFns.has(name)) {
+    let fn: unknown = null;
     try {
       const x = fsx();
-      statDirKeyFn = typeof x.statDirKey === 'function' ? (p) => x.statDirKey(p) : null;
+      if (typeof x[name] === 'function') fn = x[name].bind(x);
     } catch {
-      statDirKeyFn = null;
+      /* no addon: the slower Node path */
     }
+    nativeFns.set(name, fn);
   }
-  return statDirKeyFn;
+  return nativeFns.get(name) as T | null;
 }
+const nativeLstatDir = () => nativeFn<LstatDirFn>('lstatDir');
+const nativeStatDirKey = () => nativeFn<StatDirKeyFn>('statDirKey');
 
 function sortNames(names: string[]): string[] {
   return names.sort(compareNames);
