@@ -23,8 +23,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 import { removeTree } from './remove-tree.js';
-import { type Digest, hexOf, sha256, chainIds, isDigest, newHash, digestOfHash } from './digest.js';
-import { gunzip, tapHash } from './byte-streams.js';
+import { type Digest, hexOf, sha256, chainIds, isDigest } from './digest.js';
 import { scanTarFileHeaders } from './tar-format.js';
 import { BlobStore, syncDir, type BlobInfo, type ByteSource, type PutBlobOptions } from './blobs.js';
 import { withLock, pidAlive } from './lock.js';
@@ -131,31 +130,6 @@ export class ImageStore {
 
   putBlob(source: ByteSource, opts?: PutBlobOptions): Promise<BlobInfo> {
     return this.blobs.put(source, opts);
-  }
-  /**
-   * Stores a gzip'd layer (a registry pull) uncompressed: the compressed bytes are checked against
-   * `compressedDigest` before anything becomes visible, and the pair is remembered for pushes.
-   */
-  async putGzipLayer(source: ByteSource, opts: { compressedDigest: Digest; compressedSize?: number }): Promise<BlobInfo> {
-    const h = newHash();
-    let rawSize = 0;
-    const counted = async function* () {
-      for await (const b of source as AsyncIterable<Buffer>) {
-        rawSize += b.length;
-        yield b;
-      }
-    };
-    const info = await this.blobs.put(gunzip(tapHash(counted(), h)), {
-      beforeCommit: () => {
-        const got = digestOfHash(h);
-        if (got !== opts.compressedDigest) throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.compressedDigest}, got ${got}`);
-        if (opts.compressedSize !== undefined && rawSize !== opts.compressedSize) {
-          throw new TsbuildError('CORRUPT', `size mismatch for ${got}: expected ${opts.compressedSize}, got ${rawSize}`);
-        }
-      },
-    });
-    this.setCompressed(info.digest, 'origin', { digest: opts.compressedDigest, size: rawSize });
-    return info;
   }
   hasBlob(d: Digest): boolean {
     return this.blobs.has(d);

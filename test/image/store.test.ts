@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { LayerIngester } from '../../src/image/layer-ingest.js';
 import { ImageStore, resolveRoot, emptyConfig, type Digest } from '../../src/image/index.js';
 import { acquire } from '../../src/image/lock.js';
 import { TsbuildError } from '../../src/errors.js';
@@ -138,20 +140,21 @@ test('lock: a lock left by a dead process is broken; a live holder is waited for
   }
 });
 
-test('store: a gzip layer is stored uncompressed only when its compressed digest checks out', async () => {
+test('store: a gzip layer is stored uncompressed (through the layer ingester) only when its compressed digest checks out', async () => {
   const root = tmp();
   try {
     const { gzipSync } = await import('node:zlib');
     const s = await ImageStore.open(root);
     const plain = Buffer.alloc(100_000, 'layer ');
     const gz = gzipSync(plain);
-    const info = await s.putGzipLayer([gz.subarray(0, 1000), gz.subarray(1000)], { compressedDigest: sha(gz), compressedSize: gz.length });
+    const ingest = () => new LayerIngester(s);
+    const info = await ingest().write(Readable.from([gz.subarray(0, 1000), gz.subarray(1000)]), { digest: sha(gz), size: gz.length });
     assert.equal(info.digest, sha(plain));
     assert.deepEqual(s.getCompressed(info.digest, 'origin'), { digest: sha(gz), size: gz.length });
     const other = gzipSync(Buffer.from('other'));
-    await assert.rejects(s.putGzipLayer([other], { compressedDigest: sha(gz) }), /digest mismatch/);
+    await assert.rejects(ingest().write(Readable.from([other]), { digest: sha(gz) }), /does not match its digest/);
     assert.equal(s.hasBlob(sha(Buffer.from('other'))), false);
-    await assert.rejects(s.putGzipLayer([gz.subarray(0, 50)], { compressedDigest: sha(gz) }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
+    await assert.rejects(ingest().write(Readable.from([gz.subarray(0, 50)]), { digest: sha(gz) }), (e: unknown) => e instanceof TsbuildError && e.code === 'CORRUPT');
     assert.deepEqual(readdirSync(join(root, 'tmp')).filter((f) => !f.includes('-w-')), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
