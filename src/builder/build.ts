@@ -3,9 +3,7 @@
  * parse → plan (stages, meta ARGs, target pruning) → stages run concurrently as far as their
  * dependencies allow → the target's config and layers become an image → tags and outputs.
  */
-import { readFile } from 'node:fs/promises';
-import { createWriteStream, existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createWriteStream } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 import { humanSize } from '../image/display.js';
 import { normalizeTag } from '../image/store.js';
@@ -16,7 +14,9 @@ import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
 import { BuildContext } from './context.js';
 import { namedContextFor } from './build-contexts.js';
-import { EventEmitterHub } from './events.js';
+import { collectChecks } from './checks/build-checks.js';
+import { readDockerfile } from './dockerfile-source.js';
+import { EventEmitterHub, checkWarningEvent } from './events.js';
 import type { BuildOptions, BuildResult } from './options.js';
 import type { BuildParts } from './parts.js';
 import { checkNetworkEntitlements } from './network-policy.js';
@@ -32,21 +32,7 @@ export type { BuildParts, RegistryAccess } from './parts.js';
 
 /** Builds with the caller's parts; the caller opened them and closes them (see src/open.ts). */
 export async function build(parts: BuildParts, options: BuildOptions): Promise<BuildResult> {
-  const contextDir = resolve(options.contextDir);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
-    throw new TsbuildError('NOT_FOUND', `build context ${options.contextDir} is not a directory`);
-  }
-  const dockerfilePath = options.dockerfile !== undefined ? resolve(options.dockerfile) : join(contextDir, 'Dockerfile');
-  const displayName = options.dockerfileText !== undefined ? 'Dockerfile' : options.dockerfile ?? 'Dockerfile';
-  let text: string;
-  if (options.dockerfileText !== undefined) text = options.dockerfileText;
-  else {
-    try {
-      text = await readFile(dockerfilePath, 'utf8');
-    } catch {
-      throw new TsbuildError('NOT_FOUND', `failed to read Dockerfile: ${displayName}: no such file`);
-    }
-  }
+  const { contextDir, path: dockerfilePath, displayName, text } = await readDockerfile(options);
   const parsed = parseDockerfile(text, { file: displayName });
   const instructions = toInstructions(parsed);
   const buildArgs = options.buildArgs ?? {};
@@ -64,6 +50,13 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
   if (options.push && tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to');
 
   const events = new EventEmitterHub(options.onEvent);
+  // build checks (BuildKit's linter) before any step: `# check=error=true` fails here
+  const checks = await collectChecks(parts.store, {
+    parsed, instructions, buildArgs, stages: new Set(plan.stages.map((p) => p.stage.index)), contextDir,
+    ...(options.dockerfileText === undefined ? { dockerfilePath } : {}),
+  });
+  for (const w of checks.warnings) events.emit(checkWarningEvent(w));
+  if (checks.error) throw checks.error;
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
   const sourceDateEpoch = epochText !== undefined && epochText !== '' ? parseEpoch(epochText) : undefined;
   const created = rfc3339(sourceDateEpoch !== undefined ? sourceDateEpoch * 1000 : Date.now());
@@ -177,7 +170,7 @@ function parseEpoch(v: string): number {
 
 const PREDEFINED = new Set([
   'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
-  'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SYNTAX',
+  'SOURCE_DATE_EPOCH', 'BUILDKIT_INLINE_CACHE', 'BUILDKIT_SYNTAX', 'BUILDKIT_DOCKERFILE_CHECK',
 ]);
 
 function isPredefinedArg(k: string): boolean {

@@ -2,6 +2,7 @@
  * The builder's one event stream. Every progress mode (tty, plain, rawjson, quiet) and the library
  * API consume these; nothing in the builder writes to stdout itself.
  */
+import { shortWarning, type CheckWarning } from './checks/rules.js';
 import type { MissReason } from './explain-reason.js';
 
 export type BuildEvent =
@@ -20,9 +21,17 @@ export type BuildEvent =
   | { type: 'step-done'; id: number; time: number }
   | { type: 'step-error'; id: number; message: string; time: number }
   | { type: 'warning'; message: string; time: number }
+  /** A build check (BuildKit's linter rule, checks/rules.ts) reported, before any step ran; `short`
+   *  is what build output lists: `Rule: message (line N)`. */
+  | { type: 'check-warning'; rule: string; message: string; url: string; file: string; line: number; short: string; time: number }
   | { type: 'build-done'; imageId: string; tags: string[]; time: number };
 
 export type BuildEventListener = (e: BuildEvent) => void;
+
+/** The event for one check warning. */
+export function checkWarningEvent(w: CheckWarning): DistributiveOmit<Extract<BuildEvent, { type: 'check-warning' }>, 'time'> {
+  return { type: 'check-warning', rule: w.rule, message: w.message, url: w.url, file: w.file, line: w.line, short: shortWarning(w) };
+}
 
 /** The lines of a `step-log` event's data, without their newlines. */
 export function logLines(data: string): string[] {

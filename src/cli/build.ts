@@ -40,6 +40,7 @@ interface BuildFlags {
   output: string[];
   cacheFrom: string[];
   cacheTo: string[];
+  check?: boolean;
   buildContext: string[];
   squash?: boolean;
   push?: boolean;
@@ -77,6 +78,7 @@ export function registerBuild(program: Command): void {
     .option('--build-context <name=value>', 'named context: NAME=DIR | NAME=docker-image://REF | NAME=oci-layout://DIR[:TAG][@DIGEST]; repeatable', collect, [])
     .option('--squash', 'merge the layers this build makes into one layer on top of the base image\'s layers')
     .option('--push', 'push every -t name to its registry after the build')
+    .option('--check', "run BuildKit's build checks only (no step runs); exit 1 when any rule reports")
     .action(async (context: string, flags: BuildFlags) => {
       const platform = checkPlatform(flags.platform);
       const allow = parseAllow(flags.allow);
@@ -102,6 +104,16 @@ export function registerBuild(program: Command): void {
       if (flags.file === '-') dockerfileText = await readStdin();
       const parts = await open(resolveRoot(flags.root));
       try {
+        if (flags.check) {
+          const { runCheckOnly } = await import('./build-check.js');
+          return await runCheckOnly(parts.store, {
+            contextDir: context,
+            ...(flags.file !== undefined && flags.file !== '-' ? { dockerfile: flags.file } : {}),
+            ...(dockerfileText !== undefined ? { dockerfileText } : {}),
+            buildArgs: parseBuildArgs(flags.buildArg, process.env),
+            ...(flags.target !== undefined ? { target: flags.target } : {}),
+          });
+        }
         const result = await build(parts, {
           contextDir: context,
           ...(flags.file !== undefined && flags.file !== '-' ? { dockerfile: flags.file } : {}),

@@ -5,11 +5,13 @@
  */
 import type { Writable } from 'node:stream';
 import { logLines, type BuildEvent } from '../events.js';
+import { checkSummary } from './check-summary.js';
 import { statusText } from '../transfer-status.js';
 import { humanSize } from '../../image/display.js';
 
 export function plainRenderer(out: Writable): (e: BuildEvent) => void {
   const started = new Map<number, number>();
+  const checks: string[] = [];
   const secs = (id: number, t: number) => ((t - (started.get(id) ?? t)) / 1000).toFixed(1);
   // per item of a step: when it was first seen; CI logs get its first byte count and its end only
   const items = new Map<string, { start: number; bytesShown: boolean }>();
@@ -50,9 +52,15 @@ export function plainRenderer(out: Writable): (e: BuildEvent) => void {
       case 'warning':
         out.write(`WARNING: ${e.message}\n`);
         break;
+      case 'check-warning':
+        // BuildKit's plain output shows each under the Dockerfile's vertex as `WARN: ...`
+        checks.push(e.short);
+        out.write(`WARN: ${e.short}\n`);
+        break;
       case 'build-done':
         out.write(`writing image ${e.imageId} done\n`);
         for (const t of e.tags) out.write(`naming to ${t} done\n`);
+        out.write(checkSummary(checks));
         break;
       case 'build-start':
         break;

@@ -5,6 +5,7 @@
 import type { Writable } from 'node:stream';
 import { logLines, type BuildEvent } from '../events.js';
 import { statusText } from '../transfer-status.js';
+import { checkSummary } from './check-summary.js';
 import { humanSize } from '../../image/display.js';
 
 const TAIL_LINES = 6;
@@ -29,6 +30,7 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
   let begin = Date.now();
   let finished = false;
   const lines: string[] = [];
+  const checks: string[] = [];
 
   const draw = () => {
     const width = Math.max(40, out.columns ?? 100);
@@ -91,12 +93,16 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
       case 'warning':
         lines.push(`WARNING: ${e.message}`);
         break;
+      case 'check-warning':
+        checks.push(e.short);
+        break;
       case 'build-done':
         finished = true;
         if (timer) clearTimeout(timer);
         timer = undefined;
         lines.push(` => writing image ${e.imageId}`, ...e.tags.map((t) => ` => naming to ${t}`));
         draw();
+        out.write(checkSummary(checks));
         return;
     }
     schedule();
