@@ -28,6 +28,8 @@ export interface RunFlags {
   entrypoint?: string;
   hostname?: string;
   network: string;
+  networkAlias: string[];
+  ip?: string;
   label: string[];
   cidfile?: string;
   stopSignal?: string;
@@ -68,6 +70,9 @@ const FLAGS: FlagTable<RunFlags> = {
   hostname: { key: 'hostname', kind: 'value', short: 'h' },
   network: { key: 'network', kind: 'value' },
   net: { key: 'network', kind: 'value' },
+  'network-alias': { key: 'networkAlias', kind: 'list' },
+  'net-alias': { key: 'networkAlias', kind: 'list' },
+  ip: { key: 'ip', kind: 'value' },
   label: { key: 'label', kind: 'list', short: 'l' },
   cidfile: { key: 'cidfile', kind: 'value' },
   'stop-signal': { key: 'stopSignal', kind: 'value' },
@@ -96,7 +101,7 @@ const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${ms
 
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
-  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [], volumesFrom: [] };
+  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', networkAlias: [], label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [], volumesFrom: [] };
   const i = parseLeadingFlags(argv, FLAGS, flags, (msg) => usageError(cmd, msg), NOT_YET);
   return { flags, image: argv[i], args: argv.slice(i + 1) };
 }
@@ -169,7 +174,9 @@ Options:
       --log-driver string      Logging driver for the container: json-file (default) or none
       --log-opt list           Log driver options (json-file: max-size, max-file)
       --name string            Assign a name to the container
-      --network string         Connect a container to a network: bridge (default), host or none
+      --network string         Connect a container to a network: bridge (default), host, none or a user network
+      --network-alias list     Add network-scoped alias for the container
+      --ip string              IPv4 address (e.g., 172.30.100.104)
   -p, --publish list           Publish a container's port(s) to the host ([IP:][HOSTPORT:]CTRPORT[/tcp|udp])
   -P, --publish-all            Publish all exposed ports to random ports
       --pids-limit int         Tune container pids limit (set -1 for unlimited)
@@ -193,8 +200,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
     return 0;
   }
   if (!image) throw usageError(cmd, `"tsbuild ${cmd}" requires at least 1 argument.\n\nUsage:  tsbuild ${cmd} [OPTIONS] IMAGE [COMMAND] [ARG...]\n`);
-  if (!['bridge', 'host', 'none', 'default'].includes(flags.network)) {
-    throw new TsbuildError('NOT_FOUND', `network ${flags.network} not found`, undefined, 125);
+  if (flags.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(flags.ip)) {
+    throw usageError(cmd, `invalid argument "${flags.ip}" for "--ip" flag: invalid string being converted to IP address: ${flags.ip}`);
   }
   if (!['json-file', 'none'].includes(flags.logDriver)) {
     throw new TsbuildError('INVALID', `failed to create task: logger: no log driver named '${flags.logDriver}' is registered`, undefined, 125);
@@ -233,6 +240,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
     import('../containers/containers.js'),
   ]);
   const root = resolveRoot(flags.root ?? globalRoot);
+  const { isBuiltinNetwork, Networks } = await import('../containers/networks.js');
+  if (!isBuiltinNetwork(flags.network)) new Networks(root).find(flags.network, 125);
   const store = await asRun(() => ImageStore.open(root));
   const img = await findOrPull(store, image);
   const containers = new Containers(store);
@@ -251,7 +260,9 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
       ...(flags.user !== undefined ? { user: flags.user } : {}),
       ...(flags.hostname !== undefined ? { hostname: flags.hostname } : {}),
-      network: flags.network === 'default' ? 'bridge' : (flags.network as 'bridge' | 'host' | 'none'),
+      network: flags.network === 'default' ? 'bridge' : flags.network,
+      ...(flags.networkAlias.length ? { networkAliases: flags.networkAlias } : {}),
+      ...(flags.ip !== undefined ? { ip: flags.ip } : {}),
       labels: parseLabels(flags.label),
       ...(flags.stopSignal !== undefined ? { stopSignal: flags.stopSignal } : {}),
       ...(stopTimeout !== undefined ? { stopTimeout } : {}),

@@ -13,6 +13,7 @@ import { registerBuild } from './build.js';
 import { registerImageCommands } from './images.js';
 import { registerRegistryCommands } from './registry.js';
 import { rmVolumesFlag, registerContainerCommands } from './containers.js';
+import { addNetworkCommands } from './container-networks.js';
 
 export async function main(argv: string[]): Promise<number> {
   // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   registerImageCommands(program);
   registerRegistryCommands(program);
   registerContainerCommands(program);
+  addNetworkCommands(program);
   try {
     await program.parseAsync(rmVolumesFlag(argv));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

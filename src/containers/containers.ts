@@ -28,7 +28,9 @@ import { ensureSnapshot } from '../image/snapshots.js';
 import type { ImageStore, StoredImage } from '../image/store.js';
 import { createCgroup, type Cgroup } from '../runtime/cgroup.js';
 import { startMonitor, type MonitorHandle } from '../runtime/monitor.js';
-import { BridgeNetwork } from '../runtime/network.js';
+import { BridgeNetwork, type Attachment } from '../runtime/network.js';
+import { NetworkEndpoints } from './network-endpoints.js';
+import { isBuiltinNetwork } from './networks.js';
 import { privateResolvConf } from '../runtime/network-resolv.js';
 import { DEFAULT_PATH } from '../runtime/sandbox.js';
 import { resolveUser } from '../runtime/users.js';
@@ -75,7 +77,11 @@ export interface CreateOptions {
   workdir?: string;
   user?: string;
   hostname?: string;
-  network: 'bridge' | 'host' | 'none';
+  /** `bridge`, `host`, `none` or a user network (its name or ID). */
+  network: string;
+  /** `--network-alias`, `--ip`: a user network only. */
+  networkAliases?: string[];
+  ip?: string;
   labels: Record<string, string>;
   stopSignal?: string;
   stopTimeout?: number;
@@ -137,6 +143,13 @@ export class Containers {
   ) {
     this.paths = { root: store.root, runRoot: opts.runRoot ?? DEFAULT_RUN_ROOT };
     this.network = opts.network;
+  }
+
+  private userNetworks: NetworkEndpoints | undefined;
+
+  /** User networks and the containers' places on them (containers/network-endpoints.ts). */
+  get endpoints(): NetworkEndpoints {
+    return (this.userNetworks ??= new NetworkEndpoints(this, this.store.root));
   }
 
   private bridge(): BridgeNetwork {
@@ -310,6 +323,13 @@ export class Containers {
       if (o.network === 'host') record.HostConfig.PortBindings = {};
       else throw new TsbuildError('INVALID', 'conflicting options: port publishing and the container type network mode', undefined, 125);
     }
+    if (!isBuiltinNetwork(o.network)) {
+      const net = this.endpoints.networks.find(o.network, 125);
+      record.HostConfig.NetworkMode = net.Name;
+      record.Networks = { [net.Name]: { NetworkID: net.Id, Aliases: o.networkAliases ?? [], ...(o.ip ? { IPv4Address: o.ip } : {}) } };
+    } else if (o.networkAliases?.length || o.ip) {
+      throw new TsbuildError('INVALID', o.ip ? 'user specified IP address is supported on user defined networks only' : 'network-scoped alias is supported only for containers in user defined networks', undefined, 125);
+    }
     if (o.autoRemove && record.HostConfig.RestartPolicy.Name !== 'no') {
       throw new TsbuildError('INVALID', 'Conflicting options: --restart and --rm', undefined, 125);
     }
@@ -439,7 +459,7 @@ export class Containers {
    */
   async start(id: string, opts: StartOptions = {}): Promise<MonitorHandle | undefined> {
     const dir = containerDir(this.paths, id);
-    return withLock(lockPath(this.paths, id), async () => {
+    const started = await withLock(lockPath(this.paths, id), async () => {
       const record = readRecord(dir);
       if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
       const before = await this.sync(id, true);
@@ -451,6 +471,9 @@ export class Containers {
       rmSync(rd, { recursive: true, force: true });
       mkdirSync(rd, { recursive: true, mode: 0o700 });
       if (before.Network) await this.releaseAddress(before.Network.IPAddress);
+      const plan = this.endpoints.plan(record);
+      const userPrimary = isBuiltinNetwork(record.HostConfig.NetworkMode) ? undefined : plan[0];
+      let primary: Attachment | undefined;
       const lowerDirs = record.Layers.map((c) => this.store.snapshotDir(c as `sha256:${string}`));
       const missing = lowerDirs.find((d) => !existsSync(d));
       if (missing) throw new TsbuildError('NOT_FOUND', `the image layers of container ${id} are gone (${missing})`);
@@ -476,7 +499,7 @@ export class Containers {
       const log = record.HostConfig.LogConfig.Type === 'json-file' ? parseJsonFileOpts(record.HostConfig.LogConfig.Config) : undefined;
       const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
       // the exit command settles what the container leaves on the host (rules of published ports)
-      const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0 || record.HostConfig.RestartPolicy.Name !== 'no';
+      const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0 || record.HostConfig.RestartPolicy.Name !== 'no' || plan.length > 0;
       let handle: MonitorHandle;
       try {
         handle = await startMonitor({
@@ -489,7 +512,16 @@ export class Containers {
           cwd: c.WorkingDir || '/',
           user: { uid: user.uid, gid: user.gid, groups: user.groups },
           hostname,
-          network: network === 'bridge' ? 'private' : network,
+          network: network === 'host' || network === 'none' ? network : 'private',
+          ...(userPrimary
+            ? {
+                netAttach: async (pid: number) => {
+                  primary = await this.endpoints.attachPrimary(userPrimary.net, userPrimary.cfg, pid);
+                  writeFileSync(join(dir, 'hosts'), hostsFile(hostname, primary.address), { mode: 0o644 });
+                  return primary;
+                },
+              }
+            : {}),
           ...(network === 'bridge'
             ? {
                 netAttach: async (pid: number) => {
@@ -546,7 +578,7 @@ export class Containers {
         delete st.RestartDelayMs;
         st.RestartCount = 0;
       }
-      if (handle.network) {
+      if (handle.network && network === 'bridge') {
         const a = handle.network;
         const ip = a.address.split('.').map(Number);
         st.Network = {
@@ -556,6 +588,17 @@ export class Containers {
           MacAddress: `02:74:${ip.map((b) => b.toString(16).padStart(2, '0')).join(':')}`,
         };
       } else delete st.Network;
+      delete st.Endpoints;
+      if (plan.length) {
+        try {
+          st.Endpoints = await this.endpoints.attachRest(plan, handle.pid, primary, network === 'bridge');
+        } catch (e) {
+          // a container that cannot join its networks does not stay up half-made
+          signalContainer(rd, 9);
+          await this.waitStopped(id, 10_000);
+          throw new TsbuildError('RUNTIME', (e as Error).message, undefined, 125);
+        }
+      }
       delete st.Ports;
       if (hostPorts.length && handle.network) {
         const address = handle.network.address;
@@ -576,9 +619,12 @@ export class Containers {
       writeJsonAtomic(join(dir, 'state.json'), st);
       return handle;
     });
+    // its peers on user networks learn its name, it learns theirs
+    if (started && readState(dir).Endpoints) await this.endpoints.refreshHosts();
+    return started;
   }
 
-  private async writeEtc(dir: string, hostname: string, network: 'bridge' | 'host' | 'none') {
+  private async writeEtc(dir: string, hostname: string, network: string) {
     const resolv = network === 'host' ? await (await import('node:fs/promises')).readFile('/etc/resolv.conf', 'utf8').catch(() => '') : await privateResolvConf();
     const files: [string, string][] = [
       ['hosts', hostsFile(hostname)],
@@ -707,8 +753,10 @@ export class Containers {
       }
     }
     await this.releaseAddress(st.Network?.IPAddress);
+    if (st.Endpoints) await this.endpoints.release(st.Endpoints);
     this.store.unpin(id);
     await removeTree(trash);
+    if (st.Endpoints) await this.endpoints.refreshHosts().catch(() => undefined);
     // rm -v / --rm: the container's anonymous volumes go too, unless another container names them
     if (opts.volumes) {
       for (const m of record.Mounts ?? []) {
@@ -778,6 +826,8 @@ export class Containers {
       return this.sync(id, true);
     });
     if (!st) return;
+    // a container on user networks stopped: its peers forget its name
+    if (st.Endpoints && !st.Running) await this.endpoints.refreshHosts().catch(() => undefined);
     if (record.HostConfig.AutoRemove && !st.Running) {
       await this.remove(id, { volumes: true }).catch((e: unknown) => {
         if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { pidAlive } from '../image/lock.js';
 import { displayPorts, networkPorts } from './ports.js';
 import { inspectMounts } from './volumes.js';
+import { shortId } from './ids.js';
 
 /** Waiting to be started again by its restart policy (Docker shows it Running and Restarting). */
 export function restarting(c: ContainerView): boolean {
@@ -43,7 +44,7 @@ export function summary(c: ContainerView): ContainerSummary {
     state: stateView(c),
     ports: c.state.Running ? displayPorts(Object.keys(r.Config.ExposedPorts ?? {}), c.state.Ports) : '',
     labels: r.Config.Labels,
-    networks: [r.HostConfig.NetworkMode],
+    networks: [...new Set([r.HostConfig.NetworkMode, ...Object.keys(r.Networks ?? {})])],
   };
 }
 
@@ -125,9 +126,33 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
       IPPrefixLen: mode === 'bridge' ? endpoint.IPPrefixLen : 0,
       IPv6Gateway: '',
       MacAddress: mode === 'bridge' ? endpoint.MacAddress : '',
-      Networks: { [mode]: endpoint },
+      Networks: { ...(r.Networks?.[mode] ? {} : { [mode]: endpoint }), ...userEndpoints(c, endpoint) },
     },
   };
+}
+
+/** NetworkSettings.Networks entries of the user networks (containers/network-endpoints.ts). */
+function userEndpoints(c: ContainerView, base: Record<string, unknown>): Record<string, unknown> {
+  const r = c.record;
+  return Object.fromEntries(
+    Object.entries(r.Networks ?? {}).map(([name, cfg]) => {
+      const ep = c.state.Running ? c.state.Endpoints?.[name] : undefined;
+      return [
+        name,
+        {
+          ...base,
+          IPAMConfig: cfg.IPv4Address ? { IPv4Address: cfg.IPv4Address } : null,
+          Aliases: cfg.Aliases.length ? cfg.Aliases : null,
+          NetworkID: cfg.NetworkID,
+          Gateway: ep?.Gateway ?? '',
+          IPAddress: ep?.IPAddress ?? '',
+          IPPrefixLen: ep?.IPPrefixLen ?? 0,
+          MacAddress: ep?.MacAddress ?? '',
+          DNSNames: [r.Name, shortId(r.Id), ...cfg.Aliases],
+        },
+      ];
+    }),
+  );
 }
 
 /** Fields holding Go maps (user data, sorted keys); everything else object-shaped is a struct. */

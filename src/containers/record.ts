@@ -48,7 +48,8 @@ export interface HostConfigJson {
   Binds: string[] | null;
   ContainerIDFile: string;
   LogConfig: { Type: 'json-file' | 'none'; Config: Record<string, string> };
-  NetworkMode: 'bridge' | 'host' | 'none';
+  /** `bridge`, `host`, `none` or a user network's name (containers/networks.ts). */
+  NetworkMode: string;
   /** `-p`/`-P`: `80/tcp` → [{HostIp, HostPort}] as given ('' = any address, a free port). */
   PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
   RestartPolicy: { Name: string; MaximumRetryCount: number };
@@ -82,7 +83,18 @@ export interface ContainerRecord {
   HostConfig: HostConfigJson;
   /** Volumes, binds and tmpfs mounts (containers/volumes.ts), decided at create. */
   Mounts?: MountRecord[];
+  /** The user networks the container is connected to (its NetworkMode's first), by name. */
+  Networks?: Record<string, EndpointConfig>;
 }
+
+/** A container's place on a user network (`--network`, `network connect`). */
+export interface EndpointConfig {
+  NetworkID: string;
+  Aliases: string[];
+  /** `--ip`. */
+  IPv4Address?: string;
+}
+
 
 export interface NetworkState {
   IPAddress: string;
@@ -103,6 +115,8 @@ export interface ContainerState {
   RestartCount: number;
   /** Set while attached to tsbuild's bridge. */
   Network?: NetworkState;
+  /** The user networks attached while running, by name (containers/network-endpoints.ts). */
+  Endpoints?: Record<string, NetworkState & { NetworkID: string; HostInterface: string; IfName: string }>;
   /** Published ports while running (host side as bound); their DNAT rules go with them. */
   Ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number; address?: string }[];
   /** The container's cgroup directories (the monitor removes them; `rm` too, if it was killed). */

@@ -106,6 +106,22 @@ export class Ipam {
     throw new TsbuildError('RUNTIME', `no free address left in tsbuild's network ${formatCidr(this.subnet)} (${this.dir})`);
   }
 
+  /** Claims ADDRESS (`--ip`): Docker's words when it is outside the subnet or taken. */
+  claim(address: string, owner?: number): AddressLease {
+    const n = parseIPv4(address);
+    const size = 2 ** (32 - this.subnet.prefixLength);
+    const offset = n === undefined ? -1 : n - this.subnet.base;
+    if (offset < 2 || offset >= size - 1) throw new TsbuildError('INVALID', `no configured subnet or ip-range contain the IP address ${address}`, undefined, 125);
+    const me = owner !== undefined ? ownerOf(owner) : (self ??= ownerOf(process.pid) ?? `${process.pid} 0`);
+    if (me === undefined) throw new TsbuildError('RUNTIME', `cannot claim an address for process ${owner}: it is gone`);
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (!this.tryClaim(address, me)) {
+      this.releaseIfStale(address);
+      if (!this.tryClaim(address, me)) throw new TsbuildError('CONFLICT', `Address already in use`, undefined, 125);
+    }
+    return this.lease(address, owner === undefined);
+  }
+
   /**
    * Removes the entries whose owner is gone; returns how many. Call it while holding the network
    * lock: only then can nobody replace an entry between the owner check and the unlink.

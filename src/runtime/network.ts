@@ -22,7 +22,7 @@
 import { processIdentity } from './proc-stat.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { withLock } from '../image/lock.js';
@@ -37,6 +37,8 @@ export interface BridgeNetworkOptions {
   stateDir?: string;
   /** Subnets to choose from, in order (default 10.89.0.0/16 ... 10.99.0.0/16, 172.29-31.0.0/16). */
   candidates?: string[];
+  /** A user network's `--internal`: no NAT, nothing forwarded in or out of the bridge. */
+  internal?: boolean;
 }
 
 export interface BridgeInfo {
@@ -67,6 +69,13 @@ export interface AttachOptions {
    *  exits). A container names its PID 1: the address then stays when tsbuild exits and becomes
    *  reclaimable when that process is gone. */
   owner?: number;
+  /** The interface's name inside the namespace (default `eth0`; `network connect` adds `eth1`...). */
+  ifname?: string;
+  /** This address rather than the next free one (`--ip`). */
+  address?: string;
+  /** Set the address and bring the interface up inside the namespace here (a running container's
+   *  second interface; eth0 is configured by the sandbox helper). */
+  configure?: boolean;
 }
 
 /** A host port forwarded to an address on the bridge. */
@@ -98,6 +107,9 @@ function checkForward(f: PortForward): void {
   }
 }
 
+/** Subnets for user networks (`network create` without `--subnet`): none of the default bridge's. */
+export const USER_CANDIDATES = Array.from({ length: 100 }, (_, i) => `10.${100 + i}.0.0/16`);
+
 const DEFAULT_CANDIDATES = [
   ...Array.from({ length: 11 }, (_, i) => `10.${89 + i}.0.0/16`),
   '172.29.0.0/16',
@@ -115,6 +127,7 @@ export class BridgeNetwork {
   private readonly table: string;
   private readonly stateDir: string;
   private readonly candidates: string[];
+  private readonly internal: boolean;
   private ready: Promise<BridgeInfo> | undefined;
   private ipam: Ipam | undefined;
 
@@ -125,6 +138,39 @@ export class BridgeNetwork {
     if (!/^[A-Za-z0-9_]{1,32}$/.test(this.table)) throw new TsbuildError('INVALID', `bad nftables table name ${JSON.stringify(this.table)}`);
     this.stateDir = opts.stateDir ?? '/run/tsbuild';
     this.candidates = opts.candidates ?? DEFAULT_CANDIDATES;
+    this.internal = opts.internal === true;
+  }
+
+  /**
+   * Chooses the bridge's subnet now, without making the bridge (a user network's subnet is known
+   * from `network create` on, while its bridge is made by the first container): the same choice as
+   * set-up's, recorded in the state file so other tsbuild networks keep clear of it.
+   */
+  async reserve(): Promise<{ subnet: string; gateway: string }> {
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    return withLock(join(this.stateDir, 'subnets.lock'), async () => {
+      const routes = await hostRoutes(this.bridge);
+      const subnet = this.chooseSubnet(routes, readState(this.statePath()));
+      if (!subnet) throw new TsbuildError('CONFLICT', 'invalid pool request: Pool overlaps with other one on this address space');
+      writeState(this.statePath(), { subnet: formatCidr(subnet), mtu: egressMtu(routes) });
+      return { subnet: formatCidr(subnet), gateway: formatIPv4(subnet.base + 1) };
+    });
+  }
+
+  /** The first candidate (the saved subnet first) clear of the host's routes and nameservers and
+   *  of every other tsbuild bridge's subnet (their state files). */
+  private chooseSubnet(routes: HostRoutes, saved: State | undefined): Subnet | undefined {
+    const taken = [...routes.dsts, ...hostNameservers(), ...otherBridgeSubnets(this.stateDir, this.bridge)];
+    const fits = (s: Subnet) => !taken.some((t) => overlaps(s, t));
+    const savedSubnet = saved ? parseCidr(saved.subnet) : undefined;
+    return savedSubnet && fits(savedSubnet) ? savedSubnet : this.candidates.map((c) => parseCidr(c)).find((c): c is Subnet => !!c && fits(c));
+  }
+
+  /** Takes a namespace's interface off the bridge (`network disconnect`): its host end goes, the
+   *  inner end with it. */
+  async detach(hostInterface: string): Promise<void> {
+    if (!/^tsb[0-9a-f]{10}$/.test(hostInterface)) return;
+    await tool('ip', ['link', 'del', 'dev', hostInterface], '');
   }
 
   /** Makes sure the bridge, its address, forwarding and the NAT rules are in place (once per
@@ -147,17 +193,23 @@ export class BridgeNetwork {
     if (!Number.isInteger(pid) || pid <= 0) throw new TsbuildError('INVALID', `bad pid ${pid}`);
     for (let attempt = 0; ; attempt++) {
       const info = await this.ensure();
-      const lease = this.ipam!.allocate(opts.owner);
+      const ifname = opts.ifname ?? 'eth0';
+      if (!/^eth\d{1,2}$/.test(ifname)) throw new TsbuildError('INVALID', `bad interface name ${JSON.stringify(ifname)}`);
+      const lease = opts.address !== undefined ? this.ipam!.claim(opts.address, opts.owner) : this.ipam!.allocate(opts.owner);
       const name = `tsb${randomBytes(5).toString('hex')}`;
       const a = parseIPv4(lease.address)!;
       const mac = `02:74:${[a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
       const cmds = [
-        `link add name ${name} mtu ${info.mtu} type veth peer name eth0 address ${mac} mtu ${info.mtu} netns ${pid}`,
+        `link add name ${name} mtu ${info.mtu} type veth peer name ${ifname} address ${mac} mtu ${info.mtu} netns ${pid}`,
         `link set dev ${name} master ${this.bridge}`,
         ...(opts.isolated === false ? [] : [`link set dev ${name} type bridge_slave isolated on`]),
         `link set dev ${name} up`,
       ];
-      const r = await tool('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+      let r = await tool('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+      if (r.code === 0 && opts.configure) {
+        const inner = [`addr add ${lease.address}/${info.prefixLength} dev ${ifname}`, `link set dev ${ifname} up`];
+        r = await tool('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-batch', '-'], inner.join('\n') + '\n');
+      }
       if (r.code === 0) {
         return { address: lease.address, prefixLength: info.prefixLength, gateway: info.gateway, mtu: info.mtu, hostInterface: name, release: lease.release };
       }
@@ -178,6 +230,13 @@ export class BridgeNetwork {
     if (parseIPv4(address) === undefined) return;
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     await withLock(this.lockPath(), () => new Ipam(this.ipamDir(), { base: 0, prefixLength: 0 }).releaseIfStale(address));
+  }
+
+  /** Gives ADDRESS back now (an interface taken off a running container). */
+  async release(address: string): Promise<void> {
+    if (parseIPv4(address) === undefined) return;
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    await withLock(this.lockPath(), () => rmSync(join(this.ipamDir(), address), { force: true }));
   }
 
   /** Addresses currently recorded as in use (stale entries included). */
@@ -309,10 +368,7 @@ export class BridgeNetwork {
       const saved = readState(this.statePath());
       let mtu = saved?.mtu ?? egressMtu(routes);
       if (!subnet) {
-        const taken = [...routes.dsts, ...hostNameservers()];
-        const fits = (s: Subnet) => !taken.some((t) => overlaps(s, t));
-        const savedSubnet = saved ? parseCidr(saved.subnet) : undefined;
-        subnet = savedSubnet && fits(savedSubnet) ? savedSubnet : this.candidates.map((c) => parseCidr(c)).find((c): c is Subnet => !!c && fits(c));
+        subnet = this.chooseSubnet(routes, saved);
         if (!subnet) {
           throw new TsbuildError('RUNTIME', `no free subnet for ${this.bridge}: each of ${this.candidates.join(', ')} overlaps a route of the host (use --network=none or --network=host)`);
         }
@@ -357,6 +413,9 @@ export class BridgeNetwork {
     const net = formatCidr(subnet);
     const dnat = `dnat ip to ip daddr . meta l4proto . th dport map @pub_ip
     fib daddr type local dnat ip to meta l4proto . th dport map @pub_any`;
+    const nat = this.internal ? '' : `ip saddr ${net} oifname != "${b}" masquerade`;
+    // internal: nothing leaves or enters the bridge but replies to the host's own connections
+    const out = this.internal ? `iifname "${b}" oifname != "${b}" drop` : '';
     const script = `table ip ${t} {
   map pub_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
   map pub_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
@@ -373,11 +432,12 @@ flush chain ip ${t} output
 flush chain ip ${t} input
 table ip ${t} {
   chain postrouting {
-    ip saddr ${net} oifname != "${b}" masquerade
+    ${nat}
     oifname "${b}" ip saddr 127.0.0.0/8 masquerade
     oifname "${b}" iifname "${b}" ct status dnat masquerade
   }
   chain forward {
+    ${out}
     iifname "${b}" ip saddr ${net} accept
     iifname "${b}" drop
     oifname "${b}" ct state established,related accept
@@ -414,6 +474,22 @@ table ip6 ${t} {
     }
     throw new TsbuildError('RUNTIME', `cannot set up NAT for ${b}: ${firstLine(r.stderr)}`);
   }
+}
+
+/** Subnets in the state files of tsbuild's other bridges (`<stateDir>/<bridge>.json`). */
+function otherBridgeSubnets(stateDir: string, bridge: string): Subnet[] {
+  let names: string[];
+  try {
+    names = readdirSync(stateDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => n.endsWith('.json') && n !== `${bridge}.json`)
+    .flatMap((n) => {
+      const s = readState(join(stateDir, n));
+      return s ? (parseCidr(s.subnet) ?? []) : [];
+    });
 }
 
 // ---- host facts ---------------------------------------------------------------------------------
