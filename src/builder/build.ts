@@ -22,6 +22,7 @@ import type { BuildParts } from './parts.js';
 import { checkNetworkEntitlements } from './network-policy.js';
 import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
+import { buildMisses, saveExplanations } from './explain.js';
 import { runStage } from './stage-runner.js';
 import { transferStatuses } from './transfer-status.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
@@ -156,8 +157,12 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
       hint = undefined;
     }
     if (hint) events.emit({ type: 'warning', message: hint });
+    await saveExplanations(session, true);
     events.emit({ type: 'build-done', imageId: image.id, tags: image.tags });
-    return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags };
+    return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags, misses: buildMisses(session) };
+  } catch (e) {
+    await saveExplanations(session, false);
+    throw e;
   } finally {
     session.remoteCache?.close();
   }

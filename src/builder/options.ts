@@ -1,6 +1,7 @@
 /** What a build is asked to do: the library API's input, which the CLI fills from its flags. */
 import type { Platform } from '../image/platform.js';
 import type { BuildEventListener } from './events.js';
+import type { StepMiss } from './explain-reason.js';
 
 /** RUN's network: `default` = a namespace of its own behind tsbuild's bridge and NAT; `none` =
  *  only `lo`; `host` = the host's network (needs the `network.host` entitlement). */
@@ -100,4 +101,6 @@ export interface BuildResult {
   /** Manifest digest in the store. */
   manifestDigest: string;
   tags: string[];
+  /** The steps that ran (missed the cache), each with why: also in the events as `step-miss`. */
+  misses: StepMiss[];
 }

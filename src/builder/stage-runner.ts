@@ -11,6 +11,7 @@ import { toInstruction } from '../parser/to-instructions.js';
 import { DEFAULT_PATH } from '../runtime/index.js';
 import { ArgScope, envMap } from './args.js';
 import { rootKey } from './cache-key.js';
+import { explainerOf } from './explain.js';
 import { StageExpander } from './expand.js';
 import { at, type BuildPlan, type PlannedStage } from './plan.js';
 import type { BuildSession } from './session.js';
@@ -132,6 +133,7 @@ async function baseState(session: BuildSession, run: StageRun, label: string): P
     }
     session.events.emit({ type: 'step-done', id });
     state = imageState(session, image);
+    explainerOf(session).noteBase(state.fsKey, base.ref, image.id);
   }
   // BuildKit gives every stage a PATH when its base has none
   const env = envMap(state.config.config.Env);

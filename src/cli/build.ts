@@ -10,6 +10,7 @@ import { plainRenderer } from '../builder/progress/plain.js';
 import { quietRenderer } from '../builder/progress/quiet.js';
 import { rawjsonRenderer } from '../builder/progress/rawjson.js';
 import { ttyRenderer } from '../builder/progress/tty.js';
+import { explainRenderer } from '../builder/progress/explain.js';
 import type { Digest } from '../image/digest.js';
 import { resolveRoot } from '../image/root.js';
 import { parseBuildContexts } from './build-flags.js';
@@ -44,6 +45,7 @@ interface BuildFlags {
   buildContext: string[];
   squash?: boolean;
   push?: boolean;
+  explain?: boolean;
   /** The program's one `--root` (main.ts hands it to the command that runs). */
   root?: string;
 }
@@ -78,6 +80,7 @@ export function registerBuild(program: Command): void {
     .option('--build-context <name=value>', 'named context: NAME=DIR | NAME=docker-image://REF | NAME=oci-layout://DIR[:TAG][@DIGEST]; repeatable', collect, [])
     .option('--squash', 'merge the layers this build makes into one layer on top of the base image\'s layers')
     .option('--push', 'push every -t name to its registry after the build')
+    .option('--explain', 'show only the steps that ran, each with why it missed the cache (the build still runs)')
     .option('--check', "run BuildKit's build checks only (no step runs); exit 1 when any rule reports")
     .action(async (context: string, flags: BuildFlags) => {
       const platform = checkPlatform(flags.platform);
@@ -88,8 +91,9 @@ export function registerBuild(program: Command): void {
       const buildContexts = parseBuildContexts(flags.buildContext, process.cwd());
       const [{ build }, { open }] = await Promise.all([import('../builder/build.js'), import('../open.js')]);
       const mode = flags.quiet ? 'quiet' : flags.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : flags.progress;
+      // --explain replaces the plain/tty view; rawjson carries the reasons anyway, quiet shows nothing
       const render =
-        mode === 'quiet' ? quietRenderer(process.stdout) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(process.stderr);
+        flags.explain && mode !== 'quiet' && mode !== 'rawjson' ? explainRenderer(process.stderr) : mode === 'quiet' ? quietRenderer(process.stdout) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(process.stderr);
       // The first SIGINT/SIGTERM stops the build cleanly (exit 130, nothing half-made kept); a
       // second one leaves at once. Listening for the whole build also tells the runtime's own
       // cleanup handler not to re-raise the signal.

@@ -43,6 +43,9 @@ export function plainRenderer(out: Writable): (e: BuildEvent) => void {
       case 'step-cached':
         out.write(`#${e.id} CACHED\n\n`);
         break;
+      case 'step-miss':
+        out.write(`#${e.id} cache miss: ${e.text}\n`);
+        break;
       case 'step-done':
         out.write(`#${e.id} DONE ${secs(e.id, e.time)}s\n\n`);
         break;

@@ -18,6 +18,8 @@ interface StepView {
   end?: number;
   state: 'running' | 'cached' | 'done' | 'error';
   tail: string[];
+  /** Why the step ran (a cache miss), shown under it for good. */
+  miss?: string;
   /** Items in progress (layers being pulled or pushed): their latest status text. */
   items: Map<string, string>;
 }
@@ -42,6 +44,7 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
       const t = (((s.end ?? now) - s.start) / 1000).toFixed(1);
       const mark = s.state === 'cached' ? 'CACHED' : s.state === 'error' ? 'ERROR' : `${t}s`;
       view.push(clip(` => ${s.state === 'cached' ? 'CACHED ' : ''}${s.name}`, width - mark.length - 1).padEnd(width - mark.length - 1) + ' ' + mark);
+      if (s.miss !== undefined) view.push(clip(` => => cache miss: ${s.miss}`, width));
       if (s.state === 'running') for (const l of s.items.values()) view.push(clip(` => => ${l}`, width));
       if (s.state === 'running' || s.state === 'error') for (const l of s.tail) view.push(clip(` => => ${l}`, width));
     }
@@ -78,6 +81,11 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
         if (!s) break;
         if (e.done) s.items.delete(e.item);
         else s.items.set(e.item, statusText(e, (n) => humanSize(n, 4)));
+        break;
+      }
+      case 'step-miss': {
+        const s = byId.get(e.id);
+        if (s) s.miss = e.text;
         break;
       }
       case 'step-cached':

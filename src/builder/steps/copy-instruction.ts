@@ -22,6 +22,7 @@ import { PatternMatcher } from '../dockerignore.js';
 import { checkCopyFrom } from '../plan.js';
 import { TsbuildError } from '../../errors.js';
 import { runFsStep } from './fs-step.js';
+import { SourceFilesCollector } from '../explain-files.js';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -122,11 +123,13 @@ export async function copyStep(
   if (isAdd && sources.length === 1 && isGitUrl(sources[0]!)) {
     return addGitStep(session, state, ins, name, req, sources[0]!, lowerDirs);
   }
-  const inputs = await copyInputsDigest(req);
+  const files = new SourceFilesCollector();
+  const inputs = await copyInputsDigest(req, (item, digest) => files.add(item, digest));
   const shownSources = [...sources, ...heredocs.map((h) => `<<${h.name}`)];
   await runFsStep(session, state, {
     name,
     history: copyHistory(isAdd, shownSources, dest),
+    files,
     key: {
       kind: ins.kind,
       inputs,

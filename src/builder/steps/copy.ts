@@ -64,7 +64,7 @@ export interface CopyRequest {
  * content digests (no mtimes), heredoc contents, and for URLs the checksum/ETag/content. Cheap on
  * a warm context: file digests come from the context's checksum cache.
  */
-export async function copyInputsDigest(req: CopyRequest): Promise<string> {
+export async function copyInputsDigest(req: CopyRequest, onItem?: (item: SourceItem, digest: string) => void): Promise<string> {
   const plan = await planSources(req);
   const h = createHash('sha256');
   const line = (s: string) => h.update(s + '\n');
@@ -90,7 +90,11 @@ export async function copyInputsDigest(req: CopyRequest): Promise<string> {
       continue;
     }
     line(`src ${s.src}`);
-    for (const item of s.items) line(`item ${item.path} ${await itemDigest(item, plan.excludes)}`);
+    for (const item of s.items) {
+      const digest = await itemDigest(item, plan.excludes);
+      line(`item ${item.path} ${digest}`);
+      onItem?.(item, digest);
+    }
   }
   for (const d of req.heredocs ?? []) {
     line(`heredoc ${JSON.stringify(d.name)} sha256:${createHash('sha256').update(d.content).digest('hex')}`);

@@ -7,6 +7,9 @@
 import type { BlobInfo } from '../../image/blobs.js';
 import type { Digest } from '../../image/digest.js';
 import { stepKey } from '../cache-key.js';
+import { explainerOf } from '../explain.js';
+import type { SourceFilesCollector } from '../explain-files.js';
+import { missText } from '../explain-reason.js';
 import type { BuildSession } from '../session.js';
 import { addHistory, type StageState } from '../stage-state.js';
 
@@ -19,6 +22,8 @@ export interface FsStep {
   history: string;
   /** Makes the layer (on a cache miss); `stepId` is for its log events. */
   produce: (stepId: number) => Promise<BlobInfo>;
+  /** The files a COPY/ADD read (for explaining a cache miss: explain.ts). */
+  files?: SourceFilesCollector;
 }
 
 interface CacheValue {
@@ -52,7 +57,12 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
       events.emit({ type: 'step-cached', id });
     }
   }
+  const explained = { id, name: step.name, key, parent: state.fsKey, inputs: step.key, state, ...(step.files ? { files: step.files } : {}) };
+  const explainer = explainerOf(session);
+  const ran = !layer;
   if (!layer) {
+    const reason = await explainer.reason(explained);
+    events.emit({ type: 'step-miss', id, reason, text: missText(reason) });
     try {
       layer = await step.produce(id);
     } catch (e) {
@@ -63,6 +73,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
     session.layersMade++;
     events.emit({ type: 'step-done', id });
   }
+  await explainer.note(explained, ran);
   session.remoteCache?.record(key, layer, { created });
   state.layers.push(layer);
   state.fsKey = key;
