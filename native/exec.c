@@ -22,7 +22,8 @@
  *                leaves the process running — a background relay keeps its terminal, we exit 0
  * Status lines on fd 4: "pid N" (host PID) once the command was executed, or "error TEXT" when it
  * could not be (exit 126, as Docker's exec: runc's "exec failed: ..."), then "exit N" / "signal N".
- * Exit code: the process's own (128+signal when killed), 125 when the sandbox failed.
+ * Exit code: the process's own (128+signal when killed), 125 when the sandbox failed. SIGUSR1 to
+ * the helper kills the process (SIGKILL); the other termination signals are forwarded as they are.
  *
  * How: pidfd_open(PID 1) and one setns() into its mount, UTS, IPC, network, PID and cgroup
  * namespaces (the mount namespace puts our root and cwd at the container's root), then fork: only a
@@ -198,10 +199,18 @@ static void __attribute__((noreturn)) exec_detach(int master, pid_t child) {
   _exit(0);
 }
 
+static void __attribute__((noreturn)) exec_run(struct xspec *xp);
+
 static int __attribute__((noreturn)) exec_main(void) {
   signal(SIGPIPE, SIG_IGN);
   struct xspec x;
   read_xspec(&x);
+  exec_run(&x);
+}
+
+/* Runs X (already read, or made by the monitor for a health probe) as described at the top. */
+static void __attribute__((noreturn)) exec_run(struct xspec *xp) {
+  struct xspec x = *xp;
   int pidfd = (int)syscall(SYS_pidfd_open, x.pid, 0);
   if (pidfd < 0) die_errno("pidfd_open", "the container's PID 1");
   if (setns(pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWCGROUP) < 0)
@@ -227,6 +236,13 @@ static int __attribute__((noreturn)) exec_main(void) {
 
   sigset_t oldmask;
   int sigfd = block_signals(SIGWINCH, &oldmask);
+  /* SIGUSR1: kill the process (the monitor's answer to a health probe past its timeout) */
+  sigset_t waited;
+  waited_signals(&waited);
+  sigaddset(&waited, SIGWINCH);
+  sigaddset(&waited, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &waited, NULL);
+  if (signalfd(sigfd, &waited, 0) < 0) die_errno("signalfd", NULL);
 
   /* the process's stdio (cfds) and our ends of it (out, err: read; in: write) */
   int cfds[3] = {-1, -1, -1}, outr = -1, errr = -1, inw = -1, master = -1;
@@ -405,7 +421,7 @@ static int __attribute__((noreturn)) exec_main(void) {
         int s = (int)si.ssi_signo;
         if (s == SIGWINCH) {
           if (x.tty && isatty(0)) copy_winsize(0, master);
-        } else if (s != SIGCHLD && code < 0) kill(child, s);
+        } else if (s != SIGCHLD && code < 0) kill(child, s == SIGUSR1 ? SIGKILL : s);
       }
     }
     int st;

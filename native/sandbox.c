@@ -149,6 +149,10 @@ struct spec {
   struct list exitcmd, exitenv; /* run after the exit file is written (e.g. --rm's cleanup) */
   char *exitcwd;         /* ... in this directory */
   struct list ports;     /* "tcp|udp IP PORT": host ports held (bound) while the container lives */
+  struct list health;    /* the health probe's argv (empty: no health check); see the health part */
+  long long health_interval, health_timeout, health_start; /* ns */
+  int health_retries;
+  char *health_timeout_text; /* the timeout as Go prints it, for the timeout's message */
 };
 
 enum { NET_HOST, NET_NONE, NET_PRIVATE };
@@ -374,6 +378,12 @@ static void read_spec(struct spec *sp) {
     else if (!strcmp(k, "exitenv")) push(&sp->exitenv, v);
     else if (!strcmp(k, "exitcwd")) sp->exitcwd = v;
     else if (!strcmp(k, "port")) push(&sp->ports, v);
+    else if (!strcmp(k, "healthcmd")) push(&sp->health, v);
+    else if (!strcmp(k, "healthinterval")) sp->health_interval = (long long)parse_num(k, v);
+    else if (!strcmp(k, "healthtimeout")) sp->health_timeout = (long long)parse_num(k, v);
+    else if (!strcmp(k, "healthstart")) sp->health_start = (long long)parse_num(k, v);
+    else if (!strcmp(k, "healthretries")) sp->health_retries = (int)parse_num(k, v);
+    else if (!strcmp(k, "healthtimeouttext")) sp->health_timeout_text = v;
     else if (!strcmp(k, "legacy_lowerdir")) sp->legacy_lowerdir = strcmp(v, "0") != 0; /* for tests */
     else if (!strcmp(k, "bind") || !strcmp(k, "tmpfs")) {
       sp->mounts = realloc(sp->mounts, (sp->nmounts + 1) * sizeof *sp->mounts);
@@ -404,6 +414,8 @@ static void read_spec(struct spec *sp) {
   if (!sp->env.v) push(&sp->env, NULL), sp->env.n = 0;
   if (monitor_mode && !sp->rundir) die("spec: a container needs rundir");
   if (!sp->exitenv.v) push(&sp->exitenv, NULL), sp->exitenv.n = 0;
+  if (sp->health.n && (sp->health_interval <= 0 || sp->health_timeout <= 0 || sp->health_retries <= 0))
+    die("spec: a health check needs a positive interval, timeout and retries");
 }
 
 /* ---- CVE-2019-5736: run from a sealed memfd, never from the file on disk ------------------ */
@@ -1261,17 +1273,20 @@ static unsigned long long self_starttime(void) {
 }
 
 /* Writes DIR/NAME whole (temp file + rename): a reader sees the old content or the new one. */
-static void write_atomic(const char *dir, const char *name, const char *text) {
+static void write_atomic_n(const char *dir, const char *name, const char *text, size_t len) {
   char tmp[4200], path[4200];
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
   snprintf(path, sizeof path, "%s/%s", dir, name);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  size_t len = strlen(text);
   ssize_t w = write(fd, text, len);
   close(fd);
   if (w == (ssize_t)len) rename(tmp, path);
   else unlink(tmp);
+}
+
+static void write_atomic(const char *dir, const char *name, const char *text) {
+  write_atomic_n(dir, name, text, strlen(text));
 }
 
 static void write_monitor_file(struct spec *sp, pid_t child, long long started) {
@@ -1396,6 +1411,203 @@ static void attach_send(struct pollfd *clients, int stream, const unsigned char 
   }
 }
 
+
+#include "exec.c"
+
+/* ---- health checks (HEALTHCHECK, --health-*) ------------------------------------------------- */
+
+/*
+ * The monitor probes the container's health as Docker 20.10's daemon does (moby daemon/health.go):
+ * the first probe `interval` after the command started, each next one `interval` after the previous
+ * one ended. A probe is an exec (exec_run, in a child of ours: the container's namespaces, cgroups,
+ * capabilities, seccomp, user, env and working dir), its stdout and stderr kept together, the first
+ * 4096 bytes (then "..." when there was more). Past `timeout` it is killed (SIGUSR1: exec_run
+ * SIGKILLs the process) and counts as exit -1 "Health check exceeded timeout (T)"; one that cannot
+ * be started is -1 with runc's words. Status: starting, healthy after a success, unhealthy after
+ * `retries` failures in a row (a failure that started within the start period does not count while
+ * starting). The last 5 results are kept. RUNDIR/health is rewritten whole after each change:
+ * "status S\nstreak N\n", then per result "probe START_NS END_NS EXITCODE LEN\n", LEN bytes, "\n".
+ */
+#define HEALTH_OUT_MAX 4096
+#define HEALTH_LOG 5
+
+struct probe_result {
+  long long start, end; /* realtime ns */
+  int code;
+  size_t len;
+  char out[HEALTH_OUT_MAX + 512]; /* room for "..." and the error messages */
+};
+
+struct health {
+  int status; /* 0 starting, 1 healthy, 2 unhealthy */
+  int streak;
+  struct probe_result log[HEALTH_LOG];
+  int nlog;
+  long long started;         /* the command's start (realtime ns): the start period counts from it */
+  long long next;            /* monotonic ns of the next probe (0: none) */
+  pid_t pid;                 /* the running probe (0: none) */
+  int out, st;               /* its output and status pipes (our ends) */
+  long long deadline;        /* monotonic: when it is killed */
+  int timed_out, truncated;
+  struct probe_result cur;
+};
+
+static long long mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void health_write(struct spec *sp, struct health *h) {
+  static char buf[HEALTH_LOG * (sizeof(struct probe_result) + 128) + 128];
+  static const char *names[] = {"starting", "healthy", "unhealthy"};
+  size_t n = (size_t)snprintf(buf, sizeof buf, "status %s\nstreak %d\n", names[h->status], h->streak);
+  for (int i = 0; i < h->nlog; i++) {
+    struct probe_result *r = &h->log[i];
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "probe %lld %lld %d %zu\n", r->start, r->end, r->code, r->len);
+    memcpy(buf + n, r->out, r->len);
+    n += r->len;
+    buf[n++] = '\n';
+  }
+  write_atomic_n(sp->rundir, "health", buf, n);
+}
+
+/* handleProbeResult: the result joins the log, the streak and status follow. */
+static void health_record(struct spec *sp, struct health *h) {
+  struct probe_result *r = &h->cur;
+  r->end = now_ns();
+  if (h->nlog == HEALTH_LOG) {
+    memmove(h->log, h->log + 1, (HEALTH_LOG - 1) * sizeof *h->log);
+    h->nlog--;
+  }
+  h->log[h->nlog++] = *r;
+  if (r->code == 0) {
+    h->streak = 0;
+    h->status = 1;
+  } else if (!(h->status == 0 && r->start - h->started < sp->health_start) && ++h->streak >= sp->health_retries) {
+    h->status = 2;
+  }
+  health_write(sp, h);
+  h->next = mono_ns() + sp->health_interval;
+}
+
+static void health_fail(struct spec *sp, struct health *h, const char *what) {
+  h->cur.code = -1;
+  h->cur.len = (size_t)snprintf(h->cur.out, sizeof h->cur.out, "health check: %s: %s", what, strerror(errno));
+  health_record(sp, h);
+}
+
+/* Starts a probe of the container whose PID 1 is INIT; its output is read through *OUTFD. CLEAN is
+ * the signal mask the monitor was started with. */
+static void health_probe(struct spec *sp, struct health *h, pid_t init, const sigset_t *clean, int *outfd) {
+  int o[2], s[2];
+  h->cur.start = now_ns();
+  h->cur.len = 0;
+  h->truncated = h->timed_out = 0;
+  if (pipe2(o, O_CLOEXEC) < 0) return health_fail(sp, h, "pipe");
+  if (pipe2(s, O_CLOEXEC) < 0) {
+    close(o[0]), close(o[1]);
+    return health_fail(sp, h, "pipe");
+  }
+  pid_t p = fork();
+  if (p < 0) {
+    close(o[0]), close(o[1]), close(s[0]), close(s[1]);
+    return health_fail(sp, h, "fork");
+  }
+  if (p == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    prctl(PR_SET_NAME, "tsbuild-health", 0, 0, 0);
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(o[1], 1) < 0 || dup2(o[1], 2) < 0 || dup2(s[1], STATUS_FD) < 0) _exit(EXIT_SANDBOX);
+    close(3);
+    close_range(STATUS_FD + 1, ~0U, 0); /* nothing of the monitor's (log, sockets, ctl) stays with us */
+    monitor_mode = 0, exec_mode = 1, status_ok = 1;
+    struct xspec x;
+    memset(&x, 0, sizeof x);
+    x.pid = init;
+    x.args = sp->health;
+    x.env = sp->env;
+    x.cwd = sp->cwd;
+    x.uid = sp->uid, x.gid = sp->gid, x.groups = sp->groups, x.ngroups = sp->ngroups;
+    x.no_new_privs = sp->no_new_privs;
+    for (size_t i = 0; i < sp->cgroups.n && x.ncg < sizeof x.cgfds / sizeof x.cgfds[0]; i++) {
+      int fd = open(sp->cgroups.v[i], O_WRONLY | O_CLOEXEC);
+      if (fd >= 0) x.cgfds[x.ncg++] = fd;
+    }
+    sigprocmask(SIG_SETMASK, clean, NULL);
+    exec_run(&x);
+  }
+  close(o[1]);
+  close(s[1]);
+  fcntl(o[0], F_SETFL, O_NONBLOCK);
+  fcntl(s[0], F_SETFL, O_NONBLOCK);
+  h->pid = p;
+  h->out = *outfd = o[0];
+  h->st = s[0];
+  h->deadline = mono_ns() + sp->health_timeout;
+}
+
+/* Reads what the probe printed; returns 0 at its end (or an error). */
+static int health_read(struct health *h) {
+  static char b[65536];
+  for (;;) {
+    ssize_t n = read(h->out, b, sizeof b);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return 1;
+    if (n <= 0) return 0;
+    size_t keep = HEALTH_OUT_MAX - h->cur.len;
+    if ((size_t)n < keep) keep = (size_t)n;
+    memcpy(h->cur.out + h->cur.len, b, keep);
+    h->cur.len += keep;
+    if (keep < (size_t)n) h->truncated = 1;
+  }
+}
+
+/* The probe's helper exited with WSTATUS: its result. */
+static void health_done(struct spec *sp, struct health *h, int wstatus, int *outfd) {
+  if (h->out >= 0) {
+    health_read(h);
+    close(h->out);
+  }
+  h->out = *outfd = -1;
+  char st[4200];
+  ssize_t n = read(h->st, st, sizeof st - 1);
+  close(h->st);
+  h->pid = 0;
+  st[n > 0 ? n : 0] = 0;
+  char *err = !strncmp(st, "error ", 6) ? st + 6 : strstr(st, "\nerror ");
+  if (err && err != st + 6) err += 7;
+  if (err) err[strcspn(err, "\n")] = 0;
+  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+  struct probe_result *r = &h->cur;
+  if (h->timed_out) {
+    r->code = -1;
+    r->len = (size_t)snprintf(r->out, sizeof r->out, "Health check exceeded timeout (%s)", sp->health_timeout_text ? sp->health_timeout_text : "");
+  } else if (err) {
+    /* could not be started: Docker's exec error (runc's words) */
+    r->code = -1;
+    r->len = (size_t)snprintf(r->out, sizeof r->out, code == EXIT_CANNOT_INVOKE ? "OCI runtime exec failed: %s: unknown" : "%s", err);
+  } else {
+    r->code = code;
+    if (h->truncated) memcpy(r->out + r->len, "...", 3), r->len += 3;
+  }
+  if (r->len >= sizeof r->out) r->len = sizeof r->out - 1;
+  health_record(sp, h);
+}
+
+/* The container ended: a probe still running goes (it is not recorded, as Docker's). */
+static void health_stop(struct health *h, int *outfd) {
+  if (h->pid <= 0) return;
+  kill(h->pid, SIGKILL);
+  while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (h->out >= 0) close(h->out);
+  close(h->st);
+  h->out = *outfd = -1;
+  h->pid = 0;
+  h->next = 0;
+}
+
 /*
  * monitor mode (argv[1] "monitor"): one per running container, started by the CLI. It detaches
  * (double fork, setsid, cwd /), so it outlives the CLI, and is P of the process tree above: PID 1
@@ -1457,6 +1669,8 @@ static int __attribute__((noreturn)) monitor_main(void) {
   if (sp.tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ptys) < 0) die_errno("socketpair", "tty");
   if (in_pipe && pipe2(in, O_CLOEXEC) < 0) die_errno("pipe2", "stdin");
   int alive;
+  /* our own PID namespace, for the processes we fork after PID 1 (health probes, the exit command) */
+  int own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   pid_t init = fork_init(sigfd, &alive);
   if (init == 0) {
     close(ctl);
@@ -1469,6 +1683,10 @@ static int __attribute__((noreturn)) monitor_main(void) {
     close(out[0]), close(out[1]), close(err[0]), close(err[1]), close(syn[0]), close(syn[1]);
     if (in_pipe) close(in[0]), close(in[1]);
     init_main(&sp, &oldmask, alive);
+  }
+  if (own_pidns >= 0) {
+    if (setns(own_pidns, CLONE_NEWPID) < 0) { /* the probes then run from the container's PID namespace */ }
+    close(own_pidns);
   }
   close(out[1]);
   close(err[1]);
@@ -1487,15 +1705,24 @@ static int __attribute__((noreturn)) monitor_main(void) {
   int started = 0, failed = 0, code = -1, sig = 0;
   int in_eof = !sp.stdin_pipe || sp.stdin_open, inw = in_pipe ? in[1] : -1;
   int attached[3] = {0, sp.attach, sp.attach};
-  struct pollfd pf[9 + MAX_ATTACH] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
+  static struct health hc = {.out = -1, .st = -1};
+  const int health_on = sp.health.n > 0;
+#define PF_PROBE (9 + MAX_ATTACH)
+  struct pollfd pf[10 + MAX_ATTACH] = {{.fd = sigfd, .events = POLLIN}, {.fd = out[0], .events = POLLIN}, {.fd = err[0], .events = POLLIN},
                          {.fd = syn[0], .events = POLLIN}, {.fd = -1, .events = POLLIN}, {.fd = -1, .events = POLLOUT},
                          {.fd = ctl, .events = POLLIN}, {.fd = ptys[0], .events = POLLIN}, {.fd = attach_listen, .events = POLLIN}};
-  for (int i = 9; i < 9 + MAX_ATTACH; i++) pf[i].fd = -1, pf[i].events = POLLIN;
+  for (int i = 9; i <= PF_PROBE; i++) pf[i].fd = -1, pf[i].events = POLLIN;
   while (code < 0 || pf[1].fd >= 0 || pf[2].fd >= 0 || pf[3].fd >= 0 || pf[7].fd >= 0) {
     pf[4].fd = !in_eof && inlen == 0 ? 0 : -1;
     pf[5].fd = inw >= 0 && inlen > 0 ? inw : -1;
     pf[6].fd = code < 0 ? ctl : -1;
-    if (poll(pf, 9 + MAX_ATTACH, -1) < 0) {
+    int wait_ms = -1; /* until the next probe, or the running one's deadline */
+    long long due = !health_on || code >= 0 ? 0 : hc.pid > 0 ? hc.deadline : hc.next;
+    if (due > 0) {
+      long long d = due - mono_ns();
+      wait_ms = d <= 0 ? 0 : d > 3600000000000LL ? 3600000 : (int)(d / 1000000 + 1);
+    }
+    if (poll(pf, 10 + MAX_ATTACH, wait_ms) < 0) {
       if (errno == EINTR) continue;
       die_errno("poll", NULL);
     }
@@ -1537,6 +1764,11 @@ static int __attribute__((noreturn)) monitor_main(void) {
           started = 1;
           long long t = now_ns();
           write_monitor_file(&sp, init, t);
+          if (health_on) {
+            hc.started = t;
+            hc.next = mono_ns() + sp.health_interval;
+            health_write(&sp, &hc);
+          }
           status("started %lld", t);
         }
       }
@@ -1632,6 +1864,22 @@ static int __attribute__((noreturn)) monitor_main(void) {
         else if (s != SIGCHLD && code < 0) kill(init, s);
       }
     }
+    if (pf[PF_PROBE].fd >= 0 && pf[PF_PROBE].revents && !health_read(&hc)) {
+      close(hc.out);
+      hc.out = pf[PF_PROBE].fd = -1;
+    }
+    if (health_on && hc.pid > 0) {
+      int hst;
+      if (waitpid(hc.pid, &hst, WNOHANG) == hc.pid) health_done(&sp, &hc, hst, &pf[PF_PROBE].fd);
+      else if (mono_ns() >= hc.deadline) {
+        /* past its timeout: exec_run kills the process; should the helper not end, it is killed too */
+        kill(hc.pid, hc.timed_out ? SIGKILL : SIGUSR1);
+        hc.timed_out = 1;
+        hc.deadline = mono_ns() + 2000000000LL;
+      }
+    }
+    if (health_on && started && code < 0 && hc.pid == 0 && hc.next && mono_ns() >= hc.next)
+      health_probe(&sp, &hc, init, &oldmask, &pf[PF_PROBE].fd);
     int st;
     if (code < 0 && waitpid(init, &st, WNOHANG) == init) {
       if (WIFEXITED(st)) code = WEXITSTATUS(st);
@@ -1639,6 +1887,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
         sig = WTERMSIG(st);
         code = 128 + sig;
       }
+      health_stop(&hc, &pf[PF_PROBE].fd);
       close(ctl);
       unlink(ctlpath); /* from now on a "kill" finds nobody: the container is not running */
       ctl = -1;
@@ -1713,8 +1962,6 @@ static int jsonlog_tool(int argc, char **argv) {
   }
   return jlog_close(&l) < 0;
 }
-
-#include "exec.c"
 
 int main(int argc, char **argv) {
   if (argc == 5 && !strcmp(argv[1], "jsonlog")) return jsonlog_tool(argc, argv);

@@ -49,6 +49,12 @@ export interface RunFlags {
   cpus?: string;
   cpuShares?: string;
   pidsLimit?: string;
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthStartPeriod?: string;
+  healthRetries?: string;
+  noHealthcheck: boolean;
   root?: string;
   help: boolean;
 }
@@ -92,6 +98,12 @@ const FLAGS: FlagTable<RunFlags> = {
   cpus: { key: 'cpus', kind: 'value' },
   'cpu-shares': { key: 'cpuShares', kind: 'value', short: 'c' },
   'pids-limit': { key: 'pidsLimit', kind: 'value' },
+  'health-cmd': { key: 'healthCmd', kind: 'value' },
+  'health-interval': { key: 'healthInterval', kind: 'value' },
+  'health-timeout': { key: 'healthTimeout', kind: 'value' },
+  'health-start-period': { key: 'healthStartPeriod', kind: 'value' },
+  'health-retries': { key: 'healthRetries', kind: 'value' },
+  'no-healthcheck': { key: 'noHealthcheck', kind: 'bool' },
   root: { key: 'root', kind: 'value' },
 };
 const NOT_YET: Record<string, string> = {
@@ -101,7 +113,7 @@ const usageError = (cmd: string, msg: string) => new TsbuildError('USAGE', `${ms
 
 /** Docker's interspersed=false flag parsing: flags, then IMAGE and the command's words. */
 export function parseRunArgs(cmd: 'run' | 'create', argv: string[]): { flags: RunFlags; image?: string; args: string[] } {
-  const flags: RunFlags = { detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', networkAlias: [], label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [], volumesFrom: [] };
+  const flags: RunFlags = { noHealthcheck: false, detach: false, rm: false, interactive: false, init: false, tty: false, help: false, env: [], envFile: [], network: 'bridge', networkAlias: [], label: [], logDriver: 'json-file', logOpt: [], publish: [], publishAll: false, expose: [], volume: [], mount: [], tmpfs: [], volumesFrom: [] };
   const i = parseLeadingFlags(argv, FLAGS, flags, (msg) => usageError(cmd, msg), NOT_YET);
   return { flags, image: argv[i], args: argv.slice(i + 1) };
 }
@@ -163,6 +175,11 @@ Options:
       --entrypoint string      Overwrite the default ENTRYPOINT of the image
   -e, --env list               Set environment variables
       --env-file list          Read in a file of environment variables
+      --health-cmd string      Command to run to check health
+      --health-interval duration   Time between running the check (ms|s|m|h) (default 0s)
+      --health-retries int     Consecutive failures needed to report unhealthy
+      --health-start-period duration   Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)
+      --health-timeout duration    Maximum time to allow one check to run (ms|s|m|h) (default 0s)
   -h, --hostname string        Container host name
       --init                   Run an init inside the container that forwards signals and reaps processes
   -i, --interactive            Keep STDIN open (run: STDIN is piped to the command)
@@ -174,6 +191,7 @@ Options:
       --log-driver string      Logging driver for the container: json-file (default) or none
       --log-opt list           Log driver options (json-file: max-size, max-file)
       --name string            Assign a name to the container
+      --no-healthcheck         Disable any container-specified HEALTHCHECK
       --network string         Connect a container to a network: bridge (default), host, none or a user network
       --network-alias list     Add network-scoped alias for the container
       --ip string              IPv4 address (e.g., 172.30.100.104)
@@ -225,6 +243,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   const resources = parseResources(flags);
   const { parseRestartPolicy } = await import('../containers/restart.js');
   const restartPolicy = flags.restart !== undefined ? parseRestartPolicy(flags.restart) : undefined;
+  const { parseHealthFlags } = await import('../containers/health.js');
+  const healthcheck = parseHealthFlags(flags, (msg) => usageError(cmd, msg));
   if (flags.rm && restartPolicy && restartPolicy.Name !== 'no') throw new TsbuildError('INVALID', 'Conflicting options: --restart and --rm', undefined, 125);
   for (const k of flags.expose) if (k.includes(':')) throw new TsbuildError('INVALID', `invalid port format for --expose: ${k}`, undefined, 125);
   const { parseSignal } = await import('../containers/signals.js');
@@ -280,6 +300,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       ...(volumesFrom.length ? { volumesFrom } : {}),
       ...(restartPolicy ? { restartPolicy } : {}),
       resources,
+      ...(healthcheck ? { healthcheck } : {}),
     }),
   );
   if (cidfile) writeFileSync(cidfile, record.Id, { flag: 'wx' });

@@ -39,6 +39,8 @@ import { jsonLogPath, parseJsonFileOpts } from './json-log.js';
 import { formatRfc3339Nano, nowNs } from './log-time.js';
 import { monitorAlive, readExitInfo, readMonitorInfo, signalContainer, type MonitorInfo } from './monitor-files.js';
 import { generateName, nameInUse, validateContainerName } from './names.js';
+import { containerHealth, mergeHealthcheck, monitorHealth, type HealthState } from './health.js';
+import type { HealthConfig } from '../image/config.js';
 import {
   DEFAULT_RUN_ROOT,
   ZERO_TIME,
@@ -106,6 +108,8 @@ export interface CreateOptions {
   restartPolicy?: RestartPolicy;
   /** `--memory`, `--cpus`, ... parsed (containers/resources.ts). */
   resources?: Resources;
+  /** `--health-*` / `--no-healthcheck`, parsed (containers/health.ts); the image's fills the rest. */
+  healthcheck?: HealthConfig;
 }
 
 export interface StartOptions {
@@ -126,6 +130,8 @@ export interface StartOptions {
 export interface ContainerView {
   record: ContainerRecord;
   state: ContainerState;
+  /** State.Health (containers/health.ts), for a container with a health check. */
+  health?: HealthState;
 }
 
 /** Go's zero time as ms: 0. */
@@ -165,7 +171,8 @@ export class Containers {
     for (const id of listIds(this.paths)) {
       const record = readRecord(containerDir(this.paths, id));
       if (!record) continue;
-      out.push({ record, state: await this.sync(id) });
+      const state = await this.sync(id);
+      out.push({ record, state, ...this.health(record, state) });
     }
     return out.sort((a, b) => (a.record.Created < b.record.Created ? 1 : a.record.Created > b.record.Created ? -1 : 0));
   }
@@ -177,7 +184,13 @@ export class Containers {
       return r ? [{ id, name: r.Name, record: r }] : [];
     });
     const hit = resolveContainer(word, refs);
-    return { record: hit.record, state: await this.sync(hit.id) };
+    const state = await this.sync(hit.id);
+    return { record: hit.record, state, ...this.health(hit.record, state) };
+  }
+
+  private health(record: ContainerRecord, state: ContainerState): { health?: HealthState } {
+    const h = containerHealth(record.Config.Healthcheck, runDir(this.paths, record.Id), state.Running);
+    return h ? { health: h } : {};
   }
 
   /** Containers using image ID (for rmi). */
@@ -270,6 +283,7 @@ export class Containers {
     const cmd = o.cmd.length ? o.cmd : o.entrypoint !== undefined ? null : (img.Cmd ?? null);
     const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
     if (argv.length === 0) throw new TsbuildError('INVALID', 'No command specified', undefined, 125);
+    const healthcheck = mergeHealthcheck(o.healthcheck, img.Healthcheck);
     const id = newContainerId();
     const env = mergeEnv(img.Env ?? [], o.env);
     const diffIds = o.image.config.rootfs.diff_ids;
@@ -296,6 +310,7 @@ export class Containers {
         StdinOnce: o.interactive,
         Env: env.length ? env : null,
         Cmd: cmd,
+        ...(healthcheck ? { Healthcheck: healthcheck } : {}),
         Image: o.imageRef,
         Volumes: null,
         ...exposedPorts(img.ExposedPorts, o.exposedPorts),
@@ -500,6 +515,7 @@ export class Containers {
       const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
       // the exit command settles what the container leaves on the host (rules of published ports)
       const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0 || record.HostConfig.RestartPolicy.Name !== 'no' || plan.length > 0;
+      const health = monitorHealth(c.Healthcheck);
       let handle: MonitorHandle;
       try {
         handle = await startMonitor({
@@ -548,6 +564,7 @@ export class Containers {
           ...(opts.attach ? { attach: opts.attach } : {}),
           cgroupProcs: cgroup?.procsFiles ?? [],
           ...(hostPorts.length ? { ports: hostPorts.map(({ proto, ip, port }) => ({ proto, ip, port })) } : {}),
+          ...(health ? { health } : {}),
           ...(exitNeeded && opts.exitCommand ? { exitCommand: opts.exitCommand, exitEnv: opts.exitEnv ?? [], exitCwd: process.cwd() } : {}),
         });
       } catch (e) {

@@ -29,6 +29,7 @@ export function stateView(c: ContainerView): StateView {
     startedAt: timeMs(c.state.StartedAt),
     finishedAt: timeMs(c.state.FinishedAt),
     ...(c.state.Removing ? { removalInProgress: true } : {}),
+    ...(c.health && c.state.Running ? { health: c.health.Status } : {}),
   };
 }
 
@@ -87,6 +88,7 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(c.health ? { Health: c.health } : {}),
     },
     Image: r.Image,
     ResolvConfPath: join(dir, 'resolv.conf'),
@@ -158,11 +160,16 @@ function userEndpoints(c: ContainerView, base: Record<string, unknown>): Record<
 /** Fields holding Go maps (user data, sorted keys); everything else object-shaped is a struct. */
 const MAP_FIELDS = new Set(['Labels', 'Networks', 'Ports', 'PortBindings', 'Data', 'LogConfig.Config']);
 
+/** Pointer fields Docker's JSON leaves out when nil, which templates still reach (`{{json .State.Health}}`
+ *  is `null`), by `parent.key` of their struct. */
+const NIL_FIELDS: Record<string, string[]> = { '.State': ['Health'], '.Config': ['Healthcheck'] };
+
 /** The inspect object as Go values for `--format` (maps print sorted, unknown struct fields fail). */
 export function toGoValue(v: unknown, key = '', parent = ''): unknown {
   if (Array.isArray(v)) return v.map((x) => toGoValue(x));
   if (!v || typeof v !== 'object') return v;
   const fields = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toGoValue(x, k, key)]));
   if (MAP_FIELDS.has(key) || MAP_FIELDS.has(`${parent}.${key}`)) return goMap(fields, key === 'Labels' || key === 'Config' ? '' : null);
+  for (const f of NIL_FIELDS[`${parent}.${key}`] ?? []) if (!(f in fields)) fields[f] = null;
   return goStruct(key ? `*types.${key}` : '*types.ContainerJSON', fields);
 }

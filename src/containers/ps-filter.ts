@@ -5,12 +5,15 @@
  * `id` (an ID prefix), `label` (`k` or `k=v`), `ancestor` (an image name or ID; matches containers
  * of that image). An unknown key is `invalid filter 'x'`; a bad status value is
  * `Invalid filter 'status=x'`. Giving a status filter lists stopped containers too, as Docker.
+ * `health` (starting|healthy|unhealthy|none: State.Health's Status; none without a health check
+ * or before its first start); another value is `Unrecognised filter value for health: x`.
  */
 import { TsbuildError } from '../errors.js';
 import type { ImageStore } from '../image/store.js';
 import type { ContainerView } from './containers.js';
 import { stateView } from './inspect.js';
 import { stateName } from './status-text.js';
+import { HEALTH_STATUSES } from './health.js';
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
@@ -27,8 +30,9 @@ export async function psFilter(specs: readonly string[], store: ImageStore): Pro
     if (eq < 0) throw new TsbuildError('USAGE', `bad format of filter (expected name=value)`);
     const key = s.slice(0, eq).toLowerCase();
     const value = s.slice(eq + 1);
-    if (!['status', 'name', 'id', 'label', 'ancestor'].includes(key)) throw new TsbuildError('USAGE', `invalid filter '${key}'`);
+    if (!['status', 'name', 'id', 'label', 'ancestor', 'health'].includes(key)) throw new TsbuildError('USAGE', `invalid filter '${key}'`);
     if (key === 'status' && !STATUSES.includes(value)) throw new TsbuildError('USAGE', `Invalid filter 'status=${value}'`);
+    if (key === 'health' && !(HEALTH_STATUSES as readonly string[]).includes(value)) throw new TsbuildError('USAGE', `Unrecognised filter value for health: ${value}`);
     by.set(key, [...(by.get(key) ?? []), value]);
   }
   const names = (by.get('name') ?? []).map((n) => {
@@ -48,6 +52,7 @@ export async function psFilter(specs: readonly string[], store: ImageStore): Pro
   const f = ((c: ContainerView) => {
     const r = c.record;
     if (by.has('status') && !by.get('status')!.includes(stateName(stateView(c)))) return false;
+    if (by.has('health') && !by.get('health')!.includes(c.health?.Status ?? 'none')) return false;
     if (names.length && !names.some((re) => re.test(`/${r.Name}`))) return false;
     if (by.has('id') && !by.get('id')!.some((p) => r.Id.startsWith(p))) return false;
     if (

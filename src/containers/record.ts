@@ -17,6 +17,7 @@ import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import type { MountRecord } from './volumes.js';
+import type { HealthConfig } from '../image/config.js';
 
 /** Docker's Config of a container (the fields tsbuild uses; JSON names as Docker's). */
 export interface ContainerConfigJson {
@@ -31,6 +32,8 @@ export interface ContainerConfigJson {
   StdinOnce: boolean;
   Env: string[] | null;
   Cmd: string[] | null;
+  /** HEALTHCHECK / `--health-*` (containers/health.ts), when either gave one. */
+  Healthcheck?: HealthConfig;
   Image: string;
   /** Anonymous volumes' targets (`/data` → {}), or null. */
   Volumes: Record<string, Record<string, never>> | null;

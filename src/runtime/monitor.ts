@@ -36,6 +36,19 @@ export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'si
   /** Host ports the monitor binds and holds while the container lives (published ports; port 0:
    *  the kernel picks one). A port already taken fails the start (125, Docker's words). */
   ports?: readonly HostPort[];
+  /** The health probe the monitor runs in the container (containers/health.ts decides it). */
+  health?: MonitorHealth;
+}
+
+/** A health check as the monitor runs it: the probe's argv (CMD-SHELL already `/bin/sh -c`),
+ *  durations in ns, and the timeout as Go prints it (for "Health check exceeded timeout (T)"). */
+export interface MonitorHealth {
+  argv: readonly string[];
+  intervalNs: number;
+  timeoutNs: number;
+  startPeriodNs: number;
+  retries: number;
+  timeoutText: string;
 }
 
 export interface HostPort {
@@ -95,6 +108,11 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
   for (const e of spec.exitEnv ?? []) recs.push(`exitenv=${e}`);
   if (spec.exitCwd) recs.push(`exitcwd=${spec.exitCwd}`);
   for (const p of spec.ports ?? []) recs.push(`port=${p.proto} ${p.ip} ${p.port}`);
+  if (spec.health) {
+    const h = spec.health;
+    recs.push(...h.argv.map((a) => `healthcmd=${a}`), `healthinterval=${h.intervalNs}`, `healthtimeout=${h.timeoutNs}`);
+    recs.push(`healthstart=${h.startPeriodNs}`, `healthretries=${h.retries}`, `healthtimeouttext=${h.timeoutText}`);
+  }
   for (const r of recs) if (r.includes('\0')) throw new TsbuildError('INVALID', 'NUL byte in the container spec');
   const base = encodeSpec({ ...spec, stdout: undefined, stderr: undefined }, { cgroupProcs: spec.cgroupProcs ?? [] });
   // the helper parses logmaxsize as unsigned: "no limit" is simply left out
