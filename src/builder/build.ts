@@ -92,6 +92,10 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
         cacheTo: options.cacheTo ?? [],
         onWarning: (message) => events.emit({ type: 'warning', message }),
       });
+      if (options.cacheFrom?.some((s) => s.mounts)) {
+        const { importMountsForBuild } = await import('./cache-mounts-export.js');
+        await importMountsForBuild({ store, events, client: () => parts.registry.client() }, options.cacheFrom);
+      }
     }
     const results = new Map<number, Promise<StageState>>();
     const multi = plan.stages.length > 1 || instructions.stages.length > 1;
@@ -123,6 +127,10 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     const squashed = options.squash ? await (await import('./squash.js')).squashImage(session, final, config) : undefined;
     const image = await store.putImage({ config: squashed?.config ?? config, layers: squashed?.layers ?? final.layers, tags });
     await session.remoteCache?.flush({ finalLayers: final.layers.map((l) => l.digest) });
+    if (options.cacheTo?.some((s) => s.mounts)) {
+      const [{ exportMountsForBuild }, { usedCacheMounts }] = await Promise.all([import('./cache-mounts-export.js'), import('./cache-mount-uses.js')]);
+      await exportMountsForBuild({ store, events, client: () => parts.registry.client() }, options.cacheTo, usedCacheMounts(session));
+    }
     if (options.push) {
       const [{ pushImage }, { parseReference }] = await Promise.all([import('../registry/push.js'), import('../image/reference.js')]);
       const client = await parts.registry.client();

@@ -41,9 +41,15 @@ export type OutputSpec =
   | { type: 'local'; dest: string; preserveOwner?: boolean };
 
 /** A parsed `--cache-from` / `--cache-to` value (the CLI parses them: cli/build-flags.ts). */
-export type CacheSpec =
+export type CacheSpec = (
   | { type: 'registry'; ref: string; mode: 'min' | 'max'; ignoreError: boolean }
-  | { type: 'local'; dir: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean };
+  | { type: 'local'; dir: string; tag: string; mode: 'min' | 'max'; ignoreError: boolean }
+) & {
+  /** `mounts=true`: also export/import the contents of `RUN --mount=type=cache` dirs (cache-mounts-export.ts). */
+  mounts?: boolean;
+  /** `mounts-max-size=SIZE` (--cache-to): the most content bytes of cache mounts to export. */
+  mountsMaxBytes?: number;
+};
 
 /** A `--build-context NAME=VALUE` source, parsed (cli/build-flags.ts; resolved by build-contexts.ts). */
 export type NamedContextSource =

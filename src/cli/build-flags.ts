@@ -234,19 +234,33 @@ export function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheSpe
   if (attrs.has('mode') && direction === 'from') bad('mode applies to --cache-to only');
   const ignoreError = ['true', '1'].includes((attrs.get('ignore-error') ?? 'false').toLowerCase());
   // BuildKit attributes that do not change what tsbuild writes.
-  const known = new Set(['type', 'ref', 'mode', 'ignore-error', 'src', 'dest', 'tag', 'oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression']);
+  const known = new Set(['type', 'ref', 'mode', 'ignore-error', 'src', 'dest', 'tag', 'oci-mediatypes', 'image-manifest', 'compression', 'compression-level', 'force-compression', 'mounts', 'mounts-max-size']);
   for (const k of attrs.keys()) if (!known.has(k)) bad(`unknown attribute "${k}"`);
+  // tsbuild's own: cache mounts that travel with the cache
+  const mountsAttr = attrs.get('mounts')?.toLowerCase();
+  if (mountsAttr !== undefined && !['true', 'false'].includes(mountsAttr)) bad('mounts must be true or false');
+  const maxAttr = attrs.get('mounts-max-size');
+  let mountsMaxBytes: number | undefined;
+  if (maxAttr !== undefined) {
+    if (direction === 'from') bad('mounts-max-size applies to --cache-to only');
+    try {
+      mountsMaxBytes = parseByteSize(maxAttr);
+    } catch (e) {
+      bad(`mounts-max-size: ${(e as Error).message}`);
+    }
+  }
+  const mounts = mountsAttr === 'true' ? { mounts: true, ...(mountsMaxBytes !== undefined ? { mountsMaxBytes } : {}) } : {};
   if (type === 'registry') {
     const ref = attrs.get('ref');
     if (!ref) bad('type=registry needs ref=REF');
     const r = parseReference(ref!);
     if (direction === 'to' && r.digest) bad('a cache cannot be exported to a digest reference');
-    return { type: 'registry', ref: ref!, mode, ignoreError };
+    return { type: 'registry', ref: ref!, mode, ignoreError, ...mounts };
   }
   if (type === 'local') {
     const dir = attrs.get(direction === 'from' ? 'src' : 'dest');
     if (!dir) bad(`type=local needs ${direction === 'from' ? 'src' : 'dest'}=DIR`);
-    return { type: 'local', dir: dir!, tag: attrs.get('tag') || 'latest', mode, ignoreError };
+    return { type: 'local', dir: dir!, tag: attrs.get('tag') || 'latest', mode, ignoreError, ...mounts };
   }
   return bad(`unsupported cache type "${type ?? ''}" (registry or local)`);
 }

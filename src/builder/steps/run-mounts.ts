@@ -26,6 +26,7 @@ import type { FromResolver } from './copy-instruction.js';
 import { layerTar } from '../../image/layer-writer.js';
 import { extractLayer } from '../../image/layer-reader.js';
 import { acquire } from '../../image/lock.js';
+import { noteCacheMount } from '../cache-mount-uses.js';
 
 export interface PreparedMounts {
   mounts: SandboxMount[];
@@ -77,7 +78,9 @@ export async function prepareMounts(
         const perms = posix.join('/', m.source ?? '') === '/' && (m.uid !== undefined || m.gid !== undefined || m.mode !== undefined)
           ? `${m.uid ?? 0}:${m.gid ?? 0}:${(m.mode ?? 0o755).toString(8)}`
           : undefined;
-        const dir = session.store.cacheMountDir(createHash('sha256').update(perms ? `${id}\0${perms}` : id).digest('hex'));
+        const keyHex = createHash('sha256').update(perms ? `${id}\0${perms}` : id).digest('hex');
+        const dir = session.store.cacheMountDir(keyHex);
+        noteCacheMount(session, { id, key: keyHex, sharing: m.sharing ?? 'shared' });
         // with from=, a new cache starts as a copy of that stage's `source` (BuildKit: the base of
         // the cache); without, source= is a subdir of the cache
         const fromDirs = m.from !== undefined ? await resolveFrom(x.word(state, m.from, ins.location)) : undefined;
