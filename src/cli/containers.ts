@@ -11,6 +11,7 @@ import { addPortCommand } from './container-ports.js';
 import { addVolumeCommands } from './container-volumes.js';
 import { addStatsCommand } from './container-stats.js';
 import { addUpdateCommand } from './container-update.js';
+import { addPauseCommands } from './container-pause.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -246,12 +247,12 @@ function addVerbs(parent: Command, inGroup: boolean): void {
     .option('-a, --author <author>', 'author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
     .option('-m, --message <message>', 'commit message')
     .option('-c, --change <instruction>', 'apply a Dockerfile instruction to the created image; repeatable', collect, [])
-    .option('-p, --pause', 'accepted; tsbuild does not pause the container while committing')
-    .option('--no-pause', 'accepted (see -p)')
-    .action(async (word: string, repo: string | undefined, opts: RootOpt & { author?: string; message?: string; change: string[] }) => {
+    .option('-p, --pause', 'pause the container during commit (default; -p=false reads it running)')
+    .option('--no-pause', 'do not pause the container during commit (-p=false)')
+    .action(async (word: string, repo: string | undefined, opts: RootOpt & { author?: string; message?: string; change: string[]; pause?: boolean }) => {
       const { commitContainer } = await import('../containers/commit.js');
       const c = await open(opts);
-      const img = await commitContainer(c, word, { changes: opts.change, ...(repo ? { tag: repo } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { message: opts.message } : {}) });
+      const img = await commitContainer(c, word, { changes: opts.change, pause: opts.pause !== false, ...(repo ? { tag: repo } : {}), ...(opts.author ? { author: opts.author } : {}), ...(opts.message ? { message: opts.message } : {}) });
       out(img.id);
     });
 
@@ -404,12 +405,7 @@ function addInspect(parent: Command, only?: 'container' | 'image'): void {
  */
 export function rmVolumesFlag(argv: readonly string[]): string[] {
   const out = [...argv];
-  let i = 2;
-  for (; i < out.length; i++) {
-    if (out[i] === '--root') i++;
-    else if (!out[i]!.startsWith('--root=')) break;
-  }
-  if (out[i] === 'container') i++;
+  const i = verbIndex(out);
   if (out[i] !== 'rm' && !(out[i] === 'remove' && out[i - 1] === 'container')) return out;
   for (let k = i + 1; k < out.length; k++) {
     const a = out[k]!;
@@ -423,18 +419,42 @@ export function rmVolumesFlag(argv: readonly string[]): string[] {
   return out;
 }
 
+/** Where the verb is in ARGV: after `--root DIR` and a `container` group word. */
+function verbIndex(argv: readonly string[]): number {
+  let i = 2;
+  for (; i < argv.length; i++) {
+    if (argv[i] === '--root') i++;
+    else if (!argv[i]!.startsWith('--root=')) break;
+  }
+  return argv[i] === 'container' ? i + 1 : i;
+}
+
+/** `commit --pause=false` / `-p=false` (pflag's bool syntax, which commander lacks) become
+ *  `--no-pause`, `=true` plain `--pause`; any other value is left for commander to refuse. */
+export function commitPauseFlag(argv: readonly string[]): string[] {
+  const at = verbIndex(argv);
+  if (argv[at] !== 'commit') return [...argv];
+  const end = argv.indexOf('--', at);
+  return argv.map((a, k) => {
+    const m = k > at && (end < 0 || k < end) ? /^(?:--pause|-p)=(true|false|1|0)$/.exec(a) : null;
+    return m ? (m[1] === 'true' || m[1] === '1' ? '--pause' : '--no-pause') : a;
+  });
+}
+
 export function registerContainerCommands(program: Command): void {
   addVerbs(program, false);
   addInspect(program);
   addPortCommand(program);
   addStatsCommand(program);
   addUpdateCommand(program);
+  addPauseCommands(program);
   const group = program.command('container').description('Manage containers');
   addVerbs(group, true);
   addInspect(group, 'container');
   addPortCommand(group);
   addStatsCommand(group);
   addUpdateCommand(group);
+  addPauseCommands(group);
   addVolumeCommands(program);
   group
     .command('prune')

@@ -12,7 +12,7 @@ import { registerParse } from './parse.js';
 import { registerBuild } from './build.js';
 import { registerImageCommands } from './images.js';
 import { registerRegistryCommands } from './registry.js';
-import { rmVolumesFlag, registerContainerCommands } from './containers.js';
+import { commitPauseFlag, rmVolumesFlag, registerContainerCommands } from './containers.js';
 import { addNetworkCommands } from './container-networks.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   registerContainerCommands(program);
   addNetworkCommands(program);
   try {
-    await program.parseAsync(rmVolumesFlag(argv));
+    await program.parseAsync(commitPauseFlag(rmVolumesFlag(argv)));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     return reportError(e);

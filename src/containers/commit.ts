@@ -8,7 +8,9 @@
  *   `-c` changes (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR);
  * - history gains {created, created_by: the container's Cmd joined by spaces, author (-a),
  *   comment (-m)}; the image's `author` is -a, `container` the container's ID.
- * Not done: pausing the container while its layer is read (Docker's `-p`, on by default).
+ * - a running container is paused (the cgroup freezer) while its writable layer is read and written
+ *   into the layer, so the layer is one moment's state, and thawed again however that ends
+ *   (Docker's `--pause`, on by default; `-p=false` reads it running); one the user paused stays so.
  */
 import { TsbuildError } from '../errors.js';
 import type { ContainerConfig, ImageConfig } from '../image/config.js';
@@ -16,6 +18,7 @@ import { writeLayer } from '../image/layer-writer.js';
 import type { StoredImage } from '../image/store.js';
 import { diffUpperDir } from '../runtime/diff.js';
 import type { Containers } from './containers.js';
+import { withPaused } from './pause.js';
 import { containerDir } from './record.js';
 import { join } from 'node:path';
 
@@ -26,8 +29,11 @@ export interface CommitOptions {
   author?: string;
   /** `-c` Dockerfile instructions. */
   changes: string[];
-  /** For tests: the creation time. */
+  /** Docker's `--pause` (default true): freeze a running container while its layer is read. */
+  pause?: boolean;
+  /** For tests: the creation time; a hook run just before the layer is read (frozen or not). */
   now?: Date;
+  beforeRead?: () => void | Promise<void>;
 }
 
 const MOUNTED = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf']);
@@ -47,13 +53,16 @@ export async function commitContainer(c: Containers, word: string, o: CommitOpti
 
   const lowerDirs = c.store.snapshots.paths(v.record.Layers);
   const upper = join(containerDir(c.paths, v.record.Id), 'upper');
-  const entries = (await diffUpperDir(upper, { lowerDirs })).filter((e) => !MOUNTED.has(e.path.replace(/^\/+|\/+$/g, '')));
-  // /etc alone (copied up for the mount stubs only) is no change either
-  const changed = entries.filter((e) => !(e.path.replace(/^\/+|\/+$/g, '') === 'etc' && e.type === 'dir' && !entries.some((x) => x.path.replace(/^\/+/, '').startsWith('etc/'))));
-  const created = (o.now ?? new Date()).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
   const layers = image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size }));
-  const empty = changed.length === 0;
-  if (!empty) layers.push(await writeLayer(c.store, changed));
+  const empty = await withPaused(v, o.pause ?? true, async () => {
+    await o.beforeRead?.();
+    const entries = (await diffUpperDir(upper, { lowerDirs })).filter((e) => !MOUNTED.has(e.path.replace(/^\/+|\/+$/g, '')));
+    // /etc alone (copied up for the mount stubs only) is no change either
+    const changed = entries.filter((e) => !(e.path.replace(/^\/+|\/+$/g, '') === 'etc' && e.type === 'dir' && !entries.some((x) => x.path.replace(/^\/+/, '').startsWith('etc/'))));
+    if (changed.length) layers.push(await writeLayer(c.store, changed));
+    return changed.length === 0;
+  });
+  const created = (o.now ?? new Date()).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
   const config: ImageConfig = {
     ...image.config,
     created,

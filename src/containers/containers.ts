@@ -63,6 +63,7 @@ import { parseSignal } from './signals.js';
 import { hostPortsOf, type PortMap } from './ports.js';
 import { nextDelay, shouldRestart, type RestartPolicy } from './restart.js';
 import { cgroupLimits, type Resources } from './resources.js';
+import { thawIfPaused } from './pause.js';
 import { inheritMounts, sortMounts, Volumes, type MountRecord, type MountRequest, type VolumesFrom } from './volumes.js';
 
 export interface CreateOptions {
@@ -674,7 +675,10 @@ export class Containers {
     const record = readRecord(dir);
     if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
     await this.markManualStop(id);
-    if (!(await this.sync(id)).Running) return;
+    const running = await this.sync(id);
+    if (!running.Running) return;
+    // a paused container is thawed first: frozen processes would not act on the stop signal
+    await thawIfPaused({ state: running });
     const rd = runDir(this.paths, id);
     const sig = parseSignal(record.Config.StopSignal ?? 'SIGTERM');
     const t = timeoutSec ?? record.Config.StopTimeout ?? 10;
@@ -693,7 +697,10 @@ export class Containers {
     if (!st.Running || !signalContainer(runDir(this.paths, id), sig)) {
       throw new TsbuildError('CONFLICT', `Cannot kill container: ${record.Name}: Container ${id} is not running`);
     }
-    if (sig === 9) await this.waitStopped(id, 10_000);
+    if (sig === 9) {
+      await thawIfPaused({ state: st }); // frozen processes die only once thawed
+      await this.waitStopped(id, 10_000);
+    }
     await this.sync(id);
   }
 
@@ -737,6 +744,7 @@ export class Containers {
         throw new TsbuildError('CONFLICT', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
       }
       signalContainer(runDir(this.paths, id), 9);
+      await thawIfPaused({ state: st });
       await this.waitStopped(id, 30_000);
       st = await this.sync(id);
     }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { pidAlive } from '../image/lock.js';
 import { displayPorts, networkPorts } from './ports.js';
 import { inspectMounts } from './volumes.js';
+import { isPaused } from './pause.js';
 import { shortId } from './ids.js';
 
 /** Waiting to be started again by its restart policy (Docker shows it Running and Restarting). */
@@ -29,6 +30,7 @@ export function stateView(c: ContainerView): StateView {
     startedAt: timeMs(c.state.StartedAt),
     finishedAt: timeMs(c.state.FinishedAt),
     ...(c.state.Removing ? { removalInProgress: true } : {}),
+    ...(isPaused(c) ? { paused: true } : {}),
     ...(c.health && c.state.Running ? { health: c.health.Status } : {}),
   };
 }
@@ -79,7 +81,7 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
     State: {
       Status: stateName(stateView(c)),
       Running: s.Running || restarting(c),
-      Paused: false,
+      Paused: isPaused(c),
       Restarting: restarting(c),
       OOMKilled: s.OOMKilled,
       Dead: false,

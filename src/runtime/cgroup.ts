@@ -212,7 +212,7 @@ function makeGroupDir(h: CgroupHierarchy, parent: string, dir: string): void {
  * the new state. Throws when no group can be frozen.
  */
 export async function freezeCgroup(dirs: readonly string[], frozen: boolean): Promise<void> {
-  const dir = dirs.find((d) => existsSync(join(d, 'freezer.state')) || existsSync(join(d, 'cgroup.freeze')));
+  const dir = dirs.find(canFreeze);
   if (!dir) throw new TsbuildError('RUNTIME', 'cannot freeze the container: no freezer cgroup');
   const v1 = existsSync(join(dir, 'freezer.state'));
   const write = () => writeFileSync(join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'), v1 ? (frozen ? 'FROZEN' : 'THAWED') : frozen ? '1' : '0', { flag: 'r+' });
@@ -223,6 +223,11 @@ export async function freezeCgroup(dirs: readonly string[], frozen: boolean): Pr
     await new Promise((r) => setTimeout(r, 2));
     if (v1) write();
   }
+}
+
+/** Whether group DIR can be frozen (groups made before tsbuild used the freezer cannot). */
+export function canFreeze(dir: string): boolean {
+  return existsSync(join(dir, 'freezer.state')) || existsSync(join(dir, 'cgroup.freeze'));
 }
 
 /** Whether the groups DIRS are frozen (false when none has a freezer). */
