@@ -7,6 +7,7 @@ import { buildFiles, makeBaseStore, type Built, type TempStore } from '../helper
 import { parseCacheSpec } from '../../src/cli/build-flags.js';
 import { MOUNTS_ARTIFACT_TYPE, MOUNT_ID_ANNOTATION, mountsTag } from '../../src/builder/cache-mounts-export.js';
 import type { CacheSpec } from '../../src/builder/options.js';
+import { startRegistry } from '../helpers/registry-server.js';
 
 const stores: TempStore[] = [];
 const work = mkdtempSync(join(tmpdir(), 'tsb-cache-mounts-'));
@@ -61,6 +62,22 @@ test('a cache mount filled in store A travels through a local cache (mounts=true
   const again = await buildFiles(b.root, DF, {}, { buildArgs: { BUST: '3' }, cacheFrom: [from] });
   assert.equal(result(again), 'HIT\n');
   assert.match(logsOf(again, 'importing cache mounts'), /id=pkgs: kept the local one/);
+});
+
+test('cache mounts travel through a registry too (type=registry,mounts=true)', async () => {
+  const reg = await startRegistry();
+  try {
+    const ref = `${reg.host}/cache/app:ci`;
+    const a = await store();
+    const first = await buildFiles(a.root, DF, {}, { buildArgs: { BUST: '20' }, cacheTo: [{ type: 'registry', ref, mode: 'min', ignoreError: false, mounts: true }] });
+    assert.equal(result(first), 'MISS\n');
+    assert.match(logsOf(first, 'exporting 1 cache mount'), /^id=pkgs \S+ in 2 files \(gzip/);
+    const b = await store();
+    const warm = await buildFiles(b.root, DF, {}, { buildArgs: { BUST: '21' }, cacheFrom: [{ type: 'registry', ref, mode: 'min', ignoreError: false, mounts: true }] });
+    assert.equal(result(warm), 'HIT\n');
+  } finally {
+    await reg.stop();
+  }
 });
 
 test('mounts-max-size: a mount over the limit is skipped and reported', async () => {
