@@ -44,6 +44,7 @@ export async function writeLayer(store: BlobSink, entries: AsyncIterable<LayerEn
 /** What writing a layer together with its snapshot needs of the store (ImageStore has it). */
 export interface SnapshotSink extends BlobSink {
   readonly root: string;
+  blobPath(digest: Digest): string;
   tempPath(tag?: string): string;
   snapshotDir(chainId: Digest): string;
   lease(digests: readonly string[]): void;
@@ -75,13 +76,23 @@ export async function writeLayerWithSnapshot(
 ): Promise<BlobInfo> {
   const tmp = store.tempPath('snap');
   mkdirSync(tmp, { mode: 0o755 });
-  const donors = opts.donorRoot !== undefined ? new DonorIndex((hex) => store.snapshotDir(`sha256:${hex}`), join(store.root, 'meta'), opts.donorRoot, () => store.tempPath('donors')) : undefined;
+  const donors =
+    opts.donorRoot !== undefined
+      ? new DonorIndex(
+          (hex) => store.snapshotDir(`sha256:${hex}`),
+          join(store.root, 'meta'),
+          opts.donorRoot,
+          () => store.tempPath('donors'),
+          (hex) => store.blobPath(`sha256:${hex}`),
+        )
+      : undefined;
   const direct = new SnapshotTap(tmp, donors);
   let tapped = false;
   const tap: LayerTap = {
     accepts: (ordered) => (tapped = direct.accepts(ordered)),
-    entry: (h, e) => direct.entry(h, e),
+    entry: (h, e, at) => direct.entry(h, e, at),
     data: (c) => direct.data(c),
+    contentSource: () => direct.contentSource(),
   };
   const pipe = new ChunkPipe();
   let extracting: Promise<unknown> | undefined;
@@ -120,10 +131,11 @@ export async function writeLayerWithSnapshot(
         if (!((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && existsSync(dir))) throw e;
       });
     }
-    if (tapped && existsSync(dir)) donors?.save(direct.copies, hexOf(chainId));
+    if (tapped && existsSync(dir)) donors?.save(direct.copies, hexOf(chainId), hexOf(info.digest));
     return info;
   } finally {
     direct.abort();
+    donors?.close();
     pipe.end();
     await extracting?.catch(() => {});
     await fsp.rm(tmp, { recursive: true, force: true });
@@ -200,8 +212,12 @@ const ZEROS = Buffer.alloc(512);
 export interface LayerTap {
   /** Whether this tap can take the whole layer (asked once, before anything is written). */
   accepts(ordered: readonly LayerEntry[]): boolean;
-  entry(h: TarHeader, e: LayerEntry): void;
+  /** `contentOffset`: where the entry's content starts in the tar. */
+  entry(h: TarHeader, e: LayerEntry, contentOffset: number): void;
   data(chunk: Buffer): void;
+  /** For the entry just given: an open file and offset holding its exact bytes, to read instead
+   *  of its source (snapshot-writer's donors: an earlier layer's blob). */
+  contentSource?(): { fd: number; offset: number } | undefined;
 }
 
 /** The layer as tar bytes (header, content and padding pieces). A tap, if it accepts the layer, is given
@@ -217,18 +233,23 @@ export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<La
   // Pieces are yielded as they are (headers, file contents, padding): the blob store gathers small
   // ones into ~1 MiB writevs, so copying them into big buffers here would only cost a memcpy of
   // the whole layer.
+  let at = 0;
   for (const e of ordered) {
     const h = toHeader(e, opts);
-    t?.entry(h, e);
-    yield encodeHeader(h);
+    const header = encodeHeader(h);
+    at += header.length;
+    t?.entry(h, e, at);
+    yield header;
     if (h.type === 'file' && h.size > 0) {
       if (!e.sourcePath) throw new TsbuildError('INVALID', `layer entry ${e.path} has content but no source`);
-      for await (const chunk of readExactly(e.sourcePath, h.size, e.path)) {
+      const from = t?.contentSource?.();
+      for await (const chunk of from ? readAt(from.fd, from.offset, h.size, e.path) : readExactly(e.sourcePath, h.size, e.path)) {
         t?.data(chunk);
         yield chunk;
       }
       const pad = padding(h.size);
       if (pad) yield ZEROS.subarray(0, pad);
+      at += h.size + pad;
     }
   }
   yield END_OF_ARCHIVE;
@@ -298,6 +319,25 @@ export function orderEntries(list: LayerEntry[]): LayerEntry[] {
 /** Files up to this size are read with blocking calls: the thread-pool round trips of an async
  *  open/read/close cost far more than the read itself (layers of many small files). */
 const SMALL_FILE = 64 * 1024;
+
+/** Exactly `size` bytes at `offset` of an open file (an earlier layer's blob: immutable, so a
+ *  short read means it is damaged). */
+function* readAt(fd: number, offset: number, size: number, name: string): Generator<Buffer> {
+  let left = size;
+  let pos = offset;
+  while (left > 0) {
+    const buf = Buffer.allocUnsafe(Math.min(left, 1 << 20));
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, pos + off);
+      if (n === 0) throw new TsbuildError('CORRUPT', `the stored copy of ${name} ends early`);
+      off += n;
+    }
+    pos += buf.length;
+    left -= buf.length;
+    yield buf;
+  }
+}
 
 /** Exactly `size` bytes of a file; a file that shrank since it was listed is an error. */
 async function* readExactly(path: string, size: number, name: string): AsyncGenerator<Buffer> {

@@ -13,6 +13,13 @@
  * unchanged and the donor file's type, size, mode, owner and mtime are exactly the new entry's;
  * snapshots are never modified, so its content is the source's. The index is a hint: missing,
  * stale or unreadable, it only costs the writes. Shared inodes show as a link count above 1.
+ *
+ * The index also records where the donor's bytes sit in the blob of the layer that wrote it (an
+ * uncompressed tar, immutable and verified like every blob): a linked file's bytes for the new tar
+ * are then read from there, one pread on a blob already open, instead of opening the source again
+ * (they are the linked file's bytes, so tar and snapshot agree even if the source changes meanwhile).
+ * A record carries the header it was written with, so no lstat of the donor is needed: a pruned
+ * donor fails the link, a removed blob the open, and either only costs the read or the write.
  */
 import {
   closeSync,
@@ -42,11 +49,28 @@ import type { LayerTap } from './layer-writer.js';
 import type { TarHeader } from './tar-format.js';
 
 const IS_ROOT = process.getuid?.() === 0;
+const HEX = /^[0-9a-f]{64}$/;
 /** Sources remembered per donor index (oldest dropped first). */
 const MAX_DONORS = 100_000;
 
-/** Where a source file's copy lives: [identity, snapshot dir name, path inside it]. */
-type DonorRecord = [string, string, string];
+/** Where a source file's copy lives: [identity, snapshot dir name, path inside it, header as
+ *  written (headerKey), blob hex of that layer, offset of the bytes in it]. */
+type DonorRecord = [string, string, string, string, string, number];
+
+/** A copy the tap made, for the donor index: [source, identity, path in the layer, headerKey,
+ *  offset of its bytes in the layer's tar]. */
+export type DonorCopy = [string, string, string, string, number];
+
+/** Where a linked file's bytes can be read instead of its source. */
+export interface ContentSource {
+  fd: number;
+  offset: number;
+}
+
+/** The header fields a donor must share with the new entry (besides its path's content). */
+function headerKey(h: TarHeader): string {
+  return `${h.size}:${h.mode}:${h.uid}:${h.gid}:${h.mtime}`;
+}
 
 /** The donor index of one build context (or other source root), in the store's meta/. */
 export class DonorIndex {
@@ -55,17 +79,21 @@ export class DonorIndex {
   private readonly under: string;
 
   /** `tempPath` names a temp file in the store (a killed writer's is removed by prune). */
+  /** Open blobs of earlier layers (by hex; null: could not be opened), closed by close(). */
+  private readonly blobFds = new Map<string, number | null>();
+
   constructor(
     private readonly snapshotDir: (hex: string) => string,
     metaDir: string,
     sourceRoot: string,
     private readonly tempPath: () => string,
+    private readonly blobPath: (hex: string) => string = () => '/nonexistent',
   ) {
     this.under = sourceRoot.endsWith('/') ? sourceRoot : `${sourceRoot}/`;
     this.file = join(metaDir, 'copy-donors', `${createHash('sha256').update(sourceRoot).digest('hex').slice(0, 32)}.json`);
     try {
       const v = JSON.parse(readFileSync(this.file, 'utf8')) as { v?: number; files?: Record<string, DonorRecord> };
-      if (v.v === 1 && v.files && typeof v.files === 'object') this.records = new Map(Object.entries(v.files));
+      if (v.v === 2 && v.files && typeof v.files === 'object') this.records = new Map(Object.entries(v.files));
     } catch {
       /* none yet, or unreadable: no donors */
     }
@@ -77,25 +105,39 @@ export class DonorIndex {
     return sourcePath.startsWith(this.under);
   }
 
-  find(sourcePath: string, identity: string, h: TarHeader): string | undefined {
+  /** A file holding exactly `h`'s content and metadata, if an earlier snapshot has one (it may
+   *  have been pruned since: the caller's link then fails), and where its bytes are in a blob. */
+  find(sourcePath: string, identity: string, h: TarHeader): { path: string; content: ContentSource | undefined } | undefined {
     const r = this.records.get(sourcePath);
-    if (!r || r[0] !== identity || !/^[0-9a-f]{64}$/.test(r[1])) return undefined;
-    const p = join(this.snapshotDir(r[1]), r[2]);
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return undefined; // its snapshot was pruned
-    }
-    const same = st.isFile() && st.size === h.size && (st.mode & 0o7777) === h.mode && st.mtimeMs === h.mtime * 1000 && (!IS_ROOT || (st.uid === h.uid && st.gid === h.gid));
-    return same ? p : undefined;
+    if (!r || r[0] !== identity || r[3] !== headerKey(h) || !HEX.test(r[1])) return undefined;
+    return { path: join(this.snapshotDir(r[1]), r[2]), content: HEX.test(r[4]) && Number.isSafeInteger(r[5]) ? this.blobAt(r[4], r[5]) : undefined };
   }
 
-  /** Remembers where these sources' copies are now (the snapshot `snapshotHex`); best effort. */
-  save(copies: ReadonlyArray<[sourcePath: string, identity: string, rel: string]>, snapshotHex: string): void {
-    for (const [src, id, rel] of copies) {
+  private blobAt(hex: string, offset: number): ContentSource | undefined {
+    let fd = this.blobFds.get(hex);
+    if (fd === undefined) {
+      try {
+        fd = openSync(this.blobPath(hex), constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch {
+        fd = null; // removed: the source is read instead
+      }
+      this.blobFds.set(hex, fd);
+    }
+    return fd === null ? undefined : { fd, offset };
+  }
+
+  /** Closes the blobs opened for reading. */
+  close(): void {
+    for (const fd of this.blobFds.values()) if (fd !== null) closeSync(fd);
+    this.blobFds.clear();
+  }
+
+  /** Remembers where these sources' copies are now (the snapshot `snapshotHex`, the bytes in the
+   *  blob `blobHex`); best effort. */
+  save(copies: readonly DonorCopy[], snapshotHex: string, blobHex: string): void {
+    for (const [src, id, rel, key, offset] of copies) {
       this.records.delete(src); // re-inserted last: the map's order is recency
-      this.records.set(src, [id, snapshotHex, rel]);
+      this.records.set(src, [id, snapshotHex, rel, key, blobHex, offset]);
     }
     const drop = this.records.size - MAX_DONORS;
     if (drop > 0) {
@@ -108,7 +150,7 @@ export class DonorIndex {
     try {
       mkdirSync(join(this.file, '..'), { recursive: true });
       const tmp = this.tempPath();
-      writeFileSync(tmp, JSON.stringify({ v: 1, files: Object.fromEntries(this.records) }));
+      writeFileSync(tmp, JSON.stringify({ v: 2, files: Object.fromEntries(this.records) }));
       renameSync(tmp, this.file);
     } catch {
       /* a hint only */
@@ -130,7 +172,9 @@ export function sourceIdentity(path: string): string | undefined {
 /** Writes the snapshot into `root` (an empty dir) as the tar's entries go by. */
 export class SnapshotTap implements LayerTap {
   /** Files this snapshot copied from a source: for the donor index once the snapshot is in place. */
-  readonly copies: Array<[string, string, string]> = [];
+  readonly copies: DonorCopy[] = [];
+  /** Set by entry() for a linked file whose bytes can come from an earlier blob. */
+  private content: ContentSource | undefined;
   linked = 0;
   private fd: number | undefined;
   private readonly made = new Set<string>(['']);
@@ -150,9 +194,10 @@ export class SnapshotTap implements LayerTap {
     );
   }
 
-  entry(h: TarHeader, e: LayerEntry): void {
+  entry(h: TarHeader, e: LayerEntry, contentOffset = -1): void {
     this.closeFile();
     this.linkedFile = undefined;
+    this.content = undefined;
     const rel = h.name;
     const slash = rel.lastIndexOf('/');
     this.ensureParent(slash < 0 ? '' : rel.slice(0, slash));
@@ -170,11 +215,15 @@ export class SnapshotTap implements LayerTap {
         const donor = id !== undefined ? this.donors?.find(e.sourcePath!, id, h) : undefined;
         if (donor !== undefined) {
           try {
-            linkSync(donor, abs);
+            linkSync(donor.path, abs);
             this.linked++;
-            this.copies.push([e.sourcePath!, id!, rel]);
-            // its bytes still go by for the tar: the source must not change before they are read
-            if (h.size > 0) this.linkedFile = { path: e.sourcePath!, id: id!, name: rel, expect: h.size, got: 0 };
+            this.copies.push([e.sourcePath!, id!, rel, headerKey(h), contentOffset]);
+            if (h.size > 0) {
+              // its bytes still go by for the tar: from the donor's blob, or from the source, which
+              // must then not change before they are read
+              this.content = donor.content;
+              if (!this.content) this.linkedFile = { path: e.sourcePath!, id: id!, name: rel, expect: h.size, got: 0 };
+            }
             return;
           } catch {
             /* pruned meanwhile: write it */
@@ -183,7 +232,7 @@ export class SnapshotTap implements LayerTap {
         const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         this.fd = fd;
         this.pending = { h, expect: h.size, got: 0 };
-        if (id !== undefined) this.copies.push([e.sourcePath!, id, rel]);
+        if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, headerKey(h), contentOffset]);
         if (h.size === 0) this.closeFile();
         return;
       }
@@ -207,6 +256,11 @@ export class SnapshotTap implements LayerTap {
   }
 
   private pending: { h: TarHeader; expect: number; got: number } | undefined;
+
+  /** Where the current entry's bytes can be read instead of its source (see DonorIndex). */
+  contentSource(): ContentSource | undefined {
+    return this.content;
+  }
 
   private linkedFile: { path: string; id: string; name: string; expect: number; got: number } | undefined;
 
