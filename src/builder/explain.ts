@@ -86,6 +86,8 @@ export class Explainer {
   private readonly redactor: Redactor | undefined;
   /** This build's file lists by step id (computed once: for the reason and for the record). */
   private readonly fileLists = new Map<number, Promise<SourceFiles>>();
+  /** File lists of this build's records still being walked. */
+  private readonly pendingFiles = new Map<StepRecord, Promise<SourceFiles>>();
 
   constructor(private readonly session: BuildSession) {
     const o = session.options;
@@ -108,14 +110,18 @@ export class Explainer {
   }
 
   /** Records the step's inputs as this build's (called for every step, cached or run). */
-  async note(step: ExplainedStep, ran: boolean): Promise<void> {
+  note(step: ExplainedStep, ran: boolean): void {
     this.origins.set(step.key, { id: step.id, ran, name: step.name });
     const pos = positionOf(step.name);
     const prev = this.old?.steps[pos];
     const rec = this.inputsOf(step);
     if (step.files) {
-      // an unchanged key read the same files: keep their list rather than walk again
-      rec.files = prev?.files && prev.key === step.key ? prev.files : await this.filesOf(step);
+      // an unchanged key read the same files: keep their list rather than walk again; a new list
+      // is walked while later steps run (only the record at the end needs it)
+      if (prev?.files && prev.key === step.key) rec.files = prev.files;
+      else {
+        this.pendingFiles.set(rec, this.filesOf(step));
+      }
     }
     this.now.set(pos, rec);
   }
@@ -123,6 +129,11 @@ export class Explainer {
   /** Writes this build's record: in full after a success, merged into the last one after a failure. */
   async save(succeeded: boolean): Promise<void> {
     if (this.now.size === 0) return;
+    for (const [rec, pending] of this.pendingFiles) {
+      // a file gone meanwhile costs the next build its file names, not the record
+      const files = await pending.catch(() => undefined);
+      if (files) rec.files = files;
+    }
     const steps: Record<string, StepRecord> = succeeded ? {} : { ...(this.old?.steps ?? {}) };
     for (const [pos, rec] of this.now) steps[pos] = rec;
     const names = Object.keys(steps);
@@ -156,8 +167,8 @@ export class Explainer {
     const v = changedVar(prev, now, named);
     if (v && !isRun) return v;
     if (step.files && now.fields.inputs !== prev.fields.inputs) {
-      const files = await this.filesOf(step);
-      if (prev.files) {
+      const files = await this.filesOf(step).catch(() => undefined);
+      if (prev.files && files) {
         const { paths, more } = changedPaths(prev.files, files);
         if (paths.length > 0) return { kind: 'files', paths, more };
       }
@@ -174,7 +185,10 @@ export class Explainer {
 
   private filesOf(step: ExplainedStep): Promise<SourceFiles> {
     let p = this.fileLists.get(step.id);
-    if (!p) this.fileLists.set(step.id, (p = step.files!.files()));
+    if (!p) {
+      this.fileLists.set(step.id, (p = step.files!.files()));
+      p.catch(() => {}); // awaited later (or never): a failed walk must not be an unhandled rejection
+    }
     return p;
   }
 

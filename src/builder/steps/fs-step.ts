@@ -74,6 +74,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
     events.emit({ type: 'step-done', id });
   }
   await explainer.note(explained, ran);
+  explainer.note(explained, ran);
   session.remoteCache?.record(key, layer, { created });
   state.layers.push(layer);
   state.fsKey = key;
