@@ -1573,6 +1573,7 @@ static void health_done(struct spec *sp, struct health *h, int wstatus, int *out
   char st[4200];
   ssize_t n = read(h->st, st, sizeof st - 1);
   close(h->st);
+  h->st = -1;
   h->pid = 0;
   st[n > 0 ? n : 0] = 0;
   char *err = !strncmp(st, "error ", 6) ? st + 6 : strstr(st, "\nerror ");
@@ -1597,13 +1598,14 @@ static void health_done(struct spec *sp, struct health *h, int wstatus, int *out
 
 /* The container ended: a probe still running goes (it is not recorded, as Docker's). */
 static void health_stop(struct health *h, int *outfd) {
-  if (h->pid <= 0) return;
-  kill(h->pid, SIGKILL);
-  while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
+  if (h->pid > 0) {
+    kill(h->pid, SIGKILL);
+    while (waitpid(h->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
   }
   if (h->out >= 0) close(h->out);
-  close(h->st);
-  h->out = *outfd = -1;
+  if (h->st >= 0) close(h->st);
+  h->out = h->st = *outfd = -1;
   h->pid = 0;
   h->next = 0;
 }
@@ -1870,7 +1872,14 @@ static int __attribute__((noreturn)) monitor_main(void) {
     }
     if (health_on && hc.pid > 0) {
       int hst;
-      if (waitpid(hc.pid, &hst, WNOHANG) == hc.pid) health_done(&sp, &hc, hst, &pf[PF_PROBE].fd);
+      if (waitpid(hc.pid, &hst, WNOHANG) == hc.pid) {
+        /* a probe ended by the container's own end is not a result (Docker cancels it) */
+        siginfo_t si = {0};
+        if (waitid(P_PID, (id_t)init, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == init) {
+          hc.pid = 0;
+          health_stop(&hc, &pf[PF_PROBE].fd);
+        } else health_done(&sp, &hc, hst, &pf[PF_PROBE].fd);
+      }
       else if (mono_ns() >= hc.deadline) {
         /* past its timeout: exec_run kills the process; should the helper not end, it is killed too */
         kill(hc.pid, hc.timed_out ? SIGKILL : SIGUSR1);
