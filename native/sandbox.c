@@ -94,6 +94,7 @@
 #include <unistd.h>
 
 #include "jsonlog.h"
+#include "syslog.h"
 
 #define EXIT_SANDBOX 125
 #define EXIT_EXEC 127
@@ -143,6 +144,7 @@ struct spec {
   int tty;               /* 1: the command's stdio is a pty of the container's devpts (-t); see make_console */
   unsigned short rows, cols; /* its first window size */
   char *log;             /* json-file log path (NULL: no log) */
+  char *syslog;          /* --log-driver syslog: slog_open's spec (native/syslog.c) */
   long long log_max_size;
   int log_max_file;
   char *rundir;          /* monitor, exit and ctl files */
@@ -373,6 +375,7 @@ static void read_spec(struct spec *sp) {
     else if (!strcmp(k, "log")) sp->log = v;
     else if (!strcmp(k, "logmaxsize")) sp->log_max_size = (long long)parse_num(k, v);
     else if (!strcmp(k, "logmaxfile")) sp->log_max_file = (int)parse_num(k, v);
+    else if (!strcmp(k, "syslog")) sp->syslog = v;
     else if (!strcmp(k, "rundir")) sp->rundir = v;
     else if (!strcmp(k, "exitcmd")) push(&sp->exitcmd, v);
     else if (!strcmp(k, "exitenv")) push(&sp->exitenv, v);
@@ -1660,6 +1663,14 @@ static int __attribute__((noreturn)) monitor_main(void) {
     if (jlog_open(&log, sp.log, sp.log_max_size, sp.log_max_file) < 0) die_errno("open", sp.log);
     logging = 1;
   }
+  /* syslog: every line to the syslog socket too, the json-file log kept as Docker 20.10's
+   * local cache for `logs` (dual logging) */
+  static struct slog slog;
+  int slogging = 0;
+  if (sp.syslog) {
+    if (slog_open(&slog, sp.syslog) < 0) die_errno("failed to initialize logging driver: syslog", sp.syslog);
+    slogging = 1;
+  }
 
   sigset_t oldmask;
   int sigfd = block_signals(SIGUSR1, &oldmask);
@@ -1736,9 +1747,11 @@ static int __attribute__((noreturn)) monitor_main(void) {
         close(pf[i].fd);
         pf[i].fd = -1;
         if (logging) jlog_end(&log, i - 1);
+        if (slogging) slog_end(&slog, i - 1, now_ns());
         continue;
       }
       if (logging) jlog_write(&log, i - 1, buf, (size_t)n, now_ns());
+      if (slogging) slog_write(&slog, i - 1, buf, (size_t)n, now_ns());
       if (attached[i] && !write_all(i, buf, (size_t)n)) attached[i] = 0;
       attach_send(pf + 9, i, buf, (size_t)n);
     }
@@ -1827,6 +1840,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
         ssize_t n = read(master, buf, sizeof buf);
         if (n > 0) {
           if (logging) jlog_write(&log, 0, buf, (size_t)n, now_ns());
+      if (slogging) slog_write(&slog, 0, buf, (size_t)n, now_ns());
           if (attached[1] && !write_all(1, buf, (size_t)n)) attached[1] = 0;
           attach_send(pf + 9, 1, buf, (size_t)n);
         } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
@@ -1835,6 +1849,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
           close(master);
           pf[7].fd = -1;
           if (logging) jlog_end(&log, 0);
+        if (slogging) slog_end(&slog, 0, now_ns());
         }
       }
     }
@@ -1906,6 +1921,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
     }
   }
   if (logging) jlog_close(&log);
+  if (slogging) slog_close(&slog);
   /* attached clients see the end of the stream once the output is drained; the socket goes */
   for (int i = 9; i < 9 + MAX_ATTACH; i++)
     if (pf[i].fd >= 0) close(pf[i].fd);

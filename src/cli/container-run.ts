@@ -188,8 +188,8 @@ Options:
   -m, --memory bytes           Memory limit
       --memory-swap bytes      Swap limit equal to memory plus swap: '-1' to enable unlimited swap
       --mount mount            Attach a filesystem mount to the container (type=volume|bind|tmpfs,source=,target=,readonly)
-      --log-driver string      Logging driver for the container: json-file (default) or none
-      --log-opt list           Log driver options (json-file: max-size, max-file)
+      --log-driver string      Logging driver for the container: json-file (default), syslog or none
+      --log-opt list           Log driver options (json-file: max-size, max-file; syslog: syslog-address, syslog-facility, syslog-format, tag)
       --name string            Assign a name to the container
       --no-healthcheck         Disable any container-specified HEALTHCHECK
       --network string         Connect a container to a network: bridge (default), host, none or a user network
@@ -221,7 +221,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   if (flags.ip !== undefined && !/^\d{1,3}(\.\d{1,3}){3}$/.test(flags.ip)) {
     throw usageError(cmd, `invalid argument "${flags.ip}" for "--ip" flag: invalid string being converted to IP address: ${flags.ip}`);
   }
-  if (!['json-file', 'none'].includes(flags.logDriver)) {
+  if (!['json-file', 'syslog', 'none'].includes(flags.logDriver)) {
     throw new TsbuildError('INVALID', `failed to create task: logger: no log driver named '${flags.logDriver}' is registered`, undefined, 125);
   }
   let stopTimeout: number | undefined;
@@ -290,7 +290,7 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       init: flags.init,
       interactive: flags.interactive,
       tty: flags.tty,
-      logDriver: flags.logDriver as 'json-file' | 'none',
+      logDriver: flags.logDriver as 'json-file' | 'syslog' | 'none',
       logOpts: parseLogOpts(flags.logOpt),
       ...(cidfile ? { cidfile } : {}),
       portBindings,

@@ -178,7 +178,8 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       const { parseLogTime } = await import('../containers/log-time.js');
       const c = await open(opts);
       const v = await c.find(word);
-      if (v.record.HostConfig.LogConfig.Type !== 'json-file') {
+      // syslog keeps a json-file log too (Docker 20.10's dual logging); none has nothing to read
+      if (v.record.HostConfig.LogConfig.Type === 'none') {
         throw new TsbuildError('INVALID', `configured logging driver does not support reading`);
       }
       const tail = opts.tail === 'all' ? -1 : /^-?\d+$/.test(opts.tail) ? Number(opts.tail) : -1;

@@ -64,6 +64,7 @@ import { hostPortsOf, type PortMap } from './ports.js';
 import { nextDelay, shouldRestart, type RestartPolicy } from './restart.js';
 import { cgroupLimits, type Resources } from './resources.js';
 import { thawIfPaused } from './pause.js';
+import { DUAL_LOG_OPTS, parseSyslogOpts, syslogSpec } from './syslog-driver.js';
 import { inheritMounts, sortMounts, Volumes, type MountRecord, type MountRequest, type VolumesFrom } from './volumes.js';
 
 export interface CreateOptions {
@@ -93,7 +94,7 @@ export interface CreateOptions {
   interactive: boolean;
   /** `-t`: a pseudo-terminal. */
   tty?: boolean;
-  logDriver: 'json-file' | 'none';
+  logDriver: 'json-file' | 'syslog' | 'none';
   logOpts: Record<string, string>;
   cidfile?: string;
   /** `-p`/`-P`, parsed (containers/ports.ts). */
@@ -275,8 +276,9 @@ export class Containers {
 
   async create(o: CreateOptions): Promise<ContainerRecord> {
     const name = o.name !== undefined ? validateContainerName(o.name) : undefined;
-    const logOpts = o.logDriver === 'json-file' ? o.logOpts : {};
+    const logOpts = o.logDriver !== 'none' ? o.logOpts : {};
     if (o.logDriver === 'json-file') parseJsonFileOpts(logOpts);
+    else if (o.logDriver === 'syslog') parseSyslogOpts(logOpts);
     else if (Object.keys(o.logOpts).length) throw new TsbuildError('INVALID', `unknown log opt '${Object.keys(o.logOpts)[0]}' for none log driver`);
     if (o.stopSignal !== undefined) parseSignal(o.stopSignal);
     const img = o.image.config.config ?? {};
@@ -512,7 +514,9 @@ export class Containers {
         if (Object.keys(limits).length) throw new TsbuildError('RUNTIME', `cannot apply the container's resource limits: ${(e as Error).message}`, undefined, 125);
         cgroup = undefined;
       }
-      const log = record.HostConfig.LogConfig.Type === 'json-file' ? parseJsonFileOpts(record.HostConfig.LogConfig.Config) : undefined;
+      const logType = record.HostConfig.LogConfig.Type;
+      // syslog: the json-file log is kept too, as Docker 20.10's local cache for `logs`
+      const log = logType === 'json-file' || logType === 'syslog' ? parseJsonFileOpts(logType === 'json-file' ? record.HostConfig.LogConfig.Config : DUAL_LOG_OPTS) : undefined;
       const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
       // the exit command settles what the container leaves on the host (rules of published ports)
       const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0 || record.HostConfig.RestartPolicy.Name !== 'no' || plan.length > 0;
@@ -559,6 +563,7 @@ export class Containers {
           noNewPrivileges: false,
           runDir: rd,
           ...(log ? { log: { path: this.logPath(id), maxSize: log.maxSize, maxFile: log.maxFile } } : {}),
+          ...(logType === 'syslog' ? { syslog: syslogSpec(parseSyslogOpts(record.HostConfig.LogConfig.Config), record) } : {}),
           init: record.HostConfig.Init === true,
           ...(c.Tty ? { tty: opts.ttySize ?? { rows: 24, cols: 80 } } : {}),
           ...(opts.stdin ? { stdin: opts.stdin } : c.OpenStdin ? { stdinOpen: true } : {}),

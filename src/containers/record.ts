@@ -50,7 +50,7 @@ export interface ContainerConfigJson {
 export interface HostConfigJson {
   Binds: string[] | null;
   ContainerIDFile: string;
-  LogConfig: { Type: 'json-file' | 'none'; Config: Record<string, string> };
+  LogConfig: { Type: 'json-file' | 'syslog' | 'none'; Config: Record<string, string> };
   /** `bridge`, `host`, `none` or a user network's name (containers/networks.ts). */
   NetworkMode: string;
   /** `-p`/`-P`: `80/tcp` → [{HostIp, HostPort}] as given ('' = any address, a free port). */

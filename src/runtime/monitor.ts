@@ -16,6 +16,8 @@ export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'si
   runDir: string;
   /** The json-file log (absent: no log, `--log-driver none`). */
   log?: { path: string; maxSize: number; maxFile: number };
+  /** `--log-driver syslog`: native/syslog.c's spec (containers/syslog-driver.ts). */
+  syslog?: string;
   /** tsbuild-init as PID 1 in front of the command (`--init`). */
   init?: boolean;
   /** `-t`: the command's stdio is a pty of the container (the monitor holds the master), first of this size. */
@@ -104,6 +106,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
   if (spec.tty) recs.push('tty=1', `rows=${spec.tty.rows}`, `cols=${spec.tty.cols}`);
   if (spec.attach) recs.push('attach=1');
   if (spec.log) recs.push(`log=${spec.log.path}`, `logmaxsize=${spec.log.maxSize < 0 ? -1 : spec.log.maxSize}`, `logmaxfile=${spec.log.maxFile}`);
+  if (spec.syslog) recs.push(`syslog=${spec.syslog}`);
   for (const a of spec.exitCommand ?? []) recs.push(`exitcmd=${a}`);
   for (const e of spec.exitEnv ?? []) recs.push(`exitenv=${e}`);
   if (spec.exitCwd) recs.push(`exitcwd=${spec.exitCwd}`);
