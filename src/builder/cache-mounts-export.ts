@@ -26,6 +26,7 @@ import { TsbuildError } from '../errors.js';
 import { humanSize } from '../image/display.js';
 import { isDigest, sha256, type Digest } from '../image/digest.js';
 import { gunzip } from '../image/byte-streams.js';
+import { acquire } from '../image/lock.js';
 import { LayerCompressor } from '../image/layer-compressor.js';
 import { extractLayer } from '../image/layer-reader.js';
 import { writeLayer } from '../image/layer-writer.js';
@@ -134,12 +135,12 @@ function targetOf(spec: CacheSpec, client: () => Promise<RegistryClient>): Artif
         throw e;
       }
     },
-    open: (d) => Readable.from(readVerified(async () => (await client()).getBlob(repo, d.digest, { size: d.size }))),
+    open: (d) => Readable.from(streamOf(async () => (await client()).getBlob(repo, d.digest, { size: d.size }))),
     read: async (d) => (await client()).getBlobBuffer(repo, d.digest, d.size),
   };
 }
 
-async function* readVerified(open: () => Promise<Readable>): AsyncGenerator<Buffer> {
+async function* streamOf(open: () => Promise<Readable>): AsyncGenerator<Buffer> {
   for await (const c of await open()) yield c as Buffer;
 }
 
@@ -177,16 +178,26 @@ export async function exportCacheMounts(
       } catch {
         continue; // never made (its step was cached and the mount never filled here)
       }
-      const entries = await diffUpperDir(dir);
-      const files = entries.filter((e) => e.type !== 'dir').length;
-      const bytes = entries.reduce((n, e) => n + e.size, 0);
-      const line: MountReport = { id: m.id, files, bytes };
-      if (total + bytes > max) {
-        line.skipped = `over mounts-max-size (${humanSize(max)} in all)`;
-      } else {
-        total += bytes;
-        const layer = await writeLayer(store, entries);
-        made.push(layer.digest as Digest);
+      // a locked or private cache is read as RUN steps use it: while no step of any build has it
+      const release = m.sharing === 'shared' ? undefined : await acquire(`${dir}.lock`, { timeoutMs: 600_000 });
+      let line: MountReport;
+      let layer;
+      try {
+        const entries = await diffUpperDir(dir);
+        const files = entries.filter((e) => e.type !== 'dir').length;
+        const bytes = entries.reduce((n, e) => n + e.size, 0);
+        line = { id: m.id, files, bytes };
+        if (total + bytes > max) line.skipped = `over mounts-max-size (${humanSize(max)} in all)`;
+        else {
+          total += bytes;
+          layer = await writeLayer(store, entries);
+          made.push(layer.digest as Digest);
+        }
+      } finally {
+        release?.();
+      }
+      const { files, bytes } = line;
+      if (layer) {
         const desc = await compressor.descriptor(layer);
         await target.put(desc, () => compressor.open(desc.digest));
         line.compressed = desc.size;
