@@ -73,7 +73,6 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
     session.layersMade++;
     events.emit({ type: 'step-done', id });
   }
-  await explainer.note(explained, ran);
   explainer.note(explained, ran);
   session.remoteCache?.record(key, layer, { created });
   state.layers.push(layer);
