@@ -51,6 +51,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
   if (options.push && tags.length === 0) throw new TsbuildError('USAGE', '--push needs at least one -t NAME:TAG to push to');
 
   const events = new EventEmitterHub(options.onEvent);
+  const startedOn = new Date();
   // build checks (BuildKit's linter) before any step: `# check=error=true` fails here
   const checks = await collectChecks(parts.store, {
     parsed, instructions, buildArgs, stages: new Set(plan.stages.map((p) => p.stage.index)), contextDir,
@@ -126,6 +127,15 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     // --squash changes only what is exported: the steps' own layers stay in the cache
     const squashed = options.squash ? await (await import('./squash.js')).squashImage(session, final, config) : undefined;
     const image = await store.putImage({ config: squashed?.config ?? config, layers: squashed?.layers ?? final.layers, tags });
+    if (options.provenance) {
+      // recorded beside the image before any push, which then sends it as an attestation manifest
+      const { recordProvenance } = await import('./provenance.js');
+      await recordProvenance(store, image, {
+        mode: options.provenance.mode, dockerfileName: displayName, dockerfileText: text, buildArgs, plan, startedOn, finishedOn: new Date(),
+        ...(options.target !== undefined ? { target: options.target } : {}),
+        ...(context ? { contextDigest: await (await context).digest('.') } : {}),
+      });
+    }
     await session.remoteCache?.flush({ finalLayers: final.layers.map((l) => l.digest) });
     if (options.cacheTo?.some((s) => s.mounts)) {
       const [{ exportMountsForBuild }, { usedCacheMounts }] = await Promise.all([import('./cache-mounts-export.js'), import('./cache-mount-uses.js')]);

@@ -95,6 +95,9 @@ export interface BuildOptions {
   buildContexts?: Record<string, NamedContextSource>;
   /** `--squash`: the layers this build made become one layer on the base image's (see squash.ts). */
   squash?: boolean;
+  /** `--provenance`: record an SLSA provenance attestation for the image (pushed as BuildKit's
+   *  attestation manifest in an image index; builder/provenance.ts). Off by default. */
+  provenance?: { mode: 'min' | 'max' };
   /** Push every tag after the build (`--push`). */
   push?: boolean;
   onEvent?: BuildEventListener;

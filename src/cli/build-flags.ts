@@ -264,3 +264,16 @@ export function parseCacheSpec(spec: string, direction: 'from' | 'to'): CacheSpe
   }
   return bad(`unsupported cache type "${type ?? ''}" (registry or local)`);
 }
+
+/**
+ * `--provenance` as buildx takes it: `true`/`1` (= `mode=min`), `false`/`0` (none), `mode=min`,
+ * `mode=max` (also bare `min`/`max`); undefined means none.
+ */
+export function parseProvenance(value: string | undefined): { mode: 'min' | 'max' } | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if (v === 'false' || v === '0') return undefined;
+  if (v === 'true' || v === '1' || v === '' || v === 'min' || v === 'mode=min') return { mode: 'min' };
+  if (v === 'max' || v === 'mode=max') return { mode: 'max' };
+  throw usage(`invalid --provenance "${value}": expected true, false, mode=min or mode=max`);
+}

@@ -14,7 +14,7 @@ import { explainRenderer } from '../builder/progress/explain.js';
 import type { Digest } from '../image/digest.js';
 import { resolveRoot } from '../image/root.js';
 import { parseBuildContexts } from './build-flags.js';
-import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseSecret, parseSsh } from './build-flags.js';
+import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseProvenance, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -42,6 +42,7 @@ interface BuildFlags {
   cacheFrom: string[];
   cacheTo: string[];
   check?: boolean;
+  provenance?: string;
   buildContext: string[];
   squash?: boolean;
   push?: boolean;
@@ -82,8 +83,10 @@ export function registerBuild(program: Command): void {
     .option('--push', 'push every -t name to its registry after the build')
     .option('--explain', 'show only the steps that ran, each with why it missed the cache (the build still runs)')
     .option('--check', "run BuildKit's build checks only (no step runs); exit 1 when any rule reports")
+    .option('--provenance <value>', 'attach an SLSA provenance attestation: true (mode=min), false, mode=min or mode=max (default: none)')
     .action(async (context: string, flags: BuildFlags) => {
       const platform = checkPlatform(flags.platform);
+      const provenance = parseProvenance(flags.provenance);
       const allow = parseAllow(flags.allow);
       const limits = parseLimits(flags);
       const cacheFrom = flags.cacheFrom.map((spec) => parseCacheSpec(spec, 'from'));
@@ -128,6 +131,7 @@ export function registerBuild(program: Command): void {
           noCache: !flags.cache,
           pull: !!flags.pull,
           push: !!flags.push,
+          ...(provenance ? { provenance } : {}),
           cacheFrom,
           cacheTo,
           ...(Object.keys(buildContexts).length ? { buildContexts } : {}),

@@ -51,7 +51,16 @@ export async function imageInspectObject(store: ImageStore, img: StoredImage) {
     Manifest: img.manifest,
     ChainIDs: chainIds(c.rootfs.diff_ids),
     History: c.history ?? [],
+    // tsbuild's addition, only for images built with --provenance: what buildx imagetools shows
+    ...(await provenanceOf(store, img)),
   } as Record<string, unknown>;
+}
+
+/** `{ Provenance: { SLSA: predicate } }` when the image has a recorded provenance, else nothing. */
+async function provenanceOf(store: ImageStore, img: StoredImage): Promise<Record<string, unknown>> {
+  const { recordedPredicates } = await import('../image/attestation.js');
+  const slsa = (await recordedPredicates(store, img.manifestDigest)).find((p) => p.predicateType === 'https://slsa.dev/provenance/v0.2');
+  return slsa ? { Provenance: { SLSA: slsa.predicate } } : {};
 }
 
 /** `history --wasted`: the layers' headers scanned (no body is read), the waste printed. */

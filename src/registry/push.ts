@@ -17,7 +17,8 @@ import { isDigest, sha256 } from '../image/digest.js';
 import { LayerCompressor } from '../image/layer-compressor.js';
 import { MT, layerCompression, parseManifest, type Descriptor, type Manifest } from '../image/manifest.js';
 import { originOf, savePullRecord, type PullRecord } from '../image/pull-records.js';
-import { familiarString, formatReference, type ImageReference } from '../image/reference.js';
+import { familiarRepository, familiarString, formatReference, type ImageReference } from '../image/reference.js';
+import { platformOfConfig, purlOf, recordedPredicates, writeAttestedIndex } from '../image/attestation.js';
 import type { ImageStore, StoredImage } from '../image/store.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
 import { mapLimit } from '../map-limit.js';
@@ -141,8 +142,16 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sto
       if (e.type !== 'layer' || e.layer === image.id) return;
       opts.onProgress?.({ ...e, layer: byCompressed.get(e.layer) ?? e.layer });
     };
-    const res = await push(client, target, compressor, root, { concurrency: opts.concurrency ?? 3, onProgress, ...(mountFrom ? { mountFrom } : {}) });
-    const rec = { root: root.digest, manifest: root.digest, mediaType: root.mediaType, size: root.size, image: image.manifestDigest, source: `${repo.registry}/${repo.name}` };
+    // an image with recorded attestations (build --provenance) goes as BuildKit's index: the image
+    // manifest plus an attestation manifest whose statements name the manifest pushed here
+    const predicates = await recordedPredicates(store, image.manifestDigest);
+    let top: Descriptor<string> = root;
+    if (predicates.length) {
+      const platform = platformOfConfig(image.config);
+      top = (await writeAttestedIndex(store, { ...root, platform }, [purlOf(familiarRepository(target), target.tag, platform)], predicates)).index;
+    }
+    const res = await push(client, target, compressor, top, { concurrency: opts.concurrency ?? 3, onProgress, ...(mountFrom ? { mountFrom } : {}) });
+    const rec = { root: top.digest, manifest: root.digest, mediaType: root.mediaType, size: root.size, image: image.manifestDigest, source: `${repo.registry}/${repo.name}` };
     await savePullRecord(store, target, rec, false);
     return { ...res, size: root.size, image };
   } catch (e) {
