@@ -45,15 +45,6 @@ async function each(words: readonly string[], fn: (word: string) => Promise<void
   }
 }
 
-function keyValues(list: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of list) {
-    const eq = l.indexOf('=');
-    out[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
-  }
-  return out;
-}
-
 /** `ls` rows: the built-ins and the user networks, as Docker's network summary. */
 interface Row {
   ID: string;
@@ -111,13 +102,14 @@ export function addNetworkCommands(program: Command): void {
     .option('--label <label>', 'set metadata on a network; repeatable', collect, [])
     .action((name: string, opts: { driver: string; subnet?: string; gateway?: string; internal?: boolean; label: string[]; root?: string }) =>
       exitOne(async () => {
+        const { parseLabels } = await import('./build-flags.js');
         const c = await open(opts.root);
         const n = await c.endpoints.networks.create(name, {
           driver: opts.driver,
           ...(opts.subnet !== undefined ? { subnet: opts.subnet } : {}),
           ...(opts.gateway !== undefined ? { gateway: opts.gateway } : {}),
           internal: opts.internal === true,
-          labels: keyValues(opts.label),
+          labels: parseLabels(opts.label),
         });
         process.stdout.write(`${n.Id}\n`);
       }),

@@ -89,3 +89,16 @@ export function rulesFor(hostPort: number): string[] {
   }
   return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort}( comment "[^"]*")? :`).test(l));
 }
+
+/** What user network ID (containers/networks.ts) still holds on the host: its bridge, nft
+ *  tables, state file and address entries (none once it is removed). */
+export function networkLeftovers(id: string): string[] {
+  const bridge = `tsb-${id.slice(0, 11)}`;
+  const tables = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout ?? '';
+  return [
+    ...(existsSync(`/sys/class/net/${bridge}`) ? [`bridge ${bridge}`] : []),
+    ...[...tables.matchAll(new RegExp(`^table ip6? tsb_${id.slice(0, 12)}$`, 'gm'))].map((m) => m[0]),
+    ...(existsSync(`/run/tsbuild/${bridge}.json`) ? [`state ${bridge}.json`] : []),
+    ...(existsSync(`/run/tsbuild/ipam/${bridge}`) ? [`ipam ${bridge}`] : []),
+  ];
+}
