@@ -10,7 +10,8 @@ import type { ParseResult, RawNode, SourceRange } from '../../parser/ast.js';
 import type { Instruction, Instructions, Stage } from '../../parser/instructions.js';
 import { goToLower } from '../../parser/text.js';
 import { ShellLex, type WordMatches } from '../../parser/word-expansion.js';
-import type { PatternMatcher } from '../dockerignore.js';
+import { envMap } from '../args.js';
+import { cleanPath, type PatternMatcher } from '../dockerignore.js';
 import type { CheckReport } from './report.js';
 import { MESSAGES } from './rules.js';
 
@@ -147,11 +148,7 @@ function platformRules(stage: Stage, lex: ShellLex, globals: Map<string, string>
 
 function baseFacts(stage: Stage, base: string | undefined, stages: readonly Stage[], finals: Map<number, StageFacts>, input: StageRulesInput): StageFacts {
   const fresh = (env: readonly string[] | undefined, known: boolean, shell = false): StageFacts => {
-    const m = new Map<string, string>();
-    for (const line of env ?? []) {
-      const eq = line.indexOf('=');
-      m.set(eq < 0 ? line : line.slice(0, eq), eq < 0 ? '' : line.slice(eq + 1));
-    }
+    const m = envMap(env);
     if (!m.has('PATH')) m.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     return { env: m, envKnown: known, workdirSet: false, shellSet: shell };
   };
@@ -292,7 +289,7 @@ class StageChecker {
     if (!matcher || matcher.hasExclusions) return;
     for (const raw of sources) {
       if (raw.startsWith('<<') || /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) || raw.startsWith('git@')) continue;
-      const src = cleanSlashPath(raw);
+      const src = cleanPath(raw);
       if ((src === '.' || src === '/') && !matcher.patterns.some((p) => !p.exclusion && ['*', '**', '**/*'].includes(p.source))) continue;
       if (matcher.matchesOrParentMatches(src.replace(/^\/+/, '') || '.')) add('CopyIgnoredFile', MESSAGES.CopyIgnoredFile(kind === 'add' ? 'Add' : 'Copy', src));
     }
@@ -305,23 +302,6 @@ function tryExpand(lex: ShellLex, w: string, env: ReadonlyMap<string, string>): 
   } catch {
     return undefined; // the build reports a bad word itself
   }
-}
-
-/** Go's filepath.Clean on a '/'-separated path. */
-function cleanSlashPath(p: string): string {
-  const abs = p.startsWith('/');
-  const out: string[] = [];
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length && out[out.length - 1] !== '..') out.pop();
-      else if (!abs) out.push('..');
-      continue;
-    }
-    out.push(seg);
-  }
-  const s = out.join('/');
-  return abs ? '/' + s : s || '.';
 }
 
 /** BuildKit's suggest.Search (case-sensitive): the first candidate at Levenshtein distance < 3,
