@@ -18,7 +18,7 @@
 import { rm } from 'node:fs/promises';
 import { TsbuildError } from '../errors.js';
 import { emptyConfig, type ImageConfig } from '../image/config.js';
-import { digestOf, isDigest, type Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import { LayerIngester } from '../image/layer-ingest.js';
 import { writeLayerWithSnapshot } from '../image/layer-writer.js';
 import { parseManifest, REF_NAME, type Descriptor, type Index } from '../image/manifest.js';
@@ -157,22 +157,15 @@ async function importLayout(session: BuildSession, src: Extract<NamedContextSour
   } catch {
     throw new TsbuildError('NOT_FOUND', `${src.dir} is not an OCI image layout (no readable index.json)`);
   }
-  const read = async (d: Descriptor<string>): Promise<Buffer> => {
-    if (!layout.content.has(d.digest)) throw new TsbuildError('NOT_FOUND', `${src.dir}: blob ${d.digest} is missing`);
-    const parts: Buffer[] = [];
-    for await (const c of layout.content.open(d.digest)) parts.push(c as Buffer);
-    const buf = Buffer.concat(parts);
-    if (digestOf(buf) !== d.digest) throw new TsbuildError('CORRUPT', `${src.dir}: blob ${d.digest} does not match its digest`);
-    return buf;
-  };
+  const read = (d: Descriptor<string>): Promise<Buffer> => layout.readBlob(d.digest);
   let desc: Descriptor<string> | undefined;
-  if (src.digest !== undefined) desc = index.manifests.find((m) => m.digest === src.digest) ?? { mediaType: '', digest: src.digest, size: -1 };
+  if (src.digest !== undefined) desc = index.manifests.find((m) => m.digest === src.digest) ?? { mediaType: '', digest: src.digest, size: 0 };
   else if (src.tag !== undefined) desc = index.manifests.find((m) => m.annotations?.[REF_NAME] === src.tag);
   else desc = index.manifests.length === 1 ? index.manifests[0] : index.manifests.find((m) => m.annotations?.[REF_NAME] === 'latest');
   if (!desc) throw new TsbuildError('NOT_FOUND', `${src.dir}: no image named ${src.tag ?? 'latest'} in its index.json`);
   // a nested index (a multi-platform image): the host's manifest
   for (let depth = 0; depth < 4; depth++) {
-    const bytes = await read(desc.size < 0 ? { ...desc, size: 0 } : desc);
+    const bytes = await read(desc);
     const parsed = parseManifest(bytes, desc.mediaType || undefined);
     if (parsed.kind === 'manifest') {
       const m = parsed.manifest;

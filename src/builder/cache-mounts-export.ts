@@ -106,10 +106,10 @@ function targetOf(spec: CacheSpec, client: () => Promise<RegistryClient>): Artif
         } catch {
           return undefined;
         }
-        return desc ? readAll(open(desc), desc) : undefined;
+        return desc ? layout.readBlob(desc.digest) : undefined;
       },
       open,
-      read: (d) => readAll(open(d), d),
+      read: (d) => layout.readBlob(d.digest),
     };
   }
   const ref = parseReference(spec.ref);
@@ -142,14 +142,6 @@ function targetOf(spec: CacheSpec, client: () => Promise<RegistryClient>): Artif
 
 async function* streamOf(open: () => Promise<Readable>): AsyncGenerator<Buffer> {
   for await (const c of await open()) yield c as Buffer;
-}
-
-async function readAll(stream: Readable, d: Descriptor<string>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c as Buffer);
-  const buf = Buffer.concat(parts);
-  if (sha256(buf) !== d.digest) throw new TsbuildError('CORRUPT', `cache mounts blob ${d.digest} does not match its digest`);
-  return buf;
 }
 
 /** Exports `mounts` to the cache target of `spec`; reports each mount on the event stream. */

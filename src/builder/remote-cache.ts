@@ -268,13 +268,7 @@ export class BuildRemoteCache {
 async function readLocalCache(layout: OciLayout, tag: string): Promise<CacheRecord[]> {
   const desc = await layout.resolve(tag);
   if (!desc) return [];
-  const read = async (d: string): Promise<Buffer> => {
-    const parts: Buffer[] = [];
-    for await (const c of layout.content.open(d)) parts.push(c as Buffer);
-    const buf = Buffer.concat(parts);
-    if (digestOf(buf) !== d) throw new TsbuildError('CORRUPT', `cache blob ${d} in ${layout.dir} does not match its digest`);
-    return buf;
-  };
+  const read = (d: string): Promise<Buffer> => layout.readBlob(d);
   const p = parseManifest(await read(desc.digest), desc.mediaType);
   if (p.kind !== 'manifest' || p.manifest.config.mediaType !== CACHE_CONFIG_MEDIA_TYPE) throw new TsbuildError('INVALID', `${layout.dir} is not a tsbuild build cache`);
   let cfg: { version?: number; records?: Array<{ key: string; layers: string[]; state?: unknown; created?: string }> };

@@ -10,7 +10,9 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { TsbuildError } from '../errors.js';
 import { BlobStore } from './blobs.js';
+import { digestOf } from './digest.js';
 import { MT, REF_NAME, type Descriptor, type Index } from './manifest.js';
 
 export class OciLayout {
@@ -47,6 +49,16 @@ export class OciLayout {
     if (!d) return undefined;
     const { annotations: _a, ...rest } = d;
     return rest;
+  }
+
+  /** A small blob's bytes (a manifest, a config), checked against its digest. */
+  async readBlob(digest: string): Promise<Buffer> {
+    if (!this.content.has(digest)) throw new TsbuildError('NOT_FOUND', `${this.dir}: blob ${digest} is missing`);
+    const parts: Buffer[] = [];
+    for await (const c of this.content.open(digest)) parts.push(c as Buffer);
+    const buf = Buffer.concat(parts);
+    if (digestOf(buf) !== digest) throw new TsbuildError('CORRUPT', `${this.dir}: blob ${digest} does not match its digest`);
+    return buf;
   }
 
   private async writeIndex(index: Index<string>): Promise<void> {

@@ -118,3 +118,20 @@ test('--build-context values are parsed once into typed sources; bad ones are on
     );
   }
 });
+
+test('CLI: --build-context NAME=DIR is relative to the working dir; a bad value is one line, exit 1', async () => {
+  const { runCli } = await import('../helpers/cli.js');
+  const cwd = makeContext({ 'docs/n.txt': 'note\n', 'app/Dockerfile': 'FROM busybox\nCOPY --from=docs n.txt /n.txt\n' });
+  const ok = await runCli(['build', '-q', '--root', s.root, '--build-context', 'docs=docs', '-t', 'ctx-cli:1', 'app'], { cwd });
+  assert.equal(ok.code, 0, ok.stderr);
+  const bad = await runCli(['build', '--root', s.root, '--build-context', 'docs', 'app'], { cwd });
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.match(bad.stderr, /invalid context value: docs, expected key=value/);
+  const store = await ImageStore.open(s.root);
+  try {
+    assert.ok(await store.getImage('ctx-cli:1'));
+  } finally {
+    await store.close();
+  }
+});
