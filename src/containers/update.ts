@@ -16,7 +16,7 @@ import { withLock } from '../image/lock.js';
 import { updateCgroup, type CgroupUpdate } from '../runtime/cgroup.js';
 import type { Containers } from './containers.js';
 import { containerDir, lockPath, readRecord, writeJsonAtomic, type HostConfigJson } from './record.js';
-import { parseResources, ramInBytes, type ResourceFlags } from './resources.js';
+import { cgroupLimits, parseResources, ramInBytes, type ResourceFlags } from './resources.js';
 import { parseRestartPolicy } from './restart.js';
 import { join } from 'node:path';
 
@@ -71,15 +71,9 @@ export function planUpdate(hc: HostConfigJson, f: UpdateFlags, id: string): Upda
     cgroup.memoryBytes = m;
     cgroup.memorySwapBytes = s === -1 ? 'max' : s > 0 ? s : 2 * m;
   }
-  if (parsed.NanoCpus > 0) {
-    host.NanoCpus = parsed.NanoCpus;
-    cgroup.cpuPeriodUs = 100_000;
-    cgroup.cpuQuotaUs = Math.max(1000, Math.round((parsed.NanoCpus / 1e9) * 100_000));
-  }
-  if (parsed.CpuShares > 0) {
-    host.CpuShares = parsed.CpuShares;
-    cgroup.cpuShares = Math.max(2, parsed.CpuShares);
-  }
+  // the CFS quota and the weight as `run` gives them to a new group
+  if (parsed.NanoCpus > 0) Object.assign(cgroup, cgroupLimits({ NanoCpus: (host.NanoCpus = parsed.NanoCpus) }));
+  if (parsed.CpuShares > 0) Object.assign(cgroup, cgroupLimits({ CpuShares: (host.CpuShares = parsed.CpuShares) }));
   if (parsed.PidsLimit !== null) {
     host.PidsLimit = parsed.PidsLimit > 0 ? parsed.PidsLimit : 0;
     cgroup.pidsMax = parsed.PidsLimit > 0 ? parsed.PidsLimit : 'max';

@@ -37,6 +37,7 @@ test('update rules as Docker 20.10 applies them', () => {
   assert.throws(() => planUpdate(hc, { memory: '1m' }, 'x'), /Minimum memory limit allowed is 6MB/);
   assert.deepEqual(planUpdate(hc, { pidsLimit: '-1', memorySwap: '-1' }, 'x'), { host: { PidsLimit: 0, MemorySwap: -1 }, cgroup: { pidsMax: 'max', memoryBytes: 32 << 20, memorySwapBytes: 'max' } });
   assert.deepEqual(planUpdate(hc, { memory: '0', cpus: '0' }, 'x'), { host: {}, cgroup: {} });
+  assert.deepEqual(planUpdate(hc, { cpus: '0.5', cpuShares: '512' }, 'x'), { host: { NanoCpus: 5e8, CpuShares: 512 }, cgroup: { cpuPeriodUs: 100_000, cpuQuotaUs: 50_000, cpuShares: 512 } });
   assert.throws(() => planUpdate({ ...hc, AutoRemove: true }, { restart: 'always' }, 'x'), /Restart policy cannot be updated because AutoRemove is enabled for the container/);
 });
 
