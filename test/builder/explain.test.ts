@@ -160,3 +160,23 @@ test('explain: build --explain prints only the steps that ran, and why', async (
   // offline check of the same renderer on a fully cached build
   assert.match(render([{ type: 'step-start', id: 1, name: '[2/2] RUN x', time: 0 }, { type: 'step-cached', id: 1, time: 0 }, { type: 'build-done', imageId: 'sha256:x', tags: [], time: 0 }], explainRenderer), /^0 of 1 steps ran \(all cached\)\n/);
 });
+
+test('explain: an ENV value, a USER, and a build-arg holding a --secret value (masked in the reason and the record)', async () => {
+  const ctx = makeContext({});
+  const secretFile = join(makeContext({ tok: 'hunter2-secret' }), 'tok');
+  const secrets = [{ id: 'tok', src: secretFile }];
+  const df = (env: string, user: string) => `FROM busybox\nARG TOKEN\nENV MODE=${env}\nUSER ${user}\nRUN echo ok > /tmp/ok\n`;
+  const tags = ['explain-env:1'];
+  const run = '[2/2] RUN echo ok > /tmp/ok';
+  await buildIn(s.root, ctx, df('a', 'root'), { tags, secrets, buildArgs: { TOKEN: 'hunter2-secret' } });
+  const env = misses(await buildIn(s.root, ctx, df('b', 'root'), { tags, secrets, buildArgs: { TOKEN: 'hunter2-secret' } })).get(run);
+  assert.deepEqual({ ...env, id: 0 }, { kind: 'env', name: 'MODE', old: 'a', new: 'b', id: 0 });
+  const user = misses(await buildIn(s.root, ctx, df('b', 'nobody'), { tags, secrets, buildArgs: { TOKEN: 'hunter2-secret' } })).get(run);
+  assert.deepEqual(user && { kind: user.kind, input: user.kind === 'input' && user.input }, { kind: 'input', input: 'USER' });
+  const arg = await buildIn(s.root, ctx, df('b', 'nobody'), { tags, secrets, buildArgs: { TOKEN: 'other' } });
+  assert.deepEqual({ ...misses(arg).get(run), id: 0 }, { kind: 'build-arg', name: 'TOKEN', old: '****', new: 'other', id: 0 });
+  assert.match(render(arg.events, plainRenderer), /cache miss: build-arg TOKEN changed \(\*\*\*\* → other\)\n/);
+  const records = readdirSync(join(s.root, 'cache')).map((f) => readFileSync(join(s.root, 'cache', f), 'utf8'));
+  assert.ok(records.some((r) => r.includes('tsbuild-explain-v1:')));
+  assert.ok(!records.some((r) => r.includes('hunter2')), 'the secret value is in no cache file');
+});
