@@ -8,26 +8,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { join } from 'node:path';
 import { useContainerStore } from '../helpers/containers.js';
 import { parsePublish, displayPorts, portLines } from '../../src/containers/ports.js';
 import { RUN_ROOT, freePort, rulesFor } from './leftovers.js';
+import { httpGet } from './http-get.js';
 
 const base = useContainerStore();
 const run = base.run;
-
-function fetchText(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path: '/index.html', timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(`${res.statusCode} ${body}`));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
 
 async function waitFor(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) if (await fn()) return;
@@ -65,7 +53,7 @@ test('a published port serves the host, a second publish is refused, stop/start/
   const web = await run('run', '-d', '--name', 'web', '-p', `127.0.0.1:${port}:80`, 'busybox', 'sh', '-c', 'mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www');
   assert.equal(web.code, 0, web.stderr);
   const id = web.stdout.trim();
-  await waitFor(async () => (await fetchText(port).catch(() => '')) === '200 hello\n');
+  await waitFor(async () => (await httpGet(port, '/index.html').catch(() => '')) === '200 hello\n');
   assert.equal(rulesFor(port).length, 1);
   assert.equal(readFileSync('/proc/sys/net/ipv4/conf/tsbuild0/route_localnet', 'utf8').trim(), '1');
 
@@ -89,7 +77,7 @@ test('a published port serves the host, a second publish is refused, stop/start/
   assert.deepEqual(rulesFor(port), [], 'stop removes the rule');
   assert.equal((await run('ps', '-a', '--format', '{{.Ports}}|{{.Status}}')).stdout.split('|')[0], '');
   assert.equal((await run('start', 'web')).code, 0);
-  await waitFor(async () => (await fetchText(port).catch(() => '')) === '200 hello\n');
+  await waitFor(async () => (await httpGet(port, '/index.html').catch(() => '')) === '200 hello\n');
 
   // the container ends on its own: the monitor's exit command takes the rule away
   const mon = Number(readFileSync(join(RUN_ROOT, id, 'monitor'), 'utf8').split(' ')[2]);
