@@ -169,7 +169,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     // a fully cached rebuild made no layer: its hint (if any) was shown when they were made
     let hint: string | undefined;
     if (session.layersMade > 0) try {
-      const waste = computeWaste(final.layers.map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
+      const waste = computeWaste((squashed?.layers ?? final.layers).map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
       hint = wasteHint(waste, tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12), humanSize);
     } catch {
       hint = undefined;

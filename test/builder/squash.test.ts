@@ -120,3 +120,12 @@ test('Docker loads and runs a squashed image', { skip: !existsSync(REF_SOCK) && 
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('--squash: no wasted-space hint for bytes the squash dropped', async () => {
+  const df = ['FROM busybox', 'RUN head -c 12000000 /dev/zero > /big', 'RUN rm /big && echo done > /done'].join('\n');
+  const plain = await buildIn(s.root, ctx, df);
+  assert.ok(plain.warnings.some((w) => w.includes('history --wasted')), 'the unsquashed image wastes 12 MB');
+  const b = await buildIn(s.root, ctx, df, { squash: true, noCache: true });
+  assert.equal(b.warnings.some((w) => w.includes('history --wasted')), false);
+  assert.equal(b.layers[1]!.some((f) => f.path === 'big'), false);
+});
