@@ -215,9 +215,9 @@ export interface LayerTap {
   /** `contentOffset`: where the entry's content starts in the tar. */
   entry(h: TarHeader, e: LayerEntry, contentOffset: number): void;
   data(chunk: Buffer): void;
-  /** For the entry just given: an open file and offset holding its exact bytes, to read instead
-   *  of its source (snapshot-writer's donors: an earlier layer's blob). */
-  contentSource?(): { fd: number; offset: number } | undefined;
+  /** For the entry just given: its exact bytes from elsewhere, to use instead of reading its
+   *  source (snapshot-writer's donors: an earlier layer's blob). */
+  contentSource?(): { chunks(): Iterable<Buffer> } | undefined;
 }
 
 /** The layer as tar bytes (header, content and padding pieces). A tap, if it accepts the layer, is given
@@ -243,7 +243,7 @@ export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<La
     if (h.type === 'file' && h.size > 0) {
       if (!e.sourcePath) throw new TsbuildError('INVALID', `layer entry ${e.path} has content but no source`);
       const from = t?.contentSource?.();
-      for await (const chunk of from ? readAt(from.fd, from.offset, h.size, e.path) : readExactly(e.sourcePath, h.size, e.path)) {
+      for await (const chunk of from ? from.chunks() : readExactly(e.sourcePath, h.size, e.path)) {
         t?.data(chunk);
         yield chunk;
       }
@@ -319,25 +319,6 @@ export function orderEntries(list: LayerEntry[]): LayerEntry[] {
 /** Files up to this size are read with blocking calls: the thread-pool round trips of an async
  *  open/read/close cost far more than the read itself (layers of many small files). */
 const SMALL_FILE = 64 * 1024;
-
-/** Exactly `size` bytes at `offset` of an open file (an earlier layer's blob: immutable, so a
- *  short read means it is damaged). */
-function* readAt(fd: number, offset: number, size: number, name: string): Generator<Buffer> {
-  let left = size;
-  let pos = offset;
-  while (left > 0) {
-    const buf = Buffer.allocUnsafe(Math.min(left, 1 << 20));
-    let off = 0;
-    while (off < buf.length) {
-      const n = readSync(fd, buf, off, buf.length - off, pos + off);
-      if (n === 0) throw new TsbuildError('CORRUPT', `the stored copy of ${name} ends early`);
-      off += n;
-    }
-    pos += buf.length;
-    left -= buf.length;
-    yield buf;
-  }
-}
 
 /** Exactly `size` bytes of a file; a file that shrank since it was listed is an error. */
 async function* readExactly(path: string, size: number, name: string): AsyncGenerator<Buffer> {

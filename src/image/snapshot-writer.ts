@@ -35,6 +35,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   symlinkSync,
   writeFileSync,
@@ -63,9 +64,45 @@ export type DonorCopy = [string, string, string, string, number];
 
 /** Where a linked file's bytes can be read instead of its source. */
 export interface ContentSource {
-  fd: number;
-  offset: number;
+  /** The bytes, as slices of big reads: files copied together sit together in the earlier blob,
+   *  so one read of a window serves many of them. */
+  chunks(): Iterable<Buffer>;
 }
+
+/** Reads of an earlier blob through a window of WINDOW bytes (slices are handed out, never copied;
+ *  a refill allocates a new window, so slices handed out earlier stay valid). */
+class BlobWindow {
+  private start = 0;
+  private buf = Buffer.alloc(0);
+  constructor(readonly fd: number) {}
+
+  *slice(offset: number, size: number): Generator<Buffer> {
+    let pos = offset;
+    let left = size;
+    while (left > 0) {
+      if (pos < this.start || pos >= this.start + this.buf.length) this.fill(pos, left);
+      const from = pos - this.start;
+      const n = Math.min(left, this.buf.length - from);
+      yield this.buf.subarray(from, from + n);
+      pos += n;
+      left -= n;
+    }
+  }
+
+  private fill(pos: number, want: number): void {
+    const buf = Buffer.allocUnsafe(Math.max(WINDOW, Math.min(want, 1 << 20)));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(this.fd, buf, got, buf.length - got, pos + got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got === 0) throw new TsbuildError('CORRUPT', 'a stored layer blob ends early');
+    this.start = pos;
+    this.buf = buf.subarray(0, got);
+  }
+}
+const WINDOW = 1 << 20;
 
 /** The header fields a donor must share with the new entry (besides its path's content). */
 function headerKey(h: TarHeader): string {
@@ -80,7 +117,7 @@ export class DonorIndex {
 
   /** `tempPath` names a temp file in the store (a killed writer's is removed by prune). */
   /** Open blobs of earlier layers (by hex; null: could not be opened), closed by close(). */
-  private readonly blobFds = new Map<string, number | null>();
+  private readonly blobs = new Map<string, BlobWindow | null>();
 
   constructor(
     private readonly snapshotDir: (hex: string) => string,
@@ -110,26 +147,27 @@ export class DonorIndex {
   find(sourcePath: string, identity: string, h: TarHeader): { path: string; content: ContentSource | undefined } | undefined {
     const r = this.records.get(sourcePath);
     if (!r || r[0] !== identity || r[3] !== headerKey(h) || !HEX.test(r[1])) return undefined;
-    return { path: join(this.snapshotDir(r[1]), r[2]), content: HEX.test(r[4]) && Number.isSafeInteger(r[5]) ? this.blobAt(r[4], r[5]) : undefined };
+    return { path: join(this.snapshotDir(r[1]), r[2]), content: HEX.test(r[4]) && Number.isSafeInteger(r[5]) ? this.blobAt(r[4], r[5], h.size) : undefined };
   }
 
-  private blobAt(hex: string, offset: number): ContentSource | undefined {
-    let fd = this.blobFds.get(hex);
-    if (fd === undefined) {
+  private blobAt(hex: string, offset: number, size: number): ContentSource | undefined {
+    let w = this.blobs.get(hex);
+    if (w === undefined) {
       try {
-        fd = openSync(this.blobPath(hex), constants.O_RDONLY | constants.O_NOFOLLOW);
+        w = new BlobWindow(openSync(this.blobPath(hex), constants.O_RDONLY | constants.O_NOFOLLOW));
       } catch {
-        fd = null; // removed: the source is read instead
+        w = null; // removed: the source is read instead
       }
-      this.blobFds.set(hex, fd);
+      this.blobs.set(hex, w);
     }
-    return fd === null ? undefined : { fd, offset };
+    const win = w;
+    return win === null ? undefined : { chunks: () => win.slice(offset, size) };
   }
 
   /** Closes the blobs opened for reading. */
   close(): void {
-    for (const fd of this.blobFds.values()) if (fd !== null) closeSync(fd);
-    this.blobFds.clear();
+    for (const w of this.blobs.values()) if (w !== null) closeSync(w.fd);
+    this.blobs.clear();
   }
 
   /** Remembers where these sources' copies are now (the snapshot `snapshotHex`, the bytes in the
