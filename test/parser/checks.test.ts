@@ -160,6 +160,14 @@ test('CopyIgnoredFile: only without ! exceptions in .dockerignore', () => {
   assert.deepEqual(shorts('FROM busybox AS a\nFROM busybox\nCOPY --from=a secret.txt /x\n', { ignore: ['secret.txt'] }), []);
 });
 
+test('ExposeProtoCasing', () => {
+  assert.deepEqual(shorts('FROM busybox\nENV P=53/UDP\nEXPOSE 80/TCP $P\n'), [
+    "ExposeProtoCasing: Defined protocol '80/TCP' in EXPOSE instruction should be lowercase (line 3)",
+    "ExposeProtoCasing: Defined protocol '53/UDP' in EXPOSE instruction should be lowercase (line 3)",
+  ]);
+  assert.deepEqual(shorts('FROM busybox\nENV P=53/udp\nEXPOSE 80 443/tcp $P\n'), []);
+});
+
 test('InvalidDefinitionDescription is experimental: off unless asked for', () => {
   assert.deepEqual(shorts('# check=experimental=all\n# wrong words\nFROM busybox AS build\n'), []);
 });

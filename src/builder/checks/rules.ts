@@ -78,6 +78,7 @@ export const RULES = {
     'Comment for build stage or argument should follow the format: `# <arg/stage name> <description>`. If this is not intended to be a description comment, add an empty line or comment between the instruction and the comment.',
     true,
   ),
+  ExposeProtoCasing: rule('ExposeProtoCasing', 'expose-proto-casing', 'Protocol in EXPOSE instruction should be lowercase'),
 } as const satisfies Record<string, CheckRule>;
 
 export type RuleName = keyof typeof RULES;
@@ -102,6 +103,7 @@ export const MESSAGES = {
   InvalidDefaultArgInFrom: (base: string) => `Default value for ARG ${base} results in empty or invalid base image name`,
   FromPlatformFlagConstDisallowed: (p: string) => `FROM --platform flag should not use constant value ${q(p)}`,
   CopyIgnoredFile: (cmd: string, file: string) => `Attempting to ${cmd} file ${q(file)} that is excluded by .dockerignore`,
+  ExposeProtoCasing: (port: string) => `Defined protocol '${port}' in EXPOSE instruction should be lowercase`,
 } as const;
 
 const q = goQuote;

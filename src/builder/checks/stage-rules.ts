@@ -3,7 +3,7 @@
  * (UndefinedArgInFrom, InvalidDefaultArgInFrom, RedundantTargetPlatform,
  * FromPlatformFlagConstDisallowed) for every stage, and for each stage the build needs, instruction
  * by instruction: UndefinedVar, SecretsUsedInArgOrEnv, LegacyKeyValueFormat, WorkdirRelativePath,
- * JSONArgsRecommended, MultipleInstructionsDisallowed, CopyIgnoredFile. Pure.
+ * JSONArgsRecommended, MultipleInstructionsDisallowed, CopyIgnoredFile, ExposeProtoCasing. Pure.
  */
 import { parseReference } from '../../image/reference.js';
 import type { ParseResult, RawNode, SourceRange } from '../../parser/ast.js';
@@ -240,6 +240,9 @@ class StageChecker {
       case 'volume':
         for (const v of ins.volumes) word(v);
         break;
+      case 'expose':
+        for (const raw of ins.ports) for (const port of this.words(raw)) this.exposeRules(port, add);
+        break;
       case 'run':
         for (const m of ins.mounts) if (m.needsExpansion) word(m.raw);
         break;
@@ -270,6 +273,27 @@ class StageChecker {
       this.report.add('UndefinedVar', MESSAGES.UndefinedVar(name, closest(name, keys)), at, comments);
     }
     return m.result;
+  }
+
+  /** EXPOSE's words: expanded and split, no variable reported (BuildKit's dispatchExpose). */
+  private words(w: string): string[] {
+    try {
+      return this.lex.processWords(w, this.facts.env);
+    } catch {
+      return [];
+    }
+  }
+
+  /** ExposeProtoCasing for one `port[/proto]` (BuildKit's ExposeInvalidFormat cannot arise: an
+   *  `ip:host:port` spec is refused when the Dockerfile is read, see to-instructions.ts). */
+  private exposeRules(port: string, add: (rule: 'ExposeProtoCasing', message: string) => void): void {
+    const parts = port.split(':');
+    const container = parts[parts.length - 1]!;
+    const slash = container.indexOf('/');
+    const proto = slash < 0 ? '' : container.slice(slash + 1);
+    // a bad spec fails the build itself
+    if ((slash < 0 ? container : container.slice(0, slash)) === '' || !['', 'tcp', 'udp', 'sctp'].includes(proto.toLowerCase())) return;
+    if (proto !== proto.toLowerCase()) add('ExposeProtoCasing', MESSAGES.ExposeProtoCasing(port));
   }
 
   private secret(ins: 'ARG' | 'ENV', key: string, at: SourceRange, comments: readonly string[]): void {
