@@ -90,6 +90,15 @@ test('--provenance=mode=max: pushed as an index with BuildKit attestation manife
   const cfg = JSON.parse(skopeo('inspect', '--tls-verify=false', '--config', `docker://${ref}`)) as { config: { Cmd: string[] } };
   assert.deepEqual(cfg.config.Cmd, ['cat', '/g']);
 
+  // a later `tsbuild push` of the stored image sends the attestation too
+  const again = `${registry.host}/prov/again:1`;
+  assert.equal((await runCli(['tag', '--root', base.root, ref, again])).code, 0);
+  const pushed = await runCli(['push', '--root', base.root, '--progress', 'quiet', again]);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  const index2 = JSON.parse(skopeo('inspect', '--tls-verify=false', '--raw', `docker://${again}`)) as { manifests: Desc[] };
+  assert.deepEqual(index2.manifests.map((m) => m.annotations?.['vnd.docker.reference.type']), [undefined, 'attestation-manifest']);
+  assert.equal(index2.manifests[0]!.digest, img.digest, 'the same image manifest');
+
   // tsbuild inspect shows the predicate
   const ins = await runCli(['inspect', '--root', base.root, '--format', '{{json .Provenance.SLSA.invocation.parameters.args}}', ref]);
   assert.equal(ins.code, 0, ins.stderr);
