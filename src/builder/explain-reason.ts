@@ -24,7 +24,8 @@ export type MissReason =
   /** The step below it in the chain ran (or was taken from another build): its `id` in this
    *  build's events, and whether it ran in this build. */
   | { kind: 'earlier-step'; step: number; ran: boolean; name: string }
-  /** The stage's base image is another one (image IDs; `old` null when it was scratch). */
+  /** The stage's base image is another one (image IDs; null for scratch, or not known: a named
+   *  context's content). */
   | { kind: 'base-image'; ref: string; old: string | null; new: string | null }
   /** The instruction's text (as written in the Dockerfile). */
   | { kind: 'instruction'; old: string; new: string }
@@ -59,6 +60,8 @@ export function missText(r: MissReason): string {
     case 'earlier-step':
       return r.ran ? `an earlier step ran (#${r.step})` : `an earlier step changed (#${r.step})`;
     case 'base-image':
+      // both unknown: a named context (--build-context) or a record without its base
+      if (r.old === null && r.new === null) return r.ref ? `base ${r.ref} changed` : 'base image changed';
       return `base image ${r.ref} changed (${shortId(r.old)} → ${shortId(r.new)})`;
     case 'instruction':
       return 'instruction changed';

@@ -153,7 +153,8 @@ export class Explainer {
       const origin = this.origins.get(step.parent);
       if (origin) return { kind: 'earlier-step', step: origin.id, ran: origin.ran, name: origin.name };
       const base = this.bases.get(step.parent);
-      return { kind: 'base-image', ref: base?.ref ?? prev.base?.ref ?? 'base', old: prev.base?.id ?? null, new: base?.id ?? null };
+      if (!base) return { kind: 'base-image', ref: prev.base?.ref ?? '', old: null, new: null };
+      return { kind: 'base-image', ref: base.ref, old: prev.base?.id ?? null, new: base.id };
     }
     const now = this.inputsOf(step);
     if (now.text.d !== prev.text.d) return { kind: 'instruction', old: prev.text.v, new: now.text.v };

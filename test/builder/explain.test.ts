@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { build } from '../../src/index.js';
 import type { BuildEvent } from '../../src/builder/events.js';
-import type { MissReason } from '../../src/builder/explain-reason.js';
+import { missText, type MissReason } from '../../src/builder/explain-reason.js';
+import { changedPaths } from '../../src/builder/explain-files.js';
 import { plainRenderer } from '../../src/builder/progress/plain.js';
 import { ttyRenderer } from '../../src/builder/progress/tty.js';
 import { explainRenderer } from '../../src/builder/progress/explain.js';
@@ -179,4 +180,17 @@ test('explain: an ENV value, a USER, and a build-arg holding a --secret value (m
   const records = readdirSync(join(s.root, 'cache')).map((f) => readFileSync(join(s.root, 'cache', f), 'utf8'));
   assert.ok(records.some((r) => r.includes('tsbuild-explain-v1:')));
   assert.ok(!records.some((r) => r.includes('hunter2')), 'the secret value is in no cache file');
+});
+
+test('explain: reason lines for many files, mixed changes, an unknown base; changed paths against a cut-off record', () => {
+  const d = (n: number) => `sha256:${String(n).repeat(64).slice(0, 64)}`;
+  const five = Array.from({ length: 5 }, (_, i) => ({ path: `f${i}`, old: d(1), new: d(2) }));
+  assert.equal(missText({ kind: 'files', paths: five, more: 2 }), 'f0, f1, f2 changed (and 4 more)');
+  assert.equal(missText({ kind: 'files', paths: [{ path: 'a', old: null, new: d(1) }, { path: 'b', old: d(1), new: null }], more: 0 }), 'a added, b removed');
+  assert.equal(missText({ kind: 'base-image', ref: '', old: null, new: null }), 'base image changed');
+  assert.equal(missText({ kind: 'base-image', ref: 'app', old: d(1), new: d(2) }), `base image app changed (sha256:111111111111… → sha256:222222222222…)`);
+  // level 2 was cut: a path missing there is not "removed", and the changed dir is named with a slash
+  const old = { paths: [['', d(1), 1], ['src', d(1), 1], ['src/a', d(1), 0]] as Array<[string, string, 0 | 1]>, complete: 1 };
+  const now = { paths: [['', d(2), 1], ['src', d(2), 1], ['src/b', d(1), 0]] as Array<[string, string, 0 | 1]>, complete: 1 };
+  assert.deepEqual(changedPaths(old, now).paths.map((p) => p.path), ['src/']);
 });
