@@ -1452,6 +1452,7 @@ struct health {
   int out, st;               /* its output and status pipes (our ends) */
   long long deadline;        /* monotonic: when it is killed */
   int timed_out, truncated;
+  int discard;               /* the running probe is not a result (the container was paused) */
   struct probe_result cur;
 };
 
@@ -1597,6 +1598,28 @@ static void health_done(struct spec *sp, struct health *h, int wstatus, int *out
   }
   if (r->len >= sizeof r->out) r->len = sizeof r->out - 1;
   health_record(sp, h);
+}
+
+/* Whether the container is paused (`pause`: its freezer group frozen; v1 freezer.state, v2
+ * cgroup.freeze). Docker probes no paused container: a probe would only hang in the frozen group. */
+static int health_paused(struct spec *sp) {
+  for (size_t i = 0; i < sp->cgroups.n; i++) {
+    const char *files[] = {"freezer.state", "cgroup.freeze"};
+    for (int f = 0; f < 2; f++) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s", sp->cgroups.v[i]);
+      char *slash = strrchr(path, '/');
+      if (!slash) continue;
+      snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", files[f]);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      char buf[16] = {0};
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n > 0 && (!strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8) || buf[0] == '1')) return 1;
+    }
+  }
+  return 0;
 }
 
 /* The container ended: a probe still running goes (it is not recorded, as Docker's). */
@@ -1890,20 +1913,26 @@ static int __attribute__((noreturn)) monitor_main(void) {
       if (waitpid(hc.pid, &hst, WNOHANG) == hc.pid) {
         /* a probe ended by the container's own end is not a result (Docker cancels it) */
         siginfo_t si = {0};
-        if (waitid(P_PID, (id_t)init, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == init) {
+        if ((waitid(P_PID, (id_t)init, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == init) || hc.discard) {
           hc.pid = 0;
           health_stop(&hc, &pf[PF_PROBE].fd);
+          hc.next = hc.discard ? mono_ns() + sp.health_interval : 0;
+          hc.discard = 0;
         } else health_done(&sp, &hc, hst, &pf[PF_PROBE].fd);
       }
       else if (mono_ns() >= hc.deadline) {
-        /* past its timeout: exec_run kills the process; should the helper not end, it is killed too */
-        kill(hc.pid, hc.timed_out ? SIGKILL : SIGUSR1);
+        /* past its timeout: exec_run kills the process; should the helper not end, it is killed too
+         * (a paused container's probe is dropped: it hung in the frozen group, it did not fail) */
+        if (!hc.timed_out && health_paused(&sp)) hc.discard = 1;
+        kill(hc.pid, hc.timed_out || hc.discard ? SIGKILL : SIGUSR1);
         hc.timed_out = 1;
         hc.deadline = mono_ns() + 2000000000LL;
       }
     }
-    if (health_on && started && code < 0 && hc.pid == 0 && hc.next && mono_ns() >= hc.next)
-      health_probe(&sp, &hc, init, &oldmask, &pf[PF_PROBE].fd);
+    if (health_on && started && code < 0 && hc.pid == 0 && hc.next && mono_ns() >= hc.next) {
+      if (health_paused(&sp)) hc.next = mono_ns() + sp.health_interval;
+      else health_probe(&sp, &hc, init, &oldmask, &pf[PF_PROBE].fd);
+    }
     int st;
     if (code < 0 && waitpid(init, &st, WNOHANG) == init) {
       if (WIFEXITED(st)) code = WEXITSTATUS(st);

@@ -4,7 +4,7 @@
  * - one layer from the writable layer (the runtime's upper-dir diff and the image layer writer,
  *   whiteouts and opaque dirs included; the bound /etc/hosts, hostname and resolv.conf left out),
  *   on top of the image's layers; no change: no layer, the history entry is an empty_layer;
- * - the config is the container's (Env, Cmd, Entrypoint, WorkingDir, User, Labels, ...), then the
+ * - the config is the container's (Env, Cmd, Healthcheck, Entrypoint, WorkingDir, User, ...), then the
  *   `-c` changes (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR);
  * - history gains {created, created_by: the container's Cmd joined by spaces, author (-a),
  *   comment (-m)}; the image's `author` is -a, `container` the container's ID.
@@ -45,7 +45,7 @@ export async function commitContainer(c: Containers, word: string, o: CommitOpti
   const cfg: ContainerConfig = { ...(image.config.config ?? {}) };
   const rc = v.record.Config;
   // the container's config, as Docker's commit takes it (its Hostname/Image are not image config)
-  for (const k of ['User', 'Env', 'Cmd', 'Entrypoint', 'WorkingDir', 'Labels', 'StopSignal', 'ExposedPorts', 'Volumes', 'OnBuild'] as const) {
+  for (const k of ['User', 'Env', 'Cmd', 'Healthcheck', 'Entrypoint', 'WorkingDir', 'Labels', 'StopSignal', 'ExposedPorts', 'Volumes', 'OnBuild'] as const) {
     const val = (rc as unknown as Record<string, unknown>)[k];
     if (val !== undefined) (cfg as Record<string, unknown>)[k] = val;
   }

@@ -15,6 +15,7 @@ import { ImageStore } from '../../src/image/store.js';
 import { Containers, type ContainerView } from '../../src/containers/containers.js';
 import { mergeHealthcheck, monitorHealth, parseHealthFlags } from '../../src/containers/health.js';
 import { psFilter } from '../../src/containers/ps-filter.js';
+import { pauseContainer, unpauseContainer } from '../../src/containers/pause.js';
 import { parseRunArgs } from '../../src/cli/container-run.js';
 import { TsbuildError } from '../../src/errors.js';
 
@@ -180,6 +181,20 @@ test('healthy, unhealthy, timeout, the image HEALTHCHECK, --no-healthcheck; ps s
     const keep = await psFilter([`health=${h}`], c.store);
     assert.deepEqual(listed.filter(keep).map((v) => v.record.Name).sort(), want, h);
   }
+
+  // a paused container is not probed, as Docker's (a probe would hang in the frozen group and time
+  // out): once what was under way settled, no result comes while it stays paused
+  await pauseContainer(c, 'slow');
+  const lastEnd = async () => (await c.find('slow')).health?.Log.at(-1)?.End;
+  await new Promise((res) => setTimeout(res, 3000));
+  const before = await lastEnd();
+  await new Promise((res) => setTimeout(res, 3000));
+  assert.equal(await lastEnd(), before, 'a paused container was probed');
+  await unpauseContainer(c, 'slow');
+  // commit keeps the container's health check in the image, as Docker's
+  assert.equal((await run('commit', 'over', 'hcimg:over')).code, 0);
+  const committed = await run('inspect', '--type', 'image', '--format', '{{json .Config.Healthcheck}}', 'hcimg:over');
+  assert.deepEqual(JSON.parse(committed.stdout), { Test: ['CMD-SHELL', 'true'], Interval: 1e9, Retries: 1 });
   assert.equal((await run('rm', '-f', 'ok', 'bad', 'slow', 'img', 'over', 'off')).code, 0);
 });
 
