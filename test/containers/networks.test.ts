@@ -152,11 +152,21 @@ test('network connect and disconnect a running container', async () => {
     assert.notEqual((await run('exec', 'a1', 'ping', '-c1', '-W1', 'bee')).code, 0);
     assert.equal(existsSync(`/run/tsbuild/ipam/tsb-${netId.slice(0, 11)}/${nets.side!.IPAddress}`), false, 'address given back');
 
-    await ok('rm', '-f', 'a1', 'b1');
+    // --ip: that address; one outside the subnet is refused
+    const subnet = await ok('network', 'inspect', '-f', '{{(index .IPAM.Config 0).Subnet}}', 'side');
+    const fixed = subnet.replace(/\.0\/\d+$/, '.77');
+    await ok('run', '-d', '--name', 'c1', '--network', 'side', '--ip', fixed, base.baseId, 'sleep', '300');
+    assert.equal(await ok('inspect', '-f', '{{(index .NetworkSettings.Networks "side").IPAddress}}', 'c1'), fixed);
+    assert.equal((await run('exec', 'a1', 'ping', '-c1', '-W3', 'c1')).code, 0);
+    const outside = await run('network', 'connect', '--ip', '192.0.2.7', 'side', 'b1');
+    assert.equal(outside.code, 1);
+    assert.match(outside.stderr, /no configured subnet or ip-range contain the IP address 192\.0\.2\.7/);
+
+    await ok('rm', '-f', 'a1', 'b1', 'c1');
     await ok('network', 'rm', 'side');
     assert.deepEqual(networkLeftovers(netId), []);
   } finally {
-    await cleanup(['a1', 'b1'], ['side']);
+    await cleanup(['a1', 'b1', 'c1'], ['side']);
   }
 });
 
