@@ -94,6 +94,15 @@ test('oci-layout:// reads the image of a layout directory written by save --form
         buildContexts: { base: { kind: 'oci-layout', dir: layout } },
       });
       assert.equal(file(b.newLayers, 'hi')?.content, 'hi\n');
+      // by the tag save wrote (`1` of bbtest:1) and by the manifest's digest: the same base
+      const { readFileSync } = await import('node:fs');
+      const digest = (JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0]!.digest;
+      for (const ctx of [{ kind: 'oci-layout' as const, dir: layout, tag: '1' }, { kind: 'oci-layout' as const, dir: layout, digest }]) {
+        const again = await buildFiles(fresh.root, ['FROM base', 'RUN echo hi > /hi'].join('\n'), {}, { buildContexts: { base: ctx } });
+        assert.equal(again.imageId, b.imageId);
+      }
+      const wrongTag = await buildFails(fresh.root, 'FROM base\n', {}, { buildContexts: { base: { kind: 'oci-layout', dir: layout, tag: 'nope' } } });
+      assert.match(wrongTag.error.message, /no image named nope/);
       const bad = await buildFails(fresh.root, 'FROM base\n', {}, { buildContexts: { base: { kind: 'oci-layout', dir: join(work, 'nope') } } });
       assert.match(bad.error.message, /build context base: .*not an OCI image layout/);
     } finally {
