@@ -1,13 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { buildFiles, buildFails, makeBaseStore, makeContext, type TempStore } from '../helpers/build.js';
+import { buildFiles, buildFails, makeBaseStore, makeContext, saveToFile, type TempStore } from '../helpers/build.js';
 import { parseBuildContexts } from '../../src/cli/build-flags.js';
 import { ImageStore } from '../../src/image/store.js';
-import { saveImages } from '../../src/image/archive-save.js';
 import { TsbuildError } from '../../src/errors.js';
 
 let s: TempStore;
@@ -57,7 +56,12 @@ test('docker-image:// replaces the image FROM names (alpine:latest and alpine ar
   });
   assert.equal(b.layers.length, 2);
   assert.equal(file(b.newLayers, 'ok')?.content, 'ok\n');
-  assert.equal(b.image.manifest.layers[0]!.digest, (await (await ImageStore.open(s.root)).resolve('bbtest:1')).manifest.layers[0]!.digest);
+  const store = await ImageStore.open(s.root);
+  try {
+    assert.equal(b.image.manifest.layers[0]!.digest, (await store.resolve('bbtest:1')).manifest.layers[0]!.digest);
+  } finally {
+    await store.close();
+  }
 });
 
 test('a named context overrides a stage of the same name (the stage is not built)', async () => {
@@ -75,15 +79,8 @@ test('a named context overrides a stage of the same name (the stage is not built
 test('oci-layout:// reads the image of a layout directory written by save --format oci', async () => {
   const work = mkdtempSync(join(tmpdir(), 'tsb-ocictx-'));
   try {
-    const store = await ImageStore.open(s.root);
     const tar = join(work, 'img.tar');
-    try {
-      const out = createWriteStream(tar);
-      await saveImages(store, ['bbtest:1'], out, { format: 'oci' });
-      await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
-    } finally {
-      await store.close();
-    }
+    await saveToFile(s.root, ['bbtest:1'], tar, 'oci');
     const layout = join(work, 'layout');
     execFileSync('mkdir', [layout]);
     execFileSync('tar', ['-xf', tar, '-C', layout]);

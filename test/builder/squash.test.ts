@@ -1,12 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { buildIn, makeBaseStore, makeContext, type TempStore } from '../helpers/build.js';
+import { buildIn, makeBaseStore, makeContext, saveToFile, type TempStore } from '../helpers/build.js';
 import { ImageStore } from '../../src/image/store.js';
-import { saveImages } from '../../src/image/archive-save.js';
 import { squashEntries } from '../../src/image/squash.js';
 
 let s: TempStore;
@@ -99,14 +98,7 @@ test('Docker loads and runs a squashed image', { skip: !existsSync(REF_SOCK) && 
   const docker = (...args: string[]) => execFileSync('docker', ['-H', `unix://${REF_SOCK}`, ...args], { encoding: 'utf8' });
   try {
     const tar = join(work, 'img.tar');
-    const store = await ImageStore.open(s.root);
-    try {
-      const out = createWriteStream(tar);
-      await saveImages(store, ['tsbuild-squash-test:1'], out, { format: 'docker' });
-      await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
-    } finally {
-      await store.close();
-    }
+    await saveToFile(s.root, ['tsbuild-squash-test:1'], tar, 'docker');
     docker('load', '-i', tar);
     assert.equal(docker('run', '--rm', '--network', 'none', 'tsbuild-squash-test:1', 'cat', '/a', '/f.txt', '/over'), 'a\ncopied\nnew\n');
     assert.equal(docker('run', '--rm', '--network', 'none', 'tsbuild-squash-test:1', 'sh', '-c', 'ls /tmp.txt /linuxrc /d /home/user 2>/dev/null | wc -l').trim(), '0');

@@ -252,3 +252,17 @@ export function envOf(config: ImageConfig): Record<string, string> {
   }
   return out;
 }
+
+/** `tsbuild save` of `names` from the store at `root` into the file `path` (docker-archive or OCI). */
+export async function saveToFile(root: string, names: string[], path: string, format: 'docker' | 'oci'): Promise<void> {
+  const { createWriteStream } = await import('node:fs');
+  const { saveImages } = await import('../../src/image/archive-save.js');
+  const store = await ImageStore.open(root);
+  try {
+    const out = createWriteStream(path);
+    await saveImages(store, names, out, { format });
+    await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
+  } finally {
+    await store.close();
+  }
+}
