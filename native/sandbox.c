@@ -1319,24 +1319,30 @@ static void remove_cgroups(struct spec *sp) {
   }
 }
 
+/* Reads NAME in the directory of the group whose cgroup.procs is PROCS into BUF (NUL-terminated);
+ * the length, or -1 when it cannot be read. */
+static ssize_t read_group_file(const char *procs, const char *name, char *buf, size_t size) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s", procs);
+  char *slash = strrchr(path, '/');
+  if (!slash) return -1;
+  snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", name);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = 0;
+  return n;
+}
+
 /* Whether the kernel's OOM killer killed a process of the container's memory group (read before
  * the groups go: Docker's State.OOMKilled). v1: memory.oom_control's oom_kill; v2: memory.events. */
 static int oom_killed(struct spec *sp) {
   for (size_t i = 0; i < sp->cgroups.n; i++) {
     const char *files[] = {"memory.oom_control", "memory.events"};
     for (int f = 0; f < 2; f++) {
-      char path[4200];
-      snprintf(path, sizeof path, "%s", sp->cgroups.v[i]);
-      char *slash = strrchr(path, '/');
-      if (!slash) continue;
-      snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", files[f]);
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
       char buf[1024];
-      ssize_t n = read(fd, buf, sizeof buf - 1);
-      close(fd);
-      if (n <= 0) continue;
-      buf[n] = 0;
+      if (read_group_file(sp->cgroups.v[i], files[f], buf, sizeof buf) <= 0) continue;
       char *k = strstr(buf, "oom_kill ");
       if (k && (k == buf || k[-1] == '\n') && atoi(k + 9) > 0) return 1;
     }
@@ -1606,17 +1612,9 @@ static int health_paused(struct spec *sp) {
   for (size_t i = 0; i < sp->cgroups.n; i++) {
     const char *files[] = {"freezer.state", "cgroup.freeze"};
     for (int f = 0; f < 2; f++) {
-      char path[4200];
-      snprintf(path, sizeof path, "%s", sp->cgroups.v[i]);
-      char *slash = strrchr(path, '/');
-      if (!slash) continue;
-      snprintf(slash + 1, sizeof path - (size_t)(slash + 1 - path), "%s", files[f]);
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
-      char buf[16] = {0};
-      ssize_t n = read(fd, buf, sizeof buf - 1);
-      close(fd);
-      if (n > 0 && (!strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8) || buf[0] == '1')) return 1;
+      char buf[16];
+      if (read_group_file(sp->cgroups.v[i], files[f], buf, sizeof buf) > 0 && (!strncmp(buf, "FROZEN", 6) || !strncmp(buf, "FREEZING", 8) || buf[0] == '1'))
+        return 1;
     }
   }
   return 0;

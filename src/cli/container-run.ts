@@ -12,8 +12,9 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { parseLeadingFlags, type FlagTable } from './docker-flags.js';
 import { StartError } from '../runtime/monitor.js';
+import type { HealthFlags } from '../containers/health.js';
 
-export interface RunFlags {
+export interface RunFlags extends HealthFlags {
   detach: boolean;
   rm: boolean;
   interactive: boolean;
@@ -49,12 +50,6 @@ export interface RunFlags {
   cpus?: string;
   cpuShares?: string;
   pidsLimit?: string;
-  healthCmd?: string;
-  healthInterval?: string;
-  healthTimeout?: string;
-  healthStartPeriod?: string;
-  healthRetries?: string;
-  noHealthcheck: boolean;
   root?: string;
   help: boolean;
 }
