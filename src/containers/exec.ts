@@ -9,7 +9,8 @@
  * - user = `-u`, else the container's; working dir = `-w`, else the container's WorkingDir, else /.
  * - Exit code: the process's own (128+signal); a process that cannot be started is 126 with runc's
  *   words behind "OCI runtime exec failed: " (a missing command too: exec never answers 127);
- *   a container that is not running: "Container ID is not running", exit 1.
+ *   a container that is not running: "Container ID is not running", exit 1; a paused one:
+ *   "Container ID is paused, unpause the container before exec", exit 1.
  * - `-d`: returns once the process runs; `-t`: a pty of the container's own devpts.
  */
 import { spawn } from 'node:child_process';
@@ -20,6 +21,7 @@ import { TsbuildError } from '../errors.js';
 import { sandboxHelperPath, DEFAULT_PATH } from '../runtime/sandbox.js';
 import { resolveUser } from '../runtime/users.js';
 import type { Containers } from './containers.js';
+import { isPaused } from './pause.js';
 import { containerDir } from './record.js';
 
 export interface ExecOptions {
@@ -48,6 +50,8 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   const v = await c.find(word);
   const id = v.record.Id;
   if (!v.state.Running || !v.state.Pid) throw new TsbuildError('CONFLICT', `Container ${id} is not running`, undefined, 1);
+  // a frozen container would hold the exec'd process (and this command) until it is thawed
+  if (isPaused(v)) throw new TsbuildError('CONFLICT', `Container ${id} is paused, unpause the container before exec`, undefined, 1);
   const lowerDirs = c.store.snapshots.paths(v.record.Layers);
   const upper = join(containerDir(c.paths, id), 'upper');
   const cfg = v.record.Config;
