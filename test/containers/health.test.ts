@@ -2,8 +2,9 @@
  * Health checks on real busybox containers, probed by each container's monitor (no daemon):
  * a passing check turns healthy, a failing one unhealthy after its retries with the outputs kept,
  * a probe past its timeout is killed and logged as Docker logs it, the image's HEALTHCHECK is
- * inherited and completed by flags, --no-healthcheck disables it, ps shows and filters the status,
- * and a stop leaves no probe behind. Plus the flag rules (Docker's words, exit 125).
+ * inherited and completed by flags, --no-healthcheck disables it, failures in the start period do
+ * not count, a paused container is not probed, commit keeps the check, ps shows and filters the
+ * status, and a stop leaves no probe behind. Plus the flag rules (Docker's words, exit 125).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,6 +107,7 @@ test('healthy, unhealthy, timeout, the image HEALTHCHECK, --no-healthcheck; ps s
     run('run', '-d', '--name', 'img', '--network', 'none', 'hcimg', 'sleep', '300'),
     run('run', '-d', '--name', 'over', '--network', 'none', '--health-cmd', 'true', 'hcimg', 'sleep', '300'),
     run('run', '-d', '--name', 'off', '--network', 'none', '--no-healthcheck', 'hcimg', 'sleep', '300'),
+    run('run', '-d', '--name', 'grace', '--network', 'none', '--health-cmd', 'exit 1', '--health-interval', '1s', '--health-retries', '1', '--health-start-period', '1h', 'busybox', 'sleep', '300'),
   ]);
   for (const s of started) assert.equal(s.code, 0, s.stderr);
 
@@ -121,14 +123,16 @@ test('healthy, unhealthy, timeout, the image HEALTHCHECK, --no-healthcheck; ps s
         return (h?.Log.length ?? 0) >= 2;
       case 'img':
         return h?.Status === 'unhealthy';
+      case 'grace':
+        return (h?.Log.length ?? 0) >= 2;
       default:
         return h === undefined;
     }
   };
-  await until(['ok', 'bad', 'slow', 'img', 'over', 'off'], done);
+  await until(['ok', 'bad', 'slow', 'img', 'over', 'off', 'grace'], done);
 
   const fmt = '{{.Name}} {{json .Config.Healthcheck}} {{json .State.Health}}';
-  const ins = await run('inspect', '--format', fmt, 'ok', 'bad', 'slow', 'img', 'over', 'off');
+  const ins = await run('inspect', '--format', fmt, 'ok', 'bad', 'slow', 'img', 'over', 'off', 'grace');
   assert.equal(ins.code, 0, ins.stderr);
   const rows = new Map(
     ins.stdout
@@ -168,6 +172,10 @@ test('healthy, unhealthy, timeout, the image HEALTHCHECK, --no-healthcheck; ps s
   // --no-healthcheck is Test NONE; the daemon's merge still fills the image's other fields
   assert.deepEqual(rows.get('off')!, { cfg: { Test: ['NONE'], Interval: 1e9, Retries: 1 }, health: null });
 
+  // failures within the start period do not count while starting
+  const grace = rows.get('grace')!;
+  assert.deepEqual([grace.health.Status, grace.health.FailingStreak, grace.health.Log[0].ExitCode], ['starting', 0, 1]);
+
   const ps = await run('ps', '--format', '{{.Names}} {{.Status}}');
   const status = new Map(ps.stdout.trim().split('\n').map((l) => [l.split(' ')[0], l.slice(l.indexOf(' ') + 1)]));
   assert.match(status.get('ok')!, /^Up .* \(healthy\)$/);
@@ -177,7 +185,7 @@ test('healthy, unhealthy, timeout, the image HEALTHCHECK, --no-healthcheck; ps s
   assert.deepEqual(unhealthy.stdout.trim().split('\n').sort(), ['bad', 'img', 'slow']);
   const c = new Containers(await ImageStore.open(base.root));
   const listed = await c.list();
-  for (const [h, want] of [['healthy', ['ok', 'over']], ['none', ['off']], ['starting', []]] as const) {
+  for (const [h, want] of [['healthy', ['ok', 'over']], ['none', ['off']], ['starting', ['grace']]] as const) {
     const keep = await psFilter([`health=${h}`], c.store);
     assert.deepEqual(listed.filter(keep).map((v) => v.record.Name).sort(), want, h);
   }
@@ -195,7 +203,7 @@ test('healthy, unhealthy, timeout, the image HEALTHCHECK, --no-healthcheck; ps s
   assert.equal((await run('commit', 'over', 'hcimg:over')).code, 0);
   const committed = await run('inspect', '--type', 'image', '--format', '{{json .Config.Healthcheck}}', 'hcimg:over');
   assert.deepEqual(JSON.parse(committed.stdout), { Test: ['CMD-SHELL', 'true'], Interval: 1e9, Retries: 1 });
-  assert.equal((await run('rm', '-f', 'ok', 'bad', 'slow', 'img', 'over', 'off')).code, 0);
+  assert.equal((await run('rm', '-f', 'ok', 'bad', 'slow', 'img', 'over', 'off', 'grace')).code, 0);
 });
 
 test('a new container says starting; a stop leaves no probe behind and reads unhealthy', { timeout: 120_000 }, async () => {
