@@ -180,7 +180,9 @@ export class BuildContext {
     if (under === undefined) return;
     if (under !== '' && this.lstatEntrySync(under)?.type !== 'dir') return;
     const seen = new Map<string, string>();
-    for await (const e of this.walkDir(under, [])) {
+    // The walk itself is synchronous (see listChildren); each entry still goes to the consumer
+    // through this async generator, so the event loop runs between them.
+    for (const e of this.walkDir(under, [])) {
       if (e.type === 'file' && e.nlink > 1) {
         // Hard links: the first path walked to an inode is the one the others link to.
         const key = `${e.stat.dev}:${e.stat.ino}`;
@@ -261,8 +263,8 @@ export class BuildContext {
 
   // -------------------------------------------------------------------------------------------
 
-  private async *walkDir(relDir: string, pending: PendingDir[]): AsyncGenerator<ContextEntry> {
-    for (const { entry, excluded } of await this.listChildren(relDir)) {
+  private *walkDir(relDir: string, pending: PendingDir[]): Generator<ContextEntry> {
+    for (const { entry, excluded } of this.listChildren(relDir)) {
       if (entry.type === 'dir') {
         if (excluded) {
           // Only here because an exception may re-include something below: show the dir only then.
@@ -281,11 +283,11 @@ export class BuildContext {
 
   /** Children of a directory in name order: visible ones, plus excluded directories that may hold
    *  re-included entries (flagged). Entries that vanish meanwhile are dropped. */
-  private async listChildren(relDir: string): Promise<Array<{ entry: ContextEntry; excluded: boolean }>> {
+  private listChildren(relDir: string): Array<{ entry: ContextEntry; excluded: boolean }> {
     // Metadata calls are synchronous on purpose: they are answered from the dentry/inode caches in
     // microseconds, while a round trip through libuv's thread pool costs several times that
-    // (measured: the async walk was ~4x slower). One directory at a time keeps the event loop free
-    // between directories.
+    // (measured: the async walk was ~4x slower). The walk above them is synchronous too: an async
+    // generator per directory level cost a promise per entry per level.
     let entries: Array<ContextEntry | undefined>;
     try {
       this.counters.dirsRead++;
@@ -310,7 +312,7 @@ export class BuildContext {
   private async visible(e: ContextEntry): Promise<boolean> {
     if (!this.isExcluded(e.relPath)) return true;
     if (e.type !== 'dir' || this.matcher.excludesDirEntirely(e.relPath)) return false;
-    for await (const _ of this.walkDir(e.relPath, [])) return true;
+    for (const _ of this.walkDir(e.relPath, [])) return true;
     return false;
   }
 
@@ -397,8 +399,13 @@ export class BuildContext {
         nlink: stats[o + F.nlink]!,
         rdev: stats[o + F.rdev]!,
       };
-      return this.entryOf(relPath, join(this.root, relPath), st);
+      return this.entryOf(relPath, this.hostPathOf(relPath), st);
     });
+  }
+
+  /** The host path of a clean context path (no `..`, no empty segments: plain concatenation). */
+  private hostPathOf(relPath: string): string {
+    return relPath === '' ? this.root : this.root === '/' ? `/${relPath}` : `${this.root}/${relPath}`;
   }
 
   private async lstatEntry(relPath: string): Promise<ContextEntry | undefined> {
@@ -533,7 +540,7 @@ export class BuildContext {
   }
 
   private async computeDirDigest(e: ContextEntry, name: string): Promise<DirResult> {
-    const children = await this.listChildren(e.relPath);
+    const children = this.listChildren(e.relPath);
     // Cached files and leaves are answered on the spot; only what needs reading (or a directory)
     // goes through promises: a no-op rebuild then allocates next to nothing per file.
     const results: Array<DirResult | undefined> = children.map((c) => this.quickDigest(c.entry));
