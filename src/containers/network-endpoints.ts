@@ -11,7 +11,7 @@
  * container on a user network starts, stops (its exit command), connects, disconnects or is
  * removed, and by every `network` command (so a killed monitor's names go at the next one).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { withLock } from '../image/lock.js';
@@ -127,7 +127,7 @@ export class NetworkEndpoints {
       const mode = record.HostConfig.NetworkMode === net.Name ? 'none' : record.HostConfig.NetworkMode;
       writeJsonAtomic(join(dir, 'config.json'), { ...record, Networks: networks, HostConfig: { ...record.HostConfig, NetworkMode: mode } });
     });
-    await this.refreshHosts();
+    await this.refreshHosts([id]);
   }
 
   /** Gives back the addresses of a stopped container's endpoints (those still its own). */
@@ -150,21 +150,23 @@ export class NetworkEndpoints {
   /**
    * Rewrites /etc/hosts of every running container on a user network: its own lines as Docker
    * writes them, then, for each of its networks, each attached container's address there with its
-   * name, short ID and aliases. Addresses of containers found stopped are given back.
+   * name, short ID and aliases. Addresses of containers found stopped are given back. ALSO: IDs
+   * of running containers rewritten even without user networks (one that just left its last).
    */
-  async refreshHosts(): Promise<void> {
-    const views = await this.containers.list();
-    const running = views.filter((v) => v.state.Running && Object.keys(v.state.Endpoints ?? {}).length);
-    for (const v of views) if (!v.state.Running && v.state.Endpoints) await this.release(v.state.Endpoints);
-    if (!running.length) return;
+  async refreshHosts(also: readonly string[] = []): Promise<void> {
+    if (!existsSync(this.networks.dir)) return;
     const { hostsFile } = await import('./containers.js');
-    await withLock(join(this.networks.dir, '.hosts.lock'), () => {
+    // read under the lock: a refresh never writes what an older look at the containers saw
+    await withLock(join(this.networks.dir, '.hosts.lock'), async () => {
+      const views = await this.containers.list();
+      const running = views.filter((v) => v.state.Running && (Object.keys(v.state.Endpoints ?? {}).length || also.includes(v.record.Id)));
+      for (const v of views) if (!v.state.Running && v.state.Endpoints) await this.release(v.state.Endpoints);
       for (const v of running) {
-        const own = v.state.Network?.IPAddress ?? Object.values(v.state.Endpoints!).find((e) => e.IfName === 'eth0')?.IPAddress;
+        const own = v.state.Network?.IPAddress ?? Object.values(v.state.Endpoints ?? {}).find((e) => e.IfName === 'eth0')?.IPAddress;
         const lines: string[] = [];
-        for (const [name, ep] of Object.entries(v.state.Endpoints!)) {
+        for (const [name, ep] of Object.entries(v.state.Endpoints ?? {})) {
           for (const peer of running) {
-            const pe = peer.state.Endpoints![name];
+            const pe = peer.state.Endpoints?.[name];
             if (!pe || pe.NetworkID !== ep.NetworkID) continue;
             const aliases = peer.record.Networks?.[name]?.Aliases ?? [];
             lines.push(`${pe.IPAddress}\t${[...new Set([peer.record.Name, shortId(peer.record.Id), ...aliases])].join(' ')}`);
