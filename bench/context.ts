@@ -73,8 +73,20 @@ try {
       return { d, c };
     });
     if (warm.d !== cold.d) throw new Error('warm digest differs from cold digest');
-    console.log(`warm walk+digest (run ${i}):           ${warmMs.toFixed(0)} ms  (${warm.c.counters.filesHashed} files hashed, ${warm.c.cache.stats.hits} cache hits)`);
+    const st = warm.c.cache.stats;
+    console.log(`warm walk+digest (run ${i}):           ${warmMs.toFixed(0)} ms  (${warm.c.counters.filesHashed} files hashed, ${st.dirHits} directory / ${st.hits} file cache hits)`);
   }
+
+  // one file rewritten: its directories are listed again, every other one answered whole
+  writeFileSync(join(ctxDir, 'd0', 's0', 'f0.dat'), 'changed');
+  await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 50);
+  const [one, oneMs] = await timed(async () => {
+    const c = await BuildContext.open(ctxDir, { checksumCacheFile: cacheFile });
+    await c.digest('');
+    return c;
+  });
+  const st = one.cache.stats;
+  console.log(`one file changed, walk+digest:        ${oneMs.toFixed(0)} ms  (${one.counters.filesHashed} files hashed, ${st.dirHits} directory / ${st.hits} file cache hits)`);
 
   const [, tarMs] = await timed(async () => {
     execFileSync('sh', ['-c', `tar -C "${ctxDir}" -cf - . | sha256sum`], { stdio: ['ignore', 'pipe', 'inherit'] });
