@@ -173,6 +173,20 @@ static DIR *open_dir(napi_env env, const char *path) {
   return d;
 }
 
+/* The directory named by a call's first argument (copied into `path`, PATH_BUF bytes), opened;
+ * NULL with a JS error thrown. */
+static DIR *dir_arg(napi_env env, napi_callback_info info, char *path) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "expected a path");
+    return NULL;
+  }
+  if (get_string(env, argv[0], path, PATH_BUF) < 0) return NULL;
+  return open_dir(env, path);
+}
+
 /* Fields per entry in lstatDir's `stats`, in this order (all int64). */
 enum { ST_DEV, ST_INO, ST_SIZE, ST_MTIME_NS, ST_CTIME_NS, ST_MODE, ST_UID, ST_GID, ST_NLINK, ST_RDEV, ST_FIELDS };
 
@@ -182,12 +196,8 @@ enum { ST_DEV, ST_INO, ST_SIZE, ST_MTIME_NS, ST_CTIME_NS, ST_MODE, ST_UID, ST_GI
  * out too. dev and rdev are encoded as Node encodes them (makedev of major and minor).
  */
 static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
-  DIR *d = open_dir(env, path);
+  DIR *d = dir_arg(env, info, path);
   if (!d) return NULL;
   napi_value names;
   napi_create_array(env, &names);
@@ -297,12 +307,8 @@ static void entry_hash(const char *name, const struct stat *sb, uint64_t out[2])
  * the entries that are directories, which the caller fingerprints in turn. Errors carry `E<errno>`.
  */
 static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF];
-  if (argc < 1 || get_string(env, argv[0], path, sizeof path) < 0) return NULL;
-  DIR *d = open_dir(env, path);
+  DIR *d = dir_arg(env, info, path);
   if (!d) return NULL;
   napi_value subdirs;
   napi_create_array(env, &subdirs);
