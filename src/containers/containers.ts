@@ -336,7 +336,7 @@ export class Containers {
         Init: o.init ? true : null,
       },
     };
-    if (Object.keys(record.HostConfig.PortBindings).length && o.network !== 'bridge') {
+    if (Object.keys(record.HostConfig.PortBindings).length && (o.network === 'host' || o.network === 'none')) {
       // Docker drops them silently with host networking; with none there is nothing to forward to
       if (o.network === 'host') record.HostConfig.PortBindings = {};
       else throw new TsbuildError('INVALID', 'conflicting options: port publishing and the container type network mode', undefined, 125);
@@ -517,7 +517,8 @@ export class Containers {
       const logType = record.HostConfig.LogConfig.Type;
       // syslog: the json-file log is kept too, as Docker 20.10's local cache for `logs`
       const log = logType === 'json-file' || logType === 'syslog' ? parseJsonFileOpts(logType === 'json-file' ? record.HostConfig.LogConfig.Config : DUAL_LOG_OPTS) : undefined;
-      const hostPorts = network === 'bridge' ? hostPortsOf(record.HostConfig.PortBindings ?? {}) : [];
+      // published on the address of its first network (a user network's: userPrimary)
+      const hostPorts = network === 'host' || network === 'none' ? [] : hostPortsOf(record.HostConfig.PortBindings ?? {});
       // the exit command settles what the container leaves on the host (rules of published ports)
       const exitNeeded = record.HostConfig.AutoRemove || hostPorts.length > 0 || record.HostConfig.RestartPolicy.Name !== 'no' || plan.length > 0;
       const health = monitorHealth(c.Healthcheck);
@@ -625,11 +626,12 @@ export class Containers {
       delete st.Ports;
       if (hostPorts.length && handle.network) {
         const address = handle.network.address;
-        const ports = handle.ports.map((b, i) => ({ proto: b.proto, hostIp: b.ip, hostPort: b.bound, port: hostPorts[i]!.ctrPort, address, owner: handle.pid }));
+        const on = userPrimary ? { network: userPrimary.net.Id } : {};
+        const ports = handle.ports.map((b, i) => ({ proto: b.proto, hostIp: b.ip, hostPort: b.bound, port: hostPorts[i]!.ctrPort, address, owner: handle.pid, ...on }));
         st.Ports = ports;
         writeJsonAtomic(join(dir, 'state.json'), st);
         try {
-          await this.bridge().publish(ports);
+          await (userPrimary ? this.endpoints.networks.bridgeOf(userPrimary.net) : this.bridge()).publish(ports);
         } catch (e) {
           // a container whose ports cannot be forwarded does not stay up half-made
           signalContainer(rd, 9);
@@ -662,7 +664,9 @@ export class Containers {
    *  container took the port over since). */
   private async unpublish(st: ContainerState): Promise<void> {
     const ports = (st.Ports ?? []).flatMap((p) => (p.address ? [{ ...p, address: p.address }] : []));
-    await this.bridge().unpublish(ports);
+    for (const net of new Set(ports.map((p) => p.network))) {
+      await (net ? this.endpoints.networks.bridgeOfId(net) : this.bridge()).unpublish(ports.filter((p) => p.network === net));
+    }
   }
 
   private async releaseAddress(address: string | undefined): Promise<void> {

@@ -8,7 +8,8 @@
  * - a network is found by full name, full ID or unique ID prefix (name first);
  * - each network gets its own Linux bridge `tsb-<11 hex of the ID>` and nftables tables
  *   `tsb_<12 hex>` (runtime/network.ts: NAT out, nothing new forwarded into the bridge from another
- *   bridge, so networks are isolated from each other and from the default bridge); the subnet is
+ *   bridge, so networks are isolated from each other and from the default bridge, but for what a
+ *   published port DNATs to a container on it: `run --network NAME -p` works as Docker's); the subnet is
  *   chosen (or checked) at create, clear of the host's routes and of every other tsbuild bridge,
  *   the bridge made when the first container attaches and removed with the network.
  */
@@ -180,6 +181,12 @@ export class Networks {
       internal: n.Internal,
       ...(this.stateDir ? { stateDir: this.stateDir } : {}),
     });
+  }
+
+  /** The bridge of network ID for removing what its containers left (its published ports): the
+   *  record may be gone, its table then too, and nothing is left to remove. */
+  bridgeOfId(id: string): BridgeNetwork {
+    return this.bridgeOf(this.get(id) ?? { Id: id, Internal: false, IPAM: { Config: [] } });
   }
 
   /** The lock serializing the attach, detach and /etc/hosts updates of network N's containers. */

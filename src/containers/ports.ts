@@ -93,8 +93,10 @@ export function splitPortKey(key: string): { port: number; proto: 'tcp' | 'udp' 
   return m ? { port: Number(m[1]), proto: (m[2] ?? 'tcp') as 'tcp' | 'udp' } : undefined;
 }
 
-/** A published port as the container's state keeps it while it runs. */
-export type PublishedPort = Omit<PortForward, 'address'> & { address?: string };
+/** A published port as the container's state keeps it while it runs: forwarded to its address on
+ *  its first network, whose nftables table holds the rule (NETWORK: a user network's ID; absent:
+ *  the default bridge). */
+export type PublishedPort = Omit<PortForward, 'address'> & { address?: string; network?: string };
 
 /** The host sockets the monitor must hold for BINDINGS, in a stable order with their container
  *  ports. */

@@ -121,7 +121,7 @@ export interface ContainerState {
   /** The user networks attached while running, by name (containers/network-endpoints.ts). */
   Endpoints?: Record<string, NetworkState & { NetworkID: string; HostInterface: string; IfName: string }>;
   /** Published ports while running (host side as bound); their DNAT rules go with them. */
-  Ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number; address?: string }[];
+  Ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number; address?: string; network?: string }[];
   /** The container's cgroup directories (the monitor removes them; `rm` too, if it was killed). */
   Cgroups?: string[];
   /** Set while being removed. */

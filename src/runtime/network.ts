@@ -268,6 +268,11 @@ export class BridgeNetwork {
         const who = f.owner !== undefined ? processIdentity(f.owner) : undefined;
         lines.push(`add element ip ${this.table} ${mapOf(f)} { ${keyOf(f)}${who ? ` comment "${who}"` : ''} : ${f.address} . ${f.port} }`);
       }
+      // every tsbuild network publishes in its own table and the first DNAT wins: an element for
+      // one of these ports in another network's table is a dead container's (we hold the port)
+      for (const other of await otherTables(this.table)) {
+        for (const h of await readPublishedIn(other)) if (forwards.some((f) => sameKey(h, f))) lines.push(deleteLine(other, h));
+      }
       const r = await tool('nft', ['-f', '-'], lines.join('\n') + '\n');
       if (r.code !== 0) throw new TsbuildError('RUNTIME', `cannot publish ports on ${this.bridge}: ${firstLine(r.stderr)}`);
       writeSysctl(`net/ipv4/conf/${this.bridge}/route_localnet`, '1');
@@ -302,35 +307,9 @@ export class BridgeNetwork {
       .map((h) => deleteLine(this.table, h));
   }
 
-  /** The forwards in tsbuild's maps now (none when the table is missing). */
-  async readPublished(): Promise<(PortForward & { ownerIdentity?: string })[]> {
-    const out: (PortForward & { ownerIdentity?: string })[] = [];
-    for (const map of ['pub_any', 'pub_ip'] as const) {
-      const r = await tool('nft', ['-j', 'list', 'map', 'ip', this.table, map], '');
-      if (r.code !== 0) continue;
-      type Concat = { concat: (string | number)[] };
-      type Key = Concat | { elem: { val: Concat; comment?: string } };
-      const doc = JSON.parse(r.stdout || '{}') as { nftables?: { map?: { elem?: [Key, Concat][] } }[] };
-      for (const e of doc.nftables?.find((x) => x.map)?.map?.elem ?? []) {
-        const key = 'elem' in e[0] ? e[0].elem.val : e[0];
-        const comment = 'elem' in e[0] ? e[0].elem.comment : undefined;
-        const k = key.concat;
-        const v = e[1].concat;
-        const [hostIp, proto, hostPort] = map === 'pub_any' ? ['0.0.0.0', k[0], k[1]] : [k[0], k[1], k[2]];
-        const owner = comment ? Number.parseInt(comment, 10) : NaN;
-        out.push({
-          proto: proto === 'udp' ? 'udp' : 'tcp',
-          hostIp: String(hostIp),
-          hostPort: Number(hostPort),
-          address: String(v[0]),
-          port: Number(v[1]),
-          // no owner recorded: made before owners were, and swept like a dead one
-          owner: Number.isInteger(owner) && owner > 0 ? owner : 0,
-          ...(comment ? { ownerIdentity: comment } : {}),
-        });
-      }
-    }
-    return out;
+  /** The forwards in this network's maps now (none when the table is missing). */
+  readPublished(): Promise<(PortForward & { ownerIdentity?: string })[]> {
+    return readPublishedIn(this.table);
   }
 
   /** Removes the bridge, the nftables tables and the state files (for tests and uninstalling;
@@ -474,6 +453,45 @@ table ip6 ${t} {
     }
     throw new TsbuildError('RUNTIME', `cannot set up NAT for ${b}: ${firstLine(r.stderr)}`);
   }
+}
+
+/** The forwards in the published-port maps of nftables table `ip TABLE` (none when it is missing). */
+async function readPublishedIn(table: string): Promise<(PortForward & { ownerIdentity?: string })[]> {
+  const out: (PortForward & { ownerIdentity?: string })[] = [];
+  for (const map of ['pub_any', 'pub_ip'] as const) {
+    const r = await tool('nft', ['-j', 'list', 'map', 'ip', table, map], '');
+    if (r.code !== 0) continue;
+    type Concat = { concat: (string | number)[] };
+    type Key = Concat | { elem: { val: Concat; comment?: string } };
+    const doc = JSON.parse(r.stdout || '{}') as { nftables?: { map?: { elem?: [Key, Concat][] } }[] };
+    for (const e of doc.nftables?.find((x) => x.map)?.map?.elem ?? []) {
+      const key = 'elem' in e[0] ? e[0].elem.val : e[0];
+      const comment = 'elem' in e[0] ? e[0].elem.comment : undefined;
+      const k = key.concat;
+      const v = e[1].concat;
+      const [hostIp, proto, hostPort] = map === 'pub_any' ? ['0.0.0.0', k[0], k[1]] : [k[0], k[1], k[2]];
+      const owner = comment ? Number.parseInt(comment, 10) : NaN;
+      out.push({
+        proto: proto === 'udp' ? 'udp' : 'tcp',
+        hostIp: String(hostIp),
+        hostPort: Number(hostPort),
+        address: String(v[0]),
+        port: Number(v[1]),
+        // no owner recorded: made before owners were, and swept like a dead one
+        owner: Number.isInteger(owner) && owner > 0 ? owner : 0,
+        ...(comment ? { ownerIdentity: comment } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** The other tsbuild networks' `ip` tables (the default's `tsbuild`, user networks' `tsb_<hex>`). */
+async function otherTables(table: string): Promise<string[]> {
+  const r = await tool('nft', ['-j', 'list', 'tables', 'ip'], '');
+  if (r.code !== 0) return [];
+  const doc = JSON.parse(r.stdout || '{}') as { nftables?: { table?: { name?: string } }[] };
+  return (doc.nftables ?? []).flatMap((x) => x.table?.name ?? []).filter((n) => n !== table && /^tsb[A-Za-z0-9_]*$/.test(n));
 }
 
 /** Subnets in the state files of tsbuild's other bridges (`<stateDir>/<bridge>.json`). */

@@ -79,13 +79,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** tsbuild's published-port elements naming HOST_PORT (none when its table does not exist; any
- *  other failure of nft throws, so a wait for "no rules" cannot pass on an error). */
-export function rulesFor(hostPort: number): string[] {
-  const r = spawnSync('nft', ['list', 'table', 'ip', 'tsbuild'], { encoding: 'utf8' });
+/** tsbuild's published-port elements naming HOST_PORT in TABLE (the default bridge's, or a user
+ *  network's `tsb_<12 hex>`; none when the table does not exist; any other failure of nft throws,
+ *  so a wait for "no rules" cannot pass on an error). */
+export function rulesFor(hostPort: number, table = 'tsbuild'): string[] {
+  const r = spawnSync('nft', ['list', 'table', 'ip', table], { encoding: 'utf8' });
   if (r.status !== 0) {
     if (/No such file or directory/.test(r.stderr)) return [];
-    throw new Error(`nft list table ip tsbuild: ${r.stderr.trim() || `exit ${r.status}`}`);
+    throw new Error(`nft list table ip ${table}: ${r.stderr.trim() || `exit ${r.status}`}`);
   }
   return r.stdout.split('\n').filter((l) => new RegExp(`\\b(tcp|udp) \\. ${hostPort}( comment "[^"]*")? :`).test(l));
 }
