@@ -11,12 +11,11 @@
  * nothing that could escape its root when unpacked). On any error, blobs this load stored and
  * nothing references are removed again, so a bad archive leaves the store as it was.
  */
-import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { type Digest, isDigest, newHash, digestOfHash, sha256, hexOf } from './digest.js';
 import { readTar } from './tar-format.js';
-import { peek, isGzip, isZstd, gunzip, tapHash } from './byte-streams.js';
+import { peek, isGzip, isZstd, gunzip, tapHash, readFileReusing, copied } from './byte-streams.js';
 import { LayerCheck, checkedLayer } from './layer-check.js';
 import type { ImageStore, StoredImage } from './store.js';
 import { parseConfig } from './store.js';
@@ -47,8 +46,12 @@ const SMALL = 1 << 20;
 export async function loadArchive(store: ImageStore, input: string | AsyncIterable<Buffer>, name = 'stdin'): Promise<LoadResult> {
   const written: Digest[] = [];
   const file = typeof input === 'string' ? input : name;
+  // A file is read into reused buffers (no page faults per read); everything below copies what
+  // it keeps: the tar reader, the small members, BlobStore.put (`transient`), gunzip (`copied`).
+  // Closed here whatever happens (a stopped read would otherwise leave it to the GC, with a warning).
+  const reader = typeof input === 'string' ? readFileReusing(input) : undefined;
   try {
-    const res = await load(store, input, file, written);
+    const res = await load(store, reader ?? (input as AsyncIterable<Buffer>), file, written);
     // Members stored on the way that no image uses (e.g. large files the manifests never name).
     const used = new Set<string>(res.images.flatMap(({ image }) => image.manifest.layers.map((l) => l.digest)));
     await store.discard(written.filter((d) => !used.has(d)));
@@ -57,15 +60,16 @@ export async function loadArchive(store: ImageStore, input: string | AsyncIterab
     await store.discard(written);
     if (e instanceof TsbuildError) throw e;
     throw new TsbuildError('CORRUPT', `${file}: ${(e as Error).message}`);
+  } finally {
+    await reader?.return(undefined);
   }
 }
 
-async function load(store: ImageStore, input: string | AsyncIterable<Buffer>, file: string, written: Digest[]): Promise<LoadResult> {
+async function load(store: ImageStore, input: AsyncIterable<Buffer>, file: string, written: Digest[]): Promise<LoadResult> {
   let src: AsyncIterable<Buffer>;
   try {
-    src = typeof input === 'string' ? createReadStream(input, { highWaterMark: 1 << 20 }) : input;
-    const p = await peek(src);
-    src = isGzip(p.head) ? gunzip(p.all) : p.all;
+    const p = await peek(input);
+    src = isGzip(p.head) ? gunzip(copied(p.all)) : p.all;
   } catch (e) {
     throw new TsbuildError('NOT_FOUND', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -84,7 +88,7 @@ async function load(store: ImageStore, input: string | AsyncIterable<Buffer>, fi
     if (isZstd(p.head)) throw new TsbuildError('CORRUPT', `${name}: zstd-compressed layers are not supported`);
     if (isGzip(p.head)) {
       const check = new LayerCheck();
-      const stored = await store.putBlob(checkedLayer(gunzip(tapHash(p.all, rawHash)), check, false));
+      const stored = await store.putBlob(checkedLayer(gunzip(copied(tapHash(p.all, rawHash))), check, false));
       written.push(stored.digest);
       members.set(name, { raw: digestOfHash(rawHash), stored, gzip: true, check });
     } else if (header.size <= SMALL) {
@@ -94,7 +98,7 @@ async function load(store: ImageStore, input: string | AsyncIterable<Buffer>, fi
       members.set(name, { raw: sha256(data), data, gzip: false });
     } else {
       const check = new LayerCheck();
-      const stored = await store.putBlob(checkedLayer(p.all, check, false));
+      const stored = await store.putBlob(checkedLayer(p.all, check, false), { transient: true });
       written.push(stored.digest);
       members.set(name, { raw: stored.digest, stored, gzip: false, check });
     }

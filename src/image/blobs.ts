@@ -31,6 +31,11 @@ export interface PutBlobOptions {
   beforeCommit?: (info: BlobInfo) => void | Promise<void>;
   /** The source errors unless its bytes have `expectedDigest` (a registry download): not hashed again. */
   verified?: boolean;
+  /**
+   * The source reuses a chunk's buffer once the next chunk is asked for (byte-streams.ts
+   * readFileReusing): chunks are copied into write buffers this put reuses in turn.
+   */
+  transient?: boolean;
 }
 
 export class BlobStore implements ContentStore {
@@ -161,16 +166,39 @@ export class BlobStore implements ContentStore {
     // Small chunks (a socket's, gunzip's) are gathered into one writev of about BATCH bytes.
     let batch: Buffer[] = [];
     let batchAt = 0;
+    // `transient`: chunks are copied into `copy` (2 x BATCH, so a chunk up to BATCH always fits
+    // after a flush); a buffer goes back to `spare` once its write is done.
+    const spare: Buffer[] = [];
+    let copy: Buffer | undefined;
+    let copyLen = 0;
     const flush = () => {
-      if (batch.length) track(writevAll(fh, batch, batchAt));
+      if (copy && copyLen > 0) {
+        const buf = copy;
+        track(writeAll(fh, buf.subarray(0, copyLen), batchAt).then(() => void spare.push(buf)));
+        copy = undefined;
+      } else if (batch.length) track(writevAll(fh, batch, batchAt));
       batch = [];
       batchAt = size;
+    };
+    const keep = (chunk: Buffer) => {
+      if (!opts.transient) return void batch.push(chunk);
+      if (copy && copyLen + chunk.length > copy.length) {
+        flush();
+        if (copy) spare.push(copy); // empty and too small
+        copy = undefined;
+      }
+      if (!copy) {
+        copy = spare.pop() ?? Buffer.allocUnsafeSlow(Math.max(2 * BATCH, chunk.length));
+        if (copy.length < chunk.length) copy = Buffer.allocUnsafeSlow(chunk.length);
+        copyLen = 0;
+      }
+      copyLen += chunk.copy(copy, copyLen);
     };
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         if (!trusted) hash.update(chunk);
+        keep(chunk);
         size += chunk.length;
-        batch.push(chunk);
         if (size - batchAt < BATCH) continue;
         flush();
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);

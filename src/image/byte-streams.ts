@@ -1,4 +1,5 @@
 /** Small helpers over async byte streams: peeking at the first bytes, gunzip, and hashing on the way. */
+import { promises as fsp } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { Readable, type Transform } from 'node:stream';
 import type { Hash } from 'node:crypto';
@@ -41,6 +42,42 @@ export function isGzip(head: Buffer): boolean {
 
 export function isZstd(head: Buffer): boolean {
   return head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528;
+}
+
+/**
+ * A file's bytes in CHUNK-sized reads into a ring of RING reused buffers: a chunk stays valid only
+ * until RING - 1 further chunks have been asked for. A fresh 1 MiB buffer per read (what a
+ * ReadStream does) costs a page fault per 4 KiB when it is first touched: reading 1 GiB so took
+ * 0.6–0.8 s of system time here, in reused buffers 0.1–0.3 s. For consumers that copy what they
+ * keep (`BlobStore.put` with `transient`, the tar readers); anything else gets `copied()` chunks.
+ */
+export async function* readFileReusing(path: string): AsyncGenerator<Buffer> {
+  const fh = await fsp.open(path, 'r');
+  try {
+    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(0));
+    for (let i = 0; ; i = (i + 1) % RING) {
+      if (ring[i]!.length === 0) ring[i] = Buffer.allocUnsafeSlow(CHUNK);
+      const buf = ring[i]!;
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got > 0) yield buf.subarray(0, got);
+      if (got < buf.length) return;
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+const CHUNK = 1 << 20;
+const RING = 4;
+
+/** Each chunk copied into its own buffer (for a consumer that keeps chunks, e.g. a zlib stream). */
+export async function* copied(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  for await (const b of src) yield Buffer.from(b);
 }
 
 /** Passes bytes through, feeding each chunk to `hash` (e.g. the compressed digest of a layer). */

@@ -293,7 +293,8 @@ export class TarScanner {
         continue;
       }
       const n = Math.min(this.need - this.pendingLen, chunk.length - off);
-      this.pending.push(chunk.subarray(off, off + n));
+      // a copy: the caller may reuse its chunk's buffer (byte-streams.ts readFileReusing)
+      this.pending.push(Buffer.from(chunk.subarray(off, off + n)));
       this.pendingLen += n;
       off += n;
       if (this.pendingLen < this.need) continue;
