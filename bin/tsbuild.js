@@ -11,7 +11,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
-const bundle = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bundle', 'tsbuild.cjs');
+const bundles = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bundle');
+let bundle = join(bundles, 'tsbuild.cjs');
+// The container commands run from a bundle without the builder (scripts/bundle.mjs): half the code
+// to load. A command missing here simply runs from the whole one.
+const CONTAINER_COMMANDS = new Set(['run', 'create', 'exec', 'ps', 'start', 'stop', 'restart', 'kill', 'rm', 'wait', 'rename', 'logs', 'top', 'commit', 'attach', 'cp', 'diff', 'inspect', 'port', 'stats', 'update', 'pause', 'unpause', 'container', 'volume', 'network']);
 
 async function runBundle(src) {
   // `//tsbuild-bundle <sha256>`: the bundle's identity, written by scripts/bundle.mjs
@@ -134,10 +138,15 @@ function checksum(data) {
 // Last, so that every declaration above is initialised before the CLI runs.
 
 let source;
-try {
-  source = readFileSync(bundle, 'utf8');
-} catch {
-  source = undefined;
+const word = process.argv.slice(2).find((a, i, all) => !a.startsWith('-') && all[i - 1] !== '--root');
+for (const file of CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), bundle] : [bundle]) {
+  try {
+    source = readFileSync(file, 'utf8');
+    bundle = file;
+    break;
+  } catch {
+    source = undefined;
+  }
 }
 if (source === undefined) {
   const { main } = await import('../dist/cli/main.js');

@@ -33,27 +33,35 @@ const chevrotainShim = {
   },
 };
 
-const result = await build({
-  entryPoints: [join(root, 'src', 'cli', 'main.ts')],
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  write: false,
-  outfile: outFile,
-  logLevel: 'warning',
-  // `import('node:https')` etc. become require(): a vm.Script has no ES module loader behind it
-  supported: { 'dynamic-import': false },
-  define: { 'import.meta.url': '__tsbuildBundleUrl' },
-  banner: { js: 'var __tsbuildBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
-  plugins: [chevrotainShim],
-  legalComments: 'none',
-});
+// The whole CLI, and a second bundle for the container commands only (bin/tsbuild.js picks it for
+// them): main.ts leaves the builder, parser and registry commands out of it when
+// __TSBUILD_CONTAINERS_BUNDLE__ is true, so a `ps` loads half the code.
+for (const [file, containersOnly] of [
+  [outFile, false],
+  [outFile.replace(/\.cjs$/, '') + '-containers.cjs', true],
+]) {
+  const result = await build({
+    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    write: false,
+    outfile: file,
+    logLevel: 'warning',
+    // `import('node:https')` etc. become require(): a vm.Script has no ES module loader behind it
+    supported: { 'dynamic-import': false },
+    define: { 'import.meta.url': '__tsbuildBundleUrl', __TSBUILD_CONTAINERS_BUNDLE__: String(containersOnly) },
+    banner: { js: 'var __tsbuildBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [chevrotainShim],
+    legalComments: 'none',
+  });
 
-const code = result.outputFiles[0].text;
-const id = createHash('sha256').update(code).digest('hex');
-mkdirSync(dirname(outFile), { recursive: true });
-const tmp = `${outFile}.${process.pid}.tmp`;
-writeFileSync(tmp, `//tsbuild-bundle ${id}\n${code}`);
-renameSync(tmp, outFile);
-console.log(`bundled ${outFile} (${(code.length / 1024).toFixed(0)} KiB)`);
+  const code = result.outputFiles[0].text;
+  const id = createHash('sha256').update(code).digest('hex');
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `//tsbuild-bundle ${id}\n${code}`);
+  renameSync(tmp, file);
+  console.log(`bundled ${file} (${(code.length / 1024).toFixed(0)} KiB)`);
+}

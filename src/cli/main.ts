@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
 import { adoptLauncherCaFile } from '../registry/trusted-cas.js';
-import { registerParse } from './parse.js';
-import { registerBuild } from './build.js';
-import { registerImageCommands } from './images.js';
-import { registerRegistryCommands } from './registry.js';
 import { commitPauseFlag, rmVolumesFlag, registerContainerCommands } from './containers.js';
 import { addNetworkCommands } from './container-networks.js';
+
+/** True in the containers-only bundle (scripts/bundle.mjs), which bin/tsbuild.js runs for the
+ *  container commands only; undefined elsewhere. */
+declare const __TSBUILD_CONTAINERS_BUNDLE__: boolean | undefined;
 
 export async function main(argv: string[]): Promise<number> {
   // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
@@ -29,6 +29,41 @@ export async function main(argv: string[]): Promise<number> {
       return reportError(e);
     }
   }
+  // a container command (`ps`, `stop`, ...) needs only the container groups: the builder's, the
+  // images' and the registry's modules stay unevaluated
+  let program = newProgram();
+  registerContainerCommands(program);
+  addNetworkCommands(program);
+  const word = commandWord(argv);
+  // any other command, and the help that lists them all: the whole program, in its order (not in
+  // the containers-only bundle, which leaves the builder out: half the code to load)
+  if (typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__) {
+    if (!word || !program.commands.some((c) => c.name() === word || c.aliases().includes(word))) {
+      const [{ registerBuild }, { registerParse }, { registerImageCommands }, { registerRegistryCommands }] = await Promise.all([
+        import('./build.js'),
+        import('./parse.js'),
+        import('./images.js'),
+        import('./registry.js'),
+      ]);
+      program = newProgram();
+      registerBuild(program);
+      registerParse(program);
+      registerImageCommands(program);
+      registerRegistryCommands(program);
+      registerContainerCommands(program);
+      addNetworkCommands(program);
+    }
+  }
+  try {
+    await program.parseAsync(commitPauseFlag(rmVolumesFlag(argv)));
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** The program with its global options; the caller adds the commands. */
+function newProgram(): Command {
   const program = new Command();
   program
     .name('tsbuild')
@@ -48,18 +83,18 @@ export async function main(argv: string[]): Promise<number> {
     const root = program.opts<{ root?: string }>().root;
     if (root && command.getOptionValue('root') === undefined) command.setOptionValue('root', resolve(root));
   });
-  registerBuild(program);
-  registerParse(program);
-  registerImageCommands(program);
-  registerRegistryCommands(program);
-  registerContainerCommands(program);
-  addNetworkCommands(program);
-  try {
-    await program.parseAsync(commitPauseFlag(rmVolumesFlag(argv)));
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    return reportError(e);
+  return program;
+}
+
+/** The command's name: the first word after the global options (`--root DIR`), if any. */
+function commandWord(argv: string[]): string | undefined {
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') i++;
+    else if (!a.startsWith('-')) return a;
+    else if (!a.startsWith('--root=')) return undefined;
   }
+  return undefined;
 }
 
 /** `[--root DIR] [container] run|create|exec ARGS...` → the command and its own words. */
