@@ -165,20 +165,34 @@ export class Networks {
    * running containers attached to it (then Docker's refusal).
    */
   async remove(n: NetworkRecord, endpoints: readonly string[]): Promise<void> {
-    if (endpoints.length) throw new TsbuildError('CONFLICT', `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
-    await withLock(join(this.dir, '.lock'), async () => {
-      await this.bridgeOf(n).remove();
-      rmSync(join(this.dir, `${n.Id}.json`), { force: true });
-    });
+    const busy = () => new TsbuildError('CONFLICT', `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
+    if (endpoints.length) throw busy();
+    // under the network's lock, which every attach holds: an attach either came first (its
+    // interface is on the bridge, though its container's state may not say so yet) or finds the
+    // network gone
+    await withLock(join(this.dir, '.lock'), () =>
+      withLock(this.lockPath(n), async () => {
+        const bridge = this.bridgeOf(n);
+        if (bridge.ports().length) throw busy();
+        await bridge.remove();
+        rmSync(join(this.dir, `${n.Id}.json`), { force: true });
+      }),
+    );
   }
 
   /** The bridge of network N (made when a container first attaches). */
-  bridgeOf(n: Pick<NetworkRecord, 'Id' | 'Internal'> & { IPAM: { Config: { Subnet: string }[] } }, candidates?: string[]): BridgeNetwork {
+  bridgeOf(n: Pick<NetworkRecord, 'Id' | 'Internal'> & { Name?: string; IPAM: { Config: { Subnet: string }[] } }, candidates?: string[]): BridgeNetwork {
     return new BridgeNetwork({
       bridge: bridgeNameOf(n.Id),
       table: tableNameOf(n.Id),
       candidates: candidates ?? n.IPAM.Config.map((c) => c.Subnet),
       internal: n.Internal,
+      attachGuard: {
+        lockPath: this.lockPath(n),
+        check: () => {
+          if (!this.read(n.Id)) throw notFound(n.Name ?? n.Id, 125);
+        },
+      },
       ...(this.stateDir ? { stateDir: this.stateDir } : {}),
     });
   }
@@ -189,7 +203,7 @@ export class Networks {
     return this.bridgeOf(this.get(id) ?? { Id: id, Internal: false, IPAM: { Config: [] } });
   }
 
-  /** The lock serializing the attach, detach and /etc/hosts updates of network N's containers. */
+  /** The lock serializing network N's removal and its containers' attaches. */
   lockPath(n: Pick<NetworkRecord, 'Id'>): string {
     return join(this.dir, `.${n.Id.slice(0, 12)}.lock`);
   }

@@ -39,6 +39,9 @@ export interface BridgeNetworkOptions {
   candidates?: string[];
   /** A user network's `--internal`: no NAT, nothing forwarded in or out of the bridge. */
   internal?: boolean;
+  /** Held around each `attach` (a user network's lock, which its removal holds too): CHECK, run
+   *  under it, throws when the network is gone, so no attach makes the bridge again after it. */
+  attachGuard?: { lockPath: string; check(): void };
 }
 
 export interface BridgeInfo {
@@ -128,6 +131,7 @@ export class BridgeNetwork {
   private readonly stateDir: string;
   private readonly candidates: string[];
   private readonly internal: boolean;
+  private readonly attachGuard: BridgeNetworkOptions['attachGuard'];
   private ready: Promise<BridgeInfo> | undefined;
   private ipam: Ipam | undefined;
 
@@ -139,6 +143,7 @@ export class BridgeNetwork {
     this.stateDir = opts.stateDir ?? '/run/tsbuild';
     this.candidates = opts.candidates ?? DEFAULT_CANDIDATES;
     this.internal = opts.internal === true;
+    this.attachGuard = opts.attachGuard;
   }
 
   /**
@@ -189,7 +194,25 @@ export class BridgeNetwork {
    * bridge port. The MAC address is derived from the IP address, as Docker does, so the host's
    * neighbour cache stays right when an address is reused.
    */
-  async attach(pid: number, opts: AttachOptions = {}): Promise<Attachment> {
+  attach(pid: number, opts: AttachOptions = {}): Promise<Attachment> {
+    const g = this.attachGuard;
+    if (!g) return this.attachNow(pid, opts);
+    return withLock(g.lockPath, () => {
+      g.check();
+      return this.attachNow(pid, opts);
+    });
+  }
+
+  /** The interfaces on the bridge now (its ports: one per attached namespace, gone with it). */
+  ports(): string[] {
+    try {
+      return readdirSync(`/sys/class/net/${this.bridge}/brif`);
+    } catch {
+      return [];
+    }
+  }
+
+  private async attachNow(pid: number, opts: AttachOptions): Promise<Attachment> {
     if (!Number.isInteger(pid) || pid <= 0) throw new TsbuildError('INVALID', `bad pid ${pid}`);
     for (let attempt = 0; ; attempt++) {
       const info = await this.ensure();

@@ -2,14 +2,18 @@
  * User-defined networks on real busybox containers: `network create|ls|inspect|rm|prune` with
  * Docker's output and errors; containers on one network reach each other by name, short ID and
  * `--network-alias` (through their /etc/hosts) while the default bridge neither resolves nor
- * reaches them; `rm` is refused while a container is attached; `connect`/`disconnect` of a
+ * reaches them; `rm` is refused while a container is attached (also one whose interface is on the
+ * bridge before its state says so), and an attach after `rm` finds the network gone; `connect`/`disconnect` of a
  * running container; an unknown network makes nothing; removal leaves no bridge, nft table,
  * state file or address. Traffic stays between namespaces the tests make.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Networks } from '../../src/containers/networks.js';
 import { useContainerStore } from '../helpers/containers.js';
 import { networkLeftovers } from './leftovers.js';
 
@@ -185,4 +189,31 @@ test('an unknown network or an alias on the default bridge: Docker words, exit 1
   assert.equal(disc.code, 1);
   assert.equal(disc.stderr.trim(), 'tsbuild: network nope not found');
   assert.equal(await ok('ps', '-aq'), before);
+});
+
+test('network rm against an attach: one on the bridge first keeps the network, one after rm finds it gone', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tsb-netrace-'));
+  const ns = spawn('unshare', ['-n', 'sleep', '60'], { stdio: 'ignore' });
+  const nets = new Networks(root);
+  let id = '';
+  try {
+    const pid = ns.pid!;
+    for (let i = 0; i < 100 && readlinkSync(`/proc/${pid}/ns/net`) === readlinkSync('/proc/self/ns/net'); i++) await new Promise((r) => setTimeout(r, 20));
+    const n = await nets.create('racy');
+    id = n.Id;
+    const starting = nets.bridgeOf(n); // what a start looked up before the rm
+    const a = await starting.attach(pid, { isolated: false });
+    // no container's state names it yet, but its interface is on the bridge
+    await assert.rejects(nets.remove(n, []), /network racy id [0-9a-f]{64} has active endpoints/);
+    await starting.detach(a.hostInterface);
+    a.release();
+    await nets.remove(n, []);
+    await assert.rejects(starting.attach(pid, { isolated: false }), /network racy not found/);
+    assert.deepEqual(networkLeftovers(id), [], 'the attach after rm made nothing');
+  } finally {
+    ns.kill('SIGKILL');
+    const left = nets.get('racy');
+    if (left) await nets.remove(left, []).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  }
 });
