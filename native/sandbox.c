@@ -103,6 +103,8 @@
 #define NETCFG_FD 5 /* network=private: the interface configuration arrives here */
 #define INPUT_FD 6  /* monitor mode: the input (-i) arrives here and becomes our fd 0 (Node destroys a
                      * child's stdin pipe when the child exits, and ours does exit: double fork) */
+#define CLEANUP_FD 7 /* monitor mode: a foreground `run --rm` CLI that removes the container itself
+                      * sends one byte here once it did; EOF (it died or detached): run exitcmd */
 #define EXIT_CANNOT_INVOKE 126 /* container mode: the command exists but cannot be executed */
 #define MAX_STUBS 256
 
@@ -1634,6 +1636,22 @@ static void health_stop(struct health *h, int *outfd) {
   h->next = 0;
 }
 
+/* Whether the container is being removed (`rm -f` wrote its PID to RUNDIR/removing before it killed
+ * the command, and lives; or the runtime dir is gone already): its exit command would find nothing
+ * left to do, and a Node start costs seconds on a loaded machine. */
+static int removal_under_way(const char *rundir) {
+  struct stat st;
+  if (stat(rundir, &st) < 0 && errno == ENOENT) return 1;
+  char path[4200], buf[32] = {0};
+  snprintf(path, sizeof path, "%s/removing", rundir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+  return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
 /*
  * monitor mode (argv[1] "monitor"): one per running container, started by the CLI. It detaches
  * (double fork, setsid, cwd /), so it outlives the CLI, and is P of the process tree above: PID 1
@@ -1646,7 +1664,8 @@ static void health_stop(struct health *h, int *outfd) {
  * `exit` ("code N", "signal N", "started 0|1", "finished NS", "error TEXT" lines). Status lines on
  * fd 4: "pid N", "netns N" (private network), "started NS" once the command was executed, or
  * "error TEXT" when it could not be, then "exit N" / "signal N". Last, exitcmd (e.g. --rm's
- * cleanup) is executed with fd 4 still open, so a foreground CLI waits for it.
+ * cleanup) is executed with fd 4 still open, so a foreground CLI waits for it — unless that CLI
+ * does the cleanup itself (a socket on fd 7: one byte once done) or `rm` is removing the container.
  */
 static int __attribute__((noreturn)) monitor_main(void) {
   umask(0);
@@ -1658,6 +1677,8 @@ static int __attribute__((noreturn)) monitor_main(void) {
     if (dup2(INPUT_FD, 0) < 0) die_errno("dup2", "input");
     close(INPUT_FD);
   }
+  struct stat cst;
+  const int caller_cleans = fstat(CLEANUP_FD, &cst) == 0 && S_ISSOCK(cst.st_mode) && fcntl(CLEANUP_FD, F_SETFD, FD_CLOEXEC) >= 0;
   bind_ports(&sp);
   pid_t f = fork();
   if (f < 0) die_errno("fork", "monitor");
@@ -1966,7 +1987,21 @@ static int __attribute__((noreturn)) monitor_main(void) {
   write_atomic(sp.rundir, "exit", text);
   if (sig) status("signal %d", sig);
   else status("exit %d", code);
-  if (sp.exitcmd.n > 0) {
+  int skip_exitcmd = 0;
+  if (caller_cleans) {
+    /* the foreground CLI sees the end of its output, removes the container and says so; should
+     * it die (or detach) first, the exit command does it */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) dup2(null, 1), dup2(null, 2), close(null);
+    char b;
+    ssize_t n;
+    do n = read(CLEANUP_FD, &b, 1);
+    while (n < 0 && errno == EINTR);
+    skip_exitcmd = n == 1;
+    close(CLEANUP_FD);
+  }
+  if (!skip_exitcmd && removal_under_way(sp.rundir)) skip_exitcmd = 1;
+  if (sp.exitcmd.n > 0 && !skip_exitcmd) {
     if (sp.oom_adj[0]) {
       int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
       if (oom >= 0 && write(oom, sp.oom_adj, strlen(sp.oom_adj)) < 0) { /* keep going */ }
@@ -2020,7 +2055,7 @@ int main(int argc, char **argv) {
   monitor_mode = argc >= 2 && !strcmp(argv[1], "monitor");
   exec_mode = argc >= 2 && !strcmp(argv[1], "exec");
   /* nothing inherited beyond stdio, the spec, the status fd and the network fd reaches the sandbox */
-  close_range(monitor_mode ? INPUT_FD + 1 : NETCFG_FD + 1, ~0U, 0);
+  close_range(monitor_mode ? CLEANUP_FD + 1 : NETCFG_FD + 1, ~0U, 0);
   status_ok = fcntl(STATUS_FD, F_GETFD) >= 0;
   reexec_sealed(argv);
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -328,23 +328,32 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       ...(flags.interactive ? { stdin: term?.input ?? process.stdin } : {}),
       exitCommand,
       exitEnv,
+      callerCleans: true,
     }),
   ).catch(dropIfPortTaken);
   if (!h) return 0;
   // Docker's sig-proxy: the CLI's signals go to the container (PID 1 decides what they do)
-  const { signalContainer } = await import('../containers/monitor-files.js');
+  const { readMonitorInfo, signalContainer } = await import('../containers/monitor-files.js');
   const { runDir } = await import('../containers/record.js');
+  const monitorPid = h.callerCleans ? readMonitorInfo(runDir(containers.paths, record.Id))?.pid : undefined;
   const forward = (sig: NodeJS.Signals) => void signalContainer(runDir(containers.paths, record.Id), { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3 }[sig as 'SIGINT']);
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
   for (const s of sigs) process.on(s, forward);
   term?.follow(join(runDir(containers.paths, record.Id), 'ctl'));
   try {
     // the detach keys leave the container running (the monitor carries on without us)
-    const end = await (term ? Promise.race([h.done, term.detached.then(() => undefined)]) : h.done);
+    const end = await (term ? Promise.race([h.ended, term.detached.then(() => undefined)]) : h.ended);
     if (!end) {
       h.detach();
       return 0;
     }
+    // --rm (and the rules of published ports): removed here, in this process, rather than by the
+    // monitor's exit command (a second Node start); should we die first, the exit command does it
+    if (h.callerCleans) {
+      const cleaned = monitorPid !== undefined && (await containers.cleanup(record.Id, undefined, monitorPid).then(() => true, () => false));
+      h.cleanedUp(cleaned);
+    }
+    await h.done;
     return end.exitCode;
   } finally {
     term?.restore();

@@ -127,6 +127,9 @@ export interface StartOptions {
   exitEnv?: string[];
   /** A start by the restart policy (not by the user: RestartCount and a user's stop are kept). */
   autoRestart?: boolean;
+  /** With `attach`: the caller settles the ended container itself (`cleanup(id, undefined, monitorPid)`,
+   *  then `handle.cleanedUp(true)`), when no restart policy applies; the exit command is the fallback. */
+  callerCleans?: boolean;
 }
 
 export interface ContainerView {
@@ -154,6 +157,8 @@ export class Containers {
   }
 
   private userNetworks: NetworkEndpoints | undefined;
+  /** A sync found a run on user networks ended (list() then refreshes the peers' /etc/hosts). */
+  private endedOnNetworks = false;
 
   /** User networks and the containers' places on them (containers/network-endpoints.ts). */
   get endpoints(): NetworkEndpoints {
@@ -175,6 +180,11 @@ export class Containers {
       if (!record) continue;
       const state = await this.sync(id);
       out.push({ record, state, ...this.health(record, state) });
+    }
+    // a run found ended here (its monitor killed: no exit command) is still in its peers' /etc/hosts
+    if (this.endedOnNetworks && !this.userNetworks?.refreshing) {
+      this.endedOnNetworks = false;
+      await this.endpoints.refreshHosts().catch(() => undefined);
     }
     return out.sort((a, b) => (a.record.Created < b.record.Created ? 1 : a.record.Created > b.record.Created ? -1 : 0));
   }
@@ -214,7 +224,9 @@ export class Containers {
     const same = derived === stored || JSON.stringify(derived) === JSON.stringify(stored);
     if ((same && !leftovers(derived)) || !existsSync(dir)) return derived;
     const write = async () => {
-      const fresh = this.derive(id, readState(dir), true);
+      const before = readState(dir);
+      const fresh = this.derive(id, before, true);
+      if (before.Running && !fresh.Running && fresh.Endpoints) this.endedOnNetworks = true;
       // stopped (or its monitor killed): its published ports' rules go now
       if (leftovers(fresh)) {
         await this.unpublish(fresh);
@@ -358,7 +370,7 @@ export class Containers {
     this.store.lease(chain);
     for (let i = 0; i < chain.length; i++) await ensureSnapshot(this.store, chain[i]!, o.image.manifest.layers[i]!.digest);
     const madeVolumes: string[] = [];
-    const layersTopFirst = chain.map((c) => this.store.snapshotDir(c as `sha256:${string}`)).reverse();
+    const layersTopFirst = this.store.snapshots.paths(chain).reverse();
     // --volumes-from: the other containers' volumes and binds first (own mounts at a path win)
     const inherited = inheritMounts(await Promise.all((o.volumesFrom ?? []).map(async (f) => ({ ...f, mounts: (await this.find(f.container)).record.Mounts ?? [] }))), o.mounts ?? []);
     const imageVolumes = Object.keys(img.Volumes ?? {}).filter((v) => !inherited.some((m) => m.Destination === (v.replace(/\/+$/, '') || '/')));
@@ -492,7 +504,7 @@ export class Containers {
       const plan = this.endpoints.plan(record);
       const userPrimary = isBuiltinNetwork(record.HostConfig.NetworkMode) ? undefined : plan[0];
       let primary: Attachment | undefined;
-      const lowerDirs = record.Layers.map((c) => this.store.snapshotDir(c as `sha256:${string}`));
+      const lowerDirs = this.store.snapshots.paths(record.Layers);
       const missing = lowerDirs.find((d) => !existsSync(d));
       if (missing) throw new TsbuildError('NOT_FOUND', `the image layers of container ${id} are gone (${missing})`);
       const upperDir = join(dir, 'upper');
@@ -573,6 +585,7 @@ export class Containers {
           ...(hostPorts.length ? { ports: hostPorts.map(({ proto, ip, port }) => ({ proto, ip, port })) } : {}),
           ...(health ? { health } : {}),
           ...(exitNeeded && opts.exitCommand ? { exitCommand: opts.exitCommand, exitEnv: opts.exitEnv ?? [], exitCwd: process.cwd() } : {}),
+          ...(exitNeeded && opts.exitCommand && opts.attach && opts.callerCleans && record.HostConfig.RestartPolicy.Name === 'no' ? { callerCleans: true } : {}),
         });
       } catch (e) {
         await cgroup?.remove();
@@ -748,18 +761,26 @@ export class Containers {
     const record = readRecord(dir);
     if (!record) throw new TsbuildError('NOT_FOUND', `No such container: ${id}`);
     let st = await this.sync(id);
+    if (st.Running && !opts.force) {
+      throw new TsbuildError('CONFLICT', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
+    }
+    const rd = runDir(this.paths, id);
+    // we remove what the run leaves (rules, addresses, the record): its monitor need not start
+    // its exit command (native/sandbox.c, removal_under_way) while we live
+    try {
+      writeFileSync(join(rd, 'removing'), `${process.pid}\n`, { mode: 0o600 });
+    } catch {
+      /* never started, or gone */
+    }
+    const killed = st.Running ? readMonitorInfo(rd) : undefined;
     if (st.Running) {
-      if (!opts.force) {
-        throw new TsbuildError('CONFLICT', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
-      }
-      signalContainer(runDir(this.paths, id), 9);
+      signalContainer(rd, 9);
       await thawIfPaused({ state: st });
       await this.waitStopped(id, 30_000);
       st = await this.sync(id);
     }
     // the monitor is done with the log and the cgroup once it wrote its exit file; let it finish
     // (while the exit file is missing and the monitor lives, it may still be writing them)
-    const rd = runDir(this.paths, id);
     const mon = readMonitorInfo(rd);
     for (let i = 0; mon && !readExitInfo(rd) && monitorAlive(mon) && i < 200; i++) await new Promise((r) => setTimeout(r, 10));
     const trash = join(containersDir(this.paths), `.rm-${process.pid}-${id}`);
@@ -770,7 +791,7 @@ export class Containers {
         return false;
       }),
     );
-    if (gone) return;
+    if (gone) return this.monitorGone(killed);
     // the record is gone, so no start can begin a run any more: a run still alive in the runtime
     // dir (started after our look at the state, or one the state does not know) dies now, whatever
     // state.json said, and what it published goes with it
@@ -796,6 +817,15 @@ export class Containers {
       for (const m of record.Mounts ?? []) {
         if (m.Type === 'volume' && m.Anonymous && m.Name) await this.volumes.remove(m.Name, this.volumeUsers(m.Name)).catch(() => undefined);
       }
+    }
+    await this.monitorGone(killed);
+  }
+
+  /** As Docker's `rm -f`, answer once the monitor we killed has ended (it runs no exit command now,
+   *  or a foreground `run --rm` CLI's removal, which finds ours done). */
+  private async monitorGone(mon: MonitorInfo | undefined): Promise<void> {
+    for (let delay = 5, until = Date.now() + 10_000; mon && monitorAlive(mon) && Date.now() < until; delay = Math.min(delay * 2, 50)) {
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 
@@ -846,8 +876,9 @@ export class Containers {
     return out;
   }
 
-  /** What a monitor's exit command does: settle the state; remove an AutoRemove container. */
-  async cleanup(id: string, restartWith?: Pick<StartOptions, 'exitCommand' | 'exitEnv'>): Promise<void> {
+  /** What a monitor's exit command does: settle the state; remove an AutoRemove container. Also done
+   *  by a foreground CLI whose monitor (MONITORPID) waits for it (StartOptions.callerCleans). */
+  async cleanup(id: string, restartWith?: Pick<StartOptions, 'exitCommand' | 'exitEnv'>, monitorPid = process.pid): Promise<void> {
     const dir = containerDir(this.paths, id);
     const record = readRecord(dir);
     if (!record) return;
@@ -856,7 +887,7 @@ export class Containers {
     // run is not ours to settle (its own exit command will)
     const st = await withLock(lockPath(this.paths, id), async () => {
       const mon = readMonitorInfo(runDir(this.paths, id));
-      if (mon && mon.pid !== process.pid && monitorAlive(mon)) return undefined;
+      if (mon && mon.pid !== monitorPid && monitorAlive(mon)) return undefined;
       return this.sync(id, true);
     });
     if (!st) return;

@@ -35,6 +35,9 @@ export interface MonitorSpec extends Omit<SandboxSpec, 'stdout' | 'stderr' | 'si
   exitEnv?: readonly string[];
   /** The exit command's working directory (default /). */
   exitCwd?: string;
+  /** With `attach`: we remove the container ourselves once it ended (`handle.cleanedUp()`); the exit
+   *  command runs only if we die or detach first (a foreground `run --rm`: one Node start, not two). */
+  callerCleans?: boolean;
   /** Host ports the monitor binds and holds while the container lives (published ports; port 0:
    *  the kernel picks one). A port already taken fails the start (125, Docker's words). */
   ports?: readonly HostPort[];
@@ -80,6 +83,12 @@ export interface MonitorHandle {
   ports: BoundPort[];
   /** Resolves when the monitor (and its exit command) is done; only meaningful before `detach`. */
   done: Promise<MonitorEnd>;
+  /** Resolves once the command ended and its output reached us (before the exit command runs). */
+  ended: Promise<MonitorEnd>;
+  /** Whether the monitor waits for `cleanedUp` (the spec's `callerCleans`). */
+  callerCleans: boolean;
+  /** `callerCleans`: we did the cleanup (true) or leave it to the exit command (false). */
+  cleanedUp(done: boolean): void;
   /** Stops listening (a detached run): the monitor carries on alone. */
   detach(): void;
 }
@@ -126,13 +135,20 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
     // when the child exits, and the monitor's first process exits at once (double fork)
     const stdio: ('ignore' | 'pipe')[] = ['ignore', spec.attach ? 'pipe' : 'ignore', spec.attach ? 'pipe' : 'ignore', 'pipe', 'pipe'];
     stdio.push(spec.network === 'private' ? 'pipe' : 'ignore');
-    if (spec.stdin) stdio.push('pipe');
+    if (spec.stdin || spec.callerCleans) stdio.push(spec.stdin ? 'pipe' : 'ignore');
+    if (spec.callerCleans) stdio.push('pipe');
     const child = spawn(helper, ['monitor'], { stdio, env: {} });
     const specPipe = child.stdio[3] as Writable;
     specPipe.on('error', () => {});
     specPipe.end(encoded);
     const netPipe = (child.stdio as unknown[])[5] as Writable | undefined;
     netPipe?.on('error', () => {});
+    // fd 7: one byte once we removed the container; its end without one: the monitor's exit command does it
+    const cleanupPipe = spec.callerCleans ? ((child.stdio as unknown[])[7] as Writable) : undefined;
+    cleanupPipe?.on('error', () => {});
+    const cleanedUp = (done: boolean) => {
+      if (cleanupPipe && !cleanupPipe.destroyed) done ? cleanupPipe.end('1') : cleanupPipe.destroy();
+    };
     if (spec.stdin) {
       const sink = (child.stdio as unknown[])[6] as Writable;
       sink.on('error', () => {});
@@ -160,6 +176,8 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
     let settled = false;
     let resolveDone!: (e: MonitorEnd) => void;
     const done = new Promise<MonitorEnd>((r) => (resolveDone = r));
+    let resolveEnded!: (e: MonitorEnd) => void;
+    const ended = new Promise<MonitorEnd>((r) => (resolveEnded = r));
     const onLine = (line: string) => {
       const sp = line.indexOf(' ');
       const key = sp < 0 ? line : line.slice(0, sp);
@@ -185,7 +203,11 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
             ...(net ? { network: net } : {}),
             ports,
             done,
+            ended,
+            callerCleans: !!cleanupPipe,
+            cleanedUp,
             detach: () => {
+              cleanedUp(false);
               statusPipe.destroy();
               child.stdout?.destroy();
               child.stderr?.destroy();
@@ -201,6 +223,10 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
       // the command never ran: say so now, not when the exit command is done (it may need the
       // container's lock, which our caller holds until we answer)
       if (end && !settled) fail();
+      else if (end && (key === 'exit' || key === 'signal')) {
+        const e = end;
+        void Promise.all(outputsOpen ? outputsDone : []).then(() => resolveEnded(e));
+      }
     };
     const fail = () => {
       settled = true;
@@ -208,6 +234,7 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
       const why = error ?? `the container monitor ended without a status (exit ${code})`;
       // the command's own exit codes only count once it ran; before that it is the sandbox's
       const startCode = code === 126 || code === 127 ? code : 125;
+      cleanedUp(false); // the command never ran: the exit command does the removal (we hold the lock)
       reject(new StartError(why, startCode, closed));
     };
     statusPipe.on('data', (d: Buffer) => {
@@ -227,7 +254,10 @@ export function startMonitor(spec: MonitorSpec, helper = sandboxHelperPath()): P
     closed.then(() => {
       netPipe?.destroy();
       if (!settled) fail();
-      else resolveDone(end ?? { exitCode: 255 });
+      else {
+        resolveEnded(end ?? { exitCode: 255 });
+        resolveDone(end ?? { exitCode: 255 });
+      }
     });
   });
 }
