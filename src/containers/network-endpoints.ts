@@ -30,6 +30,9 @@ export interface ContainerLister {
 
 export class NetworkEndpoints {
   readonly networks: Networks;
+  /** Refreshes under way in this process (their look at the containers must not start another:
+   *  the hosts lock is not reentrant). */
+  refreshing = 0;
 
   constructor(
     private readonly containers: ContainerLister,
@@ -156,6 +159,7 @@ export class NetworkEndpoints {
   async refreshHosts(also: readonly string[] = []): Promise<void> {
     if (!existsSync(this.networks.dir)) return;
     const { hostsFile } = await import('./containers.js');
+    this.refreshing++;
     // read under the lock: a refresh never writes what an older look at the containers saw
     await withLock(join(this.networks.dir, '.hosts.lock'), async () => {
       const views = await this.containers.list();
@@ -179,7 +183,7 @@ export class NetworkEndpoints {
           /* removed meanwhile */
         }
       }
-    });
+    }).finally(() => this.refreshing--);
   }
 }
 

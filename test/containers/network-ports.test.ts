@@ -5,7 +5,8 @@
  * the network reaches the host's port through the bridge (hairpin), `port` and ps PORTS show the
  * ports; containers of another user network and of the default bridge still cannot reach it by
  * its address (the isolation rule lets only DNATed traffic in); the rules go with stop, with a
- * killed monitor at the next `ps`, and with `rm -f`, leaving nothing; a dead container's rule for
+ * killed monitor at the next `ps` (which also takes its name from its peers' /etc/hosts), and with
+ * `rm -f`, leaving nothing; a dead container's rule for
  * the same host port in the default bridge's table is swept (it would win the DNAT). Traffic goes only to
  * 127.0.0.1 and to the bridges of the networks the test makes.
  */
@@ -84,12 +85,15 @@ test('-p and -P on a user network: served to the host and through the bridge, is
     await waitFor(async () => (await httpGet(port, '/index.html').catch(() => '')) === '200 hello\n');
     assert.equal(rulesFor(port, table).length, 1);
 
-    // a killed monitor runs no exit command: the next command that looks removes its rules
+    // a killed monitor runs no exit command: the next command that looks removes its rules, and
+    // its name from its peers' /etc/hosts
+    await waitFor(async () => /\tweb\b/.test(await ok('exec', 'peer', 'cat', '/etc/hosts')));
     const mon = Number(readFileSync(join(RUN_ROOT, id, 'monitor'), 'utf8').split(' ')[0]);
     process.kill(mon, 'SIGKILL');
     await waitFor(() => !processAlive(mon));
     assert.match(await ok('ps', '-a', '--filter', 'name=web', '--format', '{{.Status}}'), /^Exited/);
     assert.deepEqual([...rulesFor(port, table), ...rulesFor(anyPort, table)], []);
+    assert.doesNotMatch(await ok('exec', 'peer', 'cat', '/etc/hosts'), /\tweb\b/);
 
     await ok('start', 'web');
     await waitFor(async () => (await httpGet(port, '/index.html').catch(() => '')) === '200 hello\n');
