@@ -21,12 +21,7 @@ import { httpGet } from './http-get.js';
 
 const base = useContainerStore();
 const run = base.run;
-
-async function ok(...args: string[]): Promise<string> {
-  const r = await run(...args);
-  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = base.ok;
 
 async function waitFor(fn: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) if (await fn()) return;

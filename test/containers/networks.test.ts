@@ -19,12 +19,7 @@ import { networkLeftovers } from './leftovers.js';
 
 const base = useContainerStore();
 const run = base.run;
-
-async function ok(...args: string[]): Promise<string> {
-  const r = await run(...args);
-  assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const ok = base.ok;
 
 /** Removes containers and networks even when the test failed midway. */
 async function cleanup(containers: string[], networks: string[]): Promise<void> {

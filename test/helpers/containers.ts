@@ -1,6 +1,7 @@
 /** One busybox store per container test file, the CLI bound to it, and every container removed at
  *  the end (so a failing test leaves no monitor, mount, rule or cgroup behind). */
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { makeBaseStore, type TempStore } from './build.js';
@@ -13,6 +14,8 @@ export interface ContainerStore {
   readonly baseId: string;
   /** `tsbuild --root ROOT ARGS...` as a user runs it. */
   run(...args: string[]): Promise<CliResult>;
+  /** `run` that must succeed (exit 0): its stdout, trimmed. */
+  ok(...args: string[]): Promise<string>;
   /** The CLI under a real pseudo-terminal of ROWS x COLS (python3's pty module), fed STEPS
    *  (`wait TEXT`, `sleep S`, `resize R C`, `send BYTES`; see test/containers/fixtures/pty-run.py). */
   underPty(rows: number, cols: number, args: string[], steps: string[]): Promise<{ code: number; out: string }>;
@@ -29,6 +32,11 @@ export function useContainerStore(): ContainerStore {
       return made().baseId;
     },
     run: (...args) => runCli(['--root', store.root, ...args]),
+    ok: async (...args) => {
+      const r = await store.run(...args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    },
     underPty: (rows, cols, args, steps) =>
       new Promise((resolve, reject) => {
         const script = join(projectRoot, 'test', 'containers', 'fixtures', 'pty-run.py');
