@@ -51,9 +51,9 @@ interface BuildFlags {
   root?: string;
 }
 
-export function registerBuild(program: Command): void {
+export function registerBuild(program: Command, opts: { isDefault: boolean } = { isDefault: true }): void {
   program
-    .command('build', { isDefault: true })
+    .command('build', { isDefault: opts.isDefault })
     .description('Build an image from a Dockerfile (the default command)')
     .argument('[context]', 'build context directory', '.')
     .option('-f, --file <path>', 'Dockerfile path (default CONTEXT/Dockerfile), or - for stdin')

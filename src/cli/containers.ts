@@ -350,7 +350,7 @@ async function startOrThrow<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** `inspect`: containers first, then images, as docker's untyped inspect. */
-function addInspect(parent: Command, only?: 'container' | 'image'): void {
+export function addInspect(parent: Command, only?: 'container' | 'image'): void {
   parent
     .command('inspect')
     .description(only === 'image' ? 'Show images as JSON' : 'Show containers or images as JSON')

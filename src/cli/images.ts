@@ -107,8 +107,9 @@ function printWaste(store: ImageStore, img: StoredImage, opts: { trunc: boolean;
   out(`Wasted: ${size(report.wastedBytes)} (${report.wastedBytes} bytes) of ${size(report.totalBytes)}, ${pct} of the image.`);
 }
 
-/** Registers the import, load, save, images, history, tag, rmi, prune commands. */
-export function registerImageCommands(program: Command): void {
+/** Registers the import, load, save, images, history, tag, rmi, prune commands; under `image` (as
+ *  `docker image`) `images` is `ls` (or `list`) and `rmi` is `rm`. */
+export function registerImageCommands(program: Command, opts: { group: boolean } = { group: false }): void {
   program
     .command('import')
     .description('Create an image from a root filesystem tarball (plain or gzip)')
@@ -175,8 +176,9 @@ export function registerImageCommands(program: Command): void {
       }
     });
 
-  program
-    .command('images')
+  const images = program.command(opts.group ? 'ls' : 'images');
+  if (opts.group) images.alias('list');
+  images
     .description('List images')
     .argument('[repository]', 'only this REPOSITORY[:TAG]')
     .option('-q, --quiet', 'only show image IDs')
@@ -277,7 +279,7 @@ export function registerImageCommands(program: Command): void {
     });
 
   program
-    .command('rmi')
+    .command(opts.group ? 'rm' : 'rmi')
     .description('Remove images (untag; the last name deletes the image)')
     .argument('<image...>')
     .option('-f, --force', 'remove an image with several names by ID')

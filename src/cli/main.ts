@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isTsbuildError } from '../errors.js';
 import { adoptLauncherCaFile } from '../registry/trusted-cas.js';
-import { commitPauseFlag, rmVolumesFlag, registerContainerCommands } from './containers.js';
+import { addInspect, commitPauseFlag, rmVolumesFlag, registerContainerCommands } from './containers.js';
 import { addNetworkCommands } from './container-networks.js';
 
 /** True in the containers-only bundle (scripts/bundle.mjs), which bin/tsbuild.js runs for the
@@ -52,6 +52,12 @@ export async function main(argv: string[]): Promise<number> {
       registerRegistryCommands(program);
       registerContainerCommands(program);
       addNetworkCommands(program);
+      // `docker image ls|rm|build|...`: the same commands under the management group
+      const image = program.command('image').description('Manage images');
+      registerBuild(image, { isDefault: false });
+      registerImageCommands(image, { group: true });
+      registerRegistryCommands(image, { login: false });
+      addInspect(image, 'image');
     }
   }
   try {
@@ -145,6 +151,14 @@ function misuse(cmd: Command, err: CommanderError): Error {
   const see = `See '${name} --help'.`;
   const detail = err.message.replace(/^error: /, '');
   switch (err.code) {
+    // a group (`image`, `container`, `network`, ...) without its subcommand: commander has shown
+    // the group's help on stderr, and Docker exits 0 there
+    case 'commander.help':
+      return new MisuseError('', 0);
+    case 'commander.unknownCommand': {
+      const word = /'([^']+)'/.exec(detail)?.[1] ?? detail;
+      return new MisuseError(`tsbuild: unknown command: ${name} ${word}\n\nUsage:  ${name}\n\nRun '${name} --help' for more information`, 1);
+    }
     case 'commander.unknownOption': {
       const flag = /'([^']+)'/.exec(detail)?.[1] ?? detail;
       return new MisuseError(`unknown flag: ${flag}\n${see}`, 125);
@@ -178,7 +192,7 @@ function misuse(cmd: Command, err: CommanderError): Error {
 /** Turns any thrown value into a message on stderr and an exit code. */
 export function reportError(e: unknown): number {
   if (e instanceof MisuseError) {
-    process.stderr.write(`${e.message}\n`);
+    if (e.message) process.stderr.write(`${e.message}\n`);
     return e.exitCode;
   }
   if (e instanceof CommanderError) {

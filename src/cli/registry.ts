@@ -49,8 +49,8 @@ export function serverName(input: string | undefined): string {
   return ['index.docker.io', 'registry-1.docker.io', 'docker.io', ''].includes(host) ? 'docker.io' : host;
 }
 
-/** Registers the pull, push, login, logout commands. */
-export function registerRegistryCommands(program: Command): void {
+/** Registers the pull, push, login, logout commands (pull and push only, under `image`). */
+export function registerRegistryCommands(program: Command, opts: { login: boolean } = { login: true }): void {
   const INSECURE = ['--insecure-registry <host>', 'talk plain HTTP to this registry (repeatable; also $TSBUILD_INSECURE_REGISTRIES)', collect] as const;
 
   program
@@ -110,6 +110,7 @@ export function registerRegistryCommands(program: Command): void {
       }
     });
 
+  if (!opts.login) return;
   program
     .command('login')
     .description('Log in to a registry (credentials are stored in docker\'s config.json)')

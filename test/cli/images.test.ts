@@ -94,3 +94,28 @@ test('prune drops dangling images and reports bytes freed', async () => {
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the image group spells the same commands as docker image does: ls/list, rm, tag, history, inspect; a bare group shows its help (exit 0), an unknown subcommand is Docker\'s error (exit 1)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tsb-image-group-'));
+  try {
+    const id = (await ok(root, 'image', 'import', busyboxRootfsTar(), 'bb:1')).trim();
+    assert.match(await ok(root, 'image', 'ls'), /^bb +1 +[0-9a-f]{12} /m);
+    assert.equal(await ok(root, 'image', 'list', '-q', '--no-trunc'), `${id}\n`);
+    await ok(root, 'image', 'tag', 'bb:1', 'bb:2');
+    assert.equal(await ok(root, 'image', 'inspect', '--format', '{{.Id}}', 'bb:2'), `${id}\n`);
+    assert.match(await ok(root, 'image', 'history', 'bb:2'), /Imported from busybox-rootfs\.tar/);
+    assert.equal(await ok(root, 'image', 'rm', 'bb:2'), 'Untagged: bb:2\n');
+    assert.equal(await ok(root, 'images', '-q', '--no-trunc'), `${id}\n`);
+    const bare = await runCli(['image', '--root', root]);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.match(bare.stderr, /Usage: tsbuild image/);
+    assert.doesNotMatch(bare.stderr, /outputHelp/);
+    const unknown = await runCli(['image', 'frob', '--root', root]);
+    assert.deepEqual([unknown.code, unknown.stderr], [1, "tsbuild: unknown command: tsbuild image frob\n\nUsage:  tsbuild image\n\nRun 'tsbuild image --help' for more information\n"]);
+    const noArgs = await runCli(['image', 'rm', '--root', root]);
+    assert.equal(noArgs.code, 1);
+    assert.match(noArgs.stderr, /^"tsbuild image rm" requires at least 1 argument\./);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
