@@ -353,7 +353,7 @@ async function startOrThrow<T>(fn: () => Promise<T>): Promise<T> {
 export function addInspect(parent: Command, only?: 'container' | 'image'): void {
   parent
     .command('inspect')
-    .description(only === 'image' ? 'Show images as JSON' : 'Show containers or images as JSON')
+    .description(only === 'image' ? 'Show images as JSON' : only === 'container' ? 'Show containers as JSON' : 'Show containers or images as JSON')
     .argument('<name...>')
     .option('-f, --format <format>', 'format the output using the given Go template')
     .addOption(new Option('--type <type>', 'only this kind of object').choices(['container', 'image']))
