@@ -54,7 +54,7 @@ interface BuildFlags {
 export function registerBuild(program: Command, opts: { isDefault: boolean } = { isDefault: true }): void {
   program
     .command('build', { isDefault: opts.isDefault })
-    .description('Build an image from a Dockerfile (the default command)')
+    .description(opts.isDefault ? 'Build an image from a Dockerfile (the default command)' : 'Build an image from a Dockerfile')
     .argument('[context]', 'build context directory', '.')
     .option('-f, --file <path>', 'Dockerfile path (default CONTEXT/Dockerfile), or - for stdin')
     .option('-t, --tag <name>', 'name and optionally tag (name:tag); repeatable', collect, [])
