@@ -173,6 +173,25 @@ static DIR *open_dir(napi_env env, const char *path) {
   return d;
 }
 
+/*
+ * The next entry of D but "." and "..", lstat-ed beside it: 1 with *E and *SB set, 0 at the end, or
+ * -errno. An entry gone between readdir and fstatat is left out, as a listing a moment later would.
+ */
+static int next_entry(DIR *d, struct dirent **e, struct stat *sb) {
+  for (;;) {
+    errno = 0;
+    struct dirent *x = readdir(d);
+    if (!x) return -errno;
+    if (x->d_name[0] == '.' && (x->d_name[1] == 0 || (x->d_name[1] == '.' && x->d_name[2] == 0))) continue;
+    if (fstatat(dirfd(d), x->d_name, sb, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return -errno;
+    }
+    *e = x;
+    return 1;
+  }
+}
+
 /* The directory named by a call's first argument (copied into `path`, PATH_BUF bytes), opened;
  * NULL with a JS error thrown. */
 static DIR *dir_arg(napi_env env, napi_callback_info info, char *path) {
@@ -205,17 +224,11 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
   int64_t *st = malloc(cap * ST_FIELDS * sizeof *st);
   int err = st ? 0 : ENOMEM;
   while (!err) {
-    errno = 0;
-    struct dirent *e = readdir(d);
-    if (!e) {
-      err = errno;
-      break;
-    }
-    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    struct dirent *e;
     struct stat sb;
-    if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;
-      err = errno;
+    int r = next_entry(d, &e, &sb);
+    if (r <= 0) {
+      err = -r;
       break;
     }
     if (n == cap) {
@@ -317,17 +330,11 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
   uint32_t nsub = 0;
   int err = 0;
   for (;;) {
-    errno = 0;
-    struct dirent *e = readdir(d);
-    if (!e) {
-      err = errno;
-      break;
-    }
-    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+    struct dirent *e;
     struct stat sb;
-    if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue; /* gone meanwhile: as lstatDir, left out */
-      err = errno;
+    int r = next_entry(d, &e, &sb);
+    if (r <= 0) {
+      err = -r;
       break;
     }
     uint64_t h[2];
