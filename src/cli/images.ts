@@ -13,7 +13,7 @@ import { chainIds } from '../image/digest.js';
 import * as d from '../image/display.js';
 import { familiarRepository, familiarString, parseReference, repositoryName } from '../image/reference.js';
 import { resolveRoot } from '../image/root.js';
-import { scanTarFileHeaders } from '../image/tar-format.js';
+import { layerListing } from '../image/layer-listing.js';
 import { computeWaste } from '../image/wasted-space.js';
 import { ImageStore, normalizeTag, type StoredImage } from '../image/store.js';
 
@@ -63,11 +63,11 @@ async function provenanceOf(store: ImageStore, img: StoredImage): Promise<Record
   return slsa ? { Provenance: { SLSA: slsa.predicate } } : {};
 }
 
-/** `history --wasted`: the layers' headers scanned (no body is read), the waste printed. */
+/** `history --wasted`: the layers' listings (layer-listing.ts: remembered, or their headers scanned), the waste printed. */
 function printWaste(store: ImageStore, img: StoredImage, opts: { trunc: boolean; human: boolean; format?: string }): void {
   if (opts.format && opts.format !== 'json') throw new TsbuildError('USAGE', `unsupported --format "${opts.format}" (json)`);
   const layers = img.manifest.layers;
-  const report = computeWaste(layers.map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
+  const report = computeWaste(layers.map((l) => layerListing(store, l.digest)));
   const createdBy: string[] = [];
   for (const { entry, layerIndex } of historyWithLayers(img.config)) {
     if (layerIndex !== undefined) createdBy[layerIndex] = (entry.created_by ?? '').replace(/\t/g, ' ');

@@ -18,9 +18,11 @@ import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
 import type { BlobInfo } from './blobs.js';
+import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
 import { chainIds, hexOf, sha256, type Digest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
 import { DonorIndex, SnapshotTap } from './snapshot-writer.js';
+import { listedEntry, recordListing, type ListedEntry, type ListingSink } from './layer-listing.js';
 import { join } from 'node:path';
 
 /** The only extended attribute a layer records (file capabilities are part of the image). */
@@ -31,23 +33,25 @@ export interface LayerWriteOptions {
   sourceDateEpoch?: number;
 }
 
-/** The minimal store surface the writer needs (ImageStore satisfies it). */
-export interface BlobSink {
-  putBlob(source: AsyncIterable<Buffer>): Promise<BlobInfo>;
-}
+/** The minimal store surface the writer needs. */
+export type BlobSink = Pick<StoreContent, 'putBlob'>;
 
-/** Writes a layer into the store; the returned digest is the layer's diff ID. */
-export async function writeLayer(store: BlobSink, entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}): Promise<BlobInfo> {
-  return store.putBlob(layerTar(entries, opts));
+/** Writes a layer into the store; the returned digest is the layer's diff ID. A store with a root
+ *  (ImageStore) also keeps the layer's listing (layer-listing.ts), so it is never scanned. */
+export async function writeLayer(
+  store: BlobSink & Partial<ListingSink>,
+  entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
+  opts: LayerWriteOptions = {},
+): Promise<BlobInfo> {
+  const listed: ListedEntry[] = [];
+  const info = await store.putBlob(layerTar(entries, opts, undefined, listed));
+  if (store.root !== undefined && store.tempPath !== undefined) recordListing(store as ListingSink, info.digest, listed);
+  return info;
 }
 
 /** What writing a layer together with its snapshot needs of the store (ImageStore has it). */
-export interface SnapshotSink extends BlobSink {
-  readonly root: string;
-  blobPath(digest: Digest): string;
-  tempPath(tag?: string): string;
+export interface SnapshotSink extends Pick<StoreContent, 'putBlob' | 'blobPath'>, Pick<Leases, 'lease'>, Pick<ScratchSpace, 'root' | 'tempPath'> {
   snapshotDir(chainId: Digest): string;
-  lease(digests: readonly string[]): void;
 }
 
 export interface SnapshotWriteOptions extends LayerWriteOptions {
@@ -96,10 +100,11 @@ export async function writeLayerWithSnapshot(
   };
   const pipe = new ChunkPipe();
   let extracting: Promise<unknown> | undefined;
+  const listed: ListedEntry[] = [];
   try {
     const tee = async function* (): AsyncGenerator<Buffer> {
       try {
-        for await (const chunk of layerTar(entries, opts, tap)) {
+        for await (const chunk of layerTar(entries, opts, tap, listed)) {
           if (!tapped) {
             extracting ??= extractLayer(pipe, tmp, { mode: 'snapshot' }).then(
               () => pipe.consumerDone(), // (a reader that stops early must not leave the writer waiting)
@@ -121,6 +126,7 @@ export async function writeLayerWithSnapshot(
       }
     };
     const info = await store.putBlob(tee());
+    recordListing(store, info.digest, listed);
     await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
     const dir = store.snapshotDir(chainId);
@@ -221,8 +227,14 @@ export interface LayerTap {
 }
 
 /** The layer as tar bytes (header, content and padding pieces). A tap, if it accepts the layer, is given
- *  every entry and content chunk on the way (the same bytes, read once). */
-export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>, opts: LayerWriteOptions = {}, tap?: LayerTap): AsyncGenerator<Buffer> {
+ *  every entry and content chunk on the way (the same bytes, read once); `listed`, if given, gets
+ *  each header's listing (layer-listing.ts) as it is written. */
+export async function* layerTar(
+  entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
+  opts: LayerWriteOptions = {},
+  tap?: LayerTap,
+  listed?: ListedEntry[],
+): AsyncGenerator<Buffer> {
   const list: LayerEntry[] = [];
   for await (const e of entries as AsyncIterable<LayerEntry>) {
     checkPath(e.path);
@@ -237,6 +249,7 @@ export async function* layerTar(entries: AsyncIterable<LayerEntry> | Iterable<La
   for (const e of ordered) {
     const h = toHeader(e, opts);
     const header = encodeHeader(h);
+    listed?.push(listedEntry(h));
     at += header.length;
     t?.entry(h, e, at);
     yield header;

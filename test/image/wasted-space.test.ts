@@ -1,11 +1,18 @@
 /**
  * `tsbuild history --wasted`: bytes a layer ships that a later layer deletes (whiteout, opaque
- * dir) or overwrites, from real builds through the CLI, plus the union rules on hand-made headers.
+ * dir) or overwrites, from real builds through the CLI, plus the union rules on hand-made headers;
+ * a rebuild's hint comes from the layers' kept listings (image/layer-listing.ts), not their blobs.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { buildFiles, makeBaseStore, type TempStore } from '../helpers/build.js';
+import { build } from '../../src/index.js';
+import { ImageStore } from '../../src/image/store.js';
+import { listingDir } from '../../src/image/layer-listing.js';
 import { computeWaste, wasteHint, type LayerEntry } from '../../src/image/wasted-space.js';
 
 let s: TempStore;
@@ -80,4 +87,44 @@ test('wasted: a 10 MB file written then removed, and an overwritten file, from a
   const none = await runCli(['history', '--wasted', 'busybox', '--root', s.root]);
   assert.equal(none.code, 0, none.stderr);
   assert.match(none.stdout, /^No wasted space/);
+});
+
+test('wasted: a rebuild that makes a new layer gives the same hint from the kept listings without reading old blobs; damaged or deleted listings are scanned again', async () => {
+  const ctx = mkdtempSync(join(tmpdir(), 'tsb-waste-ctx-'));
+  const hintOf = async (v: string) => {
+    const warnings: string[] = [];
+    await build({
+      dockerfileText: `FROM busybox\nRUN head -c 12000000 /dev/zero > /big2\nRUN rm /big2\nRUN echo ${v} > /v\n`,
+      contextDir: ctx,
+      root: s.root,
+      tags: ['waste:2'],
+      onEvent: (e) => void (e.type === 'warning' && e.message.includes('--wasted') && warnings.push(e.message)),
+    });
+    return warnings;
+  };
+  try {
+    const first = await hintOf('one');
+    assert.equal(first.length, 1);
+    assert.match(first[0]!, /^12MB \(\d+\.\d% of the image\) .* waste:2$/);
+    const store = await ImageStore.open(s.root);
+    const big = (await store.resolve('waste:2')).manifest.layers[1]!.digest;
+    const blob = store.blobPath(big);
+    await store.close();
+    // the 12 MB layer's blob zeroed in place (same size): a scan of its headers would find nothing
+    const saved = readFileSync(blob);
+    writeFileSync(blob, Buffer.alloc(saved.length));
+    try {
+      assert.deepEqual(await hintOf('two'), first, 'a new top layer: the hint again, from the listings');
+    } finally {
+      writeFileSync(blob, saved);
+    }
+    const dir = listingDir(s.root);
+    for (const f of readdirSync(dir)) writeFileSync(join(dir, f), 'garbage');
+    assert.deepEqual(await hintOf('six'), first, 'corrupt listings: scanned again');
+    rmSync(dir, { recursive: true });
+    assert.deepEqual(await hintOf('ten'), first, 'no listings: scanned again');
+    assert.ok(readdirSync(dir).length >= 3, 'and kept again');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
 });
