@@ -2,7 +2,8 @@
  * `tsbuild exec` (also `container exec`): docker's flag syntax — flags only before CONTAINER,
  * everything after COMMAND belongs to the command (`exec c ls -la`) — and docker's exit codes:
  * the process's own, 126 when it cannot be started, 1 for a container that is not running or a
- * missing argument, 125 for a bad flag.
+ * missing argument, 125 for a bad flag. A process that cannot be started is reported in the
+ * runtime's own words with no prefix, as docker exec prints them (`OCI runtime exec failed: ...`).
  */
 import { TsbuildError } from '../errors.js';
 import { parseLeadingFlags, type FlagTable } from './docker-flags.js';
@@ -54,7 +55,7 @@ export async function execCommand(argv: string[], root?: string): Promise<number
   if (container === undefined || cmd.length === 0) {
     throw new TsbuildError('USAGE', `"tsbuild exec" requires at least 2 arguments.\nSee 'tsbuild exec --help'.\n\n${USAGE}`, undefined, 1);
   }
-  const [{ ImageStore }, { resolveRoot }, { Containers }, { execInContainer }, { readFileSync }] = await Promise.all([
+  const [{ ImageStore }, { resolveRoot }, { Containers }, { execInContainer, BareExecError }, { readFileSync }] = await Promise.all([
     import('../image/store.js'),
     import('../image/root.js'),
     import('../containers/containers.js'),
@@ -73,15 +74,22 @@ export async function execCommand(argv: string[], root?: string): Promise<number
   }
   env.push(...flags.env);
   const c = new Containers(await ImageStore.open(resolveRoot(flags.root ?? root)));
-  const r = await execInContainer(c, container, {
-    cmd,
-    env,
-    ...(flags.user !== undefined ? { user: flags.user } : {}),
-    ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
-    tty: flags.tty,
-    interactive: flags.interactive,
-    detach: flags.detach,
-    detachKeys: (await import('./container-tty.js')).parseDetachKeys(flags.detachKeys),
-  });
-  return r.exitCode;
+  try {
+    const r = await execInContainer(c, container, {
+      cmd,
+      env,
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+      ...(flags.workdir !== undefined ? { workdir: flags.workdir } : {}),
+      tty: flags.tty,
+      interactive: flags.interactive,
+      detach: flags.detach,
+      detachKeys: (await import('./container-tty.js')).parseDetachKeys(flags.detachKeys),
+      inputIsTerminal: process.stdin.isTTY === true,
+    });
+    return r.exitCode;
+  } catch (e) {
+    if (!(e instanceof BareExecError)) throw e;
+    process.stderr.write(`${e.message}\n`);
+    return e.exitCode;
+  }
 }

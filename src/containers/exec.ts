@@ -8,9 +8,14 @@
  *   then exec's `-e`; HOME follows the exec user when the container did not set it.
  * - user = `-u`, else the container's; working dir = `-w`, else the container's WorkingDir, else /.
  * - Exit code: the process's own (128+signal); a process that cannot be started is 126 with runc's
- *   words behind "OCI runtime exec failed: " (a missing command too: exec never answers 127);
- *   a container that is not running: "Container ID is not running", exit 1; a paused one:
- *   "Container ID is paused, unpause the container before exec", exit 1.
+ *   words behind "OCI runtime exec failed: " (a missing command too: exec never answers 127; a
+ *   relative -w is runc's "Cwd must be an absolute path"; a cwd that is not a directory gets
+ *   dockerd's mount hint), an unknown -u user 126 with dockerd's bare "unable to find user ...":
+ *   these are `BareExecError`s, which the CLI prints as they are (Docker prints no prefix).
+ * - Checked in Docker 20.10's order: no such container; `-it` without a terminal ("the input
+ *   device is not a TTY", the CLI's check, exit 1); paused ("Container NAME is paused, unpause the
+ *   container before exec", NAME as typed); restarting ("Container ID is restarting, wait until
+ *   the container is running"); not running ("Container ID is not running"): exit 1 each.
  * - `-d`: returns once the process runs; `-t`: a pty of the container's own devpts.
  */
 import { spawn } from 'node:child_process';
@@ -21,6 +26,7 @@ import { TsbuildError } from '../errors.js';
 import { sandboxHelperPath, DEFAULT_PATH } from '../runtime/sandbox.js';
 import { resolveUser } from '../runtime/users.js';
 import type { Containers } from './containers.js';
+import { restarting } from './inspect.js';
 import { isPaused } from './pause.js';
 import { containerDir } from './record.js';
 
@@ -35,6 +41,24 @@ export interface ExecOptions {
   detach: boolean;
   /** `-it`: the bytes that detach (default ctrl-p ctrl-q; empty: none). */
   detachKeys?: number[];
+  /** Whether the caller's stdin is a terminal (`-it` without one is refused, as docker exec does). */
+  inputIsTerminal?: boolean;
+}
+
+/** An error docker exec prints in these words alone, with no "Error response from daemon: " (for
+ *  which tsbuild's CLI says "tsbuild: "): a process that could not be started (126), the CLI's own
+ *  terminal check (1). */
+export class BareExecError extends TsbuildError {
+  constructor(message: string, exitCode = 126) {
+    super(exitCode === 126 ? 'RUNTIME' : 'USAGE', message, undefined, exitCode);
+  }
+}
+
+/** runc's words for a process that could not be started, as dockerd passes them on. */
+function ociExecFailed(what: string): BareExecError {
+  // dockerd's hint for ENOTDIR from the runtime (translateContainerdStartErr)
+  const hint = /not a directory/.test(what) ? ': Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type' : '';
+  return new BareExecError(`OCI runtime exec failed: ${what}: unknown${hint}`);
 }
 
 export interface ExecResult {
@@ -49,16 +73,19 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   if (!existsSync(helper)) throw new TsbuildError('RUNTIME', `sandbox helper ${helper} is missing (run npm install to build it)`);
   const v = await c.find(word);
   const id = v.record.Id;
-  if (!v.state.Running || !v.state.Pid) throw new TsbuildError('CONFLICT', `Container ${id} is not running`, undefined, 1);
+  if (o.tty && o.interactive && !o.detach && o.inputIsTerminal === false) throw new BareExecError('the input device is not a TTY', 1);
   // a frozen container would hold the exec'd process (and this command) until it is thawed
-  if (isPaused(v)) throw new TsbuildError('CONFLICT', `Container ${id} is paused, unpause the container before exec`, undefined, 1);
+  if (isPaused(v)) throw new TsbuildError('CONFLICT', `Container ${word} is paused, unpause the container before exec`, undefined, 1);
+  if (restarting(v)) throw new TsbuildError('CONFLICT', `Container ${id} is restarting, wait until the container is running`, undefined, 1);
+  if (!v.state.Running || !v.state.Pid) throw new TsbuildError('CONFLICT', `Container ${id} is not running`, undefined, 1);
   const lowerDirs = c.store.snapshots.paths(v.record.Layers);
   const upper = join(containerDir(c.paths, id), 'upper');
   const cfg = v.record.Config;
   const userSpec = o.user ?? cfg.User;
   const user = userSpec
     ? await resolveUser([...lowerDirs, upper], userSpec).catch((e: unknown) => {
-        throw new TsbuildError('INVALID', `OCI runtime exec failed: exec failed: unable to start container process: ${(e as Error).message}: unknown`, undefined, 126);
+        // dockerd resolves the user itself: its words reach the CLI without runc's
+        throw new BareExecError((e as Error).message);
       })
     : { uid: 0, gid: 0, groups: [] as number[], home: '/root' as string | undefined };
   const env = [...(cfg.Env ?? [])];
@@ -75,7 +102,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   }
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
   const cwd = o.workdir || cfg.WorkingDir || '/';
-  if (!cwd.startsWith('/')) throw new TsbuildError('INVALID', `the working directory '${cwd}' is invalid, it needs to be an absolute path`, undefined, 1);
+  if (!cwd.startsWith('/')) throw ociExecFailed('exec failed: Cwd must be an absolute path');
 
   const recs = [
     `pid=${v.state.Pid}`,
@@ -116,11 +143,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
       if (err) {
         const what = err.slice(6);
         // the helper's own failures (125) and a process that could not start (126)
-        return reject(
-          code === 126
-            ? new TsbuildError('RUNTIME', `OCI runtime exec failed: ${what}: unknown`, undefined, 126)
-            : new TsbuildError('RUNTIME', `exec failed: ${what}`, undefined, 125),
-        );
+        return reject(code === 126 ? ociExecFailed(what) : new TsbuildError('RUNTIME', `exec failed: ${what}`, undefined, 125));
       }
       if (lines.includes('detached')) return resolve({ exitCode: 0, ...(pid ? { pid: Number(pid.slice(4)) } : {}) });
       const end = lines.find((l) => l.startsWith('exit ') || l.startsWith('signal '));
