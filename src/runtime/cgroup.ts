@@ -129,10 +129,17 @@ const swept = new Set<string>();
  * Makes a group named NAME with LIMITS in every hierarchy. Throws TsbuildError('RUNTIME') when
  * cgroups are missing or a requested pids/memory limit has no controller (a limit meant to protect
  * the host is never dropped silently); a missing cpu controller only drops the weight.
+ * `freezer: false` leaves out v1's freezer hierarchy (a group there serves only `pause` and
+ * `commit`, which are a container's: a build's RUN step has no use for one).
  */
-export function createCgroup(name: string, limits: CgroupLimits, opts: { hierarchies?: CgroupHierarchy[]; owner?: number } = {}): Cgroup {
+export function createCgroup(
+  name: string,
+  limits: CgroupLimits,
+  opts: { hierarchies?: CgroupHierarchy[]; owner?: number; freezer?: boolean } = {},
+): Cgroup {
   checkLimits(limits);
-  const hierarchies = opts.hierarchies ?? cgroupHierarchies();
+  const all = opts.hierarchies ?? cgroupHierarchies();
+  const hierarchies = opts.freezer === false ? all.filter((h) => h.controllers.some((c) => c !== 'freezer')) : all;
   if (hierarchies.length === 0) throw new TsbuildError('RUNTIME', 'cgroups are not available (no cgroup filesystem under /sys/fs/cgroup)');
   for (const c of ['pids', 'memory'] as const) {
     const wanted = c === 'pids' ? limits.pidsMax : limits.memoryBytes;

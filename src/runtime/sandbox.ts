@@ -115,7 +115,7 @@ export async function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()
   const wantsCgroup = spec.limits !== undefined && Object.values(spec.limits).some((v) => v !== undefined);
   // encoded before the cgroup exists, so a bad spec leaves nothing to clean up
   const probe = encodeSpec(spec);
-  const cgroup = wantsCgroup ? createCgroup('run', spec.limits!) : undefined;
+  const cgroup = wantsCgroup ? createCgroup('run', spec.limits!, { freezer: false }) : undefined;
   const encoded = cgroup ? encodeSpec(spec, { cgroupProcs: cgroup.procsFiles }) : probe;
   let attached: Promise<NetAttachment | undefined> = Promise.resolve(undefined);
   let outcome: { result: SandboxResult } | { error: TsbuildError };
