@@ -1,18 +1,22 @@
 /**
  * Runtime benchmarks (numbers only, no assertions):
  *   1. `RUN true`: median wall time of runtime.run() -> exit status (target < 30 ms), and of the
- *      whole step (prepare + run + diff + release).
+ *      whole step (snapshotter prepare + runtime prepare + run + diff + release + abort), over
+ *      busybox imported into a store of its own.
  *   2. Commit of a run that writes 10,000 small files + one 500 MB file: diff walk, diff + layer
  *      tar (src/image/layer-writer.ts) written to a file, vs `tar -c` of the same upper dir.
  * Usage: node --import tsx bench/runtime-run.ts [--runs N] [--big-mb M] [--net none|host] [--no-commit]
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { createRuntime } from '../src/runtime/index.js';
+import { ImageStore } from '../src/image/store.js';
+import { importRootfs } from '../src/image/import.js';
+import { chainIds, type Digest } from '../src/image/digest.js';
 import { layerTar } from '../src/image/layer-writer.js';
 import { busyboxRootfsTar } from '../test/helpers/fixtures.js';
 
@@ -28,15 +32,18 @@ const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 const dir = mkdtempSync(join(tmpdir(), 'tsbuild-bench-rt-'));
 try {
-  const lower = join(dir, 'busybox');
-  mkdirSync(lower);
-  execFileSync('tar', ['-xf', busyboxRootfsTar(), '-C', lower]);
-  const rt = createRuntime({ tmpDir: dir });
+  const store = await ImageStore.open(join(dir, 'store'));
+  const image = await importRootfs(store, busyboxRootfsTar(), { tag: 'busybox:bench' });
+  await store.snapshots.mounts(image);
+  const snapshots = store.snapshots;
+  const parent = chainIds(image.config.rootfs.diff_ids as Digest[]);
+  const rt = createRuntime({ tmpDir: join(dir, 'store', 'tmp') });
   const net: 'none' | 'host' = process.argv.includes('host') ? 'host' : 'none';
   const spec = { args: ['/bin/true'], env: [], network: net };
 
   // 1. RUN true
-  const fs = await rt.prepare([lower]);
+  const active = await snapshots.prepare(parent);
+  const fs = await rt.prepare(active);
   for (let i = 0; i < 5; i++) await rt.run(fs, spec); // warm-up
   const runTimes: number[] = [];
   for (let i = 0; i < RUNS; i++) {
@@ -46,21 +53,25 @@ try {
     if (r.exitCode !== 0) throw new Error(`exit ${r.exitCode}`);
   }
   await rt.release(fs);
+  await snapshots.abort(active);
   const stepTimes: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const t0 = process.hrtime.bigint();
-    const f = await rt.prepare([lower]);
+    const a = await snapshots.prepare(parent);
+    const f = await rt.prepare(a);
     await rt.run(f, spec);
     await rt.diff(f);
     await rt.release(f);
+    await snapshots.abort(a);
     stepTimes.push(ms(t0));
   }
   console.log(`RUN true (network ${net}), run() -> exit status: median ${median(runTimes).toFixed(1)} ms, min ${Math.min(...runTimes).toFixed(1)} ms (${RUNS} runs)`);
-  console.log(`RUN true, prepare+run+diff+release: median ${median(stepTimes).toFixed(1)} ms`);
+  console.log(`RUN true, prepare+run+diff+release+abort: median ${median(stepTimes).toFixed(1)} ms`);
 
   // 2. commit of a big change
   if (!process.argv.includes('--no-commit')) {
-    const big = await rt.prepare([lower]);
+    const bigActive = await snapshots.prepare(parent);
+    const big = await rt.prepare(bigActive);
     let t0 = process.hrtime.bigint();
     const r = await rt.run(big, {
       ...spec,
@@ -96,7 +107,9 @@ try {
     rmSync(theirs);
     console.log(`ratio ours / tar -c: ${(oursMs / tarMs).toFixed(2)}`);
     await rt.release(big);
+    await snapshots.abort(bigActive);
   }
+  await store.close();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

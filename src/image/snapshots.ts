@@ -1,21 +1,43 @@
 /**
- * Unpacked layers for the runtime: each layer is extracted once, in overlayfs format, into
- * `snapshots/<chain ID hex>/` and reused by every image sharing that chain. A snapshot appears
- * atomically (extracted into a temp dir, then renamed), so a present snapshot is a whole one;
- * two processes racing on one snapshot both extract and the loser throws its copy away.
+ * Snapshots, as containerd's snapshotter has them: committed ones, read-only layer dirs in overlay
+ * format, one per chain ID under `snapshots/<chain ID hex>/`, each unpacked once and reused by
+ * every image sharing that chain; and active ones, a writable upper dir (with overlayfs's work
+ * dir) over committed parents, for one RUN step (prepare), that become the next layer's snapshot
+ * (commit) or go (abort). A snapshot appears atomically (made in a temp dir, then renamed), so a
+ * present snapshot is a whole one; two processes racing on one snapshot both make it and the
+ * loser throws its copy away. An active snapshot lives in the store's temp area under its owner's
+ * PID: removed on exit or SIGINT/SIGTERM (exit-cleanup.ts), after a SIGKILL by `prune`.
  */
 import { mkdirSync, existsSync, promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { TsbuildError } from '../errors.js';
 import { type Digest, chainIds, isDigest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
 import { removeTree } from './remove-tree.js';
+import { keepOnExit, removeOnExit } from './exit-cleanup.js';
 import type { ImageStore, StoredImage } from './store.js';
 
+/** What the snapshotter hands the runtime for one overlay mount. */
+export interface SnapshotMounts {
+  /** Read-only layer dirs, bottom first (overlayfs's `lowerdir` wants them top first); never
+   *  empty: a snapshot without parents (FROM scratch) has one empty dir. */
+  readonly lowerDirs: readonly string[];
+  /** The writable layer (overlayfs's `upperdir`): what commit keeps. */
+  readonly upperDir: string;
+  /** overlayfs's `workdir`, on the upper dir's filesystem. */
+  readonly workDir: string;
+}
+
+/** A writable snapshot over committed ones, from prepare until commit or abort. */
+export interface ActiveSnapshot extends SnapshotMounts {
+  /** Its name among this snapshotter's active snapshots. */
+  readonly key: string;
+}
 
 /**
- * Committed snapshots, containerd's snapshotter reduced to what tsbuild needs: read-only layer
- * dirs in overlay format, one per chain ID. Whoever holds one never learns where they live; the
- * store's implementation (StoreSnapshotter) is the only code that does.
+ * containerd's snapshotter reduced to what tsbuild needs. Whoever holds one never learns where
+ * snapshots live and never moves a directory into the store: the store's implementation
+ * (StoreSnapshotter) is the only code that makes, commits or removes snapshot dirs.
  */
 export interface Snapshotter {
   /** The dirs of an image's layers, bottom first (unpacked when missing; leased for the process). */
@@ -23,11 +45,21 @@ export interface Snapshotter {
   /** The dir of the snapshot `chainId`, unpacking the uncompressed layer blob `layer` if missing. */
   ensure(chainId: Digest, layer: Digest): Promise<string>;
   /**
-   * Takes `dir` (the layer's content already in snapshot format, e.g. a RUN's overlay upper dir)
-   * as the snapshot `chainId`. `dir` is moved, so it must be on the store's filesystem
-   * (ImageStore.scratchDir); when the snapshot exists already, `dir` is left to its owner.
+   * A new active snapshot over the committed snapshots `parent` (chain IDs, bottom first, already
+   * there: see `ensure`; none for an empty filesystem): an empty upper dir and a work dir, on the
+   * store's filesystem. It must end with `commit` or `abort`.
    */
-  commit(chainId: Digest, dir: string): Promise<void>;
+  prepare(parent: readonly Digest[]): Promise<ActiveSnapshot>;
+  /**
+   * Makes `active`'s upper dir the committed snapshot `chainId` (atomically, by a rename) and
+   * ends `active`. When `chainId` is committed already (a concurrent build made the same layer),
+   * `active` is only removed. The upper dir must hold the layer's content in overlay format (a
+   * RUN's changes, whiteouts and opaque dirs as overlayfs wrote them), and nothing may write to
+   * it any more.
+   */
+  commit(active: ActiveSnapshot, chainId: Digest): Promise<void>;
+  /** Removes `active` and everything in it (a step that failed or was interrupted). */
+  abort(active: ActiveSnapshot): Promise<void>;
   /**
    * The dirs of committed snapshots, bottom first, without unpacking: for holders that pinned
    * their chain (a container's record) and only need to mount it again.
@@ -36,13 +68,17 @@ export interface Snapshotter {
   /** Every committed snapshot's chain ID. */
   list(): Promise<Digest[]>;
   /**
-   * Removes the snapshot `chainId` (GC decides which); it leaves sight before it is deleted, so a
-   * half-removed snapshot is never taken for a whole one. Returns the bytes freed, 0 if absent.
+   * Removes the committed snapshot `chainId` (GC decides which); it leaves sight before it is
+   * deleted, so a half-removed snapshot is never taken for a whole one. Returns the bytes freed,
+   * 0 if absent.
    */
   remove(chainId: Digest): Promise<number>;
 }
 
 export class StoreSnapshotter implements Snapshotter {
+  /** This process's active snapshots: key -> dir (callers name them by key, never by path). */
+  private readonly active = new Map<string, string>();
+
   constructor(private readonly store: ImageStore) {}
 
   mounts(image: StoredImage): Promise<string[]> {
@@ -53,11 +89,60 @@ export class StoreSnapshotter implements Snapshotter {
     return ensureSnapshot(this.store, chainId, layer);
   }
 
-  async commit(chainId: Digest, dir: string): Promise<void> {
+  async prepare(parent: readonly Digest[]): Promise<ActiveSnapshot> {
+    const lowerDirs = this.paths(parent);
+    const gone = lowerDirs.findIndex((d) => !existsSync(d));
+    if (gone >= 0) throw new TsbuildError('NOT_FOUND', `snapshot ${parent[gone]} is not in the store`);
+    this.store.lease(parent);
+    // a temp name carries our PID: prune removes it once we are gone (killed mid-step)
+    const dir = this.store.tempPath('active');
+    await fsp.mkdir(dir, { mode: 0o700 });
+    removeOnExit(dir);
+    const key = basename(dir);
+    this.active.set(key, dir);
+    // FROM scratch has no layer yet, but overlayfs needs a lower dir
+    const empty = lowerDirs.length ? [] : [join(dir, 'empty')];
+    const a: ActiveSnapshot = { key, lowerDirs: [...lowerDirs, ...empty], upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
+    try {
+      // overlayfs shows the upper dir's mode on the rootfs' `/`: 0755, as an image's root
+      await Promise.all([a.upperDir, a.workDir, ...empty].map((d) => fsp.mkdir(d, { mode: 0o755 })));
+    } catch (e) {
+      await this.abort(a);
+      throw e;
+    }
+    return a;
+  }
+
+  async commit(active: ActiveSnapshot, chainId: Digest): Promise<void> {
+    const dir = this.dirOf(active);
     const target = this.store.snapshotDir(chainId);
+    // leased before it appears, so a concurrent GC never takes it for unreferenced
     this.store.lease([chainId]);
-    if (existsSync(target)) return;
-    await fsp.rename(dir, target).catch(() => {}); // a concurrent build won the race: its copy is as good
+    try {
+      if (!existsSync(target)) await fsp.rename(join(dir, 'upper'), target);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // ENOTEMPTY/EEXIST: a concurrent build won the race, its copy is as good. ENOENT: the exit
+      // cleanup took the dir (SIGINT mid-commit); the layer's blob is in the store either way and
+      // its snapshot is unpacked from it when next needed.
+      if (!(((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(target)) || code === 'ENOENT')) throw e;
+    } finally {
+      await this.abort(active);
+    }
+  }
+
+  async abort(active: ActiveSnapshot): Promise<void> {
+    const dir = this.active.get(active.key);
+    if (dir === undefined) return; // ended already
+    await removeTree(dir); // whatever the depth of the tree the step made
+    this.active.delete(active.key);
+    keepOnExit(dir);
+  }
+
+  private dirOf(active: ActiveSnapshot): string {
+    const dir = this.active.get(active.key);
+    if (dir === undefined) throw new TsbuildError('NOT_FOUND', `no active snapshot ${active.key}`);
+    return dir;
   }
 
   paths(ids: readonly string[]): string[] {

@@ -1,20 +1,24 @@
 /**
- * The runtime the builder calls for RUN steps: a rootfs from snapshot directories, runs in it, the
- * change as layer entries, cleanup.
+ * The runtime the builder calls for RUN steps: a rootfs over the mounts the snapshotter prepared,
+ * runs in it, the change as layer entries, cleanup of its own dirs. The snapshot's upper dir is
+ * the snapshotter's: it commits it (the next layer's snapshot) or aborts it.
  *
- *   const rt = createRuntime();
- *   const fs = await rt.prepare(snapshotDirs);            // lowest (base) layer first
+ *   const active = await snapshots.prepare(parentChainIds);  // lowers (bottom first), upper, work
+ *   const fs = await rt.prepare(active);
  *   const r = await rt.run(fs, { args: ['/bin/sh', '-c', 'make'], env, network: 'none', ... });
- *   const entries = await rt.diff(fs);                    // LayerEntry[] for the layer writer
- *   await rt.release(fs);                                 // after the layer was written
+ *   const entries = await rt.diff(fs);                       // LayerEntry[] for the layer writer
+ *   await rt.release(fs);                                    // mount point and /etc files
+ *   await snapshots.commit(active, chainId);                 // after the layer was written
  */
 import type { LayerEntry } from '../image/layer-entry.js';
+import type { SnapshotMounts } from '../image/snapshots.js';
 import { diffUpperDir } from './diff.js';
 import { BridgeNetwork, type BridgeNetworkOptions } from './network.js';
 import { createRootfs, etcMounts, releaseRootfs, type Rootfs } from './rootfs.js';
 import { runSandbox, sandboxHelperPath, type SandboxResult, type SandboxSpec } from './sandbox.js';
 
 export type { Rootfs } from './rootfs.js';
+export type { SnapshotMounts } from '../image/snapshots.js';
 export type { SandboxMount, SandboxResult, SandboxSpec, SandboxUser } from './sandbox.js';
 export type { ResolvedUser } from './users.js';
 export { resolveUser, resolveChown, parsePasswd, parseGroup } from './users.js';
@@ -27,20 +31,21 @@ export { BridgeNetwork, DEFAULT_BRIDGE, type BridgeNetworkOptions, type BridgeIn
 export type RunSpec = Omit<SandboxSpec, 'lowerDirs' | 'upperDir' | 'workDir' | 'mountPoint'>;
 
 export interface Runtime {
-  /** A fresh rootfs over LOWERDIRS (snapshot directories, lowest first; may be empty). */
-  prepare(lowerDirs: readonly string[]): Promise<Rootfs>;
+  /** A rootfs over an active snapshot's mounts (the snapshotter's prepare): the runtime adds its
+   *  mount point and the per-run /etc files; it never makes or removes the snapshot's dirs. */
+  prepare(mounts: SnapshotMounts): Promise<Rootfs>;
   /** Runs one process; /etc/hosts, /etc/resolv.conf and /etc/hostname are provided for the run
    *  (bind-mounted, never part of the diff). Sequential runs on one rootfs accumulate changes. */
   run(rootfs: Rootfs, spec: RunSpec): Promise<SandboxResult>;
   /** The changes made so far, as layer entries (sourcePath points into the rootfs: read the
    *  content before `release`). */
   diff(rootfs: Rootfs): Promise<LayerEntry[]>;
-  /** Removes every directory of the rootfs. */
+  /** Removes the runtime's own dirs of the rootfs (not the snapshot's: commit or abort it). */
   release(rootfs: Rootfs): Promise<void>;
 }
 
 export interface RuntimeOptions {
-  /** Parent of the per-rootfs temp dirs (default os.tmpdir()); must support overlay upper dirs. */
+  /** Parent of the per-rootfs temp dirs: mount point and /etc files (default os.tmpdir()). */
   tmpDir?: string;
   /** The compiled helper (default native/build/tsbuild-sandbox). */
   helperPath?: string;
@@ -59,7 +64,7 @@ export function createRuntime(opts: RuntimeOptions = {}): Runtime {
   const network = () =>
     (net ??= opts.network instanceof BridgeNetwork ? opts.network : opts.network ? new BridgeNetwork(opts.network) : (sharedNetwork ??= new BridgeNetwork()));
   return {
-    prepare: (lowerDirs) => createRootfs(lowerDirs, opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+    prepare: (mounts) => createRootfs(mounts, opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
     async run(rootfs, spec) {
       const hostname = spec.hostname ?? opts.defaultHostname ?? 'tsbuild';
       const etc = await etcMounts(rootfs, hostname, spec.network);

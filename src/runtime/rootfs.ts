@@ -1,50 +1,55 @@
 /**
- * A rootfs for build steps: the directories one overlay needs (upper, work, mount point) plus the
- * per-run /etc/hosts, /etc/resolv.conf and /etc/hostname, all in one temp directory that is removed
- * on release — also when the Node process exits or is interrupted while runs are in progress.
+ * A rootfs for build steps over an active snapshot's mounts (the snapshotter's prepare: lower,
+ * upper and work dirs): the runtime adds only what a run needs beside them, the mount point and
+ * the per-run /etc/hosts, /etc/resolv.conf and /etc/hostname, in one temp directory of its own
+ * that is removed on release — also when the Node process exits or is interrupted while runs are
+ * in progress (its sandboxes are killed first).
  */
 import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TsbuildError } from '../errors.js';
 import { killAllSandboxes } from './sandbox.js';
-import { removeTree, removeTreeSync } from '../image/remove-tree.js';
+import { removeTree } from '../image/remove-tree.js';
+import { beforeExitRemoval, keepOnExit, removeOnExit } from '../image/exit-cleanup.js';
+import type { SnapshotMounts } from '../image/snapshots.js';
 import { privateResolvConf } from './network-resolv.js';
 
-export interface Rootfs {
-  /** The temp directory holding everything below. */
+export interface Rootfs extends SnapshotMounts {
+  /** The runtime's temp directory holding the two below (the snapshot's dirs are not in it). */
   readonly dir: string;
-  /** Lower layer directories, lowest first. */
-  readonly lowerDirs: readonly string[];
-  readonly upperDir: string;
-  readonly workDir: string;
   readonly mountPoint: string;
   /** Host files bind-mounted at /etc/hosts, /etc/resolv.conf, /etc/hostname for each run. */
   readonly etcDir: string;
 }
 
 export interface RootfsOptions {
-  /** Where to make the temp directory (default: os.tmpdir()). Must support overlay upper dirs. */
+  /** Where to make the temp directory (default: os.tmpdir()). */
   tmpDir?: string;
 }
 
-export async function createRootfs(lowerDirs: readonly string[], opts: RootfsOptions = {}): Promise<Rootfs> {
+/** A sandbox killed on exit no longer writes into the dirs removed after it. */
+const stopSandboxes = (): void => killAllSandboxes(2000);
+
+export async function createRootfs(mounts: SnapshotMounts, opts: RootfsOptions = {}): Promise<Rootfs> {
+  if (mounts.lowerDirs.length === 0) throw new TsbuildError('INVALID', 'a rootfs needs at least one lower dir (the snapshotter gives an empty one for an empty filesystem)');
   // named by its owner's PID: `tsbuild prune` removes those of dead processes only
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), `${process.pid}-tsbuild-run-`));
-  track(dir);
+  beforeExitRemoval(stopSandboxes);
+  removeOnExit(dir);
   const r: Rootfs = {
     dir,
-    lowerDirs: [...lowerDirs],
-    upperDir: join(dir, 'upper'),
-    workDir: join(dir, 'work'),
+    lowerDirs: [...mounts.lowerDirs],
+    upperDir: mounts.upperDir,
+    workDir: mounts.workDir,
     mountPoint: join(dir, 'root'),
     etcDir: join(dir, 'etc'),
   };
-  await Promise.all([r.upperDir, r.workDir, r.mountPoint, r.etcDir].map((d) => mkdir(d, { mode: 0o755 })));
-  // a FROM scratch stage has no layer yet, but overlayfs needs one lower dir
-  if (r.lowerDirs.length === 0) {
-    const empty = join(dir, 'empty');
-    await mkdir(empty, { mode: 0o755 });
-    (r.lowerDirs as string[]).push(empty);
+  try {
+    await Promise.all([r.mountPoint, r.etcDir].map((d) => mkdir(d, { mode: 0o755 })));
+  } catch (e) {
+    await releaseRootfs(r);
+    throw e;
   }
   return r;
 }
@@ -73,55 +78,8 @@ export async function etcMounts(
   return files.map(([n]) => ({ type: 'bind', source: join(r.etcDir, n), target: `/etc/${n}`, readonly: false }));
 }
 
+/** Removes the runtime's own directory; the snapshot's dirs are left to the snapshotter. */
 export async function releaseRootfs(r: Rootfs): Promise<void> {
-  await removeTree(r.dir); // whatever the depth of the tree the step made
-  untrack(r.dir);
-}
-
-// ---- leftovers on exit ------------------------------------------------------------------------
-
-const dirs = new Set<string>();
-let hooked = false;
-
-function track(dir: string): void {
-  dirs.add(dir);
-  if (!hooked) {
-    hooked = true;
-    process.on('exit', onExit);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
-}
-
-function untrack(dir: string): void {
-  dirs.delete(dir);
-  if (dirs.size === 0) unhook();
-}
-
-function unhook(): void {
-  if (!hooked) return;
-  hooked = false;
-  process.off('exit', onExit);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-}
-
-function onExit(): void {
-  killAllSandboxes(2000);
-  for (const d of dirs) {
-    try {
-      removeTreeSync(d);
-    } catch {
-      // best effort: the process is leaving
-    }
-  }
-  dirs.clear();
-}
-
-/* Only installed while rootfs dirs exist. Cleans up, then lets the signal do what it would have
- * done: re-raised when nobody else listens, left to the other listeners otherwise. */
-function onSignal(sig: NodeJS.Signals): void {
-  onExit();
-  unhook();
-  if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+  await removeTree(r.dir);
+  keepOnExit(r.dir);
 }

@@ -6,10 +6,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
+import { ImageStore } from '../../src/image/store.js';
+import { chainIds, type Digest } from '../../src/image/digest.js';
 import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
@@ -279,4 +281,30 @@ test('RUN can write to /dev/stdout and /dev/stderr, as scripts do (issue 14 item
   assert.equal(imageFile(b, 'done'), 'ok\n');
   const logs = b.events.flatMap((e) => (e.type === 'step-log' ? [`${e.stream}:${e.data}`] : []));
   assert.ok(logs.includes('stdout:to-stdout\n') && logs.includes('stderr:to-stderr\n'), JSON.stringify(logs));
+});
+
+test('RUN commits its overlay upper dir as the layer\'s snapshot (not unpacked again); FROM scratch runs over an empty lower; no active snapshot stays', async () => {
+  const bb = '--mount=from=busybox,target=/bb';
+  const b = await buildFiles(
+    s.root,
+    `FROM scratch
+RUN ${bb} ["/bb/bin/busybox", "sh", "-c", "/bb/bin/busybox echo hi > /hi"]
+RUN ${bb} ["/bb/bin/busybox", "sh", "-c", "/bb/bin/busybox cat /hi > /copy"]
+`,
+    {},
+    { noCache: true },
+  );
+  assert.equal(imageFile(b, 'copy'), 'hi\n', 'the second RUN saw the first one\'s layer');
+  const store = await ImageStore.open(s.root);
+  try {
+    const chain = chainIds(b.config.rootfs.diff_ids as Digest[]);
+    const [first, second] = store.snapshots.paths(chain);
+    // an upper dir keeps the run's nanosecond mtimes; a snapshot unpacked from the tar has whole seconds
+    const ns = (p: string) => statSync(p, { bigint: true }).mtimeNs % 1_000_000_000n;
+    assert.notEqual(ns(join(first!, 'hi')), 0n, 'the first RUN\'s snapshot is its upper dir');
+    assert.notEqual(ns(join(second!, 'copy')), 0n);
+    assert.deepEqual(readdirSync(join(s.root, 'tmp')), [], 'no active snapshot or run dir is left');
+  } finally {
+    await store.close();
+  }
 });

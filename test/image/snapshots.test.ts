@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync, readFileSync, mkdirSync, createReadStream } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, statSync, readFileSync, mkdirSync, createReadStream, readdirSync, lstatSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { ImageStore, writeLayer, snapshotChain, chainIds, emptyConfig, type LayerEntry } from '../../src/image/index.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { ImageStore, writeLayer, snapshotChain, chainIds, emptyConfig, sha256, type Digest, type LayerEntry } from '../../src/image/index.js';
+import { isTsbuildError } from '../../src/errors.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -51,6 +53,135 @@ test('snapshots: each layer unpacked once by chain ID, usable as overlay lower d
     await s.remove('snap');
     assert.equal(existsSync(dirs[0]!), false);
     assert.equal(existsSync(dirs[1]!), false);
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+/** A store with busybox as its one image, its snapshot unpacked. */
+async function busyboxStore(w: string): Promise<{ s: ImageStore; chain: Digest[] }> {
+  const s = await ImageStore.open(join(w, 'store'));
+  const base = await s.putBlob(createReadStream(busyboxRootfsTar()));
+  const img = await s.putImage({ config: { ...emptyConfig(), rootfs: { type: 'layers', diff_ids: [base.digest] } }, layers: [base], tags: ['base'] });
+  await s.snapshots.mounts(img);
+  return { s, chain: chainIds([base.digest]) };
+}
+
+test('active snapshots: prepare makes upper and work dirs in the store over committed parents; an overlay of them commits as the next snapshot', { skip: !isRoot && 'needs root (overlay, whiteout devices)' }, async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-active-'));
+  const mnt = join(w, 'mnt');
+  try {
+    const { s, chain } = await busyboxStore(w);
+    const tmp = join(s.root, 'tmp');
+    const a = await s.snapshots.prepare(chain);
+    assert.deepEqual(a.lowerDirs, s.snapshots.paths(chain));
+    assert.deepEqual(readdirSync(a.upperDir), []);
+    assert.deepEqual(readdirSync(a.workDir), []);
+    assert.equal(statSync(a.upperDir).mode & 0o7777, 0o755, "the upper dir's mode is the rootfs' /");
+    // on the store's filesystem, and inside the store (a rename into snapshots/ works)
+    assert.equal(statSync(a.upperDir).dev, statSync(join(s.root, 'snapshots')).dev);
+    assert.ok(a.upperDir.startsWith(s.root + '/') && a.workDir.startsWith(s.root + '/'));
+    assert.deepEqual(readdirSync(tmp).length, 1);
+
+    // what the runtime does with them: one overlay; a file made, one deleted (a whiteout)
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${[...a.lowerDirs].reverse().join(':')},upperdir=${a.upperDir},workdir=${a.workDir}`, mnt]);
+    try {
+      writeFileSync(join(mnt, 'made'), 'made in the overlay\n');
+      rmSync(join(mnt, 'etc/group'));
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    const layer = sha256('a layer of this change');
+    const next = chainIds([...chain, layer] as Digest[]).at(-1)! as Digest;
+    const upperIno = statSync(a.upperDir).ino;
+    await s.snapshots.commit(a, next);
+    const dir = s.snapshots.paths([next])[0]!;
+    assert.equal(statSync(dir).ino, upperIno, 'the upper dir itself became the snapshot (renamed, not copied)');
+    assert.equal(readFileSync(join(dir, 'made'), 'utf8'), 'made in the overlay\n');
+    assert.ok(lstatSync(join(dir, 'etc/group')).isCharacterDevice(), 'the whiteout overlayfs wrote is kept');
+    assert.ok((await s.snapshots.list()).includes(next));
+    assert.deepEqual(readdirSync(tmp), [], 'the rest of the active snapshot (work dir) is gone');
+
+    // the same chain committed again (a concurrent build): the first stays, the second is dropped
+    const b = await s.snapshots.prepare(chain);
+    writeFileSync(join(b.upperDir, 'other'), 'x');
+    await s.snapshots.commit(b, next);
+    assert.equal(statSync(dir).ino, upperIno);
+    assert.equal(existsSync(join(dir, 'other')), false);
+    assert.deepEqual(readdirSync(tmp), []);
+    await assert.rejects(s.snapshots.commit(b, next), (e: unknown) => isTsbuildError(e) && e.code === 'NOT_FOUND', 'an ended snapshot cannot be committed');
+
+    // leased by this process: GC keeps what was committed until something references it
+    assert.equal((await s.prune()).deletedSnapshots.includes(next), false);
+    await s.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+test('active snapshots: FROM scratch gets one empty lower; abort removes any depth; a missing parent is NOT_FOUND', async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-active-'));
+  try {
+    const s = await ImageStore.open(join(w, 'store'));
+    const tmp = join(s.root, 'tmp');
+    const a = await s.snapshots.prepare([]);
+    assert.equal(a.lowerDirs.length, 1);
+    assert.deepEqual(readdirSync(a.lowerDirs[0]!), []);
+    assert.ok(a.lowerDirs[0]!.startsWith(s.root + '/'));
+    // a tree deeper than PATH_MAX in the upper dir (a RUN can make one), built through dir fds
+    let fd = openSync(a.upperDir, 'r');
+    for (let i = 0; i < 200; i++) {
+      mkdirSync(`/proc/self/fd/${fd}/${'d'.repeat(30)}`);
+      const next = openSync(`/proc/self/fd/${fd}/${'d'.repeat(30)}`, 'r');
+      closeSync(fd);
+      fd = next;
+    }
+    closeSync(fd);
+    await s.snapshots.abort(a);
+    assert.deepEqual(readdirSync(tmp), []);
+    await s.snapshots.abort(a); // twice: nothing more to do
+    await assert.rejects(s.snapshots.commit(a, sha256('x')), (e: unknown) => isTsbuildError(e) && e.code === 'NOT_FOUND');
+    assert.deepEqual(await s.snapshots.list(), [], 'nothing was committed');
+
+    await assert.rejects(s.snapshots.prepare([sha256('never unpacked')]), (e: unknown) => isTsbuildError(e) && e.code === 'NOT_FOUND');
+    assert.deepEqual(readdirSync(tmp), []);
+    await s.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+test("active snapshots of a killed process are removed by the next prune, a live one's are kept; exit removes them", async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-active-kill-'));
+  const child = (mode: string) => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'snapshot-child.ts'), join(w, 'store'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const keyOf = async (c: ReturnType<typeof child>) => ((await once(c.stdout!, 'data'))[0] as Buffer).toString().trim();
+  try {
+    const s = await ImageStore.open(join(w, 'store'));
+    const tmp = join(s.root, 'tmp');
+    const killed = child('wait');
+    const live = child('wait');
+    try {
+      const [dead, alive] = [await keyOf(killed), await keyOf(live)];
+      assert.ok(dead.startsWith(`${killed.pid}-`) && alive.startsWith(`${live.pid}-`), 'named by the owner');
+      killed.kill('SIGKILL');
+      await once(killed, 'close');
+      assert.deepEqual(readdirSync(tmp).sort(), [dead, alive].sort(), 'a SIGKILL leaves its active snapshot');
+      await s.prune();
+      assert.deepEqual(readdirSync(tmp), [alive], "prune removed the dead owner's, kept the live one's");
+      live.kill('SIGTERM'); // nobody else listens: the snapshot goes, then the signal ends the process
+      const [code, sig] = (await once(live, 'close')) as [number | null, string | null];
+      assert.equal(sig ?? code, 'SIGTERM');
+      assert.deepEqual(readdirSync(tmp), [], 'SIGTERM removed it');
+    } finally {
+      killed.kill('SIGKILL');
+      live.kill('SIGKILL');
+    }
+    const leaving = child('exit');
+    await keyOf(leaving);
+    assert.equal((await once(leaving, 'close'))[0], 0);
+    assert.deepEqual(readdirSync(tmp), [], 'an exit without commit or abort removes it');
+    await s.close();
   } finally {
     rmSync(w, { recursive: true, force: true });
   }

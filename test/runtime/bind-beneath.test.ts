@@ -16,7 +16,7 @@ after(() => s.cleanup());
 const rt = createRuntime({ tmpDir: s.mkdir('runs') });
 
 async function catWith(beneath: string, base: string) {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   const out = sink();
   try {
     return await rt

@@ -8,6 +8,7 @@ import { fsx } from '../../src/native/fsx.js';
 import { isTsbuildError } from '../../src/errors.js';
 import { layerTar } from '../../src/image/layer-writer.js';
 import { extractLayer } from '../../src/image/layer-reader.js';
+import { removeTree } from '../../src/image/remove-tree.js';
 import { scratch, sink } from './rootfs-fixture.js';
 
 const s = scratch();
@@ -22,7 +23,7 @@ writeFileSync(join(extra, 'opq/sub/old2'), 'old');
 writeFileSync(join(extra, 'lowerfile'), 'lower');
 
 async function runAndDiff(script: string): Promise<{ diff: LayerEntry[]; upper: string; release(): Promise<void> }> {
-  const fs = await rt.prepare([s.busybox, extra]);
+  const fs = await rt.prepare(s.mounts([s.busybox, extra]));
   const err = sink();
   const r = await rt.run(fs, { args: ['/bin/sh', '-c', script], env: [], network: 'none', stderr: err.fn });
   assert.equal(r.exitCode, 0, err.text());
@@ -125,7 +126,7 @@ test('xattrs such as security.capability written into the upper dir are kept', a
 });
 
 test('files named like whiteouts cannot be stored', async () => {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   try {
     await rt.run(fs, { args: ['touch', '/.wh.sneaky'], env: [], network: 'none' });
     await assert.rejects(rt.diff(fs), (e: unknown) => isTsbuildError(e) && e.code === 'INVALID');
@@ -145,7 +146,7 @@ const LISTING =
   " $( [ -f \"$p\" ] && [ ! -L \"$p\" ] && md5sum < \"$p\")\"; done";
 
 test('round trip: lowers + the diff as a layer show exactly what the run left behind', async () => {
-  const fs = await rt.prepare([s.busybox, extra]);
+  const fs = await rt.prepare(s.mounts([s.busybox, extra]));
   const out = sink();
   const err = sink();
   try {
@@ -166,7 +167,7 @@ test('round trip: lowers + the diff as a layer show exactly what the run left be
     // the diff, written as a layer tar and unpacked as a snapshot, stacked on the same lowers
     const layer = s.mkdir('roundtrip-layer');
     await extractLayer(layerTar(await rt.diff(fs)), layer, { mode: 'snapshot' });
-    const fs2 = await rt.prepare([s.busybox, extra, layer]);
+    const fs2 = await rt.prepare(s.mounts([s.busybox, extra, layer]));
     const out2 = sink();
     try {
       const r2 = await rt.run(fs2, { args: ['/bin/sh', '-c', LISTING], env: [], network: 'none', stdout: out2.fn, stderr: err.fn });
@@ -181,10 +182,11 @@ test('round trip: lowers + the diff as a layer show exactly what the run left be
   }
 });
 
-test('a tree deeper than PATH_MAX is refused with a clear error, and release removes it', async () => {
+test('a tree deeper than PATH_MAX is refused with a clear error, and release removes the run dir', async () => {
   const runs = s.mkdir('deep-runs');
   const deepRt = createRuntime({ tmpDir: runs });
-  const fs = await deepRt.prepare([s.busybox]);
+  const mounts = s.mounts([s.busybox]);
+  const fs = await deepRt.prepare(mounts);
   try {
     const name = 'd'.repeat(30);
     const r = await deepRt.run(fs, { args: ['/bin/sh', '-c', `mkdir /deep && cd /deep && n=0; while [ $n -lt 200 ]; do mkdir ${name} && cd ${name}; n=$((n+1)); done; echo x > f`], env: [], network: 'none' });
@@ -195,4 +197,6 @@ test('a tree deeper than PATH_MAX is refused with a clear error, and release rem
   }
   assert.deepEqual(readdirSync(runs), [], 'the run dir was left behind');
   assert.equal(existsSync(fs.dir), false);
+  assert.equal(existsSync(fs.upperDir), true, "the snapshot's upper dir is the snapshotter's to remove (test/image/snapshots.test.ts)");
+  await removeTree(mounts.dir);
 });

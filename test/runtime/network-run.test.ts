@@ -41,7 +41,7 @@ after(async () => {
 });
 
 async function sh(script: string, network: RunSpec['network']) {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   const out = sink();
   try {
     const r = await rt.run(fs, { args: ['/bin/sh', '-c', script], env: [], network, stdout: out.fn, stderr: out.fn });

@@ -39,7 +39,7 @@ function veth(calls: number[]): (pid: number) => Promise<NetAttachment> {
 }
 
 async function sh(script: string, extra: Partial<RunSpec>) {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   const out = sink();
   const err = sink();
   try {
@@ -107,7 +107,7 @@ test('a failing netAttach fails the run before the command starts, with its reas
 });
 
 test("runSandbox: network 'private' needs netAttach", async () => {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   try {
     const spec = { lowerDirs: [...fs.lowerDirs], upperDir: fs.upperDir, workDir: fs.workDir, mountPoint: fs.mountPoint };
     await assert.rejects(

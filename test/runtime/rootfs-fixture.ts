@@ -1,9 +1,11 @@
 /** Lower dirs for runtime tests: the busybox rootfs extracted once per test file, plus helpers. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
+import { removeTreeSync } from '../../src/image/remove-tree.js';
+import type { SnapshotMounts } from '../../src/image/snapshots.js';
 
 export interface Scratch {
   dir: string;
@@ -11,6 +13,8 @@ export interface Scratch {
   busybox: string;
   /** A fresh empty directory under the scratch dir. */
   mkdir(name: string): string;
+  /** Mounts for `runtime.prepare` over LOWERS (see snapshotMounts), under the scratch dir. */
+  mounts(lowers: readonly string[]): SnapshotMounts & { dir: string };
   cleanup(): void;
 }
 
@@ -27,10 +31,25 @@ export function scratch(): Scratch {
       mkdirSync(p, { recursive: true });
       return p;
     },
+    mounts(lowers) {
+      return snapshotMounts(dir, lowers);
+    },
     cleanup() {
-      rmSync(dir, { recursive: true, force: true });
+      removeTreeSync(dir); // runs may leave trees deeper than PATH_MAX
     },
   };
+}
+
+/**
+ * What a snapshotter's prepare hands the runtime, over any dirs (the runtime's tests stack
+ * hand-made lowers, not committed snapshots): LOWERS, bottom first, and a fresh upper and work dir
+ * in a new dir under PARENT, which the caller removes (test/image covers the real snapshotter).
+ */
+export function snapshotMounts(parent: string, lowers: readonly string[]): SnapshotMounts & { dir: string } {
+  const dir = mkdtempSync(join(parent, 'active-'));
+  const m = { dir, lowerDirs: [...lowers], upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
+  for (const d of [m.upperDir, m.workDir]) mkdirSync(d, { mode: 0o755 });
+  return m;
 }
 
 /** Collects a run's output. */

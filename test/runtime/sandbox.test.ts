@@ -16,7 +16,7 @@ const rt = createRuntime({ tmpDir });
 
 /** Runs a shell snippet in a fresh rootfs over the busybox image; returns output and diff. */
 async function sh(script: string, extra: Partial<RunSpec> = {}, lowers = [s.busybox]) {
-  const fs = await rt.prepare(lowers);
+  const fs = await rt.prepare(s.mounts(lowers));
   const out = sink();
   const err = sink();
   try {
@@ -44,7 +44,7 @@ test('output is streamed and exit codes come back', async () => {
 });
 
 test('output arrives while the command still runs', async () => {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   try {
     let firstAt = 0;
     const start = Date.now();
@@ -71,7 +71,7 @@ test('a command killed by a signal reports it', async () => {
 });
 
 test('a missing executable is exit 127 with a message', async () => {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   try {
     const r = await rt.run(fs, { args: ['no-such-program'], env: [], network: 'none' });
     assert.equal(r.exitCode, 127);
@@ -214,7 +214,7 @@ test('a forked daemon does not keep the step alive', async () => {
 });
 
 test('sandbox failures are RUNTIME errors naming the call', async () => {
-  const fs = await rt.prepare([join(s.dir, 'does-not-exist')]);
+  const fs = await rt.prepare(s.mounts([join(s.dir, 'does-not-exist')]));
   try {
     await assert.rejects(
       rt.run(fs, { args: ['true'], env: [], network: 'none' }),
@@ -233,8 +233,9 @@ test('SIGINT of the Node process leaves no processes, mounts or temp dirs', asyn
   writeFileSync(
     script,
     `import { createRuntime } from ${JSON.stringify(join(here, '../../src/runtime/index.ts'))};
+     import { snapshotMounts } from ${JSON.stringify(join(here, 'rootfs-fixture.ts'))};
      const rt = createRuntime({ tmpDir: ${JSON.stringify(runs)} });
-     const fs = await rt.prepare([${JSON.stringify(s.busybox)}]);
+     const fs = await rt.prepare(snapshotMounts(${JSON.stringify(s.dir)}, [${JSON.stringify(s.busybox)}]));
      await rt.run(fs, { args: ['/bin/sh', '-c', 'echo ready; sleep 1000; echo ${marker}'], env: [], network: 'none',
        stdout: (b) => process.stdout.write(b) });
      console.log('finished');`,
@@ -258,7 +259,7 @@ test('SIGINT of the Node process leaves no processes, mounts or temp dirs', asyn
 });
 
 test('PID 1 forwards SIGTERM to the command and reports its status', async () => {
-  const fs = await rt.prepare([s.busybox]);
+  const fs = await rt.prepare(s.mounts([s.busybox]));
   try {
     const spec = encodeSpec({
       lowerDirs: [...fs.lowerDirs],
@@ -304,8 +305,9 @@ test('SIGKILL of the Node process still takes the whole sandbox down', async () 
   writeFileSync(
     script,
     `import { createRuntime } from ${JSON.stringify(join(here, '../../src/runtime/index.ts'))};
+     import { snapshotMounts } from ${JSON.stringify(join(here, 'rootfs-fixture.ts'))};
      const rt = createRuntime({ tmpDir: ${JSON.stringify(s.mkdir('sigkill-runs'))} });
-     const fs = await rt.prepare([${JSON.stringify(s.busybox)}]);
+     const fs = await rt.prepare(snapshotMounts(${JSON.stringify(s.dir)}, [${JSON.stringify(s.busybox)}]));
      await rt.run(fs, { args: ['/bin/sh', '-c', '(sleep 1000; echo ${marker}) & echo ready; sleep 1000; echo ${marker}'],
        env: [], network: 'none', stdout: (b) => process.stdout.write(b) });`,
   );

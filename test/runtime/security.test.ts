@@ -18,7 +18,7 @@ after(() => s.cleanup());
 const rt = createRuntime({ tmpDir: s.mkdir('runs') });
 
 async function sh(script: string, extra: Partial<RunSpec> = {}, lowers = [s.busybox]) {
-  const fs = await rt.prepare(lowers);
+  const fs = await rt.prepare(s.mounts(lowers));
   const out = sink();
   const err = sink();
   try {
@@ -194,7 +194,7 @@ function decoyRuntime() {
 }
 
 async function shWith(r: ReturnType<typeof createRuntime>, script: string, extra: Partial<RunSpec> = {}) {
-  const fs = await r.prepare([s.busybox]);
+  const fs = await r.prepare(s.mounts([s.busybox]));
   const out = sink();
   const err = sink();
   try {

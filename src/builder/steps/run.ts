@@ -23,7 +23,8 @@ import { checkRun, runtimeNetwork, stepNetwork } from '../network-policy.js';
 import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
 import type { FromResolver } from './copy-instruction.js';
-import { DEFAULT_PIDS_MAX, defaultMemoryBytes, resolveUser, type CgroupLimits } from '../../runtime/index.js';
+import { DEFAULT_PIDS_MAX, defaultMemoryBytes, resolveUser, type CgroupLimits, type Rootfs } from '../../runtime/index.js';
+import type { ActiveSnapshot } from '../../image/snapshots.js';
 
 /** How many of the last output lines a failure message carries. */
 const TAIL_LINES = 10;
@@ -89,14 +90,15 @@ export async function runStep(
         const outLines = splitter('stdout');
         const errLines = splitter('stderr');
         const release = await m.acquire();
-        let rootfs;
+        const snapshots = session.store.snapshots;
+        const diffIds = state.layers.map((l) => l.digest as Digest);
+        const parent = chainIds(diffIds);
+        let active: ActiveSnapshot | undefined;
+        let rootfs: Rootfs | undefined;
         try {
-          rootfs = await session.runtime.prepare(lowerDirs);
-        } catch (e) {
-          release();
-          throw e;
-        }
-        try {
+          // the snapshotter makes the writable layer; the runtime only mounts it
+          active = await snapshots.prepare(parent);
+          rootfs = await session.runtime.prepare(active);
           const r = await session.runtime.run(rootfs, {
             args: argv,
             env: procEnv,
@@ -127,14 +129,20 @@ export async function runStep(
               Math.min(Math.max(r.exitCode, 1), 255),
             );
           }
-          keepMountPoints(rootfs.upperDir, new RootfsView([...lowerDirs].reverse()), m.dirTargets, session.sourceDateEpoch !== undefined ? session.sourceDateEpoch * 1000 : Date.now());
+          keepMountPoints(active.upperDir, new RootfsView([...lowerDirs].reverse()), m.dirTargets, session.sourceDateEpoch !== undefined ? session.sourceDateEpoch * 1000 : Date.now());
           const entries = await session.runtime.diff(rootfs);
           const layer = await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
-          await adoptUpperAsSnapshot(session, state, layer.digest as Digest, rootfs.upperDir);
+          await session.runtime.release(rootfs);
+          rootfs = undefined;
+          // the upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque
+          // xattrs): committing it saves unpacking the layer again for the next step
+          await snapshots.commit(active, chainIds([...diffIds, layer.digest as Digest]).at(-1)!);
+          active = undefined;
           return layer;
         } finally {
           release();
-          await session.runtime.release(rootfs);
+          if (rootfs) await session.runtime.release(rootfs);
+          if (active) await snapshots.abort(active);
         }
       },
     });
@@ -152,15 +160,6 @@ function stepLimits(session: BuildSession): CgroupLimits {
     ...(pidsMax > 0 ? { pidsMax } : {}),
     ...(l.cpuShares !== undefined ? { cpuShares: l.cpuShares } : {}),
   };
-}
-
-/**
- * The upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque xattrs):
- * committing it saves unpacking the layer again for the next step.
- */
-async function adoptUpperAsSnapshot(session: BuildSession, state: StageState, layer: Digest, upperDir: string): Promise<void> {
-  const chain = chainIds([...state.layers.map((l) => l.digest as Digest), layer]);
-  await session.store.snapshots.commit(chain[chain.length - 1]!, upperDir);
 }
 
 /** The command text, with heredoc bodies for the shell to read (or the body alone as the script). */
