@@ -174,15 +174,17 @@ export class BuildContext {
    * Every visible entry below `under` (default: the whole context), depth first, children in byte
    * order of their names, parents before children. Symlinks are never followed (a link given as
    * `under` is resolved inside the context; nothing is yielded unless it is a directory).
+   * `maxDepth`: only entries at most that many levels below `under` (1: its children), exactly
+   * those the whole walk yields at those depths and in the same order; deeper dirs are not listed.
    */
-  async *walk(opts: { under?: string } = {}): AsyncGenerator<ContextEntry> {
+  async *walk(opts: { under?: string; maxDepth?: number } = {}): AsyncGenerator<ContextEntry> {
     const under = opts.under ? await this.realPath(opts.under, true) : '';
     if (under === undefined) return;
     if (under !== '' && this.lstatEntrySync(under)?.type !== 'dir') return;
     const seen = new Map<string, string>();
     // The walk itself is synchronous (see listChildren); each entry still goes to the consumer
     // through this async generator, so the event loop runs between them.
-    for (const e of this.walkDir(under, [])) {
+    for (const e of this.walkDir(under, [], opts.maxDepth ?? Infinity)) {
       if (e.type === 'file' && e.nlink > 1) {
         // Hard links: the first path walked to an inode is the one the others link to.
         const key = `${e.stat.dev}:${e.stat.ino}`;
@@ -263,17 +265,30 @@ export class BuildContext {
 
   // -------------------------------------------------------------------------------------------
 
-  private *walkDir(relDir: string, pending: PendingDir[]): Generator<ContextEntry> {
+  /** `depth`: how many levels below relDir are yielded (1: its children only). */
+  private *walkDir(relDir: string, pending: PendingDir[], depth = Infinity): Generator<ContextEntry> {
+    if (depth < 1) return;
     for (const { entry, excluded } of this.listChildren(relDir)) {
       if (entry.type === 'dir') {
         if (excluded) {
-          // Only here because an exception may re-include something below: show the dir only then.
-          yield* this.walkDir(entry.relPath, [...pending, { entry, emitted: false }]);
+          // Only here because an exception may re-include something below: show the dir only then
+          // (past the depth limit its subtree is still searched for that, but not yielded).
+          if (depth > 1) {
+            yield* this.walkDir(entry.relPath, [...pending, { entry, emitted: false }], depth - 1);
+            continue;
+          }
+          const below = this.walkDir(entry.relPath, []);
+          const shown = below.next().done === false;
+          below.return(undefined);
+          if (shown) {
+            yield* flush(pending);
+            yield entry;
+          }
           continue;
         }
         yield* flush(pending);
         yield entry;
-        yield* this.walkDir(entry.relPath, []);
+        yield* this.walkDir(entry.relPath, [], depth - 1);
       } else if (!excluded) {
         yield* flush(pending);
         yield entry;

@@ -35,8 +35,9 @@ export interface SourceItem {
   path: string;
   /** The entry the source names, top-level symlinks already followed. */
   root: SourceEntry;
-  /** Everything below a directory root (nothing for other roots), parents first, byte order. */
-  entries(): AsyncIterable<SourceEntry>;
+  /** Everything below a directory root (nothing for other roots), parents first, byte order.
+   *  `maxDepth`: entries deeper than that many levels below the root may be left out. */
+  entries(opts?: { maxDepth?: number }): AsyncIterable<SourceEntry>;
   /** Content digest of the whole item (no mtimes). */
   digest(): Promise<string>;
   /** Content digest of one entry of the item (cheap for context files: checksum cache). */
@@ -132,9 +133,9 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
   return {
     path,
     root: fromCtx(entry),
-    async *entries() {
+    async *entries(opts) {
       if (entry.type !== 'dir') return;
-      for await (const e of ctx.walk({ under: entry.relPath })) {
+      for await (const e of ctx.walk({ under: entry.relPath, ...(opts?.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : {}) })) {
         const s = fromCtx(e);
         originals.set(s.rel, e);
         yield s;

@@ -28,13 +28,35 @@ export class SourceFilesCollector {
     this.items.push({ item, digest });
   }
 
-  /** The bounded list: a walk of each directory item, pruned to the shallowest MAX_PATHS paths. */
+  /**
+   * The bounded list: the shallowest MAX_PATHS paths of the items, each level in walk order. The
+   * items are walked only as deep as that needs (1, 2, 3, 4, 8, ... levels, until the levels walked hold
+   * more than MAX_PATHS paths or nothing lies deeper): the shallowest paths of a tree are the same
+   * whether or not its deeper levels were read, so a 5,000-file context is not walked a second
+   * time after the COPY's digest to keep its top levels.
+   */
   async files(): Promise<SourceFiles> {
+    // one level at a time at first (the top levels of a tree are small), then doubling, so a very
+    // deep tree costs at most about two walks
+    for (let limit = 1; ; limit = limit < 4 ? limit + 1 : limit * 2) {
+      const r = await this.filesTo(limit);
+      if (r) return r;
+    }
+  }
+
+  /** The list from the paths at most `limit` deep, or undefined when deeper ones could belong in it. */
+  private async filesTo(limit: number): Promise<SourceFiles | undefined> {
     type Found = { path: string; depth: number; dir: 0 | 1; digest: () => Promise<string> };
     let found: Found[] = [];
     let cutoff = Infinity;
     let dropped = false;
+    let deeper = false;
     const keep = (f: Found) => {
+      if (f.depth > limit) {
+        deeper = true;
+        return;
+      }
+      if (f.depth === limit && f.dir) deeper = true;
       if (f.depth > cutoff) {
         dropped = true;
         return;
@@ -51,20 +73,17 @@ export class SourceFilesCollector {
       return found.length === MAX_PATHS ? found[found.length - 1]!.depth : Infinity;
     };
     for (const { item, digest } of this.items) {
-      keep({ path: item.path, depth: depthOf(item.path), dir: item.root.type === 'dir' ? 1 : 0, digest: async () => digest });
-      if (item.root.type !== 'dir') continue;
-      for await (const e of item.entries()) {
+      const base = depthOf(item.path);
+      keep({ path: item.path, depth: base, dir: item.root.type === 'dir' ? 1 : 0, digest: async () => digest });
+      if (item.root.type !== 'dir' || base >= limit) continue;
+      for await (const e of item.entries({ maxDepth: limit - base })) {
         if (e.rel === '') continue;
         const path = joinPath(item.path, e.rel);
-        const depth = depthOf(path);
-        if (depth > cutoff) {
-          dropped = true;
-          continue;
-        }
-        keep({ path, depth, dir: e.type === 'dir' ? 1 : 0, digest: () => item.entryDigest(e) });
+        keep({ path, depth: depthOf(path), dir: e.type === 'dir' ? 1 : 0, digest: () => item.entryDigest(e) });
       }
     }
     prune();
+    if (!dropped && deeper) return undefined;
     const paths: Array<[string, string, 0 | 1]> = [];
     for (const f of found) paths.push([f.path, await f.digest(), f.dir]);
     const last = found[found.length - 1];
