@@ -14,7 +14,7 @@ import { repositoryOf } from '../registry/client.js';
 import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { pullRecord } from '../image/pull-records.js';
 import { pullImage } from '../registry/pull.js';
-import type { LayerProgressCallback } from '../registry/progress.js';
+import type { ItemStatusListener } from '../events.js';
 
 export interface ResolveBaseImageOptions {
   /** Check the registry for a newer image even when the store has one (`--pull`). */
@@ -22,7 +22,7 @@ export interface ResolveBaseImageOptions {
   /** `os/arch[/variant]` to pick from a multi-platform image (default: the host's). */
   platform?: string | Platform;
   /** Per-layer pull progress. */
-  onProgress?: LayerProgressCallback;
+  onProgress?: ItemStatusListener;
   /** Called once when the registry is contacted (e.g. to start a progress step). */
   onPull?: (ref: string) => void;
   /** The client to use (the caller's: not closed here) ... */

@@ -1,6 +1,7 @@
 /**
- * The registry commands: pull, push, login, logout. Output is shaped like docker's; progress
- * lines are redrawn in a terminal and printed one per event otherwise. Secrets are never printed.
+ * The registry commands: pull, push, login, logout. A pull or push is a step on the one event stream
+ * (src/events.ts), rendered by the progress mode asked for: Docker's pull/push lines (redrawn in a
+ * terminal, one per status change otherwise), rawjson, or quiet. Secrets are never printed.
  * The distribution client (HTTP, TLS, auth, pull, push, login) is imported only by the commands
  * that talk to a registry: every CLI start evaluates this module, most never need a registry.
  */
@@ -11,6 +12,9 @@ import { parsePlatform } from '../image/platform.js';
 import { familiarRepository, familiarString, formatReference, parseReference } from '../image/reference.js';
 import { resolveRoot } from '../image/root.js';
 import { ImageStore } from '../image/store.js';
+import { EventHub } from '../events.js';
+import { quietRenderer } from '../builder/progress/quiet.js';
+import { rawjsonRenderer } from '../builder/progress/rawjson.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -33,11 +37,26 @@ async function client(opts: NetOpt) {
   return defaultRegistryClient({ insecureHosts: opts.insecureRegistry ?? [] });
 }
 
-async function printer(mode: 'pull' | 'push', quiet: boolean | undefined, progress = 'auto') {
-  if (quiet || progress === 'quiet') return undefined;
-  const { ProgressPrinter } = await import('../registry/progress.js');
+/** The transfer's stream, rendered on stdout as `--progress` (or `-q`) asks. */
+async function stream(direction: 'pull' | 'push', quiet: boolean | undefined, progress = 'auto'): Promise<EventHub> {
+  if (quiet || progress === 'quiet') return new EventHub(quietRenderer(process.stdout));
+  if (progress === 'rawjson') return new EventHub(rawjsonRenderer(process.stdout));
+  const { transferRenderer } = await import('../builder/progress/transfer.js');
   const tty = progress === 'tty' || (progress === 'auto' && !!process.stdout.isTTY);
-  return new ProgressPrinter({ mode, tty, json: progress === 'rawjson', columns: process.stdout.columns || 80, write: (s) => process.stdout.write(s) });
+  return new EventHub(transferRenderer(process.stdout, { direction, tty, columns: process.stdout.columns || 80 }));
+}
+
+/** Runs `work` as step `name` of `events`: done, or its error on the stream before it is thrown. */
+async function step<T>(events: EventHub, name: string, work: (id: number) => Promise<T>): Promise<T> {
+  const id = events.start(name);
+  try {
+    const r = await work(id);
+    events.emit({ type: 'step-done', id });
+    return r;
+  } catch (e) {
+    events.emit({ type: 'step-error', id, message: (e as Error).message });
+    throw e;
+  }
 }
 
 const PROGRESS = ['--progress <mode>', 'auto, tty (bars, redrawn), plain (a line per status), rawjson (JSON events), quiet', 'auto'] as const;
@@ -65,20 +84,19 @@ export function registerRegistryCommands(program: Command, opts: { login: boolea
       const ref = parseReference(name);
       const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
       const store = await openStore(opts);
-      const p = await printer('pull', opts.quiet, opts.progress);
+      const events = await stream('pull', opts.quiet, opts.progress);
       const c = await client(opts);
       try {
-        const { pullImage } = await import('../registry/pull.js');
-        if (p) {
-          if (!ref.digest && !parseReference(name, { defaultTag: false }).tag) p.message('Using default tag: latest');
-          p.message(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
-        }
-        const r = await pullImage(c, ref, store, { ...(platform ? { platform } : {}), ...(p ? { onProgress: p.onEvent } : {}) });
-        if (p) {
-          p.line(`Digest: ${r.digest}`);
-          p.message(`Status: ${r.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(ref)}`);
-          p.message(formatReference(ref));
-        }
+        const [{ pullImage }, { transferStatuses }] = await Promise.all([import('../registry/pull.js'), import('../builder/transfer-status.js')]);
+        await step(events, `pulling ${formatReference(ref)}`, async (id) => {
+          const say = (message: string) => events.emit({ type: 'message', id, message });
+          if (!ref.digest && !parseReference(name, { defaultTag: false }).tag) say('Using default tag: latest');
+          say(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
+          const r = await pullImage(c, ref, store, { ...(platform ? { platform } : {}), onProgress: transferStatuses(events, id) });
+          say(`Digest: ${r.digest}`);
+          say(`Status: ${r.upToDate ? 'Image is up to date' : 'Downloaded newer image'} for ${familiarString(ref)}`);
+          say(formatReference(ref));
+        });
       } finally {
         c.close();
         await store.close();
@@ -97,13 +115,16 @@ export function registerRegistryCommands(program: Command, opts: { login: boolea
       if (ref.digest) throw new TsbuildError('USAGE', `cannot push a digest reference "${name}": push NAME[:TAG]`);
       const store = await openStore(opts);
       await store.resolve(name); // a missing image fails before any network traffic
-      const p = await printer('push', opts.quiet, opts.progress);
+      const events = await stream('push', opts.quiet, opts.progress);
       const c = await client(opts);
       try {
-        const { pushImage } = await import('../registry/push.js');
-        if (p) p.message(`The push refers to repository [${ref.domain === 'docker.io' ? `docker.io/${ref.path}` : familiarRepository(ref)}]`);
-        const r = await pushImage(c, ref, store, p ? { onProgress: p.onEvent } : {});
-        if (p) p.line(`${ref.tag ?? 'latest'}: digest: ${r.digest} size: ${r.size}`);
+        const [{ pushImage }, { transferStatuses }] = await Promise.all([import('../registry/push.js'), import('../builder/transfer-status.js')]);
+        await step(events, `pushing ${formatReference(ref)}`, async (id) => {
+          const say = (message: string) => events.emit({ type: 'message', id, message });
+          say(`The push refers to repository [${ref.domain === 'docker.io' ? `docker.io/${ref.path}` : familiarRepository(ref)}]`);
+          const r = await pushImage(c, ref, store, { onProgress: transferStatuses(events, id) });
+          say(`${ref.tag ?? 'latest'}: digest: ${r.digest} size: ${r.size}`);
+        });
       } finally {
         c.close();
         await store.close();

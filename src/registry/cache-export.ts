@@ -35,7 +35,7 @@ import { sha256 } from '../image/digest.js';
 import { MT, type Descriptor } from '../image/manifest.js';
 import { repositoryOf, type RegistryClient } from './client.js';
 import { mapLimit } from '../map-limit.js';
-import type { LayerProgressCallback } from './progress.js';
+import { blobStatus, type ItemStatusListener } from '../events.js';
 
 export const CACHE_ARTIFACT_TYPE = 'application/vnd.tsbuild.cache.v1';
 export const CACHE_CONFIG_MEDIA_TYPE = 'application/vnd.tsbuild.cache.config.v1+json';
@@ -59,7 +59,7 @@ export interface CacheExportOptions {
   /** A repository on the same registry to mount layer blobs from (the pushed image's). */
   mountFrom?: string;
   concurrency?: number;
-  onProgress?: LayerProgressCallback;
+  onProgress?: ItemStatusListener;
 }
 
 interface CacheConfigFile {
@@ -94,21 +94,21 @@ export class RemoteCache {
   async fetchLayers(
     record: CacheRecord,
     into: ContentIngester & Pick<ContentProvider, 'info'>,
-    opts: { concurrency?: number; onProgress?: LayerProgressCallback } = {},
+    opts: { concurrency?: number; onProgress?: ItemStatusListener } = {},
   ): Promise<void> {
     const repo = repositoryOf(this.ref);
     await mapLimit(record.layers, opts.concurrency ?? 3, async (d) => {
       if (await into.info(d.digest)) return;
       const stream = this.client.getBlob(repo, d.digest, {
         size: d.size,
-        onProgress: (current) => opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'downloading', current, total: d.size }),
+        onProgress: (current) => opts.onProgress?.(blobStatus(d.digest, 'downloading', current, d.size)),
       });
       try {
         await into.write(stream, { digest: d.digest, size: d.size, verified: true });
       } finally {
         stream.destroy();
       }
-      opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'complete', current: d.size, total: d.size });
+      opts.onProgress?.(blobStatus(d.digest, 'complete', d.size, d.size));
     });
   }
 }
@@ -178,14 +178,14 @@ export async function exportCache(
     opts.concurrency ?? 3,
     async (d) => {
       if ((await client.headBlob(repo, d.digest, { forPush: true })) !== undefined) {
-        opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'exists', current: d.size, total: d.size });
+        opts.onProgress?.(blobStatus(d.digest, 'exists', d.size, d.size));
         return;
       }
       const how = await client.putBlob(repo, d, () => content.open(d.digest), {
         ...(opts.mountFrom ? { mountFrom: opts.mountFrom } : {}),
-        onProgress: (current) => opts.onProgress?.({ type: 'layer', layer: d.digest, status: 'pushing', current, total: d.size }),
+        onProgress: (current) => opts.onProgress?.(blobStatus(d.digest, 'pushing', current, d.size)),
       });
-      opts.onProgress?.({ type: 'layer', layer: d.digest, status: how === 'mounted' ? 'mounted' : 'pushed', current: d.size, total: d.size });
+      opts.onProgress?.(blobStatus(d.digest, how === 'mounted' ? 'mounted' : 'pushed', d.size, d.size));
     },
   );
   const cfg: CacheConfigFile = {

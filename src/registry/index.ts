@@ -18,7 +18,7 @@ export { pull, pullImage, resolveManifests } from './pull.js';
 export type { PullOptions, PullResult, PullImageResult, ResolvedManifests } from './pull.js';
 export { push, pushImage } from './push.js';
 export type { PushOptions, PushResult, PushImageOptions, PushImageResult } from './push.js';
-export type { LayerProgress, LayerStatus, LayerProgressCallback } from './progress.js';
+export type { BlobStatus, ItemStatus, ItemStatusListener } from '../events.js';
 export { exportCache, importCache, RemoteCache, CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE } from './cache-export.js';
 export type { CacheRecord, CacheExportOptions } from './cache-export.js';
 export { login, logout } from './login.js';

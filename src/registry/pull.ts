@@ -23,14 +23,15 @@ import { familiarString, formatReference, type ImageReference } from '../image/r
 import { parseConfig, type ImageStore, type StoredImage } from '../image/store.js';
 import { repositoryOf, type FetchedManifest, type RegistryClient, type RepositoryRef } from './client.js';
 import { mapLimit } from '../map-limit.js';
-import type { LayerProgressCallback } from './progress.js';
+import { blobStatus, type ItemStatusListener } from '../events.js';
 
 export interface PullOptions {
   /** Platform to pick from an index (default: the host's). */
   platform?: Platform;
   /** Parallel blob downloads (default 3). */
   concurrency?: number;
-  onProgress?: LayerProgressCallback;
+  /** Each blob's status (a `step-status` without its step), and the reference resolved. */
+  onProgress?: ItemStatusListener;
 }
 
 export interface PullResult {
@@ -99,19 +100,19 @@ export async function pull(client: RegistryClient, ref: ImageReference, content:
   await mapLimit([manifest.config, ...manifest.layers], opts.concurrency ?? 3, async (d) => {
     const progress = opts.onProgress;
     if (await content.info(d.digest)) {
-      progress?.({ type: 'layer', layer: d.digest, status: 'exists', current: d.size, total: d.size });
+      progress?.(blobStatus(d.digest, 'exists', d.size, d.size));
       return;
     }
     const stream = client.getBlob(repo, d.digest, {
       size: d.size,
-      onProgress: (current) => progress?.({ type: 'layer', layer: d.digest, status: 'downloading', current, total: d.size }),
+      onProgress: (current) => progress?.(blobStatus(d.digest, 'downloading', current, d.size)),
     });
     try {
       await content.write(stream, { digest: d.digest, size: d.size, verified: true });
     } finally {
       stream.destroy();
     }
-    progress?.({ type: 'layer', layer: d.digest, status: 'complete', current: d.size, total: d.size });
+    progress?.(blobStatus(d.digest, 'complete', d.size, d.size));
   });
   return { root, manifest: manifestDesc, parsed: manifest, config: manifest.config, layers: manifest.layers };
 }
@@ -144,26 +145,28 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sto
     if (diffIds.length !== manifest.layers.length) {
       throw new TsbuildError('CORRUPT', `${familiarString(ref)}: the config lists ${diffIds.length} layers, the manifest ${manifest.layers.length}`);
     }
-    opts.onProgress?.({ type: 'resolved', ref: familiarString(ref), layers: manifest.layers.filter((_, i) => !store.hasBlob(diffIds[i]!)).map((l) => l.digest) });
+    opts.onProgress?.({ type: 'step-status', item: `resolve ${familiarString(ref)}`, done: true });
+    // what will be fetched is known now ("Pulling fs layer"); what the store has says so in turn
+    for (const [i, l] of manifest.layers.entries()) if (!store.hasBlob(diffIds[i]!)) opts.onProgress?.(blobStatus(l.digest, 'waiting'));
     let downloaded = 0;
     const layers = await mapLimit(manifest.layers, opts.concurrency ?? 3, async (d, i) => {
       const diffId = diffIds[i]!;
       const progress = opts.onProgress;
       if (store.hasBlob(diffId)) {
         store.lease([diffId]);
-        progress?.({ type: 'layer', layer: d.digest, status: 'exists' });
+        progress?.(blobStatus(d.digest, 'exists'));
         return { digest: diffId, size: store.blobs.size(diffId) };
       }
       if (layerCompression(d.mediaType) === undefined) throw new TsbuildError('REGISTRY', `${familiarString(ref)}: unsupported layer media type ${d.mediaType}`);
       ingester.expect(d, diffId);
-      progress?.({ type: 'layer', layer: d.digest, status: 'downloading', current: 0, total: d.size });
+      progress?.(blobStatus(d.digest, 'downloading', 0, d.size));
       const stream = client.getBlob(repo, d.digest, {
         size: d.size,
-        onProgress: (current) => progress?.({ type: 'layer', layer: d.digest, status: 'downloading', current, total: d.size }),
+        onProgress: (current) => progress?.(blobStatus(d.digest, 'downloading', current, d.size)),
       });
       const info = await ingester.write(stream, { digest: d.digest, size: d.size, verified: true });
       downloaded++;
-      progress?.({ type: 'layer', layer: d.digest, status: 'complete', current: d.size, total: d.size });
+      progress?.(blobStatus(d.digest, 'complete', d.size, d.size));
       return info;
     });
     const image = await store.putImage({ config: raw, layers, tags: tagName ? [tagName] : [] });

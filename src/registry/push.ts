@@ -22,12 +22,13 @@ import { platformOfConfig, purlOf, recordedPredicates, writeAttestedIndex } from
 import type { ImageStore, StoredImage } from '../image/store.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
 import { mapLimit } from '../map-limit.js';
-import type { LayerProgressCallback } from './progress.js';
+import { blobStatus, type ItemStatusListener } from '../events.js';
 
 export interface PushOptions {
   /** Parallel blob uploads (default 3). */
   concurrency?: number;
-  onProgress?: LayerProgressCallback;
+  /** Each blob's status (a `step-status` without its step). */
+  onProgress?: ItemStatusListener;
   /** A repository on the same registry to mount blobs from. */
   mountFrom?: string;
   chunkSize?: number;
@@ -46,7 +47,8 @@ export interface PushImageOptions {
   /** The local image (name or ID; default: the reference itself). */
   source?: string;
   concurrency?: number;
-  onProgress?: LayerProgressCallback;
+  /** Each layer's status by its stored digest, and the reference resolved. */
+  onProgress?: ItemStatusListener;
 }
 
 export interface PushImageResult extends PushResult {
@@ -83,18 +85,18 @@ async function pushBlobs(client: RegistryClient, repo: RepositoryRef, content: C
     const progress = opts.onProgress;
     if ((await client.headBlob(repo, d.digest, { forPush: true })) !== undefined) {
       result.skipped++;
-      progress?.({ type: 'layer', layer: d.digest, status: 'exists', current: d.size, total: d.size });
+      progress?.(blobStatus(d.digest, 'exists', d.size, d.size));
       return;
     }
     const how = await client.putBlob(repo, d, () => content.open(d.digest), {
       ...(opts.mountFrom ? { mountFrom: opts.mountFrom } : {}),
       ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}),
       ...(opts.monolithicMax !== undefined ? { monolithicMax: opts.monolithicMax } : {}),
-      onProgress: (current) => progress?.({ type: 'layer', layer: d.digest, status: 'pushing', current, total: d.size }),
+      onProgress: (current) => progress?.(blobStatus(d.digest, 'pushing', current, d.size)),
     });
     if (how === 'mounted') result.mounted++;
     else result.uploaded++;
-    progress?.({ type: 'layer', layer: d.digest, status: how === 'mounted' ? 'mounted' : 'pushed', current: d.size, total: d.size });
+    progress?.(blobStatus(d.digest, how === 'mounted' ? 'mounted' : 'pushed', d.size, d.size));
   });
 }
 
@@ -114,10 +116,10 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sto
   }
   const compressor = new LayerCompressor(store, async (d) => (await targetHas(d)) || (mountFrom !== undefined && (await client.mountBlob(repo, d, mountFrom))));
   const layerDigests = image.manifest.layers.map((l) => l.digest);
-  opts.onProgress?.({ type: 'resolved', ref: familiarString(target), layers: layerDigests });
+  opts.onProgress?.({ type: 'step-status', item: `resolve ${familiarString(target)}`, done: true });
   let written: `sha256:${string}` | undefined;
   try {
-    for (const l of layerDigests) opts.onProgress?.({ type: 'layer', layer: l, status: 'preparing' });
+    for (const l of layerDigests) opts.onProgress?.(blobStatus(l, 'waiting'));
     let descs = await reuseOriginManifest(store, image, origin, compressor.has);
     let root: Descriptor<string>;
     if (descs) {
@@ -138,9 +140,9 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sto
     }
     // Progress by the uncompressed layer's short ID is what users see for the same layer locally.
     const byCompressed = new Map(descs.map((d, i) => [d.digest, layerDigests[i]!]));
-    const onProgress: LayerProgressCallback = (e) => {
-      if (e.type !== 'layer' || e.layer === image.id) return;
-      opts.onProgress?.({ ...e, layer: byCompressed.get(e.layer) ?? e.layer });
+    const onProgress: ItemStatusListener = (s) => {
+      if (s.item === image.id) return;
+      opts.onProgress?.({ ...s, item: byCompressed.get(s.item) ?? s.item });
     };
     // an image with recorded attestations (build --provenance) goes as BuildKit's index: the image
     // manifest plus an attestation manifest whose statements name the manifest pushed here

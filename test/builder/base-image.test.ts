@@ -10,7 +10,7 @@ import { importRootfs } from '../../src/image/import.js';
 import { parseReference } from '../../src/image/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pushImage } from '../../src/registry/push.js';
-import type { LayerProgress } from '../../src/registry/progress.js';
+import type { ItemStatus } from '../../src/events.js';
 import { resolveBaseImage } from '../../src/builder/base-image.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js';
@@ -43,11 +43,11 @@ test('missing locally: pulled; present: used as is; --pull pulls only when the d
 
   const dst = await ImageStore.open(join(tmp, 'dst'));
   const pulls: string[] = [];
-  const events: LayerProgress[] = [];
+  const events: ItemStatus[] = [];
   const got = await resolveBaseImage(dst, name, { pull: false, client, onPull: (r) => pulls.push(r), onProgress: (e) => events.push(e) });
   assert.equal(got.id, id1);
   assert.deepEqual(pulls, [`${reg.host}/base:1`]);
-  assert.ok(events.some((e) => e.type === 'layer' && e.status === 'complete'));
+  assert.ok(events.some((e) => e.status === 'complete'));
 
   // present: no registry contact at all (an unreachable registry would fail)
   const dead = new RegistryClient({ maxRetries: 0 });
@@ -64,12 +64,12 @@ test('missing locally: pulled; present: used as is; --pull pulls only when the d
   // the tag moves to a new image (same layer): --pull fetches the new config, not the layer
   const id2 = await publish(src, name, 'second');
   assert.notEqual(id2, id1);
-  const ev2: LayerProgress[] = [];
+  const ev2: ItemStatus[] = [];
   const newer = await resolveBaseImage(dst, name, { pull: true, client, onPull: (r) => pulls.push(r), onProgress: (e) => ev2.push(e) });
   assert.equal(newer.id, id2);
   assert.equal(pulls.length, 2);
-  assert.ok(ev2.some((e) => e.type === 'layer' && e.status === 'exists'));
-  assert.ok(!ev2.some((e) => e.type === 'layer' && e.status === 'downloading'));
+  assert.ok(ev2.some((e) => e.status === 'exists'));
+  assert.ok(!ev2.some((e) => e.status === 'downloading'));
   assert.deepEqual((await dst.resolve(name)).id, id2);
 });
 

@@ -1,32 +1,41 @@
-/** The docker-style progress printer: one line per status change, or redrawn lines in a TTY. */
+/** Docker's pull/push lines rendered from the event stream: one line per status change, or redrawn lines in a TTY. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProgressPrinter, bar } from '../../src/registry/progress.js';
+import { transferRenderer, bar } from '../../src/builder/progress/transfer.js';
+import { EventHub, blobStatus, type BlobStatus } from '../../src/events.js';
 import { humanSize } from '../../src/image/display.js';
+
+/** A stream whose step 1 is a transfer, rendered as Docker does; what was written. */
+function render(direction: 'pull' | 'push', tty: boolean) {
+  const r = { out: '' };
+  const events = new EventHub(transferRenderer({ write: (s: string) => ((r.out += s), true) }, { direction, tty, columns: 120 }));
+  const id = events.start(`${direction} x`);
+  const blob = (digest: string, status: BlobStatus, current?: number, total?: number) => events.emit({ ...blobStatus(digest, status, current, total), id });
+  const say = (message: string) => events.emit({ type: 'message', id, message });
+  return { r, blob, say };
+}
 
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;
 
 test('plain output: one line per status change, no byte counts', () => {
-  let out = '';
-  const p = new ProgressPrinter({ mode: 'pull', tty: false, write: (s) => (out += s) });
-  p.onEvent({ type: 'resolved', ref: 'x', layers: [A] });
-  p.onEvent({ type: 'layer', layer: B, status: 'exists' });
-  for (const current of [0, 10, 20]) p.onEvent({ type: 'layer', layer: A, status: 'downloading', current, total: 20 });
-  p.onEvent({ type: 'layer', layer: A, status: 'complete' });
-  p.line('Digest: sha256:0');
-  assert.equal(out, 'aaaaaaaaaaaa: Pulling fs layer\nbbbbbbbbbbbb: Already exists\naaaaaaaaaaaa: Downloading\naaaaaaaaaaaa: Pull complete\nDigest: sha256:0\n');
+  const { r, blob, say } = render('pull', false);
+  blob(A, 'waiting');
+  blob(B, 'exists');
+  for (const current of [0, 10, 20]) blob(A, 'downloading', current, 20);
+  blob(A, 'complete');
+  say('Digest: sha256:0');
+  assert.equal(r.out, 'aaaaaaaaaaaa: Pulling fs layer\nbbbbbbbbbbbb: Already exists\naaaaaaaaaaaa: Downloading\naaaaaaaaaaaa: Pull complete\nDigest: sha256:0\n');
 });
 
 test('TTY output: layer lines are redrawn in place with a bar', () => {
-  let out = '';
-  const p = new ProgressPrinter({ mode: 'push', tty: true, columns: 120, write: (s) => (out += s) });
-  p.onEvent({ type: 'layer', layer: A, status: 'preparing' });
-  p.onEvent({ type: 'layer', layer: B, status: 'preparing' });
-  p.onEvent({ type: 'layer', layer: A, status: 'pushing', current: 1_500_000, total: 3_000_000 });
-  assert.ok(out.includes(`\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Pushing [${'='.repeat(25)}>${' '.repeat(24)}]  1.5MB/3MB\x1b[2B\r`), JSON.stringify(out));
-  p.onEvent({ type: 'layer', layer: B, status: 'exists' });
-  assert.ok(out.endsWith('\x1b[1A\r\x1b[2Kbbbbbbbbbbbb: Layer already exists\x1b[1B\r'));
+  const { r, blob } = render('push', true);
+  blob(A, 'waiting');
+  blob(B, 'waiting');
+  blob(A, 'pushing', 1_500_000, 3_000_000);
+  assert.ok(r.out.includes(`\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Pushing [${'='.repeat(25)}>${' '.repeat(24)}]  1.5MB/3MB\x1b[2B\r`), JSON.stringify(r.out));
+  blob(B, 'exists');
+  assert.ok(r.out.endsWith('\x1b[1A\r\x1b[2Kbbbbbbbbbbbb: Layer already exists\x1b[1B\r'));
 });
 
 test('sizes as docker shows them', () => {
@@ -54,11 +63,10 @@ test('insecure registries from the environment and login server names', async ()
 });
 
 test('tty progress shows each layer transfer rate once bytes have been moving a while', async () => {
-  let out = '';
-  const p = new ProgressPrinter({ mode: 'pull', tty: true, columns: 120, write: (s) => (out += s) });
+  const { r, blob } = render('pull', true);
   const layer = 'sha256:' + 'c'.repeat(64);
-  p.onEvent({ type: 'layer', layer, status: 'downloading', current: 0, total: 4_000_000 });
-  await new Promise((r) => setTimeout(r, 300));
-  p.onEvent({ type: 'layer', layer, status: 'downloading', current: 1_000_000, total: 4_000_000 });
-  assert.match(out, /Downloading \[=+>\s+\]\s+1MB\/4MB\s+\d+(\.\d+)?[kM]B\/s/);
+  blob(layer, 'downloading', 0, 4_000_000);
+  await new Promise((res) => setTimeout(res, 300));
+  blob(layer, 'downloading', 1_000_000, 4_000_000);
+  assert.match(r.out, /Downloading \[=+>\s+\]\s+1MB\/4MB\s+\d+(\.\d+)?[kM]B\/s/);
 });

@@ -132,7 +132,7 @@ test('pull --progress=rawjson prints one JSON object per event and message', asy
   await ok(['import', busyboxRootfsTar(), name, '--root', src]);
   await ok(['push', '-q', name, '--root', src], { env: env('rawjson') });
   const r = await ok(['pull', '--progress=rawjson', '--root', root, name], { env: env('rawjson') });
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status?: string; message?: string });
-  assert.ok(lines.some((l) => l.type === 'layer' && l.status === 'complete'));
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status?: string; done?: boolean; message?: string });
+  assert.ok(lines.some((l) => l.type === 'step-status' && l.status === 'complete' && l.done));
   assert.ok(lines.some((l) => l.type === 'message' && /^Status: /.test(l.message ?? '')));
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, pull, push, type LayerProgress } from '../../src/registry/index.js';
+import { RegistryClient, pull, push, type ItemStatus } from '../../src/registry/index.js';
 import { OciLayout } from '../../src/image/oci-layout.js';
 import type { Digest } from '../../src/image/digest.js';
 import { digestOf } from '../../src/image/digest.js';
@@ -18,7 +18,7 @@ import { makeTestImage, type TestImage } from '../helpers/registry-image.js';
 let reg: TestRegistry;
 let proxy: FaultProxy;
 let tmp: string;
-type LayerEvent = Extract<LayerProgress, { type: 'layer' }>;
+type LayerEvent = ItemStatus;
 let src: OciLayout;
 let img: TestImage;
 let client: RegistryClient;
@@ -124,9 +124,9 @@ test('a slow registry still delivers, with progress along the way', async () => 
   proxy.add({ method: 'GET', path: new RegExp(big.digest), action: { kind: 'slow', delayMs: 2, chunkBytes: 16 * 1024 } });
   const events: LayerEvent[] = [];
   const store = await newStore();
-  await pull(client, ref(), store.content, { onProgress: (e) => e.type === 'layer' && events.push(e) });
+  await pull(client, ref(), store.content, { onProgress: (e) => events.push(e) });
   assertPulled(store);
-  assert.ok(events.filter((e) => e.layer === big.digest && e.status === 'downloading').length >= 5);
+  assert.ok(events.filter((e) => e.item === big.digest && e.status === 'downloading').length >= 5);
 });
 
 test('uploads survive a 500 on PATCH, a reset connection on PUT, and a reset HEAD', async () => {

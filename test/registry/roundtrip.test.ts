@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { gzipSync, gunzipSync } from 'node:zlib';
 import { TsbuildError } from '../../src/errors.js';
 import { parseReference } from '../../src/image/reference.js';
-import { RegistryClient, pull, push, type LayerProgress } from '../../src/registry/index.js';
+import { RegistryClient, pull, push, type ItemStatus } from '../../src/registry/index.js';
 import { OciLayout } from '../../src/image/oci-layout.js';
 import type { Digest } from '../../src/image/digest.js';
 import { digestOf } from '../../src/image/digest.js';
@@ -20,7 +20,7 @@ import { makeTestImage, putBytes } from '../helpers/registry-image.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
-type LayerEvent = Extract<LayerProgress, { type: 'layer' }>;
+type LayerEvent = ItemStatus;
 let reg: TestRegistry;
 let tmp: string;
 let client: RegistryClient;
@@ -49,25 +49,25 @@ test('push then pull gives byte-identical manifest, config and layers', async ()
   const img = await makeTestImage(src, [1000, 70_000, 5]);
   const ref = parseReference(`${reg.host}/tests/roundtrip:v1`);
   const events: LayerEvent[] = [];
-  const pushed = await push(client, ref, src.content, img.manifest, { onProgress: (e) => e.type === 'layer' && events.push(e) });
+  const pushed = await push(client, ref, src.content, img.manifest, { onProgress: (e) => events.push(e) });
   assert.equal(pushed.digest, img.manifest.digest);
   assert.equal(pushed.uploaded, 4);
-  assert.ok(events.some((e) => e.status === 'pushed' && e.layer === img.layers[1]!.digest && e.current === img.layers[1]!.size));
+  assert.ok(events.some((e) => e.status === 'pushed' && e.item === img.layers[1]!.digest && e.current === img.layers[1]!.size));
 
   const dst = await newStore('rt-dst');
   const progress: LayerEvent[] = [];
-  const got = await pull(client, ref, dst.content, { onProgress: (e) => e.type === 'layer' && progress.push(e) });
+  const got = await pull(client, ref, dst.content, { onProgress: (e) => progress.push(e) });
   assert.equal(got.manifest.digest, img.manifest.digest);
   assert.deepEqual(blobFile(dst, got.manifest.digest), img.manifestBytes);
   for (const d of [img.config, ...img.layers]) assert.deepEqual(blobFile(dst, d.digest), blobFile(src, d.digest));
   // progress for the big layer grows to its total
-  const big = progress.filter((e) => e.layer === img.layers[1]!.digest);
+  const big = progress.filter((e) => e.item === img.layers[1]!.digest);
   assert.ok(big.length >= 2);
   assert.equal(big.at(-1)!.current, img.layers[1]!.size);
 
   // a second pull into the same store transfers nothing
   const again: LayerEvent[] = [];
-  await pull(client, ref, dst.content, { onProgress: (e) => e.type === 'layer' && again.push(e) });
+  await pull(client, ref, dst.content, { onProgress: (e) => again.push(e) });
   assert.ok(again.every((e) => e.status === 'exists'));
 });
 

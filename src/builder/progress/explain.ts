@@ -4,9 +4,9 @@
  * stay. Numbered like the plain output, so the two can be read side by side.
  */
 import type { Writable } from 'node:stream';
-import type { BuildEvent } from '../events.js';
+import type { ProgressEvent } from '../../events.js';
 
-export function explainRenderer(out: Writable): (e: BuildEvent) => void {
+export function explainRenderer(out: Pick<Writable, 'write'>): (e: ProgressEvent) => void {
   const names = new Map<number, string>();
   let ran = 0;
   let cached = 0;

@@ -4,12 +4,13 @@
  * grows with a step's output).
  */
 import type { Writable } from 'node:stream';
-import { logLines, type BuildEvent } from '../events.js';
+import type { ProgressEvent } from '../../events.js';
+import { logLines } from '../events.js';
 import { checkSummary } from './check-summary.js';
-import { statusText } from '../transfer-status.js';
+import { statusText } from './status-text.js';
 import { humanSize } from '../../image/display.js';
 
-export function plainRenderer(out: Writable): (e: BuildEvent) => void {
+export function plainRenderer(out: Pick<Writable, 'write'>): (e: ProgressEvent) => void {
   const started = new Map<number, number>();
   const checks: string[] = [];
   const secs = (id: number, t: number) => ((t - (started.get(id) ?? t)) / 1000).toFixed(1);
@@ -51,6 +52,9 @@ export function plainRenderer(out: Writable): (e: BuildEvent) => void {
         break;
       case 'step-error':
         out.write(`#${e.id} ERROR: ${e.message}\n\n`);
+        break;
+      case 'message':
+        out.write(e.id !== undefined ? `#${e.id} ${e.message}\n` : `${e.message}\n`);
         break;
       case 'warning':
         out.write(`WARNING: ${e.message}\n`);

@@ -3,8 +3,9 @@
  * time, CACHED/DONE/ERROR, and a short live tail of the output of steps still running.
  */
 import type { Writable } from 'node:stream';
-import { logLines, type BuildEvent } from '../events.js';
-import { statusText } from '../transfer-status.js';
+import type { ProgressEvent } from '../../events.js';
+import { logLines } from '../events.js';
+import { statusText } from './status-text.js';
 import { checkSummary } from './check-summary.js';
 import { humanSize } from '../../image/display.js';
 
@@ -24,7 +25,7 @@ interface StepView {
   items: Map<string, string>;
 }
 
-export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEvent) => void {
+export function ttyRenderer(out: Pick<Writable, 'write'> & { columns?: number }): (e: ProgressEvent) => void {
   const steps: StepView[] = [];
   const byId = new Map<number, StepView>();
   let drawnLines = 0;
@@ -98,6 +99,9 @@ export function ttyRenderer(out: Writable & { columns?: number }): (e: BuildEven
         if (e.type === 'step-error') s.tail.push(e.message);
         break;
       }
+      case 'message':
+        lines.push(e.message);
+        break;
       case 'warning':
         lines.push(`WARNING: ${e.message}`);
         break;
