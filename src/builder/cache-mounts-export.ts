@@ -33,7 +33,7 @@ import { writeLayer } from '../image/layer-writer.js';
 import { MT, parseManifest, type Descriptor } from '../image/manifest.js';
 import { OciLayout } from '../image/oci-layout.js';
 import { parseReference } from '../image/reference.js';
-import type { ImageStore } from '../image/store.js';
+import type { LayerCompressions, Leases, ScratchSpace, StoreContent } from '../image/store-roles.js';
 import type { RegistryClient } from '../registry/client.js';
 import { repositoryOf } from '../registry/client.js';
 import { diffUpperDir } from '../runtime/diff.js';
@@ -146,7 +146,7 @@ async function* streamOf(open: () => Promise<Readable>): AsyncGenerator<Buffer> 
 
 /** Exports `mounts` to the cache target of `spec`; reports each mount on the event stream. */
 export async function exportCacheMounts(
-  store: ImageStore,
+  store: MountsStore,
   spec: CacheSpec,
   mounts: CacheMountUse[],
   client: () => Promise<RegistryClient>,
@@ -230,7 +230,7 @@ export interface MountImport {
 }
 
 /** Fills the store's missing or empty cache mount dirs from the mounts artifact of `spec`. */
-export async function importCacheMounts(store: ImageStore, spec: CacheSpec, client: () => Promise<RegistryClient>): Promise<MountImport[]> {
+export async function importCacheMounts(store: ScratchSpace, spec: CacheSpec, client: () => Promise<RegistryClient>): Promise<MountImport[]> {
   const target = targetOf(spec, client);
   const bytes = await target.getManifest();
   if (!bytes) return [];
@@ -299,9 +299,12 @@ async function* verifyDigest(src: AsyncIterable<Buffer | Uint8Array>, d: Descrip
   if (`sha256:${h.digest('hex')}` !== d.digest || n !== d.size) throw new TsbuildError('CORRUPT', `cache mount blob ${d.digest} does not match its digest`);
 }
 
+/** What exporting cache mounts needs of the store (importing needs only its ScratchSpace). */
+export type MountsStore = StoreContent & Leases & LayerCompressions & ScratchSpace;
+
 /** What build.ts needs for both directions. */
 export interface MountsIo {
-  store: ImageStore;
+  store: MountsStore;
   events: EventEmitterHub;
   client: () => Promise<RegistryClient>;
 }

@@ -21,7 +21,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { BlobInfo } from '../image/blobs.js';
 import type { Digest } from '../image/digest.js';
 import { extractLayer } from '../image/layer-reader.js';
-import type { ImageStore } from '../image/store.js';
+import type { ScratchSpace, StoreContent } from '../image/store-roles.js';
 import { fsx } from '../native/fsx.js';
 import { TsbuildError } from '../errors.js';
 
@@ -32,7 +32,7 @@ export interface RootfsOutput {
   preserveOwner?: boolean;
 }
 
-export async function exportRootfs(store: ImageStore, layers: BlobInfo[], out: RootfsOutput): Promise<void> {
+export async function exportRootfs(store: StoreContent & ScratchSpace, layers: BlobInfo[], out: RootfsOutput): Promise<void> {
   if (out.type === 'local') return exportLocal(store, layers, out);
   const tmp = store.tempPath('export');
   mkdirSync(tmp);
@@ -61,7 +61,7 @@ export function invokingUser(env: NodeJS.ProcessEnv = process.env): { uid: numbe
   return { uid, gid };
 }
 
-async function exportLocal(store: ImageStore, layers: BlobInfo[], out: RootfsOutput): Promise<void> {
+async function exportLocal(store: StoreContent & ScratchSpace, layers: BlobInfo[], out: RootfsOutput): Promise<void> {
   const dest = resolve(out.dest);
   if (existsSync(dest) && readdirSync(dest).length > 0) {
     throw new TsbuildError('CONFLICT', `--output dest ${out.dest} exists and is not empty`);

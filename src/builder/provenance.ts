@@ -13,7 +13,8 @@ import { hexOf, sha256 } from '../image/digest.js';
 import { platformOfConfig, purlOf, recordPredicates } from '../image/attestation.js';
 import { originOf } from '../image/pull-records.js';
 import { familiarRepository, parseReference } from '../image/reference.js';
-import type { ImageStore, StoredImage } from '../image/store.js';
+import type { StoredImage } from '../image/store.js';
+import type { BuildCache, ImageCatalog, StoreContent } from '../image/store-roles.js';
 import type { BuildPlan } from './plan.js';
 
 export const SLSA_PROVENANCE_V02 = 'https://slsa.dev/provenance/v0.2';
@@ -42,7 +43,7 @@ export interface Material {
 }
 
 /** The SLSA v0.2 predicate for `image`. */
-export async function provenancePredicate(store: ImageStore, image: StoredImage, input: ProvenanceInput): Promise<Record<string, unknown>> {
+export async function provenancePredicate(store: ImageCatalog & BuildCache, image: StoredImage, input: ProvenanceInput): Promise<Record<string, unknown>> {
   const platform = platformOfConfig(image.config);
   const materials = await baseMaterials(store, input.plan);
   if (input.contextDigest) materials.push({ uri: 'context', digest: { sha256: hexOf(input.contextDigest as `sha256:${string}`) } });
@@ -72,14 +73,14 @@ export async function provenancePredicate(store: ImageStore, image: StoredImage,
 }
 
 /** Records the provenance of a just-built image in the store (src/image/attestation.ts). */
-export async function recordProvenance(store: ImageStore, image: StoredImage, input: ProvenanceInput): Promise<void> {
+export async function recordProvenance(store: ImageCatalog & BuildCache & StoreContent, image: StoredImage, input: ProvenanceInput): Promise<void> {
   const predicate = await provenancePredicate(store, image, input);
   await recordPredicates(store, image.manifestDigest, [{ predicateType: SLSA_PROVENANCE_V02, predicate }]);
 }
 
 /** Each base image the build stood on: its pkg:docker URL and the digest it had on its registry
  *  (the local manifest's when it was never pulled). */
-async function baseMaterials(store: ImageStore, plan: BuildPlan): Promise<Material[]> {
+async function baseMaterials(store: ImageCatalog & BuildCache, plan: BuildPlan): Promise<Material[]> {
   const out: Material[] = [];
   const seen = new Set<string>();
   for (const p of plan.stages) {

@@ -18,7 +18,7 @@
 import { TsbuildError } from '../errors.js';
 import type { CacheSpec } from './options.js';
 import type { RegistryAccess } from './parts.js';
-import type { ImageStore } from '../image/store.js';
+import type { LayerCompressions, Leases, ScratchSpace, StoreContent } from '../image/store-roles.js';
 import type { BlobInfo } from '../image/blobs.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { parseReference, familiarString, type ImageReference } from '../image/reference.js';
@@ -63,6 +63,9 @@ export interface RemoteHit {
   created?: string;
 }
 
+/** What the cache needs of the store: layers in (LayerIngester) and out (LayerCompressor), leases. */
+export type RemoteCacheStore = StoreContent & Leases & LayerCompressions & ScratchSpace;
+
 export class BuildRemoteCache {
   /** Counters, for progress output and tests. */
   readonly stats = { hits: 0, misses: 0, downloaded: 0 };
@@ -70,7 +73,7 @@ export class BuildRemoteCache {
   private readonly ingester: LayerIngester;
 
   private constructor(
-    private readonly store: ImageStore,
+    private readonly store: RemoteCacheStore,
     private readonly sources: Source[],
     private readonly opts: RemoteCacheOptions,
     private readonly clientRef: { client?: RegistryClient },
@@ -79,7 +82,7 @@ export class BuildRemoteCache {
   }
 
   /** Reads the `cacheFrom` sources' records (manifest and config only). */
-  static async open(store: ImageStore, opts: RemoteCacheOptions = {}): Promise<BuildRemoteCache> {
+  static async open(store: RemoteCacheStore, opts: RemoteCacheOptions = {}): Promise<BuildRemoteCache> {
     const clientRef: { client?: RegistryClient } = {};
     if (opts.client) clientRef.client = opts.client;
     const cache = new BuildRemoteCache(store, [], opts, clientRef);

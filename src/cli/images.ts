@@ -16,6 +16,7 @@ import { resolveRoot } from '../image/root.js';
 import { layerListing } from '../image/layer-listing.js';
 import { computeWaste } from '../image/wasted-space.js';
 import { ImageStore, normalizeTag, type StoredImage } from '../image/store.js';
+import type { BuildCache, StoreContent } from '../image/store-roles.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -31,7 +32,7 @@ const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
 /** `docker image inspect`'s object for an image (`inspect` itself lives in containers.ts: it
  *  looks for a container first). */
-export async function imageInspectObject(store: ImageStore, img: StoredImage) {
+export async function imageInspectObject(store: StoreContent & BuildCache, img: StoredImage) {
   const c = img.config;
   return {
     Id: img.id,
@@ -57,7 +58,7 @@ export async function imageInspectObject(store: ImageStore, img: StoredImage) {
 }
 
 /** `{ Provenance: { SLSA: predicate } }` when the image has a recorded provenance, else nothing. */
-async function provenanceOf(store: ImageStore, img: StoredImage): Promise<Record<string, unknown>> {
+async function provenanceOf(store: StoreContent & BuildCache, img: StoredImage): Promise<Record<string, unknown>> {
   const { recordedPredicates } = await import('../image/attestation.js');
   const slsa = (await recordedPredicates(store, img.manifestDigest)).find((p) => p.predicateType === 'https://slsa.dev/provenance/v0.2');
   return slsa ? { Provenance: { SLSA: slsa.predicate } } : {};

@@ -24,8 +24,9 @@ import { TsbuildError } from '../errors.js';
 import { chainIds } from '../image/digest.js';
 import { withLock, pidAlive } from '../image/lock.js';
 import { removeTree } from '../image/remove-tree.js';
-import { ensureSnapshot } from '../image/snapshots.js';
-import type { ImageStore, StoredImage } from '../image/store.js';
+import type { Snapshotter } from '../image/snapshots.js';
+import type { StoredImage } from '../image/store.js';
+import type { BuildCache, ImageCatalog, Leases, ScratchSpace, StoreContent } from '../image/store-roles.js';
 import { createCgroup, type Cgroup } from '../runtime/cgroup.js';
 import { startMonitor, type MonitorHandle } from '../runtime/monitor.js';
 import { BridgeNetwork, type Attachment } from '../runtime/network.js';
@@ -144,12 +145,20 @@ export function timeMs(t: string): number {
   return t === ZERO_TIME || !t ? 0 : Date.parse(t);
 }
 
+/**
+ * What containers need of the image store: images (create, commit; `inspect` falls back to an
+ * image's, provenance included, from the build cache), pins and leases on what a container uses,
+ * its root (containers, volumes and networks live beside the images), and its snapshotter (the
+ * layers a container mounts).
+ */
+export type ContainerStore = ImageCatalog & StoreContent & BuildCache & Leases & ScratchSpace & { readonly snapshots: Snapshotter };
+
 export class Containers {
   readonly paths: ContainerPaths;
   private network: BridgeNetwork | undefined;
 
   constructor(
-    readonly store: ImageStore,
+    readonly store: ContainerStore,
     opts: { runRoot?: string; network?: BridgeNetwork } = {},
   ) {
     this.paths = { root: store.root, runRoot: opts.runRoot ?? DEFAULT_RUN_ROOT };
@@ -368,7 +377,7 @@ export class Containers {
     }
     // the layers are unpacked now, so that start needs nothing but the snapshot dirs
     this.store.lease(chain);
-    for (let i = 0; i < chain.length; i++) await ensureSnapshot(this.store, chain[i]!, o.image.manifest.layers[i]!.digest);
+    for (let i = 0; i < chain.length; i++) await this.store.snapshots.ensure(chain[i]!, o.image.manifest.layers[i]!.digest);
     const madeVolumes: string[] = [];
     const layersTopFirst = this.store.snapshots.paths(chain).reverse();
     // --volumes-from: the other containers' volumes and binds first (own mounts at a path win)

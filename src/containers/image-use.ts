@@ -10,11 +10,11 @@
  */
 import { TsbuildError } from '../errors.js';
 import { hexOf, type Digest } from '../image/digest.js';
-import type { ImageStore } from '../image/store.js';
+import type { ImageCatalog } from '../image/store-roles.js';
 import { shortId } from './ids.js';
 import type { Containers } from './containers.js';
 
-export async function imageInUse(store: ImageStore, containers: Containers, word: string, force: boolean): Promise<void> {
+export async function imageInUse(store: ImageCatalog, containers: Containers, word: string, force: boolean): Promise<void> {
   const img = await store.getImage(word);
   if (!img) return; // the store reports it
   const users = await containers.usersOf(img.id);

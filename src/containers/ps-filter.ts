@@ -9,7 +9,7 @@
  * or before its first start); another value is `Unrecognised filter value for health: x`.
  */
 import { TsbuildError } from '../errors.js';
-import type { ImageStore } from '../image/store.js';
+import type { ImageCatalog } from '../image/store-roles.js';
 import type { ContainerView } from './containers.js';
 import { stateView } from './inspect.js';
 import { stateName } from './status-text.js';
@@ -23,7 +23,7 @@ export interface PsFilter {
   impliesAll: boolean;
 }
 
-export async function psFilter(specs: readonly string[], store: ImageStore): Promise<PsFilter> {
+export async function psFilter(specs: readonly string[], store: ImageCatalog): Promise<PsFilter> {
   const by = new Map<string, string[]>();
   for (const s of specs) {
     const eq = s.indexOf('=');

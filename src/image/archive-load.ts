@@ -17,7 +17,8 @@ import { type Digest, isDigest, newHash, digestOfHash, sha256, hexOf } from './d
 import { readTar } from './tar-format.js';
 import { peek, isGzip, isZstd, gunzip, tapHash, readFileReusing, copied } from './byte-streams.js';
 import { LayerCheck, checkedLayer } from './layer-check.js';
-import type { ImageStore, StoredImage } from './store.js';
+import type { StoredImage } from './store.js';
+import type { ImageCatalog, LayerCompressions, Leases, StoreContent } from './store-roles.js';
 import { parseConfig } from './store.js';
 import { type Index, type Manifest, type Descriptor, isIndexType, REF_NAME, CONTAINERD_NAME, layerCompression } from './manifest.js';
 import { hostArchitecture } from './config.js';
@@ -43,7 +44,10 @@ interface Member {
 const SMALL = 1 << 20;
 
 /** Loads from a file path, or from a byte stream (stdin) named `name` in messages. */
-export async function loadArchive(store: ImageStore, input: string | AsyncIterable<Buffer>, name = 'stdin'): Promise<LoadResult> {
+/** What a load needs of the store. */
+type LoadStore = StoreContent & ImageCatalog & Leases & LayerCompressions;
+
+export async function loadArchive(store: LoadStore, input: string | AsyncIterable<Buffer>, name = 'stdin'): Promise<LoadResult> {
   const written: Digest[] = [];
   const file = typeof input === 'string' ? input : name;
   // A file is read into reused buffers (no page faults per read); everything below copies what
@@ -65,7 +69,7 @@ export async function loadArchive(store: ImageStore, input: string | AsyncIterab
   }
 }
 
-async function load(store: ImageStore, input: AsyncIterable<Buffer>, file: string, written: Digest[]): Promise<LoadResult> {
+async function load(store: LoadStore, input: AsyncIterable<Buffer>, file: string, written: Digest[]): Promise<LoadResult> {
   let src: AsyncIterable<Buffer>;
   try {
     const p = await peek(input);
@@ -115,7 +119,7 @@ async function load(store: ImageStore, input: AsyncIterable<Buffer>, file: strin
 
 class Ctx {
   constructor(
-    private readonly store: ImageStore,
+    private readonly store: LoadStore,
     private readonly members: Map<string, Member>,
     private readonly written: Digest[],
   ) {}

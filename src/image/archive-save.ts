@@ -15,7 +15,8 @@ import { type Digest, hexOf, sha256 } from './digest.js';
 import { encodeHeader, padding, END_OF_ARCHIVE } from './tar-format.js';
 import { type Descriptor, type Index, type Manifest, MT, REF_NAME, CONTAINERD_NAME } from './manifest.js';
 import { GzipPool, gzipFile, DEFAULT_GZIP_LEVEL } from './compress.js';
-import type { ImageStore, StoredImage } from './store.js';
+import type { StoredImage } from './store.js';
+import type { ImageCatalog, LayerCompressions, ScratchSpace, StoreContent } from './store-roles.js';
 import { parseReference, familiarString, formatReference } from './reference.js';
 import { mapLimit } from '../map-limit.js';
 
@@ -38,7 +39,7 @@ interface Member {
  * Writes the archive for `names` (each a name or ID as the user typed it) to `out`. A name
  * that is a tag keeps that tag in the archive; an ID saves the image with all its tags.
  */
-export async function saveImages(store: ImageStore, names: string[], out: NodeJS.WritableStream, opts: SaveOptions = {}): Promise<void> {
+export async function saveImages(store: StoreContent & ImageCatalog & LayerCompressions & ScratchSpace, names: string[], out: NodeJS.WritableStream, opts: SaveOptions = {}): Promise<void> {
   const format = opts.format ?? 'docker';
   const picked: Array<{ img: StoredImage; tags: string[] }> = [];
   for (const n of names) {

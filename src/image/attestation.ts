@@ -14,7 +14,7 @@
 import { type Digest, hexOf } from './digest.js';
 import { MT, type Descriptor, type Index, type Manifest } from './manifest.js';
 import type { Platform } from './platform.js';
-import type { ImageStore } from './store.js';
+import type { BuildCache, StoreContent } from './store-roles.js';
 
 export const IN_TOTO_MEDIA_TYPE = 'application/vnd.in-toto+json';
 export const IN_TOTO_STATEMENT_V01 = 'https://in-toto.io/Statement/v0.1';
@@ -41,7 +41,7 @@ export interface InTotoStatement {
 const recordKey = (manifestDigest: string) => `attestations:${manifestDigest}`;
 
 /** Records predicates for the stored image `manifestDigest` (replacing earlier ones). */
-export async function recordPredicates(store: ImageStore, manifestDigest: Digest, predicates: Array<{ predicateType: string; predicate: unknown }>): Promise<void> {
+export async function recordPredicates(store: StoreContent & BuildCache, manifestDigest: Digest, predicates: Array<{ predicateType: string; predicate: unknown }>): Promise<void> {
   const recorded: RecordedPredicate[] = [];
   for (const p of predicates) {
     const blob = await store.blobs.putBuffer(Buffer.from(JSON.stringify(p.predicate)));
@@ -51,7 +51,7 @@ export async function recordPredicates(store: ImageStore, manifestDigest: Digest
 }
 
 /** The predicates recorded for a stored image (none for most images). */
-export async function recordedPredicates(store: ImageStore, manifestDigest: string): Promise<Array<{ predicateType: string; predicate: unknown }>> {
+export async function recordedPredicates(store: StoreContent & BuildCache, manifestDigest: string): Promise<Array<{ predicateType: string; predicate: unknown }>> {
   const recs = store.cacheGet<RecordedPredicate[]>(recordKey(manifestDigest)) ?? [];
   const out = [];
   for (const r of recs) {
@@ -78,7 +78,7 @@ export interface AttestedIndex {
  * index holding `image` and it, into the store's blobs; returns the index's descriptor.
  */
 export async function writeAttestedIndex(
-  store: ImageStore,
+  store: StoreContent,
   image: Descriptor<string> & { platform: Platform },
   subjectNames: readonly string[],
   predicates: ReadonlyArray<{ predicateType: string; predicate: unknown }>,

@@ -9,7 +9,8 @@ import { TsbuildError } from '../errors.js';
 import { LayerCheck, checkedLayer } from './layer-check.js';
 import { peek, isGzip, isZstd, gunzip } from './byte-streams.js';
 import { emptyConfig, type ImageConfig } from './config.js';
-import type { ImageStore, StoredImage } from './store.js';
+import type { StoredImage } from './store.js';
+import type { ImageCatalog, StoreContent } from './store-roles.js';
 import { normalizeTag } from './store.js';
 
 export interface ImportOptions {
@@ -24,7 +25,7 @@ export interface ImportOptions {
 }
 
 /** Imports from a file path, or from a byte stream (stdin) named `name` in history and messages. */
-export async function importRootfs(store: ImageStore, input: string | AsyncIterable<Buffer>, opts: ImportOptions = {}, name = '-'): Promise<StoredImage> {
+export async function importRootfs(store: StoreContent & ImageCatalog, input: string | AsyncIterable<Buffer>, opts: ImportOptions = {}, name = '-'): Promise<StoredImage> {
   const file = typeof input === 'string' ? input : name;
   const tags = opts.tag ? [normalizeTag(opts.tag)] : [];
   let src: AsyncIterable<Buffer>;

@@ -1,6 +1,7 @@
 /** The image store's public API, for the builder, the runtime, the registry client and the CLI. */
 export { ImageStore, parseConfig, normalizeTag } from './store.js';
 export type { StoredImage, PutImageInput, GcResult, RemoveResult, CompressedKind } from './store.js';
+export type { StoreContent, LocalContentStore, ImageCatalog, BuildCache, Leases, LayerCompressions, ScratchSpace } from './store-roles.js';
 export { resolveRoot } from './root.js';
 export type { BlobInfo, PutBlobOptions, ByteSource } from './blobs.js';
 export { type Digest, isDigest, parseDigest, sha256, chainIds, hexOf } from './digest.js';

@@ -14,7 +14,7 @@ import { GzipPool, gzipFile } from './compress.js';
 import type { ContentInfo, ContentProvider } from './content.js';
 import type { Digest } from './digest.js';
 import { MT, type Descriptor } from './manifest.js';
-import type { ImageStore } from './store.js';
+import type { LayerCompressions, ScratchSpace, StoreContent } from './store-roles.js';
 
 export class LayerCompressor implements ContentProvider {
   private pool: GzipPool | undefined;
@@ -24,7 +24,7 @@ export class LayerCompressor implements ContentProvider {
   private readonly known = new Map<string, Promise<boolean>>();
 
   constructor(
-    readonly store: ImageStore,
+    readonly store: StoreContent & LayerCompressions & ScratchSpace,
     private readonly targetHas: (digest: string) => Promise<boolean>,
   ) {}
 

@@ -16,7 +16,7 @@ import { peek, isGzip, isZstd, gunzip, tapHash } from './byte-streams.js';
 import type { ByteSource, ContentIngester, ExpectedContent } from './content.js';
 import { type Digest, isDigest, newHash, digestOfHash } from './digest.js';
 import { layerCompression } from './manifest.js';
-import type { ImageStore } from './store.js';
+import type { LayerCompressions, Leases, StoreContent } from './store-roles.js';
 import { unzstd } from './zstd.js';
 
 export class LayerIngester implements ContentIngester {
@@ -27,7 +27,7 @@ export class LayerIngester implements ContentIngester {
   /** compressed digest → what it must be, when known before it arrives. */
   private readonly hints = new Map<string, { mediaType: string; diffId: Digest }>();
 
-  constructor(readonly store: ImageStore) {}
+  constructor(readonly store: StoreContent & Leases & LayerCompressions) {}
 
   /** Declares that `compressed` is a layer whose uncompressed digest must be `diffId`. */
   expect(compressed: { mediaType: string; digest: string; size?: number }, diffId: Digest): void {

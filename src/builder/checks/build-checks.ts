@@ -5,7 +5,7 @@
  * stage checked whatever the target, as BuildKit's lint subrequest does.
  */
 import type { TsbuildError } from '../../errors.js';
-import type { ImageStore } from '../../image/store.js';
+import type { ImageCatalog } from '../../image/store-roles.js';
 import type { ParseResult } from '../../parser/ast.js';
 import type { Instructions } from '../../parser/instructions.js';
 import { parseDockerfile } from '../../parser/parse.js';
@@ -29,7 +29,7 @@ export interface BuildChecksInput {
   dockerfilePath?: string;
 }
 
-export async function collectChecks(store: Pick<ImageStore, 'getImage'>, input: BuildChecksInput): Promise<CheckResult> {
+export async function collectChecks(store: Pick<ImageCatalog, 'getImage'>, input: BuildChecksInput): Promise<CheckResult> {
   const predefinedArgs = platformArgs();
   const base = { parsed: input.parsed, instructions: input.instructions, buildArgs: input.buildArgs, predefinedArgs };
   const baseImages = new Map<string, BaseImageFacts>();
@@ -51,7 +51,7 @@ export async function collectChecks(store: Pick<ImageStore, 'getImage'>, input: 
 }
 
 /** `build --check`: the checks alone, no step run (every stage, or those `--target` needs). */
-export async function checkOnly(store: Pick<ImageStore, 'getImage'>, options: BuildOptions): Promise<CheckOnlyResult> {
+export async function checkOnly(store: Pick<ImageCatalog, 'getImage'>, options: BuildOptions): Promise<CheckOnlyResult> {
   const src = await readDockerfile(options);
   const parsed = parseDockerfile(src.text, { file: src.displayName });
   const buildArgs = options.buildArgs ?? {};
