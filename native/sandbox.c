@@ -58,6 +58,7 @@
  * falls back to mount(2) with one "lowerdir=" list of short symlinks to the layers.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1259,22 +1260,31 @@ static long long now_ns(void) {
 }
 
 /* Field 22 of /proc/self/stat: with the PID, it names this process across PID reuse. */
-static unsigned long long self_starttime(void) {
-  char buf[1024];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+/* The start time (field 22 of /proc/PID/stat; PID 0: ourselves) of a process that runs; 0 when it
+ * is gone or a zombie (dead, only not reaped: runtime/proc-stat.ts reads it the same way). */
+static unsigned long long starttime_of(pid_t pid) {
+  char buf[1024], path[64];
+  if (pid) snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  else snprintf(path, sizeof path, "/proc/self/stat");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
   if (n <= 0) return 0;
   buf[n] = 0;
   char *p = strrchr(buf, ')');
-  if (!p) return 0;
+  if (!p || !p[1] || !p[2]) return 0;
   p += 2; /* the state field */
+  if (*p == 'Z' || *p == 'X') return 0;
   for (int field = 3; field < 22 && p; field++) {
     p = strchr(p, ' ');
     if (p) p++;
   }
   return p ? strtoull(p, NULL, 10) : 0;
+}
+
+static unsigned long long self_starttime(void) {
+  return starttime_of(0);
 }
 
 /* Writes DIR/NAME whole (temp file + rename): a reader sees the old content or the new one. */
@@ -1298,6 +1308,71 @@ static void write_monitor_file(struct spec *sp, pid_t child, long long started) 
   char text[128];
   snprintf(text, sizeof text, "%d %llu %d %lld\n", (int)getpid(), self_starttime(), (int)child, started);
   write_atomic(sp->rundir, "monitor", text);
+}
+
+/* Reads DIR/NAME (up to CAP-1 bytes, NUL-terminated) relative to the directory fd DFD; -1 when
+ * missing. */
+static ssize_t read_small_at(int dfd, const char *name, char *buf, size_t cap) {
+  int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, cap - 1);
+  close(fd);
+  if (n < 0) return -1;
+  buf[n] = 0;
+  return n;
+}
+
+/* The runtime dir of a container whose record is gone (its store's root was deleted while the
+ * container existed: nobody will ever `rm` it) and whose monitor is dead belongs to nobody; each
+ * monitor, once its command runs, removes such siblings of its own runtime dir. Only a dir with a
+ * `record` file (written by its monitor, naming the record's directory, which must end in the
+ * dir's own name) is judged; a live monitor, or a record that exists, in any store, keeps it. */
+static void sweep_orphan_rundirs(const char *rundir) {
+  char parent[4200];
+  snprintf(parent, sizeof parent, "%s", rundir);
+  char *slash = strrchr(parent, '/');
+  if (!slash || slash == parent) return;
+  *slash = 0;
+  int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (pfd < 0) return;
+  int dup = fcntl(pfd, F_DUPFD_CLOEXEC, 0);
+  DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+  if (!d) {
+    if (dup >= 0) close(dup);
+    close(pfd);
+    return;
+  }
+  for (struct dirent *e; (e = readdir(d));) {
+    size_t len = strlen(e->d_name);
+    if (len != 64 || strspn(e->d_name, "0123456789abcdef") != 64 || !strcmp(e->d_name, slash + 1)) continue;
+    int dfd = openat(pfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) continue;
+    char rec[4200], mon[128];
+    ssize_t rn = read_small_at(dfd, "record", rec, sizeof rec);
+    size_t rl = rn > 0 ? strcspn(rec, "\n") : 0;
+    rec[rl] = 0;
+    struct stat st;
+    int orphan = rl > 65 && rec[0] == '/' && !strcmp(rec + rl - 64, e->d_name) && rec[rl - 65] == '/' &&
+                 stat(rec, &st) < 0 && errno == ENOENT;
+    if (orphan && read_small_at(dfd, "monitor", mon, sizeof mon) > 0) {
+      int pid = 0;
+      unsigned long long start = 0;
+      if (sscanf(mon, "%d %llu", &pid, &start) == 2 && pid > 0 && starttime_of((pid_t)pid) == start) orphan = 0;
+    }
+    if (orphan) {
+      /* a flat dir of the monitor's files (and its tools' temp files) */
+      int dup2fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+      DIR *inner = dup2fd >= 0 ? fdopendir(dup2fd) : NULL;
+      for (struct dirent *f; inner && (f = readdir(inner));)
+        if (strcmp(f->d_name, ".") && strcmp(f->d_name, "..")) unlinkat(dfd, f->d_name, 0);
+      if (inner) closedir(inner);
+      else if (dup2fd >= 0) close(dup2fd);
+      unlinkat(pfd, e->d_name, AT_REMOVEDIR);
+    }
+    close(dfd);
+  }
+  closedir(d);
+  close(pfd);
 }
 
 /* The container's cgroup directories, once its last process is gone (EBUSY while the kernel is
@@ -1659,7 +1734,8 @@ static int removal_under_way(const char *rundir) {
  * command's pipes and writes the json-file log itself; with attach=1 the output also goes to its
  * fds 1 and 2 (a foreground CLI's pipes; dropped once the reader is gone); with stdin=pipe its fd 0
  * feeds the command's stdin. RUNDIR gets `monitor` ("PID STARTTIME CHILDPID STARTED_NS", rewritten
- * once the command runs), a FIFO `ctl` taking "kill SIG" lines (signals go to the command through
+ * once the command runs), `record` (the container's record directory: see sweep_orphan_rundirs,
+ * run once the command runs), a FIFO `ctl` taking "kill SIG" lines (signals go to the command through
  * its parent: no PID reuse race), and at the end, after all output is drained and the log closed,
  * `exit` ("code N", "signal N", "started 0|1", "finished NS", "error TEXT" lines). Status lines on
  * fd 4: "pid N", "netns N" (private network), "started NS" once the command was executed, or
@@ -1691,6 +1767,16 @@ static int __attribute__((noreturn)) monitor_main(void) {
   prctl(PR_SET_NAME, "tsbuild-monitor", 0, 0, 0);
   oom_exempt(&sp);
   write_monitor_file(&sp, 0, 0);
+  if (sp.root) {
+    /* the record this runtime dir belongs to (the mount point's parent), for sweep_orphan_rundirs */
+    char rec[4200];
+    snprintf(rec, sizeof rec, "%s", sp.root);
+    char *slash = strrchr(rec, '/');
+    if (slash && slash != rec) {
+      slash[0] = '\n', slash[1] = 0;
+      write_atomic(sp.rundir, "record", rec);
+    }
+  }
 
   char ctlpath[4200];
   snprintf(ctlpath, sizeof ctlpath, "%s/ctl", sp.rundir);
@@ -1827,6 +1913,7 @@ static int __attribute__((noreturn)) monitor_main(void) {
             health_write(&sp, &hc);
           }
           status("started %lld", t);
+          sweep_orphan_rundirs(sp.rundir); /* the start is reported: this costs the caller nothing */
         }
       }
     }

@@ -201,6 +201,8 @@ export function addNetworkCommands(program: Command): void {
     .action((opts: { root?: string }) =>
       exitOne(async () => {
         const c = await open(opts.root);
+        // bridges of networks whose store was deleted go too (they have no name left to print)
+        await c.endpoints.networks.sweepOrphans();
         const gone: string[] = [];
         for (const n of c.endpoints.networks.list()) {
           if ((await c.endpoints.attached(n)).length) continue;

@@ -12,13 +12,17 @@
  *   published port DNATs to a container on it: `run --network NAME -p` works as Docker's); the subnet is
  *   chosen (or checked) at create, clear of the host's routes and of every other tsbuild bridge,
  *   the bridge made when the first container attaches and removed with the network.
+ * - a network whose store is gone (its root deleted while the network existed) would keep its
+ *   bridge, tables and subnet reservation forever: `<stateDir>/<bridge>.owner` names the record of
+ *   each network, and `network create` and `network prune` of any store remove the bridges whose
+ *   record is gone and on which no container is left (`sweepOrphans`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { withLock } from '../image/lock.js';
-import { BridgeNetwork, USER_CANDIDATES } from '../runtime/network.js';
+import { BridgeNetwork, DEFAULT_STATE_DIR, USER_CANDIDATES } from '../runtime/network.js';
 import { formatCidr, parseCidr, parseIPv4 } from '../runtime/network-ipam.js';
 import { formatRfc3339Nano } from './log-time.js';
 import { writeJsonAtomic } from './record.js';
@@ -129,6 +133,8 @@ export class Networks {
       }
     } else if (opts.gateway !== undefined) throw new TsbuildError('INVALID', 'every ip-range or gateway must have a corresponding subnet');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // subnets held by networks of deleted stores are free again
+    await this.sweepOrphans();
     return withLock(join(this.dir, '.lock'), async () => {
       if (this.list().some((n) => n.Name === name)) throw new TsbuildError('CONFLICT', `network with name ${name} already exists`);
       const id = randomBytes(32).toString('hex');
@@ -152,8 +158,11 @@ export class Networks {
       };
       try {
         writeJsonAtomic(join(this.dir, `${id}.json`), record);
+        // after the record: an owner file always names an existing record but while it is removed
+        writeFileSync(this.ownerPath(id), `${join(this.dir, `${id}.json`)}\n`, { mode: 0o600 });
       } catch (e) {
         await bridge.remove();
+        rmSync(join(this.dir, `${id}.json`), { force: true });
         throw e;
       }
       return record;
@@ -176,8 +185,49 @@ export class Networks {
         if (bridge.ports().length) throw busy();
         await bridge.remove();
         rmSync(join(this.dir, `${n.Id}.json`), { force: true });
+        rmSync(this.ownerPath(n.Id), { force: true });
       }),
     );
+  }
+
+  /**
+   * Removes the bridges (with their tables, addresses and subnet reservation) of networks whose
+   * record is gone — their store was deleted — once no container is on them; bridges of networks
+   * made before owner files existed, and the default bridge, have none and are left alone. Returns
+   * the bridges removed.
+   */
+  async sweepOrphans(): Promise<string[]> {
+    const stateDir = this.stateDir ?? DEFAULT_STATE_DIR;
+    let names: string[];
+    try {
+      names = readdirSync(stateDir);
+    } catch {
+      return [];
+    }
+    const gone: string[] = [];
+    for (const name of names) {
+      const m = /^(tsb-[0-9a-f]{11})\.owner$/.exec(name);
+      if (!m) continue;
+      let record: string;
+      try {
+        record = readFileSync(join(stateDir, name), 'utf8').trim();
+      } catch {
+        continue;
+      }
+      const id = basename(record, '.json');
+      if (!/^[0-9a-f]{64}$/.test(id) || bridgeNameOf(id) !== m[1] || existsSync(record)) continue;
+      const bridge = this.bridgeOf({ Id: id, Internal: false, IPAM: { Config: [] } });
+      if (bridge.ports().length) continue; // a container of the deleted store still runs on it
+      await bridge.remove();
+      rmSync(join(stateDir, name), { force: true });
+      gone.push(m[1]);
+    }
+    return gone;
+  }
+
+  /** The file naming network ID's record, beside its bridge's state. */
+  private ownerPath(id: string): string {
+    return join(this.stateDir ?? DEFAULT_STATE_DIR, `${bridgeNameOf(id)}.owner`);
   }
 
   /** The bridge of network N (made when a container first attaches). */

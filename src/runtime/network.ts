@@ -28,6 +28,9 @@ import { TsbuildError } from '../errors.js';
 import { withLock } from '../image/lock.js';
 import { formatCidr, formatIPv4, Ipam, overlaps, parseCidr, parseIPv4, type Subnet } from './network-ipam.js';
 
+/** Where bridges keep their state unless told otherwise (tmpfs: gone at reboot, like the bridges). */
+export const DEFAULT_STATE_DIR = '/run/tsbuild';
+
 export interface BridgeNetworkOptions {
   /** The bridge interface (default `tsbuild0`). */
   bridge?: string;
@@ -140,7 +143,7 @@ export class BridgeNetwork {
     if (!/^[A-Za-z0-9_-]{1,15}$/.test(this.bridge)) throw new TsbuildError('INVALID', `bad bridge name ${JSON.stringify(this.bridge)}`);
     this.table = opts.table ?? 'tsbuild';
     if (!/^[A-Za-z0-9_]{1,32}$/.test(this.table)) throw new TsbuildError('INVALID', `bad nftables table name ${JSON.stringify(this.table)}`);
-    this.stateDir = opts.stateDir ?? '/run/tsbuild';
+    this.stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
     this.candidates = opts.candidates ?? DEFAULT_CANDIDATES;
     this.internal = opts.internal === true;
     this.attachGuard = opts.attachGuard;

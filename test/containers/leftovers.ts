@@ -100,6 +100,7 @@ export function networkLeftovers(id: string): string[] {
     ...(existsSync(`/sys/class/net/${bridge}`) ? [`bridge ${bridge}`] : []),
     ...[...tables.matchAll(new RegExp(`^table ip6? tsb_${id.slice(0, 12)}$`, 'gm'))].map((m) => m[0]),
     ...(existsSync(`/run/tsbuild/${bridge}.json`) ? [`state ${bridge}.json`] : []),
+    ...(existsSync(`/run/tsbuild/${bridge}.owner`) ? [`owner ${bridge}.owner`] : []),
     ...(existsSync(`/run/tsbuild/ipam/${bridge}`) ? [`ipam ${bridge}`] : []),
   ];
 }
