@@ -50,6 +50,8 @@ import type { LayerTap } from './layer-writer.js';
 import type { TarHeader } from './tar-format.js';
 
 const IS_ROOT = process.getuid?.() === 0;
+/** A path with a component named `.wh.*` (a whiteout or opaque marker). */
+const WHITEOUT_NAME = /(?:^|\/)\.wh\./;
 const HEX = /^[0-9a-f]{64}$/;
 /** Sources remembered per donor index (oldest dropped first). */
 const MAX_DONORS = 100_000;
@@ -146,8 +148,18 @@ export class DonorIndex {
    *  have been pruned since: the caller's link then fails), and where its bytes are in a blob. */
   find(sourcePath: string, identity: string, h: TarHeader): { path: string; content: ContentSource | undefined } | undefined {
     const r = this.records.get(sourcePath);
-    if (!r || r[0] !== identity || r[3] !== headerKey(h) || !HEX.test(r[1])) return undefined;
-    return { path: join(this.snapshotDir(r[1]), r[2]), content: HEX.test(r[4]) && Number.isSafeInteger(r[5]) ? this.blobAt(r[4], r[5], h.size) : undefined };
+    if (!r || r[0] !== identity || r[3] !== headerKey(h)) return undefined;
+    const dir = this.dirOf(r[1]);
+    if (dir === undefined) return undefined;
+    return { path: `${dir}/${r[2]}`, content: Number.isSafeInteger(r[5]) && HEX.test(r[4]) ? this.blobAt(r[4], r[5], h.size) : undefined };
+  }
+
+  /** Snapshot dirs by hex (a COPY's donors sit in one or a few snapshots: computed once each). */
+  private readonly dirs = new Map<string, string | undefined>();
+  private dirOf(hex: string): string | undefined {
+    let d = this.dirs.get(hex);
+    if (d === undefined && !this.dirs.has(hex)) this.dirs.set(hex, (d = HEX.test(hex) ? this.snapshotDir(hex) : undefined));
+    return d;
   }
 
   private blobAt(hex: string, offset: number, size: number): ContentSource | undefined {
@@ -228,7 +240,7 @@ export class SnapshotTap implements LayerTap {
       (e) =>
         (e.type === 'dir' || e.type === 'file' || e.type === 'symlink' || e.type === 'hardlink') &&
         e.xattrs?.['security.capability'] === undefined &&
-        !e.path.split('/').some((c) => c.startsWith('.wh.')),
+        !WHITEOUT_NAME.test(e.path),
     );
   }
 
@@ -239,7 +251,7 @@ export class SnapshotTap implements LayerTap {
     const rel = h.name;
     const slash = rel.lastIndexOf('/');
     this.ensureParent(slash < 0 ? '' : rel.slice(0, slash));
-    const abs = join(this.root, rel);
+    const abs = `${this.root}/${rel}`; // rel is a checked layer path (layer-writer's checkPath)
     switch (h.type) {
       case 'dir':
         mkdirSync(abs, { mode: 0o700 });

@@ -61,6 +61,9 @@ export function entryBytes(e: LayerEntry): number {
 }
 
 function clean(name: string): string {
+  // listings (layer-listing.ts) are already clean: skip the three rewrites for them
+  const c0 = name.charCodeAt(0);
+  if (c0 !== 0x2f && c0 !== 0x2e && !name.endsWith('/') && !name.includes('//')) return name;
   return name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '').replace(/\/{2,}/g, '/');
 }
 
@@ -106,7 +109,7 @@ export function computeWaste(layers: Iterable<Iterable<LayerEntry>>): WasteRepor
 
   let j = 0;
   for (const entries of layers) {
-    const adds: LayerEntry[] = [];
+    const adds: Array<[string, LayerEntry]> = [];
     // whiteouts first: they only ever hide lower layers, whatever their order in the tar
     for (const e of entries) {
       totalBytes += entryBytes(e);
@@ -116,10 +119,9 @@ export function computeWaste(layers: Iterable<Iterable<LayerEntry>>): WasteRepor
       const base = p.slice(dir.length ? dir.length + 1 : 0);
       if (base === OPAQUE) hide(dir, j, 'deleted', false);
       else if (base.startsWith(WH)) hide(dir ? `${dir}/${base.slice(WH.length)}` : base.slice(WH.length), j, 'deleted', true);
-      else adds.push(e);
+      else adds.push([p, e]);
     }
-    for (const e of adds) {
-      const p = clean(e.name);
+    for (const [p, e] of adds) {
       const isDir = e.type === 'dir';
       // a lower non-dir where this entry needs a dir (an ancestor) is replaced
       for (let a = parentOf(p); a !== ''; a = parentOf(a)) {
