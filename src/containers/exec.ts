@@ -11,7 +11,8 @@
  *   words behind "OCI runtime exec failed: " (a missing command too: exec never answers 127; a
  *   relative -w is runc's "Cwd must be an absolute path"; a cwd that is not a directory gets
  *   dockerd's mount hint), an unknown -u user 126 with dockerd's bare "unable to find user ...":
- *   these are `BareExecError`s, which the CLI prints as they are (Docker prints no prefix).
+ *   these are `BareExecError`s, which the CLI prints as they are (Docker prints no prefix); with
+ *   `-d` they are the daemon's answer instead: exit 1, "Error response from daemon: " (tsbuild: ).
  * - Checked in Docker 20.10's order: no such container; `-it` without a terminal ("the input
  *   device is not a TTY", the CLI's check, exit 1); paused ("Container NAME is paused, unpause the
  *   container before exec", NAME as typed); restarting ("Container ID is restarting, wait until
@@ -55,10 +56,16 @@ export class BareExecError extends TsbuildError {
 }
 
 /** runc's words for a process that could not be started, as dockerd passes them on. */
-function ociExecFailed(what: string): BareExecError {
+function ociExecFailed(what: string): string {
   // dockerd's hint for ENOTDIR from the runtime (translateContainerdStartErr)
   const hint = /not a directory/.test(what) ? ': Are you trying to mount a directory onto a file (or vice-versa)? Check if the specified host path exists and is the expected type' : '';
-  return new BareExecError(`OCI runtime exec failed: ${what}: unknown${hint}`);
+  return `OCI runtime exec failed: ${what}: unknown${hint}`;
+}
+
+/** A process that could not be started: 126 in these words alone, but with `-d` (the daemon's
+ *  answer to the start request, then) exit 1 behind the daemon's prefix. */
+function startFailed(message: string, detach: boolean): TsbuildError {
+  return detach ? new TsbuildError('RUNTIME', message, undefined, 1) : new BareExecError(message);
 }
 
 export interface ExecResult {
@@ -85,7 +92,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   const user = userSpec
     ? await resolveUser([...lowerDirs, upper], userSpec).catch((e: unknown) => {
         // dockerd resolves the user itself: its words reach the CLI without runc's
-        throw new BareExecError((e as Error).message);
+        throw startFailed((e as Error).message, o.detach);
       })
     : { uid: 0, gid: 0, groups: [] as number[], home: '/root' as string | undefined };
   const env = [...(cfg.Env ?? [])];
@@ -102,7 +109,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   }
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
   const cwd = o.workdir || cfg.WorkingDir || '/';
-  if (!cwd.startsWith('/')) throw ociExecFailed('exec failed: Cwd must be an absolute path');
+  if (!cwd.startsWith('/')) throw startFailed(ociExecFailed('exec failed: Cwd must be an absolute path'), o.detach);
 
   const recs = [
     `pid=${v.state.Pid}`,
@@ -143,7 +150,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
       if (err) {
         const what = err.slice(6);
         // the helper's own failures (125) and a process that could not start (126)
-        return reject(code === 126 ? ociExecFailed(what) : new TsbuildError('RUNTIME', `exec failed: ${what}`, undefined, 125));
+        return reject(code === 126 ? startFailed(ociExecFailed(what), o.detach) : new TsbuildError('RUNTIME', `exec failed: ${what}`, undefined, 125));
       }
       if (lines.includes('detached')) return resolve({ exitCode: 0, ...(pid ? { pid: Number(pid.slice(4)) } : {}) });
       const end = lines.find((l) => l.startsWith('exit ') || l.startsWith('signal '));

@@ -56,6 +56,10 @@ test('exec joins the running container: namespaces, user, env, cwd, caps, cgroup
   assert.deepEqual(await refused('-it', 'ex', 'true'), [1, '', 'the input device is not a TTY\n']);
   assert.deepEqual(await refused('-it', 'nosuch', 'true'), [1, '', 'tsbuild: No such container: nosuch\n']);
   assert.deepEqual(await refused('-dit', 'ex', 'true'), [0, '', '']);
+  // -d: the same failures are the daemon's answer to the start request (its prefix, exit 1)
+  assert.deepEqual(await refused('-d', 'ex', 'nosuchcmd'), [1, '', `tsbuild: ${oci}unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\n`]);
+  assert.deepEqual(await refused('-d', '-u', 'nouser', 'ex', 'true'), [1, '', 'tsbuild: unable to find user nouser: no matching entries in passwd file\n']);
+  assert.deepEqual(await refused('-d', '-w', 'rel', 'ex', 'true'), [1, '', `tsbuild: ${oci}Cwd must be an absolute path: unknown\n`]);
   // -d returns at once; the process runs on, a child of the container's PID 1
   const d = await run('exec', '-d', 'ex', 'sh', '-c', 'sleep 1; echo late > /tmp/late; sleep 200');
   assert.deepEqual([d.code, d.stdout], [0, '']);
