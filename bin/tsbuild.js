@@ -5,22 +5,26 @@
 // best-effort: one that is missing, stale, truncated, corrupt or made by another Node is ignored
 // (and replaced), never trusted and never fatal. Without a bundle, the tsc output (dist/cli) runs.
 // `bin/tsbuild` (the installed command) starts this file without Node's NODE_EXTRA_CA_CERTS cost.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+// CommonJS (bin/package.json says so): an ES module entry would set up Node's ESM loader and the
+// ES facades of node:fs and friends before the first line runs, ~15 ms of every start.
+'use strict';
+const { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { dirname, join } = require('node:path');
+const vm = require('node:vm');
 
-const bundles = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'bundle');
+const bundles = join(__dirname, '..', 'dist', 'bundle');
 let bundle = join(bundles, 'tsbuild.cjs');
 // The container commands run from a bundle without the builder (scripts/bundle.mjs): half the code
 // to load. A command missing here simply runs from the whole one.
 const CONTAINER_COMMANDS = new Set(['run', 'create', 'exec', 'ps', 'start', 'stop', 'restart', 'kill', 'rm', 'wait', 'rename', 'logs', 'top', 'commit', 'attach', 'cp', 'diff', 'inspect', 'port', 'stats', 'update', 'pause', 'unpause', 'container', 'volume', 'network']);
 
-async function runBundle(src) {
+/** Runs the bundle SRC; TAG names the command in its cache file, if it gets a cache of its own. */
+async function runBundle(src, tag) {
   // `//tsbuild-bundle <sha256>`: the bundle's identity, written by scripts/bundle.mjs
   const id = /^\/\/tsbuild-bundle ([0-9a-f]{64})\n/.exec(src)?.[1];
-  const cache = id ? cacheFile(id) : undefined;
+  const cache = id ? cacheFile(id, tag) : undefined;
+  if (cache && !process.execArgv.includes('--verify-snapshot-checksum')) require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
   const cached = cache ? readCache(cache, id) : undefined;
   // No newline after the wrapper's head: line numbers in stack traces are the bundle's own.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
@@ -52,33 +56,31 @@ function commandKind(argv) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The cache file: MAGIC, kind (1 byte), payload length (u32 LE), CRC-32 of the payload (u32 LE),
-// the bundle id (64 hex), then V8's code cache. V8 checks its own version, flags and the source
-// length, but not (in release builds) that the payload is intact — the CRC does.
+// The cache file: MAGIC, kind (1 byte), payload length (u32 LE), the bundle id (64 hex), then V8's
+// code cache. V8 checks its own version, flags and the source length, and — with
+// --verify-snapshot-checksum, which release builds leave off — a checksum of the payload: without
+// it, a corrupt payload crashes V8 while deserializing. `bin/tsbuild` starts Node with the flag
+// (free at start); started otherwise, runBundle sets it before any cache is read or made, which
+// costs loading node:v8. Both ways V8 sees the same flags, so both use the same cache.
 
-const MAGIC = 'tsbuild-v8cache1';
-const HEAD = MAGIC.length + 1 + 4 + 4 + 64;
+const MAGIC = 'tsbuild-v8cache2';
+const HEAD = MAGIC.length + 1 + 4 + 64;
 
-function cacheFile(id) {
+function cacheFile(id, tag) {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : undefined);
   if (!base) return undefined;
   // Node's version and the CPU are in the name too: another Node makes another file.
-  return join(base, 'tsbuild', `v8-${id.slice(0, 16)}-${process.version}-${process.arch}.bin`);
+  return join(base, 'tsbuild', `v8-${id.slice(0, 16)}-${tag ? `${tag}-` : ''}${process.version}-${process.arch}.bin`);
 }
 
 function readCache(file, id) {
   try {
     const buf = readFileSync(file);
     if (buf.length < HEAD || buf.toString('latin1', 0, MAGIC.length) !== MAGIC) return undefined;
-    let o = MAGIC.length;
+    const o = MAGIC.length;
     const kind = buf[o] === 1 ? 'build' : 'other';
-    const len = buf.readUInt32LE(o + 1);
-    const crc = buf.readUInt32LE(o + 5);
-    o += 9;
-    if (buf.toString('latin1', o, o + 64) !== id || buf.length !== HEAD + len) return undefined;
-    const data = buf.subarray(HEAD);
-    if (checksum(data) !== crc) return undefined;
-    return { kind, data };
+    if (buf.toString('latin1', o + 5, o + 69) !== id || buf.length !== HEAD + buf.readUInt32LE(o + 1)) return undefined;
+    return { kind, data: buf.subarray(HEAD) };
   } catch {
     return undefined;
   }
@@ -91,8 +93,7 @@ function writeCache(file, id, kind, data) {
     let o = head.write(MAGIC, 0, 'latin1');
     head[o] = kind === 'build' ? 1 : 0;
     head.writeUInt32LE(data.length, o + 1);
-    head.writeUInt32LE(checksum(data), o + 5);
-    head.write(id, o + 9, 'latin1');
+    head.write(id, o + 5, 'latin1');
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     // written whole under a private name, then renamed: a reader sees the old file or the new one
     tmp = `${file}.${process.pid}.tmp`;
@@ -105,7 +106,7 @@ function writeCache(file, id, kind, data) {
     }
     renameSync(tmp, file);
     tmp = undefined;
-    pruneOld(dirname(file), file);
+    pruneOld(dirname(file), id);
   } catch {
     // no cache this time (read-only home, full disk, ...)
   } finally {
@@ -113,12 +114,14 @@ function writeCache(file, id, kind, data) {
   }
 }
 
-/** Caches of other bundles or Nodes untouched for a week go (a leftover .tmp after a day). */
-function pruneOld(dir, keep) {
+/** Caches of other bundles or Nodes untouched for a week go (a leftover .tmp after a day); this
+ *  bundle's other commands' caches stay, however old (each is written once). */
+function pruneOld(dir, id) {
   const now = Date.now();
+  const mine = (name) => name.startsWith(`v8-${id.slice(0, 16)}-`) && name.endsWith(`-${process.version}-${process.arch}.bin`);
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
-    if (p === keep || !name.startsWith('v8-')) continue;
+    if (!name.startsWith('v8-') || mine(name)) continue;
     try {
       const age = now - statSync(p).mtimeMs;
       if (age > (name.endsWith('.tmp') ? 86_400_000 : 7 * 86_400_000)) unlinkSync(p);
@@ -126,31 +129,32 @@ function pruneOld(dir, keep) {
   }
 }
 
-/** CRC-32 where this Node has zlib.crc32 (20.15+), else the first 4 bytes of a SHA-256. */
-function checksum(data) {
-  const require = createRequire(import.meta.url);
-  const zlib = require('node:zlib');
-  if (typeof zlib.crc32 === 'function') return zlib.crc32(data) >>> 0;
-  return require('node:crypto').createHash('sha256').update(data).digest().readUInt32LE(0);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Last, so that every declaration above is initialised before the CLI runs.
 
 let source;
-const word = process.argv.slice(2).find((a, i, all) => !a.startsWith('-') && all[i - 1] !== '--root');
+const words = process.argv.slice(2).filter((a, i, all) => !a.startsWith('-') && all[i - 1] !== '--root');
+const word = words[0];
 for (const file of CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), bundle] : [bundle]) {
   try {
-    source = readFileSync(file, 'utf8');
+    // latin1: the bundle is ASCII (scripts/bundle.mjs escapes the rest), so this is the same text
+    // as UTF-8 would give, read without decoding into a one-byte string
+    source = readFileSync(file, 'latin1');
     bundle = file;
     break;
   } catch {
     source = undefined;
   }
 }
+// no top-level await in CommonJS: a rejection here is unhandled, as it was with one
 if (source === undefined) {
-  const { main } = await import('../dist/cli/main.js');
-  process.exitCode = await main(process.argv);
+  import('../dist/cli/main.js').then(async ({ main }) => {
+    process.exitCode = await main(process.argv);
+  });
 } else {
-  await runBundle(source);
+  // Each container command has a code cache of its own: V8 deserializes the functions that
+  // command ran (a `ps` after a `run` would otherwise load run's and compile its own, ~10% of it).
+  // `container ls` is its own too; a group's unknown word shares the group's.
+  const sub = ['container', 'volume', 'network'].includes(word) && /^[a-z]{1,16}$/.test(words[1] ?? '') ? `${word}-${words[1]}` : word;
+  runBundle(source, bundle.endsWith('-containers.cjs') ? sub : undefined);
 }

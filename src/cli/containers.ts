@@ -12,6 +12,7 @@ import { addVolumeCommands } from './container-volumes.js';
 import { addStatsCommand } from './container-stats.js';
 import { addUpdateCommand } from './container-update.js';
 import { addPauseCommands } from './container-pause.js';
+import { writeOut } from './write-out.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -324,7 +325,7 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       const last = opts.latest ? 1 : opts.last !== undefined && opts.last >= 0 ? opts.last : undefined;
       if (last !== undefined) list = list.slice(0, last);
       else if (!opts.all && !keep.impliesAll) list = list.filter((x) => x.state.Running);
-      process.stdout.write(renderPs(list.map(summary), { ...(opts.format ? { format: opts.format } : {}), quiet: !!opts.quiet, noTrunc: !opts.trunc }));
+      writeOut(renderPs(list.map(summary), { ...(opts.format ? { format: opts.format } : {}), quiet: !!opts.quiet, noTrunc: !opts.trunc }));
     });
   if (inGroup) ps.aliases(['ps', 'list']);
 }

@@ -2,8 +2,10 @@
  * The installed command as npm links it: bin/tsbuild (shell) → bin/tsbuild.js → the one-file
  * bundle made by scripts/bundle.mjs, compiled through a V8 code cache. Pins that main() runs once,
  * that Node never parses NODE_EXTRA_CA_CERTS at start while `ADD https://` still trusts it, that a
- * corrupt, truncated or foreign code cache is ignored and replaced, and that --cpu-prof still
- * names the bundle's functions.
+ * corrupt, truncated or foreign code cache is ignored and replaced (also when Node was started
+ * without bin/tsbuild's flags), that --cpu-prof still names the bundle's functions, and that `ps`
+ * runs from the containers bundle with a code cache of its own, setting up none of the heavy
+ * built-in modules (scripts/bundle.mjs loads them on first use).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +32,7 @@ before(async () => {
   // an installed package's layout: bin/, dist/bundle/, native/build/, package.json
   pkg = join(tmp, 'pkg');
   mkdirSync(join(pkg, 'bin'), { recursive: true });
-  for (const f of ['tsbuild', 'tsbuild.js']) copyFileSync(join(projectRoot, 'bin', f), join(pkg, 'bin', f));
+  for (const f of ['tsbuild', 'tsbuild.js', 'package.json']) copyFileSync(join(projectRoot, 'bin', f), join(pkg, 'bin', f));
   execFileSync('chmod', ['+x', join(pkg, 'bin', 'tsbuild')]);
   copyFileSync(join(projectRoot, 'package.json'), join(pkg, 'package.json'));
   symlinkSync(join(projectRoot, 'native'), join(pkg, 'native'));
@@ -100,15 +102,13 @@ test('bundle: a corrupt, truncated or foreign code cache is ignored and replaced
   await run(cli, ['--version']);
   const file = join(cacheHome, 'tsbuild', cacheFiles()[0]!);
   const good = readFileSync(file);
-  const head = good.length - good.readUInt32LE(17); // header: magic(16) kind(1) len(4) crc(4) id(64)
+  const head = good.length - good.readUInt32LE(17); // header: magic(16) kind(1) len(4) id(64)
   const flipped = Buffer.from(good);
   for (let i = head + 64; i < flipped.length; i += 97) flipped[i]! ^= 0x5a;
   // a well-formed file whose payload V8 made for another script: V8 itself must reject it
   const other = new vm.Script('globalThis.x = 1;').createCachedData();
   const foreign = Buffer.concat([good.subarray(0, head), other]);
   foreign.writeUInt32LE(other.length, 17);
-  const { crc32 } = (await import('node:zlib')) as unknown as { crc32?: (b: Buffer) => number };
-  if (crc32) foreign.writeUInt32LE(crc32(other) >>> 0, 21);
   for (const [what, bytes] of [['corrupt', flipped], ['truncated', good.subarray(0, good.length >> 1)], ['foreign', foreign], ['empty', Buffer.alloc(0)]] as const) {
     writeFileSync(file, bytes);
     const r = await run(cli, ['--version']);
@@ -143,9 +143,47 @@ test('bundle: builds (then from cache), and ADD https:// trusts NODE_EXTRA_CA_CE
 
 test('bundle: --cpu-prof profiles name the bundle and its functions', async () => {
   const dir = join(tmp, 'prof');
-  const r = await run(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, join(pkg, 'bin', 'tsbuild.js'), '--version']);
+  // sampled every 0.1 ms: a --version is over in a few, and main() must be on a sampled stack
+  const r = await run(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', dir, join(pkg, 'bin', 'tsbuild.js'), '--version']);
   assert.equal(r.code, 0, r.stderr);
   const [name] = readdirSync(dir);
   const prof = JSON.parse(readFileSync(join(dir, name!), 'utf8')) as { nodes: Array<{ callFrame: { url: string; functionName: string } }> };
   assert.ok(prof.nodes.some((n) => n.callFrame.url.endsWith('/dist/bundle/tsbuild.cjs') && n.callFrame.functionName === 'main'));
+});
+
+test('bundle: started as `node bin/tsbuild.js` (without the flags of bin/tsbuild), a corrupt code cache is still refused', async () => {
+  const direct = join(pkg, 'bin', 'tsbuild.js');
+  assert.equal((await run(process.execPath, [direct, '--version'])).code, 0);
+  const file = join(cacheHome, 'tsbuild', cacheFiles().find((f) => /^v8-[0-9a-f]{16}-v\d/.test(f))!);
+  const flipped = readFileSync(file);
+  for (let i = flipped.length >> 2; i < flipped.length; i += 89) flipped[i]! ^= 0xa5;
+  writeFileSync(file, flipped);
+  const r = await run(process.execPath, [direct, '--version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${version}\n`);
+  assert.ok(!readFileSync(file).equals(flipped), 'cache replaced');
+});
+
+test('bundle: ps runs from the containers bundle with a code cache of its own and sets up no crypto, child_process, zlib or net', async () => {
+  const cli = join(pkg, 'bin', 'tsbuild');
+  const root = join(tmp, 'store-ps');
+  assert.equal((await run(cli, ['import', '--root', root, busyboxRootfsTar(), 'busybox:latest'])).code, 0);
+  const created = await run(cli, ['create', '--root', root, '--network', 'none', 'busybox', 'true']);
+  assert.equal(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  // the bundle is ASCII, as the launcher reads it (latin1)
+  for (const f of readdirSync(join(pkg, 'dist', 'bundle'))) assert.ok(readFileSync(join(pkg, 'dist', 'bundle', f)).every((b) => b < 0x80), f);
+  // which built-in modules the command set up, printed as it exits (a --require'd probe)
+  const probe = join(tmp, 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeSync(2, `loaded: ${process.moduleLoadList.filter((m) => /^NativeModule (crypto|child_process|zlib|net|stream)$/.test(m)).join(',')}\\n`));\n");
+  const before = cacheFiles().length;
+  for (let i = 0; i < 2; i++) {
+    const ps = await run(process.execPath, ['--verify-snapshot-checksum', '--require', probe, join(pkg, 'bin', 'tsbuild.js'), 'ps', '-a', '--no-trunc', '--root', root]);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout, new RegExp(`^CONTAINER ID .*\\n${id} +busybox +"true" .* Created +\\S+\\n$`, 's'));
+    assert.equal(ps.stderr, 'loaded: \n');
+  }
+  assert.equal(cacheFiles().length, before + 1);
+  assert.ok(cacheFiles().some((f) => /^v8-[0-9a-f]{16}-ps-v\d/.test(f)));
+  assert.equal((await run(cli, ['rm', '--root', root, id])).code, 0);
 });
