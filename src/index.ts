@@ -8,6 +8,10 @@
  *
  *   const parts = await open('/var/lib/tsbuild');
  *   try { await buildWith(parts, { contextDir: '.' }); } finally { await parts.close(); }
+ *
+ * The parts are interfaces (`BuildParts`: `{ store, snapshotter, runtime, registry }`; the store
+ * as the roles of image/store-roles.ts), so any of them may be the caller's own, e.g. a wrapper
+ * that watches the store: `buildWith({ ...parts, store: watched(parts.store) }, options)`.
  */
 import { build as buildWith } from './builder/build.js';
 import type { BuildOptions, BuildResult } from './builder/options.js';
@@ -27,7 +31,10 @@ export async function build(options: BuildOptions & { root?: string }): Promise<
 
 export { buildWith, open };
 export type { OpenParts } from './open.js';
-export type { BuildParts, RegistryAccess } from './builder/parts.js';
+export type { BuildParts, BuildStore, RegistryAccess } from './builder/parts.js';
+export type { BuildCache, ImageCatalog, LayerCompressions, Leases, LocalContentStore, ScratchSpace, StoreContent } from './image/store-roles.js';
+export type { Snapshotter } from './image/snapshots.js';
+export type { Runtime } from './runtime/index.js';
 export type { BuildOptions, BuildResult, CacheSpec, NetworkMode, OutputSpec, SecretSpec } from './builder/options.js';
 export type { BuildEvent, BuildEventListener } from './builder/events.js';
 export { TsbuildError, type ErrorCode, type SourceLocation } from './errors.js';

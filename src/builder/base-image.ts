@@ -6,14 +6,15 @@
  * local copy is always used as is. Image IDs (`sha256:...`) are never pulled.
  */
 import { TsbuildError } from '../errors.js';
-import type { ImageStore, StoredImage } from '../image/store.js';
+import type { StoredImage } from '../image/store.js';
+import type { BuildCache, ImageCatalog } from '../image/store-roles.js';
 import { formatReference, parseReference, type ImageReference } from '../image/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { RegistryAccess } from './parts.js';
 import { repositoryOf } from '../registry/client.js';
 import { formatPlatform, parsePlatform, type Platform } from '../image/platform.js';
 import { pullRecord } from '../image/pull-records.js';
-import { pullImage } from '../registry/pull.js';
+import { pullImage, type PullStore } from '../registry/pull.js';
 import type { ItemStatusListener } from '../events.js';
 
 export interface ResolveBaseImageOptions {
@@ -32,9 +33,9 @@ export interface ResolveBaseImageOptions {
 }
 
 /** Resolutions in flight per store, so stages of one build sharing a base pull it once. */
-const inflightByStore = new WeakMap<ImageStore, Map<string, Promise<StoredImage>>>();
+const inflightByStore = new WeakMap<PullStore, Map<string, Promise<StoredImage>>>();
 
-export function resolveBaseImage(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
+export function resolveBaseImage(store: PullStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
   const platform = typeof opts.platform === 'string' ? opts.platform : opts.platform ? [opts.platform.os, opts.platform.architecture, opts.platform.variant].join('/') : '';
   const key = [ref, opts.pull, platform].join('\0');
   let inflight = inflightByStore.get(store);
@@ -47,7 +48,7 @@ export function resolveBaseImage(store: ImageStore, ref: string, opts: ResolveBa
   return p;
 }
 
-async function resolve(store: ImageStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
+async function resolve(store: PullStore, ref: string, opts: ResolveBaseImageOptions): Promise<StoredImage> {
   let parsed: ImageReference;
   try {
     if (/^sha256:[0-9a-f]{1,64}$/.test(ref)) throw new Error('an ID');
@@ -83,7 +84,7 @@ async function resolve(store: ImageStore, ref: string, opts: ResolveBaseImageOpt
 }
 
 /** The local image a reference names: by name, or for a digest by what was pulled as it. */
-async function findLocal(store: ImageStore, input: string, ref: ImageReference): Promise<StoredImage | undefined> {
+async function findLocal(store: ImageCatalog & BuildCache, input: string, ref: ImageReference): Promise<StoredImage | undefined> {
   if (ref.digest) {
     const rec = pullRecord(store, { digest: ref.digest });
     if (rec) {

@@ -29,7 +29,7 @@ import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
 export type { BuildEvent } from './events.js';
-export type { BuildParts, RegistryAccess } from './parts.js';
+export type { BuildParts, BuildStore, RegistryAccess } from './parts.js';
 
 /** Builds with the caller's parts; the caller opened them and closes them (see src/open.ts). */
 export async function build(parts: BuildParts, options: BuildOptions): Promise<BuildResult> {
@@ -66,6 +66,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
   let context: Promise<BuildContext> | undefined;
   const session: BuildSession = {
     store,
+    snapshotter: parts.snapshotter,
     runtime: parts.runtime,
     registry: parts.registry,
     events,

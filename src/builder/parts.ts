@@ -1,9 +1,12 @@
 /**
  * What `build()` works with, handed in by its caller (the CLI through `open(root)`, a library
  * user, a test): the builder constructs none of them, so it never learns where the store lives,
- * how the sandbox is made, or how registry credentials are found.
+ * how the sandbox is made, or how registry credentials are found. Each is an interface: a caller
+ * may pass its own (a store wrapper, another runtime).
  */
-import type { ImageStore } from '../image/store.js';
+import type { SnapshotSink } from '../image/layer-writer.js';
+import type { Snapshotter } from '../image/snapshots.js';
+import type { BuildCache, ImageCatalog, LayerCompressions, Leases, ScratchSpace, StoreContent } from '../image/store-roles.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { Runtime } from '../runtime/index.js';
 
@@ -13,9 +16,21 @@ export interface RegistryAccess {
   client(): Promise<RegistryClient>;
 }
 
+/**
+ * The store roles a build uses (image/store-roles.ts; ImageStore has them all). SnapshotSink is
+ * what writing a COPY layer and its snapshot in one pass needs (image/layer-writer.ts).
+ * `snapshots` is there only for steps/run.ts, which still commits through it: it goes once that
+ * step takes `session.snapshotter`.
+ */
+export interface BuildStore extends StoreContent, ImageCatalog, BuildCache, Leases, LayerCompressions, ScratchSpace, SnapshotSink {
+  readonly snapshots: Snapshotter;
+}
+
 export interface BuildParts {
-  /** Images, blobs, leases; its `snapshots` is the snapshotter that alone owns snapshot dirs. */
-  store: ImageStore;
+  /** Images, blobs, the build cache, leases. */
+  store: BuildStore;
+  /** The only owner of snapshot dirs (unpacked layers): what RUN steps mount. */
+  snapshotter: Snapshotter;
   /** The sandbox RUN steps execute in. */
   runtime: Runtime;
   registry: RegistryAccess;

@@ -1,18 +1,19 @@
 /**
- * What every stage of one build shares: the parts it was given (store, runtime, registry), the
+ * What every stage of one build shares: the parts it was given (store, snapshotter, runtime, registry), the
  * build context, the event hub, the options, and the clock. Created once per build by build.ts.
  */
-import type { ImageStore } from '../image/store.js';
+import type { Snapshotter } from '../image/snapshots.js';
 import type { Runtime } from '../runtime/index.js';
 import type { BuildContext } from './context.js';
 import type { EventEmitterHub } from './events.js';
 import type { BuildOptions } from './options.js';
 import type { ArgScope } from './args.js';
 import type { BuildRemoteCache } from './remote-cache.js';
-import type { RegistryAccess } from './parts.js';
+import type { BuildStore, RegistryAccess } from './parts.js';
 
 export interface BuildSession {
-  store: ImageStore;
+  store: BuildStore;
+  snapshotter: Snapshotter;
   runtime: Runtime;
   registry: RegistryAccess;
   events: EventEmitterHub;

@@ -175,5 +175,5 @@ async function fromDirs(session: BuildSession, run: StageRun, from: string): Pro
     if (e instanceof TsbuildError) throw new TsbuildError(e.code, `--from=${from}: not a stage of this Dockerfile, and as an image: ${e.message}`);
     throw e;
   }
-  return session.store.snapshots.mounts(image);
+  return session.snapshotter.mounts(image);
 }

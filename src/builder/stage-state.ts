@@ -28,7 +28,7 @@ export async function stateSnapshots(session: BuildSession, state: StageState): 
   const chain = chainIds(diffIds);
   session.store.lease(chain);
   const out: string[] = [];
-  for (let i = 0; i < chain.length; i++) out.push(await session.store.snapshots.ensure(chain[i]!, diffIds[i]! as Digest));
+  for (let i = 0; i < chain.length; i++) out.push(await session.snapshotter.ensure(chain[i]!, diffIds[i]! as Digest));
   return out;
 }
 

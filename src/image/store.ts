@@ -31,6 +31,7 @@ import { StoreSnapshotter, type Snapshotter } from './snapshots.js';
 import { type ImageConfig, serializeConfig } from './config.js';
 import { type Manifest, type Index, type Descriptor, MT, REF_NAME, CONTAINERD_NAME, buildManifest } from './manifest.js';
 import { parseReference, formatReference, familiarString, type ImageReference } from './reference.js';
+import type { BuildCache, ImageCatalog, LayerCompressions, Leases, ScratchSpace, StoreContent } from './store-roles.js';
 
 /** An image as the store knows it. */
 export interface StoredImage {
@@ -87,7 +88,8 @@ function makePrivate(root: string): void {
   for (const d of CONTENT_DIRS) chmodSync(join(root, d), 0o700);
 }
 
-export class ImageStore {
+/** Every role of store-roles.ts; only the CLI, open() and the library API name this class. */
+export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Leases, LayerCompressions, ScratchSpace {
   readonly root: string;
   readonly blobs: BlobStore;
   private leaseFile: string | undefined;

@@ -20,7 +20,8 @@ import { MT, layerCompression, type Descriptor, type Manifest } from '../image/m
 import { formatPlatform, hostPlatform, selectPlatform, type Platform } from '../image/platform.js';
 import { savePullRecord } from '../image/pull-records.js';
 import { familiarString, formatReference, type ImageReference } from '../image/reference.js';
-import { parseConfig, type ImageStore, type StoredImage } from '../image/store.js';
+import { parseConfig, type StoredImage } from '../image/store.js';
+import type { BuildCache, ImageCatalog, LayerCompressions, Leases, StoreContent } from '../image/store-roles.js';
 import { repositoryOf, type FetchedManifest, type RegistryClient, type RepositoryRef } from './client.js';
 import { mapLimit } from '../map-limit.js';
 import { blobStatus, type ItemStatusListener } from '../events.js';
@@ -123,8 +124,11 @@ async function storeBytes(content: ContentProvider & ContentIngester, digest: st
   await content.write(Readable.from([bytes]), { digest, size: bytes.length });
 }
 
+/** What pullImage needs of the image store. */
+export type PullStore = StoreContent & ImageCatalog & BuildCache & Leases & LayerCompressions;
+
 /** Pulls `ref` into the image store and names it (by tag; a by-digest pull leaves it untagged). */
-export async function pullImage(client: RegistryClient, ref: ImageReference, store: ImageStore, opts: PullOptions = {}): Promise<PullImageResult> {
+export async function pullImage(client: RegistryClient, ref: ImageReference, store: PullStore, opts: PullOptions = {}): Promise<PullImageResult> {
   const repo = repositoryOf(ref);
   const ingester = new LayerIngester(store);
   const tagName = ref.digest ? undefined : formatReference({ domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' });

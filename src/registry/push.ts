@@ -19,7 +19,8 @@ import { MT, layerCompression, parseManifest, type Descriptor, type Manifest } f
 import { originOf, savePullRecord, type PullRecord } from '../image/pull-records.js';
 import { familiarRepository, familiarString, formatReference, type ImageReference } from '../image/reference.js';
 import { platformOfConfig, purlOf, recordedPredicates, writeAttestedIndex } from '../image/attestation.js';
-import type { ImageStore, StoredImage } from '../image/store.js';
+import type { StoredImage } from '../image/store.js';
+import type { BuildCache, ImageCatalog, LayerCompressions, Leases, ScratchSpace, StoreContent } from '../image/store-roles.js';
 import { repositoryOf, type RegistryClient, type RepositoryRef } from './client.js';
 import { mapLimit } from '../map-limit.js';
 import { blobStatus, type ItemStatusListener } from '../events.js';
@@ -100,8 +101,11 @@ async function pushBlobs(client: RegistryClient, repo: RepositoryRef, content: C
   });
 }
 
+/** What pushImage needs of the image store. */
+export type PushStore = StoreContent & ImageCatalog & BuildCache & Leases & LayerCompressions & ScratchSpace;
+
 /** Pushes a stored image to `ref` (its tag; `latest` when none). */
-export async function pushImage(client: RegistryClient, ref: ImageReference, store: ImageStore, opts: PushImageOptions = {}): Promise<PushImageResult> {
+export async function pushImage(client: RegistryClient, ref: ImageReference, store: PushStore, opts: PushImageOptions = {}): Promise<PushImageResult> {
   if (ref.digest) throw new TsbuildError('INVALID', `cannot push a digest reference (${familiarString(ref)})`);
   const target: ImageReference = { domain: ref.domain, path: ref.path, tag: ref.tag ?? 'latest' };
   const image = await store.resolve(opts.source ?? formatReference(target));
@@ -166,7 +170,7 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sto
 
 /** The layers of the manifest a pulled image came as, if every blob it names is at the target already. */
 async function reuseOriginManifest(
-  store: ImageStore,
+  store: PushStore,
   image: StoredImage,
   origin: PullRecord | undefined,
   targetHas: (digest: string) => Promise<boolean>,
