@@ -19,12 +19,8 @@ export interface RegistryAccess {
 /**
  * The store roles a build uses (image/store-roles.ts; ImageStore has them all). SnapshotSink is
  * what writing a COPY layer and its snapshot in one pass needs (image/layer-writer.ts).
- * `snapshots` is there only for steps/run.ts, which still commits through it: it goes once that
- * step takes `session.snapshotter`.
  */
-export interface BuildStore extends StoreContent, ImageCatalog, BuildCache, Leases, LayerCompressions, ScratchSpace, SnapshotSink {
-  readonly snapshots: Snapshotter;
-}
+export interface BuildStore extends StoreContent, ImageCatalog, BuildCache, Leases, LayerCompressions, ScratchSpace, SnapshotSink {}
 
 export interface BuildParts {
   /** Images, blobs, the build cache, leases. */

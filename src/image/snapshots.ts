@@ -15,7 +15,16 @@ import { type Digest, chainIds, isDigest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
 import { removeTree } from './remove-tree.js';
 import { keepOnExit, removeOnExit } from './exit-cleanup.js';
-import type { ImageStore, StoredImage } from './store.js';
+import type { StoredImage } from './store.js';
+import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
+
+/**
+ * The store under the snapshotter: its temp area (a snapshot is made there and renamed in), leases,
+ * layer blobs to unpack, and where each committed snapshot lives (store.ts decides the layout).
+ */
+export interface SnapshotStore extends Pick<ScratchSpace, 'root' | 'tempPath'>, Pick<Leases, 'lease'>, Pick<StoreContent, 'openBlob'> {
+  snapshotDir(chainId: Digest): string;
+}
 
 /** What the snapshotter hands the runtime for one overlay mount. */
 export interface SnapshotMounts {
@@ -79,7 +88,7 @@ export class StoreSnapshotter implements Snapshotter {
   /** This process's active snapshots: key -> dir (callers name them by key, never by path). */
   private readonly active = new Map<string, string>();
 
-  constructor(private readonly store: ImageStore) {}
+  constructor(private readonly store: SnapshotStore) {}
 
   mounts(image: StoredImage): Promise<string[]> {
     return snapshotChain(this.store, image);
@@ -183,7 +192,7 @@ const inflight = new Map<string, Promise<string>>();
  * The snapshot dirs of an image's layers, bottom layer first (overlayfs wants `lowerdir` top
  * first: reverse it). The chain IDs are leased for the life of the process.
  */
-export async function snapshotChain(store: ImageStore, image: StoredImage): Promise<string[]> {
+export async function snapshotChain(store: SnapshotStore, image: StoredImage): Promise<string[]> {
   const diffIds = image.config.rootfs.diff_ids;
   const chain = chainIds(diffIds);
   store.lease(chain);
@@ -193,7 +202,7 @@ export async function snapshotChain(store: ImageStore, image: StoredImage): Prom
 }
 
 /** The snapshot for `chainId`, unpacking the uncompressed layer blob `layer` if needed. */
-export function ensureSnapshot(store: ImageStore, chainId: Digest, layer: Digest): Promise<string> {
+export function ensureSnapshot(store: SnapshotStore, chainId: Digest, layer: Digest): Promise<string> {
   const dir = store.snapshotDir(chainId);
   if (existsSync(dir)) return Promise.resolve(dir);
   let p = inflight.get(dir);
@@ -204,7 +213,7 @@ export function ensureSnapshot(store: ImageStore, chainId: Digest, layer: Digest
   return p;
 }
 
-async function unpack(store: ImageStore, dir: string, layer: Digest): Promise<string> {
+async function unpack(store: SnapshotStore, dir: string, layer: Digest): Promise<string> {
   const tmp = store.tempPath('snap');
   mkdirSync(tmp, { mode: 0o755 });
   try {

@@ -90,7 +90,7 @@ export async function runStep(
         const outLines = splitter('stdout');
         const errLines = splitter('stderr');
         const release = await m.acquire();
-        const snapshots = session.store.snapshots;
+        const snapshots = session.snapshotter;
         const diffIds = state.layers.map((l) => l.digest as Digest);
         const parent = chainIds(diffIds);
         let active: ActiveSnapshot | undefined;
