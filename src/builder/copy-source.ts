@@ -12,6 +12,7 @@ import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, ty
 import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType, type DigestableEntry } from './file-digest.js';
 import { RootfsView, compareBytes } from '../image/rootfs-view.js';
 import { deviceNumbers, entryTypeOf } from '../image/layer-entry.js';
+import { identityOf } from '../image/snapshot-writer.js';
 
 export type SourceEntryType = DigestEntryType;
 
@@ -27,6 +28,8 @@ export interface SourceEntry extends DigestableEntry {
   hardlinkTo?: string;
   /** Inode identity (dev, ino, size, mtime, ctime) of an image file, for memoizing digests. */
   identity?: string;
+  /** A context file's identity as the walk listed it (snapshot-writer.ts's identityOf). */
+  sourceIdentity?: string;
 }
 
 /** One resolved source (a wildcard yields several): a file, link target or directory. */
@@ -125,6 +128,7 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
       hostPath: e.hostPath,
     };
     copyOptional(s, e);
+    if (e.type === 'file') s.sourceIdentity = identityOf(e.stat);
     if (e.hardlinkTo !== undefined && e.hardlinkTo.startsWith(prefix)) s.hardlinkTo = e.hardlinkTo.slice(prefix.length);
     return s;
   };

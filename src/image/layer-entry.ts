@@ -30,6 +30,10 @@ export interface LayerEntry {
   xattrs?: Record<string, Buffer>;
   /** Where to read a regular file's content from (absolute host path). */
   sourcePath?: string;
+  /** The source file's identity when it was listed (snapshot-writer.ts's identityOf), if the lister
+   *  had its stat data: the snapshot writer then takes a donor without a stat of its own, for the
+   *  content as listed (what the cache key was computed from). */
+  sourceIdentity?: string;
 }
 
 /**

@@ -11,15 +11,18 @@
  * identity when it was read (device, inode, size, mtime and ctime in ns: any write to the source
  * changes ctime) and where its copy went. A donor is taken only when the source's identity is
  * unchanged and the donor file's type, size, mode, owner and mtime are exactly the new entry's;
- * snapshots are never modified, so its content is the source's. The index is a hint: missing,
- * stale or unreadable, it only costs the writes. Shared inodes show as a link count above 1.
+ * snapshots are never modified, so its content is the source's. The identity is the one the
+ * context walk listed when the entry carries it (no stat per file here): the content as listed,
+ * which the cache key was computed from. The index is a hint: missing, stale or unreadable, it
+ * only costs the writes. Shared inodes show as a link count above 1.
  *
  * The index also records where the donor's bytes sit in the blob of the layer that wrote it (an
  * uncompressed tar, immutable and verified like every blob): a linked file's bytes for the new tar
- * are then read from there, one pread on a blob already open, instead of opening the source again
- * (they are the linked file's bytes, so tar and snapshot agree even if the source changes meanwhile).
- * A record carries the header it was written with, so no lstat of the donor is needed: a pruned
- * donor fails the link, a removed blob the open, and either only costs the read or the write.
+ * are then read from there, one pread on a blob already open, instead of opening the source again;
+ * without that blob they are read back from the link itself. Either way they are the linked file's
+ * bytes, so tar and snapshot agree even if the source changes meanwhile. A record carries the
+ * header it was written with, so no lstat of the donor is needed: a pruned donor fails the link, a
+ * removed blob the open, and either only costs the read or the write.
  */
 import {
   closeSync,
@@ -208,6 +211,26 @@ export class DonorIndex {
   }
 }
 
+/** A linked file's bytes, read back from the link in chunks of at most 1 MiB. */
+function linkedContent(path: string, size: number, name: string): ContentSource {
+  return {
+    *chunks() {
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        for (let pos = 0; pos < size; ) {
+          const buf = Buffer.allocUnsafe(Math.min(size - pos, 1 << 20));
+          const n = readSync(fd, buf, 0, buf.length, pos);
+          if (n === 0) throw new TsbuildError('CORRUPT', `${name}: a linked snapshot file ends early`);
+          pos += n;
+          yield buf.subarray(0, n);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    },
+  };
+}
+
 /** The identity of a source file's content as of now (see the module comment). */
 export function sourceIdentity(path: string): string | undefined {
   let st: BigIntStats;
@@ -216,7 +239,12 @@ export function sourceIdentity(path: string): string | undefined {
   } catch {
     return undefined;
   }
-  return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : undefined;
+  return st.isFile() ? identityOf(st) : undefined;
+}
+
+/** A file's identity from its stat data (a listing's, or lstat's with bigint). */
+export function identityOf(st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 /** Writes the snapshot into `root` (an empty dir) as the tar's entries go by. */
@@ -246,7 +274,6 @@ export class SnapshotTap implements LayerTap {
 
   entry(h: TarHeader, e: LayerEntry, contentOffset = -1): void {
     this.closeFile();
-    this.linkedFile = undefined;
     this.content = undefined;
     const rel = h.name;
     const slash = rel.lastIndexOf('/');
@@ -261,19 +288,19 @@ export class SnapshotTap implements LayerTap {
         this.dirTimes.push([abs, h.mtime]);
         return;
       case 'file': {
-        const id = e.sourcePath !== undefined && this.donors?.covers(e.sourcePath) ? sourceIdentity(e.sourcePath) : undefined;
+        // the identity as listed when the lister had it (no stat here: a COPY of 5,000 files saves
+        // 5,000 of them); the bytes then come from a donor only for the content as listed
+        const id = e.sourcePath !== undefined && this.donors?.covers(e.sourcePath) ? (e.sourceIdentity ?? sourceIdentity(e.sourcePath)) : undefined;
         const donor = id !== undefined ? this.donors?.find(e.sourcePath!, id, h) : undefined;
         if (donor !== undefined) {
           try {
             linkSync(donor.path, abs);
             this.linked++;
             this.copies.push([e.sourcePath!, id!, rel, headerKey(h), contentOffset]);
-            if (h.size > 0) {
-              // its bytes still go by for the tar: from the donor's blob, or from the source, which
-              // must then not change before they are read
-              this.content = donor.content;
-              if (!this.content) this.linkedFile = { path: e.sourcePath!, id: id!, name: rel, expect: h.size, got: 0 };
-            }
+            // its bytes still go by for the tar: from the donor's blob, or else read back from the
+            // link (the donor's inode: snapshots are never modified), never from the source, which
+            // may have changed since it was listed
+            if (h.size > 0) this.content = donor.content ?? linkedContent(abs, h.size, rel);
             return;
           } catch {
             /* pruned meanwhile: write it */
@@ -312,17 +339,7 @@ export class SnapshotTap implements LayerTap {
     return this.content;
   }
 
-  private linkedFile: { path: string; id: string; name: string; expect: number; got: number } | undefined;
-
   data(chunk: Buffer): void {
-    const l = this.linkedFile;
-    if (l) {
-      l.got += chunk.length;
-      if (l.got < l.expect) return;
-      this.linkedFile = undefined;
-      if (sourceIdentity(l.path) !== l.id) throw new TsbuildError('CONFLICT', `${l.name} changed while being copied`);
-      return;
-    }
     if (this.fd === undefined) return;
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);

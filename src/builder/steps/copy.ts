@@ -432,6 +432,7 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
         entry.linkname = first.slice(1);
         entry.size = 0;
         delete entry.sourcePath;
+        delete entry.sourceIdentity;
       } else firstCopied.set(e.hardlinkTo ?? e.rel, at);
     }
     layer.add(at, entry);
@@ -457,6 +458,7 @@ function toLayerEntry(e: SourceEntry, o: EntryOptions): Omit<LayerEntry, 'path'>
     mtimeMs: e.mtimeMs,
   };
   if (type === 'file') out.sourcePath = e.hostPath;
+  if (type === 'file' && e.sourceIdentity !== undefined) out.sourceIdentity = e.sourceIdentity;
   if (e.linkname !== undefined) out.linkname = e.linkname;
   if (e.devmajor !== undefined) out.devmajor = e.devmajor;
   if (e.devminor !== undefined) out.devminor = e.devminor;
