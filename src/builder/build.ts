@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 import { humanSize } from '../image/display.js';
 import { normalizeTag } from '../image/store.js';
-import { scanTarFileHeaders } from '../image/tar-format.js';
+import { layerListing } from '../image/layer-listing.js';
 import { computeWaste, wasteHint } from '../image/wasted-space.js';
 import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
@@ -165,12 +165,13 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
         await exportRootfs(store, final.layers, out as { type: "tar" | "local"; dest: string });
       }
     }
-    // headers only (bodies seeked past; ~25 µs an entry under load): it names the waste while the
-    // Dockerfile is still in the user's mind; only a hint, so an unreadable layer never fails the build
+    // each layer's listing, remembered when it was written (layer-listing.ts; an old layer's is never
+    // re-scanned): it names the waste while the Dockerfile is still in the user's mind; only a hint,
+    // so an unreadable layer never fails the build
     // a fully cached rebuild made no layer: its hint (if any) was shown when they were made
     let hint: string | undefined;
     if (session.layersMade > 0) try {
-      const waste = computeWaste((squashed?.layers ?? final.layers).map((l) => scanTarFileHeaders(store.blobPath(l.digest))));
+      const waste = computeWaste((squashed?.layers ?? final.layers).map((l) => layerListing(store, l.digest)));
       hint = wasteHint(waste, tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12), humanSize);
     } catch {
       hint = undefined;

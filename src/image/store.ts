@@ -25,6 +25,7 @@ import { TsbuildError } from '../errors.js';
 import { removeTree } from './remove-tree.js';
 import { type Digest, hexOf, sha256, chainIds, isDigest } from './digest.js';
 import { scanTarFileHeaders } from './tar-format.js';
+import { dropListing, dropOrphanListings } from './layer-listing.js';
 import { BlobStore, syncDir, type BlobInfo, type ByteSource, type PutBlobOptions } from './blobs.js';
 import { withLock, pidAlive } from './lock.js';
 import { StoreSnapshotter, type Snapshotter } from './snapshots.js';
@@ -625,6 +626,7 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
     for (const d of blobs) {
       if (keep.has(d)) continue;
       res.bytesFreed += await this.blobs.delete(d);
+      dropListing(this.root, d);
       res.deletedBlobs.push(d);
     }
     for (const d of snaps) {
@@ -632,7 +634,10 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
       res.bytesFreed += await this.snapshots.remove(d);
       res.deletedSnapshots.push(d);
     }
-    if (!opts.candidates) await this.removeDeadTemps();
+    if (!opts.candidates) {
+      await this.removeDeadTemps();
+      await dropOrphanListings(this.root, (d) => this.blobs.has(d));
+    }
     return res;
   }
 
