@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageStore, writeLayer, type LayerEntry } from '../../src/image/index.js';
@@ -94,6 +94,52 @@ test('a listed identity (the context walk\'s) is used without a stat: the donor 
     writeFileSync(join(src, 'a'), `CONTENT OF A `.repeat(300));
     const fourth = await writeLayerWithSnapshot(s, layer({}), undefined, { donorRoot: src });
     assert.equal(fourth.digest, (await writeLayer(await ImageStore.open(join(w, 'ref2')), layer({}))).digest, 'unlisted: stat\'ed, the change seen');
+    await s.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+test('donor index file: version 3 groups (no hex or root repeated per file), version 2 still read, malformed records skipped', async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-donor-index-'));
+  try {
+    const src = join(w, 'ctx');
+    mkdirSync(src);
+    const names = Array.from({ length: 50 }, (_, i) => `f${i}`);
+    for (const n of names) writeFileSync(join(src, n), `content of ${n} `.repeat(50));
+    const layer = (mtimeMs: number): LayerEntry[] => [
+      { path: 'app', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeMs },
+      ...names.map((n): LayerEntry => ({ path: `app/${n}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: lstatSync(join(src, n)).size, mtimeMs: 1_600_000_000_000, sourcePath: join(src, n) })),
+    ];
+    const s = await ImageStore.open(join(w, 'store'));
+    const opts = { donorRoot: src };
+    const first = await writeLayerWithSnapshot(s, layer(1_600_000_000_000), undefined, opts);
+    const dir = join(s.root, 'meta', 'copy-donors');
+    const file = join(dir, readdirSync(dir)[0]!);
+    const v3 = JSON.parse(readFileSync(file, 'utf8')) as { v: number; groups: Array<[string, string, Array<string | number>]> };
+    assert.equal(v3.v, 3);
+    assert.deepEqual(v3.groups.map((g) => [g[0], g[1], g[2].length]), [[first.digest.slice(7), first.digest.slice(7), 50 * 5]]);
+    assert.equal(v3.groups[0]![2][0], 'f0', 'sources below the root, without it');
+    const linkCount = (d: string, n: string) => lstatSync(join(s.snapshotDir(d), 'app', n)).nlink;
+    // read back: every file of the next layer is linked from the first snapshot
+    const second = await writeLayerWithSnapshot(s, layer(1_700_000_000_000), undefined, opts);
+    assert.ok(names.every((n) => linkCount(second.digest, n) >= 2));
+    // a version 2 file (one record per source, absolute) is still read
+    const v2: Record<string, unknown[]> = {};
+    for (const g of v3.groups) for (let i = 0; i < g[2].length; i += 5) v2[join(src, String(g[2][i]))] = [g[2][i + 1], g[0], g[2][i + 2], g[2][i + 3], g[1], g[2][i + 4]];
+    writeFileSync(file, JSON.stringify({ v: 2, files: v2 }));
+    const third = await writeLayerWithSnapshot(s, layer(1_650_000_000_000), undefined, opts);
+    assert.ok(names.every((n) => linkCount(third.digest, n) >= 3));
+    // malformed records (wrong types, a short tail) are skipped: those files are written, the rest linked
+    const bad = JSON.parse(readFileSync(file, 'utf8')) as typeof v3;
+    const flat = bad.groups[0]![2];
+    flat[1] = 42; // f0's identity
+    flat.push('extra', 'tail');
+    writeFileSync(file, JSON.stringify(bad));
+    const fourth = await writeLayerWithSnapshot(s, layer(1_620_000_000_000), undefined, opts);
+    assert.equal(linkCount(fourth.digest, 'f0'), 1, 'f0 written');
+    assert.ok(names.slice(1).every((n) => linkCount(fourth.digest, n) >= 2));
+    assert.equal(fourth.digest, (await writeLayer(await ImageStore.open(join(w, 'ref')), layer(1_620_000_000_000))).digest);
     await s.close();
   } finally {
     rmSync(w, { recursive: true, force: true });
