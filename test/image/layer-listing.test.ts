@@ -97,7 +97,7 @@ test('listing: GC drops a listing with its blob, and sweeps listings whose blob 
     assert.ok(existsSync(file));
     const orphan = join(listingDir(s.root), 'ab'.repeat(32));
     copyFileSync(file, orphan);
-    // this process leases what it wrote: a child-less store instance drops the lease on close
+    // what a store wrote stays leased until that store is closed; a second one then collects it
     await s.close();
     const again = await ImageStore.open(s.root);
     try {
