@@ -120,7 +120,7 @@ test('donor index file: version 3 groups (no hex or root repeated per file), ver
     assert.equal(v3.v, 3);
     assert.deepEqual(v3.groups.map((g) => [g[0], g[1], g[2].length]), [[first.digest.slice(7), first.digest.slice(7), 50 * 5]]);
     assert.equal(v3.groups[0]![2][0], 'f0', 'sources below the root, without it');
-    const linkCount = (d: string, n: string) => lstatSync(join(s.snapshotDir(d), 'app', n)).nlink;
+    const linkCount = (d: `sha256:${string}`, n: string) => lstatSync(join(s.snapshotDir(d), 'app', n)).nlink;
     // read back: every file of the next layer is linked from the first snapshot
     const second = await writeLayerWithSnapshot(s, layer(1_700_000_000_000), undefined, opts);
     assert.ok(names.every((n) => linkCount(second.digest, n) >= 2));
