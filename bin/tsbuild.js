@@ -69,8 +69,18 @@ const HEAD = MAGIC.length + 1 + 4 + 64;
 function cacheFile(id, tag) {
   const base = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : undefined);
   if (!base) return undefined;
-  // Node's version and the CPU are in the name too: another Node makes another file.
-  return join(base, 'tsbuild', `v8-${id.slice(0, 16)}-${tag ? `${tag}-` : ''}${process.version}-${process.arch}.bin`);
+  // Node's version and the CPU are in the name too: another Node makes another file. So are Node's
+  // flags (bin/tsbuild's, --cpu-prof, ...): V8 refuses a cache made under other flags, and two
+  // ways of starting would otherwise replace each other's file on every run.
+  return join(base, 'tsbuild', `v8-${id.slice(0, 16)}-${tag ? `${tag}-` : ''}${flagsTag()}${process.version}-${process.arch}.bin`);
+}
+
+/** `f` and a 32-bit FNV-1a hash of Node's command-line flags, or nothing without any. */
+function flagsTag() {
+  if (process.execArgv.length === 0) return '';
+  let h = 0x811c9dc5;
+  for (const c of process.execArgv.join(' ')) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193) >>> 0;
+  return `f${h.toString(16).padStart(8, '0')}-`;
 }
 
 function readCache(file, id) {

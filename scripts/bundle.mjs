@@ -12,7 +12,7 @@
 // Usage: node scripts/bundle.mjs [--outfile FILE]   (run by `npm run build`)
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
+import { builtinModules } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -36,15 +36,15 @@ const chevrotainShim = {
 
 // Node's built-in modules load when first used, not when the bundle starts: a `ps` never sets up
 // node:crypto, node:child_process (and net, dgram with it), node:zlib or node:fs/promises, ~15 ms
-// of a 0.2 s start. An import of one of them resolves to a stand-in whose exports are getters that
-// require the real module on first access (esbuild reads imported names at use, `(0, m.spawn)(...)`).
-// Its export names are those of the Node that bundles (`npm run build`, the Node that runs it).
-// Modules Node has loaded before any user code are imported as they are: nothing to save there.
+// of a 0.2 s start. An import of one of them resolves to a stand-in: an object without properties
+// of its own whose prototype is a Proxy that requires the real module on the first look-up of a
+// name (esbuild reads imported names at use, `(0, m.spawn)(...)`, and the namespace it wraps each
+// import in, `__toESM`, inherits from the stand-in's prototype and copies nothing). Modules Node
+// has loaded before any user code are imported as they are: nothing to save there.
 const EAGER_BUILTINS = new Set(['fs', 'path', 'url', 'events', 'buffer', 'util', 'timers', 'module', 'vm', 'process', 'async_hooks', 'querystring']);
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
-    const requireHere = createRequire(import.meta.url);
     b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (a) => {
       const name = a.path.replace(/^node:/, '');
       if (!builtinModules.includes(name)) return undefined;
@@ -52,18 +52,15 @@ const lazyBuiltins = {
       if (a.namespace === 'lazy-builtin' || EAGER_BUILTINS.has(name)) return { path: `node:${name}`, external: true };
       return { path: name, namespace: 'lazy-builtin' };
     });
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => {
-      const names = Object.keys(requireHere(`node:${a.path}`)).filter((k) => k !== 'default' && k !== '__esModule');
-      return {
-        loader: 'js',
-        contents: [
-          `let real;`,
-          `const load = () => (real ??= require(${JSON.stringify(`node:${a.path}`)}));`,
-          `for (const k of ${JSON.stringify(names)}) Object.defineProperty(exports, k, { enumerable: true, get: () => load()[k] });`,
-          '',
-        ].join('\n'),
-      };
-    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({
+      loader: 'js',
+      contents: [
+        `let real;`,
+        `const load = () => (real ??= require(${JSON.stringify(`node:${a.path}`)}));`,
+        `module.exports = Object.create(new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load() }));`,
+        '',
+      ].join('\n'),
+    }));
   },
 };
 

@@ -210,6 +210,7 @@ export class Containers {
   }
 
   private health(record: ContainerRecord, state: ContainerState): { health?: HealthState } {
+    if (!record.Config.Healthcheck) return {};
     const h = containerHealth(record.Config.Healthcheck, runDir(this.paths, record.Id), state.Running);
     return h ? { health: h } : {};
   }

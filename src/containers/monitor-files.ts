@@ -6,7 +6,7 @@
  */
 import { processIdentity } from '../runtime/proc-stat.js';
 import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { inDir } from './record.js';
 
 export interface MonitorInfo {
   pid: number;
@@ -31,7 +31,7 @@ export interface ExitInfo {
 export function readMonitorInfo(runDir: string): MonitorInfo | undefined {
   let text: string;
   try {
-    text = readFileSync(join(runDir, 'monitor'), 'utf8');
+    text = readFileSync(inDir(runDir, 'monitor'), 'utf8');
   } catch {
     return undefined;
   }
@@ -43,7 +43,7 @@ export function readMonitorInfo(runDir: string): MonitorInfo | undefined {
 export function readExitInfo(runDir: string): ExitInfo | undefined {
   let text: string;
   try {
-    text = readFileSync(join(runDir, 'exit'), 'utf8');
+    text = readFileSync(inDir(runDir, 'exit'), 'utf8');
   } catch {
     return undefined;
   }
@@ -71,7 +71,7 @@ export function monitorAlive(info: MonitorInfo): boolean {
 export function signalContainer(runDir: string, sig: number): boolean {
   let fd: number;
   try {
-    fd = openSync(join(runDir, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK);
+    fd = openSync(inDir(runDir, 'ctl'), constants.O_WRONLY | constants.O_NONBLOCK);
   } catch {
     return false; // ENOENT: gone; ENXIO: no reader
   }

@@ -184,6 +184,6 @@ test('bundle: ps runs from the containers bundle with a code cache of its own an
     assert.equal(ps.stderr, 'loaded: \n');
   }
   assert.equal(cacheFiles().length, before + 1);
-  assert.ok(cacheFiles().some((f) => /^v8-[0-9a-f]{16}-ps-v\d/.test(f)));
+  assert.ok(cacheFiles().some((f) => /^v8-[0-9a-f]{16}-ps-f[0-9a-f]{8}-v\d/.test(f)));
   assert.equal((await run(cli, ['rm', '--root', root, id])).code, 0);
 });
