@@ -132,7 +132,7 @@ async function localState(session: BuildSession, name: string, dir: string): Pro
       const scratch = await session.store.scratchDir('context');
       try {
         const entries = await buildCopyLayer(req, new RootfsView([]), scratch);
-        return await writeLayerWithSnapshot(session.store, entries, undefined, {
+        return await writeLayerWithSnapshot(session.store, session.snapshotter, entries, undefined, {
           ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
           donorRoot: context.root,
         });

@@ -13,12 +13,13 @@
  * Hard links: the first path of a link group in sorted order carries the content and the others
  * link to it, so a link never precedes its target in the tar.
  */
-import { closeSync, existsSync, mkdirSync, openSync, promises as fsp, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { encodeHeader, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
 import type { BlobInfo } from './blobs.js';
-import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
+import type { ScratchSpace, StoreContent } from './store-roles.js';
+import type { Snapshotter } from './snapshots.js';
 import { chainIds, hexOf, sha256, type Digest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
 import { DonorIndex, SnapshotTap } from './snapshot-writer.js';
@@ -49,10 +50,13 @@ export async function writeLayer(
   return info;
 }
 
-/** What writing a layer together with its snapshot needs of the store (ImageStore has it). */
-export interface SnapshotSink extends Pick<StoreContent, 'putBlob' | 'blobPath'>, Pick<Leases, 'lease'>, Pick<ScratchSpace, 'root' | 'tempPath'> {
-  snapshotDir(chainId: Digest): string;
-}
+/** What writing a layer together with its snapshot needs of the store (ImageStore has it): the
+ *  blob, and the listing and donor index kept beside it. */
+export type SnapshotSink = Pick<StoreContent, 'putBlob' | 'blobPath'> & Pick<ScratchSpace, 'root' | 'tempPath'>;
+
+/** What it needs of the snapshotter: an active snapshot to write into, committed or aborted, and
+ *  the dirs of earlier snapshots (donors of unchanged files). */
+export type SnapshotMaker = Pick<Snapshotter, 'prepare' | 'commit' | 'abort' | 'paths'>;
 
 export interface SnapshotWriteOptions extends LayerWriteOptions {
   /** The directory the layer's sources come from (the build context's root): its files that are
@@ -67,23 +71,25 @@ export interface SnapshotWriteOptions extends LayerWriteOptions {
  * them for a plain layer (snapshot-writer.ts, which also links files unchanged since an earlier
  * snapshot), else through the extraction a later unpack would do — so files are read once and the
  * snapshot is not made afterwards by reading the blob back. `parentChain` is the chain ID of the
- * layers below (undefined for a first layer). Order keeps a kill harmless: the snapshot is renamed
- * into place only after its blob is in the store (a snapshot never exists without its blob), and a
+ * layers below (undefined for a first layer). Order keeps a kill harmless: the snapshot (an active
+ * one of the snapshotter's) is committed only after its blob is in the store (a snapshot never exists without its blob), and a
  * killed writer leaves only PID-named temp files, which prune removes. An existing snapshot of the
  * same chain is kept; a failure of either side fails the layer.
  */
 export async function writeLayerWithSnapshot(
   store: SnapshotSink,
+  snapshots: SnapshotMaker,
   entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
   parentChain: Digest | undefined,
   opts: SnapshotWriteOptions = {},
 ): Promise<BlobInfo> {
-  const tmp = store.tempPath('snap');
-  mkdirSync(tmp, { mode: 0o755 });
+  // a layer's snapshot holds the layer alone (its parents are other snapshots): no lower dirs
+  const active = await snapshots.prepare([]);
+  const tmp = active.upperDir;
   const donors =
     opts.donorRoot !== undefined
       ? new DonorIndex(
-          (hex) => store.snapshotDir(`sha256:${hex}`),
+          (hex) => snapshots.paths([`sha256:${hex}`])[0]!,
           join(store.root, 'meta'),
           opts.donorRoot,
           () => store.tempPath('donors'),
@@ -129,22 +135,16 @@ export async function writeLayerWithSnapshot(
     recordListing(store, info.digest, listed);
     await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
-    const dir = store.snapshotDir(chainId);
-    store.lease([chainId]);
-    if (!existsSync(dir)) {
-      await fsp.rename(tmp, dir).catch((e: NodeJS.ErrnoException) => {
-        // another process made the same snapshot first: its copy is as good
-        if (!((e.code === 'ENOTEMPTY' || e.code === 'EEXIST') && existsSync(dir))) throw e;
-      });
-    }
-    if (tapped && existsSync(dir)) donors?.save(direct.copies, hexOf(chainId), hexOf(info.digest));
+    // (when another process made the same snapshot first, its copy is kept: as good as ours)
+    await snapshots.commit(active, chainId);
+    if (tapped && existsSync(snapshots.paths([chainId])[0]!)) donors?.save(direct.copies, hexOf(chainId), hexOf(info.digest));
     return info;
   } finally {
     direct.abort();
     donors?.close();
     pipe.end();
     await extracting?.catch(() => {});
-    await fsp.rm(tmp, { recursive: true, force: true });
+    await snapshots.abort(active); // (nothing left to do once committed)
   }
 }
 

@@ -26,9 +26,9 @@ test('unchanged files: bytes from the earlier blob, and the same blob as a fresh
     ];
     const s = await ImageStore.open(join(w, 'store'));
     const opts = { donorRoot: src };
-    const first = await writeLayerWithSnapshot(s, layer(), undefined, opts);
+    const first = await writeLayerWithSnapshot(s, s.snapshots, layer(), undefined, opts);
     writeFileSync(join(src, 'b'), `CONTENT OF B `.repeat(300)); // b changes; a and c do not
-    const second = await writeLayerWithSnapshot(s, layer(), undefined, opts);
+    const second = await writeLayerWithSnapshot(s, s.snapshots, layer(), undefined, opts);
     const fresh = await writeLayer(await ImageStore.open(join(w, 'ref')), layer());
     assert.equal(second.digest, fresh.digest, 'the same tar as reading every source');
     assert.equal(readFileSync(join(s.snapshotDir(second.digest), 'app', 'b'), 'utf8'), `CONTENT OF B `.repeat(300));
@@ -42,7 +42,7 @@ test('unchanged files: bytes from the earlier blob, and the same blob as a fresh
     closeSync(fd);
     const again = layer();
     again[0]!.mtimeMs = 1_700_000_000_000;
-    const third = await writeLayerWithSnapshot(s, again, undefined, opts);
+    const third = await writeLayerWithSnapshot(s, s.snapshots, again, undefined, opts);
     const third_ = readFileSync(s.blobPath(third.digest));
     assert.ok(third_.includes('MARKEDt of a '), "a's bytes were read from the earlier layer's blob");
     // a damaged or removed earlier blob only means reading the source
@@ -50,7 +50,7 @@ test('unchanged files: bytes from the earlier blob, and the same blob as a fresh
     rmSync(s.blobPath(second.digest));
     rmSync(s.blobPath(third.digest));
     again[0]!.mtimeMs = 1_650_000_000_000;
-    const fourth = await writeLayerWithSnapshot(s, again, undefined, opts);
+    const fourth = await writeLayerWithSnapshot(s, s.snapshots, again, undefined, opts);
     assert.equal(fourth.digest, (await writeLayer(await ImageStore.open(join(w, 'ref2')), again)).digest);
     await s.close();
   } finally {
@@ -75,24 +75,24 @@ test('a listed identity (the context walk\'s) is used without a stat: the donor 
     const s = await ImageStore.open(join(w, 'store'));
     const opts = { donorRoot: src };
     const old = { a: listed('a'), b: listed('b') };
-    const first = await writeLayerWithSnapshot(s, layer(old), undefined, opts);
+    const first = await writeLayerWithSnapshot(s, s.snapshots, layer(old), undefined, opts);
     writeFileSync(join(src, 'b'), `CONTENT OF B `.repeat(300)); // same size and header, new content
     assert.notEqual(listed('b'), old.b);
     // listed before the change: b's donor (the first layer's copy) is taken, no stat sees the change
-    const second = await writeLayerWithSnapshot(s, layer(old), undefined, opts);
+    const second = await writeLayerWithSnapshot(s, s.snapshots, layer(old), undefined, opts);
     assert.equal(second.digest, first.digest, 'the content as listed, from the donor');
     // without the donor's blob, its bytes are read back from the link, not from the changed source
     rmSync(s.blobPath(first.digest));
-    const again = await writeLayerWithSnapshot(s, layer(old), undefined, opts);
+    const again = await writeLayerWithSnapshot(s, s.snapshots, layer(old), undefined, opts);
     assert.equal(again.digest, first.digest, 'the linked bytes, not the source');
     // listed after it (or not listed: stat'ed here): b is read from the source
     const fresh = await writeLayer(await ImageStore.open(join(w, 'ref')), layer({}));
-    const third = await writeLayerWithSnapshot(s, layer({ a: old.a, b: listed('b') }), undefined, opts);
+    const third = await writeLayerWithSnapshot(s, s.snapshots, layer({ a: old.a, b: listed('b') }), undefined, opts);
     assert.equal(third.digest, fresh.digest);
     assert.notEqual(third.digest, first.digest);
     assert.equal(readFileSync(join(s.snapshotDir(third.digest), 'app', 'b'), 'utf8'), `CONTENT OF B `.repeat(300));
     writeFileSync(join(src, 'a'), `CONTENT OF A `.repeat(300));
-    const fourth = await writeLayerWithSnapshot(s, layer({}), undefined, { donorRoot: src });
+    const fourth = await writeLayerWithSnapshot(s, s.snapshots, layer({}), undefined, { donorRoot: src });
     assert.equal(fourth.digest, (await writeLayer(await ImageStore.open(join(w, 'ref2')), layer({}))).digest, 'unlisted: stat\'ed, the change seen');
     await s.close();
   } finally {
@@ -113,7 +113,7 @@ test('donor index file: version 3 groups (no hex or root repeated per file), ver
     ];
     const s = await ImageStore.open(join(w, 'store'));
     const opts = { donorRoot: src };
-    const first = await writeLayerWithSnapshot(s, layer(1_600_000_000_000), undefined, opts);
+    const first = await writeLayerWithSnapshot(s, s.snapshots, layer(1_600_000_000_000), undefined, opts);
     const dir = join(s.root, 'meta', 'copy-donors');
     const file = join(dir, readdirSync(dir)[0]!);
     const v3 = JSON.parse(readFileSync(file, 'utf8')) as { v: number; groups: Array<[string, string, Array<string | number>]> };
@@ -122,13 +122,13 @@ test('donor index file: version 3 groups (no hex or root repeated per file), ver
     assert.equal(v3.groups[0]![2][0], 'f0', 'sources below the root, without it');
     const linkCount = (d: `sha256:${string}`, n: string) => lstatSync(join(s.snapshotDir(d), 'app', n)).nlink;
     // read back: every file of the next layer is linked from the first snapshot
-    const second = await writeLayerWithSnapshot(s, layer(1_700_000_000_000), undefined, opts);
+    const second = await writeLayerWithSnapshot(s, s.snapshots, layer(1_700_000_000_000), undefined, opts);
     assert.ok(names.every((n) => linkCount(second.digest, n) >= 2));
     // a version 2 file (one record per source, absolute) is still read
     const v2: Record<string, unknown[]> = {};
     for (const g of v3.groups) for (let i = 0; i < g[2].length; i += 5) v2[join(src, String(g[2][i]))] = [g[2][i + 1], g[0], g[2][i + 2], g[2][i + 3], g[1], g[2][i + 4]];
     writeFileSync(file, JSON.stringify({ v: 2, files: v2 }));
-    const third = await writeLayerWithSnapshot(s, layer(1_650_000_000_000), undefined, opts);
+    const third = await writeLayerWithSnapshot(s, s.snapshots, layer(1_650_000_000_000), undefined, opts);
     assert.ok(names.every((n) => linkCount(third.digest, n) >= 3));
     // malformed records (wrong types, a short tail) are skipped: those files are written, the rest linked
     const bad = JSON.parse(readFileSync(file, 'utf8')) as typeof v3;
@@ -136,7 +136,7 @@ test('donor index file: version 3 groups (no hex or root repeated per file), ver
     flat[1] = 42; // f0's identity
     flat.push('extra', 'tail');
     writeFileSync(file, JSON.stringify(bad));
-    const fourth = await writeLayerWithSnapshot(s, layer(1_620_000_000_000), undefined, opts);
+    const fourth = await writeLayerWithSnapshot(s, s.snapshots, layer(1_620_000_000_000), undefined, opts);
     assert.equal(linkCount(fourth.digest, 'f0'), 1, 'f0 written');
     assert.ok(names.slice(1).every((n) => linkCount(fourth.digest, n) >= 2));
     assert.equal(fourth.digest, (await writeLayer(await ImageStore.open(join(w, 'ref')), layer(1_620_000_000_000))).digest);

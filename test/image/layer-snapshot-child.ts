@@ -16,6 +16,6 @@ process.stdout.write('ready\n');
 for (let i = 0; ; i++) {
   const entries: LayerEntry[] = [{ path: `l${i}`, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtimeMs: 0 }];
   for (const f of files) entries.push({ path: `l${i}/${f}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 256 * 1024, mtimeMs: 0, sourcePath: join(src!, f) });
-  const info = await writeLayerWithSnapshot(store, entries, topChainId(below), { donorRoot: src! }); // later layers link earlier copies
+  const info = await writeLayerWithSnapshot(store, store.snapshots, entries, topChainId(below), { donorRoot: src! }); // later layers link earlier copies
   below.push(info.digest);
 }

@@ -48,7 +48,7 @@ test('a layer written with its snapshot: same blob as writeLayer, and the snapsh
     ];
     const s = await ImageStore.open(join(w, 'store'));
     const base = await writeLayer(s, [e({ path: 'base', type: 'file', size: 6, sourcePath: join(src, 'small') })]);
-    const info = await writeLayerWithSnapshot(s, entries(), topChainId([base.digest]));
+    const info = await writeLayerWithSnapshot(s, s.snapshots, entries(), topChainId([base.digest]));
 
     // the reference: the same entries written the old way, then unpacked from the blob
     const ref = await ImageStore.open(join(w, 'ref'));
@@ -66,7 +66,7 @@ test('a layer written with its snapshot: same blob as writeLayer, and the snapsh
     // a source that shrank after it was listed: an error, and neither blob nor snapshot nor temp
     truncateSync(join(src, 'big'), 100);
     const before = readdirSync(join(w, 'store', 'blobs', 'sha256')).sort();
-    await assert.rejects(writeLayerWithSnapshot(s, entries(), topChainId([base.digest, info.digest])), /changed size/);
+    await assert.rejects(writeLayerWithSnapshot(s, s.snapshots, entries(), topChainId([base.digest, info.digest])), /changed size/);
     assert.deepEqual(readdirSync(join(w, 'store', 'blobs', 'sha256')).sort(), before);
     assert.deepEqual(readdirSync(join(w, 'store', 'snapshots')).sort(), [chain[1]!.slice(7)]);
     assert.deepEqual(readdirSync(join(w, 'store', 'tmp')), []);
@@ -141,10 +141,10 @@ test('unchanged source files are linked from the snapshot an earlier layer wrote
     const layer = (modeOfD = 0o644): LayerEntry[] => [e({ path: 'app', type: 'dir', mode: 0o755 }), file('a'), file('b'), file('c'), file('d', modeOfD), e({ path: 'app/hard', type: 'hardlink', linkname: 'app/a' })];
     const s = await ImageStore.open(join(w, 'store'));
     const opts = { donorRoot: src };
-    const first = await writeLayerWithSnapshot(s, layer(), undefined, opts);
+    const first = await writeLayerWithSnapshot(s, s.snapshots, layer(), undefined, opts);
     const dir1 = s.snapshotDir(first.digest);
     writeFileSync(join(src, 'b'), 'content of B\n'); // same size, new content
-    const second = await writeLayerWithSnapshot(s, layer(0o600), undefined, opts);
+    const second = await writeLayerWithSnapshot(s, s.snapshots, layer(0o600), undefined, opts);
     const dir2 = s.snapshotDir(second.digest);
     const ino = (d: string, n: string) => lstatSync(join(d, 'app', n)).ino;
     assert.equal(ino(dir2, 'a'), ino(dir1, 'a'), 'unchanged: linked');
@@ -163,12 +163,12 @@ test('unchanged source files are linked from the snapshot an earlier layer wrote
     rmSync(dir1, { recursive: true, force: true });
     rmSync(dir2, { recursive: true, force: true });
     writeFileSync(join(src, 'c'), 'content of C\n');
-    const third = await writeLayerWithSnapshot(s, layer(), undefined, opts);
+    const third = await writeLayerWithSnapshot(s, s.snapshots, layer(), undefined, opts);
     assert.equal(readFileSync(join(s.snapshotDir(third.digest), 'app', 'a'), 'utf8'), 'content of a\n');
     assert.equal(lstatSync(join(s.snapshotDir(third.digest), 'app', 'c')).nlink, 1);
     // a layer the direct writer does not take (a file capability): unpacked from the tar, same tree
     const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
-    const capped = await writeLayerWithSnapshot(s, [e({ path: 'ping', type: 'file', mode: 0o755, size: statSize(join(src, 'a')), sourcePath: join(src, 'a'), xattrs: { 'security.capability': cap } })], undefined, opts);
+    const capped = await writeLayerWithSnapshot(s, s.snapshots, [e({ path: 'ping', type: 'file', mode: 0o755, size: statSize(join(src, 'a')), sourcePath: join(src, 'a'), xattrs: { 'security.capability': cap } })], undefined, opts);
     await ref.putBlob(s.openBlob(capped.digest));
     assert.deepEqual(tree(s.snapshotDir(capped.digest)), tree(await ensureSnapshot(ref, capped.digest, capped.digest)));
     assert.deepEqual(readdirSync(join(w, 'store', 'tmp')), []);

@@ -147,7 +147,7 @@ export async function copyStep(
         const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
         // the snapshot is made in the same pass (a following RUN need not unpack the blob)
         const below = topChainId(state.layers.map((l) => l.digest));
-        return await writeLayerWithSnapshot(session.store, entries, below, {
+        return await writeLayerWithSnapshot(session.store, session.snapshotter, entries, below, {
           ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
           // files unchanged in the context since an earlier COPY are linked from its snapshot
           ...(req.from.kind === 'context' ? { donorRoot: req.from.context.root } : {}),
