@@ -8,7 +8,9 @@
  *   1. `run --rm --network none IMG true`, wall
  *   2. `exec CTR true`, wall, on a running container
  *   3. `ps -a` with 100 containers (made beforehand; Docker's list also holds whatever other users
- *      of the reference engine have there: the row count is printed)
+ *      of the reference engine have there: the row count is printed); then tsbuild's alone,
+ *      interleaved with a bare Node start (`node -e 0` without NODE_EXTRA_CA_CERTS), and the
+ *      paired difference: what tsbuild adds to Node's own start, the part a load inflates least
  *   4. log throughput: a container writes M MiB of 73-byte lines, `logs` reads them back (counted,
  *      not kept)
  *   5. memory per running container outside it: tsbuild's monitor, Docker's containerd-shim
@@ -266,6 +268,18 @@ try {
   for (const e of engines) await e.createMany(Math.max(0, N_PS - (await lines(e))));
   console.log(`ps rows: ${(await Promise.all(engines.map(async (e) => `${e.name} ${await lines(e)}`))).join(', ')}`);
   await row(`ps -a with ${N_PS} containers`, engines, async (e) => (await e.cli('ps', '-a')).ms);
+  const ts = engines.find((e) => e.name === 'tsbuild');
+  if (ts) {
+    const bare = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
+    const node: number[] = [];
+    const ps: number[] = [];
+    for (let i = 0; i < RUNS * 2; i++) {
+      node.push((await timed([process.execPath, '-e', '0'], bare)).ms);
+      ps.push((await ts.cli('ps', '-a')).ms);
+    }
+    const diff = ps.map((v, i) => v - node[i]!);
+    console.log(`ps -a with ${N_PS} containers, tsbuild ${fmt(ps, ' ms', 0)}; node -e 0 ${fmt(node, ' ms', 0)}; difference ${fmt(diff, ' ms', 0)}`);
+  }
 
   const writers = new Map<string, string>();
   const cmd = `yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz | head -c ${LOG_MB << 20}`;

@@ -14,7 +14,9 @@
  *   when not running, names conflict, a start that cannot execute the command leaves the container
  *   Created with ExitCode 126/127 and State.Error.
  * State: see record.ts. Every read re-syncs with the monitor's files: an exit file decides; a dead
- * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up".
+ * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up". `rm` marks the
+ * container first: one whose `rm` died half-way is removed by the next list or find (Docker's daemon
+ * finishes a removal its client gave up on).
  */
 import { procStat } from '../runtime/proc-stat.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -188,6 +190,7 @@ export class Containers {
       const record = readRecord(containerDir(this.paths, id));
       if (!record) continue;
       const state = await this.sync(id);
+      if (await this.finishRemoval(id, state)) continue;
       out.push({ record, state, ...this.health(record, state) });
     }
     // a run found ended here (its monitor killed: no exit command) is still in its peers' /etc/hosts
@@ -206,7 +209,18 @@ export class Containers {
     });
     const hit = resolveContainer(word, refs);
     const state = await this.sync(hit.id);
+    if (await this.finishRemoval(hit.id, state)) throw new TsbuildError('NOT_FOUND', `No such container: ${word}`);
     return { record: hit.record, state, ...this.health(hit.record, state) };
+  }
+
+  /** A removal whose `rm` died on the way (STATE marked, its PID gone) is finished now, as Docker's
+   *  daemon would have finished it; whether the container is gone. */
+  private async finishRemoval(id: string, state: ContainerState): Promise<boolean> {
+    if (!state.Removing || !state.RemovingPid || pidAlive(state.RemovingPid)) return false;
+    await this.remove(id, { force: true, volumes: !!state.RemoveVolumes }).catch((e: unknown) => {
+      if (!(e instanceof TsbuildError && e.code === 'NOT_FOUND')) throw e;
+    });
+    return true;
   }
 
   private health(record: ContainerRecord, state: ContainerState): { health?: HealthState } {
@@ -774,6 +788,13 @@ export class Containers {
     if (st.Running && !opts.force) {
       throw new TsbuildError('CONFLICT', `You cannot remove a running container ${id}. Stop the container before attempting removal or force remove`);
     }
+    // marked first: if this process dies before the record is gone (a killed `rm -f` waiting for
+    // the container to stop), the next list or find finishes the removal
+    await withLock(lockPath(this.paths, id), () => {
+      if (existsSync(dir)) writeJsonAtomic(join(dir, 'state.json'), { ...readState(dir), Removing: true, RemovingPid: process.pid, RemoveVolumes: !!opts.volumes });
+    });
+    const pause = Number(process.env.TSBUILD_TEST_RM_PAUSE_MS ?? 0);
+    if (pause > 0) await new Promise((r) => setTimeout(r, pause)); // tests only: a window to kill rm in
     const rd = runDir(this.paths, id);
     // we remove what the run leaves (rules, addresses, the record): its monitor need not start
     // its exit command (native/sandbox.c, removal_under_way) while we live

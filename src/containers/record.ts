@@ -124,8 +124,11 @@ export interface ContainerState {
   Ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; port: number; address?: string; network?: string }[];
   /** The container's cgroup directories (the monitor removes them; `rm` too, if it was killed). */
   Cgroups?: string[];
-  /** Set while being removed. */
+  /** Set while being removed (`rm`), with the remover's PID and `-v`: a remover that died (a
+   *  killed `rm -f`) leaves the removal to the next command that lists or finds the container. */
   Removing?: boolean;
+  RemovingPid?: number;
+  RemoveVolumes?: boolean;
   /** Stopped or killed by the user: the restart policy leaves it stopped (until a user start). */
   ManualStop?: boolean;
   /** The restart policy's back-off: the process waiting to start the container again. */

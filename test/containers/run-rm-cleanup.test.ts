@@ -1,8 +1,9 @@
 /**
  * Who removes a `--rm` container and when (issue 11's `run --rm` cost, Docker's synchronous rm -f):
  * a foreground `run --rm` CLI removes the container itself once it ended (the monitor's exit command
- * is only the fallback, for a CLI that died or detached), and `rm -f` answers only once the
- * container's monitor is gone, with no exit command started behind it.
+ * is only the fallback, for a CLI that died or detached), `rm -f` answers only once the
+ * container's monitor is gone, with no exit command started behind it, and an `rm -f` killed on the
+ * way leaves the removal to the next command that lists or finds the container.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,5 +70,30 @@ test('rm -f returns once the monitor is gone: no exit command left running (--rm
   assert.deepEqual(cleanupProcesses(), []);
   assert.equal(existsSync(join(RUN_ROOT, id)), false);
   assert.deepEqual(rulesFor(port), []);
+  await assertNothingLeft(base.root, h);
+});
+
+test('rm -f killed on the way (the container still running): the next ps finishes the removal, as a daemon would', { timeout: 120_000 }, async () => {
+  const r = await run('run', '-d', '--name', 'rmhalf', 'busybox', 'sleep', '60');
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  const h = holdings(base.root, id);
+  // an rm -f that stops after marking the container (a test hook), killed there
+  const child = spawn(process.execPath, ['--import', tsx, join(projectRoot, 'src/cli/main.ts'), '--root', base.root, 'rm', '-f', id], {
+    stdio: 'ignore',
+    env: { ...process.env, TSBUILD_TEST_RM_PAUSE_MS: '60000' },
+  });
+  const closed = new Promise((res) => child.on('close', res));
+  const state = () => JSON.parse(readFileSync(join(base.root, 'containers', id, 'state.json'), 'utf8')) as { Removing?: boolean };
+  for (let i = 0; i < 300 && !state().Removing; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(state().Removing, true);
+  child.kill('SIGKILL');
+  await closed;
+  assert.equal(processAlive(h.monitorPid), true, 'the container still runs: rm died before stopping it');
+  const ps = await run('ps', '-a');
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.doesNotMatch(ps.stdout, /rmhalf/);
+  assert.equal(existsSync(join(base.root, 'containers', id)), false);
+  assert.equal((await run('inspect', 'rmhalf')).code, 1);
   await assertNothingLeft(base.root, h);
 });
