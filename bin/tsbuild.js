@@ -163,7 +163,7 @@ if (source === undefined) {
   });
 } else {
   // Each container command has a code cache of its own: V8 deserializes the functions that
-  // command ran (a `ps` after a `run` would otherwise load run's and compile its own, ~10% of it).
+  // command ran (a `ps` after a `run` would otherwise load run's and compile its own: ~8% more CPU).
   // `container ls` is its own too; a group's unknown word shares the group's.
   const sub = ['container', 'volume', 'network'].includes(word) && /^[a-z]{1,16}$/.test(words[1] ?? '') ? `${word}-${words[1]}` : word;
   runBundle(source, bundle.endsWith('-containers.cjs') ? sub : undefined);
