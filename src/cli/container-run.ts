@@ -333,9 +333,9 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
   ).catch(dropIfPortTaken);
   if (!h) return 0;
   // Docker's sig-proxy: the CLI's signals go to the container (PID 1 decides what they do)
-  const { readMonitorInfo, signalContainer } = await import('../containers/monitor-files.js');
+  const { signalContainer } = await import('../containers/monitor-files.js');
   const { runDir } = await import('../containers/record.js');
-  const monitorPid = h.callerCleans ? readMonitorInfo(runDir(containers.paths, record.Id))?.pid : undefined;
+  const settle = (await import('./foreground-end.js')).foregroundEnd(containers, record.Id, h);
   const forward = (sig: NodeJS.Signals) => void signalContainer(runDir(containers.paths, record.Id), { SIGINT: 2, SIGTERM: 15, SIGHUP: 1, SIGQUIT: 3 }[sig as 'SIGINT']);
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
   for (const s of sigs) process.on(s, forward);
@@ -347,13 +347,8 @@ export async function runContainerCommand(cmd: 'run' | 'create', argv: string[],
       h.detach();
       return 0;
     }
-    // --rm (and the rules of published ports): removed here, in this process, rather than by the
-    // monitor's exit command (a second Node start); should we die first, the exit command does it
-    if (h.callerCleans) {
-      const cleaned = monitorPid !== undefined && (await containers.cleanup(record.Id, undefined, monitorPid).then(() => true, () => false));
-      h.cleanedUp(cleaned);
-    }
-    await h.done;
+    // --rm (and the rules of published ports): removed here, in this process (foreground-end.ts)
+    await settle();
     return end.exitCode;
   } finally {
     term?.restore();

@@ -76,12 +76,17 @@ function addVerbs(parent: Command, inGroup: boolean): void {
       if (opts.attach) {
           if (words.length > 1) throw new TsbuildError('USAGE', 'you cannot start and attach multiple containers at once');
         const v = await c.find(words[0]!);
-        const h = await startOrThrow(async () => c.start(v.record.Id, { attach: { stdout: process.stdout, stderr: process.stderr }, ...(await exitOpts(c, v.record.Id)) }));
+        const h = await startOrThrow(async () =>
+          c.start(v.record.Id, { attach: { stdout: process.stdout, stderr: process.stderr }, ...(await exitOpts(c, v.record.Id)), callerCleans: true }),
+        );
         if (!h) {
           process.exitCode = await c.wait(v.record.Id);
           return;
         }
-        process.exitCode = (await h.done).exitCode;
+        // an --rm container is removed here once it ended, not by a second Node start (as run's)
+        const settle = (await import('./foreground-end.js')).foregroundEnd(c, v.record.Id, h);
+        process.exitCode = (await h.ended).exitCode;
+        await settle();
         return;
       }
       const failedWords: string[] = [];

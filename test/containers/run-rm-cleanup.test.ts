@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { useContainerStore } from '../helpers/containers.js';
-import { projectRoot } from '../helpers/cli.js';
+import { projectRoot, runCli } from '../helpers/cli.js';
 import { RUN_ROOT, assertNothingLeft, freePort, holdings, processAlive, rulesFor } from './leftovers.js';
 
 const base = useContainerStore();
@@ -96,4 +96,17 @@ test('rm -f killed on the way (the container still running): the next ps finishe
   assert.equal(existsSync(join(base.root, 'containers', id)), false);
   assert.equal((await run('inspect', 'rmhalf')).code, 1);
   await assertNothingLeft(base.root, h);
+});
+
+test('start -a of an --rm container: its output and code, and it is gone when start returns, removed in-process (no exit command waited for)', { timeout: 120_000 }, async () => {
+  const id = await base.ok('create', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 4');
+  // an exit command would wait this long before removing (a test hook): start -a must not wait for it
+  const t0 = Date.now();
+  const r = await runCli(['--root', base.root, 'start', '-a', id], { env: { TSBUILD_TEST_CLEANUP_DELAY_MS: '8000' } });
+  const ms = Date.now() - t0;
+  assert.deepEqual([r.code, r.stdout, r.stderr], [4, 'out\n', 'err\n']);
+  assert.equal(existsSync(join(base.root, 'containers', id)), false, 'gone when start -a returns, as with Docker');
+  assert.ok(ms < 7000, `start -a took ${ms} ms: it waited for the exit command`);
+  assert.equal((await run('ps', '-aq')).stdout, '');
+  assert.deepEqual(cleanupProcesses(), []);
 });
