@@ -18,8 +18,8 @@
  * hashing began, a write in the same timestamp tick could go unnoticed (the git index problem).
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync, utimesSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DIGEST_VERSION } from './file-digest.js';
 
@@ -110,7 +110,9 @@ export class ChecksumCache {
   /** Loads the cache persisted at `file` (an absent, corrupt or foreign file gives an empty cache). */
   static async load(file: string, opts: ChecksumCacheOptions = {}): Promise<ChecksumCache> {
     const c = new ChecksumCache(file, opts.scope ?? '', opts.max ?? 500_000);
-    const dirs = c.parse<DirRow>(await readFile(c.dirsFile!, 'utf8').catch(() => undefined));
+    // read synchronously, as the other small reads at a build's start: the thread pool's round
+    // trips (open, stat, read, close) cost more than the read
+    const dirs = c.parse<DirRow>(readOptional(c.dirsFile!));
     // Oldest first, so the LRU order after loading matches the order it was saved in.
     for (const [rel, key, digest, hasContent] of dirs ?? []) c.dirs.set(rel, { key, digest, hasContent: hasContent === 1 });
     return c;
@@ -155,8 +157,14 @@ export class ChecksumCache {
     c.siblings = { dir, keep: Math.max(1, opts.keepScopes ?? DEFAULT_KEEP_SCOPES) };
     // a no-op rebuild saves nothing; mark the scope as used anyway (not on every build: a syscall)
     const now = Date.now();
-    const st = await stat(file).catch(() => undefined);
-    if (st && now - st.mtimeMs > TOUCH_AFTER_MS) await utimes(file, now / 1000, now / 1000).catch(() => {});
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (st && now - st.mtimeMs > TOUCH_AFTER_MS) {
+      try {
+        utimesSync(file, now / 1000, now / 1000);
+      } catch {
+        /* only the scope's place in the LRU */
+      }
+    }
     return c;
   }
 
@@ -325,4 +333,13 @@ async function pruneScopes(dir: string, keep: number, self: string): Promise<voi
 /** The stat identity as one string (the key entries are compared by). */
 export function fingerprint(st: StatIdentity): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}:${st.uid}:${st.gid}`;
+}
+
+/** A file's text, or undefined when it cannot be read (absent: nothing cached yet). */
+function readOptional(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }

