@@ -162,31 +162,43 @@ export class DonorIndex {
 
   /** The records as version 3 groups, in the map's (recency) order of each group's first record. */
   private groups(): Array<[string, string, Array<string | number>]> {
-    const byPair = new Map<string, [string, string, Array<string | number>]>();
+    // snapshot hex -> blob hex -> group; records of one COPY come in a run with the same pair
+    const byPair = new Map<string, Map<string, [string, string, Array<string | number>]>>();
+    const out: Array<[string, string, Array<string | number>]> = [];
+    let last: [string, string, Array<string | number>] | undefined;
+    const n = this.under.length;
     for (const [src, [id, snap, path, key, blob, offset]] of this.records) {
       if (!src.startsWith(this.under)) continue;
-      const pair = `${snap} ${blob}`;
-      let g = byPair.get(pair);
-      if (!g) byPair.set(pair, (g = [snap, blob, []]));
-      g[2].push(src.slice(this.under.length), id, path, key, offset);
+      let g = last;
+      if (g === undefined || g[0] !== snap || g[1] !== blob) {
+        let bySnap = byPair.get(snap);
+        if (!bySnap) byPair.set(snap, (bySnap = new Map()));
+        g = bySnap.get(blob);
+        if (!g) {
+          bySnap.set(blob, (g = [snap, blob, []]));
+          out.push(g);
+        }
+        last = g;
+      }
+      g[2].push(src.slice(n), id, path, key, offset);
     }
-    return [...byPair.values()];
+    return out;
   }
 
-  /** A file holding exactly `h`'s content and metadata, if an earlier snapshot has one. */
   /** Whether this index takes a source at all (only files below its root). */
   covers(sourcePath: string): boolean {
     return sourcePath.startsWith(this.under);
   }
 
-  /** A file holding exactly `h`'s content and metadata, if an earlier snapshot has one (it may
-   *  have been pruned since: the caller's link then fails), and where its bytes are in a blob. */
-  find(sourcePath: string, identity: string, h: TarHeader): { path: string; content: ContentSource | undefined } | undefined {
+  /** A file holding exactly the content and metadata of an entry of `size` bytes whose header
+   *  gives `key` (headerKey), if an earlier snapshot has one (it may have been pruned since: the
+   *  caller's link then fails), and where its bytes are in a blob. */
+  find(sourcePath: string, identity: string, key: string, size: number): { path: string; content: ContentSource | undefined } | undefined {
     const r = this.records.get(sourcePath);
-    if (!r || r[0] !== identity || r[3] !== headerKey(h)) return undefined;
+    if (!r || r[0] !== identity || r[3] !== key) return undefined;
     const dir = this.dirOf(r[1]);
     if (dir === undefined) return undefined;
-    return { path: `${dir}/${r[2]}`, content: Number.isSafeInteger(r[5]) && HEX.test(r[4]) ? this.blobAt(r[4], r[5], h.size) : undefined };
+    return { path: `${dir}/${r[2]}`, content: Number.isSafeInteger(r[5]) ? this.blobAt(r[4], r[5], size) : undefined };
   }
 
   /** Snapshot dirs by hex (a COPY's donors sit in one or a few snapshots: computed once each). */
@@ -200,6 +212,7 @@ export class DonorIndex {
   private blobAt(hex: string, offset: number, size: number): ContentSource | undefined {
     let w = this.blobs.get(hex);
     if (w === undefined) {
+      if (!HEX.test(hex)) return undefined; // (not remembered: a malformed record is rare)
       try {
         w = new BlobWindow(openSync(this.blobPath(hex), constants.O_RDONLY | constants.O_NOFOLLOW));
       } catch {
@@ -323,12 +336,13 @@ export class SnapshotTap implements LayerTap {
         // the identity as listed when the lister had it (no stat here: a COPY of 5,000 files saves
         // 5,000 of them); the bytes then come from a donor only for the content as listed
         const id = e.sourcePath !== undefined && this.donors?.covers(e.sourcePath) ? (e.sourceIdentity ?? sourceIdentity(e.sourcePath)) : undefined;
-        const donor = id !== undefined ? this.donors?.find(e.sourcePath!, id, h) : undefined;
+        const key = id !== undefined ? headerKey(h) : '';
+        const donor = id !== undefined ? this.donors?.find(e.sourcePath!, id, key, h.size) : undefined;
         if (donor !== undefined) {
           try {
             linkSync(donor.path, abs);
             this.linked++;
-            this.copies.push([e.sourcePath!, id!, rel, headerKey(h), contentOffset]);
+            this.copies.push([e.sourcePath!, id!, rel, key, contentOffset]);
             // its bytes still go by for the tar: from the donor's blob, or else read back from the
             // link (the donor's inode: snapshots are never modified), never from the source, which
             // may have changed since it was listed
@@ -341,7 +355,7 @@ export class SnapshotTap implements LayerTap {
         const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         this.fd = fd;
         this.pending = { h, expect: h.size, got: 0 };
-        if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, headerKey(h), contentOffset]);
+        if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, key, contentOffset]);
         if (h.size === 0) this.closeFile();
         return;
       }
