@@ -25,7 +25,8 @@ import type { Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from '../image/layer-entry.js';
 import { layerTar } from '../image/layer-writer.js';
-import { RootfsView, splitPath } from '../image/rootfs-view.js';
+import { RootfsView, splitPath, type ViewMount } from '../image/rootfs-view.js';
+import { sortMounts } from './volumes.js';
 import { fsx } from '../native/fsx.js';
 import { extractLayer } from '../image/layer-reader.js';
 import type { TarSource } from '../image/tar-format.js';
@@ -38,11 +39,26 @@ export interface CpOptions {
   followLink?: boolean;
 }
 
-function viewOf(c: Containers, v: ContainerView): { view: RootfsView; upper: string } {
-  const upper = join(containerDir(c.paths, v.record.Id), 'upper');
+/**
+ * The container's root as `docker cp` sees it, running or not: its writable layer over the image's
+ * layers, with its volumes and binds and the /etc files it was started with mounted over them
+ * (tmpfs content lives only inside a running container: not seen, as with Docker).
+ */
+function viewOf(c: Containers, v: ContainerView): { view: RootfsView<CpMount>; upper: string } {
+  const dir = containerDir(c.paths, v.record.Id);
+  const upper = join(dir, 'upper');
   const lowers = c.store.snapshots.paths(v.record.Layers);
-  return { view: new RootfsView([upper, ...[...lowers].reverse()]), upper };
+  const mounts: CpMount[] = ETC_FILES.filter((n) => existsSync(join(dir, n))).map((n) => ({ target: `/etc/${n}`, source: join(dir, n), readonly: false }));
+  for (const m of sortMounts(v.record.Mounts ?? [])) if (m.Type !== 'tmpfs') mounts.push({ target: m.Destination, source: m.Source, readonly: !m.RW });
+  return { view: new RootfsView([upper, ...[...lowers].reverse()], mounts), upper };
 }
+
+interface CpMount extends ViewMount {
+  readonly: boolean;
+}
+
+/** What start bind-mounts from the container's dir (containers.ts writeEtc). */
+const ETC_FILES = ['hosts', 'hostname', 'resolv.conf'];
 
 const notFound = (word: string, p: string) => new TsbuildError('NOT_FOUND', `Could not find the file ${p} in container ${word}`, undefined, 1);
 
@@ -155,6 +171,22 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
     const parent = view.lookup(dirPath);
     if (!parent || !parent.stat.isDirectory()) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dirname(abs)} in container ${word}`, undefined, 1);
   }
+  // into a volume, a bind or a mounted /etc file: its host source, as Docker writes through the
+  // mounts it sets up for cp (read-only ones refused in dockerd's words)
+  const destPath = name === '' ? dirPath : `${dirPath === '/' ? '' : dirPath}/${name}`;
+  const mounted = view.mountOf(splitPath(destPath));
+  if (mounted) {
+    if (mounted.mount.readonly) throw new TsbuildError('INVALID', 'mounted volume is marked read-only', undefined, 1);
+    const hostDir = view.lookup(dirPath)?.hostPath;
+    if (name !== '' && mounted.parts.length === splitPath(destPath).length && !statSync(mounted.source).isDirectory()) {
+      copyFileSync(src, mounted.source); // a file mounted at DEST (/etc/hosts, a file bind)
+      return;
+    }
+    if (hostDir === undefined) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dirname(abs)} in container ${word}`, undefined, 1);
+    if (name === '') for (const n of readdirSync(src)) copyPlain(join(src, n), join(hostDir, n));
+    else copyPlain(src, join(hostDir, name));
+    return;
+  }
   // the directory chain in the writable layer, with the image's owners and modes (a copy-up)
   let up = upper;
   let cpath = '';
@@ -197,6 +229,29 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
   if (name === '') {
     for (const n of readdirSync(src)) copyIn(join(src, n), join(up, n), `${dirPath === '/' ? '' : dirPath}/${n}`);
   } else copyIn(src, join(up, name), `${dirPath === '/' ? '' : dirPath}/${name}`);
+}
+
+/** SRC (a host path) copied to TO on the host: owners, modes and times kept, links copied as links. */
+function copyPlain(from: string, to: string): void {
+  const st = lstatSync(from);
+  const old = lstatOrNull(to);
+  if (st.isDirectory()) {
+    if (old && !old.isDirectory()) rmSync(to, { force: true });
+    if (!old || !old.isDirectory()) mkdirSync(to);
+    applyMeta(to, st);
+    for (const n of readdirSync(from)) copyPlain(join(from, n), join(to, n));
+  } else {
+    if (old) rmSync(to, { recursive: true, force: true });
+    if (st.isSymbolicLink()) {
+      symlinkSync(readlinkSync(from), to);
+      lchownSync(to, st.uid, st.gid);
+      return;
+    }
+    if (!st.isFile()) return;
+    copyFileSync(from, to);
+    applyMeta(to, st);
+  }
+  lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
 }
 
 function lowerHasPath(v: ContainerView, c: Containers, p: string): boolean {

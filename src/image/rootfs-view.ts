@@ -4,8 +4,11 @@
  * without mounting anything. The builder and the runtime use it wherever they must look into an image
  * from the host: COPY sources and destinations, /etc/passwd for USER and --chown, parent dir metadata.
  * Symlinks are always resolved inside the root, never on the host (CVE-2024-9676 class).
+ * A container's view also has its mounts (volumes, binds, its /etc/hosts, hostname, resolv.conf):
+ * a path at or below a mount's target is looked up in the mount's host source, as `docker cp`
+ * reads through the container's mounts; symlinks there still resolve inside the container's root.
  */
-import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readlinkSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { fsx } from '../native/fsx.js';
 import { TsbuildError } from '../errors.js';
@@ -18,13 +21,43 @@ export interface ViewEntry {
 
 const MAX_SYMLINKS = 40; // the kernel's ELOOP limit
 
-export class RootfsView {
-  /** @param layers snapshot directories, TOPMOST FIRST */
-  constructor(private readonly layers: readonly string[]) {}
+/** A host file or directory shown at `target` (an absolute container path) over the layers. */
+export interface ViewMount {
+  target: string;
+  source: string;
+}
+
+export class RootfsView<M extends ViewMount = ViewMount> {
+  private readonly mounts: { parts: string[]; source: string; mount: M }[];
+
+  /**
+   * @param layers snapshot directories, TOPMOST FIRST
+   * @param mounts shown over the layers; a later mount at or below an earlier one's target wins
+   */
+  constructor(
+    private readonly layers: readonly string[],
+    mounts: readonly M[] = [],
+  ) {
+    // deepest target first: the mount a path is under is the first that matches
+    // (a source is the host's own path: links in it are the host's, followed as mount(2) does)
+    this.mounts = mounts.map((m) => ({ parts: splitPath(m.target), source: realpathOr(m.source), mount: m })).reverse().sort((a, b) => b.parts.length - a.parts.length);
+  }
 
   /** The entry at an absolute, already resolved path (no symlink following), or null. */
   lookup(path: string): ViewEntry | null {
     const parts = splitPath(path);
+    const m = this.mountOf(parts);
+    if (m) {
+      // inside a mount: a plain host tree (no whiteouts), walked without following links
+      let cur = m.source;
+      for (const p of parts.slice(m.parts.length)) {
+        const st = lstatOrNull(cur);
+        if (!st || !st.isDirectory()) return null;
+        cur = join(cur, p);
+      }
+      const st = lstatOrNull(cur);
+      return st ? { hostPath: cur, stat: st } : null;
+    }
     if (parts.length === 0) {
       for (const l of this.layers) {
         const st = lstatOrNull(l);
@@ -89,7 +122,10 @@ export class RootfsView {
     const self = this.lookup(path);
     if (!self || !self.stat.isDirectory()) return null;
     const parts = splitPath(path);
+    if (this.mountOf(parts)) return safeReaddir(self.hostPath).sort(compareBytes);
     const names = new Set<string>();
+    // mount points show in their parent even where no layer made them
+    for (const m of this.mounts) if (m.parts.length === parts.length + 1 && parts.every((p, i) => m.parts[i] === p)) names.add(m.parts.at(-1)!);
     for (const layer of this.layers) {
       const state = layerDirState(layer, parts);
       if (state.dir) {
@@ -100,6 +136,11 @@ export class RootfsView {
     // lookup() applies the whiteout and opacity rules to each candidate.
     const base = parts.length === 0 ? '' : '/' + parts.join('/');
     return [...names].filter((n) => this.lookup(`${base}/${n}`) !== null).sort(compareBytes);
+  }
+
+  /** The mount whose target is `parts` or holds it, if any: the deepest. */
+  mountOf(parts: readonly string[]): { parts: string[]; source: string; mount: M } | undefined {
+    return this.mounts.find((m) => m.parts.length <= parts.length && m.parts.every((p, i) => parts[i] === p));
   }
 
   /** Reads a file through in-root resolution; null when it does not exist or is not a file. */
@@ -150,6 +191,14 @@ function safeReaddir(dir: string): string[] {
 /** Byte order of UTF-8 names, as tar writers and Go sort. */
 export function compareBytes(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
 }
 
 function lstatOrNull(p: string): Stats | null {

@@ -57,6 +57,42 @@ test('cp out of and into a container, resolved inside its root', { timeout: 120_
   assert.equal((await run('cp', join(host, 'new'), join(host, 'x'))).code, 1);
 });
 
+// Docker 20.10 here: cp reads and writes through the container's mounts, running or stopped —
+// /etc/hostname is the -h name, a bind's and a volume's files are theirs, a copy into a stopped
+// container's bind lands in the bind's host dir, a read-only one is refused.
+test('cp through the container mounts: its /etc files, binds and volumes, running or stopped', { timeout: 120_000 }, async () => {
+  const bind = join(host, 'bind');
+  const robind = join(host, 'ro');
+  mkdirSync(bind);
+  mkdirSync(robind);
+  writeFileSync(join(bind, 'f'), 'bound\n');
+  const r = await run('run', '-d', '--name', 'cpm', '--network', 'none', '-h', 'myhost', '-v', `${bind}:/data`, '-v', `${robind}:/ro:ro`, '-v', 'cpvol:/vol', 'busybox', 'sh', '-c', 'echo invol > /vol/g; touch /vol/ready; sleep 300');
+  assert.equal(r.code, 0, r.stderr);
+  for (let i = 0; i < 50 && (await run('exec', 'cpm', 'test', '-e', '/vol/ready')).code !== 0; i++) await new Promise((res) => setTimeout(res, 200));
+  const cat = (path: string) => {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--root', base.root, 'cp', `cpm:${path}`, '-'], { cwd: join(import.meta.dirname, '..', '..') });
+    return spawnSync('tar', ['-xO'], { input: out.stdout }).stdout.toString();
+  };
+  const check = () => {
+    assert.equal(cat('/etc/hostname'), 'myhost\n');
+    assert.equal(cat('/data/f'), 'bound\n');
+    assert.equal(cat('/vol/g'), 'invol\n');
+  };
+  check();
+  assert.equal((await run('cp', 'cpm:/data', join(host, 'out'))).code, 0);
+  assert.equal(readFileSync(join(host, 'out', 'f'), 'utf8'), 'bound\n');
+  await run('stop', '-t', '0', 'cpm');
+  check();
+  writeFileSync(join(host, 'in'), 'in\n');
+  assert.equal((await run('cp', join(host, 'in'), 'cpm:/data/')).code, 0);
+  assert.equal(readFileSync(join(bind, 'in'), 'utf8'), 'in\n');
+  const ro = await run('cp', join(host, 'in'), 'cpm:/ro/');
+  assert.deepEqual([ro.code, ro.stderr], [1, 'tsbuild: mounted volume is marked read-only\n']);
+  assert.equal(existsSync(join(robind, 'in')), false);
+  assert.equal((await run('rm', '-v', 'cpm')).code, 0);
+  await run('volume', 'rm', 'cpvol');
+});
+
 test('cp - CTR:DEST extracts a tar stream from stdin, in-root and refusing unsafe names', { timeout: 180_000 }, async () => {
   const tree = join(host, 'tartree');
   mkdirSync(join(tree, 'd'), { recursive: true });
