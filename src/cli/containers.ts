@@ -377,7 +377,7 @@ export function addInspect(parent: Command, only?: 'container' | 'image'): void 
         let obj: Record<string, unknown> | undefined;
         if (kind !== 'image') {
           try {
-            obj = inspectObject(await c.find(n), c.paths);
+            obj = inspectObject(await c.find(n), c);
           } catch (e) {
             if (!(isTsbuildError(e) && e.code === 'NOT_FOUND')) throw e;
           }

@@ -19,8 +19,6 @@ import type { StoredImage } from '../image/store.js';
 import { diffUpperDir } from '../runtime/diff.js';
 import type { Containers } from './containers.js';
 import { withPaused } from './pause.js';
-import { containerDir } from './record.js';
-import { join } from 'node:path';
 
 export interface CommitOptions {
   /** REPOSITORY[:TAG] */
@@ -51,8 +49,7 @@ export async function commitContainer(c: Containers, word: string, o: CommitOpti
   }
   for (const ch of o.changes) applyChange(cfg, ch);
 
-  const lowerDirs = c.store.snapshots.paths(v.record.Layers);
-  const upper = join(containerDir(c.paths, v.record.Id), 'upper');
+  const { lowerDirs, upperDir: upper } = c.layer(v.record);
   const layers = image.manifest.layers.map((l) => ({ digest: l.digest, size: l.size }));
   const empty = await withPaused(v, o.pause ?? true, async () => {
     await o.beforeRead?.();

@@ -17,6 +17,10 @@
  * monitor without one (killed, reboot) reads as Exited (255) — never a stuck "Up". `rm` marks the
  * container first: one whose `rm` died half-way is removed by the next list or find (Docker's daemon
  * finishes a removal its client gave up on).
+ * The writable layer is the snapshotter's keyed active snapshot named by the container's ID (as
+ * containerd's Prepare(key=ID) / Docker's RWLayer), apart from the record: made before the record
+ * appears (a failed create removes it), removed after the record is gone; one left without a record
+ * by a killed create or rm goes with the next list (`ps`, `container prune`, ...).
  */
 import { procStat } from '../runtime/proc-stat.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -26,7 +30,7 @@ import { TsbuildError } from '../errors.js';
 import { chainIds } from '../image/digest.js';
 import { withLock, pidAlive } from '../image/lock.js';
 import { removeTree } from '../image/remove-tree.js';
-import type { Snapshotter } from '../image/snapshots.js';
+import type { SnapshotMounts, Snapshotter } from '../image/snapshots.js';
 import type { StoredImage } from '../image/store.js';
 import type { BuildCache, ImageCatalog, Leases, ScratchSpace, StoreContent } from '../image/store-roles.js';
 import { createCgroup, type Cgroup } from '../runtime/cgroup.js';
@@ -185,8 +189,10 @@ export class Containers {
   /** Every container, newest first, states re-synced. */
   async list(): Promise<ContainerView[]> {
     this.sweepTemps();
+    const ids = listIds(this.paths);
+    await this.sweepLayers(new Set(ids));
     const out: ContainerView[] = [];
-    for (const id of listIds(this.paths)) {
+    for (const id of ids) {
       const record = readRecord(containerDir(this.paths, id));
       if (!record) continue;
       const state = await this.sync(id);
@@ -232,6 +238,18 @@ export class Containers {
   /** Containers using image ID (for rmi). */
   async usersOf(imageId: string): Promise<ContainerView[]> {
     return (await this.list()).filter((c) => c.record.Image === imageId);
+  }
+
+  /**
+   * The container's writable layer over its image's layers: its keyed active snapshot. A container
+   * made before the snapshotter held writable layers has them in its own dir (read there).
+   */
+  layer(record: ContainerRecord): SnapshotMounts {
+    const active = this.store.snapshots.active(record.Id);
+    if (active) return active;
+    const dir = containerDir(this.paths, record.Id);
+    if (existsSync(join(dir, 'upper'))) return { lowerDirs: this.store.snapshots.paths(record.Layers), upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
+    throw new TsbuildError('NOT_FOUND', `the writable layer of container ${record.Id} is gone`);
   }
 
   logPath(id: string): string {
@@ -407,11 +425,15 @@ export class Containers {
     ensureContainersDir(this.paths);
     this.sweepTemps();
     const tmp = join(containersDir(this.paths), `.new-${process.pid}-${id}`);
-    mkdirSync(tmp, { mode: 0o700 });
+    let layered = false;
     try {
-      // overlayfs shows the upper dir's mode on the container's `/`: 0755 as an image's root
-      // (the container dir around it keeps everyone else out)
-      for (const d of ['upper', 'work', 'root']) mkdirSync(join(tmp, d), { mode: d === 'upper' ? 0o755 : 0o700 });
+      // the writable layer first, then the record: no record names a layer that is not there
+      await this.store.snapshots.prepare(chain, { key: id });
+      layered = true;
+      const pause = Number(process.env.TSBUILD_TEST_CREATE_PAUSE_MS ?? 0);
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause)); // tests only: a window to kill create in
+      mkdirSync(tmp, { mode: 0o700 });
+      mkdirSync(join(tmp, 'root'), { mode: 0o700 }); // the mount point
       writeJsonAtomic(join(tmp, 'state.json'), initialState());
       await withLock(namesLockPath(this.paths), async () => {
         const taken = this.namesTaken();
@@ -428,6 +450,7 @@ export class Containers {
       });
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
+      if (layered) await this.store.snapshots.removeActive(id);
       for (const v of madeVolumes) await this.volumes.remove(v, []).catch(() => undefined);
       throw e;
     }
@@ -488,6 +511,12 @@ export class Containers {
     return m;
   }
 
+  /** Writable layers no record owns (their create or rm was killed half-way; their creator is
+   *  gone). IDS: the records listed just now (a layer named there is kept without a look). */
+  private async sweepLayers(ids: ReadonlySet<string>): Promise<void> {
+    await this.store.snapshots.sweepActive((key) => ids.has(key) || existsSync(containerDir(this.paths, key)));
+  }
+
   /** Half-made records of dead processes (`.new-PID-ID`) and removals they did not finish. */
   private sweepTemps(): void {
     let names: string[];
@@ -528,10 +557,9 @@ export class Containers {
       const plan = this.endpoints.plan(record);
       const userPrimary = isBuiltinNetwork(record.HostConfig.NetworkMode) ? undefined : plan[0];
       let primary: Attachment | undefined;
-      const lowerDirs = this.store.snapshots.paths(record.Layers);
+      const { lowerDirs, upperDir, workDir } = this.layer(record);
       const missing = lowerDirs.find((d) => !existsSync(d));
       if (missing) throw new TsbuildError('NOT_FOUND', `the image layers of container ${id} are gone (${missing})`);
-      const upperDir = join(dir, 'upper');
       const c = record.Config;
       const user = c.User ? await resolveUser([...lowerDirs, upperDir], c.User) : { uid: 0, gid: 0, groups: [] as number[], home: '/root' as string | undefined };
       const hostname = c.Hostname || (await import('node:os')).hostname();
@@ -561,9 +589,9 @@ export class Containers {
       let handle: MonitorHandle;
       try {
         handle = await startMonitor({
-          lowerDirs,
+          lowerDirs: [...lowerDirs],
           upperDir,
-          workDir: join(dir, 'work'),
+          workDir,
           mountPoint: join(dir, 'root'),
           args: [record.Path, ...record.Args],
           env,
@@ -840,6 +868,8 @@ export class Containers {
     }
     await this.releaseAddress(st.Network?.IPAddress);
     if (st.Endpoints) await this.endpoints.release(st.Endpoints);
+    // the record gone, its writable layer goes (a kill here leaves it to the next list's sweep)
+    await this.store.snapshots.removeActive(id);
     this.store.unpin(id);
     await removeTree(trash);
     if (st.Endpoints) await this.endpoints.refreshHosts().catch(() => undefined);

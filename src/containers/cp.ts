@@ -46,8 +46,7 @@ export interface CpOptions {
  */
 function viewOf(c: Containers, v: ContainerView): { view: RootfsView<CpMount>; upper: string } {
   const dir = containerDir(c.paths, v.record.Id);
-  const upper = join(dir, 'upper');
-  const lowers = c.store.snapshots.paths(v.record.Layers);
+  const { upperDir: upper, lowerDirs: lowers } = c.layer(v.record);
   const mounts: CpMount[] = ETC_FILES.filter((n) => existsSync(join(dir, n))).map((n) => ({ target: `/etc/${n}`, source: join(dir, n), readonly: false }));
   for (const m of sortMounts(v.record.Mounts ?? [])) if (m.Type !== 'tmpfs') mounts.push({ target: m.Destination, source: m.Source, readonly: !m.RW });
   return { view: new RootfsView([upper, ...[...lowers].reverse()], mounts), upper };

@@ -21,7 +21,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { sandboxHelperPath, DEFAULT_PATH } from '../runtime/sandbox.js';
@@ -29,7 +28,6 @@ import { resolveUser } from '../runtime/users.js';
 import type { Containers } from './containers.js';
 import { restarting } from './inspect.js';
 import { isPaused } from './pause.js';
-import { containerDir } from './record.js';
 
 export interface ExecOptions {
   cmd: string[];
@@ -85,8 +83,7 @@ export async function execInContainer(c: Containers, word: string, o: ExecOption
   if (isPaused(v)) throw new TsbuildError('CONFLICT', `Container ${word} is paused, unpause the container before exec`, undefined, 1);
   if (restarting(v)) throw new TsbuildError('CONFLICT', `Container ${id} is restarting, wait until the container is running`, undefined, 1);
   if (!v.state.Running || !v.state.Pid) throw new TsbuildError('CONFLICT', `Container ${id} is not running`, undefined, 1);
-  const lowerDirs = c.store.snapshots.paths(v.record.Layers);
-  const upper = join(containerDir(c.paths, id), 'upper');
+  const { lowerDirs, upperDir: upper } = c.layer(v.record);
   const cfg = v.record.Config;
   const userSpec = o.user ?? cfg.User;
   const user = userSpec

@@ -9,7 +9,6 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffUpperDir, OPAQUE_MARKER, WHITEOUT_PREFIX } from '../runtime/diff.js';
 import type { Containers } from './containers.js';
-import { containerDir } from './record.js';
 
 export interface Change {
   kind: 'A' | 'C' | 'D';
@@ -20,9 +19,8 @@ const MOUNTED = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']);
 
 export async function containerChanges(c: Containers, word: string): Promise<Change[]> {
   const v = await c.find(word);
-  const lowerDirs = c.store.snapshots.paths(v.record.Layers);
-  const upper = join(containerDir(c.paths, v.record.Id), 'upper');
-  const entries = await diffUpperDir(upper, { lowerDirs });
+  const { lowerDirs, upperDir } = c.layer(v.record);
+  const entries = await diffUpperDir(upperDir, { lowerDirs: [...lowerDirs] });
   const inLower = (p: string) =>
     lowerDirs.some((d) => {
       try {

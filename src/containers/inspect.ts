@@ -2,11 +2,12 @@
  * What `inspect` and `ps` show of a container, shaped as Docker 20.10's API types (ContainerJSON,
  * Container): State with Status/Running/.../StartedAt/FinishedAt, Config and HostConfig as created,
  * NetworkSettings with the top-level IPAddress (dropped by Docker 29, still used by tutorials) and
- * Networks.<mode>.IPAddress. Pure.
+ * Networks.<mode>.IPAddress; GraphDriver names the writable layer the snapshotter holds. Pure but for
+ * that look-up.
  */
 import { goMap, goStruct } from '../format/go-template.js';
-import { timeMs, type ContainerView } from './containers.js';
-import type { ContainerPaths } from './record.js';
+import { timeMs, type Containers, type ContainerView } from './containers.js';
+import type { SnapshotMounts } from '../image/snapshots.js';
 import { containerDir } from './record.js';
 import { jsonLogPath } from './json-log.js';
 import { commandLine, stateName, type ContainerSummary, type StateView } from './status-text.js';
@@ -52,10 +53,16 @@ export function summary(c: ContainerView): ContainerSummary {
 }
 
 /** `docker inspect`'s object for a container (as plain JSON-able data). */
-export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<string, unknown> {
+export function inspectObject(c: ContainerView, containers: Pick<Containers, 'paths' | 'layer'>): Record<string, unknown> {
   const r = c.record;
   const s = c.state;
-  const dir = containerDir(paths, r.Id);
+  const dir = containerDir(containers.paths, r.Id);
+  let layer: SnapshotMounts | undefined;
+  try {
+    layer = containers.layer(r);
+  } catch {
+    layer = undefined; // its writable layer is gone: the container is still shown
+  }
   const net = s.Running ? s.Network : undefined;
   const mode = r.HostConfig.NetworkMode;
   const endpoint = {
@@ -107,7 +114,13 @@ export function inspectObject(c: ContainerView, paths: ContainerPaths): Record<s
     ExecIDs: null,
     HostConfig: r.HostConfig,
     GraphDriver: {
-      Data: { UpperDir: join(dir, 'upper'), WorkDir: join(dir, 'work'), MergedDir: join(dir, 'root') },
+      // the writable layer is the snapshotter's (keyed active snapshot); overlayfs's lowerdir order
+      Data: {
+        LowerDir: layer ? [...layer.lowerDirs].reverse().join(':') : '',
+        MergedDir: join(dir, 'root'),
+        UpperDir: layer?.upperDir ?? '',
+        WorkDir: layer?.workDir ?? '',
+      },
       Name: 'overlay',
     },
     Mounts: inspectMounts(r.Mounts),

@@ -5,7 +5,8 @@
  *                                         name, image, layers); rewritten only by `rename`
  *   ROOT/containers/<id>/state.json       the last known state (Running, Pid, ExitCode, times, network)
  *   ROOT/containers/<id>/<id>-json.log    the json-file log (written by the monitor)
- *   ROOT/containers/<id>/{upper,work}/    the writable layer: kept across stop/start until `rm`
+ *   ROOT/snapshots-active/<id>/           the writable layer, the snapshotter's keyed active snapshot
+ *                                         (image/snapshots.ts): kept across stop/start until `rm`
  *   ROOT/containers/<id>/root/            the mount point (mounted only inside the container)
  *   ROOT/containers/<id>/{hosts,resolv.conf,hostname}   bound at /etc/... in the container
  *   /run/tsbuild/containers/<id>/         runtime files of the monitor: `monitor`, `ctl`, `exit`

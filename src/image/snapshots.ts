@@ -7,14 +7,21 @@
  * present snapshot is a whole one; two processes racing on one snapshot both make it and the
  * loser throws its copy away. An active snapshot lives in the store's temp area under its owner's
  * PID: removed on exit or SIGINT/SIGTERM (exit-cleanup.ts), after a SIGKILL by `prune`.
+ * A keyed active snapshot (containerd's Prepare with a key the caller keeps: a container's
+ * writable layer, as Docker's RWLayer) outlives its process: it lives under the store's
+ * `snapshots-active/<key>/` until `removeActive(key)`; it appears whole (made in the temp area,
+ * renamed in) and leaves sight before it is deleted (renamed back to the temp area), so a kill
+ * leaves either a whole one or a temp dir `prune` removes. One that nobody owns any more (its
+ * holder's record is gone, its creator dead) goes by `sweepActive`.
  */
-import { mkdirSync, existsSync, promises as fsp } from 'node:fs';
+import { mkdirSync, existsSync, readFileSync, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { type Digest, chainIds, isDigest } from './digest.js';
 import { extractLayer } from './layer-reader.js';
 import { removeTree } from './remove-tree.js';
 import { keepOnExit, removeOnExit } from './exit-cleanup.js';
+import { pidAlive } from './lock.js';
 import type { StoredImage } from './store.js';
 import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
 
@@ -24,6 +31,8 @@ import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
  */
 export interface SnapshotStore extends Pick<ScratchSpace, 'root' | 'tempPath'>, Pick<Leases, 'lease'>, Pick<StoreContent, 'openBlob'> {
   snapshotDir(chainId: Digest): string;
+  /** Where keyed (persistent) active snapshots live, one dir per key; made when first needed. */
+  readonly activeSnapshotsDir: string;
 }
 
 /** What the snapshotter hands the runtime for one overlay mount. */
@@ -60,6 +69,26 @@ export interface Snapshotter {
    */
   prepare(parent: readonly Digest[]): Promise<ActiveSnapshot>;
   /**
+   * With `key`: a keyed active snapshot, which outlives this process (a container's writable
+   * layer): named by `key` (letters, digits, `_.-`), found again by `active(key)`, ended only by
+   * `removeActive(key)` (not by commit or abort, nor by this process's exit). CONFLICT when `key`
+   * is taken. Its parents stay in the store while it exists (GC keeps them).
+   */
+  prepare(parent: readonly Digest[], opts: { key: string }): Promise<ActiveSnapshot>;
+  /** The keyed active snapshot `key`'s mounts; undefined when there is none. */
+  active(key: string): ActiveSnapshot | undefined;
+  /** Removes the keyed active snapshot `key` (it leaves sight first); whether there was one. */
+  removeActive(key: string): Promise<boolean>;
+  /** Every keyed active snapshot: its key and parents (chain IDs, bottom first). */
+  listActive(): Promise<{ key: string; parent: string[] }[]>;
+  /**
+   * Removes the keyed active snapshots nobody owns: those whose creator has ended and for which
+   * `owned(key)` is false. `owned` is asked again after the creator is seen gone (a create that
+   * finished meanwhile made its owner's record), so it must answer from the disk as it is then.
+   * The keys removed.
+   */
+  sweepActive(owned: (key: string) => boolean): Promise<string[]>;
+  /**
    * Makes `active`'s upper dir the committed snapshot `chainId` (atomically, by a rename) and
    * ends `active`. When `chainId` is committed already (a concurrent build made the same layer),
    * `active` is only removed. The upper dir must hold the layer's content in overlay format (a
@@ -86,7 +115,7 @@ export interface Snapshotter {
 
 export class StoreSnapshotter implements Snapshotter {
   /** This process's active snapshots: key -> dir (callers name them by key, never by path). */
-  private readonly active = new Map<string, string>();
+  private readonly transient = new Map<string, string>();
 
   constructor(private readonly store: SnapshotStore) {}
 
@@ -98,17 +127,18 @@ export class StoreSnapshotter implements Snapshotter {
     return ensureSnapshot(this.store, chainId, layer);
   }
 
-  async prepare(parent: readonly Digest[]): Promise<ActiveSnapshot> {
+  async prepare(parent: readonly Digest[], opts?: { key: string }): Promise<ActiveSnapshot> {
     const lowerDirs = this.paths(parent);
     const gone = lowerDirs.findIndex((d) => !existsSync(d));
     if (gone >= 0) throw new TsbuildError('NOT_FOUND', `snapshot ${parent[gone]} is not in the store`);
     this.store.lease(parent);
+    if (opts) return this.prepareKeyed(parent, opts.key);
     // a temp name carries our PID: prune removes it once we are gone (killed mid-step)
     const dir = this.store.tempPath('active');
     await fsp.mkdir(dir, { mode: 0o700 });
     removeOnExit(dir);
     const key = basename(dir);
-    this.active.set(key, dir);
+    this.transient.set(key, dir);
     // FROM scratch has no layer yet, but overlayfs needs a lower dir
     const empty = lowerDirs.length ? [] : [join(dir, 'empty')];
     const a: ActiveSnapshot = { key, lowerDirs: [...lowerDirs, ...empty], upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
@@ -141,15 +171,99 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   async abort(active: ActiveSnapshot): Promise<void> {
-    const dir = this.active.get(active.key);
+    const dir = this.transient.get(active.key);
     if (dir === undefined) return; // ended already
     await removeTree(dir); // whatever the depth of the tree the step made
-    this.active.delete(active.key);
+    this.transient.delete(active.key);
     keepOnExit(dir);
   }
 
+  private async prepareKeyed(parent: readonly Digest[], key: string): Promise<ActiveSnapshot> {
+    const dir = this.keyedDir(key);
+    if (existsSync(dir)) throw new TsbuildError('CONFLICT', `active snapshot ${key} already exists`);
+    // made whole in the temp area (our PID in its name: prune takes it if we are killed here)
+    const tmp = this.store.tempPath('keyed');
+    await fsp.mkdir(tmp, { mode: 0o700 });
+    removeOnExit(tmp);
+    try {
+      // overlayfs shows the upper dir's mode on the rootfs' `/`: 0755, as an image's root
+      await fsp.mkdir(join(tmp, 'upper'), { mode: 0o755 });
+      await fsp.mkdir(join(tmp, 'work'), { mode: 0o700 });
+      if (!parent.length) await fsp.mkdir(join(tmp, 'empty'), { mode: 0o755 });
+      // the creator's PID: while it lives, its caller may not have recorded the key yet (sweepActive)
+      const info: KeyedInfo = { parent: [...parent], creator: process.pid };
+      await fsp.writeFile(join(tmp, INFO), JSON.stringify(info), { mode: 0o600 });
+      await fsp.mkdir(this.store.activeSnapshotsDir, { recursive: true, mode: 0o700 });
+      await fsp.rename(tmp, dir);
+    } catch (e) {
+      await removeTree(tmp).catch(() => {});
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new TsbuildError('CONFLICT', `active snapshot ${key} already exists`);
+      throw e;
+    } finally {
+      keepOnExit(tmp);
+    }
+    return this.keyedMounts(key, dir, parent);
+  }
+
+  active(key: string): ActiveSnapshot | undefined {
+    const dir = this.keyedDir(key);
+    const info = readInfo(dir);
+    return info && this.keyedMounts(key, dir, info.parent);
+  }
+
+  async removeActive(key: string): Promise<boolean> {
+    const trash = this.store.tempPath('trash');
+    try {
+      await fsp.rename(this.keyedDir(key), trash);
+    } catch {
+      return false; // absent, or taken by a concurrent remove
+    }
+    await removeTree(trash);
+    return true;
+  }
+
+  async listActive(): Promise<{ key: string; parent: string[] }[]> {
+    const out: { key: string; parent: string[] }[] = [];
+    for (const key of await this.activeKeys()) {
+      const info = readInfo(join(this.store.activeSnapshotsDir, key));
+      if (info) out.push({ key, parent: info.parent });
+    }
+    return out;
+  }
+
+  async sweepActive(owned: (key: string) => boolean): Promise<string[]> {
+    const out: string[] = [];
+    for (const key of await this.activeKeys()) {
+      if (owned(key)) continue;
+      // a live creator may still be about to record the key: its caller's to finish or undo
+      const info = readInfo(join(this.store.activeSnapshotsDir, key));
+      if (info && pidAlive(info.creator)) continue;
+      if (owned(key)) continue;
+      if (await this.removeActive(key)) out.push(key);
+    }
+    return out;
+  }
+
+  private activeKeys(): Promise<string[]> {
+    return fsp
+      .readdir(this.store.activeSnapshotsDir)
+      .then((names) => names.filter((n) => KEY.test(n)))
+      .catch(() => [] as string[]);
+  }
+
+  private keyedDir(key: string): string {
+    if (!KEY.test(key)) throw new TsbuildError('INVALID', `bad snapshot key ${JSON.stringify(key)}`);
+    return join(this.store.activeSnapshotsDir, key);
+  }
+
+  private keyedMounts(key: string, dir: string, parent: readonly string[]): ActiveSnapshot {
+    const lowerDirs = parent.length ? this.paths(parent) : [join(dir, 'empty')];
+    return { key, lowerDirs, upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
+  }
+
   private dirOf(active: ActiveSnapshot): string {
-    const dir = this.active.get(active.key);
+    const dir = this.transient.get(active.key);
     if (dir === undefined) throw new TsbuildError('NOT_FOUND', `no active snapshot ${active.key}`);
     return dir;
   }
@@ -174,6 +288,22 @@ export class StoreSnapshotter implements Snapshotter {
     const bytes = await duBytes(trash);
     await removeTree(trash);
     return bytes;
+  }
+}
+
+/** What a keyed active snapshot's dir says of it. */
+interface KeyedInfo {
+  parent: string[];
+  creator: number;
+}
+const INFO = 'snapshot.json';
+const KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+function readInfo(dir: string): KeyedInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, INFO), 'utf8')) as KeyedInfo;
+  } catch {
+    return undefined; // none (written before the dir appears: never torn)
   }
 }
 

@@ -6,6 +6,7 @@
  *                                      an untagged image has one descriptor without a name)
  *   ROOT/blobs/sha256/<hex>            blobs; layers uncompressed (blob digest = diff ID)
  *   ROOT/snapshots/<chain-id hex>/     each layer unpacked once, overlayfs format (snapshots.ts)
+ *   ROOT/snapshots-active/<key>/       keyed active snapshots: a container's writable layer (snapshots.ts)
  *   ROOT/cache/<hex>.json              the builder's key/value cache entries, with pinned refs
  *   ROOT/meta/{gzip,origin}/<hex>.json remembered compressed digests of layers (see getCompressed)
  *   ROOT/leases/<pid>-<rand>           digests a live process wrote or uses but has not referenced yet
@@ -343,6 +344,11 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
     return join(this.root, 'snapshots', hexOf(chainId));
   }
 
+  /** Where keyed active snapshots live (a container's writable layer; snapshots.ts owns them). */
+  get activeSnapshotsDir(): string {
+    return join(this.root, 'snapshots-active');
+  }
+
   /** A fresh temp path inside the store (same filesystem as blobs and snapshots, for renames). */
   tempPath(tag = 'x'): string {
     return join(this.root, 'tmp', `${process.pid}-${tag}-${randomBytes(6).toString('hex')}`);
@@ -588,6 +594,8 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
       ? [...opts.candidates].filter((d) => isDigest(d) && existsSync(this.snapshotDir(d)))
       : await this.snapshots.list();
     const keep = new Set<string>(pinned);
+    // a keyed active snapshot (a container's writable layer) keeps its parents, as in containerd
+    for (const a of await this.snapshots.listActive()) for (const p of a.parent) keep.add(p);
     for (const m of idx.manifests) {
       keep.add(m.digest);
       try {

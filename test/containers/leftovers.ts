@@ -13,6 +13,11 @@ export interface Leftovers {
   ip?: string;
 }
 
+/** Where the snapshotter keeps container ID's writable layer (a keyed active snapshot). */
+export function layerDir(root: string, id: string): string {
+  return join(root, 'snapshots-active', id);
+}
+
 /** What a container holds on the host while it exists. */
 export function holdings(root: string, id: string): Leftovers {
   const mon = readFileSync(join(RUN_ROOT, id, 'monitor'), 'utf8').split(' ');
@@ -50,12 +55,13 @@ export function cgroupDirsOf(id: string): string[] {
   return out;
 }
 
-/** Nothing of container `h` is left: process, files, runtime dir, pin, address, cgroup. */
+/** Nothing of container `h` is left: process, files, writable layer, runtime dir, pin, address, cgroup. */
 export async function assertNothingLeft(root: string, h: Leftovers): Promise<void> {
   for (let i = 0; i < 100 && processAlive(h.monitorPid); i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(processAlive(h.monitorPid), false, 'monitor gone');
   assert.equal(existsSync(join(RUN_ROOT, h.id)), false, 'runtime dir gone');
   assert.equal(existsSync(join(root, 'containers', h.id)), false, 'record gone');
+  assert.equal(existsSync(layerDir(root, h.id)), false, 'writable layer gone');
   assert.equal(existsSync(join(root, 'pins', h.id)), false, 'pin gone');
   assert.deepEqual(cgroupDirsOf(h.id), [], 'cgroup gone');
   if (h.ip) assert.equal(existsSync(join('/run/tsbuild/ipam/tsbuild0', h.ip)), false, 'address given back');

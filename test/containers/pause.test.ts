@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useContainerStore } from '../helpers/containers.js';
-import { assertNothingLeft, holdings } from './leftovers.js';
+import { assertNothingLeft, holdings, layerDir } from './leftovers.js';
 import { ImageStore } from '../../src/image/store.js';
 import { Containers } from '../../src/containers/containers.js';
 import { commitContainer } from '../../src/containers/commit.js';
@@ -25,7 +25,7 @@ test('pause, unpause, commit frozen and thawed, stop and rm -f of a paused conta
   const id = r.stdout.trim();
   const counter = () => {
     try {
-      return readFileSync(join(base.root, 'containers', id, 'upper', 'tmp', 'n'), 'utf8');
+      return readFileSync(join(layerDir(base.root, id), 'upper', 'tmp', 'n'), 'utf8');
     } catch {
       return '';
     }

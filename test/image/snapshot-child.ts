@@ -1,17 +1,20 @@
 /**
  * A child process for the snapshotter's kill tests (not a test file itself): prepares an active
  * snapshot on an empty parent, writes into its upper dir, prints its key, then waits (to be
- * killed) or leaves without ending it.
+ * killed) or leaves without ending it. Mode `keyed`: a keyed active snapshot KEY over PARENT (a
+ * committed chain ID, or `-` for none), then the same (`wait` to be killed, else it exits).
  * Usage: node --import tsx snapshot-child.ts ROOT wait|exit
+ *        node --import tsx snapshot-child.ts ROOT keyed KEY PARENT|- [wait]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImageStore } from '../../src/image/index.js';
+import { ImageStore, type Digest } from '../../src/image/index.js';
 
-const [root, mode] = process.argv.slice(2);
+const [root, first, key, parent, then] = process.argv.slice(2);
+const mode = first === 'keyed' ? then : first;
 const store = await ImageStore.open(root!);
-const active = await store.snapshots.prepare([]);
+const active = first === 'keyed' ? await store.snapshots.prepare(parent === '-' ? [] : [parent as Digest], { key: key! }) : await store.snapshots.prepare([]);
 writeFileSync(join(active.upperDir, 'half-made'), 'x'.repeat(4096));
 process.stdout.write(`${active.key}\n`);
-if (mode === 'exit') process.exit(0);
+if (mode !== 'wait') process.exit(0);
 setInterval(() => {}, 1000);

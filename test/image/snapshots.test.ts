@@ -186,3 +186,69 @@ test("active snapshots of a killed process are removed by the next prune, a live
     rmSync(w, { recursive: true, force: true });
   }
 });
+
+test('keyed active snapshots (a container\'s writable layer) outlive their process, are found by key, kept while owned or their creator lives, and keep their parents from GC', async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-keyed-'));
+  const root = join(w, 'store');
+  const child = (...args: string[]) => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'snapshot-child.ts'), root, 'keyed', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const made = async (c: ReturnType<typeof child>) => ((await once(c.stdout!, 'data'))[0] as Buffer).toString().trim();
+  const exited = async (...args: string[]) => {
+    const c = child(...args);
+    assert.equal((await once(c, 'close'))[0], 0);
+  };
+  let waiting: ReturnType<typeof child> | undefined;
+  try {
+    const s = await ImageStore.open(root);
+    const tmp = join(s.root, 'tmp');
+    // a committed parent, then nothing of ours holds it (our lease ends)
+    const base = await s.snapshots.prepare([]);
+    writeFileSync(join(base.upperDir, 'from-parent'), 'p');
+    const chain = sha256('keyed-parent');
+    await s.snapshots.commit(base, chain);
+    await s.close();
+
+    await exited('gone', chain);
+    await exited('owned', '-');
+    waiting = child('alive', '-', 'wait');
+    assert.equal(await made(waiting), 'alive');
+    assert.deepEqual(readdirSync(tmp), [], 'made whole, nothing left in the temp area');
+    const a = s.snapshots.active('gone');
+    assert.ok(a, 'it outlived the process that prepared it');
+    assert.deepEqual(a.lowerDirs, [s.snapshotDir(chain)]);
+    assert.equal(readFileSync(join(a.upperDir, 'half-made'), 'utf8').length, 4096, 'what was written into it is kept');
+    assert.ok(statSync(a.workDir).isDirectory());
+    assert.equal(statSync(a.upperDir).mode & 0o777, 0o755);
+    assert.equal(s.snapshots.active('owned')!.lowerDirs.length, 1, 'no parent: one empty lower');
+    assert.equal(s.snapshots.active('never'), undefined);
+    await assert.rejects(s.snapshots.prepare([], { key: 'alive' }), (e: unknown) => isTsbuildError(e) && e.code === 'CONFLICT');
+    await assert.rejects(s.snapshots.prepare([], { key: '../out' }), (e: unknown) => isTsbuildError(e) && e.code === 'INVALID');
+    assert.deepEqual((await s.snapshots.listActive()).map((x) => x.key).sort(), ['alive', 'gone', 'owned']);
+
+    // GC keeps a keyed active's parent (no image, lease or pin names it)
+    const gc = await s.prune();
+    assert.equal(gc.deletedSnapshots.length, 0, 'the parent stays while its keyed active exists');
+    assert.ok(existsSync(s.snapshotDir(chain)));
+    assert.ok(s.snapshots.active('gone'), 'GC leaves keyed actives alone');
+
+    // the sweep: unowned and creator gone -> removed; owned, or creator alive -> kept
+    const asked: string[] = [];
+    const removed = await s.snapshots.sweepActive((k) => (asked.push(k), k === 'owned'));
+    assert.deepEqual(removed, ['gone']);
+    assert.equal(s.snapshots.active('gone'), undefined);
+    assert.ok(s.snapshots.active('owned') && s.snapshots.active('alive'));
+    assert.deepEqual(asked.filter((k) => k === 'gone').length, 2, 'owned is asked again once the creator is seen gone');
+    waiting.kill('SIGKILL');
+    await once(waiting, 'close');
+    assert.deepEqual(await s.snapshots.sweepActive((k) => k === 'owned'), ['alive'], 'its creator killed: swept');
+    assert.deepEqual(readdirSync(tmp), [], 'removal leaves nothing in the temp area');
+
+    assert.equal((await s.prune()).deletedSnapshots.length, 1, 'the parent goes with its last keyed active');
+    assert.equal(await s.snapshots.removeActive('owned'), true);
+    assert.equal(await s.snapshots.removeActive('owned'), false, 'twice: nothing more');
+    assert.deepEqual(await s.snapshots.listActive(), []);
+    await s.close();
+  } finally {
+    waiting?.kill('SIGKILL');
+    rmSync(w, { recursive: true, force: true });
+  }
+});
