@@ -70,22 +70,26 @@ export type DonorCopy = [string, string, string, string, number];
 /** Where a linked file's bytes can be read instead of its source. */
 export interface ContentSource {
   /** The bytes, as slices of big reads: files copied together sit together in the earlier blob,
-   *  so one read of a window serves many of them. */
-  chunks(): Iterable<Buffer>;
+   *  so one read of a window serves many of them. `reuse`: the caller is done with a chunk when
+   *  it asks for the next (layerTar's `transient`), so a window may be read into again. */
+  chunks(reuse?: boolean): Iterable<Buffer>;
 }
 
 /** Reads of an earlier blob through a window of WINDOW bytes (slices are handed out, never copied;
- *  a refill allocates a new window, so slices handed out earlier stay valid). */
+ *  a refill allocates a new window, so slices handed out earlier stay valid — unless the caller
+ *  says it is done with them: `reuse` reads into the same memory again). */
 class BlobWindow {
   private start = 0;
-  private buf = Buffer.alloc(0);
+  private buf = EMPTY;
+  /** The memory of the current window (buf is its filled part). */
+  private mem = this.buf;
   constructor(readonly fd: number) {}
 
-  *slice(offset: number, size: number): Generator<Buffer> {
+  *slice(offset: number, size: number, reuse = false): Generator<Buffer> {
     let pos = offset;
     let left = size;
     while (left > 0) {
-      if (pos < this.start || pos >= this.start + this.buf.length) this.fill(pos, left);
+      if (pos < this.start || pos >= this.start + this.buf.length) this.fill(pos, left, reuse);
       const from = pos - this.start;
       const n = Math.min(left, this.buf.length - from);
       yield this.buf.subarray(from, from + n);
@@ -94,8 +98,11 @@ class BlobWindow {
     }
   }
 
-  private fill(pos: number, want: number): void {
-    const buf = Buffer.allocUnsafe(Math.max(WINDOW, Math.min(want, 1 << 20)));
+  private fill(pos: number, want: number, reuse: boolean): void {
+    const len = Math.max(WINDOW, Math.min(want, 1 << 20));
+    const buf = reuse && this.mem.length >= len ? this.mem : Buffer.allocUnsafe(len);
+    this.mem = buf;
+    this.buf = EMPTY; // (until the read is whole: a failed one must not leave a window over other bytes)
     let got = 0;
     while (got < buf.length) {
       const n = readSync(this.fd, buf, got, buf.length - got, pos + got);
@@ -108,6 +115,7 @@ class BlobWindow {
   }
 }
 const WINDOW = 1 << 20;
+const EMPTY = Buffer.alloc(0);
 
 /** The header fields a donor must share with the new entry (besides its path's content). */
 function headerKey(h: TarHeader): string {
@@ -221,7 +229,7 @@ export class DonorIndex {
       this.blobs.set(hex, w);
     }
     const win = w;
-    return win === null ? undefined : { chunks: () => win.slice(offset, size) };
+    return win === null ? undefined : { chunks: (reuse) => win.slice(offset, size, reuse) };
   }
 
   /** Closes the blobs opened for reading. */

@@ -156,9 +156,25 @@ test('layer tar: a varied layer (hard-link groups, PAX names, xattrs, devices, c
       entries.push(e({ path: `${dir}/sda`, type: 'block', devmajor: 8, devminor: 0 }));
       entries.push(e({ path: `${dir}/pipe`, type: 'fifo', mode: 0o600 }));
     }
+    entries.reverse();
     const chunks: Buffer[] = [];
-    for await (const c of layerTar(entries.reverse(), { sourceDateEpoch: 1_700_500_000 })) chunks.push(Buffer.from(c));
+    const kept: Buffer[] = [];
+    for await (const c of layerTar(entries, { sourceDateEpoch: 1_700_500_000 })) {
+      chunks.push(Buffer.from(c));
+      kept.push(c);
+    }
     assert.equal(sha(chunks), 'e02980eee160fd70b548c63963b6884e8f45e12f593c02283d9c94a08b1ea2d1');
+    // without `transient`, every chunk handed out stays as it was (the blob store holds them until written)
+    assert.equal(sha(kept), sha(chunks));
+    // with it, buffers are reused once the next chunk is asked for: a consumer that copies sees the same bytes
+    const copied: Buffer[] = [];
+    const held: Buffer[] = [];
+    for await (const c of layerTar(entries, { sourceDateEpoch: 1_700_500_000, transient: true })) {
+      copied.push(Buffer.from(c));
+      held.push(c);
+    }
+    assert.equal(sha(copied), sha(chunks));
+    assert.notEqual(sha(held), sha(chunks), 'transient chunks were written over (else the option reuses nothing)');
     // and it reads back as the entries given (a sanity check that the pinned bytes are a layer)
     let n = 0;
     for await (const _ of readTar(chunks)) n++;
