@@ -23,7 +23,7 @@
  * by a killed create or rm goes with the next list (`ps`, `container prune`, ...).
  */
 import { procStat } from '../runtime/proc-stat.js';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
@@ -926,7 +926,7 @@ export class Containers {
     });
   }
 
-  /** Removes every stopped container; their IDs. */
+  /** Removes every stopped container; their IDs. Runtime dirs nobody will remove go too. */
   async prune(): Promise<string[]> {
     const out: string[] = [];
     for (const c of await this.list()) {
@@ -934,7 +934,38 @@ export class Containers {
       await this.remove(c.record.Id).catch(() => undefined);
       out.push(c.record.Id);
     }
+    this.sweepRunDirs();
     return out;
+  }
+
+  /**
+   * Runtime dirs (of any store) whose container record is gone — its store deleted, or an rm
+   * killed after the record went — and whose monitor is dead: the sweep each monitor makes of its
+   * siblings once its command runs (native/sandbox.c, sweep_orphan_rundirs), here for a host where
+   * no container starts. Only a dir whose `record` file names a record ending in its own name is
+   * judged; a live monitor or a record that exists keeps it.
+   */
+  private sweepRunDirs(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.paths.runRoot);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      if (!/^[0-9a-f]{64}$/.test(n)) continue;
+      const rd = join(this.paths.runRoot, n);
+      let rec: string;
+      try {
+        rec = readFileSync(join(rd, 'record'), 'utf8').split('\n')[0]!;
+      } catch {
+        continue;
+      }
+      if (!rec.startsWith('/') || !rec.endsWith(`/${n}`) || !recordGone(rec)) continue;
+      const mon = readMonitorInfo(rd);
+      if (mon && monitorAlive(mon)) continue;
+      rmSync(rd, { recursive: true, force: true });
+    }
   }
 
   /** What a monitor's exit command does: settle the state; remove an AutoRemove container. Also done
@@ -993,6 +1024,16 @@ function runLive(mon: MonitorInfo): boolean {
   if (!mon.child || !monitorAlive(mon)) return false;
   const child = procStat(mon.child);
   return child !== undefined && child.state !== 'Z' && child.ppid === mon.pid;
+}
+
+/** Whether record dir REC is gone (ENOENT; a dir we may not look into is not judged gone). */
+function recordGone(rec: string): boolean {
+  try {
+    statSync(rec);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 /** Config.ExposedPorts: the image's, then the container's own (none: the field is left out). */

@@ -14,7 +14,7 @@
  * leaves either a whole one or a temp dir `prune` removes. One that nobody owns any more (its
  * holder's record is gone, its creator dead) goes by `sweepActive`.
  */
-import { mkdirSync, existsSync, readFileSync, promises as fsp } from 'node:fs';
+import { mkdirSync, existsSync, readdirSync, readFileSync, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { type Digest, chainIds, isDigest } from './digest.js';
@@ -225,7 +225,7 @@ export class StoreSnapshotter implements Snapshotter {
 
   async listActive(): Promise<{ key: string; parent: string[] }[]> {
     const out: { key: string; parent: string[] }[] = [];
-    for (const key of await this.activeKeys()) {
+    for (const key of this.activeKeys()) {
       const info = readInfo(join(this.store.activeSnapshotsDir, key));
       if (info) out.push({ key, parent: info.parent });
     }
@@ -234,7 +234,7 @@ export class StoreSnapshotter implements Snapshotter {
 
   async sweepActive(owned: (key: string) => boolean): Promise<string[]> {
     const out: string[] = [];
-    for (const key of await this.activeKeys()) {
+    for (const key of this.activeKeys()) {
       if (owned(key)) continue;
       // a live creator may still be about to record the key: its caller's to finish or undo
       const info = readInfo(join(this.store.activeSnapshotsDir, key));
@@ -245,11 +245,13 @@ export class StoreSnapshotter implements Snapshotter {
     return out;
   }
 
-  private activeKeys(): Promise<string[]> {
-    return fsp
-      .readdir(this.store.activeSnapshotsDir)
-      .then((names) => names.filter((n) => KEY.test(n)))
-      .catch(() => [] as string[]);
+  /** Read synchronously: every `ps` sweeps, and a pool round trip costs more than the listing. */
+  private activeKeys(): string[] {
+    try {
+      return readdirSync(this.store.activeSnapshotsDir).filter((n) => KEY.test(n));
+    } catch {
+      return []; // none made yet
+    }
   }
 
   private keyedDir(key: string): string {
