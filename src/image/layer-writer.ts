@@ -333,15 +333,23 @@ function checkPath(p: string): void {
 function toHeader(e: LayerEntry, opts: LayerWriteOptions): TarHeader {
   let mtime = Math.floor(e.mtimeMs / 1000);
   if (opts.sourceDateEpoch !== undefined && mtime > opts.sourceDateEpoch) mtime = opts.sourceDateEpoch;
-  const h: TarHeader = { name: e.path, type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, size: e.type === 'file' ? e.size : 0, mtime };
-  if (e.linkname !== undefined) h.linkname = e.linkname;
-  if (e.type === 'char' || e.type === 'block') {
-    h.devmajor = e.devmajor ?? 0;
-    h.devminor = e.devminor ?? 0;
-  }
+  const dev = e.type === 'char' || e.type === 'block';
   const cap = e.xattrs?.[LAYER_XATTR];
-  if (cap !== undefined) h.xattrs = { [LAYER_XATTR]: cap };
-  return h;
+  // every field present (absent ones undefined): one object shape for all headers, so the encoder's
+  // and the tap's reads of them stay monomorphic
+  return {
+    name: e.path,
+    type: e.type,
+    mode: e.mode & 0o7777,
+    uid: e.uid,
+    gid: e.gid,
+    size: e.type === 'file' ? e.size : 0,
+    mtime,
+    linkname: e.linkname,
+    devmajor: dev ? (e.devmajor ?? 0) : undefined,
+    devminor: dev ? (e.devminor ?? 0) : undefined,
+    xattrs: cap !== undefined ? { [LAYER_XATTR]: cap } : undefined,
+  };
 }
 
 /** Sorted by path; hard-link groups re-pointed so the content holder comes first. */
