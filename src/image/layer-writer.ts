@@ -118,7 +118,7 @@ export async function writeLayerWithSnapshot(
   try {
     const tee = async function* (): AsyncGenerator<Buffer> {
       try {
-        for await (const chunk of layerTar(entries, opts, tap, listed)) {
+        for await (const chunk of layerTar(entries, { ...opts, transient: true }, tap, listed)) {
           if (!tapped) {
             extracting ??= extractLayer(pipe, tmp, { mode: 'snapshot' }).then(
               () => pipe.consumerDone(), // (a reader that stops early must not leave the writer waiting)
@@ -127,7 +127,7 @@ export async function writeLayerWithSnapshot(
                 throw e;
               },
             );
-            await pipe.push(chunk);
+            await pipe.push(Buffer.from(chunk)); // the extraction holds chunks past this turn: a copy
           }
           yield chunk;
         }
@@ -139,7 +139,8 @@ export async function writeLayerWithSnapshot(
         pipe.end();
       }
     };
-    const info = await store.putBlob(tee());
+    // transient: layerTar reuses its buffers once the next chunk is asked for, putBlob copies each
+    const info = await store.putBlob(tee(), { transient: true });
     recordListing(store, info.digest, listed);
     await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
