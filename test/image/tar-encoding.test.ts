@@ -13,18 +13,10 @@ import { join } from 'node:path';
 import { encodeHeader, readTar, type TarEntryType, type TarHeader } from '../../src/image/tar-format.js';
 import { layerTar } from '../../src/image/layer-writer.js';
 import type { LayerEntry } from '../../src/image/layer-entry.js';
+import { prng } from '../parser/mutations.js';
 
-/** A small seeded generator (mulberry32): the same cases on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (the parser's mutation tests' mulberry32): the same cases on every run. */
+const rng = prng;
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
