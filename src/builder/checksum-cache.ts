@@ -279,19 +279,14 @@ export class ChecksumCache {
   }
 }
 
-/** Drops the least recently used entries beyond `max`. */
-function evictOver(lru: Map<string, unknown>, max: number): void {
+/** Drops the least recently used entries beyond `max` (a Map's insertion order: a use re-inserts). */
+export function evictOver(lru: Map<string, unknown>, max: number): void {
   for (const k of lru.keys()) {
     if (lru.size <= max) return;
     lru.delete(k);
   }
 }
 
-/** Current wall-clock time in ns since the epoch (same clock as file timestamps). */
-export function nowNs(): bigint {
-  // Date.now() is ms-precise; performance.timeOrigin + now() gives sub-ms on the same epoch.
-  return BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1e6));
-}
 
 // ---------------------------------------------------------------------------------------------
 

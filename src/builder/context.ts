@@ -22,7 +22,8 @@ import { TsbuildError } from '../errors.js';
 import { constants as osConstants } from 'node:os';
 import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
 import { createHash } from 'node:crypto';
-import { ChecksumCache, fingerprint, nowNs, type StatIdentity } from './checksum-cache.js';
+import { ChecksumCache, fingerprint, type StatIdentity } from './checksum-cache.js';
+import { nowNs } from '../clock.js';
 import { PatternMatcher, cleanPath, compileGlobSegment, loadDockerignore } from './dockerignore.js';
 
 export { compileGlobSegment };

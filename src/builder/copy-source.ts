@@ -5,11 +5,11 @@
  * a link to `/` stays inside it: CVE-2024-1753 class). The copier only sees SourceItems.
  */
 import { readlinkSync, type Stats } from 'node:fs';
-import { LRUCache } from 'lru-cache';
 import { TsbuildError } from '../errors.js';
 import { fsx } from '../native/fsx.js';
 import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
 import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType, type DigestableEntry } from './file-digest.js';
+import { evictOver } from './checksum-cache.js';
 import { RootfsView, compareBytes } from '../image/rootfs-view.js';
 import { deviceNumbers, entryTypeOf } from '../image/layer-entry.js';
 import { identityOf } from '../image/snapshot-writer.js';
@@ -331,18 +331,20 @@ function escapeGlob(path: string): string {
  * keyed by inode identity and every header field the digest covers (COPY --from a big stage is
  * then hashed once per process, not once per build).
  */
-let imageFileDigests: LRUCache<string, string> | undefined;
-/** Made on first use: an LRUCache preallocates for `max` entries (~18 ms at startup for 200k). */
-const fileDigestMemo = () => (imageFileDigests ??= new LRUCache<string, string>({ max: 100_000 }));
+const imageFileDigests = new Map<string, string>();
+/** The memo's bound: entries beyond it go least recently used first. */
+const FILE_DIGEST_MEMO_MAX = 100_000;
 
 async function leafOrFileDigest(e: SourceEntry): Promise<string> {
   const name = baseName(e.rel);
   if (e.type !== 'file') return digestLeaf(name, e);
   const key = e.identity === undefined ? undefined : `${e.identity}\0${name}\0${e.mode}:${e.uid}:${e.gid}\0${xattrKey(e.xattrs)}`;
-  const hit = key === undefined ? undefined : fileDigestMemo().get(key);
-  if (hit !== undefined) return hit;
-  const d = await digestRegularFile(name, e, e.hostPath);
-  if (key !== undefined) fileDigestMemo().set(key, d);
+  if (key === undefined) return digestRegularFile(name, e, e.hostPath);
+  const hit = imageFileDigests.get(key);
+  imageFileDigests.delete(key);
+  const d = hit ?? (await digestRegularFile(name, e, e.hostPath));
+  imageFileDigests.set(key, d); // (re-)inserted: the most recently used
+  evictOver(imageFileDigests, FILE_DIGEST_MEMO_MAX);
   return d;
 }
 

@@ -25,7 +25,8 @@
 import { closeSync, fstatSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, watch, writeSync, constants as fsc } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { formatRfc3339Nano, formatRfc3339NanoFixed, fromHumanSize, nowNs } from './log-time.js';
+import { formatRfc3339Nano, formatRfc3339NanoFixed, fromHumanSize } from './log-time.js';
+import { nowNs } from '../clock.js';
 
 export type LogStream = 'stdout' | 'stderr';
 

@@ -15,17 +15,10 @@
  */
 
 import { TsbuildError } from '../errors.js';
+import { nowNs } from '../clock.js';
 
 const NS = 1_000_000_000n;
 
-// A nanosecond wall clock: Date.now() at start plus the monotonic clock since.
-const baseWall = BigInt(Date.now()) * 1_000_000n;
-const baseMono = process.hrtime.bigint();
-
-/** Now, in nanoseconds since the epoch. */
-export function nowNs(): bigint {
-  return baseWall + (process.hrtime.bigint() - baseMono);
-}
 
 function isoSeconds(ns: bigint): string {
   const sec = ns >= 0n ? ns / NS : (ns - NS + 1n) / NS;

@@ -229,7 +229,7 @@ let instance: ExecFormParser | undefined;
  */
 export function parseExecForm(text: string): ExecForm {
   if (text.charCodeAt(0) !== 0x5b) return { kind: 'none' };
-  const lexed = lineLexer.tokenize(text);
+  const lexed = lineLexer().tokenize(text);
   // every character belongs to some token (Word is the catch-all), so this is a tsbuild bug
   if (lexed.errors.length > 0) throw new Error(`internal lexer error: ${lexed.errors[0]!.message}`);
   const tokens = lexed.tokens;
@@ -255,7 +255,7 @@ function maxNesting(tokens: IToken[]): number {
  * the depth measured there is exact for valid JSON.
  */
 function deepExecForm(text: string): ExecForm {
-  const tokens = lineLexer.tokenize(text).tokens;
+  const tokens = lineLexer().tokenize(text).tokens;
   if (maxNesting(tokens) > GO_JSON_MAX_DEPTH) return { kind: 'none' };
   let value: unknown;
   try {

@@ -84,11 +84,18 @@ export const allTokens = [
   NonWs,
 ];
 
-export const lineLexer = new Lexer(allTokens, {
-  positionTracking: 'onlyOffset',
-  ensureOptimizations: false,
-  skipValidations: true,
-  // the first-character optimisation cannot index the negated classes of Word anyway; skipping
-  // its analysis saves ~10 ms of start-up
-  safeMode: true,
-});
+let lexer: InstanceType<typeof Lexer> | undefined;
+
+/** The lexer of a line's JSON-looking text, made on first use: a Dockerfile without an exec-form
+ *  argument never needs one, and making it (Chevrotain's analysis of the token set) is several ms
+ *  of a cached build's start. */
+export function lineLexer(): InstanceType<typeof Lexer> {
+  return (lexer ??= new Lexer(allTokens, {
+    positionTracking: 'onlyOffset',
+    ensureOptimizations: false,
+    skipValidations: true,
+    // the first-character optimisation cannot index the negated classes of Word anyway; skipping
+    // its analysis saves ~10 ms of start-up
+    safeMode: true,
+  }));
+}
