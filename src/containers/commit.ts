@@ -19,6 +19,7 @@ import type { StoredImage } from '../image/store.js';
 import { diffUpperDir } from '../runtime/diff.js';
 import type { Containers } from './containers.js';
 import { withPaused } from './pause.js';
+import { ETC_FILES } from './record.js';
 
 export interface CommitOptions {
   /** REPOSITORY[:TAG] */
@@ -34,7 +35,7 @@ export interface CommitOptions {
   beforeRead?: () => void | Promise<void>;
 }
 
-const MOUNTED = new Set(['etc/hosts', 'etc/hostname', 'etc/resolv.conf']);
+const MOUNTED = new Set(ETC_FILES.map((n) => `etc/${n}`));
 
 export async function commitContainer(c: Containers, word: string, o: CommitOptions): Promise<StoredImage> {
   const v = await c.find(word);

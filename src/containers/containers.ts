@@ -52,6 +52,7 @@ import type { HealthConfig } from '../image/config.js';
 import {
   DEFAULT_RUN_ROOT,
   ZERO_TIME,
+  ETC_FILES,
   containerDir,
   containersDir,
   ensureContainersDir,
@@ -66,6 +67,7 @@ import {
   type ContainerPaths,
   type ContainerRecord,
   type ContainerState,
+  type EtcFile,
 } from './record.js';
 import { parseSignal } from './signals.js';
 import { hostPortsOf, type PortMap } from './ports.js';
@@ -717,13 +719,9 @@ export class Containers {
 
   private async writeEtc(dir: string, hostname: string, network: string) {
     const resolv = network === 'host' ? await (await import('node:fs/promises')).readFile('/etc/resolv.conf', 'utf8').catch(() => '') : await privateResolvConf();
-    const files: [string, string][] = [
-      ['hosts', hostsFile(hostname)],
-      ['resolv.conf', resolv],
-      ['hostname', hostname + '\n'],
-    ];
-    for (const [n, text] of files) writeFileSync(join(dir, n), text, { mode: 0o644 });
-    return files.map(([n]) => ({ type: 'bind' as const, source: join(dir, n), target: `/etc/${n}`, readonly: false }));
+    const text: Record<EtcFile, string> = { hosts: hostsFile(hostname), hostname: hostname + '\n', 'resolv.conf': resolv };
+    for (const n of ETC_FILES) writeFileSync(join(dir, n), text[n], { mode: 0o644 });
+    return ETC_FILES.map((n) => ({ type: 'bind' as const, source: join(dir, n), target: `/etc/${n}`, readonly: false }));
   }
 
   /** Removes the DNAT rules of a stopped container's published ports (left alone when another

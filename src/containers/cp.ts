@@ -33,7 +33,7 @@ import type { TarSource } from '../image/tar-format.js';
 import { tmpdir } from 'node:os';
 import { sandboxHelperPath } from '../runtime/sandbox.js';
 import type { Containers, ContainerView } from './containers.js';
-import { containerDir } from './record.js';
+import { ETC_FILES, containerDir } from './record.js';
 
 export interface CpOptions {
   followLink?: boolean;
@@ -56,8 +56,6 @@ interface CpMount extends ViewMount {
   readonly: boolean;
 }
 
-/** What start bind-mounts from the container's dir (containers.ts writeEtc). */
-const ETC_FILES = ['hosts', 'hostname', 'resolv.conf'];
 
 const notFound = (word: string, p: string) => new TsbuildError('NOT_FOUND', `Could not find the file ${p} in container ${word}`, undefined, 1);
 
@@ -182,9 +180,7 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
       return;
     }
     if (hostDir === undefined) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dirname(abs)} in container ${word}`, undefined, 1);
-    if (name === '') for (const n of readdirSync(src)) copyPlain(join(src, n), join(hostDir, n));
-    else copyPlain(src, join(hostDir, name));
-    return;
+    return copyInto(hostDir);
   }
   // the directory chain in the writable layer, with the image's owners and modes (a copy-up)
   let up = upper;
@@ -200,57 +196,43 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
     applyMeta(up, lower.stat);
     lutimesSync(up, lower.stat.atimeMs / 1000, lower.stat.mtimeMs / 1000);
   }
-  const copyIn = (from: string, to: string, inContainer: string) => {
-    const st = lstatSync(from);
-    const old = lstatOrNull(to);
-    const whiteout = isWhiteout(old);
-    if (st.isDirectory()) {
-      if (old && !old.isDirectory()) rmSync(to, { force: true });
-      if (!old || !old.isDirectory()) mkdirSync(to);
-      // a directory replacing a deleted one must not show the old content again
-      if (whiteout || (!old && view.lookup(inContainer) === null && lowerHasPath(v, c, inContainer))) fsx().lsetxattr(to, 'trusted.overlay.opaque', Buffer.from('y'));
-      applyMeta(to, st);
-      for (const n of readdirSync(from)) copyIn(join(from, n), join(to, n), `${inContainer}/${n}`);
-      lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
-      return;
-    }
-    if (old) rmSync(to, { recursive: true, force: true });
-    if (st.isSymbolicLink()) {
-      symlinkSync(readlinkSync(from), to);
-      lchownSync(to, st.uid, st.gid);
-    }
-    else if (st.isFile()) {
-      copyFileSync(from, to);
-      applyMeta(to, st);
-      lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
-    }
-  };
-  if (name === '') {
-    for (const n of readdirSync(src)) copyIn(join(src, n), join(up, n), `${dirPath === '/' ? '' : dirPath}/${n}`);
-  } else copyIn(src, join(up, name), `${dirPath === '/' ? '' : dirPath}/${name}`);
+  // a directory replacing a deleted one must not show the old content again
+  return copyInto(up, (old, at) => isWhiteout(old) || (!old && view.lookup(at) === null && lowerHasPath(v, c, at)));
+
+  /** SRC (its content for `SRC/.`) into host dir DIR, which is container dir `dirPath`. */
+  function copyInto(dir: string, opaque?: (old: Stats | null, at: string) => boolean): void {
+    const base = dirPath === '/' ? '' : dirPath;
+    if (name === '') for (const n of readdirSync(src)) copyTree(join(src, n), join(dir, n), `${base}/${n}`, opaque);
+    else copyTree(src, join(dir, name), `${base}/${name}`, opaque);
+  }
 }
 
-/** SRC (a host path) copied to TO on the host: owners, modes and times kept, links copied as links. */
-function copyPlain(from: string, to: string): void {
+/**
+ * FROM (a host path) copied to TO, replacing what was there: owners, modes and times kept, links
+ * copied as links, devices and sockets left out. TO is container path AT; `opaque` (writing into
+ * an overlay upper dir) says whether a dir made there must hide the lower layers' content.
+ */
+function copyTree(from: string, to: string, at: string, opaque?: (old: Stats | null, at: string) => boolean): void {
   const st = lstatSync(from);
   const old = lstatOrNull(to);
   if (st.isDirectory()) {
     if (old && !old.isDirectory()) rmSync(to, { force: true });
     if (!old || !old.isDirectory()) mkdirSync(to);
+    if (opaque?.(old, at)) fsx().lsetxattr(to, 'trusted.overlay.opaque', Buffer.from('y'));
     applyMeta(to, st);
-    for (const n of readdirSync(from)) copyPlain(join(from, n), join(to, n));
-  } else {
-    if (old) rmSync(to, { recursive: true, force: true });
-    if (st.isSymbolicLink()) {
-      symlinkSync(readlinkSync(from), to);
-      lchownSync(to, st.uid, st.gid);
-      return;
-    }
-    if (!st.isFile()) return;
+    for (const n of readdirSync(from)) copyTree(join(from, n), join(to, n), `${at}/${n}`, opaque);
+    lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
+    return;
+  }
+  if (old) rmSync(to, { recursive: true, force: true });
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), to);
+    lchownSync(to, st.uid, st.gid);
+  } else if (st.isFile()) {
     copyFileSync(from, to);
     applyMeta(to, st);
+    lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
   }
-  lutimesSync(to, st.atimeMs / 1000, st.mtimeMs / 1000);
 }
 
 function lowerHasPath(v: ContainerView, c: Containers, p: string): boolean {

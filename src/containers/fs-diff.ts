@@ -9,13 +9,14 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffUpperDir, OPAQUE_MARKER, WHITEOUT_PREFIX } from '../runtime/diff.js';
 import type { Containers } from './containers.js';
+import { ETC_FILES } from './record.js';
 
 export interface Change {
   kind: 'A' | 'C' | 'D';
   path: string;
 }
 
-const MOUNTED = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf']);
+const MOUNTED = new Set(ETC_FILES.map((n) => `/etc/${n}`));
 
 export async function containerChanges(c: Containers, word: string): Promise<Change[]> {
   const v = await c.find(word);

@@ -152,6 +152,11 @@ export interface ContainerPaths {
 
 export const DEFAULT_RUN_ROOT = '/run/tsbuild/containers';
 
+/** The files start writes into the container's dir and binds at /etc/NAME (as Docker's
+ *  HostsPath, HostnamePath, ResolvConfPath): left out of commit and diff, read by cp. */
+export const ETC_FILES = ['hosts', 'hostname', 'resolv.conf'] as const;
+export type EtcFile = (typeof ETC_FILES)[number];
+
 // A `ps` asks for a path of each of its containers several times: path.join's normalizing loop,
 // run a few hundred times, was the listing's biggest cost (and got TurboFan compiling it). The
 // roots are joined once per value; an ID (64 hex) or a file name appended to a normalized

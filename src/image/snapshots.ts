@@ -137,14 +137,10 @@ export class StoreSnapshotter implements Snapshotter {
     const dir = this.store.tempPath('active');
     await fsp.mkdir(dir, { mode: 0o700 });
     removeOnExit(dir);
-    const key = basename(dir);
-    this.transient.set(key, dir);
-    // FROM scratch has no layer yet, but overlayfs needs a lower dir
-    const empty = lowerDirs.length ? [] : [join(dir, 'empty')];
-    const a: ActiveSnapshot = { key, lowerDirs: [...lowerDirs, ...empty], upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
+    const a = this.mountsIn(basename(dir), dir, parent);
+    this.transient.set(a.key, dir);
     try {
-      // overlayfs shows the upper dir's mode on the rootfs' `/`: 0755, as an image's root
-      await Promise.all([a.upperDir, a.workDir, ...empty].map((d) => fsp.mkdir(d, { mode: 0o755 })));
+      await makeActiveDirs(dir, parent);
     } catch (e) {
       await this.abort(a);
       throw e;
@@ -186,10 +182,7 @@ export class StoreSnapshotter implements Snapshotter {
     await fsp.mkdir(tmp, { mode: 0o700 });
     removeOnExit(tmp);
     try {
-      // overlayfs shows the upper dir's mode on the rootfs' `/`: 0755, as an image's root
-      await fsp.mkdir(join(tmp, 'upper'), { mode: 0o755 });
-      await fsp.mkdir(join(tmp, 'work'), { mode: 0o700 });
-      if (!parent.length) await fsp.mkdir(join(tmp, 'empty'), { mode: 0o755 });
+      await makeActiveDirs(tmp, parent);
       // the creator's PID: while it lives, its caller may not have recorded the key yet (sweepActive)
       const info: KeyedInfo = { parent: [...parent], creator: process.pid };
       await fsp.writeFile(join(tmp, INFO), JSON.stringify(info), { mode: 0o600 });
@@ -203,22 +196,18 @@ export class StoreSnapshotter implements Snapshotter {
     } finally {
       keepOnExit(tmp);
     }
-    return this.keyedMounts(key, dir, parent);
+    return this.mountsIn(key, dir, parent);
   }
 
   active(key: string): ActiveSnapshot | undefined {
     const dir = this.keyedDir(key);
     const info = readInfo(dir);
-    return info && this.keyedMounts(key, dir, info.parent);
+    return info && this.mountsIn(key, dir, info.parent);
   }
 
   async removeActive(key: string): Promise<boolean> {
-    const trash = this.store.tempPath('trash');
-    try {
-      await fsp.rename(this.keyedDir(key), trash);
-    } catch {
-      return false; // absent, or taken by a concurrent remove
-    }
+    const trash = await this.outOfSight(this.keyedDir(key));
+    if (trash === undefined) return false;
     await removeTree(trash);
     return true;
   }
@@ -259,7 +248,8 @@ export class StoreSnapshotter implements Snapshotter {
     return join(this.store.activeSnapshotsDir, key);
   }
 
-  private keyedMounts(key: string, dir: string, parent: readonly string[]): ActiveSnapshot {
+  /** The mounts of the active snapshot in `dir` (made by makeActiveDirs) over `parent`. */
+  private mountsIn(key: string, dir: string, parent: readonly string[]): ActiveSnapshot {
     const lowerDirs = parent.length ? this.paths(parent) : [join(dir, 'empty')];
     return { key, lowerDirs, upperDir: join(dir, 'upper'), workDir: join(dir, 'work') };
   }
@@ -280,17 +270,35 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   async remove(chainId: Digest): Promise<number> {
-    const dir = this.store.snapshotDir(chainId);
-    const trash = this.store.tempPath('trash');
-    try {
-      await fsp.rename(dir, trash);
-    } catch {
-      return 0; // absent, or taken by a concurrent remove
-    }
+    const trash = await this.outOfSight(this.store.snapshotDir(chainId));
+    if (trash === undefined) return 0;
     const bytes = await duBytes(trash);
     await removeTree(trash);
     return bytes;
   }
+
+  /** Moves `dir` into the temp area (gone from sight in one step, deleted after); undefined when it
+   *  is absent or a concurrent remove took it. */
+  private async outOfSight(dir: string): Promise<string | undefined> {
+    const trash = this.store.tempPath('trash');
+    try {
+      await fsp.rename(dir, trash);
+      return trash;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * An active snapshot's dirs in `dir`: the upper (0755: overlayfs shows its mode on the rootfs' `/`,
+ * as an image's root), the work dir, and for an empty filesystem (FROM scratch, no parent) the one
+ * empty lower dir overlayfs needs.
+ */
+async function makeActiveDirs(dir: string, parent: readonly string[]): Promise<void> {
+  await fsp.mkdir(join(dir, 'upper'), { mode: 0o755 });
+  await fsp.mkdir(join(dir, 'work'), { mode: 0o700 });
+  if (!parent.length) await fsp.mkdir(join(dir, 'empty'), { mode: 0o755 });
 }
 
 /** What a keyed active snapshot's dir says of it. */

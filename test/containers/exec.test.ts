@@ -18,7 +18,8 @@ const underPty = base.underPty;
 test('exec joins the running container: namespaces, user, env, cwd, caps, cgroup; exit codes', { timeout: 180_000 }, async () => {
   const id = (await run('run', '-d', '--name', 'ex', '-e', 'FROMRUN=1', '-w', '/srv', '--hostname', 'exbox', 'busybox', 'sh', '-c', 'echo pid1 > /tmp/mark; sleep 300')).stdout.trim();
   assert.match(id, /^[0-9a-f]{64}$/);
-  const r = await run('exec', '-e', 'X=y', 'ex', 'sh', '-c', 'echo $$ $(hostname) $(pwd) $FROMRUN $X $HOME; cat /tmp/mark; id -u; grep CapEff /proc/self/status; cut -d: -f3 /proc/self/cgroup | sort -u; ps -o pid,comm | grep -c sleep; exit 5');
+  // (run -d returns once the command started, maybe before it wrote its mark: wait for it here)
+  const r = await run('exec', '-e', 'X=y', 'ex', 'sh', '-c', 'until [ -s /tmp/mark ]; do usleep 20000; done; echo $$ $(hostname) $(pwd) $FROMRUN $X $HOME; cat /tmp/mark; id -u; grep CapEff /proc/self/status; cut -d: -f3 /proc/self/cgroup | sort -u; ps -o pid,comm | grep -c sleep; exit 5');
   assert.equal(r.code, 5, r.stderr);
   const lines = r.stdout.split('\n');
   // PID ns: not PID 1 (sleep is); UTS: the container's hostname; WorkingDir; run's and exec's env
