@@ -176,8 +176,9 @@ export async function copyToContainer(c: Containers, word: string, src: string, 
     if (mounted.mount.readonly) throw new TsbuildError('INVALID', 'mounted volume is marked read-only', undefined, 1);
     const hostDir = view.lookup(dirPath)?.hostPath;
     if (name !== '' && mounted.parts.length === splitPath(destPath).length && !statSync(mounted.source).isDirectory()) {
-      copyFileSync(src, mounted.source); // a file mounted at DEST (/etc/hosts, a file bind)
-      return;
+      // a file mounted at DEST (/etc/hosts, a file bind) cannot be replaced: dockerd's extraction
+      // unlinks it first and fails so (measured on Docker 20.10), and so does this
+      throw new TsbuildError('CONFLICT', `Error processing tar file(exit status 1): unlinkat ${destPath}: device or resource busy`, undefined, 1);
     }
     if (hostDir === undefined) throw new TsbuildError('NOT_FOUND', `Could not find the file ${dirname(abs)} in container ${word}`, undefined, 1);
     return copyInto(hostDir);

@@ -59,7 +59,8 @@ test('cp out of and into a container, resolved inside its root', { timeout: 120_
 
 // Docker 20.10 here: cp reads and writes through the container's mounts, running or stopped —
 // /etc/hostname is the -h name, a bind's and a volume's files are theirs, a copy into a stopped
-// container's bind lands in the bind's host dir, a read-only one is refused.
+// container's bind lands in the bind's host dir, a read-only one is refused, and so is a copy over
+// a file mounted at the destination (its extraction cannot unlink it).
 test('cp through the container mounts: its /etc files, binds and volumes, running or stopped', { timeout: 120_000 }, async () => {
   const bind = join(host, 'bind');
   const robind = join(host, 'ro');
@@ -86,6 +87,11 @@ test('cp through the container mounts: its /etc files, binds and volumes, runnin
   writeFileSync(join(host, 'in'), 'in\n');
   assert.equal((await run('cp', join(host, 'in'), 'cpm:/data/')).code, 0);
   assert.equal(readFileSync(join(bind, 'in'), 'utf8'), 'in\n');
+  // over a file bound at DEST (the container's /etc/hosts): refused as dockerd's extraction fails
+  const hosts = cat('/etc/hosts');
+  const busy = await run('cp', join(host, 'in'), 'cpm:/etc/hosts');
+  assert.deepEqual([busy.code, busy.stderr], [1, 'tsbuild: Error processing tar file(exit status 1): unlinkat /etc/hosts: device or resource busy\n']);
+  assert.equal(cat('/etc/hosts'), hosts);
   const ro = await run('cp', join(host, 'in'), 'cpm:/ro/');
   assert.deepEqual([ro.code, ro.stderr], [1, 'tsbuild: mounted volume is marked read-only\n']);
   assert.equal(existsSync(join(robind, 'in')), false);
