@@ -15,6 +15,10 @@
  *   cgroup=FILE     a cgroup.procs file P joins before anything of the run exists (repeated: one per
  *                   v1 hierarchy); the caller makes the cgroup, sets its limits and removes it
  *   legacy_lowerdir=1   use the pre-6.8 "lowerdir=" list even when lowerdir+ works (tests)
+ *   volatile=1      mount the overlay "volatile" (the lowerdir+ path, Linux >= 6.8; the older one
+ *                   ignores it): its unmount does not syncfs the upper dir's whole filesystem, and
+ *                   fsyncs inside are no-ops; the caller makes the upper dir durable itself before
+ *                   relying on it (a build step's snapshot: snapshots.ts's deferred commit)
  *   bind=SRC\tDST\tro|rw   bind-mount a host file or directory at DST (resolved inside the rootfs)
  *   tmpfs=DST\tSIZE_BYTES   a fresh tmpfs at DST (0: the kernel's default size)
  * Targets missing in the rootfs are created as "stubs" and removed again after the run (with the
@@ -134,7 +138,7 @@ struct spec {
   gid_t *groups;
   size_t ngroups;
   int net; /* NET_HOST, NET_NONE or NET_PRIVATE */
-  int no_new_privs, legacy_lowerdir;
+  int no_new_privs, legacy_lowerdir, volatile_upper;
   struct mount_req *mounts;
   size_t nmounts;
   struct list cgroups;   /* cgroup.procs files P joins before anything of the run exists */
@@ -391,6 +395,7 @@ static void read_spec(struct spec *sp) {
     else if (!strcmp(k, "healthretries")) sp->health_retries = (int)parse_num(k, v);
     else if (!strcmp(k, "healthtimeouttext")) sp->health_timeout_text = v;
     else if (!strcmp(k, "legacy_lowerdir")) sp->legacy_lowerdir = strcmp(v, "0") != 0; /* for tests */
+    else if (!strcmp(k, "volatile")) sp->volatile_upper = strcmp(v, "0") != 0;
     else if (!strcmp(k, "bind") || !strcmp(k, "tmpfs")) {
       sp->mounts = realloc(sp->mounts, (sp->nmounts + 1) * sizeof *sp->mounts);
       if (!sp->mounts) die("out of memory");
@@ -657,6 +662,8 @@ static int mount_overlay(struct spec *sp) {
   const char *off[] = {"redirect_dir", "off", "metacopy", "off", "index", "off", NULL};
   for (size_t i = 0; off[i]; i += 2)
     if (fsconfig(fsfd, FSCONFIG_SET_STRING, off[i], off[i + 1], 0) < 0) die_errno("fsconfig", off[i]);
+  if (sp->volatile_upper && fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 && errno != EINVAL)
+    die_errno("fsconfig", "volatile");
   if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) die_errno("fsconfig create", "overlay");
   int mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
   if (mfd < 0) die_errno("fsmount", "overlay");

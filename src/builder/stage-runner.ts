@@ -49,7 +49,32 @@ export interface StageRun {
   label: string;
 }
 
+/**
+ * What of a build is running: stages, and steps in flight (across stages). A RUN's snapshot is
+ * committed deferred (snapshots.ts: it waits for a sync of the store) and used where it is until
+ * settled; settling renames it, so it happens only while no step may be reading a snapshot by
+ * path: between steps when no other is in flight, and once the last stage has ended.
+ */
+const activity = new WeakMap<BuildSession, { stages: number; steps: number }>();
+
+function activityOf(session: BuildSession): { stages: number; steps: number } {
+  let a = activity.get(session);
+  if (!a) activity.set(session, (a = { stages: 0, steps: 0 }));
+  return a;
+}
+
 export async function runStage(session: BuildSession, run: StageRun): Promise<StageState> {
+  const a = activityOf(session);
+  a.stages++;
+  try {
+    return await runStageSteps(session, run, a);
+  } finally {
+    // the build's last stage (done or failed) waits for the syncs: its snapshots then stay
+    if (--a.stages === 0) await session.snapshotter.settle({ wait: true });
+  }
+}
+
+async function runStageSteps(session: BuildSession, run: StageRun, a: { steps: number }): Promise<StageState> {
   const { planned } = run;
   const x = new StageExpander(session.escapeToken);
   const prefix = run.label ? run.label + ' ' : '';
@@ -63,13 +88,18 @@ export async function runStage(session: BuildSession, run: StageRun): Promise<St
   const resolveFrom = (from: string) => fromDirs(session, run, from);
   for (const ins of instructions) {
     session.options.signal?.throwIfAborted();
+    a.steps++;
     try {
       await runInstruction(session, state, ins, x, stepName, resolveFrom);
     } catch (e) {
       // a user error from below (a missing COPY source, a bad --chown user...) points at its line
       if (e instanceof TsbuildError && !e.location) throw new TsbuildError(e.code, e.message, at(ins.location), e.exitCode);
       throw e;
+    } finally {
+      a.steps--;
     }
+    // the snapshots whose sync is done appear in the store (not waited for: it runs meanwhile)
+    if (a.steps === 0) await session.snapshotter.settle({ wait: false });
   }
   return state;
 }

@@ -13,6 +13,12 @@
  * renamed in) and leaves sight before it is deleted (renamed back to the temp area), so a kill
  * leaves either a whole one or a temp dir `prune` removes. One that nobody owns any more (its
  * holder's record is gone, its creator dead) goes by `sweepActive`.
+ * A deferred commit (a RUN's upper dir written through a volatile overlay, not on disk yet) keeps
+ * the snapshot where it is, in the temp area, usable by this process under its chain ID, while one
+ * syncfs of the store's filesystem runs in the background; `settle` renames it into place once that
+ * sync is done — so a snapshot appears only with its bytes on disk, and one sync serves many steps
+ * instead of one per RUN. One never settled goes with the temp area (exit cleanup, prune): its
+ * layer's blob is in the store and is unpacked again when next needed.
  */
 import { mkdirSync, existsSync, readdirSync, readFileSync, promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -22,6 +28,7 @@ import { extractLayer } from './layer-reader.js';
 import { removeTree } from './remove-tree.js';
 import { keepOnExit, removeOnExit } from './exit-cleanup.js';
 import { pidAlive } from './lock.js';
+import { fsx } from '../native/fsx.js';
 import type { StoredImage } from './store.js';
 import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
 
@@ -96,6 +103,18 @@ export interface Snapshotter {
    * it any more.
    */
   commit(active: ActiveSnapshot, chainId: Digest): Promise<void>;
+  /**
+   * As `commit`, for an upper dir whose writes are not on disk yet (a volatile overlay's): the
+   * store's filesystem is synced in the background and, until `settle` renames it into place,
+   * `paths` and `ensure` name the upper dir where it is (in this process only).
+   */
+  commitDeferred(active: ActiveSnapshot, chainId: Digest): void;
+  /**
+   * Renames the deferred commits whose sync is done into place (all of them, waiting for their
+   * sync, with `wait`); one whose sync failed is dropped. The caller makes sure no path `paths` or
+   * `ensure` gave for one of them is still in use (a step reading it by path).
+   */
+  settle(opts: { wait: boolean }): Promise<void>;
   /** Removes `active` and everything in it (a step that failed or was interrupted). */
   abort(active: ActiveSnapshot): Promise<void>;
   /**
@@ -116,6 +135,11 @@ export interface Snapshotter {
 export class StoreSnapshotter implements Snapshotter {
   /** This process's active snapshots: key -> dir (callers name them by key, never by path). */
   private readonly transient = new Map<string, string>();
+  /** Deferred commits: chain ID -> the active snapshot holding it and the sync it waits for. */
+  private readonly deferred = new Map<string, Deferred>();
+  /** The store's syncfs in flight, and the one queued after it (see syncStore). */
+  private syncing: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
 
   constructor(private readonly store: SnapshotStore) {}
 
@@ -124,7 +148,8 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   ensure(chainId: Digest, layer: Digest): Promise<string> {
-    return ensureSnapshot(this.store, chainId, layer);
+    const d = this.deferred.get(chainId);
+    return d ? Promise.resolve(d.active.upperDir) : ensureSnapshot(this.store, chainId, layer);
   }
 
   async prepare(parent: readonly Digest[], opts?: { key: string }): Promise<ActiveSnapshot> {
@@ -154,7 +179,8 @@ export class StoreSnapshotter implements Snapshotter {
     // leased before it appears, so a concurrent GC never takes it for unreferenced
     this.store.lease([chainId]);
     try {
-      if (!existsSync(target)) await fsp.rename(join(dir, 'upper'), target);
+      // (a deferred commit of the same layer is as good: it appears when settled)
+      if (!existsSync(target) && (this.deferred.get(chainId)?.active ?? active) === active) await fsp.rename(join(dir, 'upper'), target);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // ENOTEMPTY/EEXIST: a concurrent build won the race, its copy is as good. ENOENT: the exit
@@ -164,6 +190,58 @@ export class StoreSnapshotter implements Snapshotter {
     } finally {
       await this.abort(active);
     }
+  }
+
+  commitDeferred(active: ActiveSnapshot, chainId: Digest): void {
+    this.dirOf(active); // (throws for one that ended)
+    this.store.lease([chainId]);
+    if (this.deferred.has(chainId) || existsSync(this.store.snapshotDir(chainId))) {
+      // the same layer made twice (another stage, another process): the first copy is kept
+      void this.abort(active).catch(() => {});
+      return;
+    }
+    const d: Deferred = { active, synced: false, failed: false, sync: this.syncStore() };
+    d.sync.then(
+      () => (d.synced = true),
+      () => (d.failed = true),
+    );
+    this.deferred.set(chainId, d);
+  }
+
+  async settle(opts: { wait: boolean }): Promise<void> {
+    for (const [chainId, d] of [...this.deferred]) {
+      if (!opts.wait && !d.synced && !d.failed) continue;
+      await d.sync.catch(() => {});
+      this.deferred.delete(chainId);
+      // a failed sync (an I/O error of the disk) or rename: the snapshot is dropped, never half
+      // trusted; its layer's blob is in the store and is unpacked again when next needed
+      if (d.failed) await this.abort(d.active);
+      else await this.commit(d.active, chainId as Digest).catch(() => this.abort(d.active));
+    }
+  }
+
+  /**
+   * A syncfs of the store's filesystem that starts after this call: the one in flight if none is,
+   * else one queued after it, shared by every caller until it starts (so N steps ending while a
+   * sync runs cost one more sync, not N).
+   */
+  private syncStore(): Promise<void> {
+    if (this.syncing === undefined) {
+      const p = fsx()
+        .syncfs(this.store.root)
+        .finally(() => {
+          if (this.syncing === p) this.syncing = undefined;
+        });
+      this.syncing = p;
+      return p;
+    }
+    this.syncQueued ??= this.syncing
+      .catch(() => {})
+      .then(() => {
+        this.syncQueued = undefined;
+        return this.syncStore();
+      });
+    return this.syncQueued;
   }
 
   async abort(active: ActiveSnapshot): Promise<void> {
@@ -261,7 +339,7 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   paths(ids: readonly string[]): string[] {
-    return ids.map((c) => this.store.snapshotDir(c as Digest));
+    return ids.map((c) => this.deferred.get(c)?.active.upperDir ?? this.store.snapshotDir(c as Digest));
   }
 
   async list(): Promise<Digest[]> {
@@ -299,6 +377,14 @@ async function makeActiveDirs(dir: string, parent: readonly string[]): Promise<v
   await fsp.mkdir(join(dir, 'upper'), { mode: 0o755 });
   await fsp.mkdir(join(dir, 'work'), { mode: 0o700 });
   if (!parent.length) await fsp.mkdir(join(dir, 'empty'), { mode: 0o755 });
+}
+
+/** A deferred commit (see commitDeferred). */
+interface Deferred {
+  active: ActiveSnapshot;
+  sync: Promise<void>;
+  synced: boolean;
+  failed: boolean;
 }
 
 /** What a keyed active snapshot's dir says of it. */

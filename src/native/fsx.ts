@@ -28,6 +28,12 @@ export interface Fsx {
    * names the entries that are directories. Errors carry code `E<errno>`.
    */
   statDirKey(path: string): { key: BigInt64Array; subdirs: string[] };
+  /**
+   * syncfs(2) of the filesystem holding `path`, on Node's thread pool: everything written to it
+   * so far is on disk when the promise resolves. Errors (open: thrown; syncfs: the rejection)
+   * carry code `E<errno>`.
+   */
+  syncfs(path: string): Promise<void>;
 }
 
 /** Offsets of one entry's fields in lstatDir's `stats` (as native/fsx.c writes them). */

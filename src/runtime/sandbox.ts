@@ -73,6 +73,10 @@ export interface SandboxSpec {
   mounts?: SandboxMount[];
   /** Set no_new_privs for the command (default true: setuid binaries do not gain privileges). */
   noNewPrivileges?: boolean;
+  /** Mount the overlay `volatile` (Linux >= 6.8 here): its unmount does not syncfs the whole
+   *  filesystem of the upper dir and fsyncs inside are no-ops, so the upper dir is NOT on disk when
+   *  the run ends: the caller syncs it before relying on it (a build step's deferred commit). */
+  volatile?: boolean;
   /** Pass the layers as one pre-Linux-6.8 `lowerdir=` list (the helper falls back to it by itself
    *  on older kernels; this forces it, for tests). */
   legacyLowerdir?: boolean;
@@ -299,6 +303,7 @@ export function encodeSpec(spec: SandboxSpec, extra: { cgroupProcs?: readonly st
   for (const f of extra.cgroupProcs ?? []) put('cgroup', f);
   put('nonewprivs', spec.noNewPrivileges === false ? '0' : '1');
   if (spec.legacyLowerdir) put('legacy_lowerdir', '1');
+  if (spec.volatile) put('volatile', '1');
   for (const m of spec.mounts ?? []) {
     if (!m.target.startsWith('/')) throw new TsbuildError('INVALID', `mount target must be absolute: ${m.target}`);
     if (m.target.includes('\t')) throw new TsbuildError('INVALID', `tab in mount target: ${m.target}`);

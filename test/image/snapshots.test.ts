@@ -120,6 +120,68 @@ test('active snapshots: prepare makes upper and work dirs in the store over comm
   }
 });
 
+test('deferred commit: usable where it is until settled, in the store only after its sync; a kill before settle leaves no snapshot', { skip: !isRoot && 'needs root (overlay)' }, async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-deferred-'));
+  const mnt = join(w, 'mnt');
+  try {
+    const { s, chain } = await busyboxStore(w);
+    const tmp = join(s.root, 'tmp');
+    const a = await s.snapshots.prepare(chain);
+    writeFileSync(join(a.upperDir, 'made'), 'made by a step\n');
+    const layer = sha256('a layer of a RUN');
+    const next = chainIds([...chain, layer] as Digest[]).at(-1)! as Digest;
+    const final = join(s.root, 'snapshots', next.slice('sha256:'.length));
+    s.snapshots.commitDeferred(a, next);
+    // not in the store yet: this process names it where it is, and builds on it
+    assert.equal(existsSync(final), false, 'not in sight before its sync and settle');
+    assert.equal((await s.snapshots.list()).includes(next), false);
+    assert.deepEqual(s.snapshots.paths([next]), [a.upperDir]);
+    assert.equal(await s.snapshots.ensure(next, layer), a.upperDir, 'ensure does not unpack it');
+    const b = await s.snapshots.prepare([...chain, next]);
+    assert.deepEqual(b.lowerDirs, [...s.snapshots.paths(chain), a.upperDir]);
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${[...b.lowerDirs].reverse().join(':')},upperdir=${b.upperDir},workdir=${b.workDir}`, mnt]);
+    try {
+      assert.equal(readFileSync(join(mnt, 'made'), 'utf8'), 'made by a step\n', 'an overlay over it sees its files');
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    await s.snapshots.abort(b);
+    // a commit of the same layer meanwhile (another stage) is dropped: the deferred one is kept
+    const c = await s.snapshots.prepare(chain);
+    writeFileSync(join(c.upperDir, 'other'), 'x');
+    await s.snapshots.commit(c, next);
+    assert.equal(existsSync(final), false);
+
+    await s.snapshots.settle({ wait: true });
+    assert.equal(readFileSync(join(final, 'made'), 'utf8'), 'made by a step\n', 'settled: renamed into the store');
+    assert.equal(existsSync(join(final, 'other')), false);
+    assert.deepEqual(s.snapshots.paths([next]), [final]);
+    assert.ok((await s.snapshots.list()).includes(next));
+    assert.deepEqual(readdirSync(tmp), [], 'nothing left in the temp area');
+    await s.snapshots.settle({ wait: true }); // nothing left to do
+
+    // a process killed before it settled: nothing in the store, its temp dir goes with prune
+    const other = chainIds([...chain, sha256('another layer')] as Digest[]).at(-1)! as Digest;
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'snapshot-child.ts'), s.root, 'deferred', other], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const key = ((await once(child.stdout!, 'data'))[0] as Buffer).toString().trim();
+      await new Promise((r) => setTimeout(r, 300)); // (its sync is most likely done by now)
+      child.kill('SIGKILL');
+      await once(child, 'close');
+      assert.deepEqual(readdirSync(tmp), [key]);
+      assert.equal(existsSync(join(s.root, 'snapshots', other.slice('sha256:'.length))), false, 'never settled: never in the store');
+      await s.prune();
+      assert.deepEqual(readdirSync(tmp), []);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await s.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
 test('active snapshots: FROM scratch gets one empty lower; abort removes any depth; a missing parent is NOT_FOUND', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-active-'));
   try {

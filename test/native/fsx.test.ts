@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, symlinkSync, lstatSync, rmSync, constants } from 'node:fs';
+import { mkdtempSync, writeFileSync, symlinkSync, lstatSync, rmSync, constants, readFileSync, statSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsx } from '../../src/native/fsx.js';
@@ -32,6 +33,27 @@ test('fsx: mknod makes an overlay whiteout (char 0/0) and reports errors by sysc
     assert.ok(st.isCharacterDevice());
     assert.equal(st.rdev, 0);
     assert.throws(() => fsx().mknod(join(d, 'no', 'x'), constants.S_IFCHR, 0, 0), /mknod .*no\/x: No such file/);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('fsx: syncfs writes what the filesystem holds to its disk, on the thread pool; errors name the path', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'fsx-'));
+  try {
+    // the disk's sectors written (field 7 of /sys/dev/block/M:m/stat) grow by at least what was
+    // written and not yet flushed (other writers only add to it)
+    const dev = statSync(d).dev;
+    const stat = `/sys/dev/block/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}/stat`;
+    const sectors = () => Number(readFileSync(stat, 'utf8').trim().split(/\s+/)[6]);
+    const bytes = 16 << 20;
+    writeFileSync(join(d, 'f'), randomBytes(bytes));
+    const before = existsSync(stat) ? sectors() : undefined;
+    const p = fsx().syncfs(d);
+    assert.ok(p instanceof Promise, 'a promise: the sync runs off the main thread');
+    await p;
+    if (before !== undefined) assert.ok((sectors() - before) * 512 >= bytes, 'the written file reached the disk');
+    assert.throws(() => fsx().syncfs(join(d, 'missing')), (e: NodeJS.ErrnoException) => e.code === 'E2' && /open .*missing/.test(e.message));
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

@@ -180,6 +180,17 @@ test('hundreds of layers mount (beyond the 4 KiB option page)', async () => {
   }
 });
 
+test('volatile: the root overlay is mounted volatile (no syncfs at its unmount) only when asked; the writes are in the upper dir', async () => {
+  const root = (r: { stdout: string }) => r.stdout.split('\n').find((l) => l.split(' ')[4] === '/') ?? '';
+  const plain = await sh('cat /proc/self/mountinfo');
+  assert.match(root(plain), / - overlay /);
+  assert.doesNotMatch(root(plain), /volatile/);
+  const vol = await sh('cat /proc/self/mountinfo; echo kept > /made; sync', { volatile: true });
+  assert.equal(vol.exitCode, 0, vol.stderr);
+  assert.match(root(vol), /[ ,](fsync=)?volatile(,|$)/, "(Linux 6.18 shows fsync=volatile)");
+  assert.deepEqual(vol.diff.map((e) => e.path), ['made']);
+});
+
 test('a timeout kills the whole tree and leaves nothing behind', async () => {
   const marker = `tsbuild-timeout-${process.pid}`;
   // only mounts of ours count: other programs on the host (a Docker daemon...) mount at will

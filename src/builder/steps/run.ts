@@ -108,6 +108,9 @@ export async function runStep(
             limits: stepLimits(session),
             // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
             noNewPrivileges: false,
+            // no syncfs of the store's whole filesystem at each unmount (nor fsyncs inside): the
+            // snapshotter syncs once for the steps that ended meanwhile (commitDeferred below)
+            volatile: true,
             mounts: m.mounts,
             stdout: (c) => outLines.write(c),
             stderr: (c) => errLines.write(c),
@@ -135,8 +138,10 @@ export async function runStep(
           await session.runtime.release(rootfs);
           rootfs = undefined;
           // the upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque
-          // xattrs): committing it saves unpacking the layer again for the next step
-          await snapshots.commit(active, chainIds([...diffIds, layer.digest as Digest]).at(-1)!);
+          // xattrs): committing it saves unpacking the layer again for the next step. Its writes
+          // are not on disk yet (volatile): it appears in the store once synced (stage-runner
+          // settles), and the next steps use it where it is until then
+          snapshots.commitDeferred(active, chainIds([...diffIds, layer.digest as Digest]).at(-1)!);
           active = undefined;
           return layer;
         } finally {
