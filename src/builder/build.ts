@@ -24,6 +24,7 @@ import { planBuild } from './plan.js';
 import type { BuildSession } from './session.js';
 import { buildMisses, saveExplanations } from './explain.js';
 import { runStage } from './stage-runner.js';
+import { isGitUrl, isHttpUrl } from './steps/add-url.js';
 import { transferStatuses } from './transfer-status.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 
@@ -179,13 +180,18 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     if (hint) events.emit({ type: 'warning', message: hint });
     await saveExplanations(session, true);
     events.emit({ type: 'build-done', imageId: image.id, tags: image.tags });
-    return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags, misses: buildMisses(session) };
+    return { imageId: image.id, manifestDigest: image.manifestDigest, tags: image.tags, misses: buildMisses(session), remoteSources: readsRemoteSources(instructions) };
   } catch (e) {
     await saveExplanations(session, false);
     throw e;
   } finally {
     session.remoteCache?.close();
   }
+}
+
+/** An ADD of a URL or git repository (or of a source named by a variable): a rerun may differ. */
+function readsRemoteSources(instructions: ReturnType<typeof toInstructions>): boolean {
+  return instructions.stages.some((st) => st.instructions.some((i) => i.kind === 'add' && i.sources.some((src) => src.includes('$') || isHttpUrl(src) || isGitUrl(src))));
 }
 
 function parseEpoch(v: string): number {

@@ -112,4 +112,7 @@ export interface BuildResult {
   tags: string[];
   /** The steps that ran (missed the cache), each with why: also in the events as `step-miss`. */
   misses: StepMiss[];
+  /** A step reads what neither the context nor the store holds (ADD of a URL or git repository):
+   *  the same build run again may give another image. */
+  remoteSources: boolean;
 }

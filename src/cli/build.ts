@@ -4,7 +4,9 @@
  * The builder and the parts it works with (parser, runtime, store) are imported by the action:
  * every CLI start evaluates this module, and `images` or `ps` need none of them.
  */
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { plainRenderer } from '../builder/progress/plain.js';
 import { quietRenderer } from '../builder/progress/quiet.js';
@@ -14,6 +16,7 @@ import { explainRenderer } from '../builder/progress/explain.js';
 import type { Digest } from '../image/digest.js';
 import { resolveRoot } from '../image/root.js';
 import { parseBuildContexts } from './build-flags.js';
+import { bundleIdOf, finishMemo, MEMO_ENV, startMemo, type MemoStart } from './build-memo.js';
 import { checkPlatform, parseAllow, parseCacheSpec, parseBuildArgs, parseLabels, parseLimits, parseOutput, parseProvenance, parseSecret, parseSsh } from './build-flags.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -95,8 +98,19 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
       const [{ build }, { open }] = await Promise.all([import('../builder/build.js'), import('../open.js')]);
       const mode = flags.quiet ? 'quiet' : flags.progress === 'auto' ? (process.stderr.isTTY ? 'tty' : 'plain') : flags.progress;
       // --explain replaces the plain/tty view; rawjson carries the reasons anyway, quiet shows nothing
-      const render =
-        flags.explain && mode !== 'quiet' && mode !== 'rawjson' ? explainRenderer(process.stderr) : mode === 'quiet' ? quietRenderer(process.stdout) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(process.stderr);
+      const root = resolveRoot(flags.root);
+      // a command line that repeats a fully cached build is answered from its record next time
+      // (build-memo.ts; bin/tsbuild.js looks first): begun before the build reads anything
+      const memo = memoable(context, flags, mode) ? startMemo(memoStart(context, flags, root)) : undefined;
+      const shown: string[] = [];
+      const out = (stream: NodeJS.WriteStream) => (memo ? { write: (s: string) => (shown.push(s), stream.write(s)) } : stream);
+      let quietOnly = true;
+      const show =
+        flags.explain && mode !== 'quiet' && mode !== 'rawjson' ? explainRenderer(process.stderr) : mode === 'quiet' ? quietRenderer(out(process.stdout)) : mode === 'rawjson' ? rawjsonRenderer(process.stdout) : mode === 'tty' ? ttyRenderer(process.stderr) : plainRenderer(out(process.stderr));
+      const render: typeof show = (e) => {
+        if (!MEMO_EVENTS.has(e.type)) quietOnly = false;
+        show(e);
+      };
       // The first SIGINT/SIGTERM stops the build cleanly (exit 130, nothing half-made kept); a
       // second one leaves at once. Listening for the whole build also tells the runtime's own
       // cleanup handler not to re-raise the signal.
@@ -109,7 +123,7 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
       process.on('SIGTERM', onSignal);
       let dockerfileText: string | undefined;
       if (flags.file === '-') dockerfileText = await readStdin();
-      const parts = await open(resolveRoot(flags.root));
+      const parts = await open(root);
       try {
         if (flags.check) {
           const { runCheckOnly } = await import('./build-check.js');
@@ -150,6 +164,13 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
         if (flags.iidfile) {
           writeFileSync(flags.iidfile, result.imageId);
         }
+        if (memo && quietOnly && result.misses.length === 0 && !result.remoteSources) {
+          finishMemo(memo, {
+            read: parts.store.cacheFilesRead, imageId: result.imageId,
+            stdout: mode === 'quiet' ? shown.join('') : '', stderr: mode === 'quiet' ? '' : shown.join(''),
+            ...(flags.iidfile ? { iidfile: [flags.iidfile, result.imageId] as [string, string] } : {}),
+          });
+        }
         if (flags.metadataFile) {
           const { buildMetadata, writeMetadataFile } = await import('./build-metadata.js');
           const md = result.manifestDigest as Digest; // the store's own digest, typed loosely in BuildResult
@@ -162,6 +183,42 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
         process.off('SIGTERM', onSignal);
       }
     });
+}
+
+/** The events of a build that ran no step and fetched nothing (what a record may replay). */
+const MEMO_EVENTS = new Set(['build-start', 'step-start', 'step-cached', 'step-done', 'warning', 'check-warning', 'build-done']);
+
+/**
+ * Whether this build's command line may be answered from a record next time: output that does not
+ * depend on time (quiet, plain), run from the installed bundle on the command line it was given,
+ * and nothing read that the record could not see change (registries, secrets, stdin, exports, ...).
+ */
+function memoable(context: string, flags: BuildFlags, mode: string): boolean {
+  if ((mode !== 'quiet' && mode !== 'plain') || flags.explain || flags.check) return false;
+  if (!flags.cache || flags.pull || flags.push || flags.file === '-' || flags.metadataFile || flags.provenance !== undefined) return false;
+  if (flags.secret.length || flags.ssh.length || flags.output.length || flags.cacheFrom.length || flags.cacheTo.length || flags.buildContext.length) return false;
+  // only the installed bundle, which bin/tsbuild.js runs on process.argv (the record's key)
+  if (bundleIdOf(fileURLToPath(import.meta.url)) === undefined) return false;
+  try {
+    return statSync(context).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function memoStart(context: string, flags: BuildFlags, root: string): MemoStart {
+  const env: Record<string, string | null> = {};
+  for (const k of MEMO_ENV) env[k] = process.env[k] ?? null;
+  // `--build-arg NAME` takes its value from the environment
+  for (const a of flags.buildArg) if (!a.includes('=')) env[a] = process.env[a] ?? null;
+  return {
+    bundleId: bundleIdOf(fileURLToPath(import.meta.url)) ?? '',
+    args: process.argv.slice(2),
+    env,
+    stderrNotTty: flags.progress === 'auto' && !flags.quiet,
+    contextDir: context,
+    files: [join(root, 'index.json'), ...(flags.file !== undefined ? [flags.file] : [])],
+  };
 }
 
 async function readStdin(): Promise<string> {

@@ -314,13 +314,21 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
   // ---- the builder's cache index ----
 
   cacheGet<T = unknown>(key: string): T | undefined {
+    const file = this.cachePath(key);
+    this.cacheFilesRead.add(file);
     try {
-      const e = JSON.parse(readFileSync(this.cachePath(key), 'utf8')) as { key: string; value: T };
+      const e = JSON.parse(readFileSync(file, 'utf8')) as { key: string; value: T };
       return e.key === key ? e.value : undefined;
     } catch {
       return undefined;
     }
   }
+
+  /**
+   * The cache records this process has looked up, hits and misses (their files): a build answered
+   * again from cli/build-memo.ts's record must have seen the same ones.
+   */
+  readonly cacheFilesRead = new Set<string>();
 
   /**
    * Stores `value` under `key` atomically. `refs` are blob digests and snapshot chain IDs the

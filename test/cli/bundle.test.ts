@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import vm from 'node:vm';
 import { projectRoot } from '../helpers/cli.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
+import { makeInstalledPackage } from '../helpers/installed-package.js';
 
 let tmp: string;
 let pkg: string;
@@ -30,13 +31,7 @@ const version = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'tsb-bundle-'));
   // an installed package's layout: bin/, dist/bundle/, native/build/, package.json
-  pkg = join(tmp, 'pkg');
-  mkdirSync(join(pkg, 'bin'), { recursive: true });
-  for (const f of ['tsbuild', 'tsbuild.js', 'package.json']) copyFileSync(join(projectRoot, 'bin', f), join(pkg, 'bin', f));
-  execFileSync('chmod', ['+x', join(pkg, 'bin', 'tsbuild')]);
-  copyFileSync(join(projectRoot, 'package.json'), join(pkg, 'package.json'));
-  symlinkSync(join(projectRoot, 'native'), join(pkg, 'native'));
-  execFileSync(process.execPath, [join(projectRoot, 'scripts', 'bundle.mjs'), '--outfile', join(pkg, 'dist', 'bundle', 'tsbuild.cjs')], { stdio: 'ignore' });
+  pkg = makeInstalledPackage(join(tmp, 'pkg'));
   cacheHome = join(tmp, 'cache');
 
   caFile = join(tmp, 'ca.pem');

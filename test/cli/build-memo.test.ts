@@ -1,0 +1,177 @@
+/**
+ * The whole-build memo (src/cli/build-memo.ts), through the installed command: a command line
+ * that repeats a fully cached build is answered from its record — the same bytes on stdout and
+ * stderr, the same --iidfile — without the CLI bundle being run; anything the build read that
+ * changed (a context file, the environment, the store's images, its build cache, the arguments)
+ * sends it the full way again. "Answered from the record" is seen from outside: the copy's CLI
+ * bundle is replaced by one that only fails (its first line, the id, kept), so a build that
+ * still succeeds never ran it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { busyboxRootfsTar } from '../helpers/fixtures.js';
+import { makeInstalledPackage } from '../helpers/installed-package.js';
+
+let tmp: string;
+let cli: string;
+let bundleFile: string;
+let realBundle: Buffer;
+let root: string;
+let ctx: string;
+const FAILS = 'the full CLI ran';
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'tsb-memo-'));
+  const pkg = makeInstalledPackage(join(tmp, 'pkg'));
+  cli = join(pkg, 'bin', 'tsbuild');
+  bundleFile = join(pkg, 'dist', 'bundle', 'tsbuild.cjs');
+  realBundle = readFileSync(bundleFile);
+  root = join(tmp, 'store');
+  const imp = await run(['import', '--root', root, busyboxRootfsTar(), 'memobase:1']);
+  assert.equal(imp.code, 0, imp.stderr);
+  ctx = join(tmp, 'ctx');
+  mkdirSync(join(ctx, 'sub'), { recursive: true });
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM memobase:1\nARG GREETING\nCOPY . /app\nRUN echo "$GREETING" > /greeting && cat /app/sub/a > /seen\n');
+  writeFileSync(join(ctx, 'sub', 'a'), 'one\n');
+});
+after(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  const e: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache') };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete e[k];
+    else e[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(cli, args, { env: e, cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** The CLI bundle of the copy: the real one, or one that only fails (same id line). */
+function cliBundle(kind: 'real' | 'failing'): void {
+  if (kind === 'real') return writeFileSync(bundleFile, realBundle);
+  const idLine = realBundle.subarray(0, realBundle.indexOf(10) + 1);
+  writeFileSync(bundleFile, Buffer.concat([idLine, Buffer.from(`throw new Error(${JSON.stringify(FAILS)});\n`)]));
+}
+
+/** Builds with the real CLI, then again once what the first wrote (cache records) and any context
+ *  change are older than the memo's freshness window: that second build ran no step and left its
+ *  record. Returns its output. */
+async function recorded(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  cliBundle('real');
+  let r = await run(args, env);
+  assert.equal(r.code, 0, r.stderr);
+  await sleep(1100);
+  r = await run(args, env);
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
+async function assertAnswered(args: string[], want: Run, env: Record<string, string | undefined> = {}): Promise<void> {
+  cliBundle('failing');
+  const r = await run(args, env);
+  assert.deepEqual(r, want, 'answered from the record, byte for byte');
+}
+
+async function assertFullBuild(args: string[], env: Record<string, string | undefined> = {}, why = ''): Promise<void> {
+  cliBundle('failing');
+  const r = await run(args, env);
+  assert.notEqual(r.code, 0, `${why}: must not be answered from the record`);
+  assert.match(r.stderr, new RegExp(FAILS), why);
+}
+
+test('build memo: a repeated cached build is answered from its record (quiet and plain), and each input it read invalidates it', async () => {
+  const quiet = ['build', '--root', root, '-q', '--network', 'none', '--build-arg', 'GREETING', ctx];
+  const env = { GREETING: 'hello', SOURCE_DATE_EPOCH: undefined };
+  // the first build runs its steps: nothing is recorded from it
+  cliBundle('real');
+  const cold = await run(quiet, env);
+  assert.equal(cold.code, 0, cold.stderr);
+  await assertFullBuild(quiet, env, 'after a build that ran steps');
+
+  const q = await recorded(quiet, env);
+  assert.equal(q.stdout, cold.stdout, 'the cached build gives the same image');
+  await assertAnswered(quiet, q, env);
+  await assertAnswered(quiet, q, env);
+  // what the command line and the environment say
+  await assertFullBuild(quiet, { ...env, GREETING: 'other' }, 'a --build-arg NAME value from the environment changed');
+  await assertFullBuild(quiet, { ...env, SOURCE_DATE_EPOCH: '0' }, 'SOURCE_DATE_EPOCH set');
+  await assertFullBuild([...quiet.slice(0, -1), '--label', 'x=y', ctx], env, 'other arguments');
+
+  // plain progress: the same lines, --iidfile written
+  const iid = join(tmp, 'iid');
+  const plain = ['build', '--root', root, '--progress', 'plain', '--iidfile', iid, '--network', 'none', '--build-arg', 'GREETING', ctx];
+  const p = await recorded(plain, env);
+  assert.match(p.stderr, /#\d+ CACHED\n/);
+  rmSync(iid);
+  await assertAnswered(plain, p, env);
+  assert.equal(readFileSync(iid, 'utf8'), q.stdout.trim());
+
+  // a context file rewritten with the same size: the next build runs, and the one after is answered again
+  writeFileSync(join(ctx, 'sub', 'a'), 'two\n');
+  await assertFullBuild(quiet, env, 'a context file changed');
+  const changed = await recorded(quiet, env);
+  assert.notEqual(changed.stdout, q.stdout);
+  await assertAnswered(quiet, changed, env);
+
+  // the store: another image tagged (its index changed), then the build cache dropped
+  cliBundle('real');
+  assert.equal((await run(['tag', '--root', root, 'memobase:1', 'memobase:2'])).code, 0);
+  await assertFullBuild(quiet, env, 'the store\'s images changed');
+  // the build cache dropped alone: a tagged image, and no dangling one for `prune -a` to drop too
+  // (that would change the store's images again)
+  cliBundle('real');
+  assert.equal((await run(['prune', '--root', root])).code, 0);
+  const tagged = ['build', '--root', root, '-q', '-t', 'memo:app', '--network', 'none', '--build-arg', 'GREETING', ctx];
+  const t = await recorded(tagged, env);
+  await assertAnswered(tagged, t, env);
+  cliBundle('real');
+  const index = readFileSync(join(root, 'index.json'));
+  assert.equal((await run(['prune', '--root', root, '-a'])).code, 0);
+  assert.ok(readFileSync(join(root, 'index.json')).equals(index), 'prune -a left the images as they were');
+  await assertFullBuild(tagged, env, 'the build cache was dropped');
+  cliBundle('real');
+  const rebuilt = await run(tagged, env);
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  assert.notEqual(rebuilt.stdout, t.stdout, 'after `prune -a` the steps ran again (a new image, as Docker after a builder prune)');
+  cliBundle('real');
+});
+
+test('build memo: builds that read what a record cannot see are never answered from one', async () => {
+  const secret = join(tmp, 'secret');
+  writeFileSync(secret, 's3cret\n');
+  const quiet = (...extra: string[]) => ['build', '--root', root, '-q', '--network', 'none', ...extra, ctx];
+  const cases: [string, string[]][] = [
+    ['--no-cache', quiet('--no-cache')],
+    ['a secret', quiet('--secret', `id=s,src=${secret}`)],
+    ['rawjson progress (times in its output)', ['build', '--root', root, '--progress', 'rawjson', '--network', 'none', ctx]],
+  ];
+  for (const [why, args] of cases) {
+    cliBundle('real');
+    const first = await run(args);
+    assert.equal(first.code, 0, `${why}: ${first.stderr}`);
+    await sleep(1100);
+    assert.equal((await run(args)).code, 0, why);
+    await assertFullBuild(args, {}, why);
+  }
+  cliBundle('real');
+});
