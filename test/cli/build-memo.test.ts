@@ -9,13 +9,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
-import { makeInstalledPackage } from '../helpers/installed-package.js';
+import { makeInstalledPackage, runInstalled, type InstalledRun } from '../helpers/installed-package.js';
 
 let tmp: string;
 let cli: string;
@@ -43,27 +42,10 @@ after(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = InstalledRun;
 
 function run(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const e: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache') };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete e[k];
-    else e[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(cli, args, { env: e, cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runInstalled(cli, args, { cacheHome: join(tmp, 'cache'), cwd: tmp, env });
 }
 
 /** The CLI bundle of the copy: the real one, or one that only fails (same id line). */

@@ -9,7 +9,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import vm from 'node:vm';
 import { projectRoot } from '../helpers/cli.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
-import { makeInstalledPackage } from '../helpers/installed-package.js';
+import { makeInstalledPackage, runInstalled, type InstalledRun } from '../helpers/installed-package.js';
 
 let tmp: string;
 let pkg: string;
@@ -49,28 +49,11 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = InstalledRun;
 
 /** Runs `cmd args` with the test's cache home; `env` values of undefined are removed. */
 function run(cmd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const e: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome };
-  for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete e[k];
-    else e[k] = v;
-  }
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runInstalled(cmd, args, { cacheHome, env });
 }
 
 const cacheFiles = () => readdirSync(join(cacheHome, 'tsbuild')).filter((f) => f.endsWith('.bin'));

@@ -3,7 +3,7 @@
  * (scripts/bundle.mjs's bundles, made for this copy), native/ (the project's, linked), package.json.
  * Tests of the installed command run PKG/bin/tsbuild; they may replace files of the copy.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from './cli.js';
@@ -16,4 +16,28 @@ export function makeInstalledPackage(pkg: string): string {
   symlinkSync(join(projectRoot, 'native'), join(pkg, 'native'));
   execFileSync(process.execPath, [join(projectRoot, 'scripts', 'bundle.mjs'), '--outfile', join(pkg, 'dist', 'bundle', 'tsbuild.cjs')], { stdio: 'ignore' });
   return pkg;
+}
+
+export interface InstalledRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cmd args` with XDG_CACHE_HOME at `cacheHome`; `env` values of undefined are removed. */
+export function runInstalled(cmd: string, args: string[], opts: { cacheHome: string; cwd?: string; env?: Record<string, string | undefined> }): Promise<InstalledRun> {
+  const e: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: opts.cacheHome };
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete e[k];
+    else e[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: e, ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
 }
