@@ -34,6 +34,17 @@ export interface Fsx {
    * carry code `E<errno>`.
    */
   syncfs(path: string): Promise<void>;
+  /**
+   * posix_spawn(3) of `path` (argv `[argv0]`, an empty environment, signals at their defaults and
+   * unblocked): no fork of the Node process. For child fd i, `kinds[i]`: 'null' (/dev/null,
+   * read-only on fd 0, write-only on the others), 'r' (a pipe the child reads; `fds[i]` is our
+   * write end) or 'w' (one it writes; our read end); -1 for 'null'. Our ends are close-on-exec.
+   * The child must be reaped with `waitpid`.
+   */
+  spawnPiped(path: string, argv0: string, kinds: readonly ('null' | 'r' | 'w')[]): { pid: number; fds: number[] };
+  /** Waits for the child `pid` on the thread pool and reaps it: its exit code, or the signal
+   *  number that ended it (the other null). */
+  waitpid(pid: number): Promise<{ code: number | null; signal: number | null }>;
 }
 
 /** Offsets of one entry's fields in lstatDir's `stats` (as native/fsx.c writes them). */

@@ -3,7 +3,6 @@
  * by the C helper native/build/tsbuild-sandbox (see native/sandbox.c); this module encodes the spec,
  * streams output and turns the helper's status lines into a result or a TsbuildError.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { processRunning } from './proc-stat.js';
 import { createCgroup, defaultMemoryBytes, type Cgroup, type CgroupLimits } from './cgroup.js';
+import { spawnHelperProcess, type PipeKind } from './helper-process.js';
 
 export interface SandboxUser {
   uid: number;
@@ -147,9 +147,10 @@ function spawnHelper(
 ): void {
   // an empty environment: nothing of the host's reaches PID 1 (the command gets spec.env only);
   // fd 5 carries eth0's configuration for network 'private'
-  const stdio: ('ignore' | 'pipe')[] = ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'];
-  if (spec.network === 'private') stdio.push('pipe');
-  const child = spawn(helper, [], { stdio, env: {} });
+  const stdio: PipeKind[] = ['null', 'w', 'w', 'r', 'w'];
+  if (spec.network === 'private') stdio.push('r');
+  // posix_spawn, not child_process.spawn: no fork of the Node process (helper-process.ts)
+  const child = spawnHelperProcess(helper, 'tsbuild-sandbox', stdio);
   const pid = child.pid; // undefined when the spawn failed (reported by 'error')
   if (pid !== undefined) live.add(pid);
   const status: Buffer[] = [];
@@ -177,8 +178,8 @@ function spawnHelper(
   if (spec.signal?.aborted) onAbort();
   else spec.signal?.addEventListener('abort', onAbort, { once: true });
 
-  pipeOut(child.stdout!, spec.stdout);
-  pipeOut(child.stderr!, spec.stderr);
+  pipeOut(child.stdio[1] as Readable, spec.stdout);
+  pipeOut(child.stdio[2] as Readable, spec.stderr);
   const specPipe = child.stdio[3] as Writable;
   specPipe.on('error', () => {}); // the helper may exit before reading (reported via status)
   specPipe.end(encoded);
