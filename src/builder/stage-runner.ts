@@ -24,6 +24,7 @@ import { imageState, namedContextFor, namedContextState } from './build-contexts
 import type { ResolveBaseImageOptions } from './base-image.js';
 import type { StoredImage } from '../image/store.js';
 import { transferStatuses } from './transfer-status.js';
+import { writeRecordedSteps } from './step-records.js';
 
 /**
  * A base or `--from` image: the store's copy when there is one and no `--pull`, without loading the
@@ -66,11 +67,23 @@ function activityOf(session: BuildSession): { stages: number; steps: number } {
 export async function runStage(session: BuildSession, run: StageRun): Promise<StageState> {
   const a = activityOf(session);
   a.stages++;
+  let failed = false;
   try {
     return await runStageSteps(session, run, a);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    // the build's last stage (done or failed) waits for the syncs: its snapshots then stay
-    if (--a.stages === 0) await session.snapshotter.settle({ wait: true });
+    // the build's last stage (done or failed) waits for the syncs: its snapshots then stay, and
+    // the steps it ran are recorded in the cache (a failure here never hides the step's own)
+    if (--a.stages === 0) {
+      try {
+        await session.snapshotter.settle({ wait: true });
+        await writeRecordedSteps(session, { all: true });
+      } catch (e) {
+        if (!failed) throw e;
+      }
+    }
   }
 }
 
@@ -98,8 +111,12 @@ async function runStageSteps(session: BuildSession, run: StageRun, a: { steps: n
     } finally {
       a.steps--;
     }
-    // the snapshots whose sync is done appear in the store (not waited for: it runs meanwhile)
-    if (a.steps === 0) await session.snapshotter.settle({ wait: false });
+    // the snapshots whose sync is done appear in the store (not waited for: it runs meanwhile);
+    // cache entries waiting for a while are written
+    if (a.steps === 0) {
+      await session.snapshotter.settle({ wait: false });
+      await writeRecordedSteps(session, { all: false });
+    }
   }
   return state;
 }

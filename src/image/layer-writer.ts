@@ -64,13 +64,17 @@ export type SnapshotSink = Pick<StoreContent, 'putBlob' | 'blobPath'> & Pick<Scr
 
 /** What it needs of the snapshotter: an active snapshot to write into, committed or aborted, and
  *  the dirs of earlier snapshots (donors of unchanged files). */
-export type SnapshotMaker = Pick<Snapshotter, 'prepare' | 'commit' | 'abort' | 'paths'>;
+export type SnapshotMaker = Pick<Snapshotter, 'prepare' | 'commit' | 'commitDeferred' | 'abort' | 'paths'>;
 
 export interface SnapshotWriteOptions extends LayerWriteOptions {
   /** The directory the layer's sources come from (the build context's root): its files that are
    *  unchanged since an earlier snapshot are linked from it (snapshot-writer.ts's donor index);
    *  sources elsewhere (scratch files) are always written. */
   donorRoot?: string;
+  /** Commit the snapshot deferred (snapshots.ts commitDeferred): it is written without an fsync
+   *  per file and appears in the store once a sync covered it and the caller settled (a build's
+   *  stage runner); until then the snapshotter names it where it is. */
+  deferCommit?: boolean;
 }
 
 /**
@@ -115,6 +119,7 @@ export async function writeLayerWithSnapshot(
   const pipe = new ChunkPipe();
   let extracting: Promise<unknown> | undefined;
   const listed: ListedEntry[] = [];
+  let deferred = false;
   try {
     const tee = async function* (): AsyncGenerator<Buffer> {
       try {
@@ -145,7 +150,10 @@ export async function writeLayerWithSnapshot(
     await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
     // (when another process made the same snapshot first, its copy is kept: as good as ours)
-    await snapshots.commit(active, chainId);
+    if (opts.deferCommit) {
+      snapshots.commitDeferred(active, chainId);
+      deferred = true; // (the snapshotter's now: not aborted below)
+    } else await snapshots.commit(active, chainId);
     if (tapped && existsSync(snapshots.paths([chainId])[0]!)) donors?.save(direct.copies, hexOf(chainId), hexOf(info.digest));
     return info;
   } finally {
@@ -153,7 +161,7 @@ export async function writeLayerWithSnapshot(
     donors?.close();
     pipe.end();
     await extracting?.catch(() => {});
-    await snapshots.abort(active); // (nothing left to do once committed)
+    if (!deferred) await snapshots.abort(active); // (nothing left to do once committed)
   }
 }
 

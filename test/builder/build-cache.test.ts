@@ -62,6 +62,24 @@ test('cache: a rebuild runs nothing; a changed file reruns from the first step r
   }
 });
 
+test('cache: the steps a build ran are recorded when it ends, also when a later step fails; their snapshots are in the store and nothing is left in its temp area', async () => {
+  const ctx = makeContext({ 'a.txt': 'a1' });
+  const df = (last: string) => `FROM busybox\nRUN echo one > /one\nCOPY a.txt /a.txt\nRUN ${last}\n`;
+  const snapshots = () => readdirSync(join(s.root, 'snapshots')).length;
+  try {
+    const before = snapshots();
+    await assert.rejects(buildIn(s.root, ctx, df('exit 3')), /exit code: 3/);
+    assert.deepEqual(readdirSync(join(s.root, 'tmp')), [], 'no deferred snapshot left behind');
+    assert.equal(snapshots(), before + 2, "the RUN's and the COPY's snapshots settled into the store");
+    const two = await buildIn(s.root, ctx, df('cat /one /a.txt > /both'));
+    assert.deepEqual(cachedSteps(two), ['[2/4] RUN echo one > /one', '[3/4] COPY a.txt /a.txt'], 'the failed build recorded the steps before its failure');
+    assert.deepEqual(ranSteps(two), ['[4/4] RUN cat /one /a.txt > /both']);
+    assert.equal(imageFile(two, 'both'), 'one\na1');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
 test('cache: a fully cached rebuild gives the same image ID (as Docker does)', async () => {
   const df = 'FROM busybox\nRUN echo same > /same\n';
   const one = await buildFiles(s.root, df);

@@ -151,6 +151,8 @@ export async function copyStep(
           ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
           // files unchanged in the context since an earlier COPY are linked from its snapshot
           ...(req.from.kind === 'context' ? { donorRoot: req.from.context.root } : {}),
+          // in the store once synced, with the RUNs' (stage-runner settles): no fsync here
+          deferCommit: true,
         });
       } finally {
         await rm(scratch, { recursive: true, force: true });

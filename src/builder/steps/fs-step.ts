@@ -2,7 +2,7 @@
  * The common life of a filesystem step (RUN, COPY, ADD, WORKDIR): compute its cache key, look it up,
  * else produce the layer, remember it, and move the stage forward. Events and history included.
  * An interrupted step leaves nothing half-made: blobs appear atomically and the cache entry is
- * written only after its layer is in the store.
+ * written only after its layer is in the store (at the stage runner's next settle point).
  */
 import type { BlobInfo } from '../../image/blobs.js';
 import type { Digest } from '../../image/digest.js';
@@ -12,6 +12,7 @@ import type { SourceFilesCollector } from '../explain-files.js';
 import { missText } from '../explain-reason.js';
 import type { BuildSession } from '../session.js';
 import { addHistory, type StageState } from '../stage-state.js';
+import { recordStep, recordedStep } from '../step-records.js';
 
 export interface FsStep {
   /** Progress name, e.g. `[build 2/5] RUN make`. */
@@ -39,7 +40,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
   let layer: BlobInfo | undefined;
   let created = session.created;
   if (!session.options.noCache) {
-    const hit = store.cacheGet<CacheValue>(key);
+    const hit = recordedStep<CacheValue>(session, key) ?? store.cacheGet<CacheValue>(key);
     if (hit && store.hasBlob(hit.layer.digest as Digest)) {
       layer = hit.layer;
       created = hit.created ?? created;
@@ -69,7 +70,8 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
       events.emit({ type: 'step-error', id, message: (e as Error).message });
       throw e;
     }
-    await store.cachePut(key, { layer, created } satisfies CacheValue, [layer.digest as Digest]);
+    // written at the stage runner's next settle point, not now (step-records.ts)
+    recordStep(session, key, { layer, created } satisfies CacheValue, [layer.digest as Digest]);
     session.layersMade++;
     events.emit({ type: 'step-done', id });
   }
