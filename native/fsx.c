@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +219,31 @@ static DIR *dir_arg(napi_env env, napi_callback_info info, char *path) {
 /* Fields per entry in lstatDir's `stats`, in this order (all int64). */
 enum { ST_DEV, ST_INO, ST_SIZE, ST_MTIME_NS, ST_CTIME_NS, ST_MODE, ST_UID, ST_GID, ST_NLINK, ST_RDEV, ST_FIELDS };
 
+/* One entry's row of lstatDir's `stats`. */
+static void fill_row(int64_t *f, const struct stat *sb) {
+  f[ST_DEV] = (int64_t)makedev(major(sb->st_dev), minor(sb->st_dev));
+  f[ST_INO] = (int64_t)sb->st_ino;
+  f[ST_SIZE] = (int64_t)sb->st_size;
+  f[ST_MTIME_NS] = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+  f[ST_CTIME_NS] = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
+  f[ST_MODE] = sb->st_mode;
+  f[ST_UID] = sb->st_uid;
+  f[ST_GID] = sb->st_gid;
+  f[ST_NLINK] = (int64_t)sb->st_nlink;
+  f[ST_RDEV] = (int64_t)makedev(major(sb->st_rdev), minor(sb->st_rdev));
+}
+
+/* N rows as a BigInt64Array (copied). */
+static napi_value rows_array(napi_env env, const int64_t *st, size_t n) {
+  void *data;
+  napi_value ab, arr;
+  size_t bytes = n * ST_FIELDS * sizeof *st;
+  napi_create_arraybuffer(env, bytes, &data, &ab);
+  if (bytes) memcpy(data, st, bytes);
+  napi_create_typedarray(env, napi_bigint64_array, n * ST_FIELDS, ab, 0, &arr);
+  return arr;
+}
+
 /*
  * lstatDir(path) -> { names: string[], stats: BigInt64Array } with ST_FIELDS values per name, in
  * readdir order ("." and ".." left out). An entry removed between readdir and its lstat is left
@@ -249,17 +275,7 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
       st = more;
       cap *= 2;
     }
-    int64_t *f = st + n * ST_FIELDS;
-    f[ST_DEV] = (int64_t)makedev(major(sb.st_dev), minor(sb.st_dev));
-    f[ST_INO] = (int64_t)sb.st_ino;
-    f[ST_SIZE] = (int64_t)sb.st_size;
-    f[ST_MTIME_NS] = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
-    f[ST_CTIME_NS] = (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
-    f[ST_MODE] = sb.st_mode;
-    f[ST_UID] = sb.st_uid;
-    f[ST_GID] = sb.st_gid;
-    f[ST_NLINK] = (int64_t)sb.st_nlink;
-    f[ST_RDEV] = (int64_t)makedev(major(sb.st_rdev), minor(sb.st_rdev));
+    fill_row(st + n * ST_FIELDS, &sb);
     napi_value name;
     napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &name);
     napi_set_element(env, names, (uint32_t)n, name);
@@ -270,16 +286,11 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
     free(st);
     return throw_errno(env, "lstatdir", path, err);
   }
-  void *data;
-  napi_value ab, arr, out;
-  size_t bytes = n * ST_FIELDS * sizeof *st;
-  napi_create_arraybuffer(env, bytes, &data, &ab);
-  if (bytes) memcpy(data, st, bytes);
-  free(st);
-  napi_create_typedarray(env, napi_bigint64_array, n * ST_FIELDS, ab, 0, &arr);
+  napi_value out;
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "names", names);
-  napi_set_named_property(env, out, "stats", arr);
+  napi_set_named_property(env, out, "stats", rows_array(env, st, n));
+  free(st);
   return out;
 }
 
@@ -327,24 +338,60 @@ static void entry_hash(const char *name, const struct stat *sb, uint64_t out[2])
  * created, removed, renamed, rewritten, chmod-ed or touched entry changes it. maxTimeNs is the
  * newest mtime or ctime among the entries (the caller's "too fresh to trust" check). subdirs names
  * the entries that are directories, which the caller fingerprints in turn. Errors carry `E<errno>`.
+ * statDirKey(path, true) also gives the listing itself, from the same lstat calls, for a caller
+ * that may list the directory afterwards (no second stat pass): `stats` as lstatDir's, and the
+ * names as one buffer `names` of NUL-terminated names in the same order (no JS string per name
+ * unless the caller decodes them).
  */
 static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
   char path[PATH_BUF];
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool listing = false;
+  if (argc >= 2) napi_get_value_bool(env, argv[1], &listing);
   DIR *d = dir_arg(env, info, path);
   if (!d) return NULL;
   napi_value subdirs;
   napi_create_array(env, &subdirs);
+  size_t cap = listing ? 64 : 0, ncap = listing ? 4096 : 0, nlen = 0;
+  int64_t *st = listing ? malloc(cap * ST_FIELDS * sizeof *st) : NULL;
+  char *nbuf = listing ? malloc(ncap) : NULL;
   uint64_t lane0 = 0, lane1 = 0, count = 0;
   int64_t maxTime = 0;
   uint32_t nsub = 0;
-  int err = 0;
-  for (;;) {
+  int err = listing && (!st || !nbuf) ? ENOMEM : 0;
+  while (!err) {
     struct dirent *e;
     struct stat sb;
     int r = next_entry(d, &e, &sb);
     if (r <= 0) {
       err = -r;
       break;
+    }
+    if (listing) {
+      if (count == cap) {
+        int64_t *more = realloc(st, cap * 2 * ST_FIELDS * sizeof *st);
+        if (!more) {
+          err = ENOMEM;
+          break;
+        }
+        st = more;
+        cap *= 2;
+      }
+      fill_row(st + count * ST_FIELDS, &sb);
+      size_t len = strlen(e->d_name) + 1;
+      if (nlen + len > ncap) {
+        char *more = realloc(nbuf, ncap * 2 + len);
+        if (!more) {
+          err = ENOMEM;
+          break;
+        }
+        nbuf = more;
+        ncap = ncap * 2 + len;
+      }
+      memcpy(nbuf + nlen, e->d_name, len);
+      nlen += len;
     }
     uint64_t h[2];
     entry_hash(e->d_name, &sb, h);
@@ -362,7 +409,11 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
     }
   }
   closedir(d);
-  if (err) return throw_errno(env, "statdirkey", path, err);
+  if (err) {
+    free(st);
+    free(nbuf);
+    return throw_errno(env, "statdirkey", path, err);
+  }
   void *data;
   napi_value ab, arr, out;
   napi_create_arraybuffer(env, 4 * sizeof(int64_t), &data, &ab);
@@ -375,6 +426,14 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "key", arr);
   napi_set_named_property(env, out, "subdirs", subdirs);
+  if (listing) {
+    napi_value names;
+    napi_create_buffer_copy(env, nlen, nbuf, NULL, &names);
+    napi_set_named_property(env, out, "names", names);
+    napi_set_named_property(env, out, "stats", rows_array(env, st, (size_t)count));
+    free(st);
+    free(nbuf);
+  }
   return out;
 }
 

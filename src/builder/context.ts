@@ -115,6 +115,8 @@ export class BuildContext {
   private readonly memo = new Map<string, { st: StatIdentity; digest: Promise<DirResult> }>();
   /** Tree keys of directories computed during this build (null: none could be made). */
   private readonly treeKeys = new Map<string, TreeKey | null>();
+  /** The listings treeKey's native calls gave (names and lstat rows): readDirSync's, for the build. */
+  private readonly listings = new Map<string, { names: Buffer; stats: BigInt64Array }>();
   /** What a directory's digest depends on besides its tree: digest version, ignore rules, xattrs. */
   private readonly keyPrefix: string;
 
@@ -396,8 +398,10 @@ export class BuildContext {
    */
   private readDirSync(relDir: string): Array<ContextEntry | undefined> {
     const lstatDir = nativeLstatDir();
-    if (!lstatDir) return sortNames(readdirSync(join(this.root, relDir))).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
-    const { names, stats } = lstatDir(relDir === '' ? this.root : join(this.root, relDir));
+    const listed = this.listings.get(relDir);
+    if (!lstatDir && !listed) return sortNames(readdirSync(join(this.root, relDir))).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
+    // as the tree key saw it, when it was taken (the cache key is made of that very state)
+    const { names, stats } = listed ? { names: splitNames(listed.names), stats: listed.stats } : lstatDir!(relDir === '' ? this.root : join(this.root, relDir));
     const order = names.map((_, i) => i).sort((a, b) => compareNames(names[a]!, names[b]!));
     return order.map((i) => {
       const o = i * LSTAT_FIELDS;
@@ -526,7 +530,10 @@ export class BuildContext {
     let k: TreeKey | undefined;
     if (statDirKey && Buffer.byteLength(host) < 4000) {
       try {
-        const { key, subdirs } = statDirKey(host);
+        // with the listing: a COPY that misses lists these dirs again right after (readDirSync),
+        // and the names and rows cost little beside the lstat calls themselves
+        const { key, subdirs, names, stats } = statDirKey(host, true);
+        if (names && stats) this.listings.set(relDir, { names, stats });
         const h = createHash('sha256').update(this.keyPrefix).update(new Uint8Array(key.buffer, key.byteOffset, 32));
         let newestNs = key[2]!;
         k = { key: '', newestNs, startNs };
@@ -694,7 +701,7 @@ const GONE_NATIVE = `E${osConstants.errno.ENOENT}`;
 const NOT_DIR_NATIVE = `E${osConstants.errno.ENOTDIR}`;
 
 type LstatDirFn = (path: string) => { names: string[]; stats: BigInt64Array };
-type StatDirKeyFn = (path: string) => { key: BigInt64Array; subdirs: string[] };
+type StatDirKeyFn = (path: string, listing: true) => { key: BigInt64Array; subdirs: string[]; names?: Buffer; stats?: BigInt64Array };
 const nativeFns = new Map<string, unknown>();
 /** A call of the addon, or null when the addon is missing or older than that call. */
 function nativeFn<T>(name: 'lstatDir' | 'statDirKey'): T | null {
@@ -712,6 +719,13 @@ function nativeFn<T>(name: 'lstatDir' | 'statDirKey'): T | null {
 }
 const nativeLstatDir = () => nativeFn<LstatDirFn>('lstatDir');
 const nativeStatDirKey = () => nativeFn<StatDirKeyFn>('statDirKey');
+
+/** statDirKey's names buffer (each name NUL-terminated) as strings. */
+function splitNames(buf: Buffer): string[] {
+  const names = buf.toString('utf8').split('\0');
+  names.pop(); // (after the last NUL)
+  return names;
+}
 
 function sortNames(names: string[]): string[] {
   return names.sort(compareNames);

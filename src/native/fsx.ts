@@ -25,9 +25,12 @@ export interface Fsx {
    * A fingerprint of a directory's listing: `key` = [lane0, lane1, newest mtime/ctime in ns, entry
    * count]; the lanes change when any entry is added, removed, renamed or changes its lstat (dev,
    * ino, size, mtime, ctime, mode, uid, gid, nlink, rdev), whatever the readdir order. `subdirs`
-   * names the entries that are directories. Errors carry code `E<errno>`.
+   * names the entries that are directories. Errors carry code `E<errno>`. With `listing`, also the
+   * listing itself, from the same lstat calls: `stats` as lstatDir's, and `names` as one buffer of
+   * NUL-terminated names in the same order.
    */
   statDirKey(path: string): { key: BigInt64Array; subdirs: string[] };
+  statDirKey(path: string, listing: true): { key: BigInt64Array; subdirs: string[]; names: Buffer; stats: BigInt64Array };
   /**
    * syncfs(2) of the filesystem holding `path`, on Node's thread pool: everything written to it
    * so far is on disk when the promise resolves. Errors (open: thrown; syncfs: the rejection)

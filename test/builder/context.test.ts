@@ -472,3 +472,20 @@ test('checksum cache: a directory entry answers only the same ignore rules and t
     assert.equal(c2.cache.stats.dirHits, 1, 'only a/b0 answered from its entry');
   });
 });
+
+test('a walk after a digest lists the tree as the digest saw it (the same lstat calls: no second pass), and only then', async () => {
+  await withTmp(async (ctx) => {
+    write(ctx, 'd/a.txt', 'aaaa');
+    write(ctx, 'd/e/b.txt', 'bb');
+    const c = new BuildContext(ctx);
+    await c.digest('.');
+    // changed after the digest: the walk still gives the state the digest (the cache key) was made of
+    write(ctx, 'd/a.txt', 'a much longer content');
+    const walked = await collect(c);
+    assert.equal(walked.find((e) => e.relPath === 'd/a.txt')?.size, 4);
+    assert.equal(walked.find((e) => e.relPath === 'd/e/b.txt')?.size, 2);
+    // a context that took no digest lists the tree as it is now
+    const fresh = await collect(new BuildContext(ctx));
+    assert.equal(fresh.find((e) => e.relPath === 'd/a.txt')?.size, 21);
+  });
+});

@@ -56,3 +56,25 @@ test('statDirKey errors carry E<errno> codes', () => {
   assert.throws(() => fsx().statDirKey('/nonexistent-tsbuild-dir'), (e: NodeJS.ErrnoException) => e.code === `E${os.errno.ENOENT}`);
   assert.throws(() => fsx().statDirKey('/etc/hostname'), (e: NodeJS.ErrnoException) => e.code === `E${os.errno.ENOTDIR}`);
 });
+
+test('statDirKey with the listing: the same key, and names and lstat rows as lstatDir gives them (names NUL-terminated, UTF-8)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsb-statdirkey-'));
+  try {
+    for (let i = 0; i < 300; i++) writeFileSync(join(dir, `file-${i}-${'x'.repeat(i % 40)}`), String(i));
+    writeFileSync(join(dir, 'naïve-ünïcode'), 'u');
+    mkdirSync(join(dir, 'sub'));
+    const plain = fsx().statDirKey(dir);
+    const listed = fsx().statDirKey(dir, true);
+    const lst = fsx().lstatDir(dir);
+    assert.deepEqual([...listed.key], [...plain.key]);
+    assert.deepEqual(listed.subdirs, ['sub']);
+    const names = listed.names.toString('utf8').split('\0');
+    assert.equal(names.pop(), '', 'every name NUL-terminated');
+    assert.deepEqual(names, lst.names);
+    assert.equal(names.length, 302);
+    assert.deepEqual([...listed.stats], [...lst.stats]);
+    assert.equal(fsx().statDirKey(join(dir, 'sub'), true).names.length, 0, 'an empty dir: an empty buffer');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
