@@ -5,8 +5,14 @@
  *  - `tsbuild save` (docker-archive) of the image vs `tar -c` of the same files; peak RSS
  *  - `tsbuild load` of that archive vs `tar -x` of it; peak RSS
  * Usage: npm run build && node --import tsx bench/image-save.ts   (BENCH_MB=1024, BENCH_DIR=/tmp/tsb-bench)
+ *   --load: the load part only, as BENCH_RUNS (default 7) interleaved pairs of `tar -x` and `load`
+ *   (medians, [min–max], the paired ratio, CPU = user + sys); the archive is made once and kept in
+ *   BENCH_DIR (delete it to remake). BENCH_BIN=a/tsbuild.cjs,b/tsbuild.cjs times these bundles instead,
+ *   each in turn after the same `tar -x` (a before/after comparison).
  */
-import { existsSync, mkdirSync, rmSync, readdirSync, lstatSync, createReadStream, statSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, readdirSync, lstatSync, createReadStream, statSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +42,75 @@ function* walk(dir: string): Generator<LayerEntry> {
       yield { path, type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size, mtimeMs: st.mtimeMs, sourcePath: p };
     }
   }
+}
+
+/** Wall, CPU (user + sys) and peak RSS of a command, from GNU time. */
+function timeCpu(cmd: string, args: string[]): { s: number; cpu: number; rssMB: number } {
+  const t = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S %M', cmd, ...args], { encoding: 'utf8' });
+  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
+  const [u, sys, kb] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+  return { s, cpu: u! + sys!, rssMB: kb! / 1024 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const range = (xs: number[]) => `${fmt(median(xs))} [${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}]`;
+
+async function loadOnly(): Promise<void> {
+  mkdirSync(base, { recursive: true });
+  const out = join(base, 'save.tar');
+  if (!existsSync(out)) {
+    makeTree(tree);
+    rmSync(root, { recursive: true, force: true });
+    const store = await ImageStore.open(root);
+    const layer = await writeLayer(store, walk(tree));
+    await store.putImage({ config: emptyConfig('2024-01-01T00:00:00Z'), layers: [layer], tags: ['bench:1'] });
+    await store.close();
+    const [node, args] = cli('save', '-o', `${out}.part`, 'bench:1', '--root', root);
+    timeCmd(node, [...args]);
+    renameSync(`${out}.part`, out);
+    rmSync(root, { recursive: true, force: true });
+  }
+  const runs = Number(process.env.BENCH_RUNS ?? 7);
+  // BENCH_BIN=a.cjs,b.cjs: each bundle in turn after the same `tar -x` (before/after comparisons)
+  const loads = (process.env.BENCH_BIN?.split(',') ?? ['']).map((b) => ({
+    name: b ? relative(process.cwd(), b) : 'tsbuild load',
+    cmd: b ? ([process.execPath, [runner(b), 'load', '-i', out, '--root', root2]] as const) : cli('load', '-i', out, '--root', root2),
+    s: [] as number[],
+    cpu: [] as number[],
+    rss: [] as number[],
+    ratio: [] as number[],
+  }));
+  const xdir = join(base, 'x');
+  const tx: number[] = [], cx: number[] = [];
+  console.log(`# load of ${(statSync(out).size / 2 ** 30).toFixed(2)} GiB, ${runs} rounds, ${new Date().toISOString()}, load average ${loadavg()[0]!.toFixed(1)}`);
+  for (let i = 0; i < runs; i++) {
+    execFileSync('sync');
+    mkdirSync(xdir);
+    const x = timeCpu('tar', ['-xf', out, '-C', xdir]);
+    rmSync(xdir, { recursive: true, force: true });
+    tx.push(x.s), cx.push(x.cpu);
+    // alternate the order, so neither runs always right after tar -x
+    for (const l of i % 2 ? [...loads].reverse() : loads) {
+      execFileSync('sync');
+      const r = timeCpu(l.cmd[0], [...l.cmd[1]]);
+      rmSync(root2, { recursive: true, force: true });
+      l.s.push(r.s), l.cpu.push(r.cpu), l.rss.push(r.rssMB), l.ratio.push(r.s / x.s);
+    }
+  }
+  console.log(`tar -x: ${range(tx)} s  CPU ${range(cx)} s`);
+  for (const l of loads) {
+    console.log(`${l.name}: ${range(l.s)} s  CPU ${range(l.cpu)} s  peak RSS ${range(l.rss)} MB  paired ratio to tar -x ${range(l.ratio)}`);
+  }
+  console.log(`(load average now ${loadavg()[0]!.toFixed(1)})`);
+}
+
+/** A script that runs a bundle's main() as bin/tsbuild.js does (without its code cache). */
+function runner(bundle: string): string {
+  const p = join(base, 'run-bundle.cjs');
+  writeFileSync(p, `require(${JSON.stringify(bundle)}).main(process.argv).then((c) => { process.exitCode = c; });\n`);
+  return p;
 }
 
 async function main(): Promise<void> {
@@ -101,4 +176,4 @@ async function main(): Promise<void> {
   for (const r of [root, root2]) rmSync(r, { recursive: true, force: true });
 }
 
-await main();
+await (process.argv.includes('--load') ? loadOnly() : main());
