@@ -102,9 +102,7 @@ async function load(store: LoadStore, input: AsyncIterable<Buffer>, file: string
       members.set(name, { raw: sha256(data), data, gzip: false });
     } else {
       const check = new LayerCheck();
-      // O_DIRECT: a layer is read again only when first unpacked; a gigabyte through the page
-      // cache cost more CPU than hashing it (blobs.ts, direct-writer.ts)
-      const stored = await store.putBlob(checkedLayer(p.all, check, false), { transient: true, direct: true });
+      const stored = await store.putBlob(checkedLayer(p.all, check, false), { transient: true });
       written.push(stored.digest);
       members.set(name, { raw: stored.digest, stored, gzip: false, check });
     }

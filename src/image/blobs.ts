@@ -15,7 +15,6 @@ import type { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { type Digest, hexOf, newHash, digestOfHash, isDigest } from './digest.js';
 import type { ByteSource, ContentInfo, ContentStore, ExpectedContent } from './content.js';
-import { DirectWriter } from './direct-writer.js';
 
 export type { ByteSource } from './content.js';
 
@@ -37,11 +36,6 @@ export interface PutBlobOptions {
    * readFileReusing): chunks are copied into write buffers this put reuses in turn.
    */
   transient?: boolean;
-  /**
-   * Write through O_DIRECT where the filesystem allows it (direct-writer.ts): no copy into the
-   * page cache, for a large blob nobody reads right away (`load`). Durable stores only.
-   */
-  direct?: boolean;
 }
 
 export class BlobStore implements ContentStore {
@@ -149,7 +143,6 @@ export class BlobStore implements ContentStore {
   async put(source: ByteSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
     const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     const fh = await fsp.open(tmp, 'wx', 0o644);
-    const direct = opts.direct && this.durable ? await DirectWriter.open(tmp, fh) : undefined;
     const trusted = opts.verified && opts.expectedDigest ? opts.expectedDigest : undefined;
     const hash = newHash();
     let size = 0;
@@ -204,12 +197,8 @@ export class BlobStore implements ContentStore {
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         if (!trusted) hash.update(chunk);
-        size += chunk.length;
-        if (direct) {
-          await direct.push(chunk);
-          continue;
-        }
         keep(chunk);
+        size += chunk.length;
         if (size - batchAt < BATCH) continue;
         flush();
         if (inflight.size >= MAX_INFLIGHT) await Promise.race(inflight);
@@ -219,7 +208,6 @@ export class BlobStore implements ContentStore {
           track(fh.datasync());
         }
       }
-      await direct?.end();
       flush();
       await Promise.all(inflight);
       if (failure) throw failure;
@@ -239,7 +227,6 @@ export class BlobStore implements ContentStore {
       if (this.durable) syncDir(this.dir);
       return { digest, size };
     } catch (e) {
-      await direct?.abort();
       await Promise.all(inflight);
       if (!closed) await fh.close().catch(() => {});
       await fsp.unlink(tmp).catch(() => {});
