@@ -53,6 +53,10 @@ import type { LayerTap } from './layer-writer.js';
 import type { TarHeader } from './tar-format.js';
 
 const IS_ROOT = process.getuid?.() === 0;
+/** Who owns what this process creates (its effective ids): no chown is needed for an entry of
+ *  that owner outside a setgid directory (a build context's files are all root's). */
+const EUID = process.geteuid?.() ?? -1;
+const EGID = process.getegid?.() ?? -1;
 /** A path with a component named `.wh.*` (a whiteout or opaque marker). */
 const WHITEOUT_NAME = /(?:^|\/)\.wh\./;
 const HEX = /^[0-9a-f]{64}$/;
@@ -309,6 +313,10 @@ export class SnapshotTap implements LayerTap {
   linked = 0;
   private fd: number | undefined;
   private readonly made = new Set<string>(['']);
+  /** Dirs made here whose mode has the setgid bit (what is made in them takes their group), and
+   *  whether the root is one (looked up on first need). */
+  private readonly setgidDirs = new Set<string>();
+  private rootSetgid: boolean | undefined;
   private readonly dirTimes: Array<[string, number]> = [];
 
   constructor(
@@ -336,8 +344,9 @@ export class SnapshotTap implements LayerTap {
       case 'dir':
         mkdirSync(abs, { mode: 0o700 });
         this.made.add(rel);
-        if (IS_ROOT) lchownSync(abs, h.uid, h.gid);
+        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) lchownSync(abs, h.uid, h.gid);
         chmodSync(abs, h.mode);
+        if (h.mode & 0o2000) this.setgidDirs.add(rel);
         this.dirTimes.push([abs, h.mtime]);
         return;
       case 'file': {
@@ -362,14 +371,14 @@ export class SnapshotTap implements LayerTap {
         }
         const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         this.fd = fd;
-        this.pending = { h, expect: h.size, got: 0 };
+        this.pending = { h, expect: h.size, got: 0, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)) };
         if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, key, contentOffset]);
         if (h.size === 0) this.closeFile();
         return;
       }
       case 'symlink':
         symlinkSync(h.linkname ?? '', abs);
-        if (IS_ROOT) lchownSync(abs, h.uid, h.gid);
+        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) lchownSync(abs, h.uid, h.gid);
         lutimesSync(abs, h.mtime, h.mtime);
         return;
       case 'hardlink': {
@@ -386,7 +395,23 @@ export class SnapshotTap implements LayerTap {
     }
   }
 
-  private pending: { h: TarHeader; expect: number; got: number } | undefined;
+  private pending: { h: TarHeader; expect: number; got: number; chown: boolean } | undefined;
+
+  /** Whether an entry just made in `parent` must be chowned to the header's owner: as root, unless
+   *  it already has that owner (ours, and no setgid parent gave it another group). A chown of an
+   *  entry to the owner it has still costs a journaled inode change: ~250 of them per COPY of a
+   *  200-file tree. */
+  private needsChown(h: TarHeader, parent: string): boolean {
+    if (!IS_ROOT) return false;
+    return h.uid !== EUID || h.gid !== EGID || this.setgidAt(parent);
+  }
+
+  /** Whether the dir `rel` made here (or the root, '') has the setgid bit. */
+  private setgidAt(rel: string): boolean {
+    if (rel !== '') return this.setgidDirs.has(rel);
+    this.rootSetgid ??= (lstatSync(this.root).mode & 0o2000) !== 0;
+    return this.rootSetgid;
+  }
 
   /** Where the current entry's bytes can be read instead of its source (see DonorIndex). */
   contentSource(): ContentSource | undefined {
@@ -417,11 +442,11 @@ export class SnapshotTap implements LayerTap {
   private closeFile(): void {
     if (this.fd === undefined) return;
     const fd = this.fd;
-    const h = this.pending!.h;
+    const { h, chown } = this.pending!;
     this.fd = undefined;
     this.pending = undefined;
     try {
-      if (IS_ROOT) fchownSync(fd, h.uid, h.gid);
+      if (chown) fchownSync(fd, h.uid, h.gid);
       fchmodSync(fd, h.mode);
       futimesSync(fd, h.mtime, h.mtime);
     } finally {
@@ -438,6 +463,9 @@ export class SnapshotTap implements LayerTap {
       if (this.made.has(cur)) continue;
       mkdirSync(join(this.root, cur), { mode: 0o755 });
       this.made.add(cur);
+      // (a dir made in a setgid dir is setgid too: what goes in it takes that group)
+      const up = cur.lastIndexOf('/');
+      if (this.setgidAt(up < 0 ? '' : cur.slice(0, up))) this.setgidDirs.add(cur);
     }
   }
 }

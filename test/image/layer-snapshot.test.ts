@@ -45,6 +45,16 @@ test('a layer written with its snapshot: same blob as writeLayer, and the snapsh
       e({ path: 'app/link', type: 'symlink', linkname: 'small', mode: 0o777 }),
       e({ path: 'app/hard', type: 'hardlink', linkname: 'app/small' }),
       e({ path: 'app/sub', type: 'dir', mode: 0o755, mtimeMs: 1_500_000_000_000 }),
+      // owners the writer need not set (root's, as ours) and those it must: in a setgid dir what is
+      // made takes the dir's group, also below a missing parent made there
+      e({ path: 'g', type: 'dir', mode: 0o2775, gid: 1234 }),
+      e({ path: 'g/f', type: 'file', size: 6, sourcePath: join(src, 'small') }),
+      e({ path: 'g/missing/deep', type: 'file', size: 6, sourcePath: join(src, 'small') }),
+      e({ path: 'g/sub', type: 'dir', mode: 0o755 }),
+      e({ path: 'g/sub/f', type: 'file', size: 6, sourcePath: join(src, 'small') }),
+      e({ path: 'g/sym', type: 'symlink', linkname: 'f', mode: 0o777 }),
+      e({ path: 'plain', type: 'dir', mode: 0o755 }),
+      e({ path: 'plain/f', type: 'file', size: 6, sourcePath: join(src, 'small') }),
     ];
     const s = await ImageStore.open(join(w, 'store'));
     const base = await writeLayer(s, [e({ path: 'base', type: 'file', size: 6, sourcePath: join(src, 'small') })]);
