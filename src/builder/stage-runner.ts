@@ -78,8 +78,9 @@ export async function runStage(session: BuildSession, run: StageRun): Promise<St
     // the steps it ran are recorded in the cache (a failure here never hides the step's own)
     if (--a.stages === 0) {
       try {
-        await session.snapshotter.settle({ wait: true });
-        await writeRecordedSteps(session, { all: true });
+        // (the records need only their blobs: written while the snapshots' sync runs)
+        const settled = session.snapshotter.settle({ wait: true });
+        await Promise.all([settled, writeRecordedSteps(session, { all: true })]);
       } catch (e) {
         if (!failed) throw e;
       }
