@@ -45,43 +45,29 @@ export function isZstd(head: Buffer): boolean {
 }
 
 /**
- * A file's bytes in CHUNK-sized reads into a ring of RING reused buffers, the next read already
- * under way while the consumer works on this chunk (the read's trip through the thread pool is
- * then off the consumer's path): a chunk stays valid only until RING - 2 further chunks have been
- * asked for. A fresh buffer per read (what a ReadStream does) costs a page fault per 4 KiB when
- * it is first touched: reading 1 GiB so took 0.6–0.8 s of system time here, in reused buffers
- * 0.1–0.3 s (4 MiB reads instead of 1 MiB were tried: ~10,000 more page faults per load for the
- * larger buffers, no gain). For consumers that copy what they keep (`BlobStore.put` with `transient`,
- * the tar readers); anything else gets `copied()` chunks.
+ * A file's bytes in CHUNK-sized reads into a ring of RING reused buffers: a chunk stays valid only
+ * until RING - 1 further chunks have been asked for. A fresh 1 MiB buffer per read (what a
+ * ReadStream does) costs a page fault per 4 KiB when it is first touched: reading 1 GiB so took
+ * 0.6–0.8 s of system time here, in reused buffers 0.1–0.3 s. For consumers that copy what they
+ * keep (`BlobStore.put` with `transient`, the tar readers); anything else gets `copied()` chunks.
  */
 export async function* readFileReusing(path: string): AsyncGenerator<Buffer> {
   const fh = await fsp.open(path, 'r');
-  const ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(0));
-  const fill = async (i: number): Promise<Buffer> => {
-    if (ring[i]!.length === 0) ring[i] = Buffer.allocUnsafeSlow(CHUNK);
-    const buf = ring[i]!;
-    let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    return buf.subarray(0, got);
-  };
-  let next: Promise<Buffer> | undefined;
   try {
-    next = fill(0);
-    for (let i = 1; ; i = (i + 1) % RING) {
-      const chunk = await next;
-      next = undefined;
-      // a short read is the end of the file
-      if (chunk.length === CHUNK) next = fill(i);
-      if (chunk.length > 0) yield chunk;
-      if (!next) return;
+    const ring = Array.from({ length: RING }, () => Buffer.allocUnsafeSlow(0));
+    for (let i = 0; ; i = (i + 1) % RING) {
+      if (ring[i]!.length === 0) ring[i] = Buffer.allocUnsafeSlow(CHUNK);
+      const buf = ring[i]!;
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, null);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got > 0) yield buf.subarray(0, got);
+      if (got < buf.length) return;
     }
   } finally {
-    // a read still under way must end before the file is closed (the consumer stopped early)
-    await next?.catch(() => {});
     await fh.close();
   }
 }
