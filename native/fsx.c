@@ -30,6 +30,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include "dirkey.h"
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -183,25 +184,6 @@ static DIR *open_dir(napi_env env, const char *path) {
   return d;
 }
 
-/*
- * The next entry of D but "." and "..", lstat-ed beside it: 1 with *E and *SB set, 0 at the end, or
- * -errno. An entry gone between readdir and fstatat is left out, as a listing a moment later would.
- */
-static int next_entry(DIR *d, struct dirent **e, struct stat *sb) {
-  for (;;) {
-    errno = 0;
-    struct dirent *x = readdir(d);
-    if (!x) return -errno;
-    if (x->d_name[0] == '.' && (x->d_name[1] == 0 || (x->d_name[1] == '.' && x->d_name[2] == 0))) continue;
-    if (fstatat(dirfd(d), x->d_name, sb, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;
-      return -errno;
-    }
-    *e = x;
-    return 1;
-  }
-}
-
 /* The directory named by a call's first argument (copied into `path`, PATH_BUF bytes), opened;
  * NULL with a JS error thrown. */
 static DIR *dir_arg(napi_env env, napi_callback_info info, char *path) {
@@ -259,7 +241,7 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
   int64_t *st = malloc(cap * ST_FIELDS * sizeof *st);
   int err = st ? 0 : ENOMEM;
   while (!err) {
-    struct dirent *e;
+    struct dirent *e = NULL;
     struct stat sb;
     int r = next_entry(d, &e, &sb);
     if (r <= 0) {
@@ -294,43 +276,6 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* splitmix64's finalizer: a cheap mix with full avalanche, applied per 64-bit word. */
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-/* One entry's 128-bit hash (two lanes with different seeds) over its name and lstat fields. */
-static void entry_hash(const char *name, const struct stat *sb, uint64_t out[2]) {
-  uint64_t w[10] = {
-      (uint64_t)sb->st_dev, (uint64_t)sb->st_ino, (uint64_t)sb->st_size,
-      (uint64_t)sb->st_mtim.tv_sec * 1000000000ULL + (uint64_t)sb->st_mtim.tv_nsec,
-      (uint64_t)sb->st_ctim.tv_sec * 1000000000ULL + (uint64_t)sb->st_ctim.tv_nsec,
-      (uint64_t)sb->st_mode, (uint64_t)sb->st_uid, (uint64_t)sb->st_gid,
-      (uint64_t)sb->st_nlink, (uint64_t)sb->st_rdev,
-  };
-  uint64_t a = 0x243f6a8885a308d3ULL, b = 0x13198a2e03707344ULL;
-  size_t len = strlen(name);
-  for (size_t i = 0; i < len; i += 8) {
-    uint64_t c = 0;
-    memcpy(&c, name + i, len - i < 8 ? len - i : 8);
-    a = mix64(a ^ c);
-    b = mix64(b + c + 0x9e3779b97f4a7c15ULL);
-  }
-  a = mix64(a ^ len);
-  b = mix64(b + len + 0x9e3779b97f4a7c15ULL);
-  for (size_t i = 0; i < 10; i++) {
-    a = mix64(a ^ w[i]);
-    b = mix64(b + w[i] + 0x9e3779b97f4a7c15ULL);
-  }
-  out[0] = a;
-  out[1] = b;
-}
-
 /*
  * statDirKey(path) -> { key: BigInt64Array [lane0, lane1, maxTimeNs, count], subdirs: string[] }.
  * key's lanes fingerprint the listing: the sum of each entry's hash over its name and lstat (dev,
@@ -362,7 +307,7 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
   uint32_t nsub = 0;
   int err = listing && (!st || !nbuf) ? ENOMEM : 0;
   while (!err) {
-    struct dirent *e;
+    struct dirent *e = NULL;
     struct stat sb;
     int r = next_entry(d, &e, &sb);
     if (r <= 0) {
