@@ -24,7 +24,7 @@ import { imageState, namedContextFor, namedContextState } from './build-contexts
 import type { ResolveBaseImageOptions } from './base-image.js';
 import type { StoredImage } from '../image/store.js';
 import { transferStatuses } from './transfer-status.js';
-import { writeRecordedSteps } from './step-records.js';
+import { awaitBlobCommits, writeRecordedSteps } from './step-records.js';
 
 /**
  * A base or `--from` image: the store's copy when there is one and no `--pull`, without loading the
@@ -78,9 +78,10 @@ export async function runStage(session: BuildSession, run: StageRun): Promise<St
     // the steps it ran are recorded in the cache (a failure here never hides the step's own)
     if (--a.stages === 0) {
       try {
-        // (the records need only their blobs: written while the snapshots' sync runs)
+        // (the records need only their blobs: written while the snapshots' sync runs); every layer
+        // blob is in the store before the image can refer to it
         const settled = session.snapshotter.settle({ wait: true });
-        await Promise.all([settled, writeRecordedSteps(session, { all: true })]);
+        await Promise.all([settled, writeRecordedSteps(session, { all: true }), awaitBlobCommits(session)]);
       } catch (e) {
         if (!failed) throw e;
       }

@@ -9,6 +9,10 @@
  * before it wrote them makes those steps run again next time (as if they had not finished), never
  * an entry without its layer; entries older than FLUSH_AFTER_MS are written at the next point
  * between steps, so a long build loses at most the last few seconds of steps.
+ * The layer blobs of RUN and COPY steps are committed the same way (BlobStore.put's commitLater):
+ * the step goes on once its bytes are written and hashed, while their fsync and rename into the
+ * store run in the background; a record waits for its blob's commit, and the build's last stage
+ * waits for them all (a failed one fails the build) before the image can refer to them.
  */
 import type { Digest } from '../image/digest.js';
 import type { BuildSession } from './session.js';
@@ -18,18 +22,54 @@ interface Pending {
   refs: Digest[];
   /** When it was recorded (ms since the epoch). */
   at: number;
+  /** Its layer blob's commit, if that is still going on; `done` once it settled. */
+  blob?: Promise<void>;
+  done: boolean;
 }
 
 const FLUSH_AFTER_MS = 2000;
 
 const pending = new WeakMap<BuildSession, Map<string, Pending>>();
+const blobCommits = new WeakMap<BuildSession, Map<string, Promise<void>>>();
 
-/** Records `value` under `key` (see store.cachePut) to be written at the next settle point. */
+/** BlobStore.put's `commitLater` for this build's layers: their commits, kept by digest. */
+export function commitLaterIn(session: BuildSession): (commit: Promise<void>, info: { digest: string }) => void {
+  return (commit, info) => {
+    let m = blobCommits.get(session);
+    if (!m) blobCommits.set(session, (m = new Map()));
+    m.set(info.digest, commit);
+  };
+}
+
+/** The commit of a layer blob this build wrote, while it may still be going on. */
+export function blobCommit(session: BuildSession, digest: string): Promise<void> | undefined {
+  return blobCommits.get(session)?.get(digest);
+}
+
+/** Waits for every layer blob this build committed in the background; throws the first failure
+ *  (a layer that could not be stored: the image must not refer to it). */
+export async function awaitBlobCommits(session: BuildSession): Promise<void> {
+  const m = blobCommits.get(session);
+  if (!m) return;
+  const all = await Promise.allSettled(m.values());
+  m.clear();
+  const failed = all.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/** Records `value` under `key` (see store.cachePut) to be written at the next settle point, and
+ *  only once its layer blob (`refs[0]`) is in the store. */
 export function recordStep(session: BuildSession, key: string, value: unknown, refs: Digest[]): void {
   let m = pending.get(session);
   if (!m) pending.set(session, (m = new Map()));
   m.delete(key); // (re-inserted last: the map's order is the recording order)
-  m.set(key, { value, refs, at: Date.now() });
+  const blob = refs[0] !== undefined ? blobCommit(session, refs[0]) : undefined;
+  const p: Pending = { value, refs, at: Date.now(), done: blob === undefined, ...(blob ? { blob } : {}) };
+  blob?.then(
+    () => (p.done = true),
+    () => (p.done = true),
+  );
+  m.set(key, p);
 }
 
 /** A step of this build not written yet: what a look-up of `key` in the store would give. */
@@ -44,7 +84,10 @@ export async function writeRecordedSteps(session: BuildSession, opts: { all: boo
   if (!m || m.size === 0) return;
   if (!opts.all && Date.now() - m.values().next().value!.at < FLUSH_AFTER_MS) return;
   for (const [key, p] of [...m]) {
-    await session.store.cachePut(key, p.value, p.refs);
+    if (!opts.all && !p.done) continue; // (its blob is still on its way: next time)
     m.delete(key);
+    // a blob that could not be stored gets no record (awaitBlobCommits reports it)
+    if (p.blob && !(await p.blob.then(() => true, () => false))) continue;
+    await session.store.cachePut(key, p.value, p.refs);
   }
 }

@@ -36,6 +36,15 @@ export interface PutBlobOptions {
    * readFileReusing): chunks are copied into write buffers this put reuses in turn.
    */
   transient?: boolean;
+  /**
+   * Return as soon as the bytes are written and checked; the fsync, the rename into place (the
+   * blob becomes visible) and the directory's fsync go on in the background, as `commit`, handed
+   * over with the blob's info before put returns. Until `commit` resolves the blob is not in the
+   * store (has() is false); if it rejects, it never will be (its temp file is removed). For a
+   * caller that needs only the digest now and waits for `commit` before anything refers to the
+   * blob (a build's steps: the next step need not wait for the disk).
+   */
+  commitLater?: (commit: Promise<void>, info: BlobInfo) => void;
 }
 
 export class BlobStore implements ContentStore {
@@ -211,9 +220,6 @@ export class BlobStore implements ContentStore {
       flush();
       await Promise.all(inflight);
       if (failure) throw failure;
-      if (this.durable) await fh.sync();
-      await fh.close();
-      closed = true;
       const digest = trusted ?? digestOfHash(hash);
       if (opts.expectedDigest && digest !== opts.expectedDigest) {
         throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
@@ -221,10 +227,26 @@ export class BlobStore implements ContentStore {
       if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
         throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
       }
-      await opts.beforeCommit?.({ digest, size });
-      this.onStored(digest);
-      await fsp.rename(tmp, this.path(digest));
-      if (this.durable) syncDir(this.dir);
+      const commit = async () => {
+        if (this.durable) await fh.sync();
+        await fh.close();
+        closed = true;
+        await opts.beforeCommit?.({ digest, size });
+        this.onStored(digest);
+        await fsp.rename(tmp, this.path(digest));
+        if (this.durable) syncDir(this.dir);
+      };
+      if (opts.commitLater) {
+        const later = commit().catch(async (e: unknown) => {
+          if (!closed) await fh.close().catch(() => {});
+          await fsp.unlink(tmp).catch(() => {});
+          throw e;
+        });
+        later.catch(() => {}); // (the caller's to observe)
+        opts.commitLater(later, { digest, size });
+        return { digest, size };
+      }
+      await commit();
       return { digest, size };
     } catch (e) {
       await Promise.all(inflight);

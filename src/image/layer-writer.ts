@@ -39,6 +39,9 @@ export interface LayerWriteOptions {
    * here: ~100 ms of CPU for a 51 MB layer).
    */
   transient?: boolean;
+  /** The blob's fsync and rename go on in the background (BlobStore.put's `commitLater`): the
+   *  caller gets that commit here and waits for it before anything refers to the blob. */
+  commitLater?: (commit: Promise<void>, info: BlobInfo) => void;
 }
 
 /** The minimal store surface the writer needs. */
@@ -53,7 +56,10 @@ export async function writeLayer(
 ): Promise<BlobInfo> {
   const listed: ListedEntry[] = [];
   // (the blob store copies each chunk as it comes: the tar's buffers are reused)
-  const info = await store.putBlob(layerTar(entries, { ...opts, transient: true }, undefined, listed), { transient: true });
+  const info = await store.putBlob(layerTar(entries, { ...opts, transient: true }, undefined, listed), {
+    transient: true,
+    ...(opts.commitLater ? { commitLater: opts.commitLater } : {}),
+  });
   if (store.root !== undefined && store.tempPath !== undefined) recordListing(store as ListingSink, info.digest, listed);
   return info;
 }
@@ -145,15 +151,23 @@ export async function writeLayerWithSnapshot(
       }
     };
     // transient: layerTar reuses its buffers once the next chunk is asked for, putBlob copies each
-    const info = await store.putBlob(tee(), { transient: true });
+    let blobCommit: Promise<void> | undefined;
+    const info = await store.putBlob(tee(), {
+      transient: true,
+      ...(opts.commitLater ? { commitLater: (p: Promise<void>, i: BlobInfo) => ((blobCommit = p), opts.commitLater!(p, i)) } : {}),
+    });
     recordListing(store, info.digest, listed);
     await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);
     // (when another process made the same snapshot first, its copy is kept: as good as ours)
     if (opts.deferCommit) {
-      snapshots.commitDeferred(active, chainId);
+      // (it appears only after its blob: never a snapshot without its layer)
+      snapshots.commitDeferred(active, chainId, blobCommit);
       deferred = true; // (the snapshotter's now: not aborted below)
-    } else await snapshots.commit(active, chainId);
+    } else {
+      await blobCommit;
+      await snapshots.commit(active, chainId);
+    }
     if (tapped && existsSync(snapshots.paths([chainId])[0]!)) donors?.save(direct.copies, hexOf(chainId), hexOf(info.digest));
     return info;
   } finally {

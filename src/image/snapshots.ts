@@ -106,9 +106,10 @@ export interface Snapshotter {
   /**
    * As `commit`, for an upper dir whose writes are not on disk yet (a volatile overlay's): the
    * store's filesystem is synced in the background and, until `settle` renames it into place,
-   * `paths` and `ensure` name the upper dir where it is (in this process only).
+   * `paths` and `ensure` name the upper dir where it is (in this process only). `after`: what
+   * must be done too before it appears (its layer's blob commit); its failure drops the snapshot.
    */
-  commitDeferred(active: ActiveSnapshot, chainId: Digest): void;
+  commitDeferred(active: ActiveSnapshot, chainId: Digest, after?: Promise<unknown>): void;
   /**
    * Renames the deferred commits whose sync is done into place (all of them, waiting for their
    * sync, with `wait`); one whose sync failed is dropped. The caller makes sure no path `paths` or
@@ -192,7 +193,7 @@ export class StoreSnapshotter implements Snapshotter {
     }
   }
 
-  commitDeferred(active: ActiveSnapshot, chainId: Digest): void {
+  commitDeferred(active: ActiveSnapshot, chainId: Digest, after?: Promise<unknown>): void {
     this.dirOf(active); // (throws for one that ended)
     this.store.lease([chainId]);
     if (this.deferred.has(chainId) || existsSync(this.store.snapshotDir(chainId))) {
@@ -200,7 +201,8 @@ export class StoreSnapshotter implements Snapshotter {
       void this.abort(active).catch(() => {});
       return;
     }
-    const d: Deferred = { active, synced: false, failed: false, sync: this.syncStore() };
+    const sync = this.syncStore();
+    const d: Deferred = { active, synced: false, failed: false, sync: after ? Promise.all([sync, after]).then(() => {}) : sync };
     d.sync.then(
       () => (d.synced = true),
       () => (d.failed = true),

@@ -7,6 +7,7 @@ import { posix } from 'node:path';
 import type { AddInstruction, CopyInstruction } from '../../parser/instructions.js';
 import { ShellLex } from '../../parser/word-expansion.js';
 import { topChainId, writeLayer, writeLayerWithSnapshot } from '../../image/layer-writer.js';
+import { commitLaterIn } from '../step-records.js';
 import { resolveChown } from '../../runtime/index.js';
 import { expansionEnv } from '../args.js';
 import type { StageExpander } from '../expand.js';
@@ -151,8 +152,10 @@ export async function copyStep(
           ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
           // files unchanged in the context since an earlier COPY are linked from its snapshot
           ...(req.from.kind === 'context' ? { donorRoot: req.from.context.root } : {}),
-          // in the store once synced, with the RUNs' (stage-runner settles): no fsync here
+          // in the store once synced, with the RUNs' (stage-runner settles): no fsync here, and the
+          // blob's own fsync and rename go on while the next step runs (step-records.ts)
           deferCommit: true,
+          commitLater: commitLaterIn(session),
         });
       } finally {
         await rm(scratch, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import type { SourceFilesCollector } from '../explain-files.js';
 import { missText } from '../explain-reason.js';
 import type { BuildSession } from '../session.js';
 import { addHistory, type StageState } from '../stage-state.js';
-import { recordStep, recordedStep } from '../step-records.js';
+import { blobCommit, recordStep, recordedStep } from '../step-records.js';
 
 export interface FsStep {
   /** Progress name, e.g. `[build 2/5] RUN make`. */
@@ -41,7 +41,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
   let created = session.created;
   if (!session.options.noCache) {
     const hit = recordedStep<CacheValue>(session, key) ?? store.cacheGet<CacheValue>(key);
-    if (hit && store.hasBlob(hit.layer.digest as Digest)) {
+    if (hit && (store.hasBlob(hit.layer.digest as Digest) || blobCommit(session, hit.layer.digest) !== undefined)) {
       layer = hit.layer;
       created = hit.created ?? created;
       store.lease([layer.digest]);

@@ -22,6 +22,7 @@ import { removeTree } from '../../image/remove-tree.js';
 import { checkRun, runtimeNetwork, stepNetwork } from '../network-policy.js';
 import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
+import { blobCommit, commitLaterIn } from '../step-records.js';
 import type { FromResolver } from './copy-instruction.js';
 import { DEFAULT_PIDS_MAX, defaultMemoryBytes, resolveUser, type CgroupLimits, type Rootfs } from '../../runtime/index.js';
 import type { ActiveSnapshot } from '../../image/snapshots.js';
@@ -134,14 +135,18 @@ export async function runStep(
           }
           keepMountPoints(active.upperDir, new RootfsView([...lowerDirs].reverse()), m.dirTargets, session.sourceDateEpoch !== undefined ? session.sourceDateEpoch * 1000 : Date.now());
           const entries = await session.runtime.diff(rootfs);
-          const layer = await writeLayer(session.store, entries, session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {});
+          // the blob's fsync and rename go on while the next step runs (step-records.ts)
+          const layer = await writeLayer(session.store, entries, {
+            ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
+            commitLater: commitLaterIn(session),
+          });
           await session.runtime.release(rootfs);
           rootfs = undefined;
           // the upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque
           // xattrs): committing it saves unpacking the layer again for the next step. Its writes
           // are not on disk yet (volatile): it appears in the store once synced (stage-runner
           // settles), and the next steps use it where it is until then
-          snapshots.commitDeferred(active, chainIds([...diffIds, layer.digest as Digest]).at(-1)!);
+          snapshots.commitDeferred(active, chainIds([...diffIds, layer.digest as Digest]).at(-1)!, blobCommit(session, layer.digest));
           active = undefined;
           return layer;
         } finally {
