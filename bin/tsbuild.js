@@ -9,7 +9,9 @@
 // ES facades of node:fs and friends before the first line runs, ~15 ms of every start.
 'use strict';
 const { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } = require('node:fs');
+const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
+const vm = require('node:vm');
 
 const bundles = join(__dirname, '..', 'dist', 'bundle');
 let bundle = join(bundles, 'tsbuild.cjs');
@@ -25,9 +27,7 @@ async function runBundle(src, tag) {
   if (cache && !process.execArgv.includes('--verify-snapshot-checksum')) require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
   const cached = cache ? readCache(cache, id) : undefined;
   // No newline after the wrapper's head: line numbers in stack traces are the bundle's own.
-  // node:vm and node:module are loaded here, not at start: a build answered from its record needs neither
-  const { createRequire } = require('node:module');
-  const script = new (require('node:vm').Script)(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
     filename: bundle,
     cachedData: cached?.data,
   });
@@ -139,28 +139,13 @@ function pruneOld(dir, id) {
   }
 }
 
-/** The exit code of a build answered from its record, or undefined (nothing written). */
-function answerFromMemo() {
-  try {
-    const memo = require(join(bundles, 'tsbuild-memo.cjs'));
-    const { bundleIdOf, answerFromMemo: answer } = memo;
-    const id = bundleIdOf(bundle);
-    return id ? answer(process.argv, id) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Last, so that every declaration above is initialised before the CLI runs.
 
 let source;
 const words = process.argv.slice(2).filter((a, i, all) => !a.startsWith('-') && all[i - 1] !== '--root');
 const word = words[0];
-// A build command line that repeats a fully cached build is answered from its record
-// (src/cli/build-memo.ts, bundled alone): the whole CLI is not even read. Any doubt: it is.
-const answered = !CONTAINER_COMMANDS.has(word) && commandKind(process.argv) === 'build' ? answerFromMemo() : undefined;
-if (answered === undefined) for (const file of CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), bundle] : [bundle]) {
+for (const file of CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), bundle] : [bundle]) {
   try {
     // latin1: the bundle is ASCII (scripts/bundle.mjs escapes the rest), so this is the same text
     // as UTF-8 would give, read without decoding into a one-byte string
@@ -172,9 +157,7 @@ if (answered === undefined) for (const file of CONTAINER_COMMANDS.has(word) ? [j
   }
 }
 // no top-level await in CommonJS: a rejection here is unhandled, as it was with one
-if (answered !== undefined) {
-  process.exitCode = answered;
-} else if (source === undefined) {
+if (source === undefined) {
   import('../dist/cli/main.js').then(async ({ main }) => {
     process.exitCode = await main(process.argv);
   });

@@ -67,15 +67,12 @@ const lazyBuiltins = {
 // The whole CLI, and a second bundle for the container commands only (bin/tsbuild.js picks it for
 // them): main.ts leaves the builder, parser and registry commands out of it when
 // __TSBUILD_CONTAINERS_BUNDLE__ is true, so a `ps` loads half the code.
-// A third, small one: the whole-build memo's answer (src/cli/build-memo.ts), which bin/tsbuild.js
-// asks before it loads the whole CLI for a build.
-for (const [file, containersOnly, entry] of [
-  [outFile, false, 'main.ts'],
-  [outFile.replace(/\.cjs$/, '') + '-containers.cjs', true, 'main.ts'],
-  [outFile.replace(/\.cjs$/, '') + '-memo.cjs', true, 'build-memo.ts'],
+for (const [file, containersOnly] of [
+  [outFile, false],
+  [outFile.replace(/\.cjs$/, '') + '-containers.cjs', true],
 ]) {
   const result = await build({
-    entryPoints: [join(root, 'src', 'cli', entry)],
+    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
     bundle: true,
     platform: 'node',
     format: 'cjs',

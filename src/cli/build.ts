@@ -100,7 +100,7 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
       // --explain replaces the plain/tty view; rawjson carries the reasons anyway, quiet shows nothing
       const root = resolveRoot(flags.root);
       // a command line that repeats a fully cached build is answered from its record next time
-      // (build-memo.ts; bin/tsbuild.js looks first): begun before the build reads anything
+      // (build-memo.ts; bin/tsbuild asks native/build-memo.c first): begun before the build reads anything
       const memo = memoable(context, flags, mode) ? startMemo(memoStart(context, flags, root)) : undefined;
       const shown: string[] = [];
       const out = (stream: NodeJS.WriteStream) => (memo ? { write: (s: string) => (shown.push(s), stream.write(s)) } : stream);
@@ -166,7 +166,7 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
         }
         if (memo && quietOnly && result.misses.length === 0 && !result.remoteSources) {
           finishMemo(memo, {
-            read: parts.store.cacheFilesRead, imageId: result.imageId,
+            read: parts.store.cacheFilesRead,
             stdout: mode === 'quiet' ? shown.join('') : '', stderr: mode === 'quiet' ? '' : shown.join(''),
             ...(flags.iidfile ? { iidfile: [flags.iidfile, result.imageId] as [string, string] } : {}),
           });

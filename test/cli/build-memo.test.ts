@@ -1,7 +1,8 @@
 /**
- * The whole-build memo (src/cli/build-memo.ts), through the installed command: a command line
- * that repeats a fully cached build is answered from its record — the same bytes on stdout and
- * stderr, the same --iidfile — without the CLI bundle being run; anything the build read that
+ * The whole-build memo (src/cli/build-memo.ts writes records, native/build-memo.c answers from
+ * them before Node starts), through the installed command: a command line that repeats a fully
+ * cached build is answered from its record — the same bytes on stdout and stderr, the same
+ * --iidfile — without the CLI bundle being run; anything the build read that
  * changed (a context file, the environment, the store's images, its build cache, the arguments)
  * sends it the full way again. "Answered from the record" is seen from outside: the copy's CLI
  * bundle is replaced by one that only fails (its first line, the id, kept), so a build that
@@ -9,7 +10,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,7 +83,8 @@ async function assertFullBuild(args: string[], env: Record<string, string | unde
 }
 
 test('build memo: a repeated cached build is answered from its record (quiet and plain), and each input it read invalidates it', async () => {
-  const quiet = ['build', '--root', root, '-q', '--network', 'none', '--build-arg', 'GREETING', ctx];
+  // a non-ASCII argument: the record's file name hashes the same bytes in the C front and in Node
+  const quiet = ['build', '--root', root, '-q', '--network', 'none', '--build-arg', 'GREETING', '--label', 'note=café ✓', ctx];
   const env = { GREETING: 'hello', SOURCE_DATE_EPOCH: undefined };
   // the first build runs its steps: nothing is recorded from it
   cliBundle('real');
@@ -94,6 +96,16 @@ test('build memo: a repeated cached build is answered from its record (quiet and
   assert.equal(q.stdout, cold.stdout, 'the cached build gives the same image');
   await assertAnswered(quiet, q, env);
   await assertAnswered(quiet, q, env);
+  // a record cut short or damaged is no record
+  const recDir = join(tmp, 'cache', 'tsbuild', 'build-memo');
+  const recFile = join(recDir, readdirSync(recDir).find((f) => f.endsWith('.rec'))!);
+  const good = readFileSync(recFile);
+  writeFileSync(recFile, good.subarray(0, good.length >> 1));
+  await assertFullBuild(quiet, env, 'a truncated record');
+  writeFileSync(recFile, Buffer.from(good.toString('latin1').replace(/\nO (\d+)\n/, (_, n) => `\nO ${Number(n) + 7}\n`), 'latin1'));
+  await assertFullBuild(quiet, env, 'a record with a wrong length');
+  writeFileSync(recFile, good);
+  await assertAnswered(quiet, q, env);
   // what the command line and the environment say
   await assertFullBuild(quiet, { ...env, GREETING: 'other' }, 'a --build-arg NAME value from the environment changed');
   await assertFullBuild(quiet, { ...env, SOURCE_DATE_EPOCH: '0' }, 'SOURCE_DATE_EPOCH set');
@@ -101,7 +113,7 @@ test('build memo: a repeated cached build is answered from its record (quiet and
 
   // plain progress: the same lines, --iidfile written
   const iid = join(tmp, 'iid');
-  const plain = ['build', '--root', root, '--progress', 'plain', '--iidfile', iid, '--network', 'none', '--build-arg', 'GREETING', ctx];
+  const plain = ['build', '--root', root, '--progress', 'plain', '--iidfile', iid, '--network', 'none', '--build-arg', 'GREETING', '--label', 'note=café ✓', ctx];
   const p = await recorded(plain, env);
   assert.match(p.stderr, /#\d+ CACHED\n/);
   rmSync(iid);
