@@ -75,7 +75,8 @@ test('build() with parts the caller assembled: a delegating store and snapshotte
     // committed) through the snapshotter it was given: the store wrapper has no way to make one
     assert.ok((snapCalls.get('ensure') ?? 0) + (snapCalls.get('mounts') ?? 0) >= 1, JSON.stringify([...snapCalls]));
     assert.equal(snapCalls.get('prepare'), 2, JSON.stringify([...snapCalls]));
-    assert.equal(snapCalls.get('commit'), 2, JSON.stringify([...snapCalls]));
+    // (committed at once, or deferred until a sync of the store covers it: snapshots.ts)
+    assert.equal((snapCalls.get('commit') ?? 0) + (snapCalls.get('commitDeferred') ?? 0), 2, JSON.stringify([...snapCalls]));
     assert.equal(asked, 0);
 
     // the same build again: every step from the cache the wrapper answers; same image
