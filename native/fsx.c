@@ -215,6 +215,18 @@ static void fill_row(int64_t *f, const struct stat *sb) {
   f[ST_RDEV] = (int64_t)makedev(major(sb->st_rdev), minor(sb->st_rdev));
 }
 
+/* Row N of a growing `stats` array (*ST, room for *CAP rows), grown as needed; 0 when out of memory. */
+static int push_row(int64_t **st, size_t *cap, size_t n, const struct stat *sb) {
+  if (n == *cap) {
+    int64_t *more = realloc(*st, *cap * 2 * ST_FIELDS * sizeof **st);
+    if (!more) return 0;
+    *st = more;
+    *cap *= 2;
+  }
+  fill_row(*st + n * ST_FIELDS, sb);
+  return 1;
+}
+
 /* N rows as a BigInt64Array (copied). */
 static napi_value rows_array(napi_env env, const int64_t *st, size_t n) {
   void *data;
@@ -248,16 +260,10 @@ static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
       err = -r;
       break;
     }
-    if (n == cap) {
-      int64_t *more = realloc(st, cap * 2 * ST_FIELDS * sizeof *st);
-      if (!more) {
-        err = ENOMEM;
-        break;
-      }
-      st = more;
-      cap *= 2;
+    if (!push_row(&st, &cap, n, &sb)) {
+      err = ENOMEM;
+      break;
     }
-    fill_row(st + n * ST_FIELDS, &sb);
     napi_value name;
     napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &name);
     napi_set_element(env, names, (uint32_t)n, name);
@@ -315,16 +321,10 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
       break;
     }
     if (listing) {
-      if (count == cap) {
-        int64_t *more = realloc(st, cap * 2 * ST_FIELDS * sizeof *st);
-        if (!more) {
-          err = ENOMEM;
-          break;
-        }
-        st = more;
-        cap *= 2;
+      if (!push_row(&st, &cap, count, &sb)) {
+        err = ENOMEM;
+        break;
       }
-      fill_row(st + count * ST_FIELDS, &sb);
       size_t len = strlen(e->d_name) + 1;
       if (nlen + len > ncap) {
         char *more = realloc(nbuf, ncap * 2 + len);
@@ -384,6 +384,29 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
 
 /* syncfs(path) -> Promise<void>: the path is opened here (so a bad one throws at once), syncfs(2)
  * runs on Node's thread pool, and the promise settles with its outcome (an Error with code E<errno>). */
+/* Rejects DEFERRED with an Error `MSG` whose code is E<ERR> (as throw_errno words them). */
+static void reject_errno(napi_env env, napi_deferred deferred, const char *msg, int err) {
+  char code[32];
+  snprintf(code, sizeof code, "E%d", err);
+  napi_value m, c, e;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
+  napi_create_error(env, c, m, &e);
+  napi_reject_deferred(env, deferred, e);
+}
+
+/* Runs EXEC on Node's thread pool, then DONE on the main thread; returns the promise DONE settles
+ * through *DEFERRED. */
+static napi_value queue_promise(napi_env env, const char *name, napi_async_execute_callback exec, napi_async_complete_callback done, void *data,
+                                napi_deferred *deferred, napi_async_work *work) {
+  napi_value promise, n;
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &n);
+  napi_create_async_work(env, NULL, n, exec, done, data, work);
+  napi_queue_async_work(env, *work);
+  return promise;
+}
+
 struct sync_work {
   napi_async_work work;
   napi_deferred deferred;
@@ -406,14 +429,9 @@ static void sync_complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, w->deferred, undef);
   } else {
     int err = status == napi_ok ? w->err : ECANCELED;
-    char msg[PATH_BUF + 128], code[32];
+    char msg[PATH_BUF + 128];
     snprintf(msg, sizeof msg, "syncfs %s: %s", w->path, strerror(err));
-    snprintf(code, sizeof code, "E%d", err);
-    napi_value m, c, e;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &e);
-    napi_reject_deferred(env, w->deferred, e);
+    reject_errno(env, w->deferred, msg, err);
   }
   napi_delete_async_work(env, w->work);
   free(w);
@@ -440,12 +458,7 @@ static napi_value js_syncfs(napi_env env, napi_callback_info info) {
     free(w);
     return r;
   }
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "fsx.syncfs", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, sync_execute, sync_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return queue_promise(env, "fsx.syncfs", sync_execute, sync_complete, w, &w->deferred, &w->work);
 }
 
 /* spawnPiped(path, argv0, kinds) -> { pid, fds }: runs PATH (argv [ARGV0], an empty environment,
@@ -550,15 +563,10 @@ static void wait_execute(napi_env env, void *data) {
 static void wait_complete(napi_env env, napi_status status, void *data) {
   struct wait_work *w = data;
   if (status != napi_ok || w->err) {
-    char msg[64], code[32];
+    char msg[64];
     int err = status == napi_ok ? w->err : ECANCELED;
     snprintf(msg, sizeof msg, "waitpid %d: %s", (int)w->pid, strerror(err));
-    snprintf(code, sizeof code, "E%d", err);
-    napi_value m, c, e;
-    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-    napi_create_error(env, c, m, &e);
-    napi_reject_deferred(env, w->deferred, e);
+    reject_errno(env, w->deferred, msg, err);
   } else {
     napi_value out, code, sig;
     napi_create_object(env, &out);
@@ -586,12 +594,7 @@ static napi_value js_waitpid(napi_env env, napi_callback_info info) {
   struct wait_work *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "waitpid", "", ENOMEM);
   w->pid = pid;
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "fsx.waitpid", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, wait_execute, wait_complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
+  return queue_promise(env, "fsx.waitpid", wait_execute, wait_complete, w, &w->deferred, &w->work);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
