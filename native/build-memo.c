@@ -3,7 +3,7 @@
  *   tsbuild-memo BUNDLE ARG...     ARG...: the command line after `tsbuild`
  * A build that ran no step left a record of itself (src/cli/build-memo.ts writes it and says what
  * is recorded and when). If the record for this working directory and command line exists and
- * everything in it still holds — the CLI bundle's id, the working directory, each argument, the
+ * everything in it still holds — the CLI bundle's id, the user, the working directory, each argument, the
  * environment variables named, stderr not a terminal when so recorded, each file's identity
  * (device, inode, size, mtime, ctime, mode) or absence, each context directory's listing
  * fingerprint (dirkey.h, as fsx.statDirKey computes it) — the recorded --iidfile, stdout and
@@ -12,7 +12,7 @@
  * unknown field, a path too long) is a 99.
  *
  * Record: "tsbuild-memo 2\n", then fields "<tag> <length>\n<bytes>\n" (bytes may hold anything):
- *   B bundle id   C cwd   A one argument, in order   E NAME\0VALUE   U NAME (unset)   T (stderr is
+ *   B bundle id   P uid   C cwd   A one argument, in order   E NAME\0VALUE   U NAME (unset)   T (stderr is
  *   not a terminal)   F PATH\0IDENTITY   N PATH (absent)   R ROOT\0IDENTITY (a context tree)
  *   D REL\0LANE0\0LANE1\0COUNT (a directory of the last R; "" is the root)   I PATH\0CONTENT
  *   O stdout   X stderr   Z end
@@ -197,6 +197,10 @@ static int answer(int argc, char **argv) {
     switch (f.tag) {
     case 'B':
       ok = bundle_id(argv[1], id) && same(f.data, f.len, id);
+      break;
+    case 'P':
+      snprintf(buf, sizeof buf, "%u", (unsigned)getuid());
+      ok = same(f.data, f.len, buf);
       break;
     case 'C':
       ok = same(f.data, f.len, cwd);

@@ -11,7 +11,7 @@
  * and only when the command line reads nothing that could change unseen (no --pull, --no-cache,
  * secrets, remote caches, exports, ADD of a URL, ...; cli/build.ts decides). It is used only while
  * everything that build read is as it was:
- * - the CLI bundle (its id), the working directory, the arguments, the environment variables the
+ * - the CLI bundle (its id), the user, the working directory, the arguments, the environment variables the
  *   build reads (SOURCE_DATE_EPOCH, the store's location, `--build-arg NAME` values), and stderr
  *   still not a terminal when plain progress was chosen because it was not one;
  * - every file and directory of the build context, by lstat (device, inode, size, mtime, ctime,
@@ -26,7 +26,7 @@
  * caches, one per working directory and command line (`build-memo/<fnv64>.rec`).
  *
  * Format (read by native/build-memo.c): "tsbuild-memo 2\n", then fields "<tag> <length>\n<bytes>\n":
- * B bundle id, C cwd, A each argument, E NAME\0VALUE, U NAME (unset), T (stderr not a terminal),
+ * B bundle id, P uid, C cwd, A each argument, E NAME\0VALUE, U NAME (unset), T (stderr not a terminal),
  * F PATH\0IDENTITY, N PATH (absent), R ROOT\0IDENTITY, D REL\0LANE0\0LANE1\0COUNT (directories of
  * the last R), I PATH\0CONTENT (--iidfile), O stdout, X stderr, Z end.
  */
@@ -104,7 +104,8 @@ export function finishMemo(rec: MemoRecording, result: MemoResult): void {
     if (dirs === undefined || rootId === null) return;
     const read = [...result.read].map((f) => [f, settledIdentity(f, rec.sinceNs)] as [string, string | null]);
     const { bundleId, args, env, stderrNotTty } = rec.start;
-    const fields: [string, string | Buffer][] = [['B', bundleId], ['C', process.cwd()], ...args.map((a) => ['A', a] as [string, string])];
+    // the user too: the default store is per user (root's is /var/lib/tsbuild), whatever HOME says
+    const fields: [string, string | Buffer][] = [['B', bundleId], ['P', String(process.getuid?.() ?? -1)], ['C', process.cwd()], ...args.map((a) => ['A', a] as [string, string])];
     for (const [k, v] of Object.entries(env)) fields.push(v === null ? ['U', k] : ['E', `${k}\0${v}`]);
     if (stderrNotTty) fields.push(['T', '']);
     for (const [path, id] of [...rec.files, ...read]) fields.push(id === null ? ['N', path] : ['F', `${path}\0${id}`]);
