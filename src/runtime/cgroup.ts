@@ -220,12 +220,25 @@ function makeGroupDir(h: CgroupHierarchy, parent: string, dir: string): void {
  */
 export async function freezeCgroup(dirs: readonly string[], frozen: boolean): Promise<void> {
   const dir = dirs.find(canFreeze);
+  // a group removed meanwhile went with its last process (the container exited): nothing to thaw
+  if (!dir && !frozen && !dirs.some((d) => existsSync(d))) return;
   if (!dir) throw new TsbuildError('RUNTIME', 'cannot freeze the container: no freezer cgroup');
   const v1 = existsSync(join(dir, 'freezer.state'));
-  const write = () => writeFileSync(join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'), v1 ? (frozen ? 'FROZEN' : 'THAWED') : frozen ? '1' : '0', { flag: 'r+' });
+  const gone = () => !existsSync(dir);
+  const write = () => {
+    try {
+      writeFileSync(join(dir, v1 ? 'freezer.state' : 'cgroup.freeze'), v1 ? (frozen ? 'FROZEN' : 'THAWED') : frozen ? '1' : '0', { flag: 'r+' });
+    } catch (e) {
+      if (!gone()) throw e;
+    }
+  };
   write();
   // v1 passes through FREEZING while tasks are still running; writing again retries them
   for (let i = 0; cgroupFrozenAt(dir) !== frozen; i++) {
+    if (gone()) {
+      if (frozen) throw new TsbuildError('CONFLICT', 'cannot freeze the container: it is no longer running');
+      return;
+    }
     if (i === 1000) throw new TsbuildError('RUNTIME', `cannot ${frozen ? 'freeze' : 'thaw'} the container's cgroup ${dir}`);
     await new Promise((r) => setTimeout(r, 2));
     if (v1) write();

@@ -82,9 +82,12 @@ test('pause, unpause, commit frozen and thawed, stop and rm -f of a paused conta
   assert.deepEqual([stopped.code, stopped.stderr], [1, `tsbuild: Container ${id} is not running\ntsbuild: No such container: nosuch\n`]);
 
   // rm -f of a paused container leaves nothing
-  assert.equal((await run('start', 'pz')).code, 0);
-  assert.equal((await run('pause', 'pz')).code, 0);
+  for (const args of [['start', 'pz'], ['pause', 'pz']]) {
+    const r = await run(...args);
+    assert.equal(r.code, 0, r.stderr);
+  }
   const h = holdings(base.root, id);
-  assert.equal((await run('rm', '-f', 'pz')).code, 0);
+  const removed = await run('rm', '-f', 'pz');
+  assert.equal(removed.code, 0, removed.stderr);
   await assertNothingLeft(base.root, h);
 });

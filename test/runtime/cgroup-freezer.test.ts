@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRuntime } from '../../src/runtime/index.js';
-import { cgroupHierarchies, createCgroup } from '../../src/runtime/cgroup.js';
+import { cgroupHierarchies, createCgroup, freezeCgroup } from '../../src/runtime/cgroup.js';
+import { isTsbuildError } from '../../src/errors.js';
 import { scratch, sink } from './rootfs-fixture.js';
 
 const s = scratch();
@@ -70,4 +71,16 @@ test("a container's group (createCgroup's default) is in the freezer hierarchy a
   } finally {
     await cg.remove();
   }
+});
+
+test('thawing a group that went away meanwhile (its container exited) is done; freezing one is refused', { skip }, async () => {
+  const cg = createCgroup('ctr-freezer-gone', {});
+  const paths = [...cg.paths];
+  await freezeCgroup(paths, true);
+  await freezeCgroup(paths, false);
+  await cg.remove();
+  assert.ok(!paths.some((p) => existsSync(p)));
+  // `rm -f` or `stop` of a paused container thaws it while its monitor may be removing the group
+  await freezeCgroup(paths, false);
+  await assert.rejects(freezeCgroup(paths, true), (e) => isTsbuildError(e) && /freezer cgroup|no longer running/.test(e.message));
 });
