@@ -217,7 +217,8 @@ function memoStart(context: string, flags: BuildFlags, root: string): MemoStart 
     env,
     stderrNotTty: flags.progress === 'auto' && !flags.quiet,
     contextDir: context,
-    files: [join(root, 'index.json'), ...(flags.file !== undefined ? [flags.file] : [])],
+    // a -f Dockerfile may be outside the context, and so may the `<Dockerfile>.dockerignore` beside it
+    files: [join(root, 'index.json'), ...(flags.file !== undefined ? [flags.file, `${flags.file}.dockerignore`] : [])],
   };
 }
 

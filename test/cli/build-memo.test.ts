@@ -169,3 +169,19 @@ test('build memo: builds that read what a record cannot see are never answered f
   }
   cliBundle('real');
 });
+
+test('build memo: a -f Dockerfile outside the context, and the .dockerignore beside it, are read by the record', async () => {
+  const outside = join(tmp, 'outside');
+  mkdirSync(outside);
+  const df = join(outside, 'Df');
+  writeFileSync(df, 'FROM memobase:1\nCOPY . /app\n');
+  const args = ['build', '--root', root, '-q', '--network', 'none', '-f', df, ctx];
+  await assertAnswered(args, await recorded(args));
+  writeFileSync(`${df}.dockerignore`, 'sub\n');
+  await assertFullBuild(args, {}, 'a .dockerignore appeared beside the -f Dockerfile');
+  rmSync(`${df}.dockerignore`);
+  await assertAnswered(args, await recorded(args));
+  writeFileSync(df, 'FROM memobase:1\nCOPY . /ap2\n');
+  await assertFullBuild(args, {}, 'the -f Dockerfile changed');
+  cliBundle('real');
+});
