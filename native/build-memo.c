@@ -188,7 +188,7 @@ static int answer(int argc, char **argv) {
   if (!rec) return NOT_ANSWERED;
   static const char magic[] = "tsbuild-memo 2\n";
   size_t pos = sizeof magic - 1;
-  int ok = len > pos && memcmp(rec, magic, pos) == 0, args = 0, ended = 0;
+  int ok = len > pos && memcmp(rec, magic, pos) == 0, args = 0, ended = 0, seen = 0;
   struct field f, iid = {0}, out = {0}, err = {0};
   char root[PATH_MAX] = "", a[PATH_MAX], buf[PATH_MAX + 128];
   size_t rest, blen;
@@ -197,13 +197,16 @@ static int answer(int argc, char **argv) {
     switch (f.tag) {
     case 'B':
       ok = bundle_id(argv[1], id) && same(f.data, f.len, id);
+      seen |= 1;
       break;
     case 'P':
       snprintf(buf, sizeof buf, "%u", (unsigned)getuid());
       ok = same(f.data, f.len, buf);
+      seen |= 2;
       break;
     case 'C':
       ok = same(f.data, f.len, cwd);
+      seen |= 4;
       break;
     case 'A':
       ok = args + 2 < argc && same(f.data, f.len, argv[args + 2]);
@@ -251,7 +254,8 @@ static int answer(int argc, char **argv) {
       ok = 0;
     }
   }
-  if (!ok || !ended || args != argc - 2) {
+  // (a record without the bundle, the user or the directory it was made for answers nothing)
+  if (!ok || !ended || seen != 7 || args != argc - 2) {
     free(rec);
     return NOT_ANSWERED;
   }
