@@ -30,7 +30,7 @@
  * F PATH\0IDENTITY, N PATH (absent), R ROOT\0IDENTITY, D REL\0LANE0\0LANE1\0COUNT (directories of
  * the last R), I PATH\0CONTENT (--iidfile), O stdout, X stderr, Z end.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readSync, renameSync, statSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fsx } from '../native/fsx.js';
 
@@ -105,7 +105,7 @@ export function finishMemo(rec: MemoRecording, result: MemoResult): void {
     const read = [...result.read].map((f) => [f, settledIdentity(f, rec.sinceNs)] as [string, string | null]);
     const { bundleId, args, env, stderrNotTty } = rec.start;
     // the user too: the default store is per user (root's is /var/lib/tsbuild), whatever HOME says
-    const fields: [string, string | Buffer][] = [['B', bundleId], ['P', String(process.getuid?.() ?? -1)], ['C', process.cwd()], ...args.map((a) => ['A', a] as [string, string])];
+    const fields: [string, string][] = [['B', bundleId], ['P', String(process.getuid?.() ?? -1)], ['C', process.cwd()], ...args.map((a) => ['A', a] as [string, string])];
     for (const [k, v] of Object.entries(env)) fields.push(v === null ? ['U', k] : ['E', `${k}\0${v}`]);
     if (stderrNotTty) fields.push(['T', '']);
     for (const [path, id] of [...rec.files, ...read]) fields.push(id === null ? ['N', path] : ['F', `${path}\0${id}`]);
@@ -135,13 +135,8 @@ export function finishMemo(rec: MemoRecording, result: MemoResult): void {
 /** A file's identity: device, inode, size, times and mode (any rewrite, rename or touch changes
  *  it), as native/build-memo.c formats it; null if absent. */
 export function fileIdentity(path: string): string | null {
-  try {
-    const st = statSync(path, { bigint: true });
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw e;
-  }
+  const st = statOrNull(path);
+  return st && identityOf(st);
 }
 
 /** The id in a bundle's first line (`//tsbuild-bundle <sha256>`, scripts/bundle.mjs), if FILE is one. */
@@ -161,14 +156,24 @@ export function bundleIdOf(file: string): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-/** fileIdentity, refusing (throwing) a file changed at or after `sinceNs`. */
+/** fileIdentity, refusing (throwing) a file changed at or after `sinceNs`; one stat. */
 function settledIdentity(path: string, sinceNs: bigint): string | null {
-  const id = fileIdentity(path);
-  if (id !== null) {
-    const st = statSync(path, { bigint: true });
-    if (st.mtimeNs >= sinceNs || st.ctimeNs >= sinceNs) throw new Error(`${path} changed too recently to be trusted by its times`);
+  const st = statOrNull(path);
+  if (st && (st.mtimeNs >= sinceNs || st.ctimeNs >= sinceNs)) throw new Error(`${path} changed too recently to be trusted by its times`);
+  return st && identityOf(st);
+}
+
+function statOrNull(path: string): BigIntStats | null {
+  try {
+    return statSync(path, { bigint: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw e;
   }
-  return id;
+}
+
+function identityOf(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.mode}`;
 }
 
 /** `<cache>/tsbuild/build-memo/<FNV-1a of cwd and arguments>.rec`; undefined without a cache directory. */

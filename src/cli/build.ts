@@ -101,7 +101,9 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
       const root = resolveRoot(flags.root);
       // a command line that repeats a fully cached build is answered from its record next time
       // (build-memo.ts; bin/tsbuild asks native/build-memo.c first): begun before the build reads anything
-      const memo = memoable(context, flags, mode) ? startMemo(memoStart(context, flags, root)) : undefined;
+      // (only from the installed bundle, which bin/tsbuild.js runs on process.argv: the record's key)
+      const bundleId = bundleIdOf(fileURLToPath(import.meta.url));
+      const memo = bundleId !== undefined && memoable(context, flags, mode) ? startMemo(memoStart(bundleId, context, flags, root)) : undefined;
       const shown: string[] = [];
       const out = (stream: NodeJS.WriteStream) => (memo ? { write: (s: string) => (shown.push(s), stream.write(s)) } : stream);
       let quietOnly = true;
@@ -190,15 +192,13 @@ const MEMO_EVENTS = new Set(['build-start', 'step-start', 'step-cached', 'step-d
 
 /**
  * Whether this build's command line may be answered from a record next time: output that does not
- * depend on time (quiet, plain), run from the installed bundle on the command line it was given,
- * and nothing read that the record could not see change (registries, secrets, stdin, exports, ...).
+ * depend on time (quiet, plain), and nothing read that the record could not see change
+ * (registries, secrets, stdin, exports, ...).
  */
 function memoable(context: string, flags: BuildFlags, mode: string): boolean {
   if ((mode !== 'quiet' && mode !== 'plain') || flags.explain || flags.check) return false;
   if (!flags.cache || flags.pull || flags.push || flags.file === '-' || flags.metadataFile || flags.provenance !== undefined) return false;
   if (flags.secret.length || flags.ssh.length || flags.output.length || flags.cacheFrom.length || flags.cacheTo.length || flags.buildContext.length) return false;
-  // only the installed bundle, which bin/tsbuild.js runs on process.argv (the record's key)
-  if (bundleIdOf(fileURLToPath(import.meta.url)) === undefined) return false;
   try {
     return statSync(context).isDirectory();
   } catch {
@@ -206,13 +206,13 @@ function memoable(context: string, flags: BuildFlags, mode: string): boolean {
   }
 }
 
-function memoStart(context: string, flags: BuildFlags, root: string): MemoStart {
+function memoStart(bundleId: string, context: string, flags: BuildFlags, root: string): MemoStart {
   const env: Record<string, string | null> = {};
   for (const k of MEMO_ENV) env[k] = process.env[k] ?? null;
   // `--build-arg NAME` takes its value from the environment
   for (const a of flags.buildArg) if (!a.includes('=')) env[a] = process.env[a] ?? null;
   return {
-    bundleId: bundleIdOf(fileURLToPath(import.meta.url)) ?? '',
+    bundleId,
     args: process.argv.slice(2),
     env,
     stderrNotTty: flags.progress === 'auto' && !flags.quiet,

@@ -10,6 +10,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,5 +184,21 @@ test('build memo: a -f Dockerfile outside the context, and the .dockerignore bes
   await assertAnswered(args, await recorded(args));
   writeFileSync(df, 'FROM memobase:1\nCOPY . /ap2\n');
   await assertFullBuild(args, {}, 'the -f Dockerfile changed');
+  cliBundle('real');
+});
+
+test('build memo: plain progress chosen because stderr was no terminal is not replayed to a terminal', async () => {
+  const args = ['build', '--root', root, '--network', 'none', ctx];
+  const plain = await recorded(args);
+  assert.match(plain.stderr, /#\d+ CACHED\n/);
+  await assertAnswered(args, plain);
+  // the same command line with a terminal on stdin/stdout/stderr (script(1) gives it a pty): the
+  // full way (there it would draw tty progress), which the failing bundle shows
+  cliBundle('failing');
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const r = spawnSync('script', ['-qec', [cli, ...args].map(quote).join(' '), '/dev/null'], {
+    cwd: tmp, env: { ...process.env, XDG_CACHE_HOME: join(tmp, 'cache') }, encoding: 'utf8',
+  });
+  assert.match(r.stdout, new RegExp(FAILS), 'a terminal: not answered from the record');
   cliBundle('real');
 });
