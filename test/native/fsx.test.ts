@@ -47,8 +47,10 @@ test('fsx: syncfs writes what the filesystem holds to its disk, on the thread po
     const stat = `/sys/dev/block/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}/stat`;
     const sectors = () => Number(readFileSync(stat, 'utf8').trim().split(/\s+/)[6]);
     const bytes = 16 << 20;
-    writeFileSync(join(d, 'f'), randomBytes(bytes));
+    // counted before the write: another test's sync (or the kernel's writeback) may flush the file
+    // before this one's syncfs starts; what matters is that it is on disk once the promise settles
     const before = existsSync(stat) ? sectors() : undefined;
+    writeFileSync(join(d, 'f'), randomBytes(bytes));
     const p = fsx().syncfs(d);
     assert.ok(p instanceof Promise, 'a promise: the sync runs off the main thread');
     await p;
