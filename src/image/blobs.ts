@@ -8,13 +8,15 @@
  * This is tsbuild's one content store implementation (content.ts's roles): the image store's blob
  * area, and an OCI image layout's when pointed at that directory (oci-layout.ts).
  */
-import { createReadStream, promises as fsp, statSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { createReadStream, promises as fsp, statSync, openSync, fsyncSync, closeSync, fsync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { type Digest, hexOf, newHash, digestOfHash, isDigest } from './digest.js';
 import type { ByteSource, ContentInfo, ContentStore, ExpectedContent } from './content.js';
+import { openThreadedBlob, type ThreadedBlobWriter } from '../native/blob-writer.js';
 
 export type { ByteSource } from './content.js';
 
@@ -61,12 +63,16 @@ export class BlobStore implements ContentStore {
   constructor(
     root: string,
     private readonly onStored: (d: Digest) => void = () => {},
-    opts: { tmpDir?: string; durable?: boolean } = {},
+    opts: { tmpDir?: string; durable?: boolean; threaded?: boolean } = {},
   ) {
     this.dir = join(root, 'blobs', 'sha256');
     this.tmpDir = opts.tmpDir ?? join(root, 'tmp');
     this.durable = opts.durable ?? true;
+    this.threaded = opts.threaded ?? true;
   }
+
+  /** Whether put() hashes and writes on the native writer's thread (when the addon has it). */
+  private readonly threaded: boolean;
 
   path(d: Digest): string {
     return join(this.dir, hexOf(d));
@@ -151,6 +157,8 @@ export class BlobStore implements ContentStore {
   /** Streams `source` into the store; see the module comment for the guarantees. */
   async put(source: ByteSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
     const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const threaded = this.threaded ? openThreadedBlob(tmp) : undefined;
+    if (threaded) return this.putThreaded(threaded, tmp, source, opts);
     const fh = await fsp.open(tmp, 'wx', 0o644);
     const trusted = opts.verified && opts.expectedDigest ? opts.expectedDigest : undefined;
     const hash = newHash();
@@ -268,12 +276,64 @@ export class BlobStore implements ContentStore {
     }
   }
 
+  /**
+   * put() through the native writer: this thread only hands chunks over (copied there, so
+   * transient sources are safe); hashing and writing happen on the writer's, with the same checks,
+   * commit and cleanup as put's own path.
+   */
+  private async putThreaded(w: ThreadedBlobWriter, tmp: string, source: ByteSource, opts: PutBlobOptions): Promise<BlobInfo> {
+    const trusted = opts.verified && opts.expectedDigest ? opts.expectedDigest : undefined;
+    let ended = false;
+    let closed = false;
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) w.push(chunk, !trusted);
+      const end = await w.end();
+      ended = true;
+      const size = end.size;
+      const digest = trusted ?? (`sha256:${end.hex}` as Digest);
+      if (opts.expectedDigest && digest !== opts.expectedDigest) {
+        throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
+      }
+      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+        throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
+      }
+      const commit = async () => {
+        if (this.durable) await fsyncAsync(w.fd);
+        w.close();
+        closed = true;
+        await opts.beforeCommit?.({ digest, size });
+        this.onStored(digest);
+        await fsp.rename(tmp, this.path(digest));
+        if (this.durable) syncDir(this.dir);
+      };
+      if (opts.commitLater) {
+        const later = commit().catch(async (e: unknown) => {
+          if (!closed) w.close();
+          await fsp.unlink(tmp).catch(() => {});
+          throw e;
+        });
+        later.catch(() => {}); // (the caller's to observe)
+        opts.commitLater(later, { digest, size });
+        return { digest, size };
+      }
+      await commit();
+      return { digest, size };
+    } catch (e) {
+      // (the thread finishes what it has before the file is closed and removed)
+      if (!ended) await w.end().catch(() => {});
+      if (!closed) w.close();
+      await fsp.unlink(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
   async list(): Promise<Digest[]> {
     const names = await fsp.readdir(this.dir).catch(() => [] as string[]);
     return names.map((n) => `sha256:${n}`).filter(isDigest) as Digest[];
   }
 }
 
+const fsyncAsync = promisify(fsync);
 const MAX_INFLIGHT = 4;
 const BATCH = 1 << 20;
 const WRITEBACK = 64 << 20;

@@ -40,6 +40,7 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
   writeSync,
@@ -51,6 +52,7 @@ import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import type { LayerTap } from './layer-writer.js';
 import type { TarHeader } from './tar-format.js';
+import { FsOps } from '../native/fs-ops.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 /** Who owns what this process creates (its effective ids): no chown is needed for an entry of
@@ -261,6 +263,10 @@ export class DonorIndex {
       mkdirSync(join(this.file, '..'), { recursive: true });
       const tmp = this.tempPath();
       writeFileSync(tmp, JSON.stringify({ v: 3, groups: this.groups() }));
+      // removed first: ext4 starts writing back a file renamed over another before the rename
+      // returns (auto_da_alloc), which waits behind the layer blob's own writeback (~20-30 ms); a
+      // hint may be missing for a moment
+      rmSync(this.file, { force: true });
       renameSync(tmp, this.file);
     } catch {
       /* a hint only */
@@ -304,7 +310,13 @@ export function identityOf(st: { dev: bigint; ino: bigint; size: bigint; mtimeNs
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-/** Writes the snapshot into `root` (an empty dir) as the tar's entries go by. */
+/**
+ * Writes the snapshot into `root` (an empty dir) as the tar's entries go by. Dirs, links, symlinks
+ * and metadata go through an op queue that runs them on a thread of its own (fs-ops.ts), in order,
+ * while the tar is encoded and hashed; a file written here waits for the queue first (its dir must
+ * be there). A donor link that fails on that thread (its snapshot pruned meanwhile) is written from
+ * the donor's blob bytes instead, when the queue is next drained.
+ */
 export class SnapshotTap implements LayerTap {
   /** Files this snapshot copied from a source: for the donor index once the snapshot is in place. */
   readonly copies: DonorCopy[] = [];
@@ -318,6 +330,9 @@ export class SnapshotTap implements LayerTap {
   private readonly setgidDirs = new Set<string>();
   private rootSetgid: boolean | undefined;
   private readonly dirTimes: Array<[string, number]> = [];
+  private readonly ops = new FsOps();
+  /** Donor links queued since the last drain: new path -> how to write it should the link fail. */
+  private readonly queuedLinks = new Map<string, { h: TarHeader; content: ContentSource; chown: boolean }>();
 
   constructor(
     private readonly root: string,
@@ -342,10 +357,10 @@ export class SnapshotTap implements LayerTap {
     const abs = `${this.root}/${rel}`; // rel is a checked layer path (layer-writer's checkPath)
     switch (h.type) {
       case 'dir':
-        mkdirSync(abs, { mode: 0o700 });
+        this.ops.mkdir(abs, 0o700);
         this.made.add(rel);
-        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) lchownSync(abs, h.uid, h.gid);
-        chmodSync(abs, h.mode);
+        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) this.ops.lchown(abs, h.uid, h.gid);
+        this.ops.chmod(abs, h.mode);
         if (h.mode & 0o2000) this.setgidDirs.add(rel);
         this.dirTimes.push([abs, h.mtime]);
         return;
@@ -355,6 +370,16 @@ export class SnapshotTap implements LayerTap {
         const id = e.sourcePath !== undefined && this.donors?.covers(e.sourcePath) ? (e.sourceIdentity ?? sourceIdentity(e.sourcePath)) : undefined;
         const key = id !== undefined ? headerKey(h) : '';
         const donor = id !== undefined ? this.donors?.find(e.sourcePath!, id, key, h.size) : undefined;
+        if (donor?.content !== undefined && h.size > 0) {
+          // linked on the op thread; its bytes for the tar come from the donor's blob either way
+          this.ops.link(donor.path, abs, true);
+          this.queuedLinks.set(abs, { h, content: donor.content, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)) });
+          this.linked++;
+          this.copies.push([e.sourcePath!, id!, rel, key, contentOffset]);
+          this.content = donor.content;
+          return;
+        }
+        this.drainOps(); // (what is done here needs the dirs queued so far)
         if (donor !== undefined) {
           try {
             linkSync(donor.path, abs);
@@ -377,11 +402,12 @@ export class SnapshotTap implements LayerTap {
         return;
       }
       case 'symlink':
-        symlinkSync(h.linkname ?? '', abs);
-        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) lchownSync(abs, h.uid, h.gid);
-        lutimesSync(abs, h.mtime, h.mtime);
+        this.ops.symlink(h.linkname ?? '', abs);
+        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) this.ops.lchown(abs, h.uid, h.gid);
+        this.ops.lutimes(abs, h.mtime);
         return;
       case 'hardlink': {
+        this.drainOps();
         const target = join(this.root, h.linkname ?? '');
         const st = h.linkname ? lstatSync(target, { throwIfNoEntry: false }) : undefined;
         if (!st || st.isDirectory()) {
@@ -430,13 +456,46 @@ export class SnapshotTap implements LayerTap {
   finish(): void {
     this.closeFile();
     this.dirTimes.sort((a, b) => b[0].length - a[0].length);
-    for (const [p, t] of this.dirTimes) lutimesSync(p, t, t);
+    for (const [p, t] of this.dirTimes) this.ops.lutimes(p, t);
+    this.drainOps();
+    this.ops.close();
   }
 
-  /** On failure: the open file, if any, is closed (the caller removes the dir). */
+  /** Afterwards, and on failure: the open file, if any, is closed and the op thread has ended
+   *  (nothing is still being made in the dir when the caller removes it). */
   abort(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+    this.ops.close();
+  }
+
+  /** Waits for the queued ops; a donor link that could not be made is written from its bytes. */
+  private drainOps(): void {
+    const failed = this.ops.drain();
+    for (const abs of failed) {
+      const q = this.queuedLinks.get(abs);
+      if (q === undefined) throw new Error(`snapshot writer: a link nobody queued failed: ${abs}`);
+      this.writeFrom(abs, q.h, q.content, q.chown);
+    }
+    this.queuedLinks.clear();
+  }
+
+  /** A file with the header's metadata and the bytes `content` gives. */
+  private writeFrom(abs: string, h: TarHeader, content: ContentSource, chown: boolean): void {
+    const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      let got = 0;
+      for (const chunk of content.chunks()) {
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+        got += chunk.length;
+      }
+      if (got !== h.size) throw new TsbuildError('CORRUPT', `${h.name}: ${got} bytes where the layer has ${h.size}`);
+      if (chown) fchownSync(fd, h.uid, h.gid);
+      fchmodSync(fd, h.mode);
+      futimesSync(fd, h.mtime, h.mtime);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private closeFile(): void {
@@ -461,7 +520,7 @@ export class SnapshotTap implements LayerTap {
     for (const c of parent.split('/')) {
       cur = cur ? `${cur}/${c}` : c;
       if (this.made.has(cur)) continue;
-      mkdirSync(join(this.root, cur), { mode: 0o755 });
+      this.ops.mkdir(join(this.root, cur), 0o755);
       this.made.add(cur);
       // (a dir made in a setgid dir is setgid too: what goes in it takes that group)
       const up = cur.lastIndexOf('/');

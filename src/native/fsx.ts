@@ -48,7 +48,16 @@ export interface Fsx {
   /** Waits for the child `pid` on the thread pool and reaps it: its exit code, or the signal
    *  number that ended it (the other null). */
   waitpid(pid: number): Promise<{ code: number | null; signal: number | null }>;
+  /** A queue of filesystem calls run in order on a thread of its own (see fs-ops.ts). */
+  opQueue(): OpQueueHandle;
+  opPush(q: OpQueueHandle, kind: number, a: string, b: string, n1: number, n2: number, soft: boolean): void;
+  /** Waits for what was pushed; the new paths of soft links that failed; throws a hard failure. */
+  opDrain(q: OpQueueHandle): string[];
+  opClose(q: OpQueueHandle): void;
 }
+
+/** An opaque native op queue (fsx.opQueue). */
+export type OpQueueHandle = { readonly __opQueue: unique symbol };
 
 /** Offsets of one entry's fields in lstatDir's `stats` (as native/fsx.c writes them). */
 export const LstatField = { dev: 0, ino: 1, size: 2, mtimeNs: 3, ctimeNs: 4, mode: 5, uid: 6, gid: 7, nlink: 8, rdev: 9 } as const;

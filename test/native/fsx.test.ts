@@ -60,3 +60,34 @@ test('fsx: syncfs writes what the filesystem holds to its disk, on the thread po
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('fs-ops: ops run in order on their thread; a failed soft link is reported, a hard failure stops the queue and is thrown', async () => {
+  const { FsOps } = await import('../../src/native/fs-ops.js');
+  const d = mkdtempSync(join(tmpdir(), 'fsx-'));
+  try {
+    writeFileSync(join(d, 'src'), 'x');
+    const ops = new FsOps();
+    // a dir, then what goes in it, then its metadata: only order makes this work
+    ops.mkdir(join(d, 'a'), 0o700);
+    ops.link(join(d, 'src'), join(d, 'a', 'l'));
+    ops.symlink('l', join(d, 'a', 's'));
+    ops.lutimes(join(d, 'a', 's'), 1_000_000);
+    ops.chmod(join(d, 'a'), 0o751);
+    ops.lutimes(join(d, 'a'), 2_000_000);
+    ops.link(join(d, 'gone'), join(d, 'a', 'soft'), true);
+    assert.deepEqual(ops.drain(), [join(d, 'a', 'soft')]);
+    assert.equal(lstatSync(join(d, 'a', 'l')).ino, lstatSync(join(d, 'src')).ino);
+    assert.equal(lstatSync(join(d, 'a', 's')).mtimeMs, 1_000_000_000);
+    assert.equal(lstatSync(join(d, 'a')).mode & 0o7777, 0o751);
+    assert.equal(lstatSync(join(d, 'a')).mtimeMs, 2_000_000_000);
+    assert.deepEqual(ops.drain(), [], 'reported once');
+    ops.mkdir(join(d, 'no', 'b'), 0o755);
+    ops.mkdir(join(d, 'c'), 0o755); // skipped: it came after a failure
+    assert.throws(() => ops.drain(), (e: NodeJS.ErrnoException) => e.code === 'E2' && /mkdir .*no\/b: No such file/.test(e.message));
+    assert.equal(existsSync(join(d, 'c')), false);
+    ops.close();
+    ops.close();
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
