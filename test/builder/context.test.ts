@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildContext, compileGlobSegment, hasWildcards, normalizeSourcePath, type ContextEntry } from '../../src/builder/context.js';
 import { PatternMatcher, parseDockerignore } from '../../src/builder/dockerignore.js';
@@ -323,7 +323,7 @@ test('checksum cache: a no-op rebuild reads no file; a changed file is re-read a
     assert.equal(r1.reads.length, 30, 'memoized within a build');
     await c1.saveCache();
     assert.ok(existsSync(cacheFile));
-    assert.deepEqual(readdirSync(join(dir, 'state')).sort(), ['checksums.dirs.json', 'checksums.json'], 'no temp file left behind');
+    assert.deepEqual(readdirSync(join(dir, 'state')).sort(), ['checksums.files-0.json', 'checksums.json'], 'the head and one shard, no temp file left behind');
 
     const r2 = countingReader();
     const c2 = await BuildContext.open(ctx, { reader: r2, checksumCacheFile: cacheFile });
@@ -367,11 +367,15 @@ test('checksum cache: a no-op rebuild reads no file; a changed file is re-read a
     assert.equal(await (await BuildContext.open(ctx, { checksumCacheFile: cacheFile })).digest(''), root3);
 
     // A damaged or foreign cache file is ignored, never trusted.
+    const head = readFileSync(cacheFile, 'utf8');
     writeFileSync(cacheFile, '{not json');
-    writeFileSync(join(dir, 'state', 'checksums.dirs.json'), JSON.stringify({ format: 1, digestVersion: 'other', scope: ctx, entries: [['', 'k', 'sha256:0', 1]] }));
     const r5 = countingReader();
     assert.equal(await (await BuildContext.open(ctx, { reader: r5, checksumCacheFile: cacheFile })).digest(''), root3);
     assert.equal(r5.reads.length, 30);
+    writeFileSync(cacheFile, head.replace(/"digestVersion":"[^"]*"/, '"digestVersion":"other"'));
+    const r7 = countingReader();
+    assert.equal(await (await BuildContext.open(ctx, { reader: r7, checksumCacheFile: cacheFile })).digest(''), root3);
+    assert.equal(r7.reads.length, 30);
   });
 });
 
@@ -441,6 +445,65 @@ test('checksum cache file: scope, LRU bound, atomic rewrite only when changed', 
     await again.save(); // nothing changed: no write
     assert.equal(readFileSync(file, 'utf8'), 'sentinel');
     assert.deepEqual(readdirSync(dir), before);
+  });
+});
+
+test('checksum cache shards: a one-file change reads and rewrites one shard; a damaged, foreign or missing shard only costs re-hashing', async () => {
+  await withTmp(async (dir) => {
+    const ctx = join(dir, 'ctx');
+    // enough files for several shards (256 entries each at most, about): 20 dirs of 30
+    for (let i = 0; i < 600; i++) write(ctx, `d${i % 20}/f${i}.txt`, `content ${i}`);
+    const cacheFile = join(dir, 'state', 'c.json');
+    await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 50);
+    const c1 = await BuildContext.open(ctx, { checksumCacheFile: cacheFile });
+    const root1 = await c1.digest('');
+    await c1.saveCache();
+    const shards = () => readdirSync(join(dir, 'state')).filter((n) => n.startsWith('c.files-')).sort();
+    const n = shards().length;
+    assert.ok(n >= 4, `${n} shards`);
+    const mtimes = () => new Map(shards().map((s) => [s, statSync(join(dir, 'state', s)).mtimeMs]));
+    const before = mtimes();
+
+    writeFileSync(join(ctx, 'd7/f7.txt'), 'edited');
+    await sleep(Number(RACY_WINDOW_NS / 1_000_000n) + 50);
+    await sleep(20); // (a coarse mtime clock: a rewritten shard shows a newer one)
+    const r2 = countingReader();
+    const c2 = await BuildContext.open(ctx, { reader: r2, checksumCacheFile: cacheFile });
+    const root2 = await c2.digest('');
+    assert.equal(root2, await new BuildContext(ctx).digest(''));
+    assert.deepEqual(r2.reads, [join(ctx, 'd7/f7.txt')]);
+    assert.equal(c2.cache.stats.shardsRead, 1, "only the shard of d7's files is read");
+    assert.equal(c2.cache.stats.hits, 29);
+    await c2.saveCache();
+    const after = mtimes();
+    assert.equal([...after].filter(([s, t]) => before.get(s) !== t).length, 1, 'only that shard is rewritten');
+    assert.equal((await ChecksumCache.load(cacheFile, { scope: resolve(ctx) })).size, 600);
+
+    // every shard damaged, of another context, of another layout, or gone: every file hashed again
+    // (a wrong digest never comes out of it), and the shards are written anew
+    const [s0, s1, s2, s3] = shards();
+    const scoped = (s: string) => JSON.parse(readFileSync(join(dir, 'state', s), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'state', s0!), '{"format":2,');
+    writeFileSync(join(dir, 'state', s1!), JSON.stringify({ ...scoped(s1!), scope: '/elsewhere' }));
+    writeFileSync(join(dir, 'state', s2!), JSON.stringify({ ...scoped(s2!), shards: 2 * n }));
+    rmSync(join(dir, 'state', s3!));
+    for (const s of shards().slice(3)) writeFileSync(join(dir, 'state', s), JSON.stringify({ ...scoped(s), entries: 'x' }));
+    // (without directory entries, so that every file is looked up)
+    const noDirs = () => writeFileSync(cacheFile, JSON.stringify({ ...(JSON.parse(readFileSync(cacheFile, 'utf8')) as object), dirs: [] }));
+    noDirs();
+    const r3 = countingReader();
+    const c3 = await BuildContext.open(ctx, { reader: r3, checksumCacheFile: cacheFile });
+    assert.equal(await c3.digest(''), root2);
+    assert.equal(r3.reads.length, 600);
+    await c3.saveCache();
+    assert.equal(shards().length, n);
+    noDirs();
+    const r4 = countingReader();
+    const c4 = await BuildContext.open(ctx, { reader: r4, checksumCacheFile: cacheFile });
+    assert.equal(await c4.digest(''), root2);
+    assert.notEqual(root2, root1);
+    assert.equal(r4.reads.length, 0, 'all cached again');
+    assert.equal(c4.cache.stats.shardsRead, n);
   });
 });
 
