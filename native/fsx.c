@@ -607,8 +607,8 @@ static napi_value js_waitpid(napi_env env, napi_callback_info info) {
 /* ---- op queue ------------------------------------------------------------------------------- */
 
 #define OPQ_BATCH 64
-enum { OP_MKDIR = 1, OP_LINK = 2, OP_SYMLINK = 3, OP_LCHOWN = 4, OP_CHMOD = 5, OP_UTIMES = 6 };
-static const char *const OP_NAMES[] = {"", "mkdir", "link", "symlink", "lchown", "chmod", "utimes"};
+enum { OP_MKDIR = 1, OP_LINK = 2, OP_SYMLINK = 3, OP_LCHOWN = 4, OP_CHMOD = 5, OP_UTIMES = 6, OP_FILE = 7 };
+static const char *const OP_NAMES[] = {"", "mkdir", "link", "symlink", "lchown", "chmod", "utimes", "write"};
 
 struct op {
   struct op *next;
@@ -616,7 +616,36 @@ struct op {
   bool soft;     /* a failure is reported and the queue goes on (a donor link the caller can redo) */
   int64_t n1, n2; /* mode | uid, gid | seconds */
   char *a, *b;    /* path, second path (link: a = existing, b = new; symlink: a = target, b = path) */
+  /* OP_FILE: a new file (O_EXCL) at a with these bytes, then owner (uid >= 0), mode n1, mtime n2 */
+  int64_t uid, gid;
+  size_t len;
+  unsigned char *data;
 };
+
+/* OP_FILE's work: the file made, written, owned, moded and timed as a layer's entry is. */
+static int write_file(struct op *o) {
+  int fd = open(o->a, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  for (size_t off = 0; off < o->len;) {
+    ssize_t n = write(fd, o->data + off, o->len - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      goto fail;
+    }
+    off += (size_t)n;
+  }
+  if (o->uid >= 0 && fchown(fd, (uid_t)o->uid, (gid_t)o->gid) < 0) goto fail;
+  if (fchmod(fd, (mode_t)o->n1) < 0) goto fail;
+  struct timespec ts[2] = {{(time_t)o->n2, 0}, {(time_t)o->n2, 0}};
+  if (futimens(fd, ts) < 0) goto fail;
+  return close(fd);
+fail: {
+  int e = errno;
+  close(fd);
+  errno = e;
+  return -1;
+}
+}
 
 struct opq {
   pthread_mutex_t mu;
@@ -647,6 +676,7 @@ static int run_op(struct op *o) {
       struct timespec ts[2] = {{(time_t)o->n1, 0}, {(time_t)o->n1, 0}};
       return utimensat(AT_FDCWD, o->a, ts, AT_SYMLINK_NOFOLLOW);
     }
+    case OP_FILE: return write_file(o);
   }
   errno = EINVAL;
   return -1;
@@ -704,6 +734,7 @@ static void *opq_main(void *arg) {
       }
       free(o->a);
       free(o->b);
+      free(o->data);
       free(o);
       o = next;
     }
@@ -779,6 +810,18 @@ static char *dup_string(napi_env env, napi_value v) {
   return s;
 }
 
+static void enqueue(struct opq *q, struct op *o) {
+  pthread_mutex_lock(&q->mu);
+  if (q->tail) q->tail->next = o;
+  else q->head = o;
+  q->tail = o;
+  if (q->waiting && ++q->unsignaled >= OPQ_BATCH) {
+    q->unsignaled = 0;
+    pthread_cond_signal(&q->more);
+  }
+  pthread_mutex_unlock(&q->mu);
+}
+
 /* opPush(queue, kind, a, b, n1, n2, soft): b is a string for link/symlink, else ignored. */
 static napi_value js_oppush(napi_env env, napi_callback_info info) {
   size_t argc = 7;
@@ -813,15 +856,54 @@ static napi_value js_oppush(napi_env env, napi_callback_info info) {
     if (!pending) napi_throw_type_error(env, NULL, "opPush: bad op");
     return NULL;
   }
-  pthread_mutex_lock(&q->mu);
-  if (q->tail) q->tail->next = o;
-  else q->head = o;
-  q->tail = o;
-  if (q->waiting && ++q->unsignaled >= OPQ_BATCH) {
-    q->unsignaled = 0;
-    pthread_cond_signal(&q->more);
+  enqueue(q, o);
+  return NULL;
+}
+
+/* opFile(queue, path, bytes, mode, uid, gid, mtime): OP_FILE with a copy of BYTES (a Buffer);
+ * uid -1: no chown. */
+static napi_value js_opfile(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 7) {
+    napi_throw_type_error(env, NULL, "opFile(queue, path, bytes, mode, uid, gid, mtime)");
+    return NULL;
   }
-  pthread_mutex_unlock(&q->mu);
+  struct opq *q = get_opq(env, argv[0]);
+  if (!q) return NULL;
+  if (q->joined) {
+    napi_throw_error(env, NULL, "opFile: the queue is closed");
+    return NULL;
+  }
+  void *data = NULL;
+  size_t len = 0;
+  bool isBuffer = false;
+  napi_is_buffer(env, argv[2], &isBuffer);
+  if (!isBuffer || napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "opFile: expected a Buffer");
+    return NULL;
+  }
+  struct op *o = calloc(1, sizeof *o);
+  if (!o) return throw_errno(env, "opFile", "", ENOMEM);
+  o->kind = OP_FILE;
+  o->a = dup_string(env, argv[1]);
+  o->data = len ? malloc(len) : NULL;
+  if (!o->a || (len && !o->data)) {
+    free(o->a);
+    free(o->data);
+    free(o);
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    return pending ? NULL : throw_errno(env, "opFile", "", ENOMEM);
+  }
+  if (len) memcpy(o->data, data, len);
+  o->len = len;
+  napi_get_value_int64(env, argv[3], &o->n1);
+  napi_get_value_int64(env, argv[4], &o->uid);
+  napi_get_value_int64(env, argv[5], &o->gid);
+  napi_get_value_int64(env, argv[6], &o->n2);
+  enqueue(q, o);
   return NULL;
 }
 
@@ -886,6 +968,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"opPush", NULL, js_oppush, NULL, NULL, NULL, napi_enumerable, NULL},
       {"opDrain", NULL, js_opdrain, NULL, NULL, NULL, napi_enumerable, NULL},
       {"opClose", NULL, js_opclose, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"opFile", NULL, js_opfile, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   blobw_register(env, exports);

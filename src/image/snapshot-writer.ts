@@ -121,6 +121,9 @@ class BlobWindow {
   }
 }
 const WINDOW = 1 << 20;
+/** Files up to this size are written on the op thread from a copy of their bytes; bigger ones
+ *  here, as their bytes go by (no copy of a big file is held). */
+const SMALL_FILE = 256 << 10;
 const EMPTY = Buffer.alloc(0);
 
 /** The header fields a donor must share with the new entry (besides its path's content). */
@@ -379,6 +382,13 @@ export class SnapshotTap implements LayerTap {
           this.content = donor.content;
           return;
         }
+        if (donor === undefined && h.size <= SMALL_FILE) {
+          // made on the op thread too, from a copy of its bytes (gathered here as they go by)
+          this.small = { abs, h, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)), buf: h.size === 0 ? EMPTY : Buffer.allocUnsafe(h.size), got: 0 };
+          if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, key, contentOffset]);
+          if (h.size === 0) this.queueSmall();
+          return;
+        }
         this.drainOps(); // (what is done here needs the dirs queued so far)
         if (donor !== undefined) {
           try {
@@ -445,6 +455,12 @@ export class SnapshotTap implements LayerTap {
   }
 
   data(chunk: Buffer): void {
+    const small = this.small;
+    if (small !== undefined) {
+      small.got += chunk.copy(small.buf, small.got);
+      if (small.got >= small.h.size) this.queueSmall();
+      return;
+    }
     if (this.fd === undefined) return;
     let off = 0;
     while (off < chunk.length) off += writeSync(this.fd, chunk, off, chunk.length - off);
@@ -498,7 +514,17 @@ export class SnapshotTap implements LayerTap {
     }
   }
 
+  /** A small file whose bytes are all here, handed to the op thread. */
+  private small: { abs: string; h: TarHeader; chown: boolean; buf: Buffer; got: number } | undefined;
+  private queueSmall(): void {
+    const s = this.small!;
+    this.small = undefined;
+    if (s.got !== s.h.size) throw new TsbuildError('CORRUPT', `${s.h.name}: ${s.got} bytes where the layer has ${s.h.size}`);
+    this.ops.file(s.abs, s.buf, s.h.mode, s.chown ? s.h : undefined, s.h.mtime);
+  }
+
   private closeFile(): void {
+    if (this.small !== undefined) this.queueSmall(); // (an entry's end: short bytes are an error)
     if (this.fd === undefined) return;
     const fd = this.fd;
     const { h, chown } = this.pending!;

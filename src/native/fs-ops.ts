@@ -39,6 +39,13 @@ export class FsOps {
     this.push(UTIMES, path, '', seconds, 0);
   }
 
+  /** A new file (it must not exist) with a copy of `bytes`, then its owner (unless `owner` is
+   *  undefined), mode and mtime (whole seconds). */
+  file(path: string, bytes: Buffer, mode: number, owner: { uid: number; gid: number } | undefined, mtime: number): void {
+    this.pending++;
+    this.x.opFile(this.q, path, bytes, mode, owner?.uid ?? -1, owner?.gid ?? -1, mtime);
+  }
+
   /** Waits until every op pushed so far ran; the paths of soft links that could not be made. */
   drain(): string[] {
     if (this.pending === 0) return [];

@@ -54,6 +54,8 @@ export interface Fsx {
   /** Waits for what was pushed; the new paths of soft links that failed; throws a hard failure. */
   opDrain(q: OpQueueHandle): string[];
   opClose(q: OpQueueHandle): void;
+  /** Queues a new file (O_EXCL) with a copy of `bytes`, then its owner (uid -1: none), mode and mtime. */
+  opFile(q: OpQueueHandle, path: string, bytes: Buffer, mode: number, uid: number, gid: number, mtime: number): void;
 }
 
 /** An opaque native op queue (fsx.opQueue). */

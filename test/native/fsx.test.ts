@@ -72,21 +72,30 @@ test('fs-ops: ops run in order on their thread; a failed soft link is reported, 
     ops.link(join(d, 'src'), join(d, 'a', 'l'));
     ops.symlink('l', join(d, 'a', 's'));
     ops.lutimes(join(d, 'a', 's'), 1_000_000);
+    ops.file(join(d, 'a', 'f'), Buffer.from('bytes'), 0o640, { uid: 1, gid: 2 }, 3_000_000);
+    ops.file(join(d, 'a', 'empty'), Buffer.alloc(0), 0o600, undefined, 4_000_000);
     ops.chmod(join(d, 'a'), 0o751);
     ops.lutimes(join(d, 'a'), 2_000_000);
-    ops.link(join(d, 'gone'), join(d, 'a', 'soft'), true);
-    assert.deepEqual(ops.drain(), [join(d, 'a', 'soft')]);
+    ops.link(join(d, 'gone'), join(d, 'b-soft'), true);
+    assert.deepEqual(ops.drain(), [join(d, 'b-soft')]);
+    const f = lstatSync(join(d, 'a', 'f'));
+    assert.deepEqual([readFileSync(join(d, 'a', 'f'), 'utf8'), f.mode & 0o7777, f.uid, f.gid, f.mtimeMs], ['bytes', 0o640, 1, 2, 3_000_000_000]);
+    assert.deepEqual([lstatSync(join(d, 'a', 'empty')).size, lstatSync(join(d, 'a', 'empty')).uid], [0, process.getuid!()]);
     assert.equal(lstatSync(join(d, 'a', 'l')).ino, lstatSync(join(d, 'src')).ino);
     assert.equal(lstatSync(join(d, 'a', 's')).mtimeMs, 1_000_000_000);
     assert.equal(lstatSync(join(d, 'a')).mode & 0o7777, 0o751);
     assert.equal(lstatSync(join(d, 'a')).mtimeMs, 2_000_000_000);
     assert.deepEqual(ops.drain(), [], 'reported once');
-    ops.mkdir(join(d, 'no', 'b'), 0o755);
-    ops.mkdir(join(d, 'c'), 0o755); // skipped: it came after a failure
-    assert.throws(() => ops.drain(), (e: NodeJS.ErrnoException) => e.code === 'E2' && /mkdir .*no\/b: No such file/.test(e.message));
+    ops.file(join(d, 'a', 'f'), Buffer.from('again'), 0o644, undefined, 0);
+    assert.throws(() => ops.drain(), (e: NodeJS.ErrnoException) => e.code === 'E17' && /write .*a\/f: File exists/.test(e.message));
+    const ops2 = new FsOps();
+    ops2.mkdir(join(d, 'no', 'b'), 0o755);
+    ops2.mkdir(join(d, 'c'), 0o755); // skipped: it came after a failure
+    assert.throws(() => ops2.drain(), (e: NodeJS.ErrnoException) => e.code === 'E2' && /mkdir .*no\/b: No such file/.test(e.message));
     assert.equal(existsSync(join(d, 'c')), false);
     ops.close();
     ops.close();
+    ops2.close();
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
