@@ -117,6 +117,8 @@ export class BuildContext {
   private readonly treeKeys = new Map<string, TreeKey | null>();
   /** The listings treeKey's native calls gave (names and lstat rows): readDirSync's, for the build. */
   private readonly listings = new Map<string, { names: Buffer; stats: BigInt64Array }>();
+  /** listChildren's answers for the directories in `listings` (the same state, made into entries once). */
+  private readonly children = new Map<string, Array<{ entry: ContextEntry; excluded: boolean }>>();
   /** What a directory's digest depends on besides its tree: digest version, ignore rules, xattrs. */
   private readonly keyPrefix: string;
 
@@ -184,16 +186,32 @@ export class BuildContext {
     const under = opts.under ? await this.realPath(opts.under, true) : '';
     if (under === undefined) return;
     if (under !== '' && this.lstatEntrySync(under)?.type !== 'dir') return;
-    const seen = new Map<string, string>();
     // The walk itself is synchronous (see listChildren); each entry still goes to the consumer
     // through this async generator, so the event loop runs between them.
-    for (const e of this.walkDir(under, [], opts.maxDepth ?? Infinity)) {
+    yield* this.walkSync(under, opts.maxDepth);
+  }
+
+  /**
+   * walk() without a promise per entry, for a caller that holds a directory entry already:
+   * `underDir` must be the relPath of an entry of type 'dir' (a real path, so nothing on the way
+   * is a link). A COPY of a big tree goes through this (an async generator per entry, twice
+   * nested, cost a third of the layer's making when the code is still cold).
+   */
+  *walkSync(underDir: string, maxDepth = Infinity): Generator<ContextEntry> {
+    const seen = new Map<string, string>();
+    const all: ContextEntry[] = [];
+    this.listInto(underDir, all, maxDepth);
+    for (const e of all) {
       if (e.type === 'file' && e.nlink > 1) {
-        // Hard links: the first path walked to an inode is the one the others link to.
+        // Hard links: the first path walked to an inode is the one the others link to. Entries
+        // are shared by the walks of a build (listChildren): the link is marked on a copy.
         const key = `${e.stat.dev}:${e.stat.ino}`;
         const first = seen.get(key);
         if (first === undefined) seen.set(key, e.relPath);
-        else e.hardlinkTo = first;
+        else {
+          yield { ...e, hardlinkTo: first };
+          continue;
+        }
       }
       yield e;
     }
@@ -274,19 +292,7 @@ export class BuildContext {
     for (const { entry, excluded } of this.listChildren(relDir)) {
       if (entry.type === 'dir') {
         if (excluded) {
-          // Only here because an exception may re-include something below: show the dir only then
-          // (past the depth limit its subtree is still searched for that, but not yielded).
-          if (depth > 1) {
-            yield* this.walkDir(entry.relPath, [...pending, { entry, emitted: false }], depth - 1);
-            continue;
-          }
-          const below = this.walkDir(entry.relPath, []);
-          const shown = below.next().done === false;
-          below.return(undefined);
-          if (shown) {
-            yield* flush(pending);
-            yield entry;
-          }
+          yield* this.excludedDir(entry, pending, depth);
           continue;
         }
         yield* flush(pending);
@@ -299,6 +305,38 @@ export class BuildContext {
     }
   }
 
+  /** An ignored directory listed by walkDir (in its directory `depth` levels deep). */
+  private *excludedDir(entry: ContextEntry, pending: PendingDir[], depth: number): Generator<ContextEntry> {
+    // Only here because an exception may re-include something below: show the dir only then
+    // (past the depth limit its subtree is still searched for that, but not yielded).
+    if (depth > 1) {
+      yield* this.walkDir(entry.relPath, [...pending, { entry, emitted: false }], depth - 1);
+      return;
+    }
+    const below = this.walkDir(entry.relPath, []);
+    const shown = below.next().done === false;
+    below.return(undefined);
+    if (shown) {
+      yield* flush(pending);
+      yield entry;
+    }
+  }
+
+  /** walkDir(relDir, [], depth) into an array: no generator resumed per entry and level (ignored
+   *  directories, rare, still go through it). */
+  private listInto(relDir: string, out: ContextEntry[], depth: number): void {
+    if (depth < 1) return;
+    for (const { entry, excluded } of this.listChildren(relDir)) {
+      if (excluded) {
+        // (listChildren keeps an ignored entry only when it is a directory)
+        for (const e of this.excludedDir(entry, [], depth)) out.push(e);
+        continue;
+      }
+      out.push(entry);
+      if (entry.type === 'dir') this.listInto(entry.relPath, out, depth - 1);
+    }
+  }
+
   /** Children of a directory in name order: visible ones, plus excluded directories that may hold
    *  re-included entries (flagged). Entries that vanish meanwhile are dropped. */
   private listChildren(relDir: string): Array<{ entry: ContextEntry; excluded: boolean }> {
@@ -306,6 +344,11 @@ export class BuildContext {
     // microseconds, while a round trip through libuv's thread pool costs several times that
     // (measured: the async walk was ~4x slower). The walk above them is synchronous too: an async
     // generator per directory level cost a promise per entry per level.
+    const known = this.children.get(relDir);
+    if (known) return known;
+    // (a listing the tree key took stands for the build: its entries are made once, then shared
+    // by the digest, the explained miss's file list and the COPY's walk)
+    const frozen = this.listings.has(relDir);
     let entries: Array<ContextEntry | undefined>;
     try {
       this.counters.dirsRead++;
@@ -322,6 +365,7 @@ export class BuildContext {
       if (excluded && (entry.type !== 'dir' || this.matcher.excludesDirEntirely(entry.relPath))) continue;
       out.push({ entry, excluded });
     }
+    if (frozen) this.children.set(relDir, out);
     return out;
   }
 
@@ -678,17 +722,19 @@ function baseName(rel: string): string {
   return rel.slice(rel.lastIndexOf('/') + 1);
 }
 
-/** Byte order of the UTF-8 names (= code point order), as Go and tar writers sort. UTF-16 code
- *  unit order agrees with it below the surrogates (U+D800), so only names differing at or above
- *  there are encoded. */
-function compareNames(a: string, b: string): number {
+/** Byte order of the UTF-8 names (= code point order), as Go and tar writers sort (paths too:
+ *  copy.ts orders a layer's entries with it). UTF-16 code unit order agrees with it below the
+ *  surrogates (U+D800), so only names differing at or above there are encoded. */
+export function compareNames(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i);
     const y = b.charCodeAt(i);
     if (x === y) continue;
     if (x < 0xd800 && y < 0xd800) return x - y;
-    return Buffer.compare(Buffer.from(a.slice(i), 'utf8'), Buffer.from(b.slice(i), 'utf8'));
+    // (from the start of a surrogate pair that differs only in its second half)
+    const from = i > 0 && (a.charCodeAt(i - 1) & 0xfc00) === 0xd800 ? i - 1 : i;
+    return Buffer.compare(Buffer.from(a.slice(from), 'utf8'), Buffer.from(b.slice(from), 'utf8'));
   }
   return a.length - b.length;
 }

@@ -26,6 +26,8 @@ export interface SourceEntry extends DigestableEntry {
   hostPath: string;
   /** For the second and later paths to one inode within the item: the `rel` walked first. */
   hardlinkTo?: string;
+  /** A file other paths may be hard links to (nlink > 1): the copier notes where it went. */
+  linked?: boolean;
   /** Inode identity (dev, ino, size, mtime, ctime) of an image file, for memoizing digests. */
   identity?: string;
   /** A context file's identity as the walk listed it (snapshot-writer.ts's identityOf). */
@@ -39,8 +41,10 @@ export interface SourceItem {
   /** The entry the source names, top-level symlinks already followed. */
   root: SourceEntry;
   /** Everything below a directory root (nothing for other roots), parents first, byte order.
-   *  `maxDepth`: entries deeper than that many levels below the root may be left out. */
-  entries(opts?: { maxDepth?: number }): AsyncIterable<SourceEntry>;
+   *  `maxDepth`: entries deeper than that many levels below the root may be left out.
+   *  Synchronous: both sources list in place with blocking metadata calls, and a promise per
+   *  entry (5,000 of them for a COPY of a context) cost more than the listing itself. */
+  entries(opts?: { maxDepth?: number }): Iterable<SourceEntry>;
   /** Content digest of the whole item (no mtimes). */
   digest(): Promise<string>;
   /** Content digest of one entry of the item (cheap for context files: checksum cache). */
@@ -128,7 +132,10 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
       hostPath: e.hostPath,
     };
     copyOptional(s, e);
-    if (e.type === 'file') s.sourceIdentity = identityOf(e.stat);
+    if (e.type === 'file') {
+      s.sourceIdentity = identityOf(e.stat);
+      if (e.nlink > 1) s.linked = true;
+    }
     if (e.hardlinkTo !== undefined && e.hardlinkTo.startsWith(prefix)) s.hardlinkTo = e.hardlinkTo.slice(prefix.length);
     return s;
   };
@@ -137,9 +144,9 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
   return {
     path,
     root: fromCtx(entry),
-    async *entries(opts) {
+    *entries(opts) {
       if (entry.type !== 'dir') return;
-      for await (const e of ctx.walk({ under: entry.relPath, ...(opts?.maxDepth !== undefined ? { maxDepth: opts.maxDepth } : {}) })) {
+      for (const e of ctx.walkSync(entry.relPath, opts?.maxDepth)) {
         const s = fromCtx(e);
         originals.set(s.rel, e);
         yield s;
@@ -159,7 +166,7 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
 
 function imageItem(view: RootfsView, path: string, real: string, hostPath: string, st: Stats): SourceItem {
   const root = fromStats('', hostPath, st);
-  const walk = async function* (): AsyncGenerator<SourceEntry> {
+  const walk = function* (): Generator<SourceEntry> {
     if (root.type !== 'dir') return;
     const seen = new Map<string, string>();
     // Depth first, parents before children, names in byte order.
@@ -172,6 +179,7 @@ function imageItem(view: RootfsView, path: string, real: string, hostPath: strin
         if (!e) continue;
         const s = fromStats(childRel, e.hostPath, e.stat);
         if (s.type === 'file' && e.stat.nlink > 1) {
+          s.linked = true;
           const key = `${e.stat.dev}:${e.stat.ino}`;
           const first = seen.get(key);
           if (first === undefined) seen.set(key, childRel);
@@ -191,7 +199,7 @@ function imageItem(view: RootfsView, path: string, real: string, hostPath: strin
       if (root.type !== 'dir') return leafOrFileDigest(root);
       // Children digests in walk order, each carrying its relative path so structure counts.
       const parts: string[] = [];
-      for await (const e of walk()) parts.push(`${e.rel}\0${await leafOrFileDigest(e)}`);
+      for (const e of walk()) parts.push(`${e.rel}\0${await leafOrFileDigest(e)}`);
       return digestDirectory(baseName(path), root, parts);
     },
     entryDigest: leafOrFileDigest,

@@ -76,7 +76,7 @@ export class SourceFilesCollector {
       const base = depthOf(item.path);
       keep({ path: item.path, depth: base, dir: item.root.type === 'dir' ? 1 : 0, digest: async () => digest });
       if (item.root.type !== 'dir' || base >= limit) continue;
-      for await (const e of item.entries({ maxDepth: limit - base })) {
+      for (const e of item.entries({ maxDepth: limit - base })) {
         if (e.rel === '') continue;
         const path = joinPath(item.path, e.rel);
         keep({ path, depth: depthOf(path), dir: e.type === 'dir' ? 1 : 0, digest: () => item.entryDigest(e) });

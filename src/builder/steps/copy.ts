@@ -23,11 +23,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { LayerEntry } from '../../image/layer-entry.js';
-import type { BuildContext } from '../context.js';
+import { compareNames, type BuildContext } from '../context.js';
 import { contextSourceTree, imageSourceTree, type SourceEntry, type SourceItem, type SourceTree } from '../copy-source.js';
 import { PatternMatcher, cleanPath } from '../dockerignore.js';
 import { digestLeaf } from '../file-digest.js';
-import { RootfsView, compareBytes } from '../../image/rootfs-view.js';
+import { RootfsView } from '../../image/rootfs-view.js';
 import { archiveEntries, detectArchive, type ArchiveKind } from './add-archive.js';
 import { download, isGitUrl, isHttpUrl, parseChecksum, urlFileName, urlIdentity } from './add-url.js';
 import { parseChmod, type ChmodFn } from './copy-chmod.js';
@@ -212,7 +212,7 @@ async function itemDigest(item: SourceItem, excludes: PatternMatcher | undefined
   if (excludes.matchesOrParentMatches(item.path)) return 'excluded';
   const h = createHash('sha256');
   h.update(item.root.type === 'dir' ? digestLeaf('', item.root) : await item.entryDigest(item.root));
-  for await (const e of item.entries()) {
+  for (const e of item.entries()) {
     if (excludes.matchesOrParentMatches(e.rel)) continue;
     h.update(`\n${e.rel}\0${e.type === 'dir' ? digestLeaf('', e) : await item.entryDigest(e)}`);
   }
@@ -261,6 +261,8 @@ class LayerBuilder {
   private readonly entries = new Map<string, LayerEntry>();
   /** Directories entered with the image's metadata (not created by this layer). */
   private readonly fromImage = new Set<string>();
+  /** Whether a directory entry was replaced by something else (see add). */
+  private dirReplaced = false;
 
   constructor(
     private readonly view: RootfsView,
@@ -270,9 +272,26 @@ class LayerBuilder {
 
   /** Adds (or replaces) the entry at absolute path `abs`, ensuring its parent directories. */
   add(abs: string, e: Omit<LayerEntry, 'path'>): void {
-    this.ensureDir(parentOf(abs));
-    this.touchParent(abs);
-    this.entries.set(abs, { ...e, path: abs.slice(1) });
+    const parent = parentOf(abs);
+    // A directory this layer holds had its parents ensured when it was added; only once one was
+    // replaced by a non-directory must every component be checked again.
+    if (!this.hasDir(parent)) this.ensureDir(parent);
+    this.addIn(parent, abs, e);
+  }
+
+  /** add() for an entry whose parent `parent` the caller saw is a directory of this layer. */
+  addIn(parent: string, abs: string, e: Omit<LayerEntry, 'path'> & { path?: string }): void {
+    if (this.dirReplaced) this.ensureDir(parent);
+    if (this.fromImage.has(parent)) this.entries.get(parent)!.mtimeMs = this.nowMs;
+    if (e.type !== 'dir' && this.entries.get(abs)?.type === 'dir') this.dirReplaced = true;
+    // (the entries copy makes are their own: given their path in place, not copied again)
+    e.path = abs.slice(1);
+    this.entries.set(abs, e as LayerEntry);
+  }
+
+  /** Whether this layer holds a directory at the resolved path `real`. */
+  hasDir(real: string): boolean {
+    return this.entries.get(real)?.type === 'dir';
   }
 
   /** Resolves `abs` inside the image and makes sure a directory is there (existing or created);
@@ -357,7 +376,7 @@ class LayerBuilder {
   }
 
   sorted(): LayerEntry[] {
-    return [...this.entries.values()].sort((a, b) => compareBytes(a.path, b.path));
+    return [...this.entries.values()].sort((a, b) => compareNames(a.path, b.path));
   }
 
   /** Whether the layer or, failing that, the image has a directory at the resolved path. */
@@ -420,12 +439,20 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
   }
   // Hard links: the first path copied to an inode is what later paths link to.
   const firstCopied = new Map<string, string>();
-  for await (const e of item.entries()) {
+  // Where each directory of the item went: its children go right inside it while it is still a
+  // directory of the layer (what placeBelow would find again from `base`, component by component,
+  // for each of thousands of entries).
+  const placed = new Map<string, string>([['', base]]);
+  for (const e of item.entries()) {
     if (e.type === 'socket') continue;
     if (excludes && excludes.matchesOrParentMatches(e.rel)) continue;
-    const at = layer.placeBelow(base, e.rel);
+    const slash = e.rel.lastIndexOf('/');
+    const parentAt = placed.get(slash < 0 ? '' : e.rel.slice(0, slash));
+    const inside = parentAt !== undefined && layer.hasDir(parentAt);
+    const at = inside ? joinAbs(parentAt, slash < 0 ? e.rel : e.rel.slice(slash + 1)) : layer.placeBelow(base, e.rel);
+    if (e.type === 'dir') placed.set(e.rel, at);
     const entry = toLayerEntry(e, meta);
-    if (e.type === 'file') {
+    if (e.type === 'file' && (e.linked || e.hardlinkTo !== undefined)) {
       const first = firstCopied.get(e.hardlinkTo ?? e.rel);
       if (first !== undefined) {
         entry.type = 'hardlink';
@@ -435,7 +462,8 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
         delete entry.sourceIdentity;
       } else firstCopied.set(e.hardlinkTo ?? e.rel, at);
     }
-    layer.add(at, entry);
+    if (inside) layer.addIn(parentAt, at, entry);
+    else layer.add(at, entry);
   }
 }
 
