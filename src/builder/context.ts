@@ -446,7 +446,11 @@ export class BuildContext {
     if (!lstatDir && !listed) return sortNames(readdirSync(join(this.root, relDir))).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
     // as the tree key saw it, when it was taken (the cache key is made of that very state)
     const { names, stats } = listed ? { names: splitNames(listed.names), stats: listed.stats } : lstatDir!(relDir === '' ? this.root : join(this.root, relDir));
-    const order = names.map((_, i) => i).sort((a, b) => compareNames(names[a]!, names[b]!));
+    const order = names.map((_, i) => i);
+    // (the plain string comparison is the same order without surrogates, and a builtin: ~2x faster
+    // than compareNames on a cold start, where this sort is a fair part of listing 5,000 entries)
+    if (names.some(hasSurrogates)) order.sort((a, b) => compareNames(names[a]!, names[b]!));
+    else order.sort((a, b) => (names[a]! < names[b]! ? -1 : 1));
     return order.map((i) => {
       const o = i * LSTAT_FIELDS;
       const relPath = joinRel(relDir, names[i]!);
@@ -570,7 +574,7 @@ export class BuildContext {
     const memo = this.treeKeys.get(relDir);
     if (memo !== undefined) return memo ?? undefined;
     const statDirKey = nativeStatDirKey();
-    const host = relDir === '' ? this.root : join(this.root, relDir);
+    const host = this.hostPathOf(relDir);
     let k: TreeKey | undefined;
     if (statDirKey && Buffer.byteLength(host) < 4000) {
       try {
@@ -774,8 +778,15 @@ function splitNames(buf: Buffer): string[] {
 }
 
 function sortNames(names: string[]): string[] {
-  return names.sort(compareNames);
+  return names.some(hasSurrogates) ? names.sort(compareNames) : names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
+
+/** Whether a string has UTF-16 surrogates: only then do its code units sort apart from its UTF-8
+ *  bytes (U+E000..U+FFFF sort below a pair in code units, above it in bytes). */
+function hasSurrogates(s: string): boolean {
+  return SURROGATE.test(s);
+}
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 function unescapeGlob(seg: string): string {
   return seg.replace(/\\(.)/gsu, '$1');

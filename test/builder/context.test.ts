@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildContext, compileGlobSegment, hasWildcards, normalizeSourcePath, type ContextEntry } from '../../src/builder/context.js';
 import { PatternMatcher, parseDockerignore } from '../../src/builder/dockerignore.js';
 import { ChecksumCache, RACY_WINDOW_NS } from '../../src/builder/checksum-cache.js';
 import { fsContentReader, type ContentReader } from '../../src/builder/file-digest.js';
 import { fsx } from '../../src/native/fsx.js';
+import { buildCopyLayer, type CopyRequest } from '../../src/builder/steps/copy.js';
+import { RootfsView } from '../../src/image/rootfs-view.js';
 import { TsbuildError } from '../../src/errors.js';
 
 /** Makes a temp dir, hands it to fn, removes it afterwards. */
@@ -550,5 +552,26 @@ test('a walk after a digest lists the tree as the digest saw it (the same lstat 
     // a context that took no digest lists the tree as it is now
     const fresh = await collect(new BuildContext(ctx));
     assert.equal(fresh.find((e) => e.relPath === 'd/a.txt')?.size, 21);
+  });
+});
+
+test('names sort in UTF-8 byte order, in a walk and in a COPY layer (code units differ from bytes for surrogate pairs)', async () => {
+  await withTmp(async (ctx) => {
+    // bytes: a 61, a-c 61 2d, b 62, é c3 a9, Ａ ef bc a1, 😀 f0 9f 98 80 (code units put 😀, d83d, before Ａ, ff21)
+    for (const n of ['😀', 'Ａ', 'é', 'b', 'a-c', 'a/x']) write(ctx, `mixed/${n}`);
+    for (const n of ['Ａ', 'b', 'é']) write(ctx, `plain/${n}`);
+    const c = new BuildContext(ctx);
+    await c.digest(''); // (the listings the tree key took, as a COPY walks them)
+    const rels = (await collect(c)).map((e) => e.relPath);
+    const want = ['mixed', 'mixed/a', 'mixed/a/x', 'mixed/a-c', 'mixed/b', 'mixed/é', 'mixed/Ａ', 'mixed/😀', 'plain', 'plain/b', 'plain/é', 'plain/Ａ'];
+    assert.deepEqual(rels, want);
+    assert.deepEqual((await collect(new BuildContext(ctx))).map((e) => e.relPath), want, 'the same without the tree key');
+    const req: CopyRequest = { isAdd: false, sources: ['.'], dest: '/app', workdir: '/', from: { kind: 'context', context: c }, nowMs: 0 };
+    const layer = await buildCopyLayer(req, new RootfsView([]), join(ctx, '..', `${basename(ctx)}-scratch`));
+    rmSync(join(ctx, '..', `${basename(ctx)}-scratch`), { recursive: true, force: true });
+    // whole paths: `a-c` (2d) before `a/x` (2f)
+    const paths = layer.map((e) => e.path);
+    assert.deepEqual(paths, ['app', ...want.map((p) => `app/${p}`)].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    assert.ok(paths.indexOf('app/mixed/a-c') < paths.indexOf('app/mixed/a/x'));
   });
 });
