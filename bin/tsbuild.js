@@ -41,6 +41,11 @@ async function runBundle(src, tag) {
   if (cache && (!cached || script.cachedDataRejected || (cached.kind !== 'build' && kind === 'build'))) {
     writeCache(cache, id, kind, script.createCachedData());
   }
+  // Once nothing is left to run (background removals and commits included: 'beforeExit' comes
+  // only when the event loop is empty), leave through process.exit: the 'exit' listeners run as
+  // on any exit, but Node skips freeing the heap and the isolate one page at a time, which the
+  // kernel does at once (~10 ms after a build). Registered now, it is the last such listener.
+  process.once('beforeExit', () => process.exit());
 }
 
 /** `build` for the commands that build (the default command), else `other`. */

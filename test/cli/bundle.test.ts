@@ -117,6 +117,22 @@ test('bundle: builds (then from cache), and ADD https:// trusts NODE_EXTRA_CA_CE
   const again = await run(cli, ['build', '--root', root, '-q', '--network', 'none', ctx], { NODE_EXTRA_CA_CERTS: caFile });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  // the launcher leaves through process.exit once the event loop is empty: the builds' background
+  // work (commits, removals) was done, and nothing of theirs is left in the store's temp area
+  assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+});
+
+test('bundle: the command leaves with its exit code and the whole of its output (bin/tsbuild.js exits once the event loop is empty)', async () => {
+  const cli = join(pkg, 'bin', 'tsbuild');
+  const df = join(tmp, 'big.Dockerfile');
+  writeFileSync(df, ['FROM busybox', ...Array.from({ length: 3000 }, (_, i) => `RUN echo line ${i}`)].join('\n') + '\n');
+  // ~1 MB of JSON through a pipe (many times its buffer)
+  const parsed = await run(cli, ['parse', df]);
+  assert.equal(parsed.code, 0, parsed.stderr);
+  assert.equal((JSON.parse(parsed.stdout) as { stages: { instructions: unknown[] }[] }).stages[0]!.instructions.length, 3000);
+  const misuse = await run(cli, ['tag', 'a']);
+  assert.equal(misuse.code, 1);
+  assert.match(misuse.stderr, /^"tsbuild tag" requires exactly 2 arguments/);
 });
 
 test('bundle: --cpu-prof profiles name the bundle and its functions', async () => {
