@@ -29,15 +29,26 @@ export async function main(argv: string[]): Promise<number> {
       return reportError(e);
     }
   }
-  // a container command (`ps`, `stop`, ...) needs only the container groups: the builder's, the
-  // images' and the registry's modules stay unevaluated
-  let program = newProgram();
-  registerContainerCommands(program);
-  addNetworkCommands(program);
   const word = commandWord(argv);
+  let program = newProgram();
+  // (the bundle flag is tested where it is used, never through a variable: esbuild then drops the
+  // builder's branches from the containers-only bundle)
+  if (word === 'build' && (typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__)) {
+    // `build` alone, the command that runs most: the program needs no other command to parse its
+    // line or to show its help (a command's help names none of its siblings); making the container
+    // groups and then the whole program (~130 commands with their options) was 5-10 ms of a build's
+    // start in CPU profiles
+    const { registerBuild } = await import('./build.js');
+    registerBuild(program);
+  } else {
+    // a container command (`ps`, `stop`, ...) needs only the container groups: the builder's, the
+    // images' and the registry's modules stay unevaluated
+    registerContainerCommands(program);
+    addNetworkCommands(program);
+  }
   // any other command, and the help that lists them all: the whole program, in its order (not in
   // the containers-only bundle, which leaves the builder out: half the code to load)
-  if (typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__) {
+  if ((typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__) && word !== 'build') {
     if (!word || !program.commands.some((c) => c.name() === word || c.aliases().includes(word))) {
       const [{ registerBuild }, { registerParse }, { registerImageCommands }, { registerRegistryCommands }] = await Promise.all([
         import('./build.js'),

@@ -9,6 +9,19 @@ test('tsbuild --help lists the commands and exits 0', async () => {
   assert.match(r.stdout, /parse/);
 });
 
+test('`build` runs in a program of its own command alone (main.ts): its help and its misuse are those the whole program gives', async () => {
+  // `help build` and a line without the command word make the whole program
+  const [alone, whole] = await Promise.all([runCli(['build', '--help']), runCli(['help', 'build'])]);
+  assert.equal(alone.code, 0);
+  assert.match(alone.stdout, /^Usage: tsbuild build \[options\] \[context\]/);
+  assert.equal(alone.stdout, whole.stdout);
+  const [flag, flagWhole] = await Promise.all([runCli(['build', '--frobnicate']), runCli(['--frobnicate'])]);
+  assert.deepEqual([flag.code, flag.stderr], [flagWhole.code, flagWhole.stderr]);
+  const extra = await runCli(['build', 'a', 'b']);
+  assert.equal(extra.code, 1);
+  assert.match(extra.stderr, /^"tsbuild build" requires at most 1 argument\.\nSee 'tsbuild build --help'\./);
+});
+
 test('tsbuild --version prints the package version', async () => {
   const r = await runCli(['--version']);
   assert.equal(r.code, 0);
