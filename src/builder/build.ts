@@ -169,9 +169,10 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     // each layer's listing, remembered when it was written (layer-listing.ts; an old layer's is never
     // re-scanned): it names the waste while the Dockerfile is still in the user's mind; only a hint,
     // so an unreadable layer never fails the build
-    // a fully cached rebuild made no layer: its hint (if any) was shown when they were made
+    // a fully cached rebuild made no layer: its hint (if any) was shown when they were made; a
+    // quiet build shows no warning, so it has no hint to work out
     let hint: string | undefined;
-    if (session.layersMade > 0) try {
+    if (session.layersMade > 0 && options.warningsShown !== false) try {
       const waste = computeWaste((squashed?.layers ?? final.layers).map((l) => layerListing(store, l.digest)));
       hint = wasteHint(waste, tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12), humanSize);
     } catch {

@@ -101,6 +101,9 @@ export interface BuildOptions {
   /** Push every tag after the build (`--push`). */
   push?: boolean;
   onEvent?: BuildEventListener;
+  /** False when nothing shows the build's warnings (`-q`): the wasted-space hint, which reads every
+   *  layer's listing at the end of the build, is then not worked out at all. Default true. */
+  warningsShown?: boolean;
   signal?: AbortSignal;
 }
 

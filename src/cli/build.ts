@@ -161,6 +161,8 @@ export function registerBuild(program: Command, opts: { isDefault: boolean } = {
           ssh: flags.ssh.map((v) => parseSsh(v, process.env)),
           outputs: flags.output.map(parseOutput),
           onEvent: render,
+          // quiet shows the image ID alone (quiet.ts): no warning reaches anyone
+          ...(mode === 'quiet' ? { warningsShown: false } : {}),
           signal: abort.signal,
         });
         if (flags.iidfile) {
