@@ -69,7 +69,9 @@ test('a layer written with its snapshot: same blob as writeLayer, and the snapsh
     const chain = chainIds([base.digest, info.digest]);
     const refDir = await ensureSnapshot(ref, chainIds([refBase.digest, refInfo.digest])[1]!, refInfo.digest);
     const dir = s.snapshotDir(chain[1]!);
-    assert.deepEqual(tree(dir), tree(refDir), 'the snapshot is what an unpack of the blob gives');
+    // (g/missing has no entry: both make it "now", a second apart at times)
+    const nowless = (t: string[]) => t.map((l) => (l.startsWith('g/missing ') ? l.replace(/ \d+ nlink/, ' <now> nlink') : l));
+    assert.deepEqual(nowless(tree(dir)), nowless(tree(refDir)), 'the snapshot is what an unpack of the blob gives');
     assert.equal(await ensureSnapshot(s, chain[1]!, info.digest), dir, 'found, not unpacked again');
     assert.deepEqual(readdirSync(join(w, 'store', 'tmp')), [], 'no temp dir left');
 
