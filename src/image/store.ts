@@ -163,10 +163,18 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
       throw new TsbuildError('CORRUPT', 'image config rootfs.diff_ids do not match the layers');
     }
     const tags = (input.tags ?? []).map((t) => normalizeTag(t));
-    const cfg = await this.blobs.putBuffer(raw);
+    // The config and the manifest are written (and fsynced) side by side; the manifest is renamed
+    // into the store only once the config is there (its beforeCommit), so a stored manifest's
+    // config is always stored too, as when they were written one after the other.
+    const cfg = { digest: sha256(raw), size: raw.length };
     const manifest = buildManifest(cfg, input.layers);
     const mbytes = Buffer.from(JSON.stringify(manifest));
-    const man = await this.blobs.putBuffer(mbytes);
+    const cfgPut = this.blobs.putBuffer(raw);
+    const manPut = this.blobs.has(sha256(mbytes))
+      ? cfgPut.then(() => this.blobs.putBuffer(mbytes)) // stored already: nothing to write (putBuffer leases it)
+      : this.blobs.putBuffer(mbytes, { beforeCommit: async () => void (await cfgPut) });
+    const [, man] = await Promise.all([cfgPut, manPut]);
+    let names: string[] = [];
     await this.locked(async () => {
       for (const l of input.layers) {
         if (!this.blobs.has(l.digest)) throw new TsbuildError('CONFLICT', `layer ${l.digest} vanished (a concurrent prune?); retry`);
@@ -184,8 +192,18 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
       }
       // a rebuild that names the same image again changes nothing: no write, no fsync
       if (JSON.stringify(idx) !== before) this.writeIndex(idx);
+      names = idx.manifests.filter((m) => m.digest === man.digest).map((m) => m.annotations?.[REF_NAME]).filter((n): n is string => !!n);
     });
-    return this.imageFromManifest(man.digest, this.readIndex());
+    // what imageFromManifest would read back, from the bytes just stored (no re-read of the index
+    // and both blobs)
+    return {
+      id: cfg.digest,
+      manifestDigest: man.digest,
+      manifest: JSON.parse(mbytes.toString('utf8')) as Manifest,
+      config: parseConfig(raw),
+      tags: names,
+      size: input.layers.reduce((a, l) => a + l.size, 0),
+    };
   }
 
   /** All images, newest first. */
