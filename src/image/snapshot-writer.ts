@@ -41,6 +41,7 @@ import {
   readSync,
   renameSync,
   rmSync,
+  appendFileSync,
   symlinkSync,
   writeFileSync,
   writeSync,
@@ -64,6 +65,10 @@ const WHITEOUT_NAME = /(?:^|\/)\.wh\./;
 const HEX = /^[0-9a-f]{64}$/;
 /** Sources remembered per donor index (oldest dropped first). */
 const MAX_DONORS = 100_000;
+/** The donor index file's first line (version 4: a log of groups, one JSON array per line). */
+const LOG_HEAD = 'tsbuild-donors 4\n';
+/** Appended lines before the file is rewritten whole. */
+const MAX_LINES = 200;
 
 /** Where a source file's copy lives: [identity, snapshot dir name, path inside it, header as
  *  written (headerKey), blob hex of that layer, offset of the bytes in it]. */
@@ -151,13 +156,35 @@ export class DonorIndex {
     this.under = sourceRoot.endsWith('/') ? sourceRoot : `${sourceRoot}/`;
     this.file = join(metaDir, 'copy-donors', `${createHash('sha256').update(sourceRoot).digest('hex').slice(0, 32)}.json`);
     try {
-      const v = JSON.parse(readFileSync(this.file, 'utf8')) as { v?: number; files?: Record<string, DonorRecord>; groups?: unknown };
-      if (v.v === 3 && Array.isArray(v.groups)) this.load(v.groups);
-      else if (v.v === 2 && v.files && typeof v.files === 'object') this.records = new Map(Object.entries(v.files));
+      const text = readFileSync(this.file, 'utf8');
+      if (text.startsWith(LOG_HEAD)) {
+        // version 4: a log of groups, later lines overriding earlier ones; a torn last line (a
+        // killed append) or any malformed one is skipped
+        const lines = text.split('\n');
+        for (let i = 1; i < lines.length; i++) {
+          if (lines[i] === '') continue;
+          this.lines++;
+          try {
+            this.load([JSON.parse(lines[i]!)]);
+          } catch {
+            /* skipped */
+          }
+        }
+        this.appendable = true;
+      } else {
+        const v = JSON.parse(text) as { v?: number; files?: Record<string, DonorRecord>; groups?: unknown };
+        if (v.v === 3 && Array.isArray(v.groups)) this.load(v.groups);
+        else if (v.v === 2 && v.files && typeof v.files === 'object') this.records = new Map(Object.entries(v.files));
+      }
     } catch {
       /* none yet, or unreadable: no donors */
     }
   }
+
+  /** Lines in the log file as read (appends since then included), and whether it may be appended
+   *  to (a version-4 log: an older file is rewritten). */
+  private lines = 0;
+  private appendable = false;
 
   /**
    * Version 3 of the file: the copies of one snapshot and blob together, as
@@ -247,9 +274,16 @@ export class DonorIndex {
     this.blobs.clear();
   }
 
-  /** Remembers where these sources' copies are now (the snapshot `snapshotHex`, the bytes in the
-   *  blob `blobHex`); best effort. */
+  /**
+   * Remembers where these sources' copies are now (the snapshot `snapshotHex`, the bytes in the
+   * blob `blobHex`); best effort. `copies` are the files this snapshot wrote: a linked file's
+   * record keeps naming its donor, which holds the same inode. They are appended to the file as
+   * one line (a one-file rebuild appends one record instead of rewriting 5,000); the file is
+   * rewritten whole, one line per group, when it has MAX_LINES lines, when records were dropped,
+   * or when it is of an older version.
+   */
   save(copies: readonly DonorCopy[], snapshotHex: string, blobHex: string): void {
+    if (copies.length === 0) return;
     for (const [src, id, rel, key, offset] of copies) {
       this.records.delete(src); // re-inserted last: the map's order is recency
       this.records.set(src, [id, snapshotHex, rel, key, blobHex, offset]);
@@ -263,14 +297,25 @@ export class DonorIndex {
       }
     }
     try {
+      if (this.appendable && drop <= 0 && this.lines < MAX_LINES) {
+        const flat: Array<string | number> = [];
+        const n = this.under.length;
+        for (const [src, id, rel, key, offset] of copies) if (src.startsWith(this.under)) flat.push(src.slice(n), id, rel, key, offset);
+        appendFileSync(this.file, `${JSON.stringify([snapshotHex, blobHex, flat])}\n`);
+        this.lines++;
+        return;
+      }
       mkdirSync(join(this.file, '..'), { recursive: true });
       const tmp = this.tempPath();
-      writeFileSync(tmp, JSON.stringify({ v: 3, groups: this.groups() }));
+      const groups = this.groups();
+      writeFileSync(tmp, LOG_HEAD + groups.map((g) => `${JSON.stringify(g)}\n`).join(''));
       // removed first: ext4 starts writing back a file renamed over another before the rename
       // returns (auto_da_alloc), which waits behind the layer blob's own writeback (~20-30 ms); a
       // hint may be missing for a moment
       rmSync(this.file, { force: true });
       renameSync(tmp, this.file);
+      this.lines = groups.length;
+      this.appendable = true;
     } catch {
       /* a hint only */
     }
@@ -321,7 +366,8 @@ export function identityOf(st: { dev: bigint; ino: bigint; size: bigint; mtimeNs
  * the donor's blob bytes instead, when the queue is next drained.
  */
 export class SnapshotTap implements LayerTap {
-  /** Files this snapshot copied from a source: for the donor index once the snapshot is in place. */
+  /** Files this snapshot wrote from a source (linked ones keep their donor's record): for the
+   *  donor index once the snapshot is in place. */
   readonly copies: DonorCopy[] = [];
   /** Set by entry() for a linked file whose bytes can come from an earlier blob. */
   private content: ContentSource | undefined;
@@ -335,7 +381,7 @@ export class SnapshotTap implements LayerTap {
   private readonly dirTimes: Array<[string, number]> = [];
   private readonly ops = new FsOps();
   /** Donor links queued since the last drain: new path -> how to write it should the link fail. */
-  private readonly queuedLinks = new Map<string, { h: TarHeader; content: ContentSource; chown: boolean }>();
+  private readonly queuedLinks = new Map<string, { h: TarHeader; content: ContentSource; chown: boolean; copy: DonorCopy }>();
 
   constructor(
     private readonly root: string,
@@ -376,9 +422,10 @@ export class SnapshotTap implements LayerTap {
         if (donor?.content !== undefined && h.size > 0) {
           // linked on the op thread; its bytes for the tar come from the donor's blob either way
           this.ops.link(donor.path, abs, true);
-          this.queuedLinks.set(abs, { h, content: donor.content, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)) });
+          // (a linked file's donor record stays as it is: see DonorIndex.save; one that has to be
+          // written after all is recorded then)
+          this.queuedLinks.set(abs, { h, content: donor.content, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)), copy: [e.sourcePath!, id!, rel, key, contentOffset] });
           this.linked++;
-          this.copies.push([e.sourcePath!, id!, rel, key, contentOffset]);
           this.content = donor.content;
           return;
         }
@@ -492,6 +539,8 @@ export class SnapshotTap implements LayerTap {
       const q = this.queuedLinks.get(abs);
       if (q === undefined) throw new Error(`snapshot writer: a link nobody queued failed: ${abs}`);
       this.writeFrom(abs, q.h, q.content, q.chown);
+      this.linked--;
+      this.copies.push(q.copy);
     }
     this.queuedLinks.clear();
   }
