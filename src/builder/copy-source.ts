@@ -117,11 +117,16 @@ export function imageSourceTree(view: RootfsView): SourceTree {
 // ---------------------------------------------------------------------------------------------
 // Context items
 
+/** On an entry a context item handed out: the context's entry it was made from (for its digest). */
+const ORIGIN = Symbol('context entry');
+type ContextSourceEntry = SourceEntry & { [ORIGIN]?: ContextEntry };
+
 function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): SourceItem {
   const prefix = entry.relPath === '' ? '' : entry.relPath + '/';
   const fromCtx = (e: ContextEntry): SourceEntry => {
     const rel = e.relPath === entry.relPath ? '' : e.relPath.slice(prefix.length);
-    const s: SourceEntry = {
+    // (the original rides along: a map from rel to it cost a hash insert per entry of a big COPY)
+    const s: ContextSourceEntry = {
       rel,
       type: e.type,
       mode: e.mode,
@@ -130,6 +135,7 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
       size: e.size,
       mtimeMs: e.mtimeMs,
       hostPath: e.hostPath,
+      [ORIGIN]: e,
     };
     copyOptional(s, e);
     if (e.type === 'file') {
@@ -139,22 +145,18 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
     if (e.hardlinkTo !== undefined && e.hardlinkTo.startsWith(prefix)) s.hardlinkTo = e.hardlinkTo.slice(prefix.length);
     return s;
   };
-  // Entries handed out are mapped copies; keep the originals for digests.
-  const originals = new Map<string, ContextEntry>();
   return {
     path,
     root: fromCtx(entry),
     *entries(opts) {
       if (entry.type !== 'dir') return;
-      for (const e of ctx.walkSync(entry.relPath, opts?.maxDepth)) {
-        const s = fromCtx(e);
-        originals.set(s.rel, e);
-        yield s;
-      }
+      const all = ctx.walkSync(entry.relPath, opts?.maxDepth);
+      for (let i = 0; i < all.length; i++) yield fromCtx(all[i]!);
     },
     digest: () => ctx.digestEntry(entry),
     async entryDigest(e) {
-      const orig = e.rel === '' ? entry : originals.get(e.rel);
+      // Entries handed out are mapped copies; their originals give the digests.
+      const orig = e.rel === '' ? entry : (e as ContextSourceEntry)[ORIGIN];
       if (orig) return ctx.digestEntry(orig);
       return leafOrFileDigest(e);
     },

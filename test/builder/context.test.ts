@@ -575,3 +575,29 @@ test('names sort in UTF-8 byte order, in a walk and in a COPY layer (code units 
     assert.ok(paths.indexOf('app/mixed/a-c') < paths.indexOf('app/mixed/a/x'));
   });
 });
+
+test('entries made from a native listing have the fields lstat gives (times before 1970 and sub-ms, sizes above 4 GiB)', async () => {
+  await withTmp(async (ctx) => {
+    const times = [-1_234_567.891, -0.0005, 0, 0.0009, 1.5, 999_999.9999, 1_700_000_000.123456, 4_102_444_800.999];
+    times.forEach((t, i) => {
+      write(ctx, `t/f${i}`, 'x'.repeat(i));
+      utimesSync(join(ctx, `t/f${i}`), t, t);
+    });
+    write(ctx, 't/big', '');
+    execFileSync('truncate', ['-s', String(5 * 2 ** 30 + 3), join(ctx, 't/big')]); // sparse
+    linkSync(join(ctx, 't/f1'), join(ctx, 't/hard'));
+    chmodSync(join(ctx, 't/f2'), 0o4751);
+    symlinkSync('f1', join(ctx, 't/link'));
+    const c = new BuildContext(ctx);
+    await c.digest('');
+    const listed = await collect(c, 't');
+    assert.equal(listed.length, times.length + 3);
+    const { fingerprint } = await import('../../src/builder/checksum-cache.js');
+    for (const e of listed) {
+      const one = (await new BuildContext(ctx).stat(e.relPath))!;
+      const fields = (x: ContextEntry) => ({ type: x.type, mode: x.mode, uid: x.uid, gid: x.gid, size: x.size, mtimeMs: x.mtimeMs, nlink: x.nlink, linkname: x.linkname, fp: fingerprint(x.stat) });
+      assert.deepEqual(fields(e), fields(one), e.relPath);
+    }
+    assert.equal(listed.find((e) => e.relPath === 't/big')!.size, 5 * 2 ** 30 + 3);
+  });
+});

@@ -439,18 +439,19 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
   }
   // Hard links: the first path copied to an inode is what later paths link to.
   const firstCopied = new Map<string, string>();
-  // Where each directory of the item went: its children go right inside it while it is still a
-  // directory of the layer (what placeBelow would find again from `base`, component by component,
-  // for each of thousands of entries).
-  const placed = new Map<string, string>([['', base]]);
+  // Where the directories the walk is in went (the walk gives parents first, depth first): an
+  // entry goes right inside its parent while that is still a directory of the layer (what
+  // placeBelow would find again from `base`, component by component, for thousands of entries).
+  const placed: Array<{ rel: string; at: string }> = [{ rel: '', at: base }];
   for (const e of item.entries()) {
     if (e.type === 'socket') continue;
     if (excludes && excludes.matchesOrParentMatches(e.rel)) continue;
     const slash = e.rel.lastIndexOf('/');
-    const parentAt = placed.get(slash < 0 ? '' : e.rel.slice(0, slash));
-    const inside = parentAt !== undefined && layer.hasDir(parentAt);
-    const at = inside ? joinAbs(parentAt, slash < 0 ? e.rel : e.rel.slice(slash + 1)) : layer.placeBelow(base, e.rel);
-    if (e.type === 'dir') placed.set(e.rel, at);
+    while (placed.length > 1 && !isBelow(e.rel, placed[placed.length - 1]!.rel)) placed.pop();
+    const parent = placed[placed.length - 1]!;
+    const inside = (parent.rel === '' ? slash < 0 : slash === parent.rel.length) && layer.hasDir(parent.at);
+    const at = inside ? joinAbs(parent.at, slash < 0 ? e.rel : e.rel.slice(slash + 1)) : layer.placeBelow(base, e.rel);
+    if (e.type === 'dir') placed.push({ rel: e.rel, at });
     const entry = toLayerEntry(e, meta);
     if (e.type === 'file' && (e.linked || e.hardlinkTo !== undefined)) {
       const first = firstCopied.get(e.hardlinkTo ?? e.rel);
@@ -462,9 +463,14 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
         delete entry.sourceIdentity;
       } else firstCopied.set(e.hardlinkTo ?? e.rel, at);
     }
-    if (inside) layer.addIn(parentAt, at, entry);
+    if (inside) layer.addIn(parent.at, at, entry);
     else layer.add(at, entry);
   }
+}
+
+/** Whether `rel` lies below the directory `dir` ('' is the top: everything does). */
+function isBelow(rel: string, dir: string): boolean {
+  return dir === '' || (rel.length > dir.length && rel.charCodeAt(dir.length) === 0x2f && rel.startsWith(dir));
 }
 
 /** Docker keeps an archive's owners and modes: --chown/--chmod reach only the created dest dirs. */
