@@ -444,11 +444,10 @@ export class BuildContext {
     if (!lstatDir && !listed) return sortNames(readdirSync(join(this.root, relDir))).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
     // as the tree key saw it, when it was taken (the cache key is made of that very state)
     const { names, stats } = listed ? { names: splitNames(listed.names), stats: listed.stats } : lstatDir!(relDir === '' ? this.root : join(this.root, relDir));
-    const order = names.map((_, i) => i);
-    // (the plain string comparison is the same order without surrogates, and a builtin: ~2x faster
-    // than compareNames on a cold start, where this sort is a fair part of listing 5,000 entries)
-    if (names.some(hasSurrogates)) order.sort((a, b) => compareNames(names[a]!, names[b]!));
-    else order.sort((a, b) => (names[a]! < names[b]! ? -1 : 1));
+    const order = sortByName(
+      names.map((_, i) => i),
+      (i) => names[i]!,
+    );
     // The small fields are read as numbers through a 32-bit view of the rows: a BigInt read and
     // converted per field was most of the cost of making 5,000 entries (and of the GC after it).
     const u32 = new Uint32Array(stats.buffer, stats.byteOffset, stats.length * 2);
@@ -830,7 +829,21 @@ function splitNames(buf: Buffer): string[] {
 }
 
 function sortNames(names: string[]): string[] {
-  return names.some(hasSurrogates) ? names.sort(compareNames) : names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return sortByName(names, (n) => n);
+}
+
+/**
+ * Sorts `items` in place by the UTF-8 byte order of `name(item)`. Without surrogates the plain
+ * string comparison is that order, and a builtin: ~2x faster than compareNames on a cold start,
+ * where sorting is a fair part of listing (or laying out) 5,000 entries.
+ */
+export function sortByName<T>(items: T[], name: (item: T) => string): T[] {
+  if (items.some((x) => hasSurrogates(name(x)))) return items.sort((a, b) => compareNames(name(a), name(b)));
+  return items.sort((a, b) => {
+    const x = name(a);
+    const y = name(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
 }
 
 /** Whether a string has UTF-16 surrogates: only then do its code units sort apart from its UTF-8

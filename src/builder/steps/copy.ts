@@ -23,7 +23,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbuildError } from '../../errors.js';
 import type { LayerEntry } from '../../image/layer-entry.js';
-import { compareNames, type BuildContext } from '../context.js';
+import { sortByName, type BuildContext } from '../context.js';
 import { contextSourceTree, imageSourceTree, type SourceEntry, type SourceItem, type SourceTree } from '../copy-source.js';
 import { PatternMatcher, cleanPath } from '../dockerignore.js';
 import { digestLeaf } from '../file-digest.js';
@@ -376,7 +376,7 @@ class LayerBuilder {
   }
 
   sorted(): LayerEntry[] {
-    return [...this.entries.values()].sort((a, b) => compareNames(a.path, b.path));
+    return sortByName([...this.entries.values()], (e) => e.path);
   }
 
   /** Whether the layer or, failing that, the image has a directory at the resolved path. */
