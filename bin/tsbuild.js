@@ -8,15 +8,18 @@
 // CommonJS (bin/package.json says so): an ES module entry would set up Node's ESM loader and the
 // ES facades of node:fs and friends before the first line runs, ~15 ms of every start.
 'use strict';
-const { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } = require('node:fs');
+const { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 
 const bundles = join(__dirname, '..', 'dist', 'bundle');
-let bundle = join(bundles, 'tsbuild.cjs');
+const whole = join(bundles, 'tsbuild.cjs');
+let bundle = whole;
 // The container commands run from a bundle without the builder (scripts/bundle.mjs): half the code
-// to load. A command missing here simply runs from the whole one.
+// to load; `build` from one without the container, image and registry commands. A command missing
+// here simply runs from the whole one (so does a build when its bundle is missing or not the whole
+// one's: besideItsWhole).
 const CONTAINER_COMMANDS = new Set(['run', 'create', 'exec', 'ps', 'start', 'stop', 'restart', 'kill', 'rm', 'wait', 'rename', 'logs', 'top', 'commit', 'attach', 'cp', 'diff', 'inspect', 'port', 'stats', 'update', 'pause', 'unpause', 'container', 'volume', 'network']);
 
 /** Runs the bundle SRC; TAG names the command in its cache file, if it gets a cache of its own. */
@@ -144,17 +147,36 @@ function pruneOld(dir, id) {
   }
 }
 
+/** Whether the build bundle SRC was made with the whole bundle beside it (its second line names
+ *  that one's id): a build never runs code of another version than the rest of the install, and
+ *  its memo records name the whole bundle, which bin/tsbuild's front reads. */
+function besideItsWhole(src, wholeFile) {
+  const main = /^\/\/tsbuild-bundle [0-9a-f]{64}\n\/\/tsbuild-main ([0-9a-f]{64})\n/.exec(src)?.[1];
+  if (!main) return false;
+  const head = Buffer.alloc(82);
+  const fd = openSync(wholeFile, 'r');
+  try {
+    readSync(fd, head, 0, 82, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head.toString('latin1') === `//tsbuild-bundle ${main}\n`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Last, so that every declaration above is initialised before the CLI runs.
 
 let source;
 const words = process.argv.slice(2).filter((a, i, all) => !a.startsWith('-') && all[i - 1] !== '--root');
 const word = words[0];
-for (const file of CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), bundle] : [bundle]) {
+const buildBundle = join(bundles, 'tsbuild-build.cjs');
+const candidates = CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), whole] : word === 'build' ? [buildBundle, whole] : [whole];
+for (const file of candidates) {
   try {
     // latin1: the bundle is ASCII (scripts/bundle.mjs escapes the rest), so this is the same text
     // as UTF-8 would give, read without decoding into a one-byte string
     source = readFileSync(file, 'latin1');
+    if (file === buildBundle && !besideItsWhole(source, whole)) throw new Error('another build bundle');
     bundle = file;
     break;
   } catch {
@@ -171,5 +193,5 @@ if (source === undefined) {
   // command ran (a `ps` after a `run` would otherwise load run's and compile its own: ~8% more CPU).
   // `container ls` is its own too; a group's unknown word shares the group's.
   const sub = ['container', 'volume', 'network'].includes(word) && /^[a-z]{1,16}$/.test(words[1] ?? '') ? `${word}-${words[1]}` : word;
-  runBundle(source, bundle.endsWith('-containers.cjs') ? sub : undefined);
+  runBundle(source, bundle.endsWith('-containers.cjs') ? sub : bundle === buildBundle ? 'build' : undefined);
 }

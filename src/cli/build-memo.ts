@@ -139,14 +139,20 @@ export function fileIdentity(path: string): string | null {
   return st && identityOf(st);
 }
 
-/** The id in a bundle's first line (`//tsbuild-bundle <sha256>`, scripts/bundle.mjs), if FILE is one. */
+/**
+ * The id in a bundle's first line (`//tsbuild-bundle <sha256>`, scripts/bundle.mjs), if FILE is one;
+ * for the build-only bundle, the id of the whole bundle it was made with (its second line,
+ * `//tsbuild-main <sha256>`; bin/tsbuild.js runs it only beside that one): records name the whole
+ * bundle, the one bin/tsbuild's front reads.
+ */
 export function bundleIdOf(file: string): string | undefined {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
-    const head = Buffer.alloc(82);
+    const head = Buffer.alloc(82 + 80);
     const n = readSync(fd, head, 0, head.length, 0);
-    return /^\/\/tsbuild-bundle ([0-9a-f]{64})\n/.exec(head.toString('latin1', 0, n))?.[1];
+    const m = /^\/\/tsbuild-bundle ([0-9a-f]{64})\n(?:\/\/tsbuild-main ([0-9a-f]{64})\n)?/.exec(head.toString('latin1', 0, n));
+    return m?.[2] ?? m?.[1];
   } catch {
     return undefined;
   } finally {

@@ -14,41 +14,54 @@ import { addNetworkCommands } from './container-networks.js';
 /** True in the containers-only bundle (scripts/bundle.mjs), which bin/tsbuild.js runs for the
  *  container commands only; undefined elsewhere. */
 declare const __TSBUILD_CONTAINERS_BUNDLE__: boolean | undefined;
+/** True in the build-only bundle, which bin/tsbuild.js runs for `tsbuild build ...` only;
+ *  undefined elsewhere. */
+declare const __TSBUILD_BUILD_BUNDLE__: boolean | undefined;
+
+// (the bundle flags are tested where they are used, never through a variable: esbuild folds them
+// there and drops the branches a bundle leaves out, with the modules only those branches import)
 
 export async function main(argv: string[]): Promise<number> {
   // bin/tsbuild kept NODE_EXTRA_CA_CERTS from Node's start; TLS clients trust it from here
   adoptLauncherCaFile();
-  // run/create/exec take docker's flag syntax (flags only before IMAGE/CONTAINER), parsed by
-  // container-run.ts and container-exec.ts
-  const run = containerRunRoute(argv);
-  if (run) {
-    try {
-      if (run.cmd === 'exec') return await (await import('./container-exec.js')).execCommand(run.args, run.root);
-      return await (await import('./container-run.js')).runContainerCommand(run.cmd, run.args, run.root);
-    } catch (e) {
-      return reportError(e);
+  if (typeof __TSBUILD_BUILD_BUNDLE__ === 'undefined' || !__TSBUILD_BUILD_BUNDLE__) {
+    // run/create/exec take docker's flag syntax (flags only before IMAGE/CONTAINER), parsed by
+    // container-run.ts and container-exec.ts
+    const run = containerRunRoute(argv);
+    if (run) {
+      try {
+        if (run.cmd === 'exec') return await (await import('./container-exec.js')).execCommand(run.args, run.root);
+        return await (await import('./container-run.js')).runContainerCommand(run.cmd, run.args, run.root);
+      } catch (e) {
+        return reportError(e);
+      }
     }
   }
   const word = commandWord(argv);
-  let program = newProgram();
-  // (the bundle flag is tested where it is used, never through a variable: esbuild then drops the
-  // builder's branches from the containers-only bundle)
-  if (word === 'build' && (typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__)) {
+  if ((typeof __TSBUILD_BUILD_BUNDLE__ !== 'undefined' && __TSBUILD_BUILD_BUNDLE__) || (word === 'build' && (typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__))) {
     // `build` alone, the command that runs most: the program needs no other command to parse its
     // line or to show its help (a command's help names none of its siblings); making the container
     // groups and then the whole program (~130 commands with their options) was 5-10 ms of a build's
-    // start in CPU profiles
+    // start in CPU profiles. (The container commands' argument rewriting leaves a build's alone.)
+    const program = newProgram();
     const { registerBuild } = await import('./build.js');
     registerBuild(program);
+    return parse(program, argv);
   } else {
-    // a container command (`ps`, `stop`, ...) needs only the container groups: the builder's, the
-    // images' and the registry's modules stay unevaluated
-    registerContainerCommands(program);
-    addNetworkCommands(program);
+    return parseWhole(argv, word);
   }
-  // any other command, and the help that lists them all: the whole program, in its order (not in
-  // the containers-only bundle, which leaves the builder out: half the code to load)
-  if ((typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__) && word !== 'build') {
+}
+
+/** Any command but `build`: the container groups, and for any other command (and the help that lists
+ *  them all) the whole program, in its order. */
+async function parseWhole(argv: string[], word: string | undefined): Promise<number> {
+  // a container command (`ps`, `stop`, ...) needs only the container groups: the builder's, the
+  // images' and the registry's modules stay unevaluated
+  let program = newProgram();
+  registerContainerCommands(program);
+  addNetworkCommands(program);
+  // (not in the containers-only bundle, which leaves the builder out: half the code to load)
+  if (typeof __TSBUILD_CONTAINERS_BUNDLE__ === 'undefined' || !__TSBUILD_CONTAINERS_BUNDLE__) {
     if (!word || !program.commands.some((c) => c.name() === word || c.aliases().includes(word))) {
       const [{ registerBuild }, { registerParse }, { registerImageCommands }, { registerRegistryCommands }] = await Promise.all([
         import('./build.js'),
@@ -71,8 +84,12 @@ export async function main(argv: string[]): Promise<number> {
       addInspect(image, 'image');
     }
   }
+  return parse(program, commitPauseFlag(rmVolumesFlag(argv)));
+}
+
+async function parse(program: Command, argv: string[]): Promise<number> {
   try {
-    await program.parseAsync(commitPauseFlag(rmVolumesFlag(argv)));
+    await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     return reportError(e);

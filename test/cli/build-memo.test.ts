@@ -5,8 +5,8 @@
  * --iidfile — without the CLI bundle being run; anything the build read that
  * changed (a context file, the environment, the store's images, its build cache, the arguments)
  * sends it the full way again. "Answered from the record" is seen from outside: the copy's CLI
- * bundle is replaced by one that only fails (its first line, the id, kept), so a build that
- * still succeeds never ran it.
+ * bundles are replaced by ones that only fail (their id lines kept), so a build that still
+ * succeeds never ran them.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +22,8 @@ let tmp: string;
 let cli: string;
 let bundleFile: string;
 let realBundle: Buffer;
+let buildBundleFile: string;
+let realBuildBundle: Buffer;
 let root: string;
 let ctx: string;
 const FAILS = 'the full CLI ran';
@@ -32,6 +34,8 @@ before(async () => {
   cli = join(pkg, 'bin', 'tsbuild');
   bundleFile = join(pkg, 'dist', 'bundle', 'tsbuild.cjs');
   realBundle = readFileSync(bundleFile);
+  buildBundleFile = join(pkg, 'dist', 'bundle', 'tsbuild-build.cjs');
+  realBuildBundle = readFileSync(buildBundleFile);
   root = join(tmp, 'store');
   const imp = await run(['import', '--root', root, busyboxRootfsTar(), 'memobase:1']);
   assert.equal(imp.code, 0, imp.stderr);
@@ -50,11 +54,21 @@ function run(args: string[], env: Record<string, string | undefined> = {}): Prom
   return runInstalled(cli, args, { cacheHome: join(tmp, 'cache'), cwd: tmp, env });
 }
 
-/** The CLI bundle of the copy: the real one, or one that only fails (same id line). */
+/** The CLI bundles of the copy (the whole one and the build one, which `build` runs): the real
+ *  ones, or ones that only fail (same id lines). */
 function cliBundle(kind: 'real' | 'failing'): void {
-  if (kind === 'real') return writeFileSync(bundleFile, realBundle);
-  const idLine = realBundle.subarray(0, realBundle.indexOf(10) + 1);
-  writeFileSync(bundleFile, Buffer.concat([idLine, Buffer.from(`throw new Error(${JSON.stringify(FAILS)});\n`)]));
+  for (const [file, real, lines] of [
+    [bundleFile, realBundle, 1],
+    [buildBundleFile, realBuildBundle, 2],
+  ] as const) {
+    if (kind === 'real') {
+      writeFileSync(file, real);
+      continue;
+    }
+    let end = 0;
+    for (let i = 0; i < lines; i++) end = real.indexOf(10, end) + 1;
+    writeFileSync(file, Buffer.concat([real.subarray(0, end), Buffer.from(`throw new Error(${JSON.stringify(FAILS)});\n`)]));
+  }
 }
 
 /** Builds with the real CLI, then again once what the first wrote (cache records) and any context

@@ -122,6 +122,46 @@ test('bundle: builds (then from cache), and ADD https:// trusts NODE_EXTRA_CA_CE
   assert.deepEqual(readdirSync(join(root, 'tmp')), []);
 });
 
+test('bundle: build runs from the build bundle with a code cache of its own, and from the whole one when that bundle is not its', async () => {
+  const cli = join(pkg, 'bin', 'tsbuild');
+  const root = join(tmp, 'store-b');
+  assert.equal((await run(cli, ['import', '--root', root, busyboxRootfsTar(), 'busybox:latest'])).code, 0);
+  const ctx = join(tmp, 'ctx-b');
+  mkdirSync(ctx);
+  writeFileSync(join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo b > /b\n');
+  const dir = join(pkg, 'dist', 'bundle');
+  const whole = readFileSync(join(dir, 'tsbuild.cjs'), 'latin1');
+  const own = readFileSync(join(dir, 'tsbuild-build.cjs'), 'latin1');
+  // its second line names the whole bundle made with it
+  assert.equal(own.split('\n')[1], `//tsbuild-main ${whole.slice(17, 81)}`);
+  const buildCaches = () => cacheFiles().filter((f) => /^v8-[0-9a-f]{16}-build-f[0-9a-f]{8}-v\d/.test(f));
+  const args = ['build', '--root', root, '-q', '--no-cache', '--network', 'none', ctx];
+  const first = await run(cli, args);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  assert.equal(buildCaches().length, 1);
+  // made with another whole bundle (a half-updated install): not run (it would fail), the whole
+  // one here runs the build
+  const stale = `//tsbuild-bundle ${'1'.repeat(64)}\n//tsbuild-main ${'2'.repeat(64)}\nthrow new Error('the stale build bundle ran');\n`;
+  writeFileSync(join(dir, 'tsbuild-build.cjs'), stale);
+  try {
+    const other = await run(cli, args);
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stdout, /^sha256:[0-9a-f]{64}\n$/);
+  } finally {
+    writeFileSync(join(dir, 'tsbuild-build.cjs'), own, 'latin1');
+  }
+  // and the control: a build bundle beside its whole one runs (and fails here)
+  writeFileSync(join(dir, 'tsbuild-build.cjs'), stale.replace('2'.repeat(64), whole.slice(17, 81)));
+  try {
+    const ran = await run(cli, args);
+    assert.notEqual(ran.code, 0);
+    assert.match(ran.stderr, /the stale build bundle ran/);
+  } finally {
+    writeFileSync(join(dir, 'tsbuild-build.cjs'), own, 'latin1');
+  }
+});
+
 test('bundle: the command leaves with its exit code and the whole of its output (bin/tsbuild.js exits once the event loop is empty)', async () => {
   const cli = join(pkg, 'bin', 'tsbuild');
   const df = join(tmp, 'big.Dockerfile');
