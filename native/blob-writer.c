@@ -1,9 +1,9 @@
 /*
- * A blob written and hashed on a thread of its own (fsx.node): the caller hands over chunks
- * (copied here, so it may reuse its buffers at once) and goes on producing the next ones, while
- * this thread hashes them (SHA-256 through the OpenSSL that Node itself carries) and writes them to
- * the file, starting the disk's writeback every WRITEBACK bytes (sync_file_range, no wait) so the
- * final fsync has little left. On the main thread a 51 MB layer cost ~45 ms of hashing and ~60 ms
+ * A blob written and hashed off the main thread (fsx.node): the caller hands over chunks (copied
+ * here, so it may reuse its buffers at once) and goes on producing the next ones, while one thread
+ * hashes them (SHA-256 through the OpenSSL that Node itself carries) and another writes them to the
+ * file, starting the disk's writeback every WRITEBACK bytes (sync_file_range) so the final fsync
+ * has little left; the writer may wait for the disk there, the hasher goes on meanwhile. On the main thread a 51 MB layer cost ~45 ms of hashing and ~60 ms
  * of copying and write calls; the second core does it here.
  * Memory is bounded: a push waits while LIMIT bytes are queued. The first write error stops the
  * thread; the next push throws it and end() rejects with it (code E<errno>, as fsx's other calls).
@@ -24,6 +24,7 @@
 #define BLOCK (1u << 20)
 #define LIMIT (32u << 20)
 #define WRITEBACK (16u << 20)
+#define SPARE (LIMIT / BLOCK + 2)
 
 struct block {
   struct block *next;
@@ -34,12 +35,20 @@ struct block {
 
 struct blobw {
   pthread_mutex_t mu;
-  pthread_cond_t more, room;
-  pthread_t thread;
-  bool started, ending, done, joined;
+  pthread_cond_t more, hashed_more, room;
+  /* two threads: the hasher takes sealed blocks, hashes them and hands them to the writer, which
+   * writes them (and waits for the disk when it must: the hasher does not) */
+  pthread_t thread, writer;
+  bool started, ending, done, hashing_done, joined;
   int fd;
-  /* sealed blocks the thread takes, oldest first; `open` is the one pushes still fill */
+  /* sealed blocks the hasher takes, oldest first; `open` is the one pushes still fill */
   struct block *head, *tail, *open;
+  /* hashed blocks the writer takes */
+  struct block *whead, *wtail;
+  /* written blocks of BLOCK bytes kept for reuse: a block malloc'd per MiB is mmap'd fresh, and
+   * every page of it faulted in and zeroed (~a quarter of a 1 GiB load's CPU) */
+  struct block *spare;
+  unsigned nspare;
   size_t queued; /* bytes in blocks not yet written */
   uint64_t size, written, flushed;
   EVP_MD_CTX *md;
@@ -60,7 +69,7 @@ static void set_err(struct blobw *w, const char *call, int e) {
   }
 }
 
-static void *blobw_main(void *arg) {
+static void *blobw_hasher(void *arg) {
   struct blobw *w = arg;
   pthread_mutex_lock(&w->mu);
   for (;;) {
@@ -71,10 +80,35 @@ static void *blobw_main(void *arg) {
     if (!w->head) w->tail = NULL;
     bool failed = w->err != 0;
     pthread_mutex_unlock(&w->mu);
+    bool bad = !failed && b->hash && EVP_DigestUpdate(w->md, b->data, b->len) != 1;
+    pthread_mutex_lock(&w->mu);
+    if (bad) set_err(w, "sha256", EIO);
+    b->next = NULL;
+    if (w->wtail) w->wtail->next = b;
+    else w->whead = b;
+    w->wtail = b;
+    pthread_cond_signal(&w->hashed_more);
+  }
+  w->hashing_done = true;
+  pthread_cond_signal(&w->hashed_more);
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static void *blobw_main(void *arg) {
+  struct blobw *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    while (!w->whead && !w->hashing_done) pthread_cond_wait(&w->hashed_more, &w->mu);
+    struct block *b = w->whead;
+    if (!b) break; /* the hasher has ended, and all taken */
+    w->whead = b->next;
+    if (!w->whead) w->wtail = NULL;
+    bool failed = w->err != 0;
+    pthread_mutex_unlock(&w->mu);
     int e = 0;
     const char *call = NULL;
     if (!failed) {
-      if (b->hash && EVP_DigestUpdate(w->md, b->data, b->len) != 1) e = EIO, call = "sha256";
       for (size_t off = 0; !e && off < b->len;) {
         ssize_t n = pwrite(w->fd, b->data + off, b->len - off, (off_t)w->written);
         if (n < 0) {
@@ -94,7 +128,11 @@ static void *blobw_main(void *arg) {
     pthread_mutex_lock(&w->mu);
     if (e) set_err(w, call, e);
     w->queued -= b->len;
-    free(b);
+    if (b->cap == BLOCK && w->nspare < SPARE) { /* kept for the next push: no fresh pages */
+      b->next = w->spare;
+      w->spare = b;
+      w->nspare++;
+    } else free(b);
     pthread_cond_broadcast(&w->room);
   }
   w->done = true;
@@ -116,6 +154,7 @@ static void blobw_stop(struct blobw *w) {
   pthread_cond_signal(&w->more);
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->thread, NULL);
+  pthread_join(w->writer, NULL);
   w->joined = true;
 }
 
@@ -126,11 +165,22 @@ static void blobw_free(struct blobw *w) {
     free(w->head);
     w->head = n;
   }
+  while (w->whead) {
+    struct block *n = w->whead->next;
+    free(w->whead);
+    w->whead = n;
+  }
+  while (w->spare) {
+    struct block *n = w->spare->next;
+    free(w->spare);
+    w->spare = n;
+  }
   free(w->open);
   if (w->fd >= 0) close(w->fd);
   if (w->md) EVP_MD_CTX_free(w->md);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->more);
+  pthread_cond_destroy(&w->hashed_more);
   pthread_cond_destroy(&w->room);
   free(w);
 }
@@ -168,6 +218,7 @@ static napi_value js_blobopen(napi_env env, napi_callback_info info) {
   w->fd = -1;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->more, NULL);
+  pthread_cond_init(&w->hashed_more, NULL);
   pthread_cond_init(&w->room, NULL);
   size_t n = 0;
   if (argc < 1 || napi_get_value_string_utf8(env, argv[0], w->path, sizeof w->path, &n) != napi_ok || n >= sizeof w->path - 1) {
@@ -187,7 +238,17 @@ static napi_value js_blobopen(napi_env env, napi_callback_info info) {
     blobw_free(w);
     return r;
   }
-  int e = pthread_create(&w->thread, NULL, blobw_main, w);
+  int e = pthread_create(&w->writer, NULL, blobw_main, w);
+  if (!e) {
+    e = pthread_create(&w->thread, NULL, blobw_hasher, w);
+    if (e) { /* the writer alone: told the hasher is done, it ends */
+      pthread_mutex_lock(&w->mu);
+      w->hashing_done = true;
+      pthread_cond_signal(&w->hashed_more);
+      pthread_mutex_unlock(&w->mu);
+      pthread_join(w->writer, NULL);
+    }
+  }
   if (e) {
     unlink(w->path);
     blobw_free(w);
@@ -254,9 +315,16 @@ static napi_value js_blobpush(napi_env env, napi_callback_info info) {
     if (w->open && (w->open->len == w->open->cap || w->open->hash != hash)) seal(w);
     if (!w->open) {
       size_t cap = len > BLOCK ? len : BLOCK;
-      pthread_mutex_unlock(&w->mu);
-      struct block *b = malloc(sizeof *b + cap);
-      pthread_mutex_lock(&w->mu);
+      struct block *b = NULL;
+      if (cap == BLOCK && w->spare) {
+        b = w->spare;
+        w->spare = b->next;
+        w->nspare--;
+      } else {
+        pthread_mutex_unlock(&w->mu);
+        b = malloc(sizeof *b + cap);
+        pthread_mutex_lock(&w->mu);
+      }
       if (!b) {
         pthread_mutex_unlock(&w->mu);
         return throw_code(env, "blobPush", w->path, ENOMEM);
