@@ -431,6 +431,12 @@ static napi_value js_blobclose(napi_env env, napi_callback_info info) {
   blobw_stop(w);
   if (w->fd >= 0) close(w->fd);
   w->fd = -1;
+  while (w->spare) { /* (the rest goes when the external is collected) */
+    struct block *n = w->spare->next;
+    free(w->spare);
+    w->spare = n;
+  }
+  w->nspare = 0;
   return NULL;
 }
 
