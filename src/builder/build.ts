@@ -8,7 +8,7 @@ import { TsbuildError } from '../errors.js';
 import { humanSize } from '../image/display.js';
 import { normalizeTag } from '../image/store.js';
 import { layerListing } from '../image/layer-listing.js';
-import { computeWaste, wasteHint } from '../image/wasted-space.js';
+import { computeWaste, mayWasteEnough, wasteHint } from '../image/wasted-space.js';
 import type { ImageConfig } from '../image/config.js';
 import { parseDockerfile } from '../parser/parse.js';
 import { toInstructions } from '../parser/to-instructions.js';
@@ -170,10 +170,12 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     // re-scanned): it names the waste while the Dockerfile is still in the user's mind; only a hint,
     // so an unreadable layer never fails the build
     // a fully cached rebuild made no layer: its hint (if any) was shown when they were made; a
-    // quiet build shows no warning, so it has no hint to work out
+    // quiet build shows no warning, so it has no hint to work out; nor has an image too small to
+    // waste enough for one (mayWasteEnough: from the layers' sizes, no listing read)
     let hint: string | undefined;
-    if (session.layersMade > 0 && options.warningsShown !== false) try {
-      const waste = computeWaste((squashed?.layers ?? final.layers).map((l) => layerListing(store, l.digest)));
+    const shipped = squashed?.layers ?? final.layers;
+    if (session.layersMade > 0 && options.warningsShown !== false && mayWasteEnough(shipped.map((l) => l.size))) try {
+      const waste = computeWaste(shipped.map((l) => layerListing(store, l.digest)));
       hint = wasteHint(waste, tags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12), humanSize);
     } catch {
       hint = undefined;

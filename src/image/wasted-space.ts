@@ -156,6 +156,17 @@ export function computeWaste(layers: Iterable<Iterable<LayerEntry>>): WasteRepor
 export const HINT_MIN_BYTES = 10_000_000;
 export const HINT_MIN_SHARE = 0.1;
 
+/**
+ * Whether an image whose layer blobs have these sizes (base first) can waste enough for the hint,
+ * known without reading any listing: only bytes of a layer that a later one hides are wasted (never
+ * the top layer's), and a layer's content bytes never exceed its tar's size.
+ */
+export function mayWasteEnough(layerSizes: readonly number[]): boolean {
+  let below = 0;
+  for (let i = 0; i < layerSizes.length - 1; i++) below += layerSizes[i]!;
+  return below >= HINT_MIN_BYTES;
+}
+
 /** The one-line hint a build prints for a wasteful image, or undefined below the thresholds. */
 export function wasteHint(r: WasteReport, image: string, human: (n: number) => string): string | undefined {
   if (r.wastedBytes < HINT_MIN_BYTES || r.share < HINT_MIN_SHARE) return undefined;

@@ -13,7 +13,7 @@ import { buildFiles, makeBaseStore, type TempStore } from '../helpers/build.js';
 import { build } from '../../src/index.js';
 import { ImageStore } from '../../src/image/store.js';
 import { listingDir } from '../../src/image/layer-listing.js';
-import { computeWaste, wasteHint, type LayerEntry } from '../../src/image/wasted-space.js';
+import { computeWaste, HINT_MIN_BYTES, mayWasteEnough, wasteHint, type LayerEntry } from '../../src/image/wasted-space.js';
 
 let s: TempStore;
 before(async () => {
@@ -41,6 +41,18 @@ test('wasted: union rules (whiteout of a dir, opaque dir, file over dir, same-la
   assert.match(hint([[f('a', 20e6)], [f('.wh.a', 0)]]) ?? '', /^20000000 \(100\.0% of the image\).*history --wasted img$/);
   assert.equal(hint([[f('a', 9e6)], [f('.wh.a', 0)]]), undefined);
   assert.equal(hint([[f('a', 11e6), f('b', 200e6)], [f('.wh.a', 0)]]), undefined);
+});
+
+test('wasted: an image whose layers below the top one hold less than the hint\'s bytes is known to need no hint (the top layer never wastes)', () => {
+  assert.equal(mayWasteEnough([]), false);
+  assert.equal(mayWasteEnough([500_000_000]), false, 'a single layer wastes nothing');
+  assert.equal(mayWasteEnough([HINT_MIN_BYTES - 1, 500_000_000]), false);
+  assert.equal(mayWasteEnough([HINT_MIN_BYTES / 2, HINT_MIN_BYTES / 2, 1]), true);
+  // the bound holds: a 12 MB file (a tar of a little more) deleted by the next layer
+  const big: LayerEntry = { name: 'big', type: 'file', size: 12_000_000 };
+  const r = computeWaste([[big], [{ name: '.wh.big', type: 'file', size: 0 }]]);
+  assert.equal(r.wastedBytes, 12_000_000);
+  assert.equal(mayWasteEnough([12_000_512 + 1024, 1536]), true);
 });
 
 test('wasted: a 10 MB file written then removed, and an overwritten file, from a real build (and its hint); nothing wasted says so', async () => {
