@@ -177,15 +177,19 @@ export class ChecksumCache {
 
   /** The digest recorded for directory `relPath` if the fingerprint of its tree is still `key`. */
   getDir(relPath: string, key: string): DirDigest | undefined {
+    const hit = this.peekDir(relPath, key);
+    if (!hit) this.stats.dirMisses++;
+    return hit;
+  }
+
+  /** getDir, but a miss is not counted (the caller asks getDir later when it computes). */
+  peekDir(relPath: string, key: string): DirDigest | undefined {
     const e = this.dirs.get(relPath);
-    if (e && e.key === key) {
-      this.stats.dirHits++;
-      this.dirs.delete(relPath);
-      this.dirs.set(relPath, e);
-      return { digest: e.digest, hasContent: e.hasContent };
-    }
-    this.stats.dirMisses++;
-    return undefined;
+    if (!e || e.key !== key) return undefined;
+    this.stats.dirHits++;
+    this.dirs.delete(relPath);
+    this.dirs.set(relPath, e);
+    return { digest: e.digest, hasContent: e.hasContent };
   }
 
   /**
@@ -210,18 +214,22 @@ export class ChecksumCache {
 
   /** The digest recorded for `relPath` if its stat identity is unchanged. */
   get(relPath: string, st: StatIdentity): string | undefined {
+    const hit = this.peek(relPath, st);
+    if (hit === undefined) this.stats.misses++;
+    return hit;
+  }
+
+  /** get, but a miss is not counted (the caller asks get later when it computes). */
+  peek(relPath: string, st: StatIdentity): string | undefined {
     this.loadShardOf(relPath);
     const e = this.files.get(relPath);
-    if (e && e.fp === fingerprint(st)) {
-      this.stats.hits++;
-      // (re-inserted: within a session, the map's order is the order of use)
-      e.used = this.session;
-      this.files.delete(relPath);
-      this.files.set(relPath, e);
-      return e.digest;
-    }
-    this.stats.misses++;
-    return undefined;
+    if (!e || e.fp !== fingerprint(st)) return undefined;
+    this.stats.hits++;
+    // (re-inserted: within a session, the map's order is the order of use)
+    e.used = this.session;
+    this.files.delete(relPath);
+    this.files.set(relPath, e);
+    return e.digest;
   }
 
   /**

@@ -112,7 +112,7 @@ export class BuildContext {
   /** What this context did so far (tests and benchmarks read it). */
   readonly counters = { dirsRead: 0, entriesStatted: 0, filesHashed: 0, bytesHashed: 0 };
   /** Digests computed during this build: path -> [stat fingerprint, digest]. */
-  private readonly memo = new Map<string, { st: StatIdentity; digest: Promise<DirResult> }>();
+  private readonly memo = new Map<string, Memo>();
   /** Tree keys of directories computed during this build (null: none could be made). */
   private readonly treeKeys = new Map<string, TreeKey | null>();
   /** The listings treeKey's native calls gave (names and lstat rows): readDirSync's, for the build. */
@@ -545,9 +545,36 @@ export class BuildContext {
     const m = this.memo.get(e.relPath);
     if (m && sameStat(m.st, e.stat)) return m.digest;
     const digest = this.computeDigest(e);
-    this.memo.set(e.relPath, { st: e.stat, digest });
-    digest.catch(() => this.memo.delete(e.relPath));
+    const memo: Memo = { st: e.stat, digest };
+    this.memo.set(e.relPath, memo);
+    digest.then(
+      (r) => (memo.done = r),
+      () => this.memo.delete(e.relPath),
+    );
     return digest;
+  }
+
+  /**
+   * An entry's digest when it is known without reading or waiting: computed already in this
+   * build, a leaf, a file the checksum cache knows, or a directory its tree key answers; else
+   * undefined (digestEntry then). The explained miss's file list asks this for its 256 paths: a
+   * promise chain each cost more than the answers.
+   */
+  knownDigest(e: ContextEntry): string | undefined {
+    const m = this.memo.get(e.relPath);
+    if (m && sameStat(m.st, e.stat)) return m.done?.digest;
+    let r: DirResult | undefined;
+    if (e.type === 'dir') {
+      const tree = this.treeKey(e.relPath);
+      // (a miss is not counted here: computing the digest asks again)
+      r = tree && this.cache.peekDir(e.relPath, `${fingerprint(e.stat)}/${tree.key}`);
+    } else if (e.type !== 'file') r = { digest: digestLeaf(baseName(e.relPath), e), hasContent: true };
+    else {
+      const cached = this.cache.peek(e.relPath, e.stat);
+      if (cached) r = { digest: cached, hasContent: true };
+    }
+    if (r) this.memo.set(e.relPath, { st: e.stat, digest: Promise.resolve(r), done: r });
+    return r?.digest;
   }
 
   private async computeDigest(e: ContextEntry): Promise<DirResult> {
@@ -667,6 +694,13 @@ interface DirResult {
   digest: string;
   /** False for an ignored directory with nothing re-included below it. */
   hasContent: boolean;
+}
+
+interface Memo {
+  st: StatIdentity;
+  digest: Promise<DirResult>;
+  /** The digest once it is there. */
+  done?: DirResult;
 }
 
 interface TreeKey {

@@ -49,6 +49,8 @@ export interface SourceItem {
   digest(): Promise<string>;
   /** Content digest of one entry of the item (cheap for context files: checksum cache). */
   entryDigest(e: SourceEntry): Promise<string>;
+  /** entryDigest's answer when it is known without waiting (context items), else undefined. */
+  knownDigest?(e: SourceEntry): string | undefined;
 }
 
 export interface ResolveOptions {
@@ -159,6 +161,10 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
       const orig = e.rel === '' ? entry : (e as ContextSourceEntry)[ORIGIN];
       if (orig) return ctx.digestEntry(orig);
       return leafOrFileDigest(e);
+    },
+    knownDigest(e) {
+      const orig = e.rel === '' ? entry : (e as ContextSourceEntry)[ORIGIN];
+      return orig && ctx.knownDigest(orig);
     },
   };
 }

@@ -6,7 +6,7 @@
  * is named by the deepest recorded directory above it (`src/`).
  */
 import type { ChangedPath } from './explain-reason.js';
-import type { SourceItem } from './copy-source.js';
+import type { SourceEntry, SourceItem } from './copy-source.js';
 
 /** Most paths kept per step (~100 bytes each in the record). */
 export const MAX_PATHS = 256;
@@ -46,7 +46,8 @@ export class SourceFilesCollector {
 
   /** The list from the paths at most `limit` deep, or undefined when deeper ones could belong in it. */
   private async filesTo(limit: number): Promise<SourceFiles | undefined> {
-    type Found = { path: string; depth: number; dir: 0 | 1; digest: () => Promise<string> };
+    /** `digest`: known (an item's own), else the item's entry `e` gives it. */
+    type Found = { path: string; depth: number; dir: 0 | 1; digest?: string; item: SourceItem; e?: SourceEntry };
     let found: Found[] = [];
     let cutoff = Infinity;
     let dropped = false;
@@ -74,18 +75,20 @@ export class SourceFilesCollector {
     };
     for (const { item, digest } of this.items) {
       const base = depthOf(item.path);
-      keep({ path: item.path, depth: base, dir: item.root.type === 'dir' ? 1 : 0, digest: async () => digest });
+      keep({ path: item.path, depth: base, dir: item.root.type === 'dir' ? 1 : 0, digest, item });
       if (item.root.type !== 'dir' || base >= limit) continue;
       for (const e of item.entries({ maxDepth: limit - base })) {
         if (e.rel === '') continue;
         const path = joinPath(item.path, e.rel);
-        keep({ path, depth: depthOf(path), dir: e.type === 'dir' ? 1 : 0, digest: () => item.entryDigest(e) });
+        keep({ path, depth: depthOf(path), dir: e.type === 'dir' ? 1 : 0, item, e });
       }
     }
     prune();
     if (!dropped && deeper) return undefined;
     const paths: Array<[string, string, 0 | 1]> = [];
-    for (const f of found) paths.push([f.path, await f.digest(), f.dir]);
+    // (mostly known already: digests the COPY's key was made of, or directory entries of the
+    // checksum cache; a promise per path is taken only for the others)
+    for (const f of found) paths.push([f.path, f.digest ?? f.item.knownDigest?.(f.e!) ?? (await f.item.entryDigest(f.e!)), f.dir]);
     const last = found[found.length - 1];
     // the deepest level kept whole: the one before the level the cut went through
     return { paths, complete: dropped ? (last ? last.depth - 1 : 0) : null };
