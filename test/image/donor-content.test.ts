@@ -33,11 +33,12 @@ test('unchanged files: bytes from the earlier blob, and the same blob as a fresh
     assert.equal(second.digest, fresh.digest, 'the same tar as reading every source');
     assert.equal(readFileSync(join(s.snapshotDir(second.digest), 'app', 'b'), 'utf8'), `CONTENT OF B `.repeat(300));
 
-    // Where a's bytes came from: mark them in the last blob that holds them (never done to a real
-    // store: blobs are immutable) and write the layer again under another mtime of the dir.
-    const blob = readFileSync(s.blobPath(second.digest));
+    // Where a's bytes came from: mark them in the blob its donor record names (never done to a real
+    // store: blobs are immutable) and write the layer again under another mtime of the dir. a was
+    // linked in the second layer, so its record still names the first one (the same inode).
+    const blob = readFileSync(s.blobPath(first.digest));
     const at = blob.indexOf('content of a ');
-    const fd = openSync(s.blobPath(second.digest), 'r+');
+    const fd = openSync(s.blobPath(first.digest), 'r+');
     writeSync(fd, Buffer.from('MARKED'), 0, 6, at);
     closeSync(fd);
     const again = layer();
@@ -100,7 +101,7 @@ test('a listed identity (the context walk\'s) is used without a stat: the donor 
   }
 });
 
-test('donor index file: version 3 groups (no hex or root repeated per file), version 2 still read, malformed records skipped', async () => {
+test('donor index file: a log of version 3 groups (no hex or root repeated per file); versions 3 and 2 still read, malformed records skipped', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-donor-index-'));
   try {
     const src = join(w, 'ctx');
@@ -116,8 +117,10 @@ test('donor index file: version 3 groups (no hex or root repeated per file), ver
     const first = await writeLayerWithSnapshot(s, s.snapshots, layer(1_600_000_000_000), undefined, opts);
     const dir = join(s.root, 'meta', 'copy-donors');
     const file = join(dir, readdirSync(dir)[0]!);
-    const v3 = JSON.parse(readFileSync(file, 'utf8')) as { v: number; groups: Array<[string, string, Array<string | number>]> };
-    assert.equal(v3.v, 3);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    assert.equal(lines[0], 'tsbuild-donors 4');
+    assert.equal(lines.length, 3, 'the head, one group, the last newline');
+    const v3 = { v: 3, groups: [JSON.parse(lines[1]!) as [string, string, Array<string | number>]] };
     assert.deepEqual(v3.groups.map((g) => [g[0], g[1], g[2].length]), [[first.digest.slice(7), first.digest.slice(7), 50 * 5]]);
     assert.equal(v3.groups[0]![2][0], 'f0', 'sources below the root, without it');
     const linkCount = (d: `sha256:${string}`, n: string) => lstatSync(join(s.snapshotDir(d), 'app', n)).nlink;
@@ -130,8 +133,9 @@ test('donor index file: version 3 groups (no hex or root repeated per file), ver
     writeFileSync(file, JSON.stringify({ v: 2, files: v2 }));
     const third = await writeLayerWithSnapshot(s, s.snapshots, layer(1_650_000_000_000), undefined, opts);
     assert.ok(names.every((n) => linkCount(third.digest, n) >= 3));
-    // malformed records (wrong types, a short tail) are skipped: those files are written, the rest linked
-    const bad = JSON.parse(readFileSync(file, 'utf8')) as typeof v3;
+    // so is a version 3 file (one JSON document); malformed records (wrong types, a short tail) are
+    // skipped: those files are written, the rest linked
+    const bad = JSON.parse(JSON.stringify(v3)) as typeof v3;
     const flat = bad.groups[0]![2];
     flat[1] = 42; // f0's identity
     flat.push('extra', 'tail');
