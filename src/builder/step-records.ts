@@ -83,11 +83,14 @@ export async function writeRecordedSteps(session: BuildSession, opts: { all: boo
   const m = pending.get(session);
   if (!m || m.size === 0) return;
   if (!opts.all && Date.now() - m.values().next().value!.at < FLUSH_AFTER_MS) return;
+  const ready: Array<{ key: string; value: unknown; refs: Digest[] }> = [];
   for (const [key, p] of [...m]) {
     if (!opts.all && !p.done) continue; // (its blob is still on its way: next time)
     m.delete(key);
     // a blob that could not be stored gets no record (awaitBlobCommits reports it)
     if (p.blob && !(await p.blob.then(() => true, () => false))) continue;
-    await session.store.cachePut(key, p.value, p.refs);
+    ready.push({ key, value: p.value, refs: p.refs });
   }
+  // (one lock and one sync for them all)
+  await session.store.cachePutAll(ready);
 }

@@ -47,6 +47,8 @@ export interface ImageCatalog {
 export interface BuildCache {
   cacheGet<T = unknown>(key: string): T | undefined;
   cachePut(key: string, value: unknown, refs?: Digest[]): Promise<void>;
+  /** Several entries at once (one lock, one sync): what cachePut does for each. */
+  cachePutAll(entries: ReadonlyArray<{ key: string; value: unknown; refs?: Digest[] }>): Promise<void>;
 }
 
 /** What keeps content from garbage collection: leases (this process) and pins (until unpinned). */

@@ -19,7 +19,8 @@
  * index.json is replaced atomically, so reads never lock. Garbage collection keeps what the
  * index, the cache entries and live processes' leases reference.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, promises as fsp } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, rmSync, fsyncSync, promises as fsp } from 'node:fs';
+import { fsx } from '../native/fsx.js';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
@@ -354,13 +355,44 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
    */
   async cachePut(key: string, value: unknown, refs: Digest[] = []): Promise<void> {
     await this.locked(async () => {
-      for (const r of refs) {
-        if (!this.blobs.has(r) && !existsSync(this.snapshotDir(r))) {
-          throw new TsbuildError('CONFLICT', `cache entry refers to ${r}, which is not in the store`);
-        }
-      }
+      this.checkRefs(refs);
       this.writeAtomic(this.cachePath(key), JSON.stringify({ key, value, refs }));
     });
+  }
+
+  /**
+   * Several entries under one lock: their files written, one sync of the store's filesystem for
+   * all of them (not an fsync each), renamed into place, one fsync of the directory. A build's
+   * records at its end: 8 of them one by one were ~13 ms of lock, fsync, rename and directory
+   * fsync each in turn. All refs are checked before anything is written.
+   */
+  async cachePutAll(entries: ReadonlyArray<{ key: string; value: unknown; refs?: Digest[] }>): Promise<void> {
+    if (entries.length === 0) return;
+    await this.locked(async () => {
+      for (const e of entries) this.checkRefs(e.refs ?? []);
+      const files: Array<[string, string]> = [];
+      try {
+        for (const e of entries) {
+          const tmp = this.tempPath('w');
+          files.push([tmp, this.cachePath(e.key)]);
+          writeFileSync(tmp, JSON.stringify({ key: e.key, value: e.value, refs: e.refs ?? [] }));
+        }
+        await syncFilesystem(this.root, files.map(([tmp]) => tmp));
+        for (const [tmp, path] of files.splice(0)) renameSync(tmp, path);
+      } finally {
+        for (const [tmp] of files) rmSync(tmp, { force: true }); // (not renamed: a failure)
+      }
+      syncDir(join(this.root, 'cache'));
+    });
+  }
+
+  /** A cache entry's refs must be in the store (blobs or snapshots). */
+  private checkRefs(refs: readonly Digest[]): void {
+    for (const r of refs) {
+      if (!this.blobs.has(r) && !existsSync(this.snapshotDir(r))) {
+        throw new TsbuildError('CONFLICT', `cache entry refers to ${r}, which is not in the store`);
+      }
+    }
   }
 
   // ---- snapshots, compressed digests, leases ----
@@ -731,3 +763,22 @@ function setTag(idx: Index, name: string, desc: Descriptor): void {
   idx.manifests.push({ ...desc, annotations: { [REF_NAME]: name, [CONTAINERD_NAME]: name } });
 }
 
+/** Everything written to the filesystem holding `root` on disk: one syncfs (on the thread pool),
+ *  or, without the native addon, an fsync of each of `files`. */
+async function syncFilesystem(root: string, files: readonly string[]): Promise<void> {
+  let syncfs: ((path: string) => Promise<void>) | undefined;
+  try {
+    syncfs = fsx().syncfs;
+  } catch {
+    syncfs = undefined;
+  }
+  if (syncfs) return syncfs(root);
+  for (const f of files) {
+    const fd = openSync(f, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

@@ -17,7 +17,7 @@ import { makeBaseStore, makeContext } from '../helpers/build.js';
 const STORE_MEMBERS: Record<keyof BuildStore, true> = {
   blobs: true, putBlob: true, hasBlob: true, openBlob: true, blobPath: true,
   putImage: true, listImages: true, resolve: true, getImage: true, tag: true, remove: true,
-  cacheGet: true, cachePut: true,
+  cacheGet: true, cachePut: true, cachePutAll: true,
   lease: true, pin: true, unpin: true, pins: true, discard: true,
   getCompressed: true, setCompressed: true, layerOfCompressed: true, layerContentSize: true,
   root: true, tempPath: true, scratchDir: true, cacheMountDir: true, stateDir: true,
@@ -70,7 +70,7 @@ test('build() with parts the caller assembled: a delegating store and snapshotte
     assert.equal(img.manifest.layers.length, 3);
     assert.equal(storeCalls.get('putImage'), 1);
     assert.ok((storeCalls.get('putBlob') ?? 0) >= 2, `putBlob calls: ${storeCalls.get('putBlob')}`);
-    assert.ok((storeCalls.get('cachePut') ?? 0) >= 2);
+    assert.ok((storeCalls.get('cachePut') ?? 0) + (storeCalls.get('cachePutAll') ?? 0) >= 1);
     // RUN mounted its layers, and COPY and RUN each made their snapshot (an active one, then
     // committed) through the snapshotter it was given: the store wrapper has no way to make one
     assert.ok((snapCalls.get('ensure') ?? 0) + (snapCalls.get('mounts') ?? 0) >= 1, JSON.stringify([...snapCalls]));

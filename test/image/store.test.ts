@@ -125,6 +125,34 @@ test('store: cache entries pin blobs against prune but not prune -a; leases pin 
   }
 });
 
+test('store: cachePutAll writes several entries at once; one missing ref writes none of them and leaves no temp file', async () => {
+  const root = tmp();
+  try {
+    const s = await ImageStore.open(root);
+    const a = await s.putBlob([Buffer.from('layer a')]);
+    const b = await s.putBlob([Buffer.from('layer b')]);
+    await s.cachePutAll([
+      { key: 'k1', value: { layer: a.digest }, refs: [a.digest] },
+      { key: 'k2', value: { layer: b.digest }, refs: [b.digest] },
+      { key: 'k3', value: 'no refs' },
+    ]);
+    assert.deepEqual([s.cacheGet('k1'), s.cacheGet('k2'), s.cacheGet('k3')], [{ layer: a.digest }, { layer: b.digest }, 'no refs']);
+    await assert.rejects(
+      s.cachePutAll([
+        { key: 'k4', value: 4, refs: [a.digest] },
+        { key: 'k5', value: 5, refs: [sha('not stored')] },
+      ]),
+      (e: unknown) => e instanceof TsbuildError && e.code === 'CONFLICT' && /not in the store/.test(e.message),
+    );
+    assert.equal(s.cacheGet('k4'), undefined, 'none written');
+    assert.deepEqual(readdirSync(join(root, 'tmp')).filter((n) => n.includes('-w-')), []);
+    await s.cachePutAll([]);
+    await s.close();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('lock: a lock left by a dead process is broken; a live holder is waited for', async () => {
   const root = tmp();
   try {
