@@ -211,15 +211,19 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   async settle(opts: { wait: boolean }): Promise<void> {
+    // committed side by side: each is a rename, then the removal of what is left of its active
+    // dir (a dozen round trips through the thread pool), independent of the others'
+    const removals: Array<Promise<void>> = [];
     for (const [chainId, d] of [...this.deferred]) {
       if (!opts.wait && !d.synced && !d.failed) continue;
       await d.sync.catch(() => {});
       this.deferred.delete(chainId);
       // a failed sync (an I/O error of the disk) or rename: the snapshot is dropped, never half
       // trusted; its layer's blob is in the store and is unpacked again when next needed
-      if (d.failed) await this.abort(d.active);
-      else await this.commit(d.active, chainId as Digest).catch(() => this.abort(d.active));
+      if (d.failed) removals.push(this.abort(d.active));
+      else removals.push(this.commit(d.active, chainId as Digest).catch(() => this.abort(d.active)));
     }
+    await Promise.all(removals);
   }
 
   /**
