@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { constants as osConstants } from 'node:os';
 import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
+import { identityOfRow } from '../image/snapshot-writer.js';
 import { createHash } from 'node:crypto';
 import { ChecksumCache, fingerprint, type StatIdentity } from './checksum-cache.js';
 import { nowNs } from '../clock.js';
@@ -829,7 +830,13 @@ class RowStat implements EntryStat {
   get rdev(): bigint {
     return this.rows[this.o + F.rdev]!;
   }
+  /** snapshot-writer's identityOf of this row, from its bytes (no BigInt made). */
+  get identity(): string {
+    return identityOfRow(this.rows, this.o + F.dev);
+  }
 }
+// (identityOfRow reads dev, ino, size, mtime and ctime as the row's first five fields)
+if (F.dev !== 0 || F.ino !== 1 || F.size !== 2 || F.mtimeNs !== 3 || F.ctimeNs !== 4) throw new Error('lstat row layout changed: see identityOfRow');
 
 /** Error codes of the native lstatDir for a directory that is gone or is not one. */
 const GONE_NATIVE = `E${osConstants.errno.ENOENT}`;

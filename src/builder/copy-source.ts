@@ -141,7 +141,8 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
     };
     copyOptional(s, e);
     if (e.type === 'file') {
-      s.sourceIdentity = identityOf(e.stat);
+      // (a listing's row has it ready: no BigInt made)
+      s.sourceIdentity = 'identity' in e.stat ? (e.stat as { identity: string }).identity : identityOf(e.stat);
       if (e.nlink > 1) s.linked = true;
     }
     if (e.hardlinkTo !== undefined && e.hardlinkTo.startsWith(prefix)) s.hardlinkTo = e.hardlinkTo.slice(prefix.length);

@@ -353,9 +353,18 @@ export function sourceIdentity(path: string): string | undefined {
   return st.isFile() ? identityOf(st) : undefined;
 }
 
-/** A file's identity from its stat data (a listing's, or lstat's with bigint). */
+/** A file's identity from its stat data (lstat's with bigint, or a listing's): dev, ino, size,
+ *  mtime and ctime (ns) as five int64s, in base64 — what identityOfRow gives for a listing's row. */
 export function identityOf(st: { dev: bigint; ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const a = new BigInt64Array([st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].map((v) => BigInt.asIntN(64, v)));
+  return Buffer.from(a.buffer).toString('base64');
+}
+
+/** identityOf of the row at `at` of a native listing (fsx lstatDir/statDirKey rows: dev, ino, size,
+ *  mtime and ctime are its first five fields), without making a BigInt of any: the five fields'
+ *  bytes as they are (5,000 files' identities as text were ~12 ms of a one-file rebuild). */
+export function identityOfRow(rows: BigInt64Array, at: number): string {
+  return Buffer.from(rows.buffer, rows.byteOffset + at * 8, 40).toString('base64');
 }
 
 /**

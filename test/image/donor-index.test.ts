@@ -75,3 +75,24 @@ test('an older whole-JSON index is read and rewritten as a log; a long log is re
     rmSync(w, { recursive: true, force: true });
   }
 });
+
+test("a file's identity is the same from lstat and from a native listing's row; it changes with the content", async () => {
+  const { identityOfRow, sourceIdentity } = await import('../../src/image/snapshot-writer.js');
+  const { fsx, LSTAT_FIELDS } = await import('../../src/native/fsx.js');
+  const w = mkdtempSync(join(tmpdir(), 'tsb-donors-'));
+  try {
+    writeFileSync(join(w, 'f'), 'one');
+    const rowOf = () => {
+      const { names, stats } = fsx().lstatDir(w);
+      return identityOfRow(stats, names.indexOf('f') * LSTAT_FIELDS);
+    };
+    const before = sourceIdentity(join(w, 'f'));
+    assert.ok(before && before.length > 40);
+    assert.equal(rowOf(), before);
+    writeFileSync(join(w, 'f'), 'three'); // (another size: a same-size rewrite may fall in the same timestamp tick)
+    assert.notEqual(sourceIdentity(join(w, 'f')), before);
+    assert.equal(rowOf(), sourceIdentity(join(w, 'f')));
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
