@@ -208,6 +208,18 @@ static struct blobw *get_w(napi_env env, napi_value v) {
   return p;
 }
 
+/* The writer a one-argument call names (a TypeError thrown when it names none). */
+static struct blobw *arg_w(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "expected a blob writer");
+    return NULL;
+  }
+  return get_w(env, argv[0]);
+}
+
 /* blobOpen(path) -> external: creates PATH (O_EXCL, 0644) and starts the thread. */
 static napi_value js_blobopen(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -387,10 +399,7 @@ static void end_complete(napi_env env, napi_status status, void *data) {
 /* blobEnd(w) -> Promise<{ hex, size }>: once every byte is written (not fsynced: blobSync) and
  * hashed. The hex is of the hashed bytes only. */
 static napi_value js_blobend(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct blobw *w = argc ? get_w(env, argv[0]) : NULL;
+  struct blobw *w = arg_w(env, info);
   if (!w) return NULL;
   if (w->work) {
     napi_throw_error(env, NULL, "blobEnd: already ending");
@@ -407,10 +416,7 @@ static napi_value js_blobend(napi_env env, napi_callback_info info) {
 /* blobFd(w) -> the file's descriptor (still the writer's: it is closed when the writer is
  * collected or closed with blobClose), for the caller's fsync after blobEnd. */
 static napi_value js_blobfd(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct blobw *w = argc ? get_w(env, argv[0]) : NULL;
+  struct blobw *w = arg_w(env, info);
   if (!w) return NULL;
   napi_value fd;
   napi_create_int32(env, w->fd, &fd);
@@ -419,10 +425,7 @@ static napi_value js_blobfd(napi_env env, napi_callback_info info) {
 
 /* blobClose(w): stops the thread (what is queued is still written) and closes the file. */
 static napi_value js_blobclose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct blobw *w = argc ? get_w(env, argv[0]) : NULL;
+  struct blobw *w = arg_w(env, info);
   if (!w) return NULL;
   if (w->work) {
     napi_throw_error(env, NULL, "blobClose: end() has not settled");

@@ -228,34 +228,17 @@ export class BlobStore implements ContentStore {
       flush();
       await Promise.all(inflight);
       if (failure) throw failure;
-      const digest = trusted ?? digestOfHash(hash);
-      if (opts.expectedDigest && digest !== opts.expectedDigest) {
-        throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
-      }
-      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
-        throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
-      }
-      const commit = async () => {
-        if (this.durable) await fh.sync();
-        await fh.close();
-        closed = true;
-        await opts.beforeCommit?.({ digest, size });
-        this.onStored(digest);
-        await fsp.rename(tmp, this.path(digest));
-        if (this.durable) await syncDirAsync(this.dir);
-      };
-      if (opts.commitLater) {
-        const later = commit().catch(async (e: unknown) => {
+      return await this.finishPut(tmp, { digest: trusted ?? digestOfHash(hash), size }, opts, {
+        syncAndClose: async () => {
+          if (this.durable) await fh.sync();
+          await fh.close();
+          closed = true;
+        },
+        closeQuietly: async () => {
           if (!closed) await fh.close().catch(() => {});
-          await fsp.unlink(tmp).catch(() => {});
-          throw e;
-        });
-        later.catch(() => {}); // (the caller's to observe)
-        opts.commitLater(later, { digest, size });
-        return { digest, size };
-      }
-      await commit();
-      return { digest, size };
+          closed = true;
+        },
+      });
     } catch (e) {
       await Promise.all(inflight);
       if (!closed) await fh.close().catch(() => {});
@@ -289,35 +272,17 @@ export class BlobStore implements ContentStore {
       for await (const chunk of source as AsyncIterable<Buffer>) w.push(chunk, !trusted);
       const end = await w.end();
       ended = true;
-      const size = end.size;
-      const digest = trusted ?? (`sha256:${end.hex}` as Digest);
-      if (opts.expectedDigest && digest !== opts.expectedDigest) {
-        throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
-      }
-      if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
-        throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
-      }
-      const commit = async () => {
-        if (this.durable) await fsyncAsync(w.fd);
-        w.close();
-        closed = true;
-        await opts.beforeCommit?.({ digest, size });
-        this.onStored(digest);
-        await fsp.rename(tmp, this.path(digest));
-        if (this.durable) await syncDirAsync(this.dir);
-      };
-      if (opts.commitLater) {
-        const later = commit().catch(async (e: unknown) => {
+      return await this.finishPut(tmp, { digest: trusted ?? (`sha256:${end.hex}` as Digest), size: end.size }, opts, {
+        syncAndClose: async () => {
+          if (this.durable) await fsyncAsync(w.fd);
+          w.close();
+          closed = true;
+        },
+        closeQuietly: async () => {
           if (!closed) w.close();
-          await fsp.unlink(tmp).catch(() => {});
-          throw e;
-        });
-        later.catch(() => {}); // (the caller's to observe)
-        opts.commitLater(later, { digest, size });
-        return { digest, size };
-      }
-      await commit();
-      return { digest, size };
+          closed = true;
+        },
+      });
     } catch (e) {
       // (the thread finishes what it has before the file is closed and removed)
       if (!ended) await w.end().catch(() => {});
@@ -325,6 +290,46 @@ export class BlobStore implements ContentStore {
       await fsp.unlink(tmp).catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * The end both put paths share, once every byte is written: the expected digest and size
+   * checked, then the commit (the temp file fsynced and closed, beforeCommit, the rename into
+   * place, the directory's fsync) now, or in the background for `commitLater` (a failure there
+   * closes and removes the temp file). A failed check throws to the caller, who cleans up.
+   */
+  private async finishPut(
+    tmp: string,
+    info: BlobInfo,
+    opts: PutBlobOptions,
+    file: { syncAndClose(): Promise<void>; closeQuietly(): Promise<void> },
+  ): Promise<BlobInfo> {
+    const { digest, size } = info;
+    if (opts.expectedDigest && digest !== opts.expectedDigest) {
+      throw new TsbuildError('CORRUPT', `digest mismatch: expected ${opts.expectedDigest}, got ${digest}`);
+    }
+    if (opts.expectedSize !== undefined && size !== opts.expectedSize) {
+      throw new TsbuildError('CORRUPT', `size mismatch for ${digest}: expected ${opts.expectedSize}, got ${size}`);
+    }
+    const commit = async () => {
+      await file.syncAndClose();
+      await opts.beforeCommit?.(info);
+      this.onStored(digest);
+      await fsp.rename(tmp, this.path(digest));
+      if (this.durable) await syncDirAsync(this.dir);
+    };
+    if (opts.commitLater) {
+      const later = commit().catch(async (e: unknown) => {
+        await file.closeQuietly();
+        await fsp.unlink(tmp).catch(() => {});
+        throw e;
+      });
+      later.catch(() => {}); // (the caller's to observe)
+      opts.commitLater(later, info);
+      return info;
+    }
+    await commit();
+    return info;
   }
 
   async list(): Promise<Digest[]> {
