@@ -291,13 +291,15 @@ static void __attribute__((noreturn)) exec_run(struct xspec *xp) {
        * container's PID 1 (the reaper of the namespace the intermediate lived in) */
       pid_t g = fork();
       if (g < 0) exec_fail(syn[1], "exec failed: fork: %s", strerror(errno));
-      if (g > 0) {
-        char line[32];
-        int n = snprintf(line, sizeof line, "%d\n", (int)g);
-        if (write(syn[1], line, (size_t)n) < 0) { /* the helper is gone */ }
-        _exit(0);
-      }
-      /* the grandchild's own pid report went first: only errors follow on syn */
+      if (g > 0) _exit(0);
+      /* the grandchild reports its own pid (the intermediate's view of it: both live in the
+       * container's PID namespace) before anything else, so only errors follow it on syn: had the
+       * intermediate written it, an error of the grandchild could come first, and the helper would
+       * take the error for the pid line and report a start (exec -d of a missing command exiting 0,
+       * now and then) */
+      char line[32];
+      int n = snprintf(line, sizeof line, "%d\n", (int)getpid());
+      if (write(syn[1], line, (size_t)n) < 0) { /* the helper is gone */ }
     }
     exec_child(&x, &oldmask, syn[1], cfds);
   }
