@@ -191,21 +191,9 @@ static void blobw_finalize(napi_env env, void *data, void *hint) {
   blobw_free(data);
 }
 
-static napi_value throw_code(napi_env env, const char *call, const char *path, int err) {
-  char msg[4096 + 128], code[32];
-  snprintf(msg, sizeof msg, "%s %s: %s", call, path, strerror(err));
-  snprintf(code, sizeof code, "E%d", err);
-  napi_throw_error(env, code, msg);
-  return NULL;
-}
 
 static struct blobw *get_w(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "expected a blob writer");
-    return NULL;
-  }
-  return p;
+  return fsx_external(env, v, "a blob writer");
 }
 
 /* The writer a one-argument call names (a TypeError thrown when it names none). */
@@ -226,7 +214,7 @@ static napi_value js_blobopen(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   struct blobw *w = calloc(1, sizeof *w);
-  if (!w) return throw_code(env, "blobOpen", "", ENOMEM);
+  if (!w) return fsx_throw_errno(env, "blobOpen", "", ENOMEM);
   w->fd = -1;
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->more, NULL);
@@ -241,12 +229,12 @@ static napi_value js_blobopen(napi_env env, napi_callback_info info) {
   w->md = EVP_MD_CTX_new();
   if (!w->md || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
     blobw_free(w);
-    return throw_code(env, "sha256", "init", EIO);
+    return fsx_throw_errno(env, "sha256", "init", EIO);
   }
   w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (w->fd < 0) {
     int e = errno;
-    napi_value r = throw_code(env, "open", w->path, e);
+    napi_value r = fsx_throw_errno(env, "open", w->path, e);
     blobw_free(w);
     return r;
   }
@@ -264,7 +252,7 @@ static napi_value js_blobopen(napi_env env, napi_callback_info info) {
   if (e) {
     unlink(w->path);
     blobw_free(w);
-    return throw_code(env, "pthread_create", "blob writer", e);
+    return fsx_throw_errno(env, "pthread_create", "blob writer", e);
   }
   w->started = true;
   napi_value ext;
@@ -319,7 +307,7 @@ static napi_value js_blobpush(napi_env env, napi_callback_info info) {
     int e = w->err;
     const char *call = w->err_call;
     pthread_mutex_unlock(&w->mu);
-    return throw_code(env, call, w->path, e);
+    return fsx_throw_errno(env, call, w->path, e);
   }
   const unsigned char *src = data;
   while (len > 0) {
@@ -339,7 +327,7 @@ static napi_value js_blobpush(napi_env env, napi_callback_info info) {
       }
       if (!b) {
         pthread_mutex_unlock(&w->mu);
-        return throw_code(env, "blobPush", w->path, ENOMEM);
+        return fsx_throw_errno(env, "blobPush", w->path, ENOMEM);
       }
       b->next = NULL;
       b->len = 0;

@@ -53,6 +53,21 @@ static napi_value throw_errno(napi_env env, const char *call, const char *path, 
   return NULL;
 }
 
+napi_value fsx_throw_errno(napi_env env, const char *call, const char *path, int err) {
+  return throw_errno(env, call, path, err);
+}
+
+void *fsx_external(napi_env env, napi_value v, const char *what) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "expected %s", what);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  return p;
+}
+
 static int get_string(napi_env env, napi_value v, char *buf, size_t len) {
   size_t got = 0;
   if (napi_get_value_string_utf8(env, v, buf, len, &got) != napi_ok) {
@@ -771,12 +786,7 @@ static void opq_finalize(napi_env env, void *data, void *hint) {
 }
 
 static struct opq *get_opq(napi_env env, napi_value v) {
-  void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "expected an op queue");
-    return NULL;
-  }
-  return p;
+  return fsx_external(env, v, "an op queue");
 }
 
 /* opQueue() -> an external: the queue and its thread (joined when the external is collected or
