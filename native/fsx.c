@@ -403,8 +403,6 @@ static napi_value js_statdirkey(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* syncfs(path) -> Promise<void>: the path is opened here (so a bad one throws at once), syncfs(2)
- * runs on Node's thread pool, and the promise settles with its outcome (an Error with code E<errno>). */
 /* Rejects DEFERRED with an Error `MSG` whose code is E<ERR> (as throw_errno words them). */
 static void reject_errno(napi_env env, napi_deferred deferred, const char *msg, int err) {
   char code[32];
@@ -458,6 +456,8 @@ static void sync_complete(napi_env env, napi_status status, void *data) {
   free(w);
 }
 
+/* syncfs(path) -> Promise<void>: the path is opened here (so a bad one throws at once), syncfs(2)
+ * runs on Node's thread pool, and the promise settles with its outcome (an Error with code E<errno>). */
 static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -789,6 +789,18 @@ static struct opq *get_opq(napi_env env, napi_value v) {
   return fsx_external(env, v, "an op queue");
 }
 
+/* The queue V names, if it still takes ops (else NULL with an error thrown naming CALL). */
+static struct opq *open_opq(napi_env env, napi_value v, const char *call) {
+  struct opq *q = get_opq(env, v);
+  if (q && q->joined) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: the queue is closed", call);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  return q;
+}
+
 /* opQueue() -> an external: the queue and its thread (joined when the external is collected or
  * closed with opClose). */
 static napi_value js_opqueue(napi_env env, napi_callback_info info) {
@@ -800,6 +812,9 @@ static napi_value js_opqueue(napi_env env, napi_callback_info info) {
   pthread_cond_init(&q->idle, NULL);
   int e = pthread_create(&q->thread, NULL, opq_main, q);
   if (e) {
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->more);
+    pthread_cond_destroy(&q->idle);
     free(q);
     return throw_errno(env, "pthread_create", "op queue", e);
   }
@@ -841,12 +856,8 @@ static napi_value js_oppush(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "opPush(queue, kind, a, b, n1, n2, soft)");
     return NULL;
   }
-  struct opq *q = get_opq(env, argv[0]);
+  struct opq *q = open_opq(env, argv[0], "opPush");
   if (!q) return NULL;
-  if (q->joined) {
-    napi_throw_error(env, NULL, "opPush: the queue is closed");
-    return NULL;
-  }
   struct op *o = calloc(1, sizeof *o);
   if (!o) return throw_errno(env, "opPush", "", ENOMEM);
   int32_t kind = 0;
@@ -880,12 +891,8 @@ static napi_value js_opfile(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "opFile(queue, path, bytes, mode, uid, gid, mtime)");
     return NULL;
   }
-  struct opq *q = get_opq(env, argv[0]);
+  struct opq *q = open_opq(env, argv[0], "opFile");
   if (!q) return NULL;
-  if (q->joined) {
-    napi_throw_error(env, NULL, "opFile: the queue is closed");
-    return NULL;
-  }
   void *data = NULL;
   size_t len = 0;
   bool isBuffer = false;

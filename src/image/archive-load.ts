@@ -51,7 +51,7 @@ export async function loadArchive(store: LoadStore, input: string | AsyncIterabl
   const written: Digest[] = [];
   const file = typeof input === 'string' ? input : name;
   // A file is read into reused buffers (no page faults per read); everything below copies what
-  // it keeps: the tar reader, the small members, BlobStore.put (`transient`), gunzip (`copied`).
+  // it keeps: the tar reader, the small members, BlobStore.put, gunzip (`copied`).
   // Closed here whatever happens (a stopped read would otherwise leave it to the GC, with a warning).
   const reader = typeof input === 'string' ? readFileReusing(input) : undefined;
   try {
@@ -102,7 +102,7 @@ async function load(store: LoadStore, input: AsyncIterable<Buffer>, file: string
       members.set(name, { raw: sha256(data), data, gzip: false });
     } else {
       const check = new LayerCheck();
-      const stored = await store.putBlob(checkedLayer(p.all, check, false), { transient: true });
+      const stored = await store.putBlob(checkedLayer(p.all, check, false));
       written.push(stored.digest);
       members.set(name, { raw: stored.digest, stored, gzip: false, check });
     }

@@ -49,7 +49,7 @@ export function isZstd(head: Buffer): boolean {
  * until RING - 1 further chunks have been asked for. A fresh 1 MiB buffer per read (what a
  * ReadStream does) costs a page fault per 4 KiB when it is first touched: reading 1 GiB so took
  * 0.6–0.8 s of system time here, in reused buffers 0.1–0.3 s. For consumers that copy what they
- * keep (`BlobStore.put` with `transient`, the tar readers); anything else gets `copied()` chunks.
+ * keep (`BlobStore.put`, the tar readers); anything else gets `copied()` chunks.
  */
 export async function* readFileReusing(path: string): AsyncGenerator<Buffer> {
   const fh = await fsp.open(path, 'r');

@@ -33,8 +33,8 @@ export interface LayerWriteOptions {
   /** Clamp mtimes to this many seconds since the epoch (SOURCE_DATE_EPOCH). */
   sourceDateEpoch?: number;
   /**
-   * layerTar's consumer is done with a chunk once it asks for the next (BlobStore.put with
-   * `transient` copies it into write buffers of its own): layerTar then reuses its buffers instead
+   * layerTar's consumer is done with a chunk once it asks for the next (BlobStore.put copies every
+   * chunk into its writer): layerTar then reuses its buffers instead
    * of allocating ~1 MiB of fresh memory per MiB of layer (each page of which costs a page fault
    * here: ~100 ms of CPU for a 51 MB layer).
    */
@@ -56,10 +56,7 @@ export async function writeLayer(
 ): Promise<BlobInfo> {
   const listed: ListedEntry[] = [];
   // (the blob store copies each chunk as it comes: the tar's buffers are reused)
-  const info = await store.putBlob(layerTar(entries, { ...opts, transient: true }, undefined, listed), {
-    transient: true,
-    ...(opts.commitLater ? { commitLater: opts.commitLater } : {}),
-  });
+  const info = await store.putBlob(layerTar(entries, { ...opts, transient: true }, undefined, listed), opts.commitLater ? { commitLater: opts.commitLater } : {});
   if (store.root !== undefined && store.tempPath !== undefined) recordListing(store as ListingSink, info.digest, listed);
   return info;
 }
@@ -150,12 +147,9 @@ export async function writeLayerWithSnapshot(
         pipe.end();
       }
     };
-    // transient: layerTar reuses its buffers once the next chunk is asked for, putBlob copies each
+    // transient: layerTar reuses its buffers once the next chunk is asked for (putBlob copies each)
     let blobCommit: Promise<void> | undefined;
-    const info = await store.putBlob(tee(), {
-      transient: true,
-      ...(opts.commitLater ? { commitLater: (p: Promise<void>, i: BlobInfo) => ((blobCommit = p), opts.commitLater!(p, i)) } : {}),
-    });
+    const info = await store.putBlob(tee(), opts.commitLater ? { commitLater: (p: Promise<void>, i: BlobInfo) => ((blobCommit = p), opts.commitLater!(p, i)) } : {});
     recordListing(store, info.digest, listed);
     await extracting;
     const chainId = parentChain === undefined ? info.digest : sha256(`${parentChain} ${info.digest}`);

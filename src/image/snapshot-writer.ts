@@ -30,11 +30,8 @@ import {
   fchmodSync,
   fchownSync,
   futimesSync,
-  lchownSync,
-  chmodSync,
   linkSync,
   lstatSync,
-  lutimesSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -42,7 +39,6 @@ import {
   renameSync,
   rmSync,
   appendFileSync,
-  symlinkSync,
   writeFileSync,
   writeSync,
   type BigIntStats,
@@ -322,6 +318,18 @@ export class DonorIndex {
   }
 }
 
+/** A file written here gets the header's owner (when `chown`), mode and mtime, and is closed
+ *  (whatever happens: a failure is thrown after the close). */
+function finishFile(fd: number, h: TarHeader, chown: boolean): void {
+  try {
+    if (chown) fchownSync(fd, h.uid, h.gid);
+    fchmodSync(fd, h.mode);
+    futimesSync(fd, h.mtime, h.mtime);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A linked file's bytes, read back from the link in chunks of at most 1 MiB. */
 function linkedContent(path: string, size: number, name: string): ContentSource {
   return {
@@ -380,7 +388,6 @@ export class SnapshotTap implements LayerTap {
   readonly copies: DonorCopy[] = [];
   /** Set by entry() for a linked file whose bytes can come from an earlier blob. */
   private content: ContentSource | undefined;
-  linked = 0;
   private fd: number | undefined;
   private readonly made = new Set<string>(['']);
   /** Dirs made here whose mode has the setgid bit (what is made in them takes their group), and
@@ -411,13 +418,14 @@ export class SnapshotTap implements LayerTap {
     this.content = undefined;
     const rel = h.name;
     const slash = rel.lastIndexOf('/');
-    this.ensureParent(slash < 0 ? '' : rel.slice(0, slash));
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    this.ensureParent(parent);
     const abs = `${this.root}/${rel}`; // rel is a checked layer path (layer-writer's checkPath)
     switch (h.type) {
       case 'dir':
         this.ops.mkdir(abs, 0o700);
         this.made.add(rel);
-        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) this.ops.lchown(abs, h.uid, h.gid);
+        if (this.needsChown(h, parent)) this.ops.lchown(abs, h.uid, h.gid);
         this.ops.chmod(abs, h.mode);
         if (h.mode & 0o2000) this.setgidDirs.add(rel);
         this.dirTimes.push([abs, h.mtime]);
@@ -433,14 +441,13 @@ export class SnapshotTap implements LayerTap {
           this.ops.link(donor.path, abs, true);
           // (a linked file's donor record stays as it is: see DonorIndex.save; one that has to be
           // written after all is recorded then)
-          this.queuedLinks.set(abs, { h, content: donor.content, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)), copy: [e.sourcePath!, id!, rel, key, contentOffset] });
-          this.linked++;
+          this.queuedLinks.set(abs, { h, content: donor.content, chown: this.needsChown(h, parent), copy: [e.sourcePath!, id!, rel, key, contentOffset] });
           this.content = donor.content;
           return;
         }
         if (donor === undefined && h.size <= SMALL_FILE) {
           // made on the op thread too, from a copy of its bytes (gathered here as they go by)
-          this.small = { abs, h, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)), buf: h.size === 0 ? EMPTY : Buffer.allocUnsafe(h.size), got: 0 };
+          this.small = { abs, h, chown: this.needsChown(h, parent), buf: h.size === 0 ? EMPTY : Buffer.allocUnsafe(h.size), got: 0 };
           if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, key, contentOffset]);
           if (h.size === 0) this.queueSmall();
           return;
@@ -449,7 +456,6 @@ export class SnapshotTap implements LayerTap {
         if (donor !== undefined) {
           try {
             linkSync(donor.path, abs);
-            this.linked++;
             this.copies.push([e.sourcePath!, id!, rel, key, contentOffset]);
             // its bytes still go by for the tar: from the donor's blob, or else read back from the
             // link (the donor's inode: snapshots are never modified), never from the source, which
@@ -462,14 +468,14 @@ export class SnapshotTap implements LayerTap {
         }
         const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         this.fd = fd;
-        this.pending = { h, expect: h.size, got: 0, chown: this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash)) };
+        this.pending = { h, expect: h.size, got: 0, chown: this.needsChown(h, parent) };
         if (id !== undefined) this.copies.push([e.sourcePath!, id, rel, key, contentOffset]);
         if (h.size === 0) this.closeFile();
         return;
       }
       case 'symlink':
         this.ops.symlink(h.linkname ?? '', abs);
-        if (this.needsChown(h, slash < 0 ? '' : rel.slice(0, slash))) this.ops.lchown(abs, h.uid, h.gid);
+        if (this.needsChown(h, parent)) this.ops.lchown(abs, h.uid, h.gid);
         this.ops.lutimes(abs, h.mtime);
         return;
       case 'hardlink': {
@@ -548,7 +554,6 @@ export class SnapshotTap implements LayerTap {
       const q = this.queuedLinks.get(abs);
       if (q === undefined) throw new Error(`snapshot writer: a link nobody queued failed: ${abs}`);
       this.writeFrom(abs, q.h, q.content, q.chown);
-      this.linked--;
       this.copies.push(q.copy);
     }
     this.queuedLinks.clear();
@@ -564,12 +569,11 @@ export class SnapshotTap implements LayerTap {
         got += chunk.length;
       }
       if (got !== h.size) throw new TsbuildError('CORRUPT', `${h.name}: ${got} bytes where the layer has ${h.size}`);
-      if (chown) fchownSync(fd, h.uid, h.gid);
-      fchmodSync(fd, h.mode);
-      futimesSync(fd, h.mtime, h.mtime);
-    } finally {
+    } catch (e) {
       closeSync(fd);
+      throw e;
     }
+    finishFile(fd, h, chown);
   }
 
   /** A small file whose bytes are all here, handed to the op thread. */
@@ -588,13 +592,7 @@ export class SnapshotTap implements LayerTap {
     const { h, chown } = this.pending!;
     this.fd = undefined;
     this.pending = undefined;
-    try {
-      if (chown) fchownSync(fd, h.uid, h.gid);
-      fchmodSync(fd, h.mode);
-      futimesSync(fd, h.mtime, h.mtime);
-    } finally {
-      closeSync(fd);
-    }
+    finishFile(fd, h, chown);
   }
 
   /** Missing parents (a layer without its parent dirs' entries) are made 0755, as the extractor does. */

@@ -28,7 +28,6 @@ import { extractLayer } from './layer-reader.js';
 import { removeTree } from './remove-tree.js';
 import { keepOnExit, removeOnExit } from './exit-cleanup.js';
 import { pidAlive } from './lock.js';
-import { fsx } from '../native/fsx.js';
 import type { StoredImage } from './store.js';
 import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
 
@@ -38,6 +37,9 @@ import type { Leases, ScratchSpace, StoreContent } from './store-roles.js';
  */
 export interface SnapshotStore extends Pick<ScratchSpace, 'root' | 'tempPath'>, Pick<Leases, 'lease'>, Pick<StoreContent, 'openBlob'> {
   snapshotDir(chainId: Digest): string;
+  /** Everything written to the store's filesystem so far on disk (a syncfs that starts after the
+   *  call; callers meanwhile share one). */
+  syncFilesystem(): Promise<void>;
   /** Where keyed (persistent) active snapshots live, one dir per key; made when first needed. */
   readonly activeSnapshotsDir: string;
 }
@@ -138,9 +140,6 @@ export class StoreSnapshotter implements Snapshotter {
   private readonly transient = new Map<string, string>();
   /** Deferred commits: chain ID -> the active snapshot holding it and the sync it waits for. */
   private readonly deferred = new Map<string, Deferred>();
-  /** The store's syncfs in flight, and the one queued after it (see syncStore). */
-  private syncing: Promise<void> | undefined;
-  private syncQueued: Promise<void> | undefined;
 
   constructor(private readonly store: SnapshotStore) {}
 
@@ -201,7 +200,7 @@ export class StoreSnapshotter implements Snapshotter {
       void this.abort(active).catch(() => {});
       return;
     }
-    const sync = this.syncStore();
+    const sync = this.store.syncFilesystem();
     const d: Deferred = { active, synced: false, failed: false, sync: after ? Promise.all([sync, after]).then(() => {}) : sync };
     d.sync.then(
       () => (d.synced = true),
@@ -213,41 +212,17 @@ export class StoreSnapshotter implements Snapshotter {
   async settle(opts: { wait: boolean }): Promise<void> {
     // committed side by side: each is a rename, then the removal of what is left of its active
     // dir (a dozen round trips through the thread pool), independent of the others'
-    const removals: Array<Promise<void>> = [];
+    const commits: Array<Promise<void>> = [];
     for (const [chainId, d] of [...this.deferred]) {
       if (!opts.wait && !d.synced && !d.failed) continue;
       await d.sync.catch(() => {});
       this.deferred.delete(chainId);
       // a failed sync (an I/O error of the disk) or rename: the snapshot is dropped, never half
       // trusted; its layer's blob is in the store and is unpacked again when next needed
-      if (d.failed) removals.push(this.abort(d.active));
-      else removals.push(this.commit(d.active, chainId as Digest).catch(() => this.abort(d.active)));
+      if (d.failed) commits.push(this.abort(d.active));
+      else commits.push(this.commit(d.active, chainId as Digest).catch(() => this.abort(d.active)));
     }
-    await Promise.all(removals);
-  }
-
-  /**
-   * A syncfs of the store's filesystem that starts after this call: the one in flight if none is,
-   * else one queued after it, shared by every caller until it starts (so N steps ending while a
-   * sync runs cost one more sync, not N).
-   */
-  private syncStore(): Promise<void> {
-    if (this.syncing === undefined) {
-      const p = fsx()
-        .syncfs(this.store.root)
-        .finally(() => {
-          if (this.syncing === p) this.syncing = undefined;
-        });
-      this.syncing = p;
-      return p;
-    }
-    this.syncQueued ??= this.syncing
-      .catch(() => {})
-      .then(() => {
-        this.syncQueued = undefined;
-        return this.syncStore();
-      });
-    return this.syncQueued;
+    await Promise.all(commits);
   }
 
   async abort(active: ActiveSnapshot): Promise<void> {

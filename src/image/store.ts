@@ -19,7 +19,7 @@
  * index.json is replaced atomically, so reads never lock. Garbage collection keeps what the
  * index, the cache entries and live processes' leases reference.
  */
-import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, rmSync, fsyncSync, promises as fsp } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, rmSync, promises as fsp } from 'node:fs';
 import { fsx } from '../native/fsx.js';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -362,9 +362,10 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
 
   /**
    * Several entries under one lock: their files written, one sync of the store's filesystem for
-   * all of them (not an fsync each), renamed into place, one fsync of the directory. A build's
-   * records at its end: 8 of them one by one were ~13 ms of lock, fsync, rename and directory
-   * fsync each in turn. All refs are checked before anything is written.
+   * all of them (syncFilesystem, shared with the deferred snapshots' own, not an fsync each),
+   * renamed into place, one fsync of the directory. A build's records at its end: 8 of them one by
+   * one were ~13 ms of lock, fsync, rename and directory fsync each in turn. All refs are checked
+   * before anything is written.
    */
   async cachePutAll(entries: ReadonlyArray<{ key: string; value: unknown; refs?: Digest[] }>): Promise<void> {
     if (entries.length === 0) return;
@@ -377,7 +378,7 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
           files.push([tmp, this.cachePath(e.key)]);
           writeFileSync(tmp, JSON.stringify({ key: e.key, value: e.value, refs: e.refs ?? [] }));
         }
-        await syncFilesystem(this.root, files.map(([tmp]) => tmp));
+        await this.syncFilesystem();
         for (const [tmp, path] of files.splice(0)) renameSync(tmp, path);
       } finally {
         for (const [tmp] of files) rmSync(tmp, { force: true }); // (not renamed: a failure)
@@ -385,6 +386,34 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
       await syncDirAsync(join(this.root, 'cache'));
     });
   }
+
+  /**
+   * A syncfs of the store's filesystem that starts after this call (on the thread pool): the one in
+   * flight if none is, else one queued after it, shared by every caller until it starts (so N
+   * steps ending while a sync runs cost one more sync, not N). The deferred snapshots and the
+   * build's cache records wait on it.
+   */
+  syncFilesystem(): Promise<void> {
+    if (this.syncing === undefined) {
+      const p = fsx()
+        .syncfs(this.root)
+        .finally(() => {
+          if (this.syncing === p) this.syncing = undefined;
+        });
+      this.syncing = p;
+      return p;
+    }
+    this.syncQueued ??= this.syncing
+      .catch(() => {})
+      .then(() => {
+        this.syncQueued = undefined;
+        return this.syncFilesystem();
+      });
+    return this.syncQueued;
+  }
+  /** The syncfs in flight, and the one queued after it (see syncFilesystem). */
+  private syncing: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
 
   /** A cache entry's refs must be in the store (blobs or snapshots). */
   private checkRefs(refs: readonly Digest[]): void {
@@ -761,24 +790,4 @@ function setTag(idx: Index, name: string, desc: Descriptor): void {
     idx.manifests.push({ mediaType: old.mediaType, digest: old.digest, size: old.size });
   }
   idx.manifests.push({ ...desc, annotations: { [REF_NAME]: name, [CONTAINERD_NAME]: name } });
-}
-
-/** Everything written to the filesystem holding `root` on disk: one syncfs (on the thread pool),
- *  or, without the native addon, an fsync of each of `files`. */
-async function syncFilesystem(root: string, files: readonly string[]): Promise<void> {
-  let syncfs: ((path: string) => Promise<void>) | undefined;
-  try {
-    syncfs = fsx().syncfs;
-  } catch {
-    syncfs = undefined;
-  }
-  if (syncfs) return syncfs(root);
-  for (const f of files) {
-    const fd = openSync(f, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  }
 }

@@ -1,8 +1,9 @@
 /**
- * BlobStore.put on the native writer's thread (native/blob-writer.c) against put's own path:
- * the same digest and bytes for every chunking (empty, tiny, Uint8Array views at an offset, one
- * chunk above the 32 MiB queue bound), bytes skipped from hashing when the source is verified,
- * and a digest mismatch or a failing source leaves no blob and no temp file on either path.
+ * BlobStore.put through the native blob writer (native/blob-writer.c, its only way of writing):
+ * the stored bytes and their digest are the source's for every chunking (empty, tiny, Uint8Array
+ * views at an offset into a bigger buffer, one chunk above the writer's 32 MiB queue bound); a
+ * verified source's digest is taken as given; and a digest mismatch or a failing source leaves no
+ * blob and no temp file, while a commitLater blob is invisible until its commit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { BlobStore } from '../../src/image/blobs.js';
-import { openThreadedBlob } from '../../src/native/blob-writer.js';
 import type { Digest } from '../../src/image/digest.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
@@ -25,29 +25,17 @@ function* chunks(data: Buffer, size: number): Generator<Uint8Array> {
   }
 }
 
-function stores(w: string): Array<[string, BlobStore]> {
-  return (['threaded', 'plain'] as const).map((kind) => {
-    const s = new BlobStore(join(w, kind), undefined, { threaded: kind === 'threaded' });
-    mkdirSync(s.dir, { recursive: true });
-    mkdirSync(s.tmpDir, { recursive: true });
-    return [kind, s];
-  });
+function store(w: string): BlobStore {
+  const s = new BlobStore(w);
+  mkdirSync(s.dir, { recursive: true });
+  mkdirSync(s.tmpDir, { recursive: true });
+  return s;
 }
 
-test('the threaded writer exists here (npm install built it), else this file tests one path twice', () => {
+test('put stores the source bytes under their digest, whatever the chunks', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-threaded-'));
   try {
-    const bw = openThreadedBlob(join(w, 'f'));
-    assert.ok(bw, 'fsx.node has the blob writer');
-    bw.close();
-  } finally {
-    rmSync(w, { recursive: true, force: true });
-  }
-});
-
-test('threaded and plain put store the same bytes under the same digest, whatever the chunks', async () => {
-  const w = mkdtempSync(join(tmpdir(), 'tsb-threaded-'));
-  try {
+    const s = store(w);
     const cases: Array<[Buffer, number]> = [
       [Buffer.alloc(0), 1],
       [randomBytes(1), 1],
@@ -55,44 +43,42 @@ test('threaded and plain put store the same bytes under the same digest, whateve
       [randomBytes((3 << 20) + 5), (1 << 20) + 1],
       [randomBytes((40 << 20) + 3), 40 << 20], // one chunk above the queue's bound
     ];
-    for (const [kind, s] of stores(w)) {
-      for (const [data, size] of cases) {
-        const info = await s.put(chunks(data, size), { expectedDigest: sha(data) });
-        assert.equal(info.digest, sha(data), `${kind}: ${data.length} bytes in ${size}-byte chunks`);
-        assert.equal(info.size, data.length);
-        assert.ok(readFileSync(s.path(info.digest)).equals(data), `${kind}: the stored bytes`);
-        await s.delete(info.digest);
-      }
-      // a verified source is not hashed again: its digest is taken as given
-      const data = randomBytes(1000);
-      const info = await s.put(chunks(data, 100), { expectedDigest: sha(data), verified: true });
-      assert.equal(info.digest, sha(data));
-      assert.deepEqual(readdirSync(s.tmpDir), [], `${kind}: no temp file left`);
+    for (const [data, size] of cases) {
+      // (no expected digest: the digest put reports is the writer's own hash)
+      const info = await s.put(chunks(data, size));
+      assert.equal(info.digest, sha(data), `${data.length} bytes in ${size}-byte chunks`);
+      assert.equal(info.size, data.length);
+      assert.ok(readFileSync(s.path(info.digest)).equals(data), 'the stored bytes');
+      await s.delete(info.digest);
     }
+    // a verified source is not hashed again: its digest is taken as given
+    const data = randomBytes(1000);
+    const info = await s.put(chunks(data, 100), { expectedDigest: sha(data), verified: true });
+    assert.equal(info.digest, sha(data));
+    assert.deepEqual(readdirSync(s.tmpDir), [], 'no temp file left');
   } finally {
     rmSync(w, { recursive: true, force: true });
   }
 });
 
-test('a digest mismatch or a failing source stores nothing and leaves no temp file (both paths)', async () => {
+test('a digest mismatch or a failing source stores nothing and leaves no temp file; commitLater shows the blob after its commit', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-threaded-'));
   try {
-    for (const [kind, s] of stores(w)) {
-      const data = randomBytes(5 << 20);
-      await assert.rejects(s.put(chunks(data, 1 << 20), { expectedDigest: sha(Buffer.from('other')) }), /digest mismatch/);
-      async function* failing(): AsyncGenerator<Buffer> {
-        yield data.subarray(0, 3 << 20);
-        throw new Error('source broke');
-      }
-      await assert.rejects(s.put(failing()), /source broke/);
-      let later: Promise<void> | undefined;
-      const info = await s.put(chunks(data, 1 << 20), { commitLater: (p) => (later = p) });
-      assert.equal(s.has(info.digest), false, `${kind}: not visible before its commit`);
-      await later;
-      assert.equal(s.has(info.digest), true, `${kind}: visible after its commit`);
-      assert.deepEqual(readdirSync(s.tmpDir), [], `${kind}: no temp file left`);
-      assert.deepEqual(readdirSync(s.dir), [info.digest.slice(7)], `${kind}: only the good blob`);
+    const s = store(w);
+    const data = randomBytes(5 << 20);
+    await assert.rejects(s.put(chunks(data, 1 << 20), { expectedDigest: sha(Buffer.from('other')) }), /digest mismatch/);
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, 3 << 20);
+      throw new Error('source broke');
     }
+    await assert.rejects(s.put(failing()), /source broke/);
+    let later: Promise<void> | undefined;
+    const info = await s.put(chunks(data, 1 << 20), { commitLater: (p) => (later = p) });
+    assert.equal(s.has(info.digest), false, 'not visible before its commit');
+    await later;
+    assert.equal(s.has(info.digest), true, 'visible after its commit');
+    assert.deepEqual(readdirSync(s.tmpDir), [], 'no temp file left');
+    assert.deepEqual(readdirSync(s.dir), [info.digest.slice(7)], 'only the good blob');
   } finally {
     rmSync(w, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
 /**
- * BlobStore.put with `transient`: a source that reuses its buffer once the next chunk is asked for
+ * BlobStore.put of a source that reuses its buffer once the next chunk is asked for
  * (byte-streams.ts readFileReusing, what `load` reads an archive with) is stored byte for byte;
  * and readFileReusing itself yields a file's bytes in order across its ring of buffers.
  */
@@ -23,16 +23,16 @@ async function* oneBuffer(data: Buffer, size: number): AsyncGenerator<Buffer> {
   }
 }
 
-test('put with transient stores the bytes of a source that reuses its buffer (small and large chunks)', async () => {
+test('put stores the bytes of a source that reuses its buffer (small and large chunks)', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-transient-'));
   try {
     const blobs = new BlobStore(w);
     mkdirSync(blobs.dir, { recursive: true });
     mkdirSync(blobs.tmpDir, { recursive: true });
     const data = randomBytes((9 << 20) + 12_345);
-    // 64 KiB chunks are gathered into one write of ~1 MiB; 3 MiB ones exceed the write buffer
+    // 64 KiB chunks fill the writer's 1 MiB blocks; 3 MiB ones are above a block
     for (const size of [64 << 10, 1 << 20, 3 << 20]) {
-      const info = await blobs.put(oneBuffer(data, size), { transient: true, expectedDigest: sha(data) as `sha256:${string}` });
+      const info = await blobs.put(oneBuffer(data, size), { expectedDigest: sha(data) as `sha256:${string}` });
       assert.equal(info.size, data.length);
       assert.ok(readFileSync(blobs.path(info.digest)).equals(data), `chunks of ${size}: the stored bytes are the source's`);
       await blobs.delete(info.digest);

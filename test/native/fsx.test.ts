@@ -95,6 +95,7 @@ test('fs-ops: ops run in order on their thread; a failed soft link is reported, 
     assert.equal(existsSync(join(d, 'c')), false);
     ops.close();
     ops.close();
+    assert.throws(() => ops.mkdir(join(d, 'late'), 0o755), /opPush: the queue is closed/);
     ops2.close();
   } finally {
     rmSync(d, { recursive: true, force: true });
