@@ -789,6 +789,18 @@ static struct opq *get_opq(napi_env env, napi_value v) {
   return fsx_external(env, v, "an op queue");
 }
 
+/* The queue a one-argument call names (a TypeError thrown when it names none). */
+static struct opq *arg_opq(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "expected an op queue");
+    return NULL;
+  }
+  return get_opq(env, argv[0]);
+}
+
 /* The queue V names, if it still takes ops (else NULL with an error thrown naming CALL). */
 static struct opq *open_opq(napi_env env, napi_value v, const char *call) {
   struct opq *q = get_opq(env, v);
@@ -928,10 +940,7 @@ static napi_value js_opfile(napi_env env, napi_callback_info info) {
  * links that failed (and forgets them); throws the first hard failure (code E<errno>, which ops
  * after it were skipped for). */
 static napi_value js_opdrain(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct opq *q = argc ? get_opq(env, argv[0]) : NULL;
+  struct opq *q = arg_opq(env, info);
   if (!q) return NULL;
   pthread_mutex_lock(&q->mu);
   if (q->head) pthread_cond_signal(&q->more);
@@ -961,10 +970,7 @@ static napi_value js_opdrain(napi_env env, napi_callback_info info) {
 
 /* opClose(queue): runs what is queued and ends the thread (pushing after it is an error). */
 static napi_value js_opclose(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  struct opq *q = argc ? get_opq(env, argv[0]) : NULL;
+  struct opq *q = arg_opq(env, info);
   if (q) opq_stop(q);
   return NULL;
 }
