@@ -152,7 +152,7 @@ export class BlobStore implements ContentStore {
    */
   async put(source: ByteSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
     const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
-    const w = openBlobWriter(tmp);
+    const w = openBlobWriter(tmp, this.durable);
     const trusted = opts.verified && opts.expectedDigest ? opts.expectedDigest : undefined;
     let ended = false;
     let closed = false;

@@ -20,18 +20,22 @@ export interface BlobWriter {
 }
 
 interface BlobNative {
-  blobOpen(path: string): object;
+  blobOpen(path: string, durable: boolean): object;
   blobPush(w: object, chunk: Uint8Array, hash: boolean): void;
   blobEnd(w: object): Promise<{ hex: string; size: number }>;
   blobFd(w: object): number;
   blobClose(w: object): void;
 }
 
-/** Creates `path` (which must not exist: code E17) with a writer for it. */
-export function openBlobWriter(path: string): BlobWriter {
+/** Creates `path` (which must not exist: code E17) with a writer for it. `durable`: the caller
+ *  fsyncs the file after end(), so the writer flushes the disk's cache as it goes (the final fsync
+ *  then has the tail left). The bytes go to the disk without the page cache where the filesystem
+ *  allows (O_DIRECT): a blob is rarely read soon after it is written, and filling fresh page-cache
+ *  pages was most of the writer's CPU. */
+export function openBlobWriter(path: string, durable = false): BlobWriter {
   const x = fsx() as unknown as BlobNative;
   if (typeof x.blobOpen !== 'function') throw new Error('native addon native/build/fsx.node has no blob writer: it is older than this tsbuild (run npm install)');
-  const w = x.blobOpen(path);
+  const w = x.blobOpen(path, durable);
   return {
     push: (chunk, hash) => x.blobPush(w, chunk, hash),
     end: () => x.blobEnd(w),
