@@ -37,10 +37,23 @@
  * cache (O_DIRECT), which wants the buffer, the file offset and the length aligned. */
 #define ALIGN 4096u
 
+/* Bytes of a file that go into the blob at a point of a block's data (blobPushGather): read by
+ * the hasher's thread, straight into the block the writer gets. */
+struct mark {
+  size_t at;      /* in the block's data: the file's bytes come before data[at] */
+  int fd;         /* the caller's: open until end() settles */
+  uint64_t off;   /* where they are in the file */
+  uint64_t len;
+};
+
 struct block {
   struct block *next;
   size_t len, cap;
   bool hash;
+  /* ranges of files inserted into the data (none for most blocks), in order of `at` */
+  struct mark *marks;
+  unsigned nmarks, capmarks;
+  uint64_t total; /* len + the marks' lengths */
   _Alignas(ALIGN) unsigned char data[];
 };
 
@@ -89,8 +102,70 @@ static void set_err(struct blobw *w, const char *call, int e) {
   }
 }
 
+/* Frees a list of blocks. */
+static void free_blocks(struct block *b) {
+  while (b) {
+    struct block *n = b->next;
+    free(b->marks);
+    free(b);
+    b = n;
+  }
+}
+
+/* A block the hasher fills (a spare one when there is one; the lock held). */
+static struct block *take_block(struct blobw *w) {
+  struct block *b = w->spare;
+  if (b) {
+    w->spare = b->next;
+    w->nspare--;
+  } else {
+    pthread_mutex_unlock(&w->mu);
+    b = aligned_alloc(ALIGN, sizeof *b + BLOCK);
+    pthread_mutex_lock(&w->mu);
+    if (!b) return NULL;
+    b->marks = NULL;
+    b->capmarks = 0;
+  }
+  b->next = NULL;
+  b->len = 0;
+  b->cap = BLOCK;
+  b->hash = true;
+  b->nmarks = 0;
+  b->total = 0;
+  return b;
+}
+
+/* Hands a block to the writer (the lock held). */
+static void to_writer(struct blobw *w, struct block *b) {
+  b->next = NULL;
+  if (w->wtail) w->wtail->next = b;
+  else w->whead = b;
+  w->wtail = b;
+  pthread_cond_signal(&w->hashed_more);
+}
+
+/* A block the writer has no use for: kept for reuse or freed (the lock held). */
+static void recycle(struct blobw *w, struct block *b) {
+  if (b->cap == BLOCK && w->nspare < SPARE) {
+    b->next = w->spare;
+    w->spare = b;
+    w->nspare++;
+  } else {
+    b->next = NULL;
+    free_blocks(b);
+  }
+}
+
+/*
+ * The hasher's thread: takes the pushed blocks in order, hashes their bytes and hands blocks to the
+ * writer. A full block without marks goes on as it is; otherwise the bytes are assembled into
+ * blocks of BLOCK bytes (`out`): pushed bytes copied, a mark's file bytes read straight in — so
+ * whatever the pieces, the writer gets whole pages (direct I/O) but for the blob's last block.
+ * Runs without the lock but for queue and spare-list changes.
+ */
 static void *blobw_hasher(void *arg) {
   struct blobw *w = arg;
+  struct block *out = NULL;
   pthread_mutex_lock(&w->mu);
   for (;;) {
     while (!w->head && !w->ending) pthread_cond_wait(&w->more, &w->mu);
@@ -98,16 +173,77 @@ static void *blobw_hasher(void *arg) {
     if (!b) break; /* ending, and all taken */
     w->head = b->next;
     if (!w->head) w->tail = NULL;
-    bool failed = w->err != 0;
+    if (w->err) { /* failed: what is left is dropped (the writer accounts for it) */
+      w->queued -= b->total;
+      recycle(w, b);
+      pthread_cond_broadcast(&w->room);
+      continue;
+    }
+    if (!out && b->nmarks == 0 && b->len == b->cap) { /* as it is */
+      pthread_mutex_unlock(&w->mu);
+      bool bad = b->hash && EVP_DigestUpdate(w->md, b->data, b->len) != 1;
+      pthread_mutex_lock(&w->mu);
+      if (bad) set_err(w, "sha256", EIO);
+      to_writer(w, b);
+      continue;
+    }
     pthread_mutex_unlock(&w->mu);
-    bool bad = !failed && b->hash && EVP_DigestUpdate(w->md, b->data, b->len) != 1;
+    int e = 0;
+    const char *call = NULL;
+    size_t from = 0; /* b's data placed so far */
+    for (unsigned m = 0; !e && m <= b->nmarks; m++) {
+      size_t upto = m < b->nmarks ? b->marks[m].at : b->len;
+      uint64_t left = m < b->nmarks ? b->marks[m].len : 0, off = m < b->nmarks ? b->marks[m].off : 0;
+      /* b's data before the mark, then the mark's file bytes */
+      while (!e && (from < upto || left > 0)) {
+        if (!out) {
+          pthread_mutex_lock(&w->mu);
+          out = take_block(w);
+          pthread_mutex_unlock(&w->mu);
+          if (!out) {
+            e = ENOMEM, call = "blob writer";
+            break;
+          }
+        }
+        unsigned char *at = out->data + out->len;
+        size_t room = out->cap - out->len, n;
+        if (from < upto) {
+          n = upto - from < room ? upto - from : room;
+          memcpy(at, b->data + from, n);
+          from += n;
+        } else {
+          n = left < room ? (size_t)left : room;
+          ssize_t r = pread(b->marks[m].fd, at, n, (off_t)off);
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) {
+            e = r < 0 ? errno : EIO, call = "read of an earlier layer's blob";
+            break;
+          }
+          n = (size_t)r;
+          off += n;
+          left -= n;
+        }
+        if (b->hash && EVP_DigestUpdate(w->md, at, n) != 1) e = EIO, call = "sha256";
+        out->len += n;
+        out->total += n;
+        if (out->len == out->cap) {
+          pthread_mutex_lock(&w->mu);
+          to_writer(w, out);
+          pthread_mutex_unlock(&w->mu);
+          out = NULL;
+        }
+      }
+    }
     pthread_mutex_lock(&w->mu);
-    if (bad) set_err(w, "sha256", EIO);
-    b->next = NULL;
-    if (w->wtail) w->wtail->next = b;
-    else w->whead = b;
-    w->wtail = b;
-    pthread_cond_signal(&w->hashed_more);
+    if (e) {
+      set_err(w, call, e);
+      pthread_cond_broadcast(&w->room); /* (a push waiting for room throws it) */
+    }
+    recycle(w, b); /* (its bytes are in `out` blocks now, counted in `queued` until written) */
+  }
+  if (out) {
+    if (out->len > 0 && !w->err) to_writer(w, out);
+    else recycle(w, out);
   }
   w->hashing_done = true;
   pthread_cond_signal(&w->hashed_more);
@@ -169,11 +305,7 @@ static void *blobw_main(void *arg) {
     pthread_mutex_lock(&w->mu);
     if (e) set_err(w, call, e);
     w->queued -= b->len;
-    if (b->cap == BLOCK && w->nspare < SPARE) { /* kept for the next push: no fresh pages */
-      b->next = w->spare;
-      w->spare = b;
-      w->nspare++;
-    } else free(b);
+    recycle(w, b); /* kept for the next push or the hasher: no fresh pages */
     pthread_cond_broadcast(&w->room);
   }
   w->done = true;
@@ -201,22 +333,10 @@ static void blobw_stop(struct blobw *w) {
 
 static void blobw_free(struct blobw *w) {
   blobw_stop(w);
-  while (w->head) {
-    struct block *n = w->head->next;
-    free(w->head);
-    w->head = n;
-  }
-  while (w->whead) {
-    struct block *n = w->whead->next;
-    free(w->whead);
-    w->whead = n;
-  }
-  while (w->spare) {
-    struct block *n = w->spare->next;
-    free(w->spare);
-    w->spare = n;
-  }
-  free(w->open);
+  free_blocks(w->head);
+  free_blocks(w->whead);
+  free_blocks(w->spare);
+  free_blocks(w->open);
   if (w->fd >= 0) close(w->fd);
   if (w->dfd >= 0) close(w->dfd);
   if (w->md) EVP_MD_CTX_free(w->md);
@@ -316,6 +436,113 @@ static void seal(struct blobw *w) {
   pthread_cond_signal(&w->more);
 }
 
+/* The open block, for bytes of this kind (hashed or not), made or taken from the spares when
+ * there is none or the open one is full or of the other kind; NULL when out of memory (the lock
+ * held, dropped while allocating). A block of more than BLOCK bytes is made for a bigger push. */
+static struct block *open_block(struct blobw *w, bool hash, size_t want) {
+  if (w->open && (w->open->len == w->open->cap || w->open->total >= BLOCK || w->open->hash != hash)) seal(w);
+  if (w->open) return w->open;
+  size_t cap = want > BLOCK ? want : BLOCK;
+  struct block *b = NULL;
+  if (cap == BLOCK && w->spare) {
+    b = w->spare;
+    w->spare = b->next;
+    w->nspare--;
+  } else {
+    pthread_mutex_unlock(&w->mu);
+    b = aligned_alloc(ALIGN, (sizeof *b + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
+    pthread_mutex_lock(&w->mu);
+    if (!b) return NULL;
+    b->marks = NULL;
+    b->capmarks = 0;
+  }
+  b->next = NULL;
+  b->len = 0;
+  b->cap = cap;
+  b->hash = hash;
+  b->nmarks = 0;
+  b->total = 0;
+  w->open = b;
+  return b;
+}
+
+/* Copies LEN bytes into open blocks (the lock held); 0, or ENOMEM. */
+static int push_bytes(struct blobw *w, const unsigned char *src, size_t len, bool hash) {
+  while (len > 0) {
+    struct block *b = open_block(w, hash, len);
+    if (!b) return ENOMEM;
+    size_t n = b->cap - b->len;
+    if (n > len) n = len;
+    memcpy(b->data + b->len, src, n);
+    b->len += n;
+    b->total += n;
+    w->queued += n;
+    w->size += n;
+    src += n;
+    len -= n;
+  }
+  if (w->open && (w->open->len == w->open->cap || w->open->total >= BLOCK)) seal(w);
+  return 0;
+}
+
+/* Marks LEN bytes of FD at OFF to come next (the lock held); 0, or ENOMEM. */
+static int push_range(struct blobw *w, int fd, uint64_t off, uint64_t len, bool hash) {
+  if (len == 0) return 0;
+  struct block *b = open_block(w, hash, 0);
+  if (!b) return ENOMEM;
+  if (b->nmarks == b->capmarks) {
+    unsigned cap = b->capmarks ? 2 * b->capmarks : 64;
+    struct mark *m = realloc(b->marks, cap * sizeof *m);
+    if (!m) return ENOMEM;
+    b->marks = m;
+    b->capmarks = cap;
+  }
+  b->marks[b->nmarks++] = (struct mark){.at = b->len, .fd = fd, .off = off, .len = len};
+  b->total += len;
+  w->queued += len;
+  w->size += len;
+  if (b->total >= BLOCK) seal(w);
+  return 0;
+}
+
+/* The bytes of a Uint8Array argument (a Buffer), or false with a TypeError thrown. */
+static bool arg_bytes(napi_env env, napi_value v, const char *fn, void **data, size_t *len) {
+  bool isTyped = false;
+  napi_is_typedarray(env, v, &isTyped);
+  if (isTyped) {
+    napi_typedarray_type t;
+    size_t offset;
+    napi_value ab;
+    napi_get_typedarray_info(env, v, &t, len, data, &ab, &offset);
+    if (t == napi_uint8_array) return true; /* one byte per element */
+  }
+  char msg[64];
+  snprintf(msg, sizeof msg, "%s: expected a Buffer", fn);
+  napi_throw_type_error(env, NULL, msg);
+  return false;
+}
+
+/* Waits while LIMIT bytes are queued and returns with the lock held, or throws the thread's first
+ * error (or that the writer has ended) and returns false without it. */
+static bool wait_room(napi_env env, struct blobw *w, const char *fn) {
+  if (w->joined) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: the writer has ended", fn);
+    napi_throw_error(env, NULL, msg);
+    return false;
+  }
+  pthread_mutex_lock(&w->mu);
+  while (!w->err && w->queued >= LIMIT) pthread_cond_wait(&w->room, &w->mu);
+  if (w->err) {
+    int e = w->err;
+    const char *call = w->err_call;
+    pthread_mutex_unlock(&w->mu);
+    fsx_throw_errno(env, call, w->path, e);
+    return false;
+  }
+  return true;
+}
+
 /* blobPush(w, bytes, hash): copies BYTES (a Buffer or Uint8Array) for the thread; HASH false: the
  * bytes are written but not hashed (a source already verified). Waits while LIMIT bytes are
  * queued; throws the thread's first error. */
@@ -329,70 +556,66 @@ static napi_value js_blobpush(napi_env env, napi_callback_info info) {
   if (argc > 2) napi_get_value_bool(env, argv[2], &hash);
   void *data = NULL;
   size_t len = 0;
-  bool isTyped = false;
-  napi_is_typedarray(env, argv[1], &isTyped);
-  if (isTyped) {
-    napi_typedarray_type t;
-    size_t count, offset;
-    napi_value ab;
-    napi_get_typedarray_info(env, argv[1], &t, &count, &data, &ab, &offset);
-    len = count; /* Uint8Array / Buffer: one byte per element */
-    if (t != napi_uint8_array) isTyped = false;
-  }
-  if (!isTyped) {
-    napi_throw_type_error(env, NULL, "blobPush: expected a Buffer");
-    return NULL;
-  }
-  if (w->joined) {
-    napi_throw_error(env, NULL, "blobPush: the writer has ended");
-    return NULL;
-  }
-  pthread_mutex_lock(&w->mu);
-  while (!w->err && w->queued >= LIMIT) pthread_cond_wait(&w->room, &w->mu);
-  if (w->err) {
-    int e = w->err;
-    const char *call = w->err_call;
-    pthread_mutex_unlock(&w->mu);
-    return fsx_throw_errno(env, call, w->path, e);
-  }
-  const unsigned char *src = data;
-  while (len > 0) {
-    /* a block holds bytes of one kind (hashed or not) */
-    if (w->open && (w->open->len == w->open->cap || w->open->hash != hash)) seal(w);
-    if (!w->open) {
-      size_t cap = len > BLOCK ? len : BLOCK;
-      struct block *b = NULL;
-      if (cap == BLOCK && w->spare) {
-        b = w->spare;
-        w->spare = b->next;
-        w->nspare--;
-      } else {
-        pthread_mutex_unlock(&w->mu);
-        b = aligned_alloc(ALIGN, (sizeof *b + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
-        pthread_mutex_lock(&w->mu);
-      }
-      if (!b) {
-        pthread_mutex_unlock(&w->mu);
-        return fsx_throw_errno(env, "blobPush", w->path, ENOMEM);
-      }
-      b->next = NULL;
-      b->len = 0;
-      b->cap = cap;
-      b->hash = hash;
-      w->open = b;
-    }
-    size_t n = w->open->cap - w->open->len;
-    if (n > len) n = len;
-    memcpy(w->open->data + w->open->len, src, n);
-    w->open->len += n;
-    w->queued += n;
-    w->size += n;
-    src += n;
-    len -= n;
-  }
-  if (w->open && w->open->len == w->open->cap) seal(w);
+  if (!arg_bytes(env, argv[1], "blobPush", &data, &len) || !wait_room(env, w, "blobPush")) return NULL;
+  int e = push_bytes(w, data, len, hash);
   pthread_mutex_unlock(&w->mu);
-  return NULL;
+  return e ? fsx_throw_errno(env, "blobPush", w->path, e) : NULL;
+}
+
+/* blobPushGather(w, bytes, hash, marks): BYTES (copied, as blobPush) with file ranges inserted:
+ * MARKS is a Float64Array of [at, fd, offset, length] quadruples, `at` (non-decreasing, at most
+ * BYTES' length) the index in BYTES before which LENGTH bytes of the open file FD from OFFSET go.
+ * The files are read on the hasher's thread, so they must stay open until end() settles; a file
+ * that ends early fails the blob. One call for many small files' headers and contents (a layer's
+ * unchanged files, read from an earlier layer's blob) instead of reading them here. */
+static napi_value js_blobpushgather(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct blobw *w = argc >= 4 ? get_w(env, argv[0]) : NULL;
+  if (!w) {
+    if (argc < 4) napi_throw_type_error(env, NULL, "blobPushGather(w, bytes, hash, marks)");
+    return NULL;
+  }
+  bool hash = true;
+  napi_get_value_bool(env, argv[2], &hash);
+  void *data = NULL;
+  size_t len = 0;
+  if (!arg_bytes(env, argv[1], "blobPushGather", &data, &len)) return NULL;
+  bool isTyped = false;
+  napi_typedarray_type t = napi_int8_array;
+  size_t count = 0, offset;
+  void *mv = NULL;
+  napi_value ab;
+  napi_is_typedarray(env, argv[3], &isTyped);
+  if (isTyped) napi_get_typedarray_info(env, argv[3], &t, &count, &mv, &ab, &offset);
+  if (!isTyped || t != napi_float64_array || count % 4 != 0) {
+    napi_throw_type_error(env, NULL, "blobPushGather: marks must be a Float64Array of [at, fd, offset, length] quadruples");
+    return NULL;
+  }
+  const double *m = mv;
+  size_t prev = 0;
+  for (size_t i = 0; i < count; i += 4) {
+    double at = m[i], fd = m[i + 1], off = m[i + 2], n = m[i + 3];
+    if (!(at >= (double)prev && at <= (double)len && at == (size_t)at && fd >= 0 && fd == (int)fd && off >= 0 && off == (uint64_t)off && n >= 0 && n == (uint64_t)n)) {
+      napi_throw_range_error(env, NULL, "blobPushGather: a mark out of order or out of range");
+      return NULL;
+    }
+    prev = (size_t)at;
+  }
+  if (!wait_room(env, w, "blobPushGather")) return NULL;
+  const unsigned char *src = data;
+  int e = 0;
+  prev = 0;
+  for (size_t i = 0; !e && i < count; i += 4) {
+    size_t at = (size_t)m[i];
+    e = push_bytes(w, src + prev, at - prev, hash);
+    if (!e) e = push_range(w, (int)m[i + 1], (uint64_t)m[i + 2], (uint64_t)m[i + 3], hash);
+    prev = at;
+  }
+  if (!e) e = push_bytes(w, src + prev, len - prev, hash);
+  pthread_mutex_unlock(&w->mu);
+  return e ? fsx_throw_errno(env, "blobPushGather", w->path, e) : NULL;
 }
 
 static void end_execute(napi_env env, void *data) {
@@ -470,11 +693,8 @@ static napi_value js_blobclose(napi_env env, napi_callback_info info) {
   w->fd = -1;
   if (w->dfd >= 0) close(w->dfd);
   w->dfd = -1;
-  while (w->spare) { /* (the rest goes when the external is collected) */
-    struct block *n = w->spare->next;
-    free(w->spare);
-    w->spare = n;
-  }
+  free_blocks(w->spare); /* (the rest goes when the external is collected) */
+  w->spare = NULL;
   w->nspare = 0;
   return NULL;
 }
@@ -483,6 +703,7 @@ void blobw_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"blobOpen", NULL, js_blobopen, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blobPush", NULL, js_blobpush, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"blobPushGather", NULL, js_blobpushgather, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blobEnd", NULL, js_blobend, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blobFd", NULL, js_blobfd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"blobClose", NULL, js_blobclose, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -20,6 +20,22 @@ import { openBlobWriter } from '../native/blob-writer.js';
 
 export type { ByteSource } from './content.js';
 
+/**
+ * Bytes with ranges of open files inserted (`marks`: [at, fd, offset, length] quadruples, `at` the
+ * index in `bytes` before which `length` bytes of `fd` from `offset` go): a layer's unchanged
+ * files, whose bytes sit in an earlier layer's blob, are read by the blob writer's threads instead
+ * of on the main thread. Only BlobStore.put takes them; the files must stay open until it returns.
+ */
+export class GatheredBytes {
+  constructor(
+    readonly bytes: Buffer,
+    readonly marks: Float64Array,
+  ) {}
+}
+
+/** What put takes: any byte source, or one that also gives GatheredBytes (layer-writer.ts). */
+export type BlobSource = ByteSource | AsyncIterable<Buffer | Uint8Array | GatheredBytes>;
+
 export interface BlobInfo {
   digest: Digest;
   size: number;
@@ -150,7 +166,7 @@ export class BlobStore implements ContentStore {
    * handed to the native blob writer (src/native/blob-writer.ts), which copies them — the source may
    * reuse its buffers at once — and hashes and writes them on threads of its own.
    */
-  async put(source: ByteSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
+  async put(source: BlobSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
     const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
     const w = openBlobWriter(tmp, this.durable);
     const trusted = opts.verified && opts.expectedDigest ? opts.expectedDigest : undefined;
@@ -161,7 +177,10 @@ export class BlobStore implements ContentStore {
       closed = true;
     };
     try {
-      for await (const chunk of source as AsyncIterable<Buffer>) w.push(chunk, !trusted);
+      for await (const chunk of source as AsyncIterable<Buffer | GatheredBytes>) {
+        if (chunk instanceof GatheredBytes) w.pushGather(chunk.bytes, !trusted, chunk.marks);
+        else w.push(chunk, !trusted);
+      }
       const end = await w.end();
       ended = true;
       const info: BlobInfo = { digest: trusted ?? (`sha256:${end.hex}` as Digest), size: end.size };

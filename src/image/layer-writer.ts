@@ -17,7 +17,7 @@ import { closeSync, existsSync, openSync, promises as fsp, readSync } from 'node
 import { TsbuildError } from '../errors.js';
 import type { LayerEntry } from './layer-entry.js';
 import { BLOCK, encodeHeader, encodeHeaderInto, padding, END_OF_ARCHIVE, type TarHeader } from './tar-format.js';
-import type { BlobInfo } from './blobs.js';
+import { GatheredBytes, type BlobInfo } from './blobs.js';
 import type { ScratchSpace, StoreContent } from './store-roles.js';
 import type { Snapshotter } from './snapshots.js';
 import { chainIds, hexOf, sha256, type Digest } from './digest.js';
@@ -124,10 +124,12 @@ export async function writeLayerWithSnapshot(
   const listed: ListedEntry[] = [];
   let deferred = false;
   try {
-    const tee = async function* (): AsyncGenerator<Buffer> {
+    const tee = async function* (): AsyncGenerator<Buffer | GatheredBytes> {
       try {
-        for await (const chunk of layerTar(entries, { ...opts, transient: true }, tap, listed)) {
+        for await (const chunk of layerPieces(entries, { ...opts, transient: true }, tap, listed, true)) {
           if (!tapped) {
+            // (untapped, no entry has a content source: only bytes come)
+            if (chunk instanceof GatheredBytes) throw new Error('layer writer: file ranges without a tap');
             extracting ??= extractLayer(pipe, tmp, { mode: 'snapshot' }).then(
               () => pipe.consumerDone(), // (a reader that stops early must not leave the writer waiting)
               (e: unknown) => {
@@ -247,18 +249,31 @@ export interface LayerTap {
   data(chunk: Buffer): void;
   /** For the entry just given: its exact bytes from elsewhere, to use instead of reading its
    *  source (snapshot-writer's donors: an earlier layer's blob). */
-  contentSource?(): { chunks(reuse?: boolean): Iterable<Buffer> } | undefined;
+  contentSource?(): { chunks(reuse?: boolean): Iterable<Buffer>; range?: { fd: number; offset: number } } | undefined;
 }
 
 /** The layer as tar bytes. A tap, if it accepts the layer, is given every entry and content chunk
  *  on the way (the same bytes, read once); `listed`, if given, gets each header's listing
  *  (layer-listing.ts) as it is written. */
-export async function* layerTar(
+export function layerTar(
   entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
   opts: LayerWriteOptions = {},
   tap?: LayerTap,
   listed?: ListedEntry[],
 ): AsyncGenerator<Buffer> {
+  return layerPieces(entries, opts, tap, listed, false) as AsyncGenerator<Buffer>; // (no ranges: bytes only)
+}
+
+/** layerTar's pieces; with `ranges` (the consumer is BlobStore.put, which reads file ranges
+ *  itself), a linked file's bytes in an earlier blob (the tap's contentSource with a `range`) are
+ *  handed over as that range (GatheredBytes) instead of being read here. */
+async function* layerPieces(
+  entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>,
+  opts: LayerWriteOptions,
+  tap: LayerTap | undefined,
+  listed: ListedEntry[] | undefined,
+  ranges: boolean,
+): AsyncGenerator<Buffer | GatheredBytes> {
   const list: LayerEntry[] = [];
   for await (const e of entries as AsyncIterable<LayerEntry>) {
     checkPath(e.path);
@@ -278,11 +293,21 @@ export async function* layerTar(
   let from = 0; // the slab's bytes not yet handed on: [from, pos)
   let pos = 0;
   let at = 0; // offset in the tar
+  // (opts.ranges) file ranges to insert into the slab's bytes not yet handed on: [at - from, fd,
+  // offset, length] each; handed on together with those bytes
+  let marks: number[] = [];
+  const piece = (): Buffer | GatheredBytes => {
+    const bytes = slab.subarray(from, pos);
+    if (marks.length === 0) return bytes;
+    const g = new GatheredBytes(bytes, Float64Array.from(marks));
+    marks = [];
+    return g;
+  };
   for (const e of ordered) {
     const h = toHeader(e, opts);
     listed?.push(listedEntry(h));
     if (pos + BLOCK > slab.length) {
-      if (pos > from) yield slab.subarray(from, pos);
+      if (pos > from || marks.length > 0) yield piece();
       if (!reuse) slab = Buffer.allocUnsafe(SLAB);
       from = pos = 0;
     }
@@ -290,7 +315,7 @@ export async function* layerTar(
     else {
       // PAX records: a header of its own size
       const header = encodeHeader(h);
-      if (pos > from) yield slab.subarray(from, pos);
+      if (pos > from || marks.length > 0) yield piece();
       from = pos = reuse ? 0 : pos;
       yield header;
       at += header.length - BLOCK;
@@ -301,9 +326,17 @@ export async function* layerTar(
     if (!e.sourcePath) throw new TsbuildError('INVALID', `layer entry ${e.path} has content but no source`);
     const pad = padding(h.size);
     const donor = t?.contentSource?.();
-    if (h.size <= SMALL_FILE) {
+    if (ranges && donor?.range !== undefined) {
+      // read by the blob writer, from the earlier blob (the tap has no use for the bytes)
+      marks.push(pos - from, donor.range.fd, donor.range.offset, h.size);
+      if (pos + pad > slab.length) {
+        if (pos > from || marks.length > 0) yield piece();
+        if (!reuse) slab = Buffer.allocUnsafe(SLAB);
+        from = pos = 0;
+      }
+    } else if (h.size <= SMALL_FILE) {
       if (pos + h.size + pad > slab.length) {
-        if (pos > from) yield slab.subarray(from, pos);
+        if (pos > from || marks.length > 0) yield piece();
         if (!reuse || slab.length < h.size + pad) slab = Buffer.allocUnsafe(Math.max(SLAB, h.size + pad));
         from = pos = 0;
       }
@@ -318,7 +351,7 @@ export async function* layerTar(
       t?.data(slab.subarray(pos, pos + h.size));
       pos += h.size;
     } else {
-      if (pos > from) yield slab.subarray(from, pos);
+      if (pos > from || marks.length > 0) yield piece();
       from = pos = reuse ? 0 : pos;
       if (donor !== undefined) {
         for (const chunk of donor.chunks(reuse)) {
@@ -340,7 +373,7 @@ export async function* layerTar(
     pos += pad;
     at += h.size + pad;
   }
-  if (pos > from) yield slab.subarray(from, pos);
+  if (pos > from || marks.length > 0) yield piece();
   yield END_OF_ARCHIVE;
 }
 

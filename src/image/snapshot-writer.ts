@@ -80,6 +80,9 @@ export interface ContentSource {
    *  so one read of a window serves many of them. `reuse`: the caller is done with a chunk when
    *  it asks for the next (layerTar's `transient`), so a window may be read into again. */
   chunks(reuse?: boolean): Iterable<Buffer>;
+  /** Where they are: an open file (closed by DonorIndex.close) and the offset in it, for a
+   *  consumer that reads them itself (the blob writer, on a thread of its own). */
+  range?: { fd: number; offset: number };
 }
 
 /** Reads of an earlier blob through a window of WINDOW bytes (slices are handed out, never copied;
@@ -261,7 +264,7 @@ export class DonorIndex {
       this.blobs.set(hex, w);
     }
     const win = w;
-    return win === null ? undefined : { chunks: (reuse) => win.slice(offset, size, reuse) };
+    return win === null ? undefined : { chunks: (reuse) => win.slice(offset, size, reuse), range: { fd: win.fd, offset } };
   }
 
   /** Closes the blobs opened for reading. */

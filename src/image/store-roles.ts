@@ -6,8 +6,8 @@
  * may hand a part a store of its own: another implementation, or a wrapper that watches or limits.
  */
 import type { Readable } from 'node:stream';
-import type { BlobInfo, PutBlobOptions } from './blobs.js';
-import type { ByteSource, ContentStore } from './content.js';
+import type { BlobInfo, BlobSource, PutBlobOptions } from './blobs.js';
+import type { ContentStore } from './content.js';
 import type { Digest } from './digest.js';
 import type { CompressedKind, PutImageInput, RemoveResult, StoredImage } from './store.js';
 
@@ -24,7 +24,7 @@ export interface LocalContentStore extends ContentStore {
 export interface StoreContent {
   readonly blobs: LocalContentStore;
   /** Streams a blob in (leased for this process until something references it). */
-  putBlob(source: ByteSource, opts?: PutBlobOptions): Promise<BlobInfo>;
+  putBlob(source: BlobSource, opts?: PutBlobOptions): Promise<BlobInfo>;
   hasBlob(digest: Digest): boolean;
   openBlob(digest: Digest): NodeJS.ReadableStream & AsyncIterable<Buffer>;
   /** The blob as a file, for readers that seek in it or hand it to another process (gzip, tar scans). */

@@ -28,7 +28,7 @@ import { removeTree } from './remove-tree.js';
 import { type Digest, hexOf, sha256, chainIds, isDigest } from './digest.js';
 import { scanTarFileHeaders } from './tar-format.js';
 import { dropListing, dropOrphanListings } from './layer-listing.js';
-import { BlobStore, syncDir, syncDirAsync, type BlobInfo, type ByteSource, type PutBlobOptions } from './blobs.js';
+import { BlobStore, syncDir, syncDirAsync, type BlobInfo, type BlobSource, type PutBlobOptions } from './blobs.js';
 import { withLock, pidAlive } from './lock.js';
 import { StoreSnapshotter, type Snapshotter } from './snapshots.js';
 import { type ImageConfig, serializeConfig } from './config.js';
@@ -133,7 +133,7 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
 
   // ---- blobs ----
 
-  putBlob(source: ByteSource, opts?: PutBlobOptions): Promise<BlobInfo> {
+  putBlob(source: BlobSource, opts?: PutBlobOptions): Promise<BlobInfo> {
     return this.blobs.put(source, opts);
   }
   hasBlob(d: Digest): boolean {

@@ -10,6 +10,11 @@ export interface BlobWriter {
   /** Copies `chunk` (the caller may reuse it at once); `hash` false: written, not hashed. Waits
    *  while 32 MiB are queued; throws the writer's first error (code E<errno>). */
   push(chunk: Uint8Array, hash: boolean): void;
+  /** push() of `bytes` with file ranges inserted: `marks` holds [at, fd, offset, length]
+   *  quadruples, `at` (non-decreasing) the index in `bytes` before which `length` bytes of the open
+   *  file `fd` from `offset` go. The files are read on the writer's threads: they must stay open
+   *  until end() settles, and one that ends early fails the blob. */
+  pushGather(bytes: Uint8Array, hash: boolean, marks: Float64Array): void;
   /** Once every byte is written (not fsynced) and hashed: the hex SHA-256 of the hashed bytes. */
   end(): Promise<{ hex: string; size: number }>;
   /** The file's descriptor, for an fsync after end(); closed by close(). */
@@ -22,6 +27,7 @@ export interface BlobWriter {
 interface BlobNative {
   blobOpen(path: string, durable: boolean): object;
   blobPush(w: object, chunk: Uint8Array, hash: boolean): void;
+  blobPushGather(w: object, bytes: Uint8Array, hash: boolean, marks: Float64Array): void;
   blobEnd(w: object): Promise<{ hex: string; size: number }>;
   blobFd(w: object): number;
   blobClose(w: object): void;
@@ -38,6 +44,7 @@ export function openBlobWriter(path: string, durable = false): BlobWriter {
   const w = x.blobOpen(path, durable);
   return {
     push: (chunk, hash) => x.blobPush(w, chunk, hash),
+    pushGather: (bytes, hash, marks) => x.blobPushGather(w, bytes, hash, marks),
     end: () => x.blobEnd(w),
     fd: x.blobFd(w),
     close: () => x.blobClose(w),

@@ -2,17 +2,18 @@
  * BlobStore.put through the native blob writer (native/blob-writer.c, its only way of writing):
  * the stored bytes and their digest are the source's for every chunking (empty, tiny, Uint8Array
  * views at an offset into a bigger buffer, one chunk above the writer's 32 MiB queue bound, an
- * unaligned block before others; on a filesystem without direct I/O, tmpfs, too); a
- * verified source's digest is taken as given; and a digest mismatch or a failing source leaves no
- * blob and no temp file, while a commitLater blob is invisible until its commit.
+ * unaligned block before others; on a filesystem without direct I/O, tmpfs, too; file ranges
+ * the writer reads itself, GatheredBytes); a verified source's digest is taken as given; and a
+ * digest mismatch, a failing source or a bad range leaves no blob and no temp file, while a
+ * commitLater blob is invisible until its commit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { BlobStore } from '../../src/image/blobs.js';
+import { BlobStore, GatheredBytes } from '../../src/image/blobs.js';
 import type { Digest } from '../../src/image/digest.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
@@ -96,6 +97,66 @@ test('a digest mismatch or a failing source stores nothing and leaves no temp fi
     assert.equal(s.has(info.digest), true, 'visible after its commit');
     assert.deepEqual(readdirSync(s.tmpDir), [], 'no temp file left');
     assert.deepEqual(readdirSync(s.dir), [info.digest.slice(7)], 'only the good blob');
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
+test('GatheredBytes: file ranges inserted between bytes are read by the writer, in order, whatever their sizes; a file that ends early or a bad mark fails the blob and leaves nothing', async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-threaded-'));
+  try {
+    const s = store(w);
+    const file = randomBytes((3 << 20) + 11);
+    const path = join(w, 'earlier-blob');
+    writeFileSync(path, file);
+    const fd = openSync(path, 'r');
+    try {
+      const head = randomBytes(700);
+      const tail = randomBytes((2 << 20) + 5);
+      // marks: at the start, two at one point, a zero-length one, one longer than the writer's
+      // 1 MiB blocks, one at the very end; the bytes between them of odd sizes
+      const bytes = Buffer.concat([head, tail]);
+      const marks: Array<[number, number, number]> = [
+        [0, 5, 100],
+        [300, 0, 4096],
+        [300, (1 << 20) + 3, 0],
+        [300, 17, (2 << 20) + 999],
+        [700, 4000, 1],
+        [bytes.length, file.length - 10, 10],
+      ];
+      const expected = Buffer.concat([
+        file.subarray(5, 105),
+        head.subarray(0, 300),
+        file.subarray(0, 4096),
+        file.subarray(17, 17 + (2 << 20) + 999),
+        head.subarray(300, 700),
+        file.subarray(4000, 4001),
+        tail,
+        file.subarray(file.length - 10),
+      ]);
+      const gathered = (m: Array<[number, number, number]>) => new GatheredBytes(bytes, Float64Array.from(m.flatMap(([at, off, len]) => [at, fd, off, len])));
+      async function* source(m: Array<[number, number, number]>): AsyncGenerator<Buffer | GatheredBytes> {
+        yield randomPrefix;
+        yield gathered(m);
+        yield randomSuffix;
+      }
+      const randomPrefix = randomBytes(5000);
+      const randomSuffix = randomBytes(3);
+      const all = Buffer.concat([randomPrefix, expected, randomSuffix]);
+      const info = await s.put(source(marks));
+      assert.equal(info.digest, sha(all));
+      assert.equal(info.size, all.length);
+      assert.ok(readFileSync(s.path(info.digest)).equals(all), 'the stored bytes');
+
+      // a range past the file's end: the blob fails, nothing is stored
+      await assert.rejects(s.put(source([[10, file.length - 5, 10]])), /earlier layer's blob/);
+      // marks out of order
+      await assert.rejects(s.put(source([[10, 0, 1], [5, 0, 1]])), /out of order or out of range/);
+      assert.deepEqual(readdirSync(s.tmpDir), [], 'no temp file left');
+      assert.deepEqual(readdirSync(s.dir), [info.digest.slice(7)], 'only the good blob');
+    } finally {
+      closeSync(fd);
+    }
   } finally {
     rmSync(w, { recursive: true, force: true });
   }
