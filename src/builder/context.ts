@@ -21,7 +21,6 @@ import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { constants as osConstants } from 'node:os';
 import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
-import { identityOfRow } from '../image/snapshot-writer.js';
 import { createHash } from 'node:crypto';
 import { ChecksumCache, fingerprint, type StatIdentity } from './checksum-cache.js';
 import { nowNs } from '../clock.js';
@@ -119,7 +118,10 @@ export class BuildContext {
   /** The listings treeKey's native calls gave (names and lstat rows): readDirSync's, for the build. */
   private readonly listings = new Map<string, { names: Buffer; stats: BigInt64Array }>();
   /** listChildren's answers for the directories in `listings` (the same state, made into entries once). */
-  private readonly children = new Map<string, Array<{ entry: ContextEntry; excluded: boolean }>>();
+  private readonly children = new Map<string, ContextEntry[]>();
+  /** The ignored directories listChildren kept (something below them may be re-included): a set
+   *  beside the lists rather than a flag object per entry, as nearly every entry is not one. */
+  private readonly keptIgnored = new Set<ContextEntry>();
   /** What a directory's digest depends on besides its tree: digest version, ignore rules, xattrs. */
   private readonly keyPrefix: string;
 
@@ -288,7 +290,8 @@ export class BuildContext {
   /** `depth`: how many levels below relDir are yielded (1: its children only). */
   private *walkDir(relDir: string, pending: PendingDir[], depth = Infinity): Generator<ContextEntry> {
     if (depth < 1) return;
-    for (const { entry, excluded } of this.listChildren(relDir)) {
+    for (const entry of this.listChildren(relDir)) {
+      const excluded = this.isKeptIgnored(entry);
       if (entry.type === 'dir') {
         if (excluded) {
           yield* this.excludedDir(entry, pending, depth);
@@ -325,8 +328,8 @@ export class BuildContext {
    *  directories, rare, still go through it). */
   private listInto(relDir: string, out: ContextEntry[], depth: number): void {
     if (depth < 1) return;
-    for (const { entry, excluded } of this.listChildren(relDir)) {
-      if (excluded) {
+    for (const entry of this.listChildren(relDir)) {
+      if (this.isKeptIgnored(entry)) {
         // (listChildren keeps an ignored entry only when it is a directory)
         for (const e of this.excludedDir(entry, [], depth)) out.push(e);
         continue;
@@ -338,7 +341,7 @@ export class BuildContext {
 
   /** Children of a directory in name order: visible ones, plus excluded directories that may hold
    *  re-included entries (flagged). Entries that vanish meanwhile are dropped. */
-  private listChildren(relDir: string): Array<{ entry: ContextEntry; excluded: boolean }> {
+  private listChildren(relDir: string): ContextEntry[] {
     // Metadata calls are synchronous on purpose: they are answered from the dentry/inode caches in
     // microseconds, while a round trip through libuv's thread pool costs several times that
     // (measured: the async walk was ~4x slower). The walk above them is synchronous too: an async
@@ -357,15 +360,23 @@ export class BuildContext {
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === GONE_NATIVE || code === NOT_DIR_NATIVE) return [];
       throw e;
     }
-    const out: Array<{ entry: ContextEntry; excluded: boolean }> = [];
+    const out: ContextEntry[] = [];
     for (const entry of entries) {
       if (!entry) continue;
-      const excluded = this.isExcluded(entry.relPath);
-      if (excluded && (entry.type !== 'dir' || this.matcher.excludesDirEntirely(entry.relPath))) continue;
-      out.push({ entry, excluded });
+      if (this.isExcluded(entry.relPath)) {
+        if (entry.type !== 'dir' || this.matcher.excludesDirEntirely(entry.relPath)) continue;
+        this.keptIgnored.add(entry);
+      }
+      out.push(entry);
     }
     if (frozen) this.children.set(relDir, out);
     return out;
+  }
+
+  /** Whether listChildren kept this entry only as an ignored directory that may hold re-included
+   *  entries. */
+  private isKeptIgnored(e: ContextEntry): boolean {
+    return this.keptIgnored.size > 0 && this.keptIgnored.has(e);
   }
 
   /** Whether an entry exists for the build: not ignored, or an ignored dir that still holds
@@ -444,18 +455,36 @@ export class BuildContext {
     const listed = this.listings.get(relDir);
     if (!lstatDir && !listed) return sortNames(readdirSync(join(this.root, relDir))).map((n) => this.lstatEntrySync(joinRel(relDir, n)));
     // as the tree key saw it, when it was taken (the cache key is made of that very state)
-    const { names, stats } = listed ? { names: splitNames(listed.names), stats: listed.stats } : lstatDir!(relDir === '' ? this.root : join(this.root, relDir));
-    const order = sortByName(
-      names.map((_, i) => i),
-      (i) => names[i]!,
-    );
+    let names: string[];
+    let stats: BigInt64Array;
+    let surrogates: boolean;
+    if (listed) {
+      const text = listed.names.toString('utf8');
+      names = text.split('\0');
+      names.pop(); // (after the last NUL)
+      stats = listed.stats;
+      surrogates = hasSurrogates(text); // (one test for the whole directory, not one per name)
+    } else {
+      ({ names, stats } = lstatDir!(relDir === '' ? this.root : join(this.root, relDir)));
+      surrogates = names.some(hasSurrogates);
+    }
+    const order: number[] = [];
+    for (let i = 0; i < names.length; i++) order.push(i);
+    order.sort(surrogates ? (a, b) => compareNames(names[a]!, names[b]!) : (a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
     // The small fields are read as numbers through a 32-bit view of the rows: a BigInt read and
     // converted per field was most of the cost of making 5,000 entries (and of the GC after it).
     const u32 = new Uint32Array(stats.buffer, stats.byteOffset, stats.length * 2);
     const low = (o: number, f: number) => u32[2 * (o + f)]!;
-    return order.map((i) => {
+    const rows = new Rows(stats);
+    // (each path is its directory's prefix, made once, and the name: one string per entry)
+    const relPrefix = relDir === '' ? '' : relDir + '/';
+    const hostPrefix = relDir === '' && this.root === '/' ? '/' : this.hostPathOf(relDir) + '/';
+    const out: ContextEntry[] = [];
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k]!;
       const o = i * LSTAT_FIELDS;
-      const relPath = joinRel(relDir, names[i]!);
+      const name = names[i]!;
+      const relPath = relPrefix + name;
       this.counters.entriesStatted++;
       const mode = low(o, F.mode);
       const type = typeOf(mode);
@@ -470,12 +499,13 @@ export class BuildContext {
         size: type === 'file' ? u32[2 * (o + F.size) + 1]! * 2 ** 32 + low(o, F.size) : 0,
         // floor(ns / 1e6) exactly, as 2^32 = 4294 * 1e6 + 967296 (before 1970: BigInt's truncation)
         mtimeMs: mtimeHigh >= 0 ? mtimeHigh * 4294 + Math.floor((mtimeHigh * 967296 + low(o, F.mtimeNs)) / 1e6) : Number(stats[o + F.mtimeNs]! / 1_000_000n),
-        hostPath: this.hostPathOf(relPath),
+        hostPath: hostPrefix + name,
         nlink: low(o, F.nlink),
-        stat: new RowStat(stats, o),
+        stat: new RowStat(rows, o),
       };
-      return this.finishEntry(e);
-    });
+      out.push(this.finishEntry(e));
+    }
+    return out;
   }
 
   /** The host path of a clean context path (no `..`, no empty segments: plain concatenation). */
@@ -654,16 +684,16 @@ export class BuildContext {
     const children = this.listChildren(e.relPath);
     // Cached files and leaves are answered on the spot; only what needs reading (or a directory)
     // goes through promises: a no-op rebuild then allocates next to nothing per file.
-    const results: Array<DirResult | undefined> = children.map((c) => this.quickDigest(c.entry));
+    const results: Array<DirResult | undefined> = children.map((c) => this.quickDigest(c));
     const slow = children.flatMap((c, i) => (results[i] === undefined ? [i] : []));
-    const slowResults = await mapLimit(slow, this.concurrency, (i) => this.digestMemo(children[i]!.entry));
+    const slowResults = await mapLimit(slow, this.concurrency, (i) => this.digestMemo(children[i]!));
     slow.forEach((i, k) => (results[i] = slowResults[k]));
     const digests: string[] = [];
     let hasContent = false;
     children.forEach((c, i) => {
       const r = results[i]!;
       // An ignored dir counts only as the parent of something re-included below it.
-      if (c.excluded && !r.hasContent) return;
+      if (!r.hasContent && this.isKeptIgnored(c)) return;
       digests.push(r.digest);
       hasContent = true;
     });
@@ -793,46 +823,57 @@ export function compareNames(a: string, b: string): number {
 /** The lstat fields an entry is made of (a BigIntStats has them, and so does lstatDir's row). */
 type EntryStat = StatIdentity & { nlink: bigint; rdev: bigint };
 
+/** A native listing's rows, with a byte view of them made once for the listing (not per row). */
+class Rows {
+  private bytesView: Buffer | undefined;
+  constructor(readonly rows: BigInt64Array) {}
+  get bytes(): Buffer {
+    return (this.bytesView ??= Buffer.from(this.rows.buffer, this.rows.byteOffset, this.rows.byteLength));
+  }
+}
+
 /** A row of a native listing as an EntryStat: the fields are read when asked for (most entries of
  *  a big COPY never have most of them asked for as BigInts). */
 class RowStat implements EntryStat {
   constructor(
-    private readonly rows: BigInt64Array,
+    private readonly r: Rows,
     private readonly o: number,
   ) {}
   get dev(): bigint {
-    return this.rows[this.o + F.dev]!;
+    return this.r.rows[this.o + F.dev]!;
   }
   get ino(): bigint {
-    return this.rows[this.o + F.ino]!;
+    return this.r.rows[this.o + F.ino]!;
   }
   get size(): bigint {
-    return this.rows[this.o + F.size]!;
+    return this.r.rows[this.o + F.size]!;
   }
   get mtimeNs(): bigint {
-    return this.rows[this.o + F.mtimeNs]!;
+    return this.r.rows[this.o + F.mtimeNs]!;
   }
   get ctimeNs(): bigint {
-    return this.rows[this.o + F.ctimeNs]!;
+    return this.r.rows[this.o + F.ctimeNs]!;
   }
   get mode(): bigint {
-    return this.rows[this.o + F.mode]!;
+    return this.r.rows[this.o + F.mode]!;
   }
   get uid(): bigint {
-    return this.rows[this.o + F.uid]!;
+    return this.r.rows[this.o + F.uid]!;
   }
   get gid(): bigint {
-    return this.rows[this.o + F.gid]!;
+    return this.r.rows[this.o + F.gid]!;
   }
   get nlink(): bigint {
-    return this.rows[this.o + F.nlink]!;
+    return this.r.rows[this.o + F.nlink]!;
   }
   get rdev(): bigint {
-    return this.rows[this.o + F.rdev]!;
+    return this.r.rows[this.o + F.rdev]!;
   }
-  /** snapshot-writer's identityOf of this row, from its bytes (no BigInt made). */
+  /** snapshot-writer's identityOf of this row (= identityOfRow: the bytes of dev, ino, size, mtime
+   *  and ctime in base64), read from the listing's one byte view: no Buffer made per row. */
   get identity(): string {
-    return identityOfRow(this.rows, this.o + F.dev);
+    const at = (this.o + F.dev) * 8;
+    return this.r.bytes.toString('base64', at, at + 40);
   }
 }
 // (identityOfRow reads dev, ino, size, mtime and ctime as the row's first five fields)
@@ -861,13 +902,6 @@ function nativeFn<T>(name: 'lstatDir' | 'statDirKey'): T | null {
 }
 const nativeLstatDir = () => nativeFn<LstatDirFn>('lstatDir');
 const nativeStatDirKey = () => nativeFn<StatDirKeyFn>('statDirKey');
-
-/** statDirKey's names buffer (each name NUL-terminated) as strings. */
-function splitNames(buf: Buffer): string[] {
-  const names = buf.toString('utf8').split('\0');
-  names.pop(); // (after the last NUL)
-  return names;
-}
 
 function sortNames(names: string[]): string[] {
   return sortByName(names, (n) => n);
