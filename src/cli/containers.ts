@@ -19,7 +19,8 @@ interface RootOpt {
   root?: string;
 }
 
-const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+// (straight to fd 1: a reader that went away, `images | head -1`, ends the output quietly)
+const out = (s: string) => writeOut(s.endsWith('\n') ? s : `${s}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 async function open(opts: RootOpt): Promise<Containers> {

@@ -17,6 +17,7 @@ import { layerListing } from '../image/layer-listing.js';
 import { computeWaste } from '../image/wasted-space.js';
 import { ImageStore, normalizeTag, type StoredImage } from '../image/store.js';
 import type { BuildCache, StoreContent } from '../image/store-roles.js';
+import { writeOut } from './write-out.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -27,7 +28,8 @@ function openStore(opts: RootOpt): Promise<ImageStore> {
   return ImageStore.open(resolveRoot(opts.root));
 }
 
-const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+// (straight to fd 1: a reader that went away, `images | head -1`, ends the output quietly)
+const out = (s: string) => writeOut(s.endsWith('\n') ? s : `${s}\n`);
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 
 /** `docker image inspect`'s object for an image (`inspect` itself lives in containers.ts: it

@@ -15,6 +15,7 @@ import { ImageStore } from '../image/store.js';
 import { EventHub } from '../events.js';
 import { quietRenderer } from '../builder/progress/quiet.js';
 import { rawjsonRenderer } from '../builder/progress/rawjson.js';
+import { writeOut } from './write-out.js';
 
 /** `opts.root`: the program's one `--root` (main.ts hands it to the command that runs). */
 interface RootOpt {
@@ -25,7 +26,8 @@ interface NetOpt {
   insecureRegistry?: string[];
 }
 
-const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+// (straight to fd 1: a reader that went away, `images | head -1`, ends the output quietly)
+const out = (s: string) => writeOut(s.endsWith('\n') ? s : `${s}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 function openStore(opts: RootOpt): Promise<ImageStore> {

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../helpers/cli.js';
+import { projectRoot, runCli } from '../helpers/cli.js';
 import { busyboxRootfsTar } from '../helpers/fixtures.js';
 import { ImageStore, emptyConfig } from '../../src/image/index.js';
 import { humanSize, humanDuration, table, ellipsis } from '../../src/image/display.js';
@@ -115,6 +117,25 @@ test('the image group spells the same commands as docker image does: ls/list, rm
     const noArgs = await runCli(['image', 'rm', '--root', root]);
     assert.equal(noArgs.code, 1);
     assert.match(noArgs.stderr, /^"tsbuild image rm" requires at least 1 argument\./);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a reader that goes away early (`images | head -1`) ends the listing quietly: exit 0, nothing on stderr', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'tsb-cmd-'));
+  try {
+    await ok(root, 'import', busyboxRootfsTar(), 'busybox');
+    // more lines than a pipe holds (64 KiB), so writes go on after the reader has gone
+    const s = await ImageStore.open(root);
+    const base = await s.resolve('busybox');
+    await s.putImage({ config: base.config, layers: base.manifest.layers.map((l) => ({ digest: l.digest, size: l.size })), tags: Array.from({ length: 1500 }, (_, i) => `some/long/repository/name/for/the/listing:tag-${i}`) });
+    await s.close();
+    const loader = pathToFileURL(join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+    const main = join(projectRoot, 'src', 'cli', 'main.ts');
+    const r = spawnSync('bash', ['-c', `"$0" --import "$1" "$2" images --root "$3" 2>"$3/err" | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`, process.execPath, loader, main, root], { encoding: 'utf8' });
+    assert.equal(r.stdout.trim(), '0', 'exit status of images');
+    assert.equal(readFileSync(join(root, 'err'), 'utf8'), '', 'nothing on stderr');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
