@@ -134,6 +134,24 @@ test('reproducible: SOURCE_DATE_EPOCH gives the same image ID and layers on two 
   }
 });
 
+test('reproducible: a store that built the same steps without SOURCE_DATE_EPOCH does not serve them to a build with it (its layers have other times)', async () => {
+  const ctx = makeContext({ 'f.txt': 'content' });
+  const other = await makeBaseStore();
+  try {
+    const df = 'FROM busybox\nCOPY . /ctx/\nRUN echo built > /built\n';
+    const opts = { buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } };
+    await buildIn(s.root, ctx, df);
+    const mixed = await buildIn(s.root, ctx, df, opts);
+    assert.equal(ranSteps(mixed).length, 2, 'both steps ran again');
+    const fresh = await buildIn(other.root, ctx, df, opts);
+    assert.deepEqual(mixed.image.config.rootfs.diff_ids, fresh.image.config.rootfs.diff_ids);
+    assert.deepEqual(ranSteps(await buildIn(s.root, ctx, df, opts)), [], 'and are cached for the next build with it');
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+    other.cleanup();
+  }
+});
+
 test('reproducible: created is written as Go/Docker write it (2023-11-14T22:13:20Z)', async () => {
   const b = await buildFiles(s.root, 'FROM busybox\nENV X=1\n', {}, { buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } });
   assert.equal(b.config.created, '2023-11-14T22:13:20Z');

@@ -34,7 +34,10 @@ interface CacheValue {
 }
 
 export async function runFsStep(session: BuildSession, state: StageState, step: FsStep): Promise<void> {
-  const key = stepKey(state.fsKey, step.key);
+  // SOURCE_DATE_EPOCH clamps the times written into the layer: a layer made without it (or with
+  // another) is not this step's result (keys without it are unchanged)
+  const inputs = session.sourceDateEpoch !== undefined ? { ...step.key, sourceDateEpoch: session.sourceDateEpoch } : step.key;
+  const key = stepKey(state.fsKey, inputs);
   const { store, events } = session;
   const id = events.start(step.name);
   let layer: BlobInfo | undefined;
@@ -58,7 +61,7 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
       events.emit({ type: 'step-cached', id });
     }
   }
-  const explained = { id, name: step.name, key, parent: state.fsKey, inputs: step.key, state, ...(step.files ? { files: step.files } : {}) };
+  const explained = { id, name: step.name, key, parent: state.fsKey, inputs, state, ...(step.files ? { files: step.files } : {}) };
   const explainer = explainerOf(session);
   const ran = !layer;
   if (!layer) {
