@@ -126,35 +126,40 @@ type ContextSourceEntry = SourceEntry & { [ORIGIN]?: ContextEntry };
 function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): SourceItem {
   const prefix = entry.relPath === '' ? '' : entry.relPath + '/';
   const fromCtx = (e: ContextEntry): SourceEntry => {
-    const rel = e.relPath === entry.relPath ? '' : e.relPath.slice(prefix.length);
+    const rel = e.relPath === entry.relPath ? '' : prefix === '' ? e.relPath : e.relPath.slice(prefix.length);
     // (the original rides along: a map from rel to it cost a hash insert per entry of a big COPY)
-    const s: ContextSourceEntry = {
-      rel,
-      type: e.type,
-      mode: e.mode,
-      uid: e.uid,
-      gid: e.gid,
-      size: e.size,
-      mtimeMs: e.mtimeMs,
-      hostPath: e.hostPath,
-      [ORIGIN]: e,
-    };
-    copyOptional(s, e);
+    let s: ContextSourceEntry;
     if (e.type === 'file') {
-      // (a listing's row has it ready: no BigInt made)
-      s.sourceIdentity = 'identity' in e.stat ? (e.stat as { identity: string }).identity : identityOf(e.stat);
+      // One literal with every field a plain file has, so it is made with its final shape (fields
+      // added one by one went to a second, out-of-object store). A listing's row has the identity
+      // ready (no BigInt made).
+      s = {
+        rel,
+        type: e.type,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        size: e.size,
+        mtimeMs: e.mtimeMs,
+        hostPath: e.hostPath,
+        sourceIdentity: 'identity' in e.stat ? (e.stat as { identity: string }).identity : identityOf(e.stat),
+        // (last: a literal's properties after a computed key are defined one at a time)
+        [ORIGIN]: e,
+      };
       if (e.nlink > 1) s.linked = true;
+    } else {
+      s = { rel, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeMs: e.mtimeMs, hostPath: e.hostPath, [ORIGIN]: e };
     }
+    copyOptional(s, e);
     if (e.hardlinkTo !== undefined && e.hardlinkTo.startsWith(prefix)) s.hardlinkTo = e.hardlinkTo.slice(prefix.length);
     return s;
   };
   return {
     path,
     root: fromCtx(entry),
-    *entries(opts) {
-      if (entry.type !== 'dir') return;
-      const all = ctx.walkSync(entry.relPath, opts?.maxDepth);
-      for (let i = 0; i < all.length; i++) yield fromCtx(all[i]!);
+    entries(opts) {
+      if (entry.type !== 'dir') return [];
+      return mappedLazily(() => ctx.walkSync(entry.relPath, opts?.maxDepth), fromCtx);
     },
     digest: () => ctx.digestEntry(entry),
     async entryDigest(e) {
@@ -371,6 +376,31 @@ function xattrKey(x: Record<string, Buffer> | undefined): string {
     .sort()
     .map((k) => `${k}=${x[k]!.toString('hex')}`)
     .join(',');
+}
+
+/**
+ * `f` of each element of the array `list()` gives (listed when iteration begins), one at a time:
+ * what a generator did, without resuming a generator and making a result object per element (a
+ * COPY of a 5,000-file context iterates this once). The iterator's result object is reused.
+ */
+function mappedLazily<T, U>(list: () => readonly T[], f: (x: T) => U): Iterable<U> {
+  return {
+    [Symbol.iterator](): Iterator<U> {
+      const xs = list();
+      let i = 0;
+      const r = { done: false, value: undefined as U };
+      return {
+        next(): IteratorResult<U> {
+          if (i < xs.length) r.value = f(xs[i++]!);
+          else {
+            r.done = true;
+            r.value = undefined as U;
+          }
+          return r;
+        },
+      };
+    },
+  };
 }
 
 function copyOptional(dst: SourceEntry, src: ContextEntry): void {

@@ -442,7 +442,8 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
   // Where the directories the walk is in went (the walk gives parents first, depth first): an
   // entry goes right inside its parent while that is still a directory of the layer (what
   // placeBelow would find again from `base`, component by component, for thousands of entries).
-  const placed: Array<{ rel: string; at: string }> = [{ rel: '', at: base }];
+  // (`prefix`: `at` and a slash, made once per directory rather than once per entry in it)
+  const placed: Array<{ rel: string; at: string; prefix: string }> = [{ rel: '', at: base, prefix: dirPrefix(base) }];
   for (const e of item.entries()) {
     if (e.type === 'socket') continue;
     if (excludes && excludes.matchesOrParentMatches(e.rel)) continue;
@@ -450,8 +451,8 @@ async function copyItem(layer: LayerBuilder, item: SourceItem, dest: Destination
     while (placed.length > 1 && !isBelow(e.rel, placed[placed.length - 1]!.rel)) placed.pop();
     const parent = placed[placed.length - 1]!;
     const inside = (parent.rel === '' ? slash < 0 : slash === parent.rel.length) && layer.hasDir(parent.at);
-    const at = inside ? joinAbs(parent.at, slash < 0 ? e.rel : e.rel.slice(slash + 1)) : layer.placeBelow(base, e.rel);
-    if (e.type === 'dir') placed.push({ rel: e.rel, at });
+    const at = inside ? parent.prefix + (slash < 0 ? e.rel : e.rel.slice(slash + 1)) : layer.placeBelow(base, e.rel);
+    if (e.type === 'dir') placed.push({ rel: e.rel, at, prefix: dirPrefix(at) });
     const entry = toLayerEntry(e, meta);
     if (e.type === 'file' && (e.linked || e.hardlinkTo !== undefined)) {
       const first = firstCopied.get(e.hardlinkTo ?? e.rel);
@@ -483,16 +484,16 @@ async function addArchive(layer: LayerBuilder, file: string, kind: ArchiveKind, 
 
 function toLayerEntry(e: SourceEntry, o: EntryOptions): Omit<LayerEntry, 'path'> & { path?: string } {
   const type = e.type === 'socket' ? 'file' : e.type;
-  const out: Omit<LayerEntry, 'path'> = {
-    type,
-    mode: o.chmod && type !== 'symlink' ? o.chmod(e.mode, type === 'dir') : e.mode,
-    uid: o.chown?.uid ?? (o.keepOwners ? e.uid : 0),
-    gid: o.chown?.gid ?? (o.keepOwners ? e.gid : 0),
-    size: type === 'file' ? e.size : 0,
-    mtimeMs: e.mtimeMs,
-  };
-  if (type === 'file') out.sourcePath = e.hostPath;
-  if (type === 'file' && e.sourceIdentity !== undefined) out.sourceIdentity = e.sourceIdentity;
+  const mode = o.chmod && type !== 'symlink' ? o.chmod(e.mode, type === 'dir') : e.mode;
+  const uid = o.chown?.uid ?? (o.keepOwners ? e.uid : 0);
+  const gid = o.chown?.gid ?? (o.keepOwners ? e.gid : 0);
+  // Each kind in one literal with its final shape, `path` (set by addIn) included: fields added
+  // one by one went to a second, out-of-object store, and thousands of these live until the
+  // layer is written.
+  let out: Omit<LayerEntry, 'path'> & { path?: string };
+  if (type !== 'file') out = { path: '', type, mode, uid, gid, size: 0, mtimeMs: e.mtimeMs };
+  else if (e.sourceIdentity === undefined) out = { path: '', type, mode, uid, gid, size: e.size, mtimeMs: e.mtimeMs, sourcePath: e.hostPath };
+  else out = { path: '', type, mode, uid, gid, size: e.size, mtimeMs: e.mtimeMs, sourcePath: e.hostPath, sourceIdentity: e.sourceIdentity };
   if (e.linkname !== undefined) out.linkname = e.linkname;
   if (e.devmajor !== undefined) out.devmajor = e.devmajor;
   if (e.devminor !== undefined) out.devminor = e.devminor;
@@ -511,6 +512,11 @@ function parentOf(abs: string): string {
 
 /** A marker in placeInRoot's work list: the path so far, reached through a symlink, must exist. */
 const MUST_BE_DIR = Symbol('must be a directory');
+
+/** What a name below the directory `dir` is joined to. */
+function dirPrefix(dir: string): string {
+  return dir === '/' ? '/' : dir + '/';
+}
 
 function joinAbs(dir: string, name: string): string {
   return dir === '/' ? '/' + name : `${dir}/${name}`;
