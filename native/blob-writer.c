@@ -82,7 +82,10 @@ struct blobw {
    * every page of it faulted in and zeroed (~a quarter of a 1 GiB load's CPU) */
   struct block *spare;
   unsigned nspare;
-  size_t queued; /* bytes in blocks not yet written */
+  /* bytes pushed or read in and not yet written (a push waits while there are LIMIT), and of them
+   * those handed to the writer (the hasher waits while there are LIMIT / 2 before it reads more
+   * of a marked file: a file range takes no memory until it is read) */
+  size_t queued, wqueued;
   uint64_t size, written, flushed;
   EVP_MD_CTX *md;
   bool hashed;
@@ -114,6 +117,7 @@ static void free_blocks(struct block *b) {
 
 /* A block the hasher fills (a spare one when there is one; the lock held). */
 static struct block *take_block(struct blobw *w) {
+  while (!w->err && w->wqueued >= LIMIT / 2) pthread_cond_wait(&w->room, &w->mu);
   struct block *b = w->spare;
   if (b) {
     w->spare = b->next;
@@ -138,6 +142,7 @@ static struct block *take_block(struct blobw *w) {
 /* Hands a block to the writer (the lock held). */
 static void to_writer(struct blobw *w, struct block *b) {
   b->next = NULL;
+  w->wqueued += b->len;
   if (w->wtail) w->wtail->next = b;
   else w->whead = b;
   w->wtail = b;
@@ -174,7 +179,7 @@ static void *blobw_hasher(void *arg) {
     w->head = b->next;
     if (!w->head) w->tail = NULL;
     if (w->err) { /* failed: what is left is dropped (the writer accounts for it) */
-      w->queued -= b->total;
+      w->queued -= b->len;
       recycle(w, b);
       pthread_cond_broadcast(&w->room);
       continue;
@@ -222,6 +227,9 @@ static void *blobw_hasher(void *arg) {
           n = (size_t)r;
           off += n;
           left -= n;
+          pthread_mutex_lock(&w->mu);
+          w->queued += n; /* (counted once read: see `queued`) */
+          pthread_mutex_unlock(&w->mu);
         }
         if (b->hash && EVP_DigestUpdate(w->md, at, n) != 1) e = EIO, call = "sha256";
         out->len += n;
@@ -305,6 +313,7 @@ static void *blobw_main(void *arg) {
     pthread_mutex_lock(&w->mu);
     if (e) set_err(w, call, e);
     w->queued -= b->len;
+    w->wqueued -= b->len;
     recycle(w, b); /* kept for the next push or the hasher: no fresh pages */
     pthread_cond_broadcast(&w->room);
   }
@@ -499,7 +508,6 @@ static int push_range(struct blobw *w, int fd, uint64_t off, uint64_t len, bool 
   }
   b->marks[b->nmarks++] = (struct mark){.at = b->len, .fd = fd, .off = off, .len = len};
   b->total += len;
-  w->queued += len;
   w->size += len;
   if (b->total >= BLOCK) seal(w);
   return 0;
