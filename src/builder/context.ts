@@ -360,14 +360,18 @@ export class BuildContext {
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === GONE_NATIVE || code === NOT_DIR_NATIVE) return [];
       throw e;
     }
-    const out: ContextEntry[] = [];
-    for (const entry of entries) {
-      if (!entry) continue;
-      if (this.isExcluded(entry.relPath)) {
-        if (entry.type !== 'dir' || this.matcher.excludesDirEntirely(entry.relPath)) continue;
-        this.keptIgnored.add(entry);
+    // (without ignore rules or vanished entries, the listing as it is: no second list per directory)
+    let out = entries as ContextEntry[];
+    if (this.matcher.patterns.length > 0 || entries.includes(undefined)) {
+      out = [];
+      for (const entry of entries) {
+        if (!entry) continue;
+        if (this.isExcluded(entry.relPath)) {
+          if (entry.type !== 'dir' || this.matcher.excludesDirEntirely(entry.relPath)) continue;
+          this.keptIgnored.add(entry);
+        }
+        out.push(entry);
       }
-      out.push(entry);
     }
     if (frozen) this.children.set(relDir, out);
     return out;
@@ -495,8 +499,9 @@ export class BuildContext {
         mode: mode & 0o7777,
         uid: low(o, F.uid),
         gid: low(o, F.gid),
-        // (sizes below 2^53 are exact; the high word of a regular file's size is small)
-        size: type === 'file' ? u32[2 * (o + F.size) + 1]! * 2 ** 32 + low(o, F.size) : 0,
+        // (sizes below 2^53 are exact; the high word of a regular file's size is small, and mostly
+        // 0: then the low word as it is, a small integer rather than a double made per entry)
+        size: type !== 'file' ? 0 : u32[2 * (o + F.size) + 1] === 0 ? low(o, F.size) : u32[2 * (o + F.size) + 1]! * 2 ** 32 + low(o, F.size),
         // floor(ns / 1e6) exactly, as 2^32 = 4294 * 1e6 + 967296 (before 1970: BigInt's truncation)
         mtimeMs: mtimeHigh >= 0 ? mtimeHigh * 4294 + Math.floor((mtimeHigh * 967296 + low(o, F.mtimeNs)) / 1e6) : Number(stats[o + F.mtimeNs]! / 1_000_000n),
         hostPath: hostPrefix + name,
