@@ -484,6 +484,11 @@ export class BuildContext {
     const relPrefix = relDir === '' ? '' : relDir + '/';
     const hostPrefix = relDir === '' && this.root === '/' ? '/' : this.hostPathOf(relDir) + '/';
     const out: ContextEntry[] = [];
+    // mtimeHigh's products, for the next entries with the same high word of their mtime (most of a
+    // directory's): each product made per entry was a double allocated per entry
+    let mHigh = -1;
+    let mA = 0;
+    let mB = 0;
     for (let k = 0; k < order.length; k++) {
       const i = order[k]!;
       const o = i * LSTAT_FIELDS;
@@ -493,6 +498,11 @@ export class BuildContext {
       const mode = low(o, F.mode);
       const type = typeOf(mode);
       const mtimeHigh = u32[2 * (o + F.mtimeNs) + 1]! | 0;
+      if (mtimeHigh !== mHigh) {
+        mHigh = mtimeHigh;
+        mA = mtimeHigh * 4294;
+        mB = mtimeHigh * 967296;
+      }
       const e: ContextEntry = {
         relPath,
         type,
@@ -503,7 +513,7 @@ export class BuildContext {
         // 0: then the low word as it is, a small integer rather than a double made per entry)
         size: type !== 'file' ? 0 : u32[2 * (o + F.size) + 1] === 0 ? low(o, F.size) : u32[2 * (o + F.size) + 1]! * 2 ** 32 + low(o, F.size),
         // floor(ns / 1e6) exactly, as 2^32 = 4294 * 1e6 + 967296 (before 1970: BigInt's truncation)
-        mtimeMs: mtimeHigh >= 0 ? mtimeHigh * 4294 + Math.floor((mtimeHigh * 967296 + low(o, F.mtimeNs)) / 1e6) : Number(stats[o + F.mtimeNs]! / 1_000_000n),
+        mtimeMs: mtimeHigh >= 0 ? mA + Math.floor((mB + low(o, F.mtimeNs)) / 1e6) : Number(stats[o + F.mtimeNs]! / 1_000_000n),
         hostPath: hostPrefix + name,
         nlink: low(o, F.nlink),
         stat: new RowStat(rows, o),
