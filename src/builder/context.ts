@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { constants as osConstants } from 'node:os';
 import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
+import { identityOf } from '../image/snapshot-writer.js';
 import { createHash } from 'node:crypto';
 import { ChecksumCache, fingerprint, type StatIdentity } from './checksum-cache.js';
 import { nowNs } from '../clock.js';
@@ -213,7 +214,7 @@ export class BuildContext {
       const key = `${e.stat.dev}:${e.stat.ino}`;
       const first = (seen ??= new Map()).get(key);
       if (first === undefined) seen.set(key, e.relPath);
-      else all[i] = { ...e, hardlinkTo: first };
+      else all[i] = withHardlinkTo(e, first);
     }
     return all;
   }
@@ -503,21 +504,22 @@ export class BuildContext {
         mA = mtimeHigh * 4294;
         mB = mtimeHigh * 967296;
       }
-      const e: ContextEntry = {
+      const e = new ListedEntry(
         relPath,
         type,
-        mode: mode & 0o7777,
-        uid: low(o, F.uid),
-        gid: low(o, F.gid),
+        mode & 0o7777,
+        low(o, F.uid),
+        low(o, F.gid),
         // (sizes below 2^53 are exact; the high word of a regular file's size is small, and mostly
         // 0: then the low word as it is, a small integer rather than a double made per entry)
-        size: type !== 'file' ? 0 : u32[2 * (o + F.size) + 1] === 0 ? low(o, F.size) : u32[2 * (o + F.size) + 1]! * 2 ** 32 + low(o, F.size),
+        type !== 'file' ? 0 : u32[2 * (o + F.size) + 1] === 0 ? low(o, F.size) : u32[2 * (o + F.size) + 1]! * 2 ** 32 + low(o, F.size),
         // floor(ns / 1e6) exactly, as 2^32 = 4294 * 1e6 + 967296 (before 1970: BigInt's truncation)
-        mtimeMs: mtimeHigh >= 0 ? mA + Math.floor((mB + low(o, F.mtimeNs)) / 1e6) : Number(stats[o + F.mtimeNs]! / 1_000_000n),
-        hostPath: hostPrefix + name,
-        nlink: low(o, F.nlink),
-        stat: new RowStat(rows, o),
-      };
+        mtimeHigh >= 0 ? mA + Math.floor((mB + low(o, F.mtimeNs)) / 1e6) : Number(stats[o + F.mtimeNs]! / 1_000_000n),
+        hostPrefix + name,
+        low(o, F.nlink),
+        rows,
+        o,
+      );
       out.push(this.finishEntry(e));
     }
     return out;
@@ -838,6 +840,55 @@ export function compareNames(a: string, b: string): number {
 /** The lstat fields an entry is made of (a BigIntStats has them, and so does lstatDir's row). */
 type EntryStat = StatIdentity & { nlink: bigint; rdev: bigint };
 
+/**
+ * An entry made from a row of a native listing. Its `stat` (BigInts, for the checksum cache and
+ * memos) is made from the row when asked for, which a big COPY does for a few entries only: each
+ * entry held a RowStat of its own for the build before (40 bytes, for every entry of the context).
+ * Optional fields are declared only, so an entry has them as own properties exactly when set, as a
+ * plain entry does.
+ */
+class ListedEntry implements ContextEntry {
+  declare linkname?: string;
+  declare devmajor?: number;
+  declare devminor?: number;
+  declare xattrs?: Record<string, Buffer>;
+  declare hardlinkTo?: string;
+  constructor(
+    readonly relPath: string,
+    readonly type: ContextEntryType,
+    readonly mode: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly size: number,
+    readonly mtimeMs: number,
+    readonly hostPath: string,
+    readonly nlink: number,
+    private readonly rows: Rows,
+    private readonly row: number,
+  ) {}
+  get stat(): EntryStat {
+    return new RowStat(this.rows, this.row);
+  }
+  /** snapshot-writer's identityOf of the row (= identityOfRow: the bytes of dev, ino, size, mtime
+   *  and ctime in base64), read from the listing's one byte view: no Buffer made per row. */
+  get identity(): string {
+    const at = (this.row + F.dev) * 8;
+    return this.rows.bytes.toString('base64', at, at + 40);
+  }
+}
+
+/** The identity the snapshot writer gives the file `e` was listed as (its identityOf), for a
+ *  donor lookup without a stat of its own: from the listing's row when there is one. */
+export function entryIdentity(e: ContextEntry): string {
+  return e instanceof ListedEntry ? e.identity : identityOf(e.stat);
+}
+
+/** `e` as the second or later path walked to an inode: a copy (entries are shared by the walks of
+ *  a build) of the same kind, with what it links to. */
+function withHardlinkTo(e: ContextEntry, first: string): ContextEntry {
+  return Object.assign(Object.create(Object.getPrototypeOf(e) as object) as ContextEntry, e, { hardlinkTo: first });
+}
+
 /** A native listing's rows, with a byte view of them made once for the listing (not per row). */
 class Rows {
   private bytesView: Buffer | undefined;
@@ -883,12 +934,6 @@ class RowStat implements EntryStat {
   }
   get rdev(): bigint {
     return this.r.rows[this.o + F.rdev]!;
-  }
-  /** snapshot-writer's identityOf of this row (= identityOfRow: the bytes of dev, ino, size, mtime
-   *  and ctime in base64), read from the listing's one byte view: no Buffer made per row. */
-  get identity(): string {
-    const at = (this.o + F.dev) * 8;
-    return this.r.bytes.toString('base64', at, at + 40);
   }
 }
 // (identityOfRow reads dev, ino, size, mtime and ctime as the row's first five fields)

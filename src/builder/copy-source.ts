@@ -7,12 +7,11 @@
 import { readlinkSync, type Stats } from 'node:fs';
 import { TsbuildError } from '../errors.js';
 import { fsx } from '../native/fsx.js';
-import { BuildContext, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
+import { BuildContext, entryIdentity, hasWildcards, normalizeSourcePath, compileGlobSegment, type ContextEntry } from './context.js';
 import { digestDirectory, digestLeaf, digestRegularFile, type DigestEntryType, type DigestableEntry } from './file-digest.js';
 import { evictOver } from './checksum-cache.js';
 import { RootfsView, compareBytes } from '../image/rootfs-view.js';
 import { deviceNumbers, entryTypeOf } from '../image/layer-entry.js';
-import { identityOf } from '../image/snapshot-writer.js';
 
 export type SourceEntryType = DigestEntryType;
 
@@ -142,7 +141,7 @@ function contextItem(ctx: BuildContext, path: string, entry: ContextEntry): Sour
         size: e.size,
         mtimeMs: e.mtimeMs,
         hostPath: e.hostPath,
-        sourceIdentity: 'identity' in e.stat ? (e.stat as { identity: string }).identity : identityOf(e.stat),
+        sourceIdentity: entryIdentity(e),
         // (last: a literal's properties after a computed key are defined one at a time)
         [ORIGIN]: e,
       };
