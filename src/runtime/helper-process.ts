@@ -6,8 +6,11 @@
  * ChildProcess sandbox.ts used: pid, the pipes as streams (stdio[i]), kill, and 'close' (code,
  * signal name) once the pipes it writes are closed and it is reaped (on the thread pool: it has
  * closed them by exiting, so the wait is short); 'error' when it cannot be started.
+ * startHelper / attachHelper split the two: a helper can be started ahead of the work it will be
+ * given (sandbox.ts's spare) and its pipes made streams only when that work comes.
  */
 import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
@@ -27,26 +30,67 @@ export interface HelperProcess extends EventEmitter {
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]));
 
+/** A helper that runs but whose pipes are not streams yet (startHelper): nothing of it keeps
+ *  Node's event loop alive, so it can wait for its input (the spec) for as long as it must. */
+export interface StartedHelper {
+  readonly pid: number;
+  /** Our end of each of its fds (-1 for 'null'), close-on-exec. */
+  readonly fds: readonly number[];
+  readonly kinds: readonly PipeKind[];
+}
+
+/** Starts PATH with the pipes KINDS asks for; throws when it cannot be started. */
+export function startHelper(path: string, argv0: string, kinds: readonly PipeKind[]): StartedHelper {
+  const started = fsx().spawnPiped(path, argv0, kinds);
+  return { pid: started.pid, fds: started.fds, kinds: [...kinds] };
+}
+
+/** Ends a started helper that was never attached: SIGKILL (its PID is ours until reaped), our
+ *  ends closed, reaped on the thread pool. */
+export function discardHelper(h: StartedHelper): Promise<void> {
+  try {
+    process.kill(h.pid, 'SIGKILL');
+  } catch {
+    // exited already (a zombie until reaped below)
+  }
+  for (const fd of h.fds) if (fd >= 0) closeQuietly(fd);
+  return fsx()
+    .waitpid(h.pid)
+    .then(
+      () => undefined,
+      () => undefined,
+    );
+}
+
 export function spawnHelperProcess(path: string, argv0: string, kinds: readonly PipeKind[]): HelperProcess {
+  let started: StartedHelper;
+  try {
+    started = startHelper(path, argv0, kinds);
+  } catch (e) {
+    const child = new EventEmitter() as EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
+    child.pid = undefined;
+    child.stdio = kinds.map(() => undefined);
+    child.kill = () => {};
+    process.nextTick(() => child.emit('error', e));
+    return child as HelperProcess;
+  }
+  return attachHelper(started);
+}
+
+/** The started helper as a HelperProcess: its pipes become streams; 'close' once it is reaped. */
+export function attachHelper(started: StartedHelper): HelperProcess {
+  const kinds = started.kinds;
   const child = new EventEmitter() as EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
   child.stdio = kinds.map(() => undefined);
   let reaped = false;
   child.kill = (sig) => {
-    if (child.pid === undefined || reaped) return; // (unreaped, its PID cannot be reused)
+    if (reaped) return; // (unreaped, its PID cannot be reused)
     try {
-      process.kill(child.pid, sig);
+      process.kill(started.pid, sig);
     } catch {
       // exited already
     }
   };
-  let started: { pid: number; fds: number[] };
-  try {
-    started = fsx().spawnPiped(path, argv0, kinds);
-  } catch (e) {
-    child.pid = undefined;
-    process.nextTick(() => child.emit('error', e));
-    return child as HelperProcess;
-  }
   child.pid = started.pid;
   let open = 0;
   const closed = () => {
@@ -75,4 +119,12 @@ export function spawnHelperProcess(path: string, argv0: string, kinds: readonly 
     closed();
   }
   return child as HelperProcess;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // closed already
+  }
 }

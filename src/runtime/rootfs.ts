@@ -9,7 +9,7 @@ import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
-import { killAllSandboxes } from './sandbox.js';
+import { killAllSandboxes, warmSandbox } from './sandbox.js';
 import { removeTree } from '../image/remove-tree.js';
 import { beforeExitRemoval, keepOnExit, removeOnExit } from '../image/exit-cleanup.js';
 import type { SnapshotMounts } from '../image/snapshots.js';
@@ -33,6 +33,8 @@ const stopSandboxes = (): void => killAllSandboxes(2000);
 
 export async function createRootfs(mounts: SnapshotMounts, opts: RootfsOptions = {}): Promise<Rootfs> {
   if (mounts.lowerDirs.length === 0) throw new TsbuildError('INVALID', 'a rootfs needs at least one lower dir (the snapshotter gives an empty one for an empty filesystem)');
+  // a run follows: its helper starts now (sandbox.ts's spare; the later runs find one waiting)
+  warmSandbox();
   // named by its owner's PID: `tsbuild prune` removes those of dead processes only
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), `${process.pid}-tsbuild-run-`));
   beforeExitRemoval(stopSandboxes);

@@ -10,7 +10,7 @@ import type { Readable, Writable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
 import { processRunning } from './proc-stat.js';
 import { createCgroup, defaultMemoryBytes, type Cgroup, type CgroupLimits } from './cgroup.js';
-import { spawnHelperProcess, type PipeKind } from './helper-process.js';
+import { attachHelper, discardHelper, spawnHelperProcess, startHelper, type PipeKind, type StartedHelper } from './helper-process.js';
 
 export interface SandboxUser {
   uid: number;
@@ -119,7 +119,7 @@ export async function runSandbox(spec: SandboxSpec, helper = sandboxHelperPath()
   const wantsCgroup = spec.limits !== undefined && Object.values(spec.limits).some((v) => v !== undefined);
   // encoded before the cgroup exists, so a bad spec leaves nothing to clean up
   const probe = encodeSpec(spec);
-  const cgroup = wantsCgroup ? createCgroup('run', spec.limits!, { freezer: false }) : undefined;
+  const cgroup = wantsCgroup ? (takeSpareCgroup(spec.limits!) ?? createCgroup('run', spec.limits!, { freezer: false })) : undefined;
   const encoded = cgroup ? encodeSpec(spec, { cgroupProcs: cgroup.procsFiles }) : probe;
   let attached: Promise<NetAttachment | undefined> = Promise.resolve(undefined);
   let outcome: { result: SandboxResult } | { error: TsbuildError };
@@ -145,12 +145,9 @@ function spawnHelper(
   onAttach: (p: Promise<NetAttachment | undefined>) => void,
   done: (o: { result: SandboxResult } | { error: TsbuildError }) => void,
 ): void {
-  // an empty environment: nothing of the host's reaches PID 1 (the command gets spec.env only);
-  // fd 5 carries eth0's configuration for network 'private'
-  const stdio: PipeKind[] = ['null', 'w', 'w', 'r', 'w'];
-  if (spec.network === 'private') stdio.push('r');
-  // posix_spawn, not child_process.spawn: no fork of the Node process (helper-process.ts)
-  const child = spawnHelperProcess(helper, 'tsbuild-sandbox', stdio);
+  // the spare started for this run when there is one, else a helper started now
+  const spareHelper = takeSpareHelper(helper);
+  const child = spareHelper ? attachHelper(spareHelper) : spawnHelperProcess(helper, 'tsbuild-sandbox', HELPER_STDIO);
   const pid = child.pid; // undefined when the spawn failed (reported by 'error')
   if (pid !== undefined) live.add(pid);
   const status: Buffer[] = [];
@@ -183,8 +180,12 @@ function spawnHelper(
   const specPipe = child.stdio[3] as Writable;
   specPipe.on('error', () => {}); // the helper may exit before reading (reported via status)
   specPipe.end(encoded);
-  const netPipe = (child.stdio as unknown[])[5] as Writable | undefined;
-  netPipe?.on('error', () => {});
+  // the next run's helper and cgroup are made while this one runs (this thread waits meanwhile)
+  if (pid !== undefined) setImmediate(() => prestartSandbox(helper, cgroup ? spec.limits : undefined));
+  const fd5 = child.stdio[5] as Writable | undefined;
+  fd5?.on('error', () => {});
+  const netPipe = spec.network === 'private' ? fd5 : undefined;
+  if (!netPipe) fd5?.end(); // (the helper closes its end for the other networks)
   let scanned = 0;
   (child.stdio[4] as Readable).on('data', (d: Buffer) => {
     status.push(d);
@@ -252,9 +253,125 @@ function spawnHelper(
 /** Helpers still running, so an exiting Node process can take them down (see killAllSandboxes). */
 const live = new Set<number>();
 
+/** Every helper's fds: none (stdin, the helper makes its own), stdout, stderr, the spec, the status
+ *  lines, eth0's configuration (network 'private'; the helper closes it for the others). An empty
+ *  environment: nothing of the host's reaches PID 1 (the command gets spec.env only). */
+const HELPER_STDIO: readonly PipeKind[] = ['null', 'w', 'w', 'r', 'w', 'r'];
+
+/** How long a spare waits for a run before it is ended (a build's RUNs come well within it). */
+const SPARE_IDLE_MS = 2000;
+
+/**
+ * The spare: what the next run needs that does not depend on its spec, made while a run runs
+ * (this thread mostly waits then). A helper that has exec'd, re-exec'd itself from its sealed
+ * memfd, set PDEATHSIG and blocks reading its spec (fd 3), nothing else: every isolation step
+ * happens after the spec, as for a helper started by the run itself; it takes the helper's exec
+ * (~3 ms of this thread in posix_spawn's vfork) and its loading (~5 ms) off the next run's path.
+ * And a cgroup with the limits of this run, taken by the next run if its limits are the same
+ * (mkdir and limit writes in each v1 hierarchy: 1-3 ms of this thread). The spare never outlives
+ * us: the helper dies with us (PDEATHSIG, end of file on fd 3), killAllSandboxes ends both on
+ * SIGINT/SIGTERM, an exit handler removes the cgroup (a SIGKILL leaves it to sweepCgroups), and
+ * what no run takes within SPARE_IDLE_MS is ended.
+ */
+const spare: {
+  helper?: { path: string; started: StartedHelper };
+  cgroup?: { key: string; group: Cgroup };
+  timer?: NodeJS.Timeout;
+} = {};
+let exitHooked = false;
+
+/** Prepares a spare helper (and a cgroup for LIMITS) for the next run, unless one waits already.
+ *  Never throws: the run then makes its own, and reports what fails. */
+export function prestartSandbox(helper = sandboxHelperPath(), limits?: CgroupLimits): void {
+  if (spare.helper?.path !== helper) {
+    dropSpareHelper();
+    try {
+      spare.helper = { path: helper, started: startHelper(helper, 'tsbuild-sandbox', HELPER_STDIO) };
+    } catch {
+      // the run starts its own
+    }
+  }
+  const key = limits && cgroupKey(limits);
+  if (key !== undefined && spare.cgroup?.key !== key) {
+    dropSpareCgroup();
+    try {
+      spare.cgroup = { key, group: createCgroup('run', limits!, { freezer: false }) };
+    } catch {
+      // the run makes its own
+    }
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', dropSpare);
+    }
+  }
+  if (spare.timer) clearTimeout(spare.timer);
+  spare.timer = setTimeout(dropSpare, SPARE_IDLE_MS).unref();
+}
+
+/** Starts a spare of the default helper unless a spare (of any helper) waits: for a first run,
+ *  as early as its rootfs is prepared (rootfs.ts), so its helper starts while that goes on. */
+export function warmSandbox(): void {
+  if (!spare.helper) prestartSandbox();
+}
+
+/** Ends the spare helper and removes the spare cgroup, if any (no run has taken them). */
+export function dropSpare(): void {
+  if (spare.timer) clearTimeout(spare.timer);
+  spare.timer = undefined;
+  dropSpareHelper();
+  dropSpareCgroup();
+}
+
+function dropSpareHelper(): void {
+  const h = spare.helper;
+  spare.helper = undefined;
+  if (h) void discardHelper(h.started);
+}
+
+function dropSpareCgroup(): void {
+  const c = spare.cgroup;
+  spare.cgroup = undefined;
+  // an empty group: removed right away (synchronously, as an exit handler needs it)
+  if (c) void c.group.remove();
+}
+
+/** The spare helper for HELPER, if it is still waiting (a stray signal may have ended it). */
+function takeSpareHelper(helper: string): StartedHelper | undefined {
+  const h = spare.helper;
+  if (!h || h.path !== helper || !processRunning(h.started.pid)) {
+    dropSpareHelper();
+    return undefined;
+  }
+  spare.helper = undefined;
+  return h.started;
+}
+
+/** The spare cgroup if it was made with these LIMITS. */
+function takeSpareCgroup(limits: CgroupLimits): Cgroup | undefined {
+  const c = spare.cgroup;
+  if (!c || c.key !== cgroupKey(limits)) return undefined;
+  spare.cgroup = undefined;
+  return c.group;
+}
+
+function cgroupKey(limits: CgroupLimits): string {
+  return JSON.stringify(Object.entries(limits).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** The spare helper's PID and the spare cgroup's directories, for tests. */
+export function spareOf(): { pid?: number; cgroupPaths?: readonly string[] } {
+  return { ...(spare.helper ? { pid: spare.helper.started.pid } : {}), ...(spare.cgroup ? { cgroupPaths: spare.cgroup.group.paths } : {}) };
+}
+
+/** The spare helper's PID, for tests. */
+export function sparePid(): number | undefined {
+  return spare.helper?.started.pid;
+}
+
 /** Synchronously asks every running helper to kill its sandbox and waits (up to `waitMs`) until
  *  they are gone, so files can be removed after it (for exit and signal handlers). */
 export function killAllSandboxes(waitMs = 0): void {
+  dropSpare();
   for (const pid of live) {
     if (pid <= 1) continue; // never a broadcast
     try {
