@@ -564,7 +564,9 @@ static napi_value js_spawnpiped(napi_env env, napi_callback_info info) {
 }
 
 /* waitpid(pid) -> Promise<{ code, signal }>: waits for the child on the thread pool and reaps it
- * (code: its exit status, or null when a signal ended it; signal: that signal's number, or null). */
+ * (code: its exit status, or null when a signal ended it; signal: that signal's number, or null).
+ * waitpid(pid, true) -> { code, signal } | null: reaps it now if it has exited (WNOHANG), without
+ * the thread pool, whose threads may all be busy with fsyncs; null while it still runs. */
 struct wait_work {
   napi_async_work work;
   napi_deferred deferred;
@@ -581,6 +583,19 @@ static void wait_execute(napi_env env, void *data) {
   w->err = r < 0 ? errno : 0;
 }
 
+/* { code, signal } of a wait status */
+static napi_value wait_status_object(napi_env env, int st) {
+  napi_value out, code, sig;
+  napi_create_object(env, &out);
+  if (WIFEXITED(st)) napi_create_int32(env, WEXITSTATUS(st), &code);
+  else napi_get_null(env, &code);
+  if (WIFSIGNALED(st)) napi_create_int32(env, WTERMSIG(st), &sig);
+  else napi_get_null(env, &sig);
+  napi_set_named_property(env, out, "code", code);
+  napi_set_named_property(env, out, "signal", sig);
+  return out;
+}
+
 static void wait_complete(napi_env env, napi_status status, void *data) {
   struct wait_work *w = data;
   if (status != napi_ok || w->err) {
@@ -589,28 +604,39 @@ static void wait_complete(napi_env env, napi_status status, void *data) {
     snprintf(msg, sizeof msg, "waitpid %d: %s", (int)w->pid, strerror(err));
     reject_errno(env, w->deferred, msg, err);
   } else {
-    napi_value out, code, sig;
-    napi_create_object(env, &out);
-    if (WIFEXITED(w->status)) napi_create_int32(env, WEXITSTATUS(w->status), &code);
-    else napi_get_null(env, &code);
-    if (WIFSIGNALED(w->status)) napi_create_int32(env, WTERMSIG(w->status), &sig);
-    else napi_get_null(env, &sig);
-    napi_set_named_property(env, out, "code", code);
-    napi_set_named_property(env, out, "signal", sig);
-    napi_resolve_deferred(env, w->deferred, out);
+    napi_resolve_deferred(env, w->deferred, wait_status_object(env, w->status));
   }
   napi_delete_async_work(env, w->work);
   free(w);
 }
 
 static napi_value js_waitpid(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t pid = 0;
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
-    napi_throw_type_error(env, NULL, "waitpid(pid)");
+  bool now = false;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0 ||
+      (argc > 1 && napi_get_value_bool(env, argv[1], &now) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "waitpid(pid[, now])");
     return NULL;
+  }
+  if (now) {
+    int st = 0;
+    pid_t r;
+    do r = waitpid(pid, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+      char what[16];
+      snprintf(what, sizeof what, "%d", (int)pid);
+      return throw_errno(env, "waitpid", what, errno);
+    }
+    if (r == 0) {
+      napi_value none;
+      napi_get_null(env, &none);
+      return none;
+    }
+    return wait_status_object(env, st);
   }
   struct wait_work *w = calloc(1, sizeof *w);
   if (!w) return throw_errno(env, "waitpid", "", ENOMEM);

@@ -28,6 +28,17 @@ export interface HelperProcess extends EventEmitter {
   on(event: 'error', listener: (e: Error) => void): this;
 }
 
+interface WaitStatus {
+  code: number | null;
+  signal: number | null;
+}
+
+/** fsx's waitpid(pid, true) (native/fsx.c): reaps an exited child on this thread, without a
+ *  thread-pool round trip (its threads may all be in fsyncs); null while the child still runs. */
+function waitNow(pid: number): WaitStatus | null {
+  return (fsx() as unknown as { waitpid(pid: number, now: true): WaitStatus | null }).waitpid(pid, true);
+}
+
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]));
 
 /** A helper that runs but whose pipes are not streams yet (startHelper): nothing of it keeps
@@ -93,17 +104,22 @@ export function attachHelper(started: StartedHelper): HelperProcess {
   };
   child.pid = started.pid;
   let open = 0;
+  const reap = (r: WaitStatus) => {
+    reaped = true;
+    child.emit('close', r.code, r.signal === null ? null : (signalNames.get(r.signal) ?? null));
+  };
   const closed = () => {
     if (--open > 0) return;
-    void fsx()
-      .waitpid(started.pid)
-      .then(
-        (r) => {
-          reaped = true;
-          child.emit('close', r.code, r.signal === null ? null : (signalNames.get(r.signal) ?? null));
-        },
-        (e: unknown) => child.emit('error', e),
-      );
+    // it closed its pipes by exiting: mostly reaped right here, else waited for on the thread pool
+    let now: WaitStatus | null;
+    try {
+      now = waitNow(started.pid);
+    } catch (e) {
+      child.emit('error', e);
+      return;
+    }
+    if (now) reap(now);
+    else void fsx().waitpid(started.pid).then(reap, (e: unknown) => child.emit('error', e));
   };
   kinds.forEach((kind, i) => {
     if (kind === 'null') return;

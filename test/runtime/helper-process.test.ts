@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { spawnHelperProcess } from '../../src/runtime/helper-process.js';
 import { processRunning } from '../../src/runtime/proc-stat.js';
@@ -36,4 +41,26 @@ test('helper process: a signal ends it (named as Node names it); a missing binar
   assert.equal(e.pid, undefined);
   const [err] = (await once(e, 'error')) as [NodeJS.ErrnoException];
   assert.match(err.message, /posix_spawn \/nonexistent\/helper/);
+});
+
+test('helper process: reaped without the thread pool when it has exited (its threads may all be busy, e.g. in fsyncs)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbuild-busy-pool-'));
+  // every thread of the pool (UV_THREADPOOL_SIZE, default 4) blocks in the open of a FIFO nobody writes
+  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const fifos = Array.from({ length: size }, (_, i) => join(dir, `f${i}`));
+  for (const f of fifos) execFileSync('mkfifo', [f]);
+  const blocked = fifos.map((f) => open(f, 'r'));
+  try {
+    const c = spawnHelperProcess('/bin/sh', 'sh', ['r', 'w']);
+    (c.stdio[0] as Writable).end('echo done; exit 5\n');
+    const closed = once(c, 'close');
+    assert.equal(await text(c.stdio[1] as Readable), 'done\n');
+    const late = new Promise((r) => setTimeout(() => r('late'), 3000).unref());
+    assert.deepEqual(await Promise.race([closed, late]), [5, null]);
+  } finally {
+    // let the pool go: a writer for each FIFO
+    for (const f of fifos) closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+    for (const h of await Promise.all(blocked)) await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
