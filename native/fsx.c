@@ -38,6 +38,8 @@
 #include "blob-writer.h"
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/wait.h>
 #include <pthread.h>
 
@@ -482,21 +484,81 @@ static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   return queue_promise(env, "fsx.syncfs", sync_execute, sync_complete, w, &w->deferred, &w->work);
 }
 
-/* spawnPiped(path, argv0, kinds) -> { pid, fds }: runs PATH (argv [ARGV0], an empty environment,
- * every signal at its default and none blocked) with, for child fd i, kinds[i]: "null" (/dev/null:
- * read on fd 0, write on the others), "r" (a pipe the child reads: fds[i] is our write end) or "w"
- * (one it writes: fds[i] our read end); fds[i] is -1 for "null". Our ends are close-on-exec. The
- * child must be reaped (waitpid). */
+/* The sealed copy spawnPiped(..., sealed) runs: PATH's bytes in a memfd named ARGV0 that can no
+ * longer be written, grown or shrunk, made once and kept (close-on-exec) while PATH names the same
+ * file, unchanged (device, inode, size, mtime, ctime). */
+static struct {
+  char path[PATH_BUF], name[NAME_BUF];
+  struct stat st;
+  int fd;
+} sealed_exe = {.fd = -1};
+
+static int same_file(const struct stat *a, const struct stat *b) {
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+         a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The sealed copy of PATH (an fd >= 64, above any fd a child is given), -1 when PATH is a script
+ * (its interpreter must open it by name, and the close-on-exec copy is gone by then: the script
+ * runs from PATH), or -errno. */
+static int sealed_copy(const char *path, const char *name) {
+  struct stat st;
+  if (stat(path, &st) < 0) return -errno;
+  if (sealed_exe.fd >= 0 && !strcmp(sealed_exe.path, path) && !strcmp(sealed_exe.name, name) && same_file(&sealed_exe.st, &st))
+    return sealed_exe.fd;
+  int in = open(path, O_RDONLY | O_CLOEXEC);
+  if (in < 0) return -errno;
+  char magic[2];
+  if (pread(in, magic, 2, 0) == 2 && magic[0] == '#' && magic[1] == '!') {
+    close(in);
+    return -1;
+  }
+  int mfd = -1, err = 0;
+  if (fstat(in, &st) < 0 || (mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)) < 0) err = errno;
+  for (off_t off = 0; !err && off < st.st_size;) {
+    ssize_t w = sendfile(mfd, in, &off, (size_t)(st.st_size - off));
+    if (w <= 0) err = w < 0 ? errno : EIO;
+  }
+  close(in);
+  if (!err && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) err = errno;
+  int high = err ? -1 : fcntl(mfd, F_DUPFD_CLOEXEC, 64);
+  if (!err && high < 0) err = errno;
+  if (mfd >= 0) close(mfd);
+  if (err) return -err;
+  if (sealed_exe.fd >= 0) close(sealed_exe.fd);
+  snprintf(sealed_exe.path, sizeof sealed_exe.path, "%s", path);
+  snprintf(sealed_exe.name, sizeof sealed_exe.name, "%s", name);
+  sealed_exe.st = st;
+  sealed_exe.fd = high;
+  return high;
+}
+
+/* spawnPiped(path, argv0, kinds[, sealed]) -> { pid, fds }: runs PATH (argv [ARGV0], an empty
+ * environment, every signal at its default and none blocked) with, for child fd i, kinds[i]: "null"
+ * (/dev/null: read on fd 0, write on the others), "r" (a pipe the child reads: fds[i] is our write
+ * end) or "w" (one it writes: fds[i] our read end); fds[i] is -1 for "null". Our ends are
+ * close-on-exec. The child must be reaped (waitpid). With SEALED true, what runs is a sealed memfd
+ * copy of PATH named ARGV0, made once for the spawns that follow (sealed_copy; a script runs from
+ * PATH): the sandbox helper, which otherwise copies itself into one and executes that at every run
+ * (CVE-2019-5736), finds itself running from it already. */
 static napi_value js_spawnpiped(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char path[PATH_BUF], arg0[NAME_BUF];
   uint32_t n = 0;
+  bool sealed = false;
   if (argc < 3 || get_string(env, argv[0], path, sizeof path) < 0 || get_string(env, argv[1], arg0, sizeof arg0) < 0) return NULL;
-  if (napi_get_array_length(env, argv[2], &n) != napi_ok || n == 0 || n > 16) {
-    napi_throw_type_error(env, NULL, "spawnPiped(path, argv0, kinds): 1 to 16 kinds");
+  if (napi_get_array_length(env, argv[2], &n) != napi_ok || n == 0 || n > 16 || (argc > 3 && napi_get_value_bool(env, argv[3], &sealed) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "spawnPiped(path, argv0, kinds[, sealed]): 1 to 16 kinds");
     return NULL;
+  }
+  char exe[64];
+  if (sealed) {
+    int fd = sealed_copy(path, arg0);
+    if (fd < -1) return throw_errno(env, "sealed copy of", path, -fd);
+    sealed = fd >= 0;
+    snprintf(exe, sizeof exe, "/proc/self/fd/%d", fd);
   }
   int ours[16], theirs[16], err = 0;
   for (uint32_t i = 0; i < n; i++) ours[i] = theirs[i] = -1;
@@ -539,7 +601,8 @@ static napi_value js_spawnpiped(napi_env env, napi_callback_info info) {
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *args[] = {arg0, NULL};
     char *envp[] = {NULL};
-    err = posix_spawn(&pid, path, &fa, &at, args, envp);
+    /* (the child opens /proc/self/fd/N before exec closes its close-on-exec fds) */
+    err = posix_spawn(&pid, sealed ? exe : path, &fa, &at, args, envp);
   }
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);

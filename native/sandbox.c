@@ -431,12 +431,20 @@ static void read_spec(struct spec *sp) {
 
 /* ---- CVE-2019-5736: run from a sealed memfd, never from the file on disk ------------------ */
 
+/* Unless already running from one (a caller may start us from a sealed copy it keeps), copies the
+ * binary into a sealed memfd and executes that. */
+
 static void reexec_sealed(char **argv) {
   char self[64];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {
     self[n] = 0;
-    if (strncmp(self, "/memfd:tsbuild-sandbox", 22) == 0) return;
+    if (strncmp(self, "/memfd:tsbuild-sandbox", 22) == 0) {
+      /* started from the sealed copy the caller keeps (fsx.c's spawnPiped(..., sealed)): exec named
+       * us after the fd's path; the same name as after our own re-exec below */
+      prctl(PR_SET_NAME, "memfd:tsbuild-sandbox", 0, 0, 0);
+      return;
+    }
   }
   int in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   if (in < 0) die_errno("open", "/proc/self/exe");

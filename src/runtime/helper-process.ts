@@ -50,9 +50,19 @@ export interface StartedHelper {
   readonly kinds: readonly PipeKind[];
 }
 
+export interface HelperOptions {
+  /** Run PATH from a sealed memfd copy (named argv0) that fsx makes once and keeps: it can be
+   *  neither written nor replaced (CVE-2019-5736), and the sandbox helper, which finds itself
+   *  running from one, does not copy and re-execute itself at every run. */
+  sealed?: boolean;
+}
+
+/** fsx's spawnPiped with its `sealed` argument (native/fsx.c). */
+type SpawnPiped = (path: string, argv0: string, kinds: readonly PipeKind[], sealed?: boolean) => { pid: number; fds: number[] };
+
 /** Starts PATH with the pipes KINDS asks for; throws when it cannot be started. */
-export function startHelper(path: string, argv0: string, kinds: readonly PipeKind[]): StartedHelper {
-  const started = fsx().spawnPiped(path, argv0, kinds);
+export function startHelper(path: string, argv0: string, kinds: readonly PipeKind[], opts: HelperOptions = {}): StartedHelper {
+  const started = (fsx() as unknown as { spawnPiped: SpawnPiped }).spawnPiped(path, argv0, kinds, opts.sealed === true);
   return { pid: started.pid, fds: started.fds, kinds: [...kinds] };
 }
 
@@ -73,10 +83,10 @@ export function discardHelper(h: StartedHelper): Promise<void> {
     );
 }
 
-export function spawnHelperProcess(path: string, argv0: string, kinds: readonly PipeKind[]): HelperProcess {
+export function spawnHelperProcess(path: string, argv0: string, kinds: readonly PipeKind[], opts: HelperOptions = {}): HelperProcess {
   let started: StartedHelper;
   try {
-    started = startHelper(path, argv0, kinds);
+    started = startHelper(path, argv0, kinds, opts);
   } catch (e) {
     const child = new EventEmitter() as EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
     child.pid = undefined;

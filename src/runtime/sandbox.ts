@@ -147,7 +147,7 @@ function spawnHelper(
 ): void {
   // the spare started for this run when there is one, else a helper started now
   const spareHelper = takeSpareHelper(helper);
-  const child = spareHelper ? attachHelper(spareHelper) : spawnHelperProcess(helper, 'tsbuild-sandbox', HELPER_STDIO);
+  const child = spareHelper ? attachHelper(spareHelper) : spawnHelperProcess(helper, 'tsbuild-sandbox', HELPER_STDIO, { sealed: true });
   const pid = child.pid; // undefined when the spawn failed (reported by 'error')
   if (pid !== undefined) live.add(pid);
   const status: Buffer[] = [];
@@ -286,7 +286,7 @@ export function prestartSandbox(helper = sandboxHelperPath(), limits?: CgroupLim
   if (spare.helper?.path !== helper) {
     dropSpareHelper();
     try {
-      spare.helper = { path: helper, started: startHelper(helper, 'tsbuild-sandbox', HELPER_STDIO) };
+      spare.helper = { path: helper, started: startHelper(helper, 'tsbuild-sandbox', HELPER_STDIO, { sealed: true }) };
     } catch {
       // the run starts its own
     }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, mkdtempSync, openSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,41 @@ test('helper process: reaped without the thread pool when it has exited (its thr
     // let the pool go: a writer for each FIFO
     for (const f of fifos) closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
     for (const h of await Promise.all(blocked)) await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('helper process, sealed: runs from one sealed memfd copy, reused while the file is unchanged and made again when it changes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbuild-sealed-'));
+  try {
+    const sh = join(dir, 'sh');
+    copyFileSync('/bin/sh', sh);
+    chmodSync(sh, 0o755);
+    const start = () => {
+      const c = spawnHelperProcess(sh, 'sealed-sh', ['r', 'w'], { sealed: true });
+      const exe = statSync(`/proc/${c.pid}/exe`);
+      return { c, exe, link: readlinkSync(`/proc/${c.pid}/exe`) };
+    };
+    const a = start();
+    const b = start();
+    assert.match(a.link, /^\/memfd:sealed-sh \(deleted\)$/);
+    assert.equal(a.exe.ino, b.exe.ino, 'one copy for both');
+    // sealed: not even root can write to what runs (CVE-2019-5736)
+    assert.throws(() => writeFileSync(`/proc/${a.c.pid}/exe`, 'x', { flag: 'r+' }), /EPERM|ETXTBSY|EACCES/);
+    for (const { c } of [a, b]) {
+      const closed = once(c, 'close');
+      (c.stdio[0] as Writable).end('echo ran; exit 4\n');
+      assert.equal(await text(c.stdio[1] as Readable), 'ran\n');
+      assert.deepEqual(await closed, [4, null]);
+    }
+    utimesSync(sh, new Date(), new Date(Date.now() + 5000));
+    const c = start();
+    assert.notEqual(c.exe.ino, a.exe.ino, 'a changed file is copied again');
+    const closed = once(c.c, 'close');
+    (c.c.stdio[0] as Writable).end('exit 0\n');
+    await text(c.c.stdio[1] as Readable);
+    await closed;
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
