@@ -434,12 +434,23 @@ static void read_spec(struct spec *sp) {
 /* Unless already running from one (a caller may start us from a sealed copy it keeps), copies the
  * binary into a sealed memfd and executes that. */
 
+/* Whether what runs is a memfd that can no longer be written, grown, shrunk or unsealed: a name
+ * alone is no proof (an unsealed memfd may carry it too), its seals are. */
+static int self_sealed(void) {
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int seals = fcntl(fd, F_GET_SEALS);
+  close(fd);
+  const int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+  return seals >= 0 && (seals & want) == want;
+}
+
 static void reexec_sealed(char **argv) {
   char self[64];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n > 0) {
     self[n] = 0;
-    if (strncmp(self, "/memfd:tsbuild-sandbox", 22) == 0) {
+    if (strncmp(self, "/memfd:tsbuild-sandbox", 22) == 0 && self_sealed()) {
       /* started from the sealed copy the caller keeps (fsx.c's spawnPiped(..., sealed)): exec named
        * us after the fd's path; the same name as after our own re-exec below */
       prctl(PR_SET_NAME, "memfd:tsbuild-sandbox", 0, 0, 0);

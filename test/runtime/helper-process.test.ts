@@ -2,13 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, copyFileSync, mkdtempSync, openSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { spawnHelperProcess } from '../../src/runtime/helper-process.js';
 import { processRunning } from '../../src/runtime/proc-stat.js';
+import { sandboxHelperPath } from '../../src/runtime/sandbox.js';
+
+const helperBin = sandboxHelperPath();
 
 const text = async (r: Readable) => {
   const parts: Buffer[] = [];
@@ -98,4 +101,32 @@ test('helper process, sealed: runs from one sealed memfd copy, reused while the 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('sandbox helper: started from an unsealed memfd that carries the sealed copy\'s name, it still runs from a sealed copy of its own', { skip: !existsSync(helperBin) && 'native helper not built' }, () => {
+  // python's memfd_create gives an unsealed memfd named tsbuild-sandbox; the helper waits for its
+  // spec on fd 3 (a pipe python keeps open), so what it runs from can be looked at meanwhile
+  const script = `
+import os, sys, fcntl, time
+def mfd(sealed):
+    fd = os.memfd_create('tsbuild-sandbox', os.MFD_ALLOW_SEALING)
+    os.write(fd, open(sys.argv[1], 'rb').read())
+    if sealed: fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+    return fcntl.fcntl(fd, fcntl.F_DUPFD, 100)  # (clear of fd 3, the spec's)
+for sealed in (False, True):
+    fd = mfd(sealed)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(r, 3)
+        os.execv('/proc/self/fd/%d' % fd, ['tsbuild-sandbox'])
+    time.sleep(0.3)
+    exe = os.open('/proc/%d/exe' % pid, os.O_RDONLY)
+    same = os.fstat(exe).st_ino == os.fstat(fd).st_ino
+    print('sealed' if sealed else 'unsealed', fcntl.fcntl(exe, fcntl.F_GET_SEALS) & 15, 'same' if same else 'own')
+    os.kill(pid, 9); os.waitpid(pid, 0)
+`;
+  const out = execFileSync('python3', ['-c', script, helperBin], { encoding: 'utf8' });
+  // 15: SEAL, SHRINK, GROW and WRITE; an unsealed memfd is not trusted, a sealed one is used as it is
+  assert.equal(out, 'unsealed 15 own\nsealed 15 same\n');
 });
