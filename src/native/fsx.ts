@@ -42,12 +42,16 @@ export interface Fsx {
    * unblocked): no fork of the Node process. For child fd i, `kinds[i]`: 'null' (/dev/null,
    * read-only on fd 0, write-only on the others), 'r' (a pipe the child reads; `fds[i]` is our
    * write end) or 'w' (one it writes; our read end); -1 for 'null'. Our ends are close-on-exec.
-   * The child must be reaped with `waitpid`.
+   * The child must be reaped with `waitpid`. `sealed`: what runs is a sealed memfd copy of `path`
+   * named `argv0`, made once and kept while `path` names the same unchanged file (a script runs
+   * from its path): it can be neither written nor replaced (CVE-2019-5736).
    */
-  spawnPiped(path: string, argv0: string, kinds: readonly ('null' | 'r' | 'w')[]): { pid: number; fds: number[] };
+  spawnPiped(path: string, argv0: string, kinds: readonly ('null' | 'r' | 'w')[], sealed?: boolean): { pid: number; fds: number[] };
   /** Waits for the child `pid` on the thread pool and reaps it: its exit code, or the signal
    *  number that ended it (the other null). */
   waitpid(pid: number): Promise<{ code: number | null; signal: number | null }>;
+  /** `now`: reaps `pid` on this thread if it has exited (WNOHANG), else null. */
+  waitpid(pid: number, now: true): { code: number | null; signal: number | null } | null;
   /** A queue of filesystem calls run in order on a thread of its own (see fs-ops.ts). */
   opQueue(): OpQueueHandle;
   opPush(q: OpQueueHandle, kind: number, a: string, b: string, n1: number, n2: number, soft: boolean): void;

@@ -36,7 +36,7 @@ interface WaitStatus {
 /** fsx's waitpid(pid, true) (native/fsx.c): reaps an exited child on this thread, without a
  *  thread-pool round trip (its threads may all be in fsyncs); null while the child still runs. */
 function waitNow(pid: number): WaitStatus | null {
-  return (fsx() as unknown as { waitpid(pid: number, now: true): WaitStatus | null }).waitpid(pid, true);
+  return fsx().waitpid(pid, true);
 }
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]));
@@ -57,12 +57,9 @@ export interface HelperOptions {
   sealed?: boolean;
 }
 
-/** fsx's spawnPiped with its `sealed` argument (native/fsx.c). */
-type SpawnPiped = (path: string, argv0: string, kinds: readonly PipeKind[], sealed?: boolean) => { pid: number; fds: number[] };
-
 /** Starts PATH with the pipes KINDS asks for; throws when it cannot be started. */
 export function startHelper(path: string, argv0: string, kinds: readonly PipeKind[], opts: HelperOptions = {}): StartedHelper {
-  const started = (fsx() as unknown as { spawnPiped: SpawnPiped }).spawnPiped(path, argv0, kinds, opts.sealed === true);
+  const started = fsx().spawnPiped(path, argv0, kinds, opts.sealed === true);
   return { pid: started.pid, fds: started.fds, kinds: [...kinds] };
 }
 
