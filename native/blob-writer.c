@@ -115,16 +115,18 @@ static void free_blocks(struct block *b) {
   }
 }
 
-/* A block the hasher fills (a spare one when there is one; the lock held). */
-static struct block *take_block(struct blobw *w) {
-  while (!w->err && w->wqueued >= LIMIT / 2) pthread_cond_wait(&w->room, &w->mu);
-  struct block *b = w->spare;
-  if (b) {
+/* An empty block of CAP bytes for bytes of this kind (hashed or not): a spare one when it is of
+ * BLOCK bytes and there is one, else a new one; NULL when out of memory (the lock held, dropped
+ * while allocating). */
+static struct block *new_block(struct blobw *w, size_t cap, bool hash) {
+  struct block *b = NULL;
+  if (cap == BLOCK && w->spare) {
+    b = w->spare;
     w->spare = b->next;
     w->nspare--;
   } else {
     pthread_mutex_unlock(&w->mu);
-    b = aligned_alloc(ALIGN, sizeof *b + BLOCK);
+    b = aligned_alloc(ALIGN, (sizeof *b + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
     pthread_mutex_lock(&w->mu);
     if (!b) return NULL;
     b->marks = NULL;
@@ -132,11 +134,17 @@ static struct block *take_block(struct blobw *w) {
   }
   b->next = NULL;
   b->len = 0;
-  b->cap = BLOCK;
-  b->hash = true;
+  b->cap = cap;
+  b->hash = hash;
   b->nmarks = 0;
   b->total = 0;
   return b;
+}
+
+/* A block the hasher fills, once the writer's queue has room (the lock held). */
+static struct block *take_block(struct blobw *w) {
+  while (!w->err && w->wqueued >= LIMIT / 2) pthread_cond_wait(&w->room, &w->mu);
+  return new_block(w, BLOCK, true);
 }
 
 /* Hands a block to the writer (the lock held). */
@@ -451,26 +459,8 @@ static void seal(struct blobw *w) {
 static struct block *open_block(struct blobw *w, bool hash, size_t want) {
   if (w->open && (w->open->len == w->open->cap || w->open->total >= BLOCK || w->open->hash != hash)) seal(w);
   if (w->open) return w->open;
-  size_t cap = want > BLOCK ? want : BLOCK;
-  struct block *b = NULL;
-  if (cap == BLOCK && w->spare) {
-    b = w->spare;
-    w->spare = b->next;
-    w->nspare--;
-  } else {
-    pthread_mutex_unlock(&w->mu);
-    b = aligned_alloc(ALIGN, (sizeof *b + cap + ALIGN - 1) & ~(size_t)(ALIGN - 1));
-    pthread_mutex_lock(&w->mu);
-    if (!b) return NULL;
-    b->marks = NULL;
-    b->capmarks = 0;
-  }
-  b->next = NULL;
-  b->len = 0;
-  b->cap = cap;
-  b->hash = hash;
-  b->nmarks = 0;
-  b->total = 0;
+  struct block *b = new_block(w, want > BLOCK ? want : BLOCK, hash);
+  if (!b) return NULL;
   w->open = b;
   return b;
 }
