@@ -130,6 +130,21 @@ const WINDOW = 1 << 20;
 const SMALL_FILE = 256 << 10;
 const EMPTY = Buffer.alloc(0);
 
+/** This process's umask (from /proc: process.umask() without an argument is deprecated), read
+ *  once; 0o777 (every bit masked: always chmod) where it cannot be read. */
+let umaskValue: number | undefined;
+function processUmask(): number {
+  if (umaskValue === undefined) {
+    try {
+      const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+      umaskValue = m ? parseInt(m[1]!, 8) : 0o777;
+    } catch {
+      umaskValue = 0o777;
+    }
+  }
+  return umaskValue;
+}
+
 /** The header fields a donor must share with the new entry (besides its path's content). */
 function headerKey(h: TarHeader): string {
   return `${h.size}:${h.mode}:${h.uid}:${h.gid}:${h.mtime}`;
@@ -425,14 +440,19 @@ export class SnapshotTap implements LayerTap {
     this.ensureParent(parent);
     const abs = `${this.root}/${rel}`; // rel is a checked layer path (layer-writer's checkPath)
     switch (h.type) {
-      case 'dir':
-        this.ops.mkdir(abs, 0o700);
+      case 'dir': {
+        // made with its mode when mkdir gives exactly that (no umask bit, no setuid/setgid/sticky,
+        // no setgid parent handing its bit down): a chmod less per directory, ~20 µs of the op
+        // thread each, which the tar's end waits for; else made private and chmodded after
+        const plain = (h.mode & 0o7000) === 0 && (h.mode & processUmask()) === 0 && !this.setgidAt(parent);
+        this.ops.mkdir(abs, plain ? h.mode : 0o700);
         this.made.add(rel);
         if (this.needsChown(h, parent)) this.ops.lchown(abs, h.uid, h.gid);
-        this.ops.chmod(abs, h.mode);
+        if (!plain) this.ops.chmod(abs, h.mode);
         if (h.mode & 0o2000) this.setgidDirs.add(rel);
         this.dirTimes.push([abs, h.mtime]);
         return;
+      }
       case 'file': {
         // the identity as listed when the lister had it (no stat here: a COPY of 5,000 files saves
         // 5,000 of them); the bytes then come from a donor only for the content as listed
