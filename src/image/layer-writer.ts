@@ -293,7 +293,7 @@ async function* layerPieces(
   let from = 0; // the slab's bytes not yet handed on: [from, pos)
   let pos = 0;
   let at = 0; // offset in the tar
-  // (opts.ranges) file ranges to insert into the slab's bytes not yet handed on: [at - from, fd,
+  // (with `ranges`) file ranges to insert into the slab's bytes not yet handed on: [at - from, fd,
   // offset, length] each; handed on together with those bytes
   let marks: number[] = [];
   const piece = (): Buffer | GatheredBytes => {
