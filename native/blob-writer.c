@@ -88,7 +88,6 @@ struct blobw {
   size_t queued, wqueued;
   uint64_t size, written, flushed;
   EVP_MD_CTX *md;
-  bool hashed;
   int err;
   const char *err_call;
   char path[4096];
@@ -241,7 +240,6 @@ static void *blobw_hasher(void *arg) {
         }
         if (b->hash && EVP_DigestUpdate(w->md, at, n) != 1) e = EIO, call = "sha256";
         out->len += n;
-        out->total += n;
         if (out->len == out->cap) {
           pthread_mutex_lock(&w->mu);
           to_writer(w, out);

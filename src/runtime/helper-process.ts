@@ -33,11 +33,8 @@ interface WaitStatus {
   signal: number | null;
 }
 
-/** fsx's waitpid(pid, true) (native/fsx.c): reaps an exited child on this thread, without a
- *  thread-pool round trip (its threads may all be in fsyncs); null while the child still runs. */
-function waitNow(pid: number): WaitStatus | null {
-  return fsx().waitpid(pid, true);
-}
+/** A HelperProcess as it is being made. */
+type HelperChild = EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
 
 const signalNames = new Map(Object.entries(constants.signals).map(([name, n]) => [n as number, name as NodeJS.Signals]));
 
@@ -85,7 +82,7 @@ export function spawnHelperProcess(path: string, argv0: string, kinds: readonly 
   try {
     started = startHelper(path, argv0, kinds, opts);
   } catch (e) {
-    const child = new EventEmitter() as EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
+    const child = new EventEmitter() as HelperChild;
     child.pid = undefined;
     child.stdio = kinds.map(() => undefined);
     child.kill = () => {};
@@ -98,7 +95,7 @@ export function spawnHelperProcess(path: string, argv0: string, kinds: readonly 
 /** The started helper as a HelperProcess: its pipes become streams; 'close' once it is reaped. */
 export function attachHelper(started: StartedHelper): HelperProcess {
   const kinds = started.kinds;
-  const child = new EventEmitter() as EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
+  const child = new EventEmitter() as HelperChild;
   child.stdio = kinds.map(() => undefined);
   let reaped = false;
   child.kill = (sig) => {
@@ -120,7 +117,7 @@ export function attachHelper(started: StartedHelper): HelperProcess {
     // it closed its pipes by exiting: mostly reaped right here, else waited for on the thread pool
     let now: WaitStatus | null;
     try {
-      now = waitNow(started.pid);
+      now = fsx().waitpid(started.pid, true); // (no thread-pool round trip: its threads may all be in fsyncs)
     } catch (e) {
       child.emit('error', e);
       return;

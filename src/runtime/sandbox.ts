@@ -363,11 +363,6 @@ export function spareOf(): { pid?: number; cgroupPaths?: readonly string[] } {
   return { ...(spare.helper ? { pid: spare.helper.started.pid } : {}), ...(spare.cgroup ? { cgroupPaths: spare.cgroup.group.paths } : {}) };
 }
 
-/** The spare helper's PID, for tests. */
-export function sparePid(): number | undefined {
-  return spare.helper?.started.pid;
-}
-
 /** Synchronously asks every running helper to kill its sandbox and waits (up to `waitMs`) until
  *  they are gone, so files can be removed after it (for exit and signal handlers). */
 export function killAllSandboxes(waitMs = 0): void {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRuntime } from '../../src/runtime/index.js';
-import { dropSpare, spareOf, sparePid } from '../../src/runtime/sandbox.js';
+import { dropSpare, spareOf } from '../../src/runtime/sandbox.js';
 import { sweepCgroups, type CgroupLimits } from '../../src/runtime/cgroup.js';
 import { processRunning } from '../../src/runtime/proc-stat.js';
 import { scratch, sink } from './rootfs-fixture.js';
@@ -47,7 +47,7 @@ test('a run leaves a spare helper waiting for its spec; the next run takes it an
   dropSpare();
   assert.equal((await run('echo one')).stdout, 'one\n');
   await new Promise((r) => setImmediate(r));
-  const first = sparePid();
+  const first = spareOf().pid;
   assert.ok(first !== undefined && processRunning(first), 'a spare after a run');
   // it runs from a sealed memfd copy, never from the file on disk (CVE-2019-5736)
   const until = Date.now() + 1000;
@@ -57,17 +57,17 @@ test('a run leaves a spare helper waiting for its spec; the next run takes it an
   assert.deepEqual([r.exitCode, r.stdout], [3, 'two\n']);
   assert.ok(await gone(first), 'the spare ran the second run and is gone with it');
   await new Promise((r) => setImmediate(r));
-  const second = sparePid();
+  const second = spareOf().pid;
   assert.ok(second !== undefined && second !== first);
   dropSpare();
-  assert.equal(sparePid(), undefined);
+  assert.equal(spareOf().pid, undefined);
   assert.ok(await gone(second), 'a dropped spare is ended');
 });
 
 test('a spare ended by a stray signal is not used: the run starts its own helper', async () => {
   await run('true');
   await new Promise((r) => setImmediate(r));
-  const pid = sparePid()!;
+  const pid = spareOf().pid!;
   process.kill(pid, 'SIGTERM');
   assert.ok(await gone(pid));
   const r = await run('echo fine');
@@ -106,14 +106,14 @@ async function childSpare(how: 'exit' | 'hang') {
   writeFileSync(
     script,
     `import { createRuntime } from ${JSON.stringify(join(here, '../../src/runtime/index.ts'))};
-     import { spareOf, sparePid } from ${JSON.stringify(join(here, '../../src/runtime/sandbox.ts'))};
+     import { spareOf } from ${JSON.stringify(join(here, '../../src/runtime/sandbox.ts'))};
      import { snapshotMounts } from ${JSON.stringify(join(here, 'rootfs-fixture.ts'))};
      const rt = createRuntime({ tmpDir: ${JSON.stringify(s.mkdir(`spare-${how}-runs`))} });
      const fs = await rt.prepare(snapshotMounts(${JSON.stringify(s.dir)}, [${JSON.stringify(s.busybox)}]));
      await rt.run(fs, { args: ['true'], env: [], network: 'none', limits: { pidsMax: 50 } });
      await rt.release(fs);
      await new Promise((r) => setImmediate(r));
-     console.log('spare ' + sparePid() + ' ' + JSON.stringify(spareOf().cgroupPaths));
+     console.log('spare ' + spareOf().pid + ' ' + JSON.stringify(spareOf().cgroupPaths));
      ${how === 'hang' ? 'setInterval(() => {}, 1000);' : ''}`,
   );
   const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });

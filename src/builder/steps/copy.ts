@@ -519,7 +519,7 @@ function dirPrefix(dir: string): string {
 }
 
 function joinAbs(dir: string, name: string): string {
-  return dir === '/' ? '/' + name : `${dir}/${name}`;
+  return dirPrefix(dir) + name;
 }
 
 function baseName(p: string): string {
