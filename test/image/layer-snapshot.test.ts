@@ -55,6 +55,10 @@ test('a layer written with its snapshot: same blob as writeLayer, and the snapsh
       e({ path: 'g/sym', type: 'symlink', linkname: 'f', mode: 0o777 }),
       e({ path: 'plain', type: 'dir', mode: 0o755 }),
       e({ path: 'plain/f', type: 'file', size: 6, sourcePath: join(src, 'small') }),
+      // modes mkdir alone does not give (the umask's bits, sticky) and one it does
+      e({ path: 'tmp', type: 'dir', mode: 0o1777 }),
+      e({ path: 'wide', type: 'dir', mode: 0o777 }),
+      e({ path: 'x', type: 'dir', mode: 0o711 }),
     ];
     const s = await ImageStore.open(join(w, 'store'));
     const base = await writeLayer(s, [e({ path: 'base', type: 'file', size: 6, sourcePath: join(src, 'small') })]);
