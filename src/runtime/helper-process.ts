@@ -33,6 +33,9 @@ interface WaitStatus {
   signal: number | null;
 }
 
+/** How many times (1 ms apart) an exited helper's zombie is looked for before the thread pool waits. */
+const REAP_TRIES = 20;
+
 /** A HelperProcess as it is being made. */
 type HelperChild = EventEmitter & { pid: number | undefined; stdio: (Readable | Writable | undefined)[]; kill(s: NodeJS.Signals): void };
 
@@ -112,18 +115,24 @@ export function attachHelper(started: StartedHelper): HelperProcess {
     reaped = true;
     child.emit('close', r.code, r.signal === null ? null : (signalNames.get(r.signal) ?? null));
   };
-  const closed = () => {
-    if (--open > 0) return;
-    // it closed its pipes by exiting: mostly reaped right here, else waited for on the thread pool
+  // It closed its pipes by exiting, but the kernel closes a process's files a moment before it
+  // makes it a zombie: reaped here, tried again on a timer for a few ms, and only then waited for on
+  // the thread pool (whose threads may all be in fsyncs).
+  const tryReap = (tries: number) => {
     let now: WaitStatus | null;
     try {
-      now = fsx().waitpid(started.pid, true); // (no thread-pool round trip: its threads may all be in fsyncs)
+      now = fsx().waitpid(started.pid, true);
     } catch (e) {
       child.emit('error', e);
       return;
     }
     if (now) reap(now);
+    else if (tries > 0) setTimeout(() => tryReap(tries - 1), 1);
     else void fsx().waitpid(started.pid).then(reap, (e: unknown) => child.emit('error', e));
+  };
+  const closed = () => {
+    if (--open > 0) return;
+    tryReap(REAP_TRIES);
   };
   kinds.forEach((kind, i) => {
     if (kind === 'null') return;
