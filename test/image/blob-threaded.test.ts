@@ -161,3 +161,34 @@ test('GatheredBytes: file ranges inserted between bytes are read by the writer, 
     rmSync(w, { recursive: true, force: true });
   }
 });
+
+test('writers side by side share the process-wide block arena (and go past it) without mixing bytes; later writers reuse the blocks', { timeout: 180_000 }, async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-threaded-'));
+  try {
+    const s = store(w);
+    // five writers of 24 MiB each at once hold more 1 MiB blocks than the arena's 40 (queued or kept
+    // for reuse until they end): some blocks come from the arena, the rest are malloc'd
+    async function* slow(data: Buffer): AsyncGenerator<Uint8Array> {
+      for (const c of chunks(data, 1 << 20)) {
+        yield c;
+        await new Promise((r) => setImmediate(r)); // the writers' pushes interleave
+      }
+    }
+    const datas = Array.from({ length: 5 }, () => randomBytes(24 << 20));
+    const infos = await Promise.all(datas.map((d) => s.put(slow(d))));
+    infos.forEach((info, i) => {
+      assert.equal(info.digest, sha(datas[i]!), `writer ${i}'s digest`);
+      assert.ok(readFileSync(s.path(info.digest)).equals(datas[i]!), `writer ${i}'s bytes`);
+    });
+    // then one after another: each starts with blocks an earlier writer filled (arena and spare),
+    // whose old bytes must not leak into the new blob
+    for (const size of [3 << 20, 1, (2 << 20) + 17]) {
+      const data = randomBytes(size);
+      const info = await s.put(chunks(data, 65_536));
+      assert.equal(info.digest, sha(data));
+      assert.ok(readFileSync(s.path(info.digest)).equals(data));
+    }
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
