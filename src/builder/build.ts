@@ -83,6 +83,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     globalArgs: plan.globalArgs,
     unusedBuildArgs: new Set(Object.keys(buildArgs).filter((k) => !plan.declaredArgs.has(k) && !isPredefinedArg(k))),
     layersMade: 0,
+    runsAhead: plan.stages.reduce((n, p) => n + p.stage.instructions.filter((i) => i.kind === 'run').length, 0),
   };
   events.emit({ type: 'build-start' });
   try {

@@ -34,4 +34,7 @@ export interface BuildSession {
   unusedBuildArgs: Set<string>;
   /** Layers this build made (not served by a cache): a build that made none was shown its hints before. */
   layersMade: number;
+  /** RUN instructions of the planned stages not reached yet (ONBUILD triggers not counted): the
+   *  one that leaves none tells the runtime that no run follows, so no spare sandbox is made. */
+  runsAhead: number;
 }

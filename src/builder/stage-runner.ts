@@ -103,6 +103,7 @@ async function runStageSteps(session: BuildSession, run: StageRun, a: { steps: n
   const resolveFrom = (from: string) => fromDirs(session, run, from);
   for (const ins of instructions) {
     session.options.signal?.throwIfAborted();
+    if (ins.kind === 'run' && !triggers.includes(ins)) session.runsAhead--;
     a.steps++;
     try {
       await runInstruction(session, state, ins, x, stepName, resolveFrom);

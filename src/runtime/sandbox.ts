@@ -87,6 +87,9 @@ export interface SandboxSpec {
   signal?: AbortSignal;
   /** Kills the whole process tree after this many milliseconds (`timedOut: true`). */
   timeoutMs?: number;
+  /** No run follows this one soon (a build's last RUN): no spare helper and cgroup are made for
+   *  the next run while this one runs (they would only be ended unused). */
+  last?: boolean;
 }
 
 export interface SandboxResult {
@@ -181,7 +184,7 @@ function spawnHelper(
   specPipe.on('error', () => {}); // the helper may exit before reading (reported via status)
   specPipe.end(encoded);
   // the next run's helper and cgroup are made while this one runs (this thread waits meanwhile)
-  if (pid !== undefined) setImmediate(() => prestartSandbox(helper, cgroup ? spec.limits : undefined));
+  if (pid !== undefined && !spec.last) setImmediate(() => prestartSandbox(helper, cgroup ? spec.limits : undefined));
   const fd5 = child.stdio[5] as Writable | undefined;
   fd5?.on('error', () => {});
   const netPipe = spec.network === 'private' ? fd5 : undefined;

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { TsbuildError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/store.js';
 import { chainIds, type Digest } from '../../src/image/digest.js';
+import { dropSpare, spareOf } from '../../src/runtime/sandbox.js';
 import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
@@ -54,6 +55,16 @@ RUN ["/bin/echo", "exec $HOME"]
   assert.match(b.output, /^exec \$HOME$/m);
   const created = b.history.slice(-3).map((h) => h.created_by);
   assert.deepEqual(created, ['SHELL [/bin/sh -xc]', 'RUN /bin/sh -xc echo traced > /traced # buildkit', 'RUN /bin/echo exec $HOME # buildkit']);
+});
+
+test('RUN: the last RUN of a build makes no spare sandbox for a next one', async () => {
+  dropSpare();
+  // two stages: the spare made during the first RUNs is taken by the next; nothing follows the last
+  await buildFiles(s.root, 'FROM busybox AS a\nRUN echo a > /a\nFROM busybox\nRUN echo b > /b\nCOPY --from=a /a /a\nRUN cat /a /b > /ab\n');
+  assert.deepEqual(spareOf(), {}, 'no spare helper or cgroup after the last RUN');
+  // a build of one RUN: nothing left over either
+  await buildFiles(s.root, 'FROM busybox\nRUN echo only > /only\n');
+  assert.deepEqual(spareOf(), {});
 });
 
 test('RUN: a failing command is an error with its exit code and the instruction location', async () => {

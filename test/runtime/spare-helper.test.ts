@@ -21,11 +21,11 @@ after(() => {
 });
 const rt = createRuntime({ tmpDir: s.mkdir('runs') });
 
-async function run(script: string, limits?: CgroupLimits) {
+async function run(script: string, limits?: CgroupLimits, last?: boolean) {
   const fs = await rt.prepare(s.mounts([s.busybox]));
   const out = sink();
   try {
-    const r = await rt.run(fs, { args: ['/bin/sh', '-c', script], env: [], network: 'none', stdout: out.fn, ...(limits ? { limits } : {}) });
+    const r = await rt.run(fs, { args: ['/bin/sh', '-c', script], env: [], network: 'none', stdout: out.fn, ...(limits ? { limits } : {}), ...(last ? { last } : {}) });
     return { ...r, stdout: out.text() };
   } finally {
     await rt.release(fs);
@@ -62,6 +62,21 @@ test('a run leaves a spare helper waiting for its spec; the next run takes it an
   dropSpare();
   assert.equal(spareOf().pid, undefined);
   assert.ok(await gone(second), 'a dropped spare is ended');
+});
+
+test('a run marked last takes the spare and leaves none behind (helper or cgroup)', async () => {
+  dropSpare();
+  const limits: CgroupLimits = { pidsMax: 64 };
+  await run('true', limits);
+  await new Promise((r) => setImmediate(r));
+  const spare = spareOf();
+  assert.ok(spare.pid !== undefined && spare.cgroupPaths !== undefined, 'a spare helper and cgroup after an ordinary run');
+  const r = await run('echo last', limits, true);
+  assert.equal(r.stdout, 'last\n');
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(await gone(spare.pid), 'the last run ran in the spare');
+  assert.deepEqual(spareOf(), {}, 'no new spare for a run that nothing follows');
+  for (const p of spare.cgroupPaths) assert.equal(existsSync(p), false, `the spare cgroup ${p} was used and removed`);
 });
 
 test('a spare ended by a stray signal is not used: the run starts its own helper', async () => {

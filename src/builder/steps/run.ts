@@ -112,6 +112,7 @@ export async function runStep(
             // no syncfs of the store's whole filesystem at each unmount (nor fsyncs inside): the
             // snapshotter syncs once for the steps that ended meanwhile (commitDeferred below)
             volatile: true,
+            ...(session.runsAhead === 0 ? { last: true } : {}),
             mounts: m.mounts,
             stdout: (c) => outLines.write(c),
             stderr: (c) => errLines.write(c),
