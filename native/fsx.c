@@ -36,6 +36,7 @@
 #include <sys/xattr.h>
 #include "dirkey.h"
 #include "blob-writer.h"
+#include "sha256.h"
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -1081,6 +1082,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"opDrain", NULL, js_opdrain, NULL, NULL, NULL, napi_enumerable, NULL},
       {"opClose", NULL, js_opclose, NULL, NULL, NULL, napi_enumerable, NULL},
       {"opFile", NULL, js_opfile, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Hex", NULL, sha256_js_hex, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256New", NULL, sha256_js_new, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256Update", NULL, sha256_js_update, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sha256DigestHex", NULL, sha256_js_digest_hex, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"randomFill", NULL, sha256_js_random_fill, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   blobw_register(env, exports);

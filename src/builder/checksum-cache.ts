@@ -22,7 +22,7 @@
  * "Racy" entries are never stored: when a file's ctime is within RACY_WINDOW_NS of the moment its
  * hashing began, a write in the same timestamp tick could go unnoticed (the git index problem).
  */
-import { createHash } from 'node:crypto';
+import { hexOf, sha256 } from '../image/digest.js';
 import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -152,7 +152,7 @@ export class ChecksumCache {
    * the least recently used scopes beyond `keepScopes`.
    */
   static async loadScoped(dir: string, scope: string, opts: ScopedCacheOptions = {}): Promise<ChecksumCache> {
-    const file = join(dir, `${createHash('sha256').update(scope).digest('hex').slice(0, 32)}.json`);
+    const file = join(dir, `${hexOf(sha256(scope)).slice(0, 32)}.json`);
     const c = await ChecksumCache.load(file, { scope, max: opts.max ?? 500_000 });
     c.siblings = { dir, keep: Math.max(1, opts.keepScopes ?? DEFAULT_KEEP_SCOPES) };
     // a no-op rebuild saves nothing; mark the scope as used anyway (not on every build: a syscall)

@@ -22,7 +22,7 @@ import { TsbuildError } from '../errors.js';
 import { constants as osConstants } from 'node:os';
 import { fsx, LSTAT_FIELDS, LstatField as F } from '../native/fsx.js';
 import { identityOf } from '../image/snapshot-writer.js';
-import { createHash } from 'node:crypto';
+import { newHash } from '../image/digest.js';
 import { ChecksumCache, fingerprint, type StatIdentity } from './checksum-cache.js';
 import { nowNs } from '../clock.js';
 import { PatternMatcher, cleanPath, compileGlobSegment, loadDockerignore } from './dockerignore.js';
@@ -669,7 +669,7 @@ export class BuildContext {
         // and the names and rows cost little beside the lstat calls themselves
         const { key, subdirs, names, stats } = statDirKey(host, true);
         if (names && stats) this.listings.set(relDir, { names, stats });
-        const h = createHash('sha256').update(this.keyPrefix).update(new Uint8Array(key.buffer, key.byteOffset, 32));
+        const h = newHash().update(this.keyPrefix).update(new Uint8Array(key.buffer, key.byteOffset, 32));
         let newestNs = key[2]!;
         k = { key: '', newestNs, startNs };
         for (const name of sortNames(subdirs)) {

@@ -6,7 +6,7 @@
  * children's digests in sorted order (children carry their names, so renames change it).
  * Content is always streamed; nothing here reads a whole file into memory.
  */
-import { createHash } from 'node:crypto';
+import { newHash, sha256 } from '../image/digest.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { TsbuildError } from '../errors.js';
@@ -110,7 +110,7 @@ export function entryHeader(name: string, e: DigestableEntry): Buffer {
 
 /** Digest of a regular file: header + streamed content. */
 export async function digestRegularFile(name: string, e: DigestableEntry, hostPath: string, reader: ContentReader = fsContentReader): Promise<string> {
-  const h = createHash('sha256');
+  const h = newHash();
   h.update(entryHeader(name, e));
   h.update('content\0');
   let n = 0;
@@ -127,13 +127,13 @@ export async function digestRegularFile(name: string, e: DigestableEntry, hostPa
 
 /** Digest of anything without content of its own: symlink, fifo, device, socket. */
 export function digestLeaf(name: string, e: DigestableEntry): string {
-  return 'sha256:' + createHash('sha256').update(entryHeader(name, e)).digest('hex');
+  return sha256(entryHeader(name, e));
 }
 
 /** Digest of a directory from its own header and its children's digests, in the given order
  *  (callers pass children sorted by name). */
 export function digestDirectory(name: string, e: DigestableEntry, childDigests: readonly string[]): string {
-  const h = createHash('sha256');
+  const h = newHash();
   h.update(entryHeader(name, e));
   h.update('children\0');
   for (const d of childDigests) h.update(d + '\n');

@@ -8,8 +8,7 @@
  * reproducible). Off unless asked for (BuildKit defaults to min; tsbuild does not, so its images
  * stay plain manifests by default).
  */
-import { randomBytes } from 'node:crypto';
-import { hexOf, sha256 } from '../image/digest.js';
+import { hexOf, randomHex, sha256 } from '../image/digest.js';
 import { platformOfConfig, purlOf, recordPredicates } from '../image/attestation.js';
 import { originOf } from '../image/pull-records.js';
 import { familiarRepository, parseReference } from '../image/reference.js';
@@ -63,7 +62,7 @@ export async function provenancePredicate(store: ImageCatalog & BuildCache, imag
       environment: { platform: [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/') },
     },
     metadata: {
-      buildInvocationID: randomBytes(13).toString('hex').slice(0, 25),
+      buildInvocationID: randomHex(13).slice(0, 25),
       buildStartedOn: input.startedOn.toISOString(),
       buildFinishedOn: input.finishedOn.toISOString(),
       completeness: { parameters: max, environment: true, materials: false },

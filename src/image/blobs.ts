@@ -11,10 +11,9 @@
 import { createReadStream, promises as fsp, statSync, openSync, fsyncSync, closeSync, fsync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { TsbuildError } from '../errors.js';
-import { type Digest, hexOf, newHash, digestOfHash, isDigest } from './digest.js';
+import { type Digest, hexOf, digestOfHash, newHash, isDigest, randomHex } from './digest.js';
 import type { ByteSource, ContentInfo, ContentStore, ExpectedContent } from './content.js';
 import { openBlobWriter } from '../native/blob-writer.js';
 
@@ -167,7 +166,7 @@ export class BlobStore implements ContentStore {
    * reuse its buffers at once — and hashes and writes them on threads of its own.
    */
   async put(source: BlobSource, opts: PutBlobOptions = {}): Promise<BlobInfo> {
-    const tmp = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const tmp = join(this.tmpDir, `${process.pid}-${randomHex(8)}`);
     const w = openBlobWriter(tmp, this.durable);
     const trusted = opts.verified && opts.expectedDigest ? opts.expectedDigest : undefined;
     let ended = false;

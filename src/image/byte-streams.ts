@@ -2,7 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { Readable, type Transform } from 'node:stream';
-import type { Hash } from 'node:crypto';
+import type { Hasher } from './digest.js';
 import { TsbuildError } from '../errors.js';
 
 export type Bytes = AsyncIterable<Buffer>;
@@ -81,7 +81,7 @@ export async function* copied(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer
 }
 
 /** Passes bytes through, feeding each chunk to `hash` (e.g. the compressed digest of a layer). */
-export async function* tapHash(src: AsyncIterable<Buffer>, hash: Hash): AsyncGenerator<Buffer> {
+export async function* tapHash(src: AsyncIterable<Buffer>, hash: Hasher): AsyncGenerator<Buffer> {
   for await (const b of src) {
     hash.update(b);
     yield b;

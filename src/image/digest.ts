@@ -3,9 +3,15 @@
  * sha256 content only (`Digest`); other algorithms in archives are rejected as CORRUPT rather than
  * silently trusted. A registry may name content by sha512 too: such digests can be checked
  * (`checkDigest`, `DigestHasher`) on the way through, though the store keeps only sha256.
+ *
+ * SHA-256 (and random bytes for temporary names) come from the native addon (native/sha256.c),
+ * not node:crypto: loading that costs ~7-12 ms of the main thread at every build's start (Node
+ * compiles its internal crypto modules), and a build needs nothing else of it. Other algorithms
+ * load node:crypto when first used.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { TsbuildError } from '../errors.js';
+import { fsx, type HashInput, type Sha256Handle } from '../native/fsx.js';
 
 /** `sha256:` followed by 64 lowercase hex digits. */
 export type Digest = `sha256:${string}`;
@@ -26,16 +32,94 @@ export function hexOf(d: Digest): string {
   return d.slice(7);
 }
 
-export function sha256(data: Buffer | string): Digest {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+export function sha256(data: HashInput): Digest {
+  return `sha256:${fsx().sha256Hex(data)}`;
 }
 
-export function newHash(): Hash {
-  return createHash('sha256');
+/** Anything chunks can be fed to (a hash of a stream: byte-streams.ts's tapHash). */
+export interface Hasher {
+  update(data: Uint8Array): unknown;
 }
 
-export function digestOfHash(h: Hash): Digest {
+/** Strings held before they go to the native context (most hashes are a few short strings). */
+const TEXT_HELD = 1 << 16;
+
+/**
+ * An incremental SHA-256 with node:crypto's Hash shape (update chains, digest once). Strings are
+ * joined here and hashed with the next bytes or the digest, so a hash of short strings (a cache
+ * key, a directory's entries) is one native call and no native context; bytes are hashed at once
+ * (a caller may reuse its buffer as soon as update returns).
+ */
+export class Sha256 implements Hasher {
+  private text = '';
+  private handle: Sha256Handle | undefined;
+  private done = false;
+
+  update(data: HashInput): this {
+    if (this.done) throw new Error('sha256: update after digest'); // a bug, not a user's error
+    if (typeof data === 'string') {
+      // node:crypto encodes each update on its own: a surrogate pair split between two updates is
+      // two U+FFFD, not the pair joined
+      const last = this.text.charCodeAt(this.text.length - 1);
+      const first = data.charCodeAt(0);
+      if (last >= 0xd800 && last <= 0xdbff && first >= 0xdc00 && first <= 0xdfff) this.flush();
+      this.text += data;
+      if (this.text.length >= TEXT_HELD) this.flush();
+    } else {
+      this.flush();
+      fsx().sha256Update(this.handle!, data);
+    }
+    return this;
+  }
+
+  /** The digest of everything fed (hex by default); call once. */
+  digest(encoding: 'hex' | 'base64' = 'hex'): string {
+    if (this.done) throw new Error('sha256: digest taken twice');
+    this.done = true;
+    let hex: string;
+    if (this.handle) {
+      this.flush();
+      hex = fsx().sha256DigestHex(this.handle);
+    } else {
+      hex = fsx().sha256Hex(this.text);
+    }
+    this.text = '';
+    return encoding === 'hex' ? hex : Buffer.from(hex, 'hex').toString('base64');
+  }
+
+  /** Sends the held strings to the native context (made now if there is none). */
+  private flush(): void {
+    this.handle ??= fsx().sha256New();
+    if (this.text) fsx().sha256Update(this.handle, this.text);
+    this.text = '';
+  }
+}
+
+export function newHash(): Sha256 {
+  return new Sha256();
+}
+
+export function digestOfHash(h: Sha256): Digest {
   return `sha256:${h.digest('hex')}`;
+}
+
+/** `bytes` random bytes in hex (temporary and lease names), from getrandom(2). */
+export function randomHex(bytes: number): string {
+  const b = Buffer.allocUnsafe(bytes);
+  fsx().randomFill(b);
+  return b.toString('hex');
+}
+
+let nodeCrypto: typeof import('node:crypto') | undefined;
+
+/** node:crypto, loaded on first use: only for algorithms other than sha256. */
+function crypto(): typeof import('node:crypto') {
+  return (nodeCrypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+}
+
+/** A hasher in `algorithm`: sha256 natively, the others from node:crypto. */
+function hasherFor(algorithm: string): { update(data: HashInput): unknown; digest(encoding: 'hex'): string } {
+  return algorithm === 'sha256' ? new Sha256() : crypto().createHash(algorithm);
 }
 
 /** Algorithms a digest may use in content tsbuild verifies (hex length of each). */
@@ -53,13 +137,13 @@ export function checkDigest(d: string): void {
 
 /** The digest of `data` in `algorithm` (`sha256`, `sha512`); for sha256, `sha256()` types it. */
 export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+  return algorithm === 'sha256' ? sha256(data) : `${algorithm}:${crypto().createHash(algorithm).update(data).digest('hex')}`;
 }
 
 /** Incremental hashing in the algorithm of an expected digest (a download checked as it streams). */
 export class DigestHasher {
   readonly expected: string;
-  private readonly hash: Hash;
+  private readonly hash: ReturnType<typeof hasherFor>;
   private readonly algorithm: string;
   bytes = 0;
 
@@ -67,7 +151,7 @@ export class DigestHasher {
     checkDigest(expected);
     this.expected = expected;
     this.algorithm = expected.slice(0, expected.indexOf(':'));
-    this.hash = createHash(this.algorithm);
+    this.hash = hasherFor(this.algorithm);
   }
 
   update(chunk: Buffer): void {

@@ -8,8 +8,8 @@
  * Locks are held for milliseconds (an index update), so waiting polls with a short backoff.
  */
 import { openSync, writeSync, closeSync, readFileSync, renameSync, linkSync, unlinkSync, statSync, constants } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
+import { randomHex } from './digest.js';
 
 export interface LockOptions {
   /** Give up after this long (default 120 s) with a CONFLICT error. */
@@ -89,7 +89,7 @@ function breakIfStale(path: string): void {
     // An empty file is a holder between O_EXCL create and write, or one killed right there.
     if (!olderThan(path, 10_000)) return;
   } else if (pidAlive(pid)) return;
-  const moved = `${path}.stale.${randomBytes(6).toString('hex')}`;
+  const moved = `${path}.stale.${randomHex(6)}`;
   try {
     renameSync(path, moved);
   } catch {

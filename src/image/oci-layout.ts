@@ -9,10 +9,9 @@
  */
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 import { BlobStore } from './blobs.js';
-import { digestOf } from './digest.js';
+import { digestOf, randomHex } from './digest.js';
 import { MT, REF_NAME, type Descriptor, type Index } from './manifest.js';
 
 export class OciLayout {
@@ -63,7 +62,7 @@ export class OciLayout {
 
   private async writeIndex(index: Index<string>): Promise<void> {
     const p = join(this.dir, 'index.json');
-    const tmp = `${p}.tmp-${randomBytes(6).toString('hex')}`;
+    const tmp = `${p}.tmp-${randomHex(6)}`;
     await writeFile(tmp, JSON.stringify(index));
     await rename(tmp, p);
   }

@@ -43,9 +43,9 @@ import {
   writeSync,
   type BigIntStats,
 } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
+import { hexOf, sha256 } from './digest.js';
 import type { LayerEntry } from './layer-entry.js';
 import type { LayerTap } from './layer-writer.js';
 import type { TarHeader } from './tar-format.js';
@@ -168,7 +168,7 @@ export class DonorIndex {
     private readonly blobPath: (hex: string) => string = () => '/nonexistent',
   ) {
     this.under = sourceRoot.endsWith('/') ? sourceRoot : `${sourceRoot}/`;
-    this.file = join(metaDir, 'copy-donors', `${createHash('sha256').update(sourceRoot).digest('hex').slice(0, 32)}.json`);
+    this.file = join(metaDir, 'copy-donors', `${hexOf(sha256(sourceRoot)).slice(0, 32)}.json`);
     try {
       const text = readFileSync(this.file, 'utf8');
       if (text.startsWith(LOG_HEAD)) {

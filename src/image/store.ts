@@ -22,10 +22,9 @@
 import { chmodSync, closeSync, mkdirSync, openSync, statSync, writeFileSync, readFileSync, renameSync, appendFileSync, existsSync, unlinkSync, rmSync, promises as fsp } from 'node:fs';
 import { fsx } from '../native/fsx.js';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { TsbuildError } from '../errors.js';
 import { removeTree } from './remove-tree.js';
-import { type Digest, hexOf, sha256, chainIds, isDigest } from './digest.js';
+import { type Digest, hexOf, sha256, chainIds, isDigest, randomHex } from './digest.js';
 import { scanTarFileHeaders } from './tar-format.js';
 import { dropListing, dropOrphanListings } from './layer-listing.js';
 import { BlobStore, syncDir, syncDirAsync, type BlobInfo, type BlobSource, type PutBlobOptions } from './blobs.js';
@@ -438,7 +437,7 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
 
   /** A fresh temp path inside the store (same filesystem as blobs and snapshots, for renames). */
   tempPath(tag = 'x'): string {
-    return join(this.root, 'tmp', `${process.pid}-${tag}-${randomBytes(6).toString('hex')}`);
+    return join(this.root, 'tmp', `${process.pid}-${tag}-${randomHex(6)}`);
   }
 
   /** The store's temp dir (the runtime's run dirs live there: same filesystem as snapshots). */
@@ -530,7 +529,7 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
     }
     if (!lines) return;
     if (!this.leaseFile) {
-      const f = join(this.root, 'leases', `${process.pid}-${randomBytes(6).toString('hex')}`);
+      const f = join(this.root, 'leases', `${process.pid}-${randomHex(6)}`);
       this.leaseFd = openSync(f, 'a');
       this.leaseFile = f;
       // A lease ends with its process; removing the file on a normal exit keeps leases/ small

@@ -21,11 +21,11 @@
  */
 import { processIdentity } from './proc-stat.js';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { withLock } from '../image/lock.js';
+import { randomHex } from '../image/digest.js';
 import { formatCidr, formatIPv4, Ipam, overlaps, parseCidr, parseIPv4, type Subnet } from './network-ipam.js';
 
 /** Where bridges keep their state unless told otherwise (tmpfs: gone at reboot, like the bridges). */
@@ -222,7 +222,7 @@ export class BridgeNetwork {
       const ifname = opts.ifname ?? 'eth0';
       if (!/^eth\d{1,2}$/.test(ifname)) throw new TsbuildError('INVALID', `bad interface name ${JSON.stringify(ifname)}`);
       const lease = opts.address !== undefined ? this.ipam!.claim(opts.address, opts.owner) : this.ipam!.allocate(opts.owner);
-      const name = `tsb${randomBytes(5).toString('hex')}`;
+      const name = `tsb${randomHex(5)}`;
       const a = parseIPv4(lease.address)!;
       const mac = `02:74:${[a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
       const cmds = [

@@ -3,7 +3,7 @@
  * `Last-Modified` kept as the file's mtime) and the recognition of git URLs, which are not
  * supported yet. What a URL contributes to a cache key is decided here too.
  */
-import { createHash } from 'node:crypto';
+import { newHash } from '../../image/digest.js';
 import { createWriteStream } from 'node:fs';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import { TsbuildError } from '../../errors.js';
@@ -65,7 +65,7 @@ export function parseChecksum(checksum: string): string {
 export async function download(url: string, file: string, checksum?: string): Promise<Download> {
   const want = checksum === undefined ? undefined : parseChecksum(checksum);
   const res = await follow(url, 'GET');
-  const h = createHash('sha256');
+  const h = newHash();
   let size = 0;
   const out = createWriteStream(file, { mode: 0o600 });
   try {
@@ -102,7 +102,7 @@ export async function urlIdentity(url: string, checksum?: string): Promise<strin
     if (etag) return `${url}\0etag:${etag}`;
   }
   const res = await follow(url, 'GET');
-  const h = createHash('sha256');
+  const h = newHash();
   for await (const chunk of res.msg) h.update(chunk as Buffer);
   return `${url}\0sha256:${h.digest('hex')}`;
 }

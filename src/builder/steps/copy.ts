@@ -17,7 +17,7 @@
  * - ADD unpacks local tar archives recognised by content (an empty `x.tar.gz` is just a file),
  *   keeping the archive's owners and modes (--chown/--chmod do not reach extracted entries).
  */
-import { createHash } from 'node:crypto';
+import { newHash, sha256 } from '../../image/digest.js';
 import { readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -66,7 +66,7 @@ export interface CopyRequest {
  */
 export async function copyInputsDigest(req: CopyRequest, onItem?: (item: SourceItem, digest: string) => void): Promise<string> {
   const plan = await planSources(req);
-  const h = createHash('sha256');
+  const h = newHash();
   const line = (s: string) => h.update(s + '\n');
   line(
     JSON.stringify({
@@ -97,7 +97,7 @@ export async function copyInputsDigest(req: CopyRequest, onItem?: (item: SourceI
     }
   }
   for (const d of req.heredocs ?? []) {
-    line(`heredoc ${JSON.stringify(d.name)} sha256:${createHash('sha256').update(d.content).digest('hex')}`);
+    line(`heredoc ${JSON.stringify(d.name)} ${sha256(d.content)}`);
   }
   return 'sha256:' + h.digest('hex');
 }
@@ -210,7 +210,7 @@ async function planSources(req: CopyRequest): Promise<Plan> {
 async function itemDigest(item: SourceItem, excludes: PatternMatcher | undefined): Promise<string> {
   if (!excludes) return item.digest();
   if (excludes.matchesOrParentMatches(item.path)) return 'excluded';
-  const h = createHash('sha256');
+  const h = newHash();
   h.update(item.root.type === 'dir' ? digestLeaf('', item.root) : await item.entryDigest(item.root));
   for (const e of item.entries()) {
     if (excludes.matchesOrParentMatches(e.rel)) continue;

@@ -8,7 +8,7 @@
  * - bind: a context path, read-only by default; a `rw` bind gets a throwaway copy so writes never
  *   reach the context (CVE-2025-4953).
  */
-import { createHash } from 'node:crypto';
+import { hexOf, sha256 } from '../../image/digest.js';
 import { renameSync as renameFs, chmodSync, chownSync, closeSync, constants, copyFileSync, openSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { TsbuildError } from '../../errors.js';
@@ -78,7 +78,7 @@ export async function prepareMounts(
         const perms = posix.join('/', m.source ?? '') === '/' && (m.uid !== undefined || m.gid !== undefined || m.mode !== undefined)
           ? `${m.uid ?? 0}:${m.gid ?? 0}:${(m.mode ?? 0o755).toString(8)}`
           : undefined;
-        const keyHex = createHash('sha256').update(perms ? `${id}\0${perms}` : id).digest('hex');
+        const keyHex = hexOf(sha256(perms ? `${id}\0${perms}` : id));
         const dir = session.store.cacheMountDir(keyHex);
         noteCacheMount(session, { id, key: keyHex, sharing: m.sharing ?? 'shared' });
         // with from=, a new cache starts as a copy of that stage's `source` (BuildKit: the base of
