@@ -26,6 +26,7 @@ import { buildMisses, saveExplanations } from './explain.js';
 import { runStage } from './stage-runner.js';
 import { isGitUrl, isHttpUrl } from './steps/add-url.js';
 import { transferStatuses } from './transfer-status.js';
+import { warmRuns } from './steps/run-limits.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
@@ -86,6 +87,8 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     runsAhead: plan.stages.reduce((n, p) => n + p.stage.instructions.filter((i) => i.kind === 'run').length, 0),
   };
   events.emit({ type: 'build-start' });
+  // every step will run: the first RUN's sandbox is made ready while the context and plan are read
+  if (options.noCache) warmRuns(session);
   try {
     if (options.cacheFrom?.length || options.cacheTo?.length) {
       // loaded only when asked for: the registry client is a tenth of a second of start-up

@@ -15,7 +15,8 @@ import type { SnapshotMounts } from '../image/snapshots.js';
 import { diffUpperDir } from './diff.js';
 import { BridgeNetwork, type BridgeNetworkOptions } from './network.js';
 import { createRootfs, etcMounts, releaseRootfs, type Rootfs } from './rootfs.js';
-import { runSandbox, sandboxHelperPath, type SandboxResult, type SandboxSpec } from './sandbox.js';
+import { prestartSandbox, runSandbox, sandboxHelperPath, type SandboxResult, type SandboxSpec } from './sandbox.js';
+import type { CgroupLimits } from './cgroup.js';
 
 export type { Rootfs } from './rootfs.js';
 export type { SnapshotMounts } from '../image/snapshots.js';
@@ -42,6 +43,9 @@ export interface Runtime {
   diff(rootfs: Rootfs): Promise<LayerEntry[]>;
   /** Removes the runtime's own dirs of the rootfs (not the snapshot's: commit or abort it). */
   release(rootfs: Rootfs): Promise<void>;
+  /** A hint that a run with these limits comes soon: the runtime may start what it needs for it
+   *  ahead (a sandbox helper, a cgroup). Never throws; unused, it is ended within seconds. */
+  warm?(limits?: CgroupLimits): void;
 }
 
 export interface RuntimeOptions {
@@ -86,5 +90,6 @@ export function createRuntime(opts: RuntimeOptions = {}): Runtime {
     },
     diff: (rootfs) => diffUpperDir(rootfs.upperDir, { lowerDirs: rootfs.lowerDirs }),
     release: releaseRootfs,
+    warm: (limits) => prestartSandbox(helper, limits),
   };
 }

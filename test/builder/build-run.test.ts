@@ -13,6 +13,7 @@ import { TsbuildError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/store.js';
 import { chainIds, type Digest } from '../../src/image/digest.js';
 import { dropSpare, spareOf } from '../../src/runtime/sandbox.js';
+import { build } from '../../src/index.js';
 import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
@@ -65,6 +66,31 @@ test('RUN: the last RUN of a build makes no spare sandbox for a next one', async
   // a build of one RUN: nothing left over either
   await buildFiles(s.root, 'FROM busybox\nRUN echo only > /only\n');
   assert.deepEqual(spareOf(), {});
+});
+
+test('RUN: a step that must run before a RUN (or --no-cache) makes the RUN\'s sandbox ready ahead: a spare exists when the RUN starts', async () => {
+  const sparesAtRun: Array<{ pid?: number; cgroupPaths?: readonly string[] }> = [];
+  const ctx = makeContext({ 'f.txt': `${Date.now()}-${Math.random()}\n` });
+  try {
+    for (const noCache of [false, true]) {
+      dropSpare();
+      await build({
+        root: s.root,
+        contextDir: ctx,
+        dockerfileText: noCache ? 'FROM busybox\nRUN cat /etc/hostname > /h\n' : 'FROM busybox\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g\n',
+        ...(noCache ? { noCache } : {}),
+        // the RUN's step-start comes before its rootfs is made (where a first run would start one)
+        onEvent: (e) => {
+          if (e.type === 'step-start' && e.name.includes(' RUN ')) sparesAtRun.push(spareOf());
+        },
+      });
+    }
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+  }
+  assert.equal(sparesAtRun.length, 2);
+  for (const sp of sparesAtRun) assert.ok(sp.pid !== undefined && sp.cgroupPaths !== undefined, 'a spare helper and cgroup wait when the RUN starts');
+  assert.deepEqual(spareOf(), {}, 'taken by the RUN (the last): none left');
 });
 
 test('RUN: a failing command is an error with its exit code and the instruction location', async () => {

@@ -13,6 +13,7 @@ import { missText } from '../explain-reason.js';
 import type { BuildSession } from '../session.js';
 import { addHistory, type StageState } from '../stage-state.js';
 import { blobCommit, recordStep, recordedStep } from '../step-records.js';
+import { warmRuns } from './run-limits.js';
 
 export interface FsStep {
   /** Progress name, e.g. `[build 2/5] RUN make`. */
@@ -67,6 +68,8 @@ export async function runFsStep(session: BuildSession, state: StageState, step: 
   if (!layer) {
     const reason = await explainer.reason(explained);
     events.emit({ type: 'step-miss', id, reason, text: missText(reason) });
+    // a RUN after this step will run too: its sandbox is made ready while this one works
+    warmRuns(session);
     try {
       layer = await step.produce(id);
     } catch (e) {

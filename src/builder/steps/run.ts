@@ -24,7 +24,8 @@ import { LineSplitter, type Redactor } from '../log-lines.js';
 import { secretRedactor } from '../secret-redaction.js';
 import { blobCommit, commitLaterIn } from '../step-records.js';
 import type { FromResolver } from './copy-instruction.js';
-import { DEFAULT_PIDS_MAX, defaultMemoryBytes, resolveUser, type CgroupLimits, type Rootfs } from '../../runtime/index.js';
+import { resolveUser, type Rootfs } from '../../runtime/index.js';
+import { runLimits } from './run-limits.js';
 import type { ActiveSnapshot } from '../../image/snapshots.js';
 
 /** How many of the last output lines a failure message carries. */
@@ -106,7 +107,7 @@ export async function runStep(
             cwd: workdir,
             user: { uid: user.uid, gid: user.gid, groups: user.groups },
             network: runtimeNetwork(network),
-            limits: stepLimits(session),
+            limits: runLimits(session),
             // Docker does not set no_new_privs for RUN: setuid tools (su, sudo, ping) must work
             noNewPrivileges: false,
             // no syncfs of the store's whole filesystem at each unmount (nor fsyncs inside): the
@@ -122,7 +123,7 @@ export async function runStep(
           errLines.end();
           if (r.aborted) throw new TsbuildError('INTERRUPTED', 'build interrupted', at(ins.location), 130);
           if (r.exitCode !== 0) {
-            const memory = stepLimits(session).memoryBytes;
+            const memory = runLimits(session).memoryBytes;
             const why = r.oomKilled
               ? `killed: out of memory (the step's limit is ${memory ? `${Math.round(memory / 2 ** 20)} MiB` : 'unset'}; raise it with --memory)`
               : (r.execError ?? `exit code: ${r.exitCode}`);
@@ -160,17 +161,6 @@ export async function runStep(
   } finally {
     if (scratch !== undefined) await removeTree(scratch); // a private cache in it may hold any depth
   }
-}
-
-/** The cgroup limits of every RUN of this build: the caller's, else defaults that protect the host. */
-function stepLimits(session: BuildSession): CgroupLimits {
-  const l = session.options.limits ?? {};
-  const pidsMax = l.pidsMax ?? DEFAULT_PIDS_MAX;
-  return {
-    memoryBytes: l.memoryBytes ?? defaultMemoryBytes(),
-    ...(pidsMax > 0 ? { pidsMax } : {}),
-    ...(l.cpuShares !== undefined ? { cpuShares: l.cpuShares } : {}),
-  };
 }
 
 /** The command text, with heredoc bodies for the shell to read (or the body alone as the script). */
