@@ -66,7 +66,7 @@ export interface Fsx {
    * Node's hash.update(string) does. Anything else is a TypeError. Use src/image/digest.ts.
    */
   sha256Hex(data: HashInput): string;
-  /** An incremental SHA-256; sha256DigestHex ends it (a later update or digest throws). */
+  /** An incremental SHA-256; sha256DigestHex gives the digest and resets it for a new hash. */
   sha256New(): Sha256Handle;
   sha256Update(h: Sha256Handle, data: HashInput): void;
   sha256DigestHex(h: Sha256Handle): string;

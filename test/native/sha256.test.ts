@@ -89,11 +89,13 @@ test('sha256: strings are their UTF-8 bytes as node:crypto hashes them, unpaired
   assert.equal(classParts('a\ud83d', '\ude00b'), node('a\ud83d', '\ude00b'));
   assert.notEqual(classParts('a\ud83d', '\ude00b'), node('a\ud83d\ude00b'));
   assert.equal(nativeParts('\ud83d', '\ude00'), node('\ud83d', '\ude00'));
-  // strings past the hold (64 Ki code units) and a stack buffer's size (4 KiB)
+  // strings past the hold (64 Ki code units)
   const long = 'ab€'.repeat(50_000);
   assert.equal(classParts(long, long.slice(3), 'z'), node(long, long.slice(3), 'z'));
-  assert.equal(fsx().sha256Hex('x'.repeat(4096)), node('x'.repeat(4096)));
-  assert.equal(fsx().sha256Hex('x'.repeat(4095) + 'é'), node('x'.repeat(4095) + 'é'));
+  // around the native side's one-pass conversion on its stack (up to 2,048 UTF-16 units)
+  for (const t of ['€'.repeat(2047), '€'.repeat(2048), '€'.repeat(2049), 'x'.repeat(2047) + '😀', '😀'.repeat(1024), 'x'.repeat(6144) + 'é']) {
+    assert.equal(fsx().sha256Hex(t), node(t), `${t.length} units`);
+  }
 });
 
 test('sha256: large buffers and views (offsets, other element sizes, DataView) hash their bytes', () => {
@@ -133,11 +135,15 @@ test('sha256: wrong arguments are TypeErrors, a finished hash refuses more, noth
   } finally {
     fsx().opClose(q);
   }
+  // a native handle starts a new hash after its digest (digest.ts reuses them)
   const h = fsx().sha256New();
   fsx().sha256Update(h, 'abc');
   assert.equal(fsx().sha256DigestHex(h), VECTORS[1][1]);
-  assert.throws(() => fsx().sha256DigestHex(h), { code: 'ERR_CRYPTO_HASH_FINALIZED' });
-  assert.throws(() => fsx().sha256Update(h, 'more'), { code: 'ERR_CRYPTO_HASH_FINALIZED' });
+  assert.equal(fsx().sha256DigestHex(h), VECTORS[0][1]);
+  fsx().sha256Update(h, 'a');
+  fsx().sha256Update(h, Buffer.from('bc'));
+  assert.equal(fsx().sha256DigestHex(h), VECTORS[1][1]);
+  // a Sha256 refuses to go on after its digest (its handle may be another hash's by then)
   const s = new Sha256().update('abc');
   assert.equal(s.digest(), VECTORS[1][1]);
   assert.throws(() => s.digest(), /digest taken twice/);
@@ -145,6 +151,19 @@ test('sha256: wrong arguments are TypeErrors, a finished hash refuses more, noth
   for (const bad of ['x', 1, {}, null, new ArrayBuffer(8)]) {
     assert.throws(() => fsx().randomFill(bad as never), typeErr);
   }
+});
+
+test('sha256: hashes alive together, and later ones on reused native contexts, stay apart', () => {
+  const inputs = Array.from({ length: 40 }, (_, i) => randomBytes(100 + i * 37));
+  for (let round = 0; round < 3; round++) {
+    // all alive at once: each takes a context of its own (more than digest.ts keeps idle)
+    const hs = inputs.map((b) => new Sha256().update(`head ${round}\0`).update(b.subarray(0, 50)));
+    inputs.forEach((b, i) => hs[i].update(b.subarray(50)).update('tail'));
+    hs.forEach((h, i) => assert.equal(h.digest(), node(`head ${round}\0`, inputs[i], 'tail'), `round ${round} hash ${i}`));
+  }
+  // one left without a digest keeps its context; the others still come out right
+  new Sha256().update(inputs[0]);
+  for (const b of inputs) assert.equal(new Sha256().update(b).digest(), node(b));
 });
 
 test('sha256: digest.ts keeps the call sites\' shapes (chained update, hex/base64, sha512 through node:crypto)', () => {
