@@ -37,6 +37,7 @@
 #include "dirkey.h"
 #include "blob-writer.h"
 #include "sha256.h"
+#include "heap-prefault.h"
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -1090,6 +1091,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   blobw_register(env, exports);
+  prefault_register(env, exports);
   return exports;
 }
 
