@@ -85,6 +85,7 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     unusedBuildArgs: new Set(Object.keys(buildArgs).filter((k) => !plan.declaredArgs.has(k) && !isPredefinedArg(k))),
     layersMade: 0,
     runsAhead: plan.stages.reduce((n, p) => n + p.stage.instructions.filter((i) => i.kind === 'run').length, 0),
+    background: new Set(),
   };
   events.emit({ type: 'build-start' });
   // every step will run: the first RUN's sandbox is made ready while the context and plan are read

@@ -37,4 +37,7 @@ export interface BuildSession {
   /** RUN instructions of the planned stages not reached yet (ONBUILD triggers not counted): the
    *  one that leaves none tells the runtime that no run follows, so no spare sandbox is made. */
   runsAhead: number;
+  /** Work a step left running that the build's last stage waits for before it ends (a RUN's
+   *  rootfs removal); each promise settles, never rejects. */
+  background: Set<Promise<void>>;
 }

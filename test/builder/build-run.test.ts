@@ -13,7 +13,7 @@ import { TsbuildError } from '../../src/errors.js';
 import { ImageStore } from '../../src/image/store.js';
 import { chainIds, type Digest } from '../../src/image/digest.js';
 import { dropSpare, spareOf } from '../../src/runtime/sandbox.js';
-import { build } from '../../src/index.js';
+import { build, buildWith, open } from '../../src/index.js';
 import { allPaths, buildFails, buildFiles, buildIn, imageEntry, imageFile, makeBaseStore, makeContext, ranSteps, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
@@ -91,6 +91,29 @@ test('RUN: a step that must run before a RUN (or --no-cache) makes the RUN\'s sa
   assert.equal(sparesAtRun.length, 2);
   for (const sp of sparesAtRun) assert.ok(sp.pid !== undefined && sp.cgroupPaths !== undefined, 'a spare helper and cgroup wait when the RUN starts');
   assert.deepEqual(spareOf(), {}, 'taken by the RUN (the last): none left');
+});
+
+test('RUN: the rootfs dirs a step releases in the background are gone when the build resolves', async () => {
+  const parts = await open(s.root);
+  const ctx = makeContext({});
+  const released: string[] = [];
+  try {
+    // a runtime whose removals take a while (as behind the thread pool's fsyncs)
+    const slow = {
+      ...parts.runtime,
+      release: async (r: Parameters<typeof parts.runtime.release>[0]) => {
+        await new Promise((res) => setTimeout(res, 300));
+        await parts.runtime.release(r);
+        released.push(r.dir);
+      },
+    };
+    await buildWith({ ...parts, runtime: slow }, { contextDir: ctx, dockerfileText: 'FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\n', noCache: true });
+    assert.equal(released.length, 2, 'both RUNs released their rootfs before the build resolved');
+    for (const d of released) assert.equal(existsSync(d), false, d);
+  } finally {
+    rmSync(ctx, { recursive: true, force: true });
+    await parts.close();
+  }
 });
 
 test('RUN: a failing command is an error with its exit code and the instruction location', async () => {

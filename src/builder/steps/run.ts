@@ -142,7 +142,12 @@ export async function runStep(
             ...(session.sourceDateEpoch !== undefined ? { sourceDateEpoch: session.sourceDateEpoch } : {}),
             commitLater: commitLaterIn(session),
           });
-          await session.runtime.release(rootfs);
+          // the runtime's mount point and /etc files go while the next step runs (their removal can
+          // wait behind the thread pool's fsyncs; nothing reads them again): the stage runner
+          // waits for it at the build's end, exit cleanup removes what an interruption leaves
+          const released: Promise<void> = session.runtime.release(rootfs).catch(() => {});
+          session.background.add(released);
+          void released.then(() => session.background.delete(released));
           rootfs = undefined;
           // the upper dir already is the new layer's snapshot in overlay format (whiteouts, opaque
           // xattrs): committing it saves unpacking the layer again for the next step. Its writes
