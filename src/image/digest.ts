@@ -5,8 +5,8 @@
  * (`checkDigest`, `DigestHasher`) on the way through, though the store keeps only sha256.
  *
  * SHA-256 (and random bytes for temporary names) come from the native addon (native/sha256.c),
- * not node:crypto: loading that costs ~7-12 ms of the main thread at every build's start (Node
- * compiles its internal crypto modules), and a build needs nothing else of it. Other algorithms
+ * not node:crypto: loading that cost every build 11-23 ms of the main thread (Node compiles its
+ * internal crypto modules), and a build needs nothing else of it. Other algorithms
  * load node:crypto when first used.
  */
 import { createRequire } from 'node:module';

@@ -1,5 +1,5 @@
 /**
- * A build never loads node:crypto: its first require costs ~7-12 ms of the main thread at every
+ * A build never loads node:crypto: its first require cost 11-23 ms of the main thread at every
  * build (Node compiles ~15 internal crypto modules), and the build path hashes and names its temp
  * files through fsx.node instead (native/sha256.c, src/image/digest.ts). Checked on the installed
  * command (bin/tsbuild → the build bundle) with a --require'd probe that writes, at exit, which of
