@@ -78,3 +78,8 @@ test('build: a cold build, a rebuild after a change and `build --help` load no n
   assert.deepEqual(await loadedBy(['build', '--root', root, '--network', 'none', '-t', 'nocrypto:1', ctx], 'tagged'), []);
   assert.deepEqual(await loadedBy(['build', '--help'], 'help'), []);
 });
+
+test('the whole bundle hashes nothing as it loads: `--version` and `images` load no node:crypto either', async () => {
+  assert.deepEqual(await loadedBy(['--version'], 'version'), []);
+  assert.deepEqual(await loadedBy(['images', '--root', root], 'images'), []);
+});
