@@ -182,6 +182,34 @@ test('deferred commit: usable where it is until settled, in the store only after
   }
 });
 
+test('settle without wait: a synced deferred snapshot is in place when it returns, its work dir removed in the background; settle with wait leaves the temp area empty', { skip: !isRoot && 'needs root (overlay)' }, async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-deferred-'));
+  try {
+    const { s, chain } = await busyboxStore(w);
+    const a = await s.snapshots.prepare(chain);
+    writeFileSync(join(a.upperDir, 'made'), 'made by a step\n');
+    // a work dir with some depth, as overlayfs leaves one
+    mkdirSync(join(a.workDir, 'work', 'incompat', 'volatile'), { recursive: true });
+    writeFileSync(join(a.workDir, 'work', 'incompat', 'volatile', 'dirty'), '');
+    const next = chainIds([...chain, sha256('a settled layer')] as Digest[]).at(-1)! as Digest;
+    const final = join(s.root, 'snapshots', next.slice('sha256:'.length));
+    let synced!: () => void;
+    s.snapshots.commitDeferred(a, next, new Promise<void>((r) => (synced = r)));
+    await s.snapshots.settle({ wait: false });
+    assert.equal(existsSync(final), false, 'not settled before its sync');
+    synced();
+    await new Promise((r) => setTimeout(r, 200)); // (the store's syncfs)
+    await s.snapshots.settle({ wait: false });
+    assert.deepEqual(s.snapshots.paths([next]), [final], 'paths names the store dir at once');
+    assert.equal(readFileSync(join(final, 'made'), 'utf8'), 'made by a step\n', 'renamed into place before settle returned');
+    await s.snapshots.settle({ wait: true });
+    assert.deepEqual(readdirSync(join(s.root, 'tmp')), [], 'the active dir is gone once settle waited');
+    await s.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
 test('active snapshots: FROM scratch gets one empty lower; abort removes any depth; a missing parent is NOT_FOUND', async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-active-'));
   try {
