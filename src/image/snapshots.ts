@@ -176,21 +176,32 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   async commit(active: ActiveSnapshot, chainId: Digest): Promise<void> {
+    try {
+      this.renameIntoPlace(active, chainId);
+    } finally {
+      await this.abort(active);
+    }
+  }
+
+  /**
+   * Renames `active`'s upper dir to the snapshot `chainId`, on this thread (a rename queued on the
+   * thread pool waited there behind the steps' fsyncs: 2-13 ms per step), so the snapshot is where
+   * `paths` says the moment the call returns. Throws only what is not a lost race.
+   */
+  private renameIntoPlace(active: ActiveSnapshot, chainId: Digest): void {
     const dir = this.dirOf(active);
     const target = this.store.snapshotDir(chainId);
     // leased before it appears, so a concurrent GC never takes it for unreferenced
     this.store.lease([chainId]);
     try {
       // (a deferred commit of the same layer is as good: it appears when settled)
-      if (!existsSync(target) && (this.deferred.get(chainId)?.active ?? active) === active) await fsp.rename(join(dir, 'upper'), target);
+      if (!existsSync(target) && (this.deferred.get(chainId)?.active ?? active) === active) renameSync(join(dir, 'upper'), target);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // ENOTEMPTY/EEXIST: a concurrent build won the race, its copy is as good. ENOENT: the exit
       // cleanup took the dir (SIGINT mid-commit); the layer's blob is in the store either way and
       // its snapshot is unpacked from it when next needed.
       if (!(((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(target)) || code === 'ENOENT')) throw e;
-    } finally {
-      await this.abort(active);
     }
   }
 
@@ -212,8 +223,7 @@ export class StoreSnapshotter implements Snapshotter {
   }
 
   async settle(opts: { wait: boolean }): Promise<void> {
-    // each is a rename, made here on this thread (one on the thread pool waited there behind the
-    // fsyncs of the steps' commits: 2-13 ms per step), so the snapshot is where `paths` says the
+    // each is a rename on this thread (renameIntoPlace), so the snapshot is where `paths` says the
     // moment its deferred entry goes; what is left of its active dir (the work dir: a dozen round
     // trips through the thread pool) is removed in the background, waited for by `wait`
     for (const [chainId, d] of [...this.deferred]) {
@@ -223,24 +233,18 @@ export class StoreSnapshotter implements Snapshotter {
       this.deferred.delete(chainId);
       // a failed sync (an I/O error of the disk) or rename: the snapshot is dropped, never half
       // trusted; its layer's blob is in the store and is unpacked again when next needed
-      if (!d.failed) this.renameIntoPlace(d.active, chainId as Digest);
+      if (!d.failed) {
+        try {
+          this.renameIntoPlace(d.active, chainId as Digest);
+        } catch {
+          // (an I/O error: the snapshot is left out, as for a failed sync)
+        }
+      }
       const removal = this.abort(d.active).catch(() => {}); // (left to exit cleanup and prune)
       this.removing.add(removal);
       void removal.then(() => this.removing.delete(removal));
     }
     if (opts.wait) await Promise.all(this.removing);
-  }
-
-  /** commit's rename, synchronously; a failure leaves the snapshot out (its active dir goes). */
-  private renameIntoPlace(active: ActiveSnapshot, chainId: Digest): void {
-    const target = this.store.snapshotDir(chainId);
-    this.store.lease([chainId]);
-    try {
-      if (!existsSync(target)) renameSync(join(this.dirOf(active), 'upper'), target);
-    } catch {
-      // a concurrent build's copy won the race (as good), or the exit cleanup took the dir: the
-      // layer's blob is in the store either way and is unpacked again when next needed
-    }
   }
 
   async abort(active: ActiveSnapshot): Promise<void> {
