@@ -29,11 +29,10 @@ async function runBundle(src, tag) {
   const cache = id ? cacheFile(id, tag) : undefined;
   if (cache && !process.execArgv.includes('--verify-snapshot-checksum')) require('node:v8').setFlagsFromString('--verify-snapshot-checksum');
   const cached = cache ? readCache(cache, id) : undefined;
-  // No newline after the wrapper's head: line numbers in stack traces are the bundle's own.
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
-    filename: bundle,
-    cachedData: cached?.data,
-  });
+  // The file holds the CommonJS wrapper itself (scripts/bundle.mjs): its text is compiled as it
+  // is (no concatenation, which V8 would flatten into a copy), and stack traces' line numbers are
+  // the file's own.
+  const script = new vm.Script(src, { filename: bundle, cachedData: cached?.data });
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
   const kind = commandKind(process.argv);
@@ -166,13 +165,25 @@ function besideItsWhole(src, wholeFile) {
 // ---------------------------------------------------------------------------------------------
 // Last, so that every declaration above is initialised before the CLI runs.
 
-// A build has its heap's pages made resident on a thread of its own (native/heap-prefault.c: a
-// page first touched is a fault and a zeroed page, ~2.5 ms per MiB on tsbuild's CI machine kind)
-// while this thread reads the bundle; without the addon (not built yet) it simply goes without.
-if (commandKind(process.argv) === 'build') {
+// fsx.node maps the bundle into memory as the V8 string itself (mapLatin1): reading it would
+// touch ~1.5 MB of fresh memory twice (the read buffer, the string), ~2.5 ms per MiB on tsbuild's
+// CI machine kind (a paravirtualised guest). A build also has its heap's pages made resident on a
+// thread of its own (native/heap-prefault.c) while this thread loads the bundle. Without the addon
+// (not built yet), or a Node without external latin1 strings, the bundle is read as before.
+let fsx;
+try {
+  fsx = require(join(__dirname, '..', 'native', 'build', 'fsx.node'));
+  if (commandKind(process.argv) === 'build') fsx.prefaultHeap?.();
+} catch {}
+
+/** FILE's text: ASCII (scripts/bundle.mjs escapes the rest), so latin1 is the same text as UTF-8
+ *  would give, without decoding, in a one-byte string. Throws when it cannot be read. */
+function bundleText(file) {
+  let text;
   try {
-    require(join(__dirname, '..', 'native', 'build', 'fsx.node')).prefaultHeap?.();
+    text = fsx?.mapLatin1?.(file);
   } catch {}
+  return typeof text === 'string' ? text : readFileSync(file, 'latin1');
 }
 
 let source;
@@ -182,9 +193,7 @@ const buildBundle = join(bundles, 'tsbuild-build.cjs');
 const candidates = CONTAINER_COMMANDS.has(word) ? [join(bundles, 'tsbuild-containers.cjs'), whole] : word === 'build' ? [buildBundle, whole] : [whole];
 for (const file of candidates) {
   try {
-    // latin1: the bundle is ASCII (scripts/bundle.mjs escapes the rest), so this is the same text
-    // as UTF-8 would give, read without decoding into a one-byte string
-    source = readFileSync(file, 'latin1');
+    source = bundleText(file);
     if (file === buildBundle && !besideItsWhole(source, whole)) throw new Error('another build bundle');
     bundle = file;
     break;

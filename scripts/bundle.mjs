@@ -8,6 +8,10 @@
 //   native/build/* or package.json from `import.meta.url` finds the same files.
 // - The first line names the build (`//tsbuild-bundle <sha256 of the rest>`); the launcher keys its
 //   code cache on it, so a cache made for another bundle is never offered to V8.
+// - The file holds the CommonJS wrapper itself (after the id line(s), `(function (exports, require,
+//   module, __filename, __dirname) {` ... `\n})`): the launcher compiles the file's text as it is,
+//   mapped into memory (fsx.node's mapLatin1), with no concatenation for V8 to flatten into a copy;
+//   stack traces' line numbers are the file's own.
 // - Not minified: stack traces and --cpu-prof show the real function names and readable lines.
 // Usage: node scripts/bundle.mjs [--outfile FILE]   (run by `npm run build`)
 import { createHash } from 'node:crypto';
@@ -80,6 +84,8 @@ const lazyBuiltins = {
 // start. The build bundle names the whole one it was made with on its second line
 // (`//tsbuild-main <id>`): the launcher runs it only beside that one, and a build's memo record
 // names that one (build-memo.ts), which is what bin/tsbuild's front reads.
+// Node's CommonJS wrapper, written into the file (bin/tsbuild.js calls what the script returns)
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 let mainId;
 for (const [file, containersOnly, buildOnly] of [
   [outFile, false, false],
@@ -106,10 +112,15 @@ for (const [file, containersOnly, buildOnly] of [
   // ASCII only, so that the launcher reads it as latin1 into a one-byte string (no UTF-8 decoding,
   // half the memory): esbuild escapes strings and identifiers already, this catches the comments
   const code = result.outputFiles[0].text.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const text = buildOnly ? `//tsbuild-main ${mainId}\n${code}` : code;
+  // the id is the hash of everything after its line: the wrapper and the code (and the build
+  // bundle's `//tsbuild-main` line)
+  const text = `${buildOnly ? `//tsbuild-main ${mainId}\n` : ''}${WRAPPER_HEAD}\n${code}\n})\n`;
   const id = createHash('sha256').update(text).digest('hex');
   mainId ??= id;
   mkdirSync(dirname(file), { recursive: true });
+  // Always a new file renamed over the old, never a rewrite in place: a running tsbuild reads its
+  // bundle through a mapping of the file (bin/tsbuild.js), and one truncated under it would die of
+  // SIGBUS on its next lazily compiled function.
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, `//tsbuild-bundle ${id}\n${text}`);
   renameSync(tmp, file);

@@ -5,11 +5,14 @@
  * corrupt, truncated or foreign code cache is ignored and replaced (also when Node was started
  * without bin/tsbuild's flags), that --cpu-prof still names the bundle's functions, and that `ps`
  * runs from the containers bundle with a code cache of its own, setting up none of the heavy
- * built-in modules (scripts/bundle.mjs loads them on first use).
+ * built-in modules (scripts/bundle.mjs loads them on first use). Each bundle file holds its id
+ * line(s) and the CommonJS wrapper, compiled as it is: stack traces name the file's own lines; the
+ * launcher maps it into memory through fsx.node, and reads it when the addon is missing.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +25,7 @@ import { makeInstalledPackage, runInstalled, type InstalledRun } from '../helper
 
 let tmp: string;
 let pkg: string;
+let pkgNoFsx: string;
 let cacheHome: string;
 let server: Server;
 let caFile: string;
@@ -32,6 +36,7 @@ before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'tsb-bundle-'));
   // an installed package's layout: bin/, dist/bundle/, native/build/, package.json
   pkg = makeInstalledPackage(join(tmp, 'pkg'));
+  pkgNoFsx = makeInstalledPackage(join(tmp, 'pkg-no-fsx'), { withoutFsx: true });
   cacheHome = join(tmp, 'cache');
 
   caFile = join(tmp, 'ca.pem');
@@ -55,6 +60,8 @@ type Run = InstalledRun;
 function run(cmd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   return runInstalled(cmd, args, { cacheHome, env });
 }
+
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 
 const cacheFiles = () => readdirSync(join(cacheHome, 'tsbuild')).filter((f) => f.endsWith('.bin'));
 
@@ -142,7 +149,7 @@ test('bundle: build runs from the build bundle with a code cache of its own, and
   assert.equal(buildCaches().length, 1);
   // made with another whole bundle (a half-updated install): not run (it would fail), the whole
   // one here runs the build
-  const stale = `//tsbuild-bundle ${'1'.repeat(64)}\n//tsbuild-main ${'2'.repeat(64)}\nthrow new Error('the stale build bundle ran');\n`;
+  const stale = `//tsbuild-bundle ${'1'.repeat(64)}\n//tsbuild-main ${'2'.repeat(64)}\n${WRAPPER_HEAD}\nthrow new Error('the stale build bundle ran');\n})\n`;
   writeFileSync(join(dir, 'tsbuild-build.cjs'), stale);
   try {
     const other = await run(cli, args);
@@ -220,4 +227,74 @@ test('bundle: ps runs from the containers bundle with a code cache of its own an
   assert.equal(cacheFiles().length, before + 1);
   assert.ok(cacheFiles().some((f) => /^v8-[0-9a-f]{16}-ps-f[0-9a-f]{8}-v\d/.test(f)));
   assert.equal((await run(cli, ['rm', '--root', root, id])).code, 0);
+});
+
+test('bundle: each file is its id line (the build one: and its whole one\'s), then the CommonJS wrapper around the code', () => {
+  const dir = join(pkg, 'dist', 'bundle');
+  const ids = new Map<string, string>();
+  for (const name of ['tsbuild.cjs', 'tsbuild-containers.cjs', 'tsbuild-build.cjs']) {
+    const text = readFileSync(join(dir, name), 'latin1');
+    const m = /^\/\/tsbuild-bundle ([0-9a-f]{64})\n/.exec(text);
+    assert.ok(m, name);
+    const rest = text.slice(m[0].length);
+    // the id is the hash of all that follows its line: another wrapper or code, another id
+    assert.equal(m[1], createHash('sha256').update(rest, 'latin1').digest('hex'), name);
+    ids.set(name, m[1]!);
+    const lines = rest.split('\n');
+    if (name === 'tsbuild-build.cjs') assert.equal(lines.shift(), `//tsbuild-main ${ids.get('tsbuild.cjs')}`);
+    assert.equal(lines[0], WRAPPER_HEAD, name);
+    assert.ok(rest.endsWith('\n})\n'), name);
+    // compiled as it is, the file is the one function the launcher calls
+    const fn = new vm.Script(text, { filename: name }).runInThisContext() as unknown;
+    assert.equal(typeof fn, 'function', name);
+    assert.equal((fn as (...a: unknown[]) => unknown).length, 5, name);
+  }
+  assert.equal(new Set(ids.values()).size, 3);
+});
+
+test('bundle: a thrown error\'s stack names the bundle file and its own lines and columns', async () => {
+  const probe = join(tmp, 'throw-probe.cjs');
+  writeFileSync(probe, "process.stdout.write = () => { throw new Error('probe'); };\n");
+  const r = await run(process.execPath, ['--require', probe, join(pkg, 'bin', 'tsbuild.js'), '--version']);
+  assert.equal(r.code, 70, r.stderr);
+  assert.match(r.stderr, /^tsbuild: internal error: Error: probe\n/);
+  const file = join(pkg, 'dist', 'bundle', 'tsbuild.cjs');
+  const lines = readFileSync(file, 'latin1').split('\n');
+  const frames = [...r.stderr.matchAll(/at (\S+) \((\/[^():]+):(\d+):(\d+)\)/g)].filter((f) => f[2] === file);
+  assert.ok(frames.length >= 3, r.stderr);
+  // the call into the probe: at the file's own line and column, `.write(`
+  const [, , , line, col] = frames[0]!;
+  assert.match(lines[Number(line) - 1]!.slice(Number(col) - 1), /^write\(/, r.stderr);
+  // main's parse, where commander runs
+  const parse = frames.find((f) => f[1] === 'parse');
+  assert.ok(parse, r.stderr);
+  assert.match(lines[Number(parse[3]) - 1]!, /\.parseAsync\(/);
+});
+
+test('bundle: the launcher maps the bundle into memory, and without fsx.node reads it, with the same output', async () => {
+  // whether the bundle the command ran from is mapped, printed as it exits (a --require'd probe)
+  const probe = join(tmp, 'maps-probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeSync(2, `mapped: ${require('node:fs').readFileSync('/proc/self/maps', 'latin1').split('\\n').filter((l) => /\\/dist\\/bundle\\/tsbuild[-a-z]*\\.cjs$/.test(l)).map((l) => l.slice(l.lastIndexOf('/') + 1)).join(',')}\\n`));\n");
+  const cacheNoFsx = join(tmp, 'cache-no-fsx');
+  const root = join(tmp, 'store-map');
+  const df = join(tmp, 'map.Dockerfile');
+  writeFileSync(df, 'FROM busybox\nRUN echo hi\n');
+  const commands: Array<[string[], string]> = [
+    [['--version'], 'tsbuild.cjs'],
+    [['parse', df], 'tsbuild.cjs'],
+    [['ps', '-a', '--root', root], 'tsbuild-containers.cjs'],
+  ];
+  for (const [args, bundle] of commands) {
+    // twice each: the second time from the code cache the first wrote
+    for (let i = 0; i < 2; i++) {
+      const mapped = await run(process.execPath, ['--require', probe, join(pkg, 'bin', 'tsbuild.js'), ...args]);
+      assert.equal(mapped.code, 0, mapped.stderr);
+      assert.equal(mapped.stderr, `mapped: ${bundle}\n`, args.join(' '));
+      const read = await runInstalled(process.execPath, ['--require', probe, join(pkgNoFsx, 'bin', 'tsbuild.js'), ...args], { cacheHome: cacheNoFsx });
+      assert.equal(read.code, 0, read.stderr);
+      assert.equal(read.stderr, 'mapped: \n', args.join(' '));
+      assert.equal(read.stdout, mapped.stdout, args.join(' '));
+    }
+  }
+  assert.ok(readdirSync(join(cacheNoFsx, 'tsbuild')).some((f) => f.endsWith('.bin')), 'the fallback wrote its code cache');
 });
