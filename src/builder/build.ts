@@ -27,6 +27,7 @@ import { runStage } from './stage-runner.js';
 import { isGitUrl, isHttpUrl } from './steps/add-url.js';
 import { transferStatuses } from './transfer-status.js';
 import { warmRuns } from './steps/run-limits.js';
+import { contextPrefetch } from './copy-prefetch.js';
 import { fillHistoryTimes, rfc3339, type StageState } from './stage-state.js';
 
 export type { BuildOptions, BuildResult } from './options.js';
@@ -87,6 +88,8 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     runsAhead: plan.stages.reduce((n, p) => n + p.stage.instructions.filter((i) => i.kind === 'run').length, 0),
     background: new Set(),
   };
+  const prefetch = contextPrefetch(session, plan);
+  if (prefetch) session.prefetch = prefetch;
   events.emit({ type: 'build-start' });
   // every step will run: the first RUN's sandbox is made ready while the context and plan are read
   if (options.noCache) warmRuns(session);

@@ -40,4 +40,7 @@ export interface BuildSession {
   /** Work a step left running that the build's last stage waits for before it ends (a RUN's
    *  rootfs removal); each promise settles, never rejects. */
   background: Set<Promise<void>>;
+  /** Starts working out the context digests of the COPY/ADD steps ahead (copy-prefetch.ts), once;
+   *  a RUN calls it when its command has started. Absent when no step would use them. */
+  prefetch?: () => void;
 }

@@ -90,6 +90,9 @@ export interface SandboxSpec {
   /** No run follows this one soon (a build's last RUN): no spare helper and cgroup are made for
    *  the next run while this one runs (they would only be ended unused). */
   last?: boolean;
+  /** Called once the spec is on its way to the helper (the command starts without this thread):
+   *  what the caller does next overlaps the run. Not called when the helper cannot be started. */
+  onStarted?: () => void;
 }
 
 export interface SandboxResult {
@@ -185,6 +188,8 @@ function spawnHelper(
   specPipe.end(encoded);
   // the next run's helper and cgroup are made while this one runs (this thread waits meanwhile)
   if (pid !== undefined && !spec.last) setImmediate(() => prestartSandbox(helper, cgroup ? spec.limits : undefined));
+  // (after the spare's start: that one is for the next run, which may come sooner)
+  if (pid !== undefined && spec.onStarted) setImmediate(spec.onStarted);
   const fd5 = child.stdio[5] as Writable | undefined;
   fd5?.on('error', () => {});
   const netPipe = spec.network === 'private' ? fd5 : undefined;

@@ -114,6 +114,8 @@ export async function runStep(
             // snapshotter syncs once for the steps that ended meanwhile (commitDeferred below)
             volatile: true,
             ...(session.runsAhead === 0 ? { last: true } : {}),
+            // this thread waits for the command now: the digests of COPY steps ahead meanwhile
+            ...(session.prefetch ? { onStarted: session.prefetch } : {}),
             mounts: m.mounts,
             stdout: (c) => outLines.write(c),
             stderr: (c) => errLines.write(c),
