@@ -14,8 +14,7 @@
  * writer, unpacking into a snapshot, COPY --from, export) would name it by a host path beyond
  * PATH_MAX; a tree that deep is refused where it is made, and the run dir is removed after it.
  */
-import { lstat, readdir } from 'node:fs/promises';
-import { readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { TsbuildError } from '../errors.js';
 import { deviceNumbers, entryTypeOf, type LayerEntry } from '../image/layer-entry.js';
@@ -53,9 +52,11 @@ async function walkDir(
   links: Map<string, string>,
   lowers: readonly string[],
 ): Promise<void> {
-  const names = (await readdir(abs)).sort();
-  // one directory's lstats in flight at once: the thread pool overlaps them
-  const stats = await Promise.all(names.map((n) => lstat(join(abs, n))));
+  // Synchronous calls: a promise per lstat cost this thread more than the calls themselves (an
+  // upper dir of 20,800 entries: 440-620 ms, 300-380 ms so), and queued behind the thread pool's
+  // fsyncs of the blobs still being committed, a step's small diff waited for them (2 ms, at times 16).
+  const names = readdirSync(abs).sort();
+  const stats = names.map((n) => lstatSync(join(abs, n)));
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
     const st = stats[i]!;
@@ -172,7 +173,7 @@ async function unchangedCopyUp(path: string, st: Stats, self: LayerEntry, lowers
   for (let i = lowers.length - 1; i >= 0; i--) {
     let ls: Stats;
     try {
-      ls = await lstat(join(lowers[i]!, path));
+      ls = lstatSync(join(lowers[i]!, path));
     } catch {
       continue;
     }
