@@ -25,6 +25,7 @@ import { TsbuildError } from '../../errors.js';
 import { runFsStep } from './fs-step.js';
 import { SourceFilesCollector } from '../explain-files.js';
 import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** ADD of a git repository: keyed by the commit its ref names, copied like a context. */
@@ -143,7 +144,8 @@ export async function copyStep(
       unpack: ins.kind === 'add' ? ins.unpack : undefined,
     },
     produce: async () => {
-      const scratch = await session.store.scratchDir('copy');
+      // a path only: buildCopyLayer makes it for a heredoc, download or archive, none for files
+      const scratch = session.store.tempPath('copy');
       try {
         const entries = await buildCopyLayer(req, new RootfsView([...(await lowerDirs())].reverse()), scratch);
         // the snapshot is made in the same pass (a following RUN need not unpack the blob)
@@ -158,7 +160,7 @@ export async function copyStep(
           commitLater: commitLaterIn(session),
         });
       } finally {
-        await rm(scratch, { recursive: true, force: true });
+        if (existsSync(scratch)) await rm(scratch, { recursive: true, force: true });
       }
     },
   });

@@ -120,7 +120,7 @@ export async function buildCopyLayer(req: CopyRequest, target: RootfsView, scrat
   // becomes it (the last one wins).
   const dest = destination(req);
   const meta: EntryOptions = { chmod, chown: req.chown, keepOwners: plan.tree.kind === 'image' };
-  await mkdir(scratchDir, { recursive: true });
+  // made by the first heredoc, download or archive that needs it (a COPY of files makes none)
   let scratchN = 0;
   const scratch = async (name: string) => {
     const d = join(scratchDir, `${name}-${scratchN++}`);
