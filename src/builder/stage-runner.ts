@@ -81,7 +81,9 @@ export async function runStage(session: BuildSession, run: StageRun): Promise<St
         // (the records need only their blobs: written while the snapshots' sync runs); every layer
         // blob is in the store before the image can refer to it
         const settled = session.snapshotter.settle({ wait: true });
-        await Promise.all([settled, writeRecordedSteps(session, { all: true }), awaitBlobCommits(session), Promise.all(session.background)]);
+        // (and what was made ahead for a RUN that did not come: the build failed before it)
+        const dropped = Promise.all([session.snapshotter.dropWarm?.(), session.runtime.dropWarm?.()]);
+        await Promise.all([settled, writeRecordedSteps(session, { all: true }), awaitBlobCommits(session), Promise.all(session.background), dropped]);
       } catch (e) {
         if (!failed) throw e;
       }

@@ -718,7 +718,7 @@ export class Containers {
   }
 
   private async writeEtc(dir: string, hostname: string, network: string) {
-    const resolv = network === 'host' ? await (await import('node:fs/promises')).readFile('/etc/resolv.conf', 'utf8').catch(() => '') : await privateResolvConf();
+    const resolv = network === 'host' ? await (await import('node:fs/promises')).readFile('/etc/resolv.conf', 'utf8').catch(() => '') : privateResolvConf();
     const text: Record<EtcFile, string> = { hosts: hostsFile(hostname), hostname: hostname + '\n', 'resolv.conf': resolv };
     for (const n of ETC_FILES) writeFileSync(join(dir, n), text[n], { mode: 0o644 });
     return ETC_FILES.map((n) => ({ type: 'bind' as const, source: join(dir, n), target: `/etc/${n}`, readonly: false }));

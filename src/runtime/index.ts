@@ -14,7 +14,7 @@ import type { LayerEntry } from '../image/layer-entry.js';
 import type { SnapshotMounts } from '../image/snapshots.js';
 import { diffUpperDir } from './diff.js';
 import { BridgeNetwork, type BridgeNetworkOptions } from './network.js';
-import { createRootfs, etcMounts, releaseRootfs, type Rootfs } from './rootfs.js';
+import { createRootfs, dropWarmRootfs, etcMounts, releaseRootfs, warmRootfs, type Rootfs } from './rootfs.js';
 import { prestartSandbox, runSandbox, sandboxHelperPath, type SandboxResult, type SandboxSpec } from './sandbox.js';
 import type { CgroupLimits } from './cgroup.js';
 
@@ -43,9 +43,12 @@ export interface Runtime {
   diff(rootfs: Rootfs): Promise<LayerEntry[]>;
   /** Removes the runtime's own dirs of the rootfs (not the snapshot's: commit or abort it). */
   release(rootfs: Rootfs): Promise<void>;
-  /** A hint that a run with these limits comes soon: the runtime may start what it needs for it
-   *  ahead (a sandbox helper, a cgroup). Never throws; unused, it is ended within seconds. */
-  warm?(limits?: CgroupLimits): void;
+  /** A hint that a run with these limits (and this network and hostname) comes soon: the runtime
+   *  may make what it needs ahead (a sandbox helper, a cgroup, the run's dir and /etc files).
+   *  Never throws; unused, the helper and cgroup end within seconds, the dir with dropWarm. */
+  warm?(limits?: CgroupLimits, run?: { network: RunSpec['network']; hostname?: string }): void;
+  /** Ends what `warm` made that no run took (the build is over). */
+  dropWarm?(): Promise<void>;
 }
 
 export interface RuntimeOptions {
@@ -90,6 +93,10 @@ export function createRuntime(opts: RuntimeOptions = {}): Runtime {
     },
     diff: (rootfs) => diffUpperDir(rootfs.upperDir, { lowerDirs: rootfs.lowerDirs }),
     release: releaseRootfs,
-    warm: (limits) => prestartSandbox(helper, limits),
+    warm: (limits, run) => {
+      prestartSandbox(helper, limits);
+      warmRootfs(opts.tmpDir, run && { hostname: run.hostname ?? opts.defaultHostname ?? 'tsbuild', network: run.network });
+    },
+    dropWarm: () => dropWarmRootfs(),
   };
 }

@@ -6,21 +6,28 @@
  * systemd-resolved (only 127.0.0.53) is read through /run/systemd/resolve/resolv.conf, the upstream
  * list, as Docker does.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /** Docker's fallback when the host has no usable nameserver. */
 export const FALLBACK_NAMESERVERS = ['8.8.8.8', '8.8.4.4'];
 
 const RESOLVED_STUB = '/run/systemd/resolve/resolv.conf';
 
-/** The host's resolv.conf, made usable from a private network namespace. */
-export async function privateResolvConf(path = '/etc/resolv.conf'): Promise<string> {
-  let text = await readFile(path, 'utf8').catch(() => '');
+/** The host's resolv.conf, made usable from a private network namespace (read synchronously:
+ *  two small files, and a run's rootfs is made ahead with it: rootfs.ts). */
+export function privateResolvConf(path = '/etc/resolv.conf'): string {
+  let text = readText(path) ?? '';
   const servers = nameservers(text);
-  if (servers.length > 0 && servers.every((s) => s === '127.0.0.53')) {
-    text = await readFile(RESOLVED_STUB, 'utf8').catch(() => text);
-  }
+  if (servers.length > 0 && servers.every((s) => s === '127.0.0.53')) text = readText(RESOLVED_STUB) ?? text;
   return filterResolvConf(text);
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Drops loopback and IPv6 nameservers; adds the fallbacks when none is left. Pure. */

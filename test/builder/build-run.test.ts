@@ -368,3 +368,11 @@ RUN ${bb} ["/bb/bin/busybox", "sh", "-c", "/bb/bin/busybox cat /hi > /copy"]
     await store.close();
   }
 });
+
+test('a build that fails between a COPY and the RUN after it leaves nothing made ahead for that RUN (its dirs, /etc files)', async () => {
+  const f = await buildFails(s.root, 'FROM busybox\nCOPY a /bin/busybox/x\nRUN true\n', { a: 'a' }, { noCache: true });
+  assert.match(f.error.message, /cannot copy to non-directory/);
+  // the COPY's miss made the RUN's directories ahead (snapshotter and runtime warm); the build's
+  // end removed them, before any exit cleanup could
+  assert.deepEqual(readdirSync(join(s.root, 'tmp')), []);
+});

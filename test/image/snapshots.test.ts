@@ -242,6 +242,38 @@ test('active snapshots: FROM scratch gets one empty lower; abort removes any dep
   }
 });
 
+test('warm: a prepare over parents takes the dirs made ahead, one over none makes its own; dropWarm removes what nobody took', async () => {
+  const w = mkdtempSync(join(tmpdir(), 'tsb-warm-'));
+  try {
+    const s = await ImageStore.open(join(w, 'store'));
+    const tmp = join(s.root, 'tmp');
+    const base = await s.snapshots.prepare([]);
+    const chain = sha256('base');
+    await s.snapshots.commit(base, chain);
+    assert.deepEqual(readdirSync(tmp), []);
+    s.snapshots.warm!();
+    s.snapshots.warm!();
+    const made = readdirSync(tmp);
+    assert.equal(made.length, 1, 'one made ahead at a time');
+    assert.deepEqual(readdirSync(join(tmp, made[0]!)).sort(), ['upper', 'work']);
+    const scratch = await s.snapshots.prepare([]);
+    assert.equal(readdirSync(tmp).length, 2, 'FROM scratch makes its own (with its empty lower)');
+    const a = await s.snapshots.prepare([chain]);
+    assert.equal(a.upperDir, join(tmp, made[0]!, 'upper'), 'taken by the prepare over a parent');
+    assert.deepEqual(a.lowerDirs, s.snapshots.paths([chain]));
+    await s.snapshots.abort(a);
+    await s.snapshots.abort(scratch);
+    assert.deepEqual(readdirSync(tmp), []);
+    s.snapshots.warm!();
+    assert.equal(readdirSync(tmp).length, 1);
+    await s.snapshots.dropWarm!();
+    assert.deepEqual(readdirSync(tmp), [], 'dropWarm removes what no prepare took');
+    await s.close();
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
+});
+
 test("active snapshots of a killed process are removed by the next prune, a live one's are kept; exit removes them", async () => {
   const w = mkdtempSync(join(tmpdir(), 'tsb-active-kill-'));
   const child = (mode: string) => spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'snapshot-child.ts'), join(w, 'store'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
