@@ -25,7 +25,7 @@ import { secretRedactor } from '../secret-redaction.js';
 import { blobCommit, commitLaterIn } from '../step-records.js';
 import type { FromResolver } from './copy-instruction.js';
 import { resolveUser, type Rootfs } from '../../runtime/index.js';
-import { runLimits } from './run-limits.js';
+import { runLimits, warmRuns } from './run-limits.js';
 import type { ActiveSnapshot } from '../../image/snapshots.js';
 
 /** How many of the last output lines a failure message carries. */
@@ -114,8 +114,13 @@ export async function runStep(
             // snapshotter syncs once for the steps that ended meanwhile (commitDeferred below)
             volatile: true,
             ...(session.runsAhead === 0 ? { last: true } : {}),
-            // this thread waits for the command now: the digests of COPY steps ahead meanwhile
-            ...(session.prefetch ? { onStarted: session.prefetch } : {}),
+            // this thread waits for the command now: meanwhile the digests of COPY steps ahead,
+            // and the next RUN's directories (made after this one's commit began, they would wait
+            // for the journal)
+            onStarted: () => {
+              session.prefetch?.();
+              warmRuns(session);
+            },
             mounts: m.mounts,
             stdout: (c) => outLines.write(c),
             stderr: (c) => errLines.write(c),
