@@ -197,6 +197,8 @@ export async function build(parts: BuildParts, options: BuildOptions): Promise<B
     throw e;
   } finally {
     session.remoteCache?.close();
+    // (a failed build may leave the digests of COPY steps it never reached being worked out)
+    if (context) void context.then((c) => c.close(), () => {});
   }
 }
 

@@ -110,6 +110,8 @@ export class BuildContext {
   private readonly concurrency: number;
   /** Bounds open files while hashing: directory digests recurse in parallel, reads must not. */
   private readonly readSlots: Semaphore;
+  /** Set by close(). */
+  private closed = false;
   /** What this context did so far (tests and benchmarks read it). */
   readonly counters = { dirsRead: 0, entriesStatted: 0, filesHashed: 0, bytesHashed: 0 };
   /** Digests computed during this build: path -> [stat fingerprint, digest]. */
@@ -160,6 +162,12 @@ export class BuildContext {
   /** Persists the checksum cache (no-op for a memory-only cache or when nothing changed). */
   saveCache(): Promise<void> {
     return this.cache.save();
+  }
+
+  /** The build is over: files not read yet are not read any more (their digests reject), so work
+   *  begun ahead for steps that never came (copy-prefetch.ts) does not keep the process alive. */
+  close(): void {
+    this.closed = true;
   }
 
   /** Whether `.dockerignore` hides this path, as BuildKit's context walker applies it. */
@@ -631,6 +639,7 @@ export class BuildContext {
       const cached = this.cache.get(e.relPath, e.stat);
       if (cached) return { digest: cached, hasContent: true };
       const digest = await this.readSlots.run(async () => {
+        if (this.closed) throw new TsbuildError('INTERRUPTED', `${e.relPath}: the build is over`);
         const start = nowNs();
         const d = await digestRegularFile(name, e, e.hostPath, this.reader);
         this.counters.filesHashed++;

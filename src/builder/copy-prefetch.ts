@@ -6,6 +6,7 @@
  * any step runs: sources and --exclude patterns written without variables, quotes or escapes, read
  * from the context (no --from, no heredoc, no URL or git source). Best-effort: whatever fails here
  * is left for the COPY itself to report; a source it gets wrong is simply not found in the memo.
+ * A build that ends before its COPY steps closes the context (build.ts): no file is read after.
  */
 import type { AddInstruction, CopyInstruction } from '../parser/instructions.js';
 import type { BuildPlan } from './plan.js';

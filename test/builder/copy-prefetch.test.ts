@@ -5,7 +5,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { BuildContext } from '../../src/builder/context.js';
 import { contextPrefetch } from '../../src/builder/copy-prefetch.js';
@@ -14,7 +17,7 @@ import { copyInputsDigest, type CopyRequest } from '../../src/builder/steps/copy
 import { parseDockerfile } from '../../src/parser/parse.js';
 import { toInstructions } from '../../src/parser/to-instructions.js';
 import { TsbuildError } from '../../src/errors.js';
-import { buildFails, buildFiles, imageFile, makeBaseStore, makeContext, type TempStore } from '../helpers/build.js';
+import { buildFails, buildFiles, buildIn, imageFile, makeBaseStore, makeContext, type TempStore } from '../helpers/build.js';
 
 let s: TempStore;
 let server: Server;
@@ -91,4 +94,24 @@ test('copy prefetch: a build whose RUN starts it still builds, and still reports
   const f = await buildFails(s.root, 'FROM busybox\nRUN true\nCOPY missing /m\n', { other: 'x' }, { noCache: true });
   assert.match(f.error.message, /missing.*not found/);
   assert.equal((f.error as TsbuildError).location?.line, 3);
+});
+
+/** Bytes this process has read so far (read(2) and friends, the thread pool's included). */
+const bytesRead = () => Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+
+test('copy prefetch: a build that fails before its COPY stops the digests begun for it (the process is not kept busy reading)', async () => {
+  // 1,000 sparse files of 16 MiB: hashing them all takes this machine half a minute; the 16 being
+  // read when the build ended (the context's read slots) take a fraction of a second
+  const dir = makeContext({ Dockerfile: 'FROM busybox\nRUN false\nCOPY big /big\n' });
+  mkdirSync(join(dir, 'big'));
+  for (let i = 0; i < 1000; i++) writeFileSync(join(dir, 'big', `f${i}`), ''), truncateSync(join(dir, 'big', `f${i}`), 16 << 20);
+  try {
+    await assert.rejects(buildIn(s.root, dir, undefined, { noCache: true }), /did not complete successfully/);
+    await sleep(1500); // what was being read when the build ended is read to its end
+    const before = bytesRead();
+    await sleep(500);
+    assert.ok(bytesRead() - before < 16 << 20, `read ${bytesRead() - before} bytes after the build was over`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
