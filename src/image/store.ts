@@ -115,7 +115,11 @@ export class ImageStore implements StoreContent, ImageCatalog, BuildCache, Lease
       }
       // Unpacked layers, run dirs and cache mounts hold what builds made: setuid-root binaries,
       // device nodes, secrets in flight. Only the store's owner may reach them (as /var/lib/docker).
-      for (const d of ['snapshots', 'tmp', 'cache-mounts']) chmodSync(join(root, d), 0o700);
+      // (only when needed: a chmod is a journaled inode change even to the mode a dir has, and every
+      // command opens the store)
+      for (const d of ['snapshots', 'tmp', 'cache-mounts']) {
+        if ((statSync(join(root, d)).mode & 0o7777) !== 0o700) chmodSync(join(root, d), 0o700);
+      }
       makePrivate(root);
     } catch (e) {
       throw new TsbuildError('INVALID', `cannot use ${root} as the image store: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);

@@ -248,6 +248,11 @@ test('store dirs holding build output (snapshots, run dirs, cache mounts) are pr
   try {
     const s = await ImageStore.open(root);
     for (const d of ['snapshots', 'tmp', 'cache-mounts']) assert.equal(statSync(join(root, d)).mode & 0o777, 0o700, d);
+    // opened again after someone opened one up: private again (a store that is right is left as it is)
+    chmodSync(join(root, 'tmp'), 0o755);
+    const again = await ImageStore.open(root);
+    assert.equal(statSync(join(root, 'tmp')).mode & 0o777, 0o700);
+    await again.close();
     const fresh = join(root, 'new-store');
     const s2 = await ImageStore.open(fresh);
     assert.equal(statSync(fresh).mode & 0o777, 0o700, 'a store tsbuild creates is private');
