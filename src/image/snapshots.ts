@@ -415,10 +415,9 @@ export class StoreSnapshotter implements Snapshotter {
 
 /**
  * An active snapshot's dirs in `dir`: the upper (0755: overlayfs shows its mode on the rootfs' `/`,
- * as an image's root), the work dir, and for an empty filesystem (FROM scratch, no parent) the one
- * empty lower dir overlayfs needs.
+ * as an image's root), the work dir, and with `empty` (an empty filesystem: FROM scratch, no parent)
+ * the one empty lower dir overlayfs needs.
  */
-/** The upper and work dirs, and `empty` (the lower dir of an empty filesystem) when asked. */
 function makeActiveDirs(dir: string, empty: boolean): void {
   mkdirSync(join(dir, 'upper'), { mode: 0o755 });
   mkdirSync(join(dir, 'work'), { mode: 0o700 });

@@ -36,8 +36,10 @@ export async function createRootfs(mounts: SnapshotMounts, opts: RootfsOptions =
   // a run follows: its helper starts now (sandbox.ts's spare; the later runs find one waiting)
   warmSandbox();
   const tmp = opts.tmpDir ?? tmpdir();
-  const dir = spare?.tmpDir === tmp ? spare.dir : makeRunDir(tmp);
-  spare = undefined;
+  // (one made ahead for another temp dir stays for its own runtime)
+  const taken = spare?.tmpDir === tmp ? spare : undefined;
+  if (taken) spare = undefined;
+  const dir = taken?.dir ?? makeRunDir(tmp);
   beforeExitRemoval(stopSandboxes);
   return {
     dir,
