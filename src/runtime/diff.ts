@@ -38,20 +38,14 @@ export const OPAQUE_MARKER = '.wh..wh..opq';
 export async function diffUpperDir(upperDir: string, opts: DiffOptions = {}): Promise<LayerEntry[]> {
   const out: LayerEntry[] = [];
   const links = new Map<string, string>(); // "dev:ino" -> first layer path seen
-  await walkDir(upperDir, '', out, links, opts.lowerDirs ?? []);
+  walkDir(upperDir, '', out, links, opts.lowerDirs ?? []);
   return out;
 }
 
 // ---- walking --------------------------------------------------------------------------------
 
 /* Appends the entries below host dir ABS (layer path REL, '' for the root) to OUT. */
-async function walkDir(
-  abs: string,
-  rel: string,
-  out: LayerEntry[],
-  links: Map<string, string>,
-  lowers: readonly string[],
-): Promise<void> {
+function walkDir(abs: string, rel: string, out: LayerEntry[], links: Map<string, string>, lowers: readonly string[]): void {
   // Synchronous calls: a promise per lstat cost this thread more than the calls themselves (an
   // upper dir of 20,800 entries: 440-620 ms, 300-380 ms so), and queued behind the thread pool's
   // fsyncs of the blobs still being committed, a step's small diff waited for them (2 ms, at times 16).
@@ -76,9 +70,9 @@ async function walkDir(
       const mark = out.length;
       out.push(self);
       if (opaque) out.push(marker(`${path}/${OPAQUE_MARKER}`, st));
-      await walkDir(host, path, out, links, lowers);
+      walkDir(host, path, out, links, lowers);
       // nothing below changed and the dir itself is only a copy-up: not part of the change
-      if (!opaque && out.length === mark + 1 && (await unchangedCopyUp(path, st, self, lowers))) out.pop();
+      if (!opaque && out.length === mark + 1 && unchangedCopyUp(path, st, self, lowers)) out.pop();
       continue;
     }
     if (st.isSocket()) continue; // cannot be stored in a tar; sockets die with the run anyway
@@ -168,7 +162,7 @@ function isOpaque(host: string): boolean {
 
 /* True when the topmost lower holding PATH has it as a directory with the same owner, mode,
  * mtime and kept xattrs: the upper copy carries no change of its own. */
-async function unchangedCopyUp(path: string, st: Stats, self: LayerEntry, lowers: readonly string[]): Promise<boolean> {
+function unchangedCopyUp(path: string, st: Stats, self: LayerEntry, lowers: readonly string[]): boolean {
   if (lowers.length === 0) return false;
   for (let i = lowers.length - 1; i >= 0; i--) {
     let ls: Stats;

@@ -19,11 +19,11 @@ after(() => {
 const runs = s.mkdir('runs');
 const rt = createRuntime({ tmpDir: runs });
 
-async function cat(network: RunSpec['network']): Promise<{ dir: string; out: string }> {
+async function cat(network: RunSpec['network'], hostname?: string): Promise<{ dir: string; out: string }> {
   const fs = await rt.prepare(s.mounts([s.busybox]));
   const out = sink();
   try {
-    const r = await rt.run(fs, { args: ['/bin/sh', '-c', 'cat /etc/hostname /etc/hosts /etc/resolv.conf'], env: [], network, stdout: out.fn });
+    const r = await rt.run(fs, { args: ['/bin/sh', '-c', 'cat /etc/hostname /etc/hosts /etc/resolv.conf'], env: [], network, stdout: out.fn, ...(hostname ? { hostname } : {}) });
     assert.equal(r.exitCode, 0);
     return { dir: fs.dir, out: out.text() };
   } finally {
@@ -33,7 +33,7 @@ async function cat(network: RunSpec['network']): Promise<{ dir: string; out: str
 
 const hosts = 'tsbuild\n127.0.0.1\tlocalhost tsbuild\n::1\tlocalhost ip6-localhost ip6-loopback\n';
 
-test('warm: the next run takes the dir and /etc files made ahead; another network writes its own; dropWarm removes an untaken one', async () => {
+test('warm: the next run takes the dir and /etc files made ahead; another network writes its own, as does another hostname; dropWarm removes an untaken one', async () => {
   rt.warm!(undefined, { network: 'none' });
   const [made] = readdirSync(runs);
   assert.ok(made !== undefined && made.startsWith(`${process.pid}-tsbuild-run-`));
@@ -49,6 +49,10 @@ test('warm: the next run takes the dir and /etc files made ahead; another networ
   rt.warm!(undefined, { network: 'none' });
   const host = await cat('host');
   assert.equal(host.out, hosts + readFileSync('/etc/resolv.conf', 'utf8'));
+  // made ahead for the default hostname, taken by a run named otherwise (whatever the host's
+  // resolv.conf holds, these files differ)
+  rt.warm!(undefined, { network: 'none' });
+  assert.equal((await cat('none', 'other')).out, 'other\n127.0.0.1\tlocalhost other\n::1\tlocalhost ip6-localhost ip6-loopback\n');
   assert.deepEqual(readdirSync(runs), [], 'released runs leave nothing');
 
   rt.warm!(undefined, { network: 'host' });
