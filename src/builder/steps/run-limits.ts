@@ -21,7 +21,7 @@ export function runLimits(session: BuildSession): CgroupLimits {
   };
 }
 
-/** Tells the runtime a RUN will run soon, when one is still ahead (never throws). */
+/** Tells the runtime and the snapshotter a RUN will run soon, when one is still ahead (never throws). */
 export function warmRuns(session: BuildSession): void {
   if (session.runsAhead === 0) return;
   // (the build's network: a RUN --network of its own finds files that differ and writes its own)
